@@ -1,0 +1,73 @@
+"""Execution of a polyphase matrix on batches of 1-D signals.
+
+:func:`run` is the one entry point: it turns a canonical
+:class:`~polyphase.system.PolyphaseMatrix` into per-phase tap lists (nonzero
+taps only), cuts the input into phase streams and calls a numba kernel
+(:mod:`polyphase.engine.kernels`).  numba is imported on first use, so
+``import polyphase`` stays fast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Below this many output samples times taps the parallel region's start-up
+# (about 10 us) costs more than it saves.
+PARALLEL_MIN_WORK = 1 << 16
+
+
+def tap_lists(pm, dtype):
+    """Nonzero taps of each output phase in CSR form.
+
+    Returns ``ptr, q, k, c``: taps of phase ``p`` are ``ptr[p]:ptr[p+1]``,
+    each reading input phase ``q`` at block delay ``k`` with coefficient ``c``.
+    """
+    p, q, j = np.nonzero(pm.coef)               # sorted by p (C order)
+    ptr = np.searchsorted(p, np.arange(pm.up + 1)).astype(np.int64)
+    c = pm.coef[p, q, j].astype(dtype)
+    return ptr, q.astype(np.int64), (j + pm.start).astype(np.int64), c
+
+
+def run(pm, x, dtype, in_origin, start, length):
+    """Output indices ``[start, start + length)`` of ``pm`` applied to each row.
+
+    Parameters
+    ----------
+    pm : PolyphaseMatrix
+        Canonical polyphase matrix (rates ``L, M``).
+    x : ndarray, shape (lanes, n)
+        Input signals; ``x[:, i]`` is the sample at input index ``in_origin + i``.
+    dtype : numpy dtype
+        Computation and output dtype.
+    in_origin : int
+        Input index of the first column of ``x``.
+    start, length : int
+        Output window.
+    """
+    from . import kernels
+
+    lanes, n = x.shape
+    out = np.zeros((lanes, length), dtype=dtype)
+    if lanes == 0 or length == 0 or n == 0 or pm.ntaps == 0:
+        return out
+    L, M = pm.up, pm.down
+    # Align the input to a block boundary: prepend `pre` zeros so that
+    # column 0 of the phase streams is input block `origin_block`.
+    origin_block = in_origin // M
+    pre = in_origin - origin_block * M
+    ptr, tq, tk, tc = tap_lists(pm, dtype)
+    tk += origin_block
+    x = np.ascontiguousarray(x, dtype=dtype)
+    if M == 1 and pre == 0:
+        xq = x[:, None, :]
+    else:
+        xq = np.empty((lanes, M, -(-(n + pre) // M)), dtype=dtype)
+        kernels.deinterleave(x, pre, M, xq)
+    b_first = start // L
+    nblocks = (start + length - 1) // L - b_first + 1
+    kernel = (kernels.run_parallel
+              if lanes * length * max(1, tc.size // L) >= PARALLEL_MIN_WORK
+              else kernels.run_serial)
+    kernel(xq, ptr, tq, tk, tc, np.int64(L), np.int64(b_first),
+           np.int64(nblocks), np.int64(start), out)
+    return out
