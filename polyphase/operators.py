@@ -106,10 +106,18 @@ class Operator:
     __hash__ = None
 
     # ----------------------------------------------------------------- algebra
+    # numpy must not treat an operator as a 0-d object array in ``x @ A``.
+    __array_ufunc__ = None
+
     def __matmul__(self, other):
         if not isinstance(other, Operator):
-            return NotImplemented
+            raise TypeError(f"A @ B composes operators; got {type(other).__name__} "
+                            "on the right (apply an operator with A(x, axis=...))")
         return Compose(self, other)
+
+    def __rmatmul__(self, other):
+        raise TypeError(f"A @ B composes operators; got {type(other).__name__} "
+                        "on the left (apply an operator with A(x, axis=...))")
 
     def __add__(self, other):
         if not isinstance(other, Operator):

@@ -1,0 +1,113 @@
+"""The numba engine: dtypes, memory layouts, special values, both code paths."""
+
+import numpy as np
+import pytest
+
+import polyphase as pp
+from polyphase import engine
+from polyphase.testing import reference_matrix
+
+RNG = np.random.default_rng(11)
+OPS = {
+    "interp": pp.Conv(RNG.standard_normal(9)) @ pp.Up(3),
+    "decim": pp.Down(4) @ pp.Conv(RNG.standard_normal(13)),
+    "rational": pp.Down(3) @ pp.Conv(RNG.standard_normal(11)) @ pp.Up(2),
+    "transposed": pp.Conv(RNG.standard_normal(4)).T @ pp.Up(2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128])
+def test_dtype_kept_and_accurate(name, dtype):
+    op = OPS[name]
+    x64 = RNG.standard_normal(200) + (1j * RNG.standard_normal(200)
+                                       if np.dtype(dtype).kind == "c" else 0)
+    y = op(x64.astype(dtype))
+    assert y.dtype == dtype
+    exact = reference_matrix(op, 200) @ x64.astype(dtype).astype(np.complex128)
+    tol = 1e-5 if np.dtype(dtype).itemsize in (4, 8) and dtype != np.float64 else 1e-13
+    scale = np.abs(exact).max()
+    assert np.abs(y - exact).max() <= tol * scale
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.int64, np.uint16, bool])
+def test_integers_and_bools_become_float64(dtype):
+    x = np.array([1, 0, 1, 1], dtype=dtype)
+    y = pp.Conv([1.0, 2.0])(x)
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, np.convolve(x.astype(float), [1.0, 2.0]))
+
+
+def test_complex_operator_promotes_real_input():
+    y = pp.Conv([1j])(np.ones(3, dtype=np.float32))
+    assert y.dtype == np.complex64
+    np.testing.assert_array_equal(y, 1j * np.ones(3))
+
+
+def test_float16_computes_in_float32():
+    assert pp.Up(2)(np.ones(3, dtype=np.float16)).dtype == np.float32
+
+
+def test_float32_accuracy_against_float64_reference():
+    # float32 stays float32 and is as accurate as float32 arithmetic allows
+    h = RNG.standard_normal(64).astype(np.float32)
+    x = RNG.standard_normal(50_000).astype(np.float32)
+    y32 = (pp.Conv(h) @ pp.Up(2))(x)
+    y64 = (pp.Conv(h.astype(np.float64)) @ pp.Up(2))(x.astype(np.float64))
+    err = np.abs(y32 - y64).max() / np.abs(y64).max()
+    assert y32.dtype == np.float32 and err < 1e-5
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_non_contiguous_and_strided_inputs(name):
+    op = OPS[name]
+    base = RNG.standard_normal((40, 30))
+    for x, axis in [(base[::2, ::3], 0), (base[::2, ::3], 1), (base.T, 0),
+                    (base[::-1], 1), (np.asfortranarray(base), 1)]:
+        expected = np.apply_along_axis(op, axis, np.ascontiguousarray(x))
+        np.testing.assert_allclose(op(x, axis=axis), expected, rtol=1e-13, atol=1e-13)
+
+
+def test_parallel_and_serial_paths_agree(monkeypatch):
+    op = OPS["rational"]
+    x = RNG.standard_normal((3, 5000))
+    parallel = op(x)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
+    serial = op(x)
+    np.testing.assert_array_equal(parallel, serial)
+
+
+def test_long_signal_spans_many_chunks():
+    from polyphase.engine.kernels import CHUNK
+    h = RNG.standard_normal(7)
+    x = RNG.standard_normal(5 * CHUNK + 17)
+    np.testing.assert_allclose(pp.Conv(h)(x), np.convolve(x, h), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose((pp.Down(3) @ pp.Conv(h))(x), np.convolve(x, h)[::3],
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_nan_and_inf_propagate_as_arithmetic_says():
+    x = np.array([1.0, np.nan, 2.0, np.inf, 3.0, 4.0, 5.0])
+    y = pp.Conv([1.0, 1.0])(x)
+    with np.errstate(invalid="ignore"):
+        expected = np.convolve(x, [1.0, 1.0])
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
+    np.testing.assert_array_equal(y[np.isfinite(expected)], expected[np.isfinite(expected)])
+    # a sample that no tap touches stays clean: Down(2) skips the NaN
+    np.testing.assert_array_equal(pp.Down(2)(x), x[::2])
+    # inserted zeros are never multiplied, so inf never meets 0 (no NaN)
+    up = pp.Up(2)(np.array([np.inf, 1.0]))
+    np.testing.assert_array_equal(up, [np.inf, 0.0, 1.0, 0.0])
+
+
+def test_zero_operator_and_zero_taps():
+    x = RNG.standard_normal(5)
+    np.testing.assert_array_equal((pp.Conv([1.0]) - pp.Identity())(x), np.zeros(5))
+    np.testing.assert_array_equal(pp.Conv([0.0, 0.0])(x), np.zeros(6))
+
+
+def test_tap_lists_skip_zeros():
+    E = (pp.Conv([1.0, 0.0, 3.0, 4.0]) @ pp.Up(2)).polyphase()
+    ptr, q, k, c = engine.tap_lists(E, np.float64)
+    assert c.size == 3 and np.all(c != 0)       # the zero tap is not stored
+    np.testing.assert_array_equal(ptr, [0, 2, 3])
