@@ -36,46 +36,47 @@ MODES = ("full", "same", "valid")
 _BIG = np.iinfo(np.int64).max // 4
 
 
-def _reach(pm: PolyphaseMatrix, n: int):
-    """Per-entry declared supports and the last input block of each phase."""
-    q = np.arange(pm.down)
-    last_block = (n - 1 - q) // pm.down          # floor; < 0: phase q is empty
-    declared = pm.lo <= pm.hi
-    return declared, last_block
+def _last_input_block(pm: PolyphaseMatrix, n: int) -> np.ndarray:
+    """For each declared entry, the last block of its input phase (< 0: empty)."""
+    return (n - 1 - pm.dq) // pm.down
 
 
 def _full(pm: PolyphaseMatrix, n: int) -> tuple[int, int]:
-    declared, J = _reach(pm, n)
-    reach = declared & (J[None, :] >= 0)
+    J = _last_input_block(pm, n)
+    reach = J >= 0
     if n == 0 or not reach.any():
         return 0, 0
-    L = pm.up
-    first_block = np.where(reach, pm.lo, _BIG).min(axis=1)          # per phase
-    phases = np.flatnonzero(reach.any(axis=1))
-    first = int((first_block[phases] * L + phases).min())
-    last_block = int(np.where(reach, pm.hi + J[None, :], -_BIG).max())
-    return min(0, first), L * (last_block + 1)
+    first = int((pm.dlo[reach] * pm.up + pm.dp[reach]).min())
+    last_block = int((pm.dhi[reach] + J[reach]).max())
+    return min(0, first), pm.up * (last_block + 1)
 
 
 def _valid(pm: PolyphaseMatrix, n: int, full: tuple[int, int]) -> tuple[int, int]:
-    declared, J = _reach(pm, n)
+    """Largest window inside ``full`` whose samples see no padding zeros.
+
+    Output phase ``p`` of block ``b`` reads input blocks ``b - hi .. b - lo`` of
+    phase ``q`` for each declared entry, so it is clean for
+    ``max(hi) <= b <= min(lo + J_q)``; phases with no declared entry are
+    structurally zero and always clean.
+    """
     L = pm.up
     start, stop = full
-    constrained = np.flatnonzero(declared.any(axis=1))
-    if constrained.size and n > 0:
-        sub = declared[constrained]
-        if np.any(sub & (J[None, :] < 0)):
-            start, stop = start, start            # some tap always sees padding
+    J = _last_input_block(pm, n)
+    if pm.dp.size and n > 0:
+        if np.any(J < 0):
+            stop = start                          # some tap always sees padding
         else:
-            lo, hi = pm.lo[constrained], pm.hi[constrained]
-            vlo = np.where(sub, hi, -_BIG).max(axis=1)
-            vhi = np.where(sub, lo + J[None, :], _BIG).min(axis=1)
-            start = max(start, int(((vlo - 1) * L + constrained + 1).max()))
-            stop = min(stop, int(((vhi + 1) * L + constrained - 1).min()) + 1)
-    if stop <= start and pm.up == pm.down == 1 and declared[0, 0] and n > 0:
+            vlo = np.full(L, -_BIG)
+            vhi = np.full(L, _BIG)
+            np.maximum.at(vlo, pm.dp, pm.dhi)
+            np.minimum.at(vhi, pm.dp, pm.dlo + J)
+            phases = np.unique(pm.dp)
+            start = max(start, int(((vlo[phases] - 1) * L + phases + 1).max()))
+            stop = min(stop, int(((vhi[phases] + 1) * L + phases - 1).min()) + 1)
+    if stop <= start and pm.up == pm.down == 1 and pm.dp.size and n > 0:
         # numpy's 'valid' for a kernel longer than the signal: the samples
         # whose kernel window covers the whole input.
-        start, stop = n - 1 + int(pm.lo[0, 0]), int(pm.hi[0, 0]) + 1
+        start, stop = n - 1 + int(pm.dlo[0]), int(pm.dhi[0]) + 1
     return start, max(start, stop)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 from functools import cached_property
+from math import gcd
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from ._validation import as_factor, as_int, as_kernel
 from .system import DEFAULT_RTOL, PolyphaseMatrix
 
 __all__ = ["Operator", "Conv", "Up", "Down", "Repeat", "Delay", "Identity",
-           "Compose", "Sum", "Scaled", "Transpose"]
+           "UpFirDn", "Compose", "Sum", "Scaled", "Transpose"]
 
 
 class Operator:
@@ -384,6 +385,56 @@ class Identity(Operator):
 
     def _repr(self):
         return "Identity()"
+
+
+class UpFirDn(Operator):
+    """Upsample, filter, downsample in one operator: ``Down(down) @ Conv(h) @ Up(up)``.
+
+    The same operator as the composition, with its polyphase matrix written
+    down directly instead of multiplied out, which matters for rates such as
+    160/147 whose composition passes through a period of 23520.
+
+    Parameters
+    ----------
+    h : array_like, 1-D
+        FIR filter.
+    up, down : int
+        Factors (>= 1).
+
+    Notes
+    -----
+    ``y[n] = sum_j h[n*down - j*up] x[j]``.  With ``g = gcd(up, down)``,
+    ``L = up/g``, ``M = down/g``, tap ``h[m]`` is used only when ``g`` divides
+    ``m``; it sits in entry ``E[p, q]`` at block delay ``k`` where
+    ``m = k*L*M*g + p*down - q*up``.
+
+    Examples
+    --------
+    >>> import polyphase as pp
+    >>> op = pp.UpFirDn([1, 2, 3, 4], up=3, down=2)
+    >>> op.equals(pp.Down(2) @ pp.Conv([1, 2, 3, 4]) @ pp.Up(3))
+    True
+    """
+
+    def __init__(self, h, up=1, down=1):
+        self.h = as_kernel(h, "h")
+        self.up = as_factor(up, "up")
+        self.down = as_factor(down, "down")
+
+    def _build(self):
+        g = gcd(self.up, self.down)
+        L, M = self.up // g, self.down // g
+        m = np.arange(0, self.h.size, g)
+        # output phase p solves p*M == m/g (mod L); its input sample is
+        # j = (p*M - m/g) / L, in phase j mod M of block j // M.
+        p = (m // g) * pow(M, -1, L) % L if L > 1 else np.zeros_like(m)
+        j = (p * M - m // g) // L
+        q, block = j % M, j // M
+        taps = (p, q, -block, self.h[m])
+        return PolyphaseMatrix.from_taps(L, M, taps, (p, q, -block, -block))
+
+    def _repr(self):
+        return f"UpFirDn({_format_taps(self.h)}, up={self.up}, down={self.down})"
 
 
 # ------------------------------------------------------------- expression nodes

@@ -12,7 +12,8 @@ __all__ = ["upfirdn", "decompose", "interleave", "dilate"]
 def upfirdn(h, x, up=1, down=1, axis=-1, mode="constant", cval=0):
     """Upsample, FIR filter and downsample, like ``scipy.signal.upfirdn``.
 
-    Computes ``y = Down(down) @ Conv(h) @ Up(up)`` applied to ``x`` along
+    Computes ``y = UpFirDn(h, up, down)``, which equals
+    ``Down(down) @ Conv(h) @ Up(up)``, applied to ``x`` along
     ``axis`` through the polyphase engine: no inserted zero is multiplied and no
     discarded sample is computed.
 
@@ -55,7 +56,7 @@ def upfirdn(h, x, up=1, down=1, axis=-1, mode="constant", cval=0):
     """
     from .extension import extend, validate_mode
     from .finite import _run_along
-    from .operators import Conv, Down, Up
+    from .operators import UpFirDn
 
     h_arr = np.asarray(h)
     kernel = as_kernel(h, "h")
@@ -71,7 +72,7 @@ def upfirdn(h, x, up=1, down=1, axis=-1, mode="constant", cval=0):
     if n == 0:
         raise ValueError("x must not be empty along axis")
     n_out = ((n - 1) * up + taps - 1) // down + 1
-    op = Down(down) @ Conv(kernel) @ Up(up)
+    op = UpFirDn(kernel, up, down)
     x = x.astype(dtype, copy=False)
     if mode == "constant" and cval == 0:
         return _run_along(op, x, axis, (0, n_out))

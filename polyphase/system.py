@@ -6,20 +6,26 @@ the output into ``L`` phases ``y_p[b] = y[b*L + p]``; then
 
     y_p[b] = sum_q sum_k E[p, q][k] * x_q[b - k]
 
-``E`` is an ``L x M`` matrix of FIR filters over the block index ``b``.  It is
-stored densely: ``coef[p, q, j]`` is the tap of ``E[p, q]`` at block delay
-``k = start + j``.
+``E`` is an ``L x M`` matrix of FIR filters over the block index ``b``.
 
-Besides the coefficients every entry carries a *declared support*
-``[lo[p, q], hi[p, q]]`` (empty when ``lo > hi``).  Taps inside it may be zero:
-``Conv([1, 2, 0])`` declares three taps although the last is zero, exactly as
-``np.convolve`` does.  Declared supports only decide the extent of finite outputs
-(``full``/``same``/``valid`` windows); the algebra and equality are about the
-coefficients alone (see :meth:`PolyphaseMatrix.canonical`).
+Storage is sparse: the nonzero taps as four parallel arrays ``(p, q, k, c)`` --
+output phase, input phase, block delay, coefficient -- sorted by ``(p, q, k)``
+without duplicates.  Composition lifts both operands to the least common period
+of the signal between them; for ``Down(147) @ Conv(h) @ Up(160)`` that period is
+23520, where a dense ``L x M x K`` array would need gigabytes while the nonzero
+taps number a few hundred thousand.
+
+Every entry also carries a *declared support* ``[lo, hi]`` of block delays
+(arrays ``dp, dq, dlo, dhi``, one row per declared entry).  Taps inside it may
+be zero: ``Conv([1, 2, 0])`` declares three taps although the last is zero, as
+``np.convolve`` does.  Declared supports only decide the extent of finite
+outputs (``full``/``same``/``valid`` windows); the algebra and equality are
+about the coefficients alone (see :meth:`PolyphaseMatrix.canonical`).
 """
 
 from __future__ import annotations
 
+from functools import cached_property
 from math import gcd
 
 import numpy as np
@@ -31,13 +37,53 @@ __all__ = ["PolyphaseMatrix"]
 # ulps of difference must not make two equal operators unequal.
 DEFAULT_RTOL = 1e-12
 
+_INT = np.int64
+
 
 def _lcm(a: int, b: int) -> int:
     return a // gcd(a, b) * b
 
 
-def _divisors_descending(n: int) -> list[int]:
-    return [d for d in range(n, 0, -1) if n % d == 0]
+def _group_starts(keys: np.ndarray) -> np.ndarray:
+    """Indices where a new run of equal values starts in sorted ``keys``."""
+    if keys.size == 0:
+        return np.zeros(0, dtype=_INT)
+    return np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+
+
+def _coalesce_taps(M, p, q, k, c):
+    """Sort taps by ``(p, q, k)``, add duplicates and drop zeros."""
+    p, q, k = (np.asarray(a, dtype=_INT) for a in (p, q, k))
+    c = np.asarray(c)
+    if c.size == 0:
+        return p, q, k, c
+    kmin = k.min()
+    span = int(k.max() - kmin) + 1
+    key = (p * M + q) * span + (k - kmin)
+    order = np.argsort(key, kind="stable")
+    key, c = key[order], c[order]
+    starts = _group_starts(key)
+    summed = np.add.reduceat(c, starts) if starts.size < key.size else c
+    key = key[starts]
+    keep = summed != 0
+    key, summed = key[keep], summed[keep]
+    pq, kk = np.divmod(key, span)
+    pp, qq = np.divmod(pq, M)
+    return pp, qq, kk + kmin, summed
+
+
+def _coalesce_declared(M, p, q, lo, hi):
+    """One declared interval per entry: the hull of the given ones."""
+    p, q, lo, hi = (np.asarray(a, dtype=_INT) for a in (p, q, lo, hi))
+    if p.size == 0:
+        return p, q, lo, hi
+    key = p * M + q
+    order = np.argsort(key, kind="stable")
+    key, lo, hi = key[order], lo[order], hi[order]
+    starts = _group_starts(key)
+    pq = key[starts]
+    return (pq // M, pq % M, np.minimum.reduceat(lo, starts),
+            np.maximum.reduceat(hi, starts))
 
 
 class PolyphaseMatrix:
@@ -55,8 +101,17 @@ class PolyphaseMatrix:
         Block delay of ``coef[..., 0]``.
     lo, hi : array_like of int, shape (up, down), optional
         Declared support of each entry (inclusive block delays; empty where
-        ``lo > hi``).  By default every entry with a nonzero tap declares the
-        span of its nonzero taps.
+        ``lo > hi``).  By default the span of each entry's nonzero taps.
+
+    Attributes
+    ----------
+    up, down : int
+        Rates.
+    p, q, k, c : ndarray
+        The nonzero taps: ``E[p[i], q[i]]`` has coefficient ``c[i]`` at block
+        delay ``k[i]``; sorted by ``(p, q, k)``.
+    coef, start : ndarray, int
+        Dense view: ``coef[p, q, j]`` is the tap at block delay ``start + j``.
 
     Notes
     -----
@@ -72,39 +127,90 @@ class PolyphaseMatrix:
     ((array([1., 3.]), 0), (array([2.]), 1))
     """
 
-    __slots__ = ("up", "down", "coef", "start", "lo", "hi")
-
     def __init__(self, up, down, coef, start=0, lo=None, hi=None):
         coef = np.asarray(coef)
-        if coef.dtype.kind not in "fc":
-            coef = coef.astype(np.float64)
-        elif coef.dtype.kind == "f":
-            coef = coef.astype(np.float64, copy=False)
-        else:
-            coef = coef.astype(np.complex128, copy=False)
         if coef.ndim != 3 or coef.shape[:2] != (up, down):
-            raise ValueError(
-                f"coef must have shape ({up}, {down}, K), got {coef.shape}")
-        self.up = int(up)
-        self.down = int(down)
-        self.coef = coef
-        self.start = int(start)
+            raise ValueError(f"coef must have shape ({up}, {down}, K), got {coef.shape}")
+        coef = coef.astype(np.complex128 if coef.dtype.kind == "c" else np.float64)
+        p, q, j = np.nonzero(coef)
+        taps = (p, q, j + int(start), coef[p, q, j])
         if lo is None or hi is None:
-            lo, hi = _nonzero_span(coef, self.start)
-        self.lo = np.asarray(lo, dtype=np.int64)
-        self.hi = np.asarray(hi, dtype=np.int64)
-        for a in (self.coef, self.lo, self.hi):
+            declared = None
+        else:
+            lo, hi = np.asarray(lo), np.asarray(hi)
+            dp, dq = np.nonzero(lo <= hi)
+            declared = (dp, dq, lo[dp, dq], hi[dp, dq])
+        self._set(int(up), int(down), taps, declared)
+
+    @classmethod
+    def from_taps(cls, up, down, taps, declared=None) -> "PolyphaseMatrix":
+        """Build from tap arrays ``(p, q, k, c)`` (duplicates are added).
+
+        ``declared`` is ``(p, q, lo, hi)`` arrays, one row per declared entry
+        (overlapping rows merge into their hull); by default every entry
+        declares the span of its nonzero taps.
+        """
+        self = cls.__new__(cls)
+        self._set(int(up), int(down), taps, declared)
+        return self
+
+    def _set(self, up, down, taps, declared):
+        self.up, self.down = up, down
+        c = np.asarray(taps[3])
+        c = c.astype(np.complex128 if c.dtype.kind == "c" else np.float64)
+        self.p, self.q, self.k, self.c = _coalesce_taps(down, *taps[:3], c)
+        if declared is None:
+            declared = self._nonzero_spans()
+        self.dp, self.dq, self.dlo, self.dhi = _coalesce_declared(down, *declared)
+        for a in (self.p, self.q, self.k, self.c, self.dp, self.dq, self.dlo, self.dhi):
             a.setflags(write=False)
+
+    def _nonzero_spans(self):
+        """Declared rows covering exactly the nonzero taps of each entry."""
+        return self.p, self.q, self.k, self.k        # merged into hulls
 
     # ------------------------------------------------------------------ views
     @property
-    def ntaps(self) -> int:
-        """Number of block delays spanned by ``coef`` (its last axis)."""
-        return self.coef.shape[2]
+    def is_complex(self) -> bool:
+        return self.c.dtype.kind == "c"
 
     @property
-    def is_complex(self) -> bool:
-        return self.coef.dtype.kind == "c"
+    def nnz(self) -> int:
+        """Number of nonzero taps."""
+        return self.c.size
+
+    @property
+    def start(self) -> int:
+        """Smallest block delay of a nonzero tap (0 for the zero operator)."""
+        return int(self.k.min()) if self.k.size else 0
+
+    @property
+    def ntaps(self) -> int:
+        """Number of block delays spanned by the nonzero taps."""
+        return int(self.k.max()) - self.start + 1 if self.k.size else 0
+
+    @cached_property
+    def coef(self) -> np.ndarray:
+        """Dense ``(up, down, ntaps)`` array; ``coef[p, q, j]`` at delay ``start + j``."""
+        dense = np.zeros((self.up, self.down, self.ntaps), dtype=self.c.dtype)
+        dense[self.p, self.q, self.k - self.start] = self.c
+        dense.setflags(write=False)
+        return dense
+
+    def _declared_dense(self, values, empty):
+        out = np.full((self.up, self.down), empty, dtype=_INT)
+        out[self.dp, self.dq] = values
+        return out
+
+    @property
+    def lo(self) -> np.ndarray:
+        """``(up, down)`` first declared block delay of each entry (``lo > hi``: none)."""
+        return self._declared_dense(self.dlo, 1)
+
+    @property
+    def hi(self) -> np.ndarray:
+        """``(up, down)`` last declared block delay of each entry."""
+        return self._declared_dense(self.dhi, 0)
 
     def entry(self, p: int, q: int):
         """Filter ``E[p, q]`` as ``(taps, offset)`` with zero edges trimmed.
@@ -112,20 +218,26 @@ class PolyphaseMatrix:
         ``taps[i]`` is the coefficient at block delay ``offset + i``; a zero
         entry is ``(array([]), 0)``.
         """
-        taps = self.coef[p, q]
-        nz = np.flatnonzero(taps)
-        if nz.size == 0:
-            return taps[:0].copy(), 0
-        return taps[nz[0]:nz[-1] + 1].copy(), self.start + int(nz[0])
+        sel = (self.p == p) & (self.q == q)
+        k, c = self.k[sel], self.c[sel]
+        if k.size == 0:
+            return np.zeros(0, dtype=self.c.dtype), 0
+        taps = np.zeros(int(k.max() - k.min()) + 1, dtype=self.c.dtype)
+        taps[k - k.min()] = c
+        return taps, int(k.min())
 
     def __repr__(self):
         return (f"PolyphaseMatrix(up={self.up}, down={self.down}, "
                 f"start={self.start}, coef=\n{self.coef!r})")
 
     # ---------------------------------------------------------------- algebra
-    def scale(self, c) -> "PolyphaseMatrix":
-        return PolyphaseMatrix(self.up, self.down, self.coef * c, self.start,
-                               self.lo, self.hi)
+    def _declared_rows(self):
+        return self.dp, self.dq, self.dlo, self.dhi
+
+    def scale(self, s) -> "PolyphaseMatrix":
+        return PolyphaseMatrix.from_taps(self.up, self.down,
+                                         (self.p, self.q, self.k, self.c * s),
+                                         self._declared_rows())
 
     def transpose(self, conjugate: bool = False) -> "PolyphaseMatrix":
         """Transpose (``conjugate=True``: conjugate transpose) of the operator.
@@ -133,12 +245,9 @@ class PolyphaseMatrix:
         Rates swap, ``E`` is transposed and every filter is time-reversed:
         ``E^T[q, p][k] = E[p, q][-k]``.
         """
-        coef = self.coef[:, :, ::-1].transpose(1, 0, 2)
-        if conjugate:
-            coef = coef.conj()
-        start = -(self.start + self.ntaps - 1)
-        return PolyphaseMatrix(self.down, self.up, coef, start,
-                               -self.hi.T, -self.lo.T)
+        c = self.c.conj() if conjugate else self.c
+        return PolyphaseMatrix.from_taps(self.down, self.up, (self.q, self.p, -self.k, c),
+                                         (self.dq, self.dp, -self.dhi, -self.dlo))
 
     def lift(self, r: int) -> "PolyphaseMatrix":
         """The same operator described with an ``r`` times longer period.
@@ -149,29 +258,24 @@ class PolyphaseMatrix:
         """
         if r == 1:
             return self
-        L, M, K, s = self.up, self.down, self.ntaps, self.start
-        new_start = -((r - 1 - s) // r)             # ceil((s - r + 1) / r)
-        new_k = -(-(s + K - 1) // r) - new_start + 1 if K else 0
-        out = np.zeros((r, L, r, M, new_k), dtype=self.coef.dtype)
-        ks = s + np.arange(K)
-        taps_first = self.coef.transpose(2, 0, 1)   # (K, L, M)
-        lo = np.empty((r, L, r, M), dtype=np.int64)
-        hi = np.empty((r, L, r, M), dtype=np.int64)
-        nonempty = self.lo <= self.hi
-        for i in range(r):
-            t = (i - ks) % r
-            kp = (ks - i + t) // r - new_start
-            out[i, :, t, :, kp] = taps_first
-            for tt in range(r):
-                rho = (i - tt) % r                  # k == rho (mod r)
-                kmin = self.lo + (rho - self.lo) % r
-                kmax = self.hi - (self.hi - rho) % r
-                ok = nonempty & (kmin <= kmax)
-                lo[i, :, tt, :] = np.where(ok, (kmin - i + tt) // r, 1)
-                hi[i, :, tt, :] = np.where(ok, (kmax - i + tt) // r, 0)
-        return PolyphaseMatrix(r * L, r * M, out.reshape(r * L, r * M, new_k),
-                               new_start, lo.reshape(r * L, r * M),
-                               hi.reshape(r * L, r * M))
+        L, M = self.up, self.down
+        i = np.arange(r, dtype=_INT)[:, None]
+        t = (i - self.k) % r
+        taps = (i * L + self.p, t * M + self.q, (self.k - i + t) // r,
+                np.broadcast_to(self.c, t.shape))
+        # A declared interval [lo, hi] contributes to (i, t) the delays
+        # k == i - t (mod r) inside it.
+        i3, t3 = i[:, :, None], np.arange(r, dtype=_INT)[None, :, None]
+        rho = (i3 - t3) % r
+        kmin = self.dlo + (rho - self.dlo) % r
+        kmax = self.dhi - (self.dhi - rho) % r
+        ok = kmin <= kmax
+        shape = ok.shape
+        declared = tuple(np.broadcast_to(a, shape)[ok] for a in (
+            i3 * L + self.dp, t3 * M + self.dq, (kmin - i3 + t3) // r,
+            (kmax - i3 + t3) // r))
+        return PolyphaseMatrix.from_taps(r * L, r * M,
+                                         tuple(a.ravel() for a in taps), declared)
 
     def compose(self, first: "PolyphaseMatrix") -> "PolyphaseMatrix":
         """``self @ first``: apply ``first``, then ``self``.
@@ -180,9 +284,7 @@ class PolyphaseMatrix:
         polyphase matrices are multiplied (entries multiply by convolution).
         """
         mid = _lcm(first.up, self.down)
-        a = self.lift(mid // self.down)
-        b = first.lift(mid // first.up)
-        return _matmul(a, b)
+        return _matmul(self.lift(mid // self.down), first.lift(mid // first.up))
 
     def add(self, other: "PolyphaseMatrix") -> "PolyphaseMatrix":
         """Sum of two operators with the same rate ratio ``L / M``."""
@@ -191,30 +293,25 @@ class PolyphaseMatrix:
                 "operators added together must have the same rate ratio "
                 f"up/down, got {self.up}/{self.down} and {other.up}/{other.down}")
         period = _lcm(self.up, other.up)
-        a = self.lift(period // self.up)
-        b = other.lift(period // other.up)
-        start = min(a.start, b.start)
-        stop = max(a.start + a.ntaps, b.start + b.ntaps)
-        dtype = np.result_type(a.coef, b.coef)
-        coef = np.zeros((a.up, a.down, stop - start), dtype=dtype)
-        coef[:, :, a.start - start:a.start - start + a.ntaps] += a.coef
-        coef[:, :, b.start - start:b.start - start + b.ntaps] += b.coef
-        a_ok, b_ok = a.lo <= a.hi, b.lo <= b.hi
-        lo = np.where(a_ok & b_ok, np.minimum(a.lo, b.lo),
-                      np.where(a_ok, a.lo, b.lo))
-        hi = np.where(a_ok & b_ok, np.maximum(a.hi, b.hi),
-                      np.where(a_ok, a.hi, b.hi))
-        return PolyphaseMatrix(a.up, a.down, coef, start, lo, hi)
+        a, b = self.lift(period // self.up), other.lift(period // other.up)
+        taps = tuple(np.concatenate(pair) for pair in zip(
+            (a.p, a.q, a.k, a.c), (b.p, b.q, b.k, b.c)))
+        declared = tuple(np.concatenate(pair) for pair in zip(
+            a._declared_rows(), b._declared_rows()))
+        return PolyphaseMatrix.from_taps(a.up, a.down, taps, declared)
 
     # -------------------------------------------------------- canonical form
-    def trimmed(self) -> "PolyphaseMatrix":
-        """Zero taps removed from both ends; supports become the nonzero spans."""
-        nz = np.flatnonzero(np.any(self.coef != 0, axis=(0, 1)))
-        if nz.size == 0:
-            coef = self.coef[:, :, :0]
-            return PolyphaseMatrix(self.up, self.down, coef, 0)
-        coef = self.coef[:, :, nz[0]:nz[-1] + 1]
-        return PolyphaseMatrix(self.up, self.down, coef, self.start + int(nz[0]))
+    def trimmed(self, rtol: float = 0.0) -> "PolyphaseMatrix":
+        """Declared supports shrunk to the nonzero spans.
+
+        Taps of magnitude ``<= rtol`` times the largest one count as zero
+        (rounding residue of a cancellation).
+        """
+        keep = slice(None)
+        if rtol and self.nnz:
+            keep = np.abs(self.c) > rtol * np.abs(self.c).max()
+        return PolyphaseMatrix.from_taps(
+            self.up, self.down, (self.p[keep], self.q[keep], self.k[keep], self.c[keep]))
 
     def reduced(self, rtol: float = DEFAULT_RTOL) -> "PolyphaseMatrix":
         """The same operator with the shortest period that describes it.
@@ -223,17 +320,18 @@ class PolyphaseMatrix:
         is read off the first ``L / r`` output phases and accepted when lifting
         it by ``r`` gives back this matrix.
         """
-        this = self.trimmed()
-        for r in _divisors_descending(gcd(this.up, this.down)):
-            if r == 1:
-                return this
+        this = self.trimmed(rtol)
+        g = gcd(this.up, this.down)
+        for r in range(g, 1, -1):
+            if g % r:
+                continue
             small = _unlift(this, r)
-            if _close(small.lift(r).trimmed(), this, rtol):
+            if _close(small.lift(r), this, rtol):
                 return small
         return this
 
     def canonical(self, rtol: float = DEFAULT_RTOL) -> "PolyphaseMatrix":
-        """Canonical form: shortest period, zero taps trimmed.
+        """Canonical form: shortest period, supports = nonzero spans.
 
         Two operators are equal exactly when their canonical forms are.
         """
@@ -243,44 +341,31 @@ class PolyphaseMatrix:
         return _close(self.canonical(rtol), other.canonical(rtol), rtol)
 
 
-def _nonzero_span(coef: np.ndarray, start: int):
-    """Per-entry first and last nonzero block delay (``lo > hi`` when none)."""
-    nz = coef != 0
-    K = coef.shape[2]
-    if K == 0:
-        return np.ones(coef.shape[:2]), np.zeros(coef.shape[:2])
-    any_nz = nz.any(axis=2)
-    first = np.argmax(nz, axis=2)
-    last = K - 1 - np.argmax(nz[:, :, ::-1], axis=2)
-    lo = np.where(any_nz, start + first, 1)
-    hi = np.where(any_nz, start + last, 0)
-    return lo, hi
+def _pairs(a_keys: np.ndarray, b_keys: np.ndarray):
+    """All index pairs ``(i, j)`` with ``a_keys[i] == b_keys[j]`` (``b`` sorted)."""
+    lo = np.searchsorted(b_keys, a_keys, "left")
+    counts = np.searchsorted(b_keys, a_keys, "right") - lo
+    ia = np.repeat(np.arange(a_keys.size), counts)
+    offsets = np.cumsum(counts) - counts
+    ib = lo[ia] + np.arange(ia.size) - offsets[ia]
+    return ia, ib
 
 
 def _matmul(a: PolyphaseMatrix, b: PolyphaseMatrix) -> PolyphaseMatrix:
     """Product of polyphase matrices whose inner dimensions agree."""
-    L, mid, M = a.up, a.down, b.down
-    dtype = np.result_type(a.coef, b.coef)
-    ka, kb = a.ntaps, b.ntaps
-    if ka == 0 or kb == 0:
-        coef = np.zeros((L, M, 0), dtype=dtype)
-    elif L == mid == M == 1:
+    if a.up == a.down == b.down == 1 and a.nnz and b.nnz:
         # Plain convolution: use numpy's so Conv(a) @ Conv(b) is bit-identical
         # to Conv(np.convolve(a, b)).
-        coef = np.convolve(a.coef[0, 0], b.coef[0, 0])[None, None, :]
+        (ha, ka), (hb, kb) = a.entry(0, 0), b.entry(0, 0)
+        h = np.convolve(ha, hb)
+        zeros = np.zeros(h.size, dtype=_INT)
+        taps = (zeros, zeros, ka + kb + np.arange(h.size), h)
     else:
-        coef = np.zeros((L, M, ka + kb - 1), dtype=dtype)
-        for j in range(ka):
-            coef[:, :, j:j + kb] += np.einsum("pm,mqk->pqk", a.coef[:, :, j], b.coef)
-    a_ok, b_ok = a.lo <= a.hi, b.lo <= b.hi
-    pair = a_ok[:, :, None] & b_ok[None, :, :]               # (L, mid, M)
-    big = np.iinfo(np.int64).max // 4
-    lo = np.where(pair, a.lo[:, :, None] + b.lo[None, :, :], big).min(axis=1)
-    hi = np.where(pair, a.hi[:, :, None] + b.hi[None, :, :], -big).max(axis=1)
-    any_pair = pair.any(axis=1)
-    lo = np.where(any_pair, lo, 1)
-    hi = np.where(any_pair, hi, 0)
-    return PolyphaseMatrix(L, M, coef, a.start + b.start, lo, hi)
+        ia, ib = _pairs(a.q, b.p)                     # b is sorted by p
+        taps = (a.p[ia], b.q[ib], a.k[ia] + b.k[ib], a.c[ia] * b.c[ib])
+    ia, ib = _pairs(a.dq, b.dp)                      # declared rows sorted by p
+    declared = (a.dp[ia], b.dq[ib], a.dlo[ia] + b.dlo[ib], a.dhi[ia] + b.dhi[ib])
+    return PolyphaseMatrix.from_taps(a.up, b.down, taps, declared)
 
 
 def _unlift(big: PolyphaseMatrix, r: int) -> PolyphaseMatrix:
@@ -290,20 +375,19 @@ def _unlift(big: PolyphaseMatrix, r: int) -> PolyphaseMatrix:
     ``E[p, q]`` at delay ``k = r*k' - t`` sits at ``E'[p, t*M + q][k']``.
     """
     L, M = big.up // r, big.down // r
-    K, s = big.ntaps, big.start
-    rows = big.coef[:L].reshape(L, r, M, K)                 # (p, t, q, k')
-    small_start = r * s - (r - 1)
-    coef = np.zeros((L, M, r * K), dtype=big.coef.dtype)
-    kp = np.arange(K)
-    for t in range(r):
-        coef[:, :, r * (s + kp) - t - small_start] = rows[:, t]
-    return PolyphaseMatrix(L, M, coef, small_start).trimmed()
+    rows = big.p < L
+    t, q = np.divmod(big.q[rows], M)
+    return PolyphaseMatrix.from_taps(L, M, (big.p[rows], q, r * big.k[rows] - t,
+                                            big.c[rows]))
 
 
 def _close(a: PolyphaseMatrix, b: PolyphaseMatrix, rtol: float) -> bool:
-    if (a.up, a.down, a.start, a.ntaps) != (b.up, b.down, b.start, b.ntaps):
+    if (a.up, a.down, a.nnz) != (b.up, b.down, b.nnz):
         return False
-    if a.ntaps == 0:
+    if a.nnz == 0:
         return True
-    scale = max(np.abs(a.coef).max(), np.abs(b.coef).max())
-    return bool(np.abs(a.coef - b.coef).max() <= rtol * scale)
+    if not (np.array_equal(a.p, b.p) and np.array_equal(a.q, b.q)
+            and np.array_equal(a.k, b.k)):
+        return False
+    scale = max(np.abs(a.c).max(), np.abs(b.c).max())
+    return bool(np.abs(a.c - b.c).max() <= rtol * scale)

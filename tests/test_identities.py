@@ -135,3 +135,24 @@ def test_equals_tolerance_is_relative_and_optional():
     tiny = pp.Conv(q * (1 + 1e-15))
     assert tiny.equals(pp.Conv(q))
     assert not tiny.equals(pp.Conv(q), rtol=0)
+
+
+def test_assert_equivalent_aligns_by_output_index():
+    # a one-sample shift is a different operator even if the arrays look alike
+    shifted, plain = pp.Delay(-1) @ pp.Conv([1.0, 1.0]), pp.Conv([1.0, 1.0])
+    assert not shifted.equals(plain)
+    with pytest.raises(AssertionError):
+        assert_equivalent(shifted, plain)
+    # equal operators whose full windows differ (leading structural zero)
+    assert pp.Conv([1.0, 0.0]).T.equals(pp.Identity())
+    assert_equivalent(pp.Conv([1.0, 0.0]).T, pp.Identity())
+
+
+def test_period_reduction_with_nonzero_start():
+    P = pp.Up(2) @ pp.Down(2)
+    both(pp.Delay(3) + P - P, pp.Delay(3))
+    E = (pp.Up(2) @ pp.Delay(-1) @ pp.Down(2)).polyphase()
+    assert (E.up, E.down) == (2, 2)
+    # y[2b] = x[2b + 2]: a block advance is an advance by the period
+    both(pp.Up(2) @ pp.Delay(-1) @ pp.Down(2), pp.Delay(-2) @ pp.Up(2) @ pp.Down(2))
+    neither(pp.Up(2) @ pp.Delay(-1) @ pp.Down(2), pp.Delay(-1) @ pp.Up(2) @ pp.Down(2))

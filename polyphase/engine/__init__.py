@@ -22,10 +22,8 @@ def tap_lists(pm, dtype):
     Returns ``ptr, q, k, c``: taps of phase ``p`` are ``ptr[p]:ptr[p+1]``,
     each reading input phase ``q`` at block delay ``k`` with coefficient ``c``.
     """
-    p, q, j = np.nonzero(pm.coef)               # sorted by p (C order)
-    ptr = np.searchsorted(p, np.arange(pm.up + 1)).astype(np.int64)
-    c = pm.coef[p, q, j].astype(dtype)
-    return ptr, q.astype(np.int64), (j + pm.start).astype(np.int64), c
+    ptr = np.searchsorted(pm.p, np.arange(pm.up + 1)).astype(np.int64)  # p sorted
+    return ptr, pm.q.astype(np.int64), pm.k.astype(np.int64), pm.c.astype(dtype)
 
 
 def run(pm, x, dtype, in_origin, start, length):
@@ -48,7 +46,7 @@ def run(pm, x, dtype, in_origin, start, length):
 
     lanes, n = x.shape
     out = np.zeros((lanes, length), dtype=dtype)
-    if lanes == 0 or length == 0 or n == 0 or pm.ntaps == 0:
+    if lanes == 0 or length == 0 or n == 0 or pm.nnz == 0:
         return out
     L, M = pm.up, pm.down
     # Align the input to a block boundary: prepend `pre` zeros so that
