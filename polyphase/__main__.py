@@ -63,7 +63,7 @@ def explain(stride: int, kernel: np.ndarray, length: int, mode: str) -> None:
 
     _section("strided convolution")
     print(f"operator: {strided!r}")
-    print(f"keeps every {stride}-th sample of the convolution of x with "
+    print(f"keeps one sample in {stride} of the convolution of x with "
           f"{np.array2string(q)}")
     print("polyphase components (output phase p, input phase q):")
     _components(strided)
