@@ -42,12 +42,14 @@ def run(pm, x, dtype, in_origin, start, length):
     start, length : int
         Output window.
     """
+    import numba
+
     from . import kernels
 
     lanes, n = x.shape
-    out = np.zeros((lanes, length), dtype=dtype)
     if lanes == 0 or length == 0 or n == 0 or pm.nnz == 0:
-        return out
+        return np.zeros((lanes, length), dtype=dtype)
+    out = np.empty((lanes, length), dtype=dtype)     # the kernel writes every sample
     L, M = pm.up, pm.down
     # Align the input to a block boundary: prepend `pre` zeros so that
     # column 0 of the phase streams is input block `origin_block`.
@@ -63,9 +65,12 @@ def run(pm, x, dtype, in_origin, start, length):
         kernels.deinterleave(x, pre, M, xq)
     b_first = start // L
     nblocks = (start + length - 1) // L - b_first + 1
-    kernel = (kernels.run_parallel
-              if lanes * length * max(1, tc.size // L) >= PARALLEL_MIN_WORK
-              else kernels.run_serial)
-    kernel(xq, ptr, tq, tk, tc, np.int64(L), np.int64(b_first),
-           np.int64(nblocks), np.int64(start), out)
+    args = (xq, ptr, tq, tk, tc, np.int64(L), np.int64(b_first),
+            np.int64(nblocks), np.int64(start), out)
+    threads = numba.get_num_threads()
+    if threads > 1 and lanes * length * max(1, tc.size // L) >= PARALLEL_MIN_WORK:
+        # a few groups per thread balance the load without many allocations
+        kernels.run_parallel(*args, np.int64(4 * threads))
+    else:
+        kernels.run_serial(*args)
     return out
