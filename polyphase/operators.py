@@ -447,7 +447,21 @@ def _check_same_ndim(ops):
 
 
 class Compose(Operator):
-    """Composition ``A @ B @ ...``: the rightmost operator is applied first."""
+    """Composition ``A @ B @ ...``: the rightmost operator is applied first.
+
+    Built by ``A @ B``; nested compositions are flattened.  Its polyphase
+    matrix is the product of the factors' matrices lifted to common periods, so
+    the whole chain runs as one pass.
+
+    Examples
+    --------
+    >>> import polyphase as pp
+    >>> op = pp.Down(2) @ pp.Conv([1, 1]) @ pp.Up(3)
+    >>> op, op.rates
+    (Down(2) @ Conv([1, 1]) @ Up(3), (3, 2))
+    >>> op([1., 2.])
+    array([1., 0., 2.])
+    """
 
     _precedence = 2
 
@@ -474,7 +488,19 @@ class Compose(Operator):
 
 
 class Sum(Operator):
-    """``A + B`` (or ``A - B``): operators with the same rate ratio."""
+    """``A + B`` (or ``A - B``): operators with the same rate ratio.
+
+    Examples
+    --------
+    >>> import polyphase as pp
+    >>> hold = pp.Up(2) + pp.Delay(1) @ pp.Up(2)
+    >>> hold.equals(pp.Repeat(2))
+    True
+    >>> pp.Up(2) + pp.Up(3)
+    Traceback (most recent call last):
+    ...
+    ValueError: operators added together must have the same rate ratio up/down, got Up(2) with 2/1 and Up(3) with 3/1
+    """
 
     _precedence = 0
 
@@ -502,7 +528,14 @@ class Sum(Operator):
 
 
 class Scaled(Operator):
-    """``c * A`` for a scalar ``c``."""
+    """``c * A`` for a scalar ``c`` (complex allowed).
+
+    Examples
+    --------
+    >>> import polyphase as pp
+    >>> (2 * pp.Conv([1, 3])).equals(pp.Conv([2, 6]))
+    True
+    """
 
     _precedence = 1
 
@@ -523,7 +556,20 @@ class Scaled(Operator):
 
 
 class Transpose(Operator):
-    """``A.T`` (``conjugate=False``) or ``A.H`` (``conjugate=True``)."""
+    """``A.T`` (``conjugate=False``) or ``A.H`` (``conjugate=True``).
+
+    Rates swap; the polyphase matrix is transposed and every filter
+    time-reversed (and conjugated for ``.H``).  The transpose of a strided
+    convolution is the transposed ("deconvolution") layer.
+
+    Examples
+    --------
+    >>> import polyphase as pp
+    >>> (pp.Down(2) @ pp.Conv([1, 2, 3])).T.equals(pp.Conv([1, 2, 3]).T @ pp.Up(2))
+    True
+    >>> pp.Conv([1, 2, 3]).T.equals(pp.Delay(-2) @ pp.Conv([3, 2, 1]))
+    True
+    """
 
     def __init__(self, op, conjugate=False):
         _check_operator(op, "op")
