@@ -30,7 +30,8 @@ from scipy.sparse.linalg import LinearOperator
 from ._validation import as_axis, as_int, as_signal, signal_dtype
 from .system import PolyphaseMatrix
 
-__all__ = ["MODES", "output_window", "apply", "FiniteOperator", "dense_matrix"]
+__all__ = ["MODES", "output_window", "apply", "apply_window", "FiniteOperator",
+           "dense_matrix"]
 
 MODES = ("full", "same", "valid")
 _BIG = np.iinfo(np.int64).max // 4
@@ -122,8 +123,13 @@ def output_window(pm: PolyphaseMatrix, n: int, mode="full") -> tuple[int, int]:
                      f"got {mode!r}")
 
 
-def _run_along(op, x: np.ndarray, axis: int, window, in_origin: int = 0):
-    """Apply ``op`` (canonical form) along ``axis`` and return ``window``."""
+def apply_window(op, x: np.ndarray, axis: int, window, in_origin: int = 0):
+    """Output indices ``window = (start, stop)`` of ``op`` applied along ``axis``.
+
+    No argument checks (callers validate).  ``x[..., i, ...]`` is the input
+    sample at index ``in_origin + i``: the adjoint of a finite map reads a
+    signal that starts at its window's first index.
+    """
     from .engine import run
     start, stop = window
     dtype = signal_dtype(x.dtype, op.is_complex)
@@ -140,7 +146,7 @@ def apply(op, x, axis=-1, mode="full") -> np.ndarray:
     x = as_signal(x)
     axis = as_axis(axis, x.ndim)
     window = output_window(op._declared, x.shape[axis], mode)
-    return _run_along(op, x, axis, window)
+    return apply_window(op, x, axis, window)
 
 
 def dense_matrix(op, n, mode="full") -> np.ndarray:
@@ -177,10 +183,10 @@ class FiniteOperator(LinearOperator):
                          shape=(self.window[1] - self.window[0], n))
 
     def _matmat(self, X):
-        return _run_along(self.op, as_signal(X, "X"), 0, self.window)
+        return apply_window(self.op, as_signal(X, "X"), 0, self.window)
 
     def _rmatmat(self, Y):
-        return _run_along(self.op.H, as_signal(Y, "Y"), 0, (0, self.shape[1]),
+        return apply_window(self.op.H, as_signal(Y, "Y"), 0, (0, self.shape[1]),
                           in_origin=self.window[0])
 
     def _matvec(self, x):

@@ -55,7 +55,7 @@ def upfirdn(h, x, up=1, down=1, axis=-1, mode="constant", cval=0):
     array([3., 4., 6., 8., 9.])
     """
     from .extension import extend, validate_mode
-    from .finite import _run_along
+    from .finite import apply_window
     from .operators import UpFirDn
 
     h_arr = np.asarray(h)
@@ -75,13 +75,13 @@ def upfirdn(h, x, up=1, down=1, axis=-1, mode="constant", cval=0):
     op = UpFirDn(kernel, up, down)
     x = x.astype(dtype, copy=False)
     if mode == "constant" and cval == 0:
-        return _run_along(op, x, axis, (0, n_out))
+        return apply_window(op, x, axis, (0, n_out))
     # Extend x by every sample the window reads: output n reads input j with
     # 0 <= n*down - j*up < taps.
     npre = (taps - 1) // up
     npost = max(0, (n_out - 1) * down // up - (n - 1))
     ext = extend(x, npre, npost, mode=mode, cval=cval, axis=axis)
-    return _run_along(op, ext.astype(dtype, copy=False), axis, (0, n_out),
+    return apply_window(op, ext.astype(dtype, copy=False), axis, (0, n_out),
                       in_origin=-npre)
 
 
