@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 import scipy.signal as ss
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, strategies as st
 
 import polyphase as pp
 from polyphase.extension import MODES
@@ -90,6 +90,7 @@ def test_upfirdn_mixed_dtypes_follow_scipy():
        st.sampled_from(["constant", "edge", "symmetric", "wrap", "antisymmetric",
                         "line"]))
 def test_upfirdn_property(up, down, taps, n, mode):
+    assume(not (n == 1 and mode in UNDEFINED_FOR_ONE_SAMPLE))
     assert_matches_scipy(RNG.standard_normal(taps), RNG.standard_normal(n), up, down,
                          mode=mode)
 
