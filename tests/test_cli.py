@@ -40,3 +40,14 @@ def test_module_entry_point_runs():
                             timeout=300)
     assert result.returncode == 0, result.stderr
     assert "Down(3) @ Conv([1, 1, 1])" in result.stdout
+
+
+def test_import_is_light():
+    # numba, scipy.sparse and matplotlib load on first use, not on import
+    code = ("import sys, polyphase; "
+            "print(sorted(m for m in ('numba', 'scipy.sparse', 'matplotlib', 'torch') "
+            "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
