@@ -11,9 +11,6 @@ computed.  Each output sample is written once (gather form), so ``prange`` over
 import numpy as np
 from numba import njit, prange
 
-# Output blocks per job: the accumulator (CHUNK samples) stays in L1 and a job
-# is long enough to amortise the per-job set-up.
-CHUNK = 2048
 
 
 # Blocks per de-interleave tile: a tile of the input (TILE * M samples) stays in
@@ -108,31 +105,32 @@ def _chunk(xq, ptr, tq, tk, tc, L, bs, be, w0, out, acc):
 
 
 @njit(cache=True, nogil=True)
-def _jobs(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out, job0, job1):
-    """Jobs ``[job0, job1)``: job ``j`` is chunk ``j % nchunks`` of lane ``j // nchunks``."""
-    nchunks = (nblocks + CHUNK - 1) // CHUNK
-    acc = np.empty(CHUNK, dtype=out.dtype)
+def _jobs(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out, chunk, job0, job1):
+    """Jobs ``[job0, job1)``: job ``j`` is the ``chunk`` output blocks number
+    ``j % nchunks`` of lane ``j // nchunks``."""
+    nchunks = (nblocks + chunk - 1) // chunk
+    acc = np.empty(chunk, dtype=out.dtype)
     for job in range(job0, job1):
         lane = job // nchunks
-        bs = b_first + (job - lane * nchunks) * CHUNK
-        be = min(bs + CHUNK, b_first + nblocks)
+        bs = b_first + (job - lane * nchunks) * chunk
+        be = min(bs + chunk, b_first + nblocks)
         _chunk(xq[lane], ptr, tq, tk, tc, L, bs, be, w0, out[lane], acc)
 
 
 @njit(cache=True, nogil=True)
-def run_serial(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out):
-    njobs = xq.shape[0] * ((nblocks + CHUNK - 1) // CHUNK)
-    _jobs(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out, 0, njobs)
+def run_serial(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out, chunk):
+    njobs = xq.shape[0] * ((nblocks + chunk - 1) // chunk)
+    _jobs(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out, chunk, 0, njobs)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def run_parallel(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out, ngroups):
+def run_parallel(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out, chunk, ngroups):
     """Jobs split into ``ngroups`` contiguous groups, one ``prange`` index each.
 
     Every output sample belongs to exactly one job, so groups write disjoint
     samples and need no synchronisation.
     """
-    njobs = xq.shape[0] * ((nblocks + CHUNK - 1) // CHUNK)
+    njobs = xq.shape[0] * ((nblocks + chunk - 1) // chunk)
     for g in prange(ngroups):
-        _jobs(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out,
+        _jobs(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out, chunk,
               g * njobs // ngroups, (g + 1) * njobs // ngroups)
