@@ -14,8 +14,8 @@ True
 array([ 0.,  4., 12., 14.])
 """
 
-from .operators import (Compose, Conv, Delay, Down, Identity, Operator, Repeat,
-                        Scaled, Sum, Transpose, Up, UpFirDn)
+from .operators import (ChannelConv, Compose, Conv, Delay, Down, Identity, Operator,
+                        PixelShuffle, Repeat, Scaled, Sum, Transpose, Up, UpFirDn)
 from .signal import decompose, dilate, interleave, upfirdn
 from .system import PolyphaseMatrix
 
@@ -33,7 +33,7 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
-    "Operator", "Conv", "Up", "Down", "Repeat", "Delay", "Identity", "UpFirDn",
+    "Operator", "Conv", "ChannelConv", "PixelShuffle", "Up", "Down", "Repeat", "Delay", "Identity", "UpFirDn",
     "Compose", "Sum", "Scaled", "Transpose", "PolyphaseMatrix",
     "upfirdn", "decompose", "interleave", "dilate",
 ]

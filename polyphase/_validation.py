@@ -33,16 +33,25 @@ def as_factor(value, name: str = "factor") -> int:
     return as_int(value, name, minimum=1)
 
 
-def as_kernel(h, name: str = "h") -> np.ndarray:
-    """A non-empty 1-D numeric kernel as float64 or complex128."""
+def as_kernel(h, name: str = "h", *, nd: bool = False) -> np.ndarray:
+    """A non-empty numeric kernel as float64 or complex128 (1-D unless ``nd``)."""
     arr = np.asarray(h)
     if arr.dtype.kind not in "biufc":
         raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
-    if arr.ndim != 1:
+    if arr.ndim == 0 or (arr.ndim != 1 and not nd):
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
     if arr.size == 0:
-        raise ValueError(f"{name} must not be empty")
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
     return arr.astype(np.complex128 if arr.dtype.kind == "c" else np.float64)
+
+
+def as_factors(value, name: str = "factor") -> tuple[int, ...]:
+    """Rate-change factor(s): a positive integer or a tuple of them, one per axis."""
+    if isinstance(value, (tuple, list)):
+        if not value:
+            raise ValueError(f"{name} must not be empty")
+        return tuple(as_factor(v, name) for v in value)
+    return (as_factor(value, name),)
 
 
 def signal_dtype(dtype: np.dtype, complex_op: bool = False) -> np.dtype:

@@ -2,7 +2,8 @@
 
 An array of length ``N`` is the sequence that is zero outside ``[0, N)``.  An
 operator maps it to an infinite output sequence; applying the operator returns a
-*window* ``[start, stop)`` of that sequence (output sample indices):
+*window* ``[start, stop)`` of that sequence (output sample indices), chosen per
+signal axis:
 
 ``"full"``
     Every output sample the input can reach, through the operator's declared
@@ -10,16 +11,20 @@ operator maps it to an infinite output sequence; applying the operator returns a
     0 unless the operator reaches earlier (negative delays).  ``Up(L)`` gives
     ``N*L`` samples, ``Down(M)`` ``ceil(N/M)``, ``Conv(h)`` ``N + len(h) - 1``.
 ``"same"``
-    ``max(R, F - R + 1)`` samples centred on ``full`` (``F`` its length, ``R =
-    ceil(N*L/M)`` the length the rates imply), with the extra sample, if any,
-    at the end: numpy's rule for ``np.convolve(..., "same")`` generalised.
+    ``R = ceil(N*L/M)`` samples, the length the rates imply, centred on
+    ``full`` (the extra sample, if any, at the end), as ``scipy.signal.convolve``
+    does.  1-D operators follow ``np.convolve`` when the kernel is longer than
+    the signal: ``max(R, F - R + 1)`` samples, ``F`` the full length.
 ``"valid"``
     The samples that do not depend on the zeros outside the input.  When there
-    are none and the operator is a plain convolution with a kernel longer than
-    the signal, numpy's convention applies: the samples that see all of the
-    input.
+    are none along an axis on which the operator is a plain convolution with a
+    kernel longer than the signal, numpy's convention applies: the samples that
+    see all of the input.
 ``(start, stop)``
-    An explicit window of output indices.
+    An explicit window of output indices (a tuple of them for N-D operators).
+
+Operators that mix channels read the channel axis just before the signal axes
+(``channel_axis=`` to choose), as in PyTorch's NCW/NCHW layout.
 """
 
 from __future__ import annotations
@@ -37,60 +42,110 @@ MODES = ("full", "same", "valid")
 _BIG = np.iinfo(np.int64).max // 4
 
 
-def _last_input_block(pm: PolyphaseMatrix, n: int) -> np.ndarray:
-    """For each declared entry, the last block of its input phase (< 0: empty)."""
-    return (n - 1 - pm.dq) // pm.down
+def _reaching(pm: PolyphaseMatrix, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Last input block of each declared entry's phase per axis, and whether
+    the entry reads any input at all."""
+    J = (np.asarray(shape) - 1 - pm.dq) // np.asarray(pm.downs)   # (entries, d)
+    return J, np.all(J >= 0, axis=1)
 
 
-def _full(pm: PolyphaseMatrix, n: int) -> tuple[int, int]:
-    J = _last_input_block(pm, n)
-    reach = J >= 0
-    if n == 0 or not reach.any():
-        return 0, 0
-    first = int((pm.dlo[reach] * pm.up + pm.dp[reach]).min())
-    last_block = int((pm.dhi[reach] + J[reach]).max())
-    return min(0, first), pm.up * (last_block + 1)
+def _full(pm: PolyphaseMatrix, shape) -> list[tuple[int, int]]:
+    J, reach = _reaching(pm, shape)
+    if min(shape, default=1) == 0 or not reach.any():
+        return [(0, 0)] * pm.ndim
+    windows = []
+    for a, L in enumerate(pm.ups):
+        first = int((pm.dlo[reach, a] * L + pm.dp[reach, a]).min())
+        last_block = int((pm.dhi[reach, a] + J[reach, a]).max())
+        windows.append((min(0, first), L * (last_block + 1)))
+    return windows
 
 
-def _valid(pm: PolyphaseMatrix, n: int, full: tuple[int, int]) -> tuple[int, int]:
-    """Largest window inside ``full`` whose samples see no padding zeros.
+def _valid(pm: PolyphaseMatrix, shape, full) -> list[tuple[int, int]]:
+    """Largest box inside ``full`` whose samples see no padding zeros.
 
-    Output phase ``p`` of block ``b`` reads input blocks ``b - hi .. b - lo`` of
-    phase ``q`` for each declared entry, so it is clean for
-    ``max(hi) <= b <= min(lo + J_q)``; phases with no declared entry are
+    Along axis ``a``, output phase ``p`` of block ``b`` reads input blocks
+    ``b - hi .. b - lo`` of phase ``q`` for each declared entry, so it is clean
+    for ``max(hi) <= b <= min(lo + J_q)``; phases with no declared entry are
     structurally zero and always clean.
     """
-    L = pm.up
-    start, stop = full
-    J = _last_input_block(pm, n)
-    if pm.dp.size and n > 0:
-        if np.any(J < 0):
-            stop = start                          # some tap always sees padding
-        else:
-            vlo = np.full(L, -_BIG)
-            vhi = np.full(L, _BIG)
-            np.maximum.at(vlo, pm.dp, pm.dhi)
-            np.minimum.at(vhi, pm.dp, pm.dlo + J)
-            phases = np.unique(pm.dp)
-            start = max(start, int(((vlo[phases] - 1) * L + phases + 1).max()))
-            stop = min(stop, int(((vhi[phases] + 1) * L + phases - 1).min()) + 1)
-    if stop <= start and pm.up == pm.down == 1 and pm.dp.size and n > 0:
-        # numpy's 'valid' for a kernel longer than the signal: the samples
-        # whose kernel window covers the whole input.
-        start, stop = n - 1 + int(pm.dlo[0]), int(pm.dhi[0]) + 1
-    return start, max(start, stop)
+    J, reach = _reaching(pm, shape)
+    windows = []
+    for a, (L, M) in enumerate(zip(pm.ups, pm.downs)):
+        start, stop = full[a]
+        if pm.dp.shape[0] and min(shape) > 0:
+            if not reach.all():
+                stop = start                      # some tap always sees padding
+            else:
+                vlo = np.full(L, -_BIG)
+                vhi = np.full(L, _BIG)
+                np.maximum.at(vlo, pm.dp[:, a], pm.dhi[:, a])
+                np.minimum.at(vhi, pm.dp[:, a], pm.dlo[:, a] + J[:, a])
+                phases = np.unique(pm.dp[:, a])
+                start = max(start, int(((vlo[phases] - 1) * L + phases + 1).max()))
+                stop = min(stop, int(((vhi[phases] + 1) * L + phases - 1).min()) + 1)
+            if stop <= start and L == M == 1 and reach.all():
+                # numpy's 'valid' for a kernel longer than the signal: the
+                # samples whose kernel window covers the whole input.
+                start = shape[a] - 1 + int(pm.dlo[:, a].min())
+                stop = int(pm.dhi[:, a].max()) + 1
+        windows.append((start, max(start, stop)))
+    return windows
 
 
-def output_window(pm: PolyphaseMatrix, n: int, mode="full") -> tuple[int, int]:
-    """Output index window ``[start, stop)`` of ``mode`` for a length-``n`` input.
+def _same(pm: PolyphaseMatrix, shape, full) -> list[tuple[int, int]]:
+    windows = []
+    for a, (L, M) in enumerate(zip(pm.ups, pm.downs)):
+        n = shape[a]
+        natural = -(-n * L // M)
+        flen = full[a][1] - full[a][0]
+        length = natural
+        if pm.ndim == 1 and n > 0:
+            length = max(natural, flen - natural + 1)
+        begin = full[a][0] + (flen - length) // 2
+        windows.append((begin, begin + length))
+    return windows
 
-    Parameters
-    ----------
-    pm : PolyphaseMatrix
-        The operator's polyphase matrix with declared supports.
-    n : int
-        Input length.
-    mode : {"full", "same", "valid"} or (start, stop)
+
+def _explicit(mode, ndim: int) -> list[tuple[int, int]]:
+    pairs = [mode] if ndim == 1 else list(mode)
+    if len(pairs) != ndim:
+        raise ValueError(f"mode must give one (start, stop) window per signal axis "
+                         f"({ndim}), got {mode!r}")
+    windows = []
+    for pair in pairs:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"mode must be one of {MODES} or (start, stop) windows, "
+                             f"got {mode!r}")
+        start = as_int(pair[0], "mode window start")
+        stop = as_int(pair[1], "mode window stop")
+        if stop < start:
+            raise ValueError(f"mode window must have start <= stop, got {tuple(pair)}")
+        windows.append((start, stop))
+    return windows
+
+
+def windows_for(pm: PolyphaseMatrix, shape, mode="full") -> list[tuple[int, int]]:
+    """Per-axis output windows ``[(start, stop), ...]`` for an input of ``shape``."""
+    if isinstance(mode, str):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES} or a (start, stop) "
+                             f"window, got {mode!r}")
+        full = _full(pm, shape)
+        if mode == "full":
+            return full
+        return _valid(pm, shape, full) if mode == "valid" else _same(pm, shape, full)
+    if isinstance(mode, (tuple, list)):
+        return _explicit(mode, pm.ndim)
+    raise ValueError(f"mode must be one of {MODES} or a (start, stop) window, "
+                     f"got {mode!r}")
+
+
+def output_window(pm: PolyphaseMatrix, n, mode="full"):
+    """Output window of ``mode`` for an input of length ``n`` (shape for N-D).
+
+    Returns ``(start, stop)`` for a 1-D operator and a tuple of them, one per
+    axis, for an N-D one.
 
     Examples
     --------
@@ -99,70 +154,119 @@ def output_window(pm: PolyphaseMatrix, n: int, mode="full") -> tuple[int, int]:
     >>> output_window(pp.Conv([1, 2, 3])._declared, 5, "valid")
     (2, 5)
     """
-    if isinstance(mode, str):
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES} or a (start, stop) "
-                             f"window, got {mode!r}")
-        full = _full(pm, n)
-        if mode == "full":
-            return full
-        if mode == "valid":
-            return _valid(pm, n, full)
-        natural = -(-n * pm.up // pm.down)
-        flen = full[1] - full[0]
-        length = max(natural, flen - natural + 1) if n > 0 else 0
-        begin = full[0] + (flen - length) // 2
-        return begin, begin + length
-    if isinstance(mode, (tuple, list)) and len(mode) == 2:
-        start = as_int(mode[0], "mode[0] (window start)")
-        stop = as_int(mode[1], "mode[1] (window stop)")
-        if stop < start:
-            raise ValueError(f"mode window must have start <= stop, got {tuple(mode)}")
-        return start, stop
-    raise ValueError(f"mode must be one of {MODES} or a (start, stop) window, "
-                     f"got {mode!r}")
+    shape = _shape(n, pm.ndim)
+    windows = windows_for(pm, shape, mode)
+    return windows[0] if pm.ndim == 1 and np.isscalar(n) else tuple(windows)
 
 
-def apply_window(op, x: np.ndarray, axis: int, window, in_origin: int = 0):
-    """Output indices ``window = (start, stop)`` of ``op`` applied along ``axis``.
+def _shape(n, ndim: int, name: str = "n") -> tuple[int, ...]:
+    if np.isscalar(n):
+        n = (n,)
+    n = tuple(as_int(v, name, minimum=0) for v in n)
+    if len(n) != ndim:
+        raise ValueError(f"{name} must give {ndim} signal length(s), got {n}")
+    return n
 
-    No argument checks (callers validate).  ``x[..., i, ...]`` is the input
-    sample at index ``in_origin + i``: the adjoint of a finite map reads a
-    signal that starts at its window's first index.
+
+def _signal_axes(axis, x_ndim: int, ndim: int) -> list[int]:
+    if axis is None:
+        axes = list(range(-ndim, 0))
+    elif np.isscalar(axis) or isinstance(axis, str):
+        axes = [axis]
+    else:
+        axes = list(axis)
+    if len(axes) != ndim:
+        raise ValueError(f"axis must name {ndim} signal axes for this operator, "
+                         f"got {axis!r}")
+    axes = [as_axis(a, x_ndim) for a in axes]
+    if len(set(axes)) != ndim:
+        raise ValueError(f"axis must name distinct axes, got {axis!r}")
+    return axes
+
+
+def _channel_axis(op, channel_axis, axes, x) -> int | None:
+    if op.channels is None:
+        if channel_axis is not None:
+            raise ValueError("channel_axis is only for operators that mix channels")
+        return None
+    if channel_axis is None:
+        channel_axis = min(axes) - 1
+        if channel_axis < 0:
+            raise ValueError(f"{op!r} mixes channels: x needs a channel axis before "
+                             f"the signal axes, got shape {x.shape}")
+    cax = as_axis(channel_axis, x.ndim, "channel_axis")
+    if cax in axes:
+        raise ValueError("channel_axis must not be a signal axis")
+    cin = op.channels[1]
+    if x.shape[cax] != cin:
+        raise ValueError(f"{op!r} takes {cin} input channels, x has {x.shape[cax]} "
+                         f"along channel_axis={cax}")
+    return cax
+
+
+def apply_window(op, x: np.ndarray, axes, windows, in_origin=None, channel_axis=None):
+    """Output ``windows`` (per axis) of ``op`` applied along ``axes`` of ``x``.
+
+    No argument checks (callers validate).  ``x``'s sample at array index
+    ``i`` along axis ``a`` is input index ``in_origin[a] + i``: the adjoint of
+    a finite map reads a signal that starts at its window's first index.
     """
     from .engine import run
-    start, stop = window
+    if np.isscalar(axes):
+        axes = [axes]
+    if np.isscalar(windows[0]):
+        windows = [windows]
+    d = len(axes)
+    in_origin = (0,) * d if in_origin is None else tuple(np.atleast_1d(in_origin))
     dtype = signal_dtype(x.dtype, op.is_complex)
-    moved = np.moveaxis(x, axis, -1)
-    n = moved.shape[-1]
-    batch = moved.shape[:-1]
-    lanes = moved.reshape(int(np.prod(batch)), n)
-    out = run(op.polyphase(), lanes, dtype, in_origin, start, stop - start)
-    return np.moveaxis(out.reshape(batch + (stop - start,)), -1, axis)
+    src = ([] if channel_axis is None else [channel_axis]) + list(axes)
+    moved = np.moveaxis(x, src, range(-len(src), 0))
+    shape = moved.shape[-d:]
+    batch = moved.shape[:-len(src)]
+    cin = 1 if channel_axis is None else moved.shape[-d - 1]
+    lanes = moved.reshape((int(np.prod(batch)), cin) + shape)
+    starts = tuple(w[0] for w in windows)
+    lengths = tuple(w[1] - w[0] for w in windows)
+    out = run(op.polyphase(), lanes, dtype, in_origin, starts, lengths)
+    cout = out.shape[1]
+    out = out.reshape(batch + ((cout,) if channel_axis is not None else ()) + lengths)
+    return np.moveaxis(out, range(-len(src), 0), src)
 
 
-def apply(op, x, axis=-1, mode="full") -> np.ndarray:
-    """Apply operator ``op`` to ``x`` along ``axis``; see :meth:`Operator.__call__`."""
+def apply(op, x, axis=None, mode="full", channel_axis=None) -> np.ndarray:
+    """Apply operator ``op`` to ``x``; see :meth:`Operator.__call__`."""
     x = as_signal(x)
-    axis = as_axis(axis, x.ndim)
-    window = output_window(op._declared, x.shape[axis], mode)
-    return apply_window(op, x, axis, window)
+    axes = _signal_axes(axis, x.ndim, op.ndim)
+    cax = _channel_axis(op, channel_axis, axes, x)
+    shape = tuple(x.shape[a] for a in axes)
+    windows = windows_for(op._declared, shape, mode)
+    return apply_window(op, x, axes, windows, channel_axis=cax)
+
+
+def _domain(op, shape):
+    """Array shape of one input signal: ``(C_in, *shape)`` or ``shape``."""
+    return shape if op.channels is None else (op.channels[1],) + shape
 
 
 def dense_matrix(op, n, mode="full") -> np.ndarray:
-    """Dense matrix of ``op`` on length-``n`` signals (columns: unit impulses)."""
-    n = as_int(n, "n", minimum=0)
-    dtype = np.complex128 if op.is_complex else np.float64
-    return apply(op, np.eye(n, dtype=dtype), axis=0, mode=mode)
+    """Dense matrix of ``op`` on signals of length (shape) ``n``.
+
+    Columns are unit impulses of the flattened input (``C_in`` first for
+    operators that mix channels); rows the flattened output window.
+    """
+    A = FiniteOperator(op, n, mode)
+    return A.matmat(np.eye(A.shape[1], dtype=A.dtype))
 
 
 class FiniteOperator(LinearOperator):
-    """The finite map of ``op`` on length-``n`` signals, a scipy ``LinearOperator``.
+    """The finite map of ``op`` on signals of length (shape) ``n``, a scipy ``LinearOperator``.
 
-    ``matvec`` applies ``op`` and returns ``mode``'s window; ``rmatvec`` applies
-    ``op.H`` to a signal that starts at the window's first index and returns
-    indices ``[0, n)``: the exact adjoint of the finite map, so ``.T`` and
-    ``.H`` (scipy derives them from ``rmatvec``) are exact too.
+    Vectors are flattened signals: ``(C_in, *n)`` in, ``(C_out, *window)`` out
+    for an operator that mixes channels (``x_shape`` and ``y_shape``).  ``matvec`` applies ``op`` and returns
+    ``mode``'s window; ``rmatvec`` applies ``op.H`` to a signal that starts at
+    the window's first index and returns indices ``[0, n)``: the exact adjoint
+    of the finite map, so ``.T`` and ``.H`` (scipy derives them from
+    ``rmatvec``) are exact too.
 
     Examples
     --------
@@ -175,19 +279,36 @@ class FiniteOperator(LinearOperator):
     """
 
     def __init__(self, op, n, mode="full"):
-        n = as_int(n, "n", minimum=0)
         self.op, self.mode = op, mode
-        self.window = output_window(op._declared, n, mode)
+        self.in_shape = _shape(n, op.ndim)
+        windows = windows_for(op._declared, self.in_shape, mode)
+        self.windows = windows
+        self.window = windows[0] if op.ndim == 1 else tuple(windows)
+        self.out_shape = tuple(w[1] - w[0] for w in windows)
+        self.x_shape = _domain(op, self.in_shape)
+        self.y_shape = self.out_shape if op.channels is None else \
+            (op.channels[0],) + self.out_shape
         dtype = np.complex128 if op.is_complex else np.float64
         super().__init__(dtype=np.dtype(dtype),
-                         shape=(self.window[1] - self.window[0], n))
+                         shape=(int(np.prod(self.y_shape)), int(np.prod(self.x_shape))))
+
+    def _apply(self, op, X, in_shape, out_windows, in_origin):
+        d = self.op.ndim
+        k = X.shape[1]
+        signals = np.asarray(X).T.reshape((k,) + in_shape)
+        cax = 1 if op.channels is not None else None
+        axes = list(range(signals.ndim - d, signals.ndim))
+        out = apply_window(op, as_signal(signals, "X"), axes, out_windows, in_origin,
+                           channel_axis=cax)
+        return out.reshape(k, int(np.prod(out.shape[1:]))).T
 
     def _matmat(self, X):
-        return apply_window(self.op, as_signal(X, "X"), 0, self.window)
+        return self._apply(self.op, X, self.x_shape, self.windows, None)
 
     def _rmatmat(self, Y):
-        return apply_window(self.op.H, as_signal(Y, "Y"), 0, (0, self.shape[1]),
-                          in_origin=self.window[0])
+        return self._apply(self.op.H, Y, self.y_shape,
+                           [(0, n) for n in self.in_shape],
+                           tuple(w[0] for w in self.windows))
 
     def _matvec(self, x):
         return self._matmat(np.asarray(x).reshape(-1, 1)).ravel()

@@ -15,11 +15,12 @@ from math import gcd
 
 import numpy as np
 
-from ._validation import as_factor, as_int, as_kernel
+from ._validation import as_factor, as_factors, as_int, as_kernel
 from .system import DEFAULT_RTOL, PolyphaseMatrix
 
-__all__ = ["Operator", "Conv", "Up", "Down", "Repeat", "Delay", "Identity",
-           "UpFirDn", "Compose", "Sum", "Scaled", "Transpose"]
+__all__ = ["Operator", "Conv", "ChannelConv", "PixelShuffle", "Up", "Down", "Repeat",
+           "Delay",
+           "Identity", "UpFirDn", "Compose", "Sum", "Scaled", "Transpose"]
 
 
 class Operator:
@@ -70,9 +71,17 @@ class Operator:
         return self._canonical
 
     @property
-    def rates(self) -> tuple[int, int]:
-        """``(up, down)``: output and input samples per period (canonical)."""
+    def rates(self):
+        """``(up, down)``: output and input samples per period (canonical).
+
+        Ints for a 1-D operator, tuples (one per axis) for an N-D one.
+        """
         return self._canonical.up, self._canonical.down
+
+    @property
+    def channels(self):
+        """``(C_out, C_in)`` of an operator that mixes channels, else None."""
+        return self._declared.channels
 
     @property
     def is_complex(self) -> bool:
@@ -153,17 +162,23 @@ class Operator:
         return Transpose(self, conjugate=True)
 
     # --------------------------------------------------------------- execution
-    def __call__(self, x, axis=-1, mode="full"):
-        """Apply the operator to ``x`` along ``axis``.
+    def __call__(self, x, axis=None, mode="full", channel_axis=None):
+        """Apply the operator to ``x`` along its signal axes.
 
         Parameters
         ----------
         x : array_like
-            Signal(s); every axis but ``axis`` is a batch axis.
-        axis : int
-            The signal axis.
+            Signal(s); every axis but the signal axes (and the channel axis of
+            an operator that mixes channels) is a batch axis.
+        axis : int or tuple of int, optional
+            The signal axis (one per signal dimension of the operator);
+            default the last ``ndim`` axes.
         mode : {"full", "same", "valid"} or (start, stop)
-            Output window; see :mod:`polyphase.finite`.
+            Output window (one ``(start, stop)`` per axis for N-D); see
+            :mod:`polyphase.finite`.
+        channel_axis : int, optional
+            For operators that mix channels; default the axis before the
+            signal axes (NCW / NCHW).
 
         Returns
         -------
@@ -172,10 +187,13 @@ class Operator:
             becomes complex for a complex operator); integers become float64.
         """
         from .finite import apply
-        return apply(self, x, axis=axis, mode=mode)
+        return apply(self, x, axis=axis, mode=mode, channel_axis=channel_axis)
 
     def on(self, n, mode="full"):
         """The finite map on length-``n`` signals as a scipy ``LinearOperator``.
+
+        ``n`` is a shape for N-D operators; vectors are flattened signals
+        (``(C_in, *n)`` for operators that mix channels).
 
         ``matvec``, ``rmatvec``, ``.T`` and ``.H`` are exact: ``rmatvec`` is
         ``self.H`` applied on the matching window.
@@ -184,7 +202,7 @@ class Operator:
         return FiniteOperator(self, n, mode)
 
     def matrix(self, n, mode="full") -> np.ndarray:
-        """Dense matrix of the finite map on length-``n`` signals.
+        """Dense matrix of the finite map on length-``n`` signals (shape for N-D).
 
         Examples
         --------
@@ -214,6 +232,10 @@ def _check_operator(op, name):
 
 
 def _format_taps(h: np.ndarray, limit: int = 8) -> str:
+    if h.ndim > 1:
+        if h.size <= limit:
+            return repr(h.tolist()).replace(".0,", ",").replace(".0]", "]")
+        return f"<{'x'.join(map(str, h.shape))} kernel>"
     def fmt(v):
         if np.iscomplexobj(v):
             return f"{complex(v):.6g}"
@@ -226,46 +248,186 @@ def _format_taps(h: np.ndarray, limit: int = 8) -> str:
 
 
 # -------------------------------------------------------------------- primitives
+def _kernel_matrix(h: np.ndarray, channels=None, rows=None, cols=None):
+    """Rates-1 polyphase matrix of an FIR kernel whose first ``len(rows)`` axes
+    index channels; every entry declares the whole kernel box."""
+    nch = 0 if channels is None else 2
+    d = h.ndim - nch
+    idx = np.nonzero(h)
+    k = np.stack(idx[nch:], axis=1) if d else np.zeros((len(idx[0]), 0))
+    zeros = np.zeros(len(idx[0]), dtype=np.int64)
+    o, i = (idx[0], idx[1]) if nch else (zeros, zeros)
+    if rows is not None:
+        o, i = rows[o, i], cols[o, i]
+    taps = (np.zeros_like(k), np.zeros_like(k), k, o, i, h[idx])
+    if nch:
+        eo, ei = np.indices(h.shape[:2]).reshape(2, -1)
+        if rows is not None:
+            eo, ei = rows[eo, ei], cols[eo, ei]
+    else:
+        eo = ei = np.zeros(1, dtype=np.int64)
+    ne = eo.size
+    box = np.zeros((ne, d), dtype=np.int64)
+    declared = (box, box, eo, ei, box, np.broadcast_to(np.array(h.shape[nch:]) - 1,
+                                                         (ne, d)))
+    return PolyphaseMatrix.from_taps((1,) * d, (1,) * d, taps, declared, channels)
+
+
 class Conv(Operator):
     """Convolution with an FIR kernel: ``y = h * x`` (``np.convolve``).
 
     Parameters
     ----------
-    h : array_like, 1-D
-        Kernel; ``h[0]`` acts at delay 0.
+    h : array_like
+        Kernel; ``h[0]`` acts at delay 0.  A ``d``-dimensional kernel makes a
+        ``d``-dimensional operator, acting on the last ``d`` axes.
 
     Notes
     -----
     Rates ``(1, 1)``; the polyphase matrix is ``[H(z)]``.  ``Conv(h)(x, mode=m)``
-    equals ``np.convolve(x, h, mode=m)`` for ``m`` in full/same/valid.
+    equals ``np.convolve(x, h, mode=m)`` for ``m`` in full/same/valid, and
+    ``scipy.signal.convolve`` for N-D kernels.
 
     Examples
     --------
     >>> import numpy as np, polyphase as pp
     >>> pp.Conv([1, 2, 1])(np.array([1., 0, 0, 1]))
     array([1., 2., 1., 1., 2., 1.])
+    >>> pp.Conv([[1, 1], [1, 1]])(np.eye(2))
+    array([[1., 1., 0.],
+           [1., 2., 1.],
+           [0., 1., 1.]])
     """
 
     def __init__(self, h):
-        self.h = as_kernel(h, "h")
+        self.h = as_kernel(h, "h", nd=True)
+        self.ndim = self.h.ndim
 
     def _build(self):
-        K = self.h.size
-        return PolyphaseMatrix(1, 1, self.h[None, None, :], 0,
-                               np.zeros((1, 1)), np.full((1, 1), K - 1))
+        return _kernel_matrix(self.h)
 
     def _repr(self):
         return f"Conv({_format_taps(self.h)})"
 
 
-def _rate_change(L: int, M: int, rows) -> PolyphaseMatrix:
-    """(L, M) operator with a single tap 1 at delay 0 in the entries ``rows``."""
-    coef = np.zeros((L, M, 1))
-    lo, hi = np.ones((L, M)), np.zeros((L, M))
-    for p, q in rows:
-        coef[p, q, 0] = 1.0
-        lo[p, q] = hi[p, q] = 0
-    return PolyphaseMatrix(L, M, coef, 0, lo, hi)
+class ChannelConv(Operator):
+    """Multi-channel convolution: ``y[o] = sum_i w[o, i] * x[i]`` (``*`` = convolution).
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_out, C_in / groups, *k)
+        One kernel per (output, input) channel pair, as in PyTorch's layout;
+        ``d = weight.ndim - 2`` signal axes.
+    groups : int
+        Input and output channels are split into ``groups`` blocks; block
+        ``g`` of the output sees only block ``g`` of the input (``groups ==
+        C_in == C_out``: depthwise).
+
+    Notes
+    -----
+    Rates 1 per axis; the polyphase matrix is the ``C_out x C_in`` matrix of
+    kernels (zero outside the group blocks).  This is a convolution: PyTorch's
+    ``conv`` layers correlate, i.e. use the kernel flipped (see
+    :mod:`polyphase.nn`).
+
+    Examples
+    --------
+    >>> import numpy as np, polyphase as pp
+    >>> mix = pp.ChannelConv([[[1., 1.]], [[1., -1.]]])     # 1 -> 2 channels
+    >>> mix.channels
+    (2, 1)
+    >>> mix(np.array([[1., 2., 3.]]))
+    array([[ 1.,  3.,  5.,  3.],
+           [ 1.,  1.,  1., -3.]])
+    """
+
+    def __init__(self, weight, groups=1):
+        w = as_kernel(weight, "weight", nd=True)
+        if w.ndim < 3:
+            raise ValueError(f"weight must have shape (C_out, C_in/groups, *kernel) "
+                             f"with at least one kernel axis, got shape {w.shape}")
+        self.groups = as_factor(groups, "groups")
+        cout, cin_g = w.shape[:2]
+        if cout % self.groups:
+            raise ValueError(f"weight's C_out={cout} must be divisible by "
+                             f"groups={self.groups}")
+        self.weight = w
+        self.ndim = w.ndim - 2
+        self._in_channels = cin_g * self.groups
+
+    def _build(self):
+        cout, cin_g = self.weight.shape[:2]
+        o, i = np.indices((cout, cin_g))
+        cols = (o // (cout // self.groups)) * cin_g + i
+        return _kernel_matrix(self.weight, (cout, self._in_channels), o, cols)
+
+    def _repr(self):
+        shape = "x".join(map(str, self.weight.shape))
+        extra = f", groups={self.groups}" if self.groups != 1 else ""
+        return f"ChannelConv(<{shape} weight>{extra})"
+
+
+class PixelShuffle(Operator):
+    """Depth-to-space: ``C * r**d`` channels become ``C`` channels ``r`` times larger.
+
+    Output channel ``c`` at ``(h*r + i, w*r + j)`` is input channel
+    ``c*r*r + i*r + j`` at ``(h, w)`` (PyTorch's ``pixel_shuffle`` order).
+
+    Parameters
+    ----------
+    factor : int
+        Upscale factor ``r`` per axis.
+    channels : int
+        Output channels ``C``.
+    ndim : int
+        Signal axes (2 for images).
+
+    Notes
+    -----
+    Rates ``(r, r)``, channels ``(C, C r^2)``: entry ``(phase (i, j), channel
+    c)`` of the polyphase matrix reads input channel ``c r^2 + i r + j`` at
+    delay 0.  Its transpose is ``pixel_unshuffle`` (space-to-depth).
+
+    Examples
+    --------
+    >>> import numpy as np, polyphase as pp
+    >>> pp.PixelShuffle(2, channels=1)(np.arange(4.).reshape(4, 1, 1))
+    array([[[0., 1.],
+            [2., 3.]]])
+    """
+
+    def __init__(self, factor, channels=1, ndim=2):
+        self.factor = as_factor(factor, "factor")
+        self.out_channels = as_factor(channels, "channels")
+        self.ndim = as_int(ndim, "ndim", minimum=1)
+
+    def _build(self):
+        r, C, d = self.factor, self.out_channels, self.ndim
+        phases = np.indices((r,) * d).reshape(d, -1).T            # (r**d, d)
+        o = np.repeat(np.arange(C), phases.shape[0])
+        p = np.tile(phases, (C, 1))
+        i = o * r ** d + np.tile(np.arange(phases.shape[0]), C)
+        z = np.zeros_like(p)
+        return PolyphaseMatrix.from_taps((r,) * d, (1,) * d, (p, z, z, o, i, np.ones(o.size)),
+                                         (p, z, o, i, z, z), channels=(C, C * r ** d))
+
+    def _repr(self):
+        extra = "" if self.ndim == 2 else f", ndim={self.ndim}"
+        return f"PixelShuffle({self.factor}, channels={self.out_channels}{extra})"
+
+
+def _rate_change(ups, downs, phases) -> PolyphaseMatrix:
+    """Operator with a single tap 1 at delay 0 from input phase 0 to each of
+    the output ``phases`` (tuples, one entry per axis)."""
+    p = np.array(phases, dtype=np.int64).reshape(-1, len(ups))
+    z = np.zeros_like(p)
+    zc = np.zeros(p.shape[0], dtype=np.int64)
+    taps = (p, z, z, zc, zc, np.ones(p.shape[0]))
+    return PolyphaseMatrix.from_taps(ups, downs, taps, (p, z, zc, zc, z, z))
+
+
+def _factor_repr(name, factors):
+    return f"{name}({factors[0] if len(factors) == 1 else factors})"
 
 
 class Up(Operator):
@@ -284,13 +446,15 @@ class Up(Operator):
     """
 
     def __init__(self, factor):
-        self.factor = as_factor(factor, "factor")
+        self.factors = as_factors(factor, "factor")
+        self.factor = self.factors[0] if len(self.factors) == 1 else self.factors
+        self.ndim = len(self.factors)
 
     def _build(self):
-        return _rate_change(self.factor, 1, [(0, 0)])
+        return _rate_change(self.factors, (1,) * self.ndim, [(0,) * self.ndim])
 
     def _repr(self):
-        return f"Up({self.factor})"
+        return _factor_repr("Up", self.factors)
 
 
 class Down(Operator):
@@ -309,13 +473,15 @@ class Down(Operator):
     """
 
     def __init__(self, factor):
-        self.factor = as_factor(factor, "factor")
+        self.factors = as_factors(factor, "factor")
+        self.factor = self.factors[0] if len(self.factors) == 1 else self.factors
+        self.ndim = len(self.factors)
 
     def _build(self):
-        return _rate_change(1, self.factor, [(0, 0)])
+        return _rate_change((1,) * self.ndim, self.factors, [(0,) * self.ndim])
 
     def _repr(self):
-        return f"Down({self.factor})"
+        return _factor_repr("Down", self.factors)
 
 
 class Repeat(Operator):
@@ -334,13 +500,16 @@ class Repeat(Operator):
     """
 
     def __init__(self, factor):
-        self.factor = as_factor(factor, "factor")
+        self.factors = as_factors(factor, "factor")
+        self.factor = self.factors[0] if len(self.factors) == 1 else self.factors
+        self.ndim = len(self.factors)
 
     def _build(self):
-        return _rate_change(self.factor, 1, [(p, 0) for p in range(self.factor)])
+        phases = np.indices(self.factors).reshape(self.ndim, -1).T
+        return _rate_change(self.factors, (1,) * self.ndim, phases)
 
     def _repr(self):
-        return f"Repeat({self.factor})"
+        return _factor_repr("Repeat", self.factors)
 
 
 class Delay(Operator):
@@ -359,11 +528,20 @@ class Delay(Operator):
     """
 
     def __init__(self, d):
-        self.d = as_int(d, "d")
+        self.delays = tuple(as_int(v, "d") for v in d) if isinstance(d, (tuple, list)) \
+            else (as_int(d, "d"),)
+        if not self.delays:
+            raise ValueError("d must not be empty")
+        self.d = self.delays[0] if len(self.delays) == 1 else self.delays
+        self.ndim = len(self.delays)
 
     def _build(self):
-        return PolyphaseMatrix(1, 1, np.ones((1, 1, 1)), self.d,
-                               np.full((1, 1), self.d), np.full((1, 1), self.d))
+        k = np.array([self.delays])
+        z = np.zeros_like(k)
+        zc = np.zeros(1, dtype=np.int64)
+        return PolyphaseMatrix.from_taps((1,) * self.ndim, (1,) * self.ndim,
+                                         (z, z, k, zc, zc, np.ones(1)),
+                                         (z, z, zc, zc, k, k))
 
     def _repr(self):
         return f"Delay({self.d})"
@@ -379,12 +557,14 @@ class Identity(Operator):
     True
     """
 
+    def __init__(self, ndim=1):
+        self.ndim = as_int(ndim, "ndim", minimum=1)
+
     def _build(self):
-        return PolyphaseMatrix(1, 1, np.ones((1, 1, 1)), 0,
-                               np.zeros((1, 1)), np.zeros((1, 1)))
+        return Delay((0,) * self.ndim)._build()
 
     def _repr(self):
-        return "Identity()"
+        return "Identity()" if self.ndim == 1 else f"Identity(ndim={self.ndim})"
 
 
 class UpFirDn(Operator):
@@ -430,8 +610,9 @@ class UpFirDn(Operator):
         p = (m // g) * pow(M, -1, L) % L if L > 1 else np.zeros_like(m)
         j = (p * M - m // g) // L
         q, block = j % M, j // M
-        taps = (p, q, -block, self.h[m])
-        return PolyphaseMatrix.from_taps(L, M, taps, (p, q, -block, -block))
+        z = np.zeros_like(m)
+        taps = (p, q, -block, z, z, self.h[m])
+        return PolyphaseMatrix.from_taps((L,), (M,), taps, (p, q, z, z, -block, -block))
 
     def _repr(self):
         return f"UpFirDn({_format_taps(self.h)}, up={self.up}, down={self.down})"

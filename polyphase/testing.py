@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import as_int
-from .finite import output_window
+from .finite import FiniteOperator, output_window
 
 __all__ = ["check_operator", "assert_equivalent", "reference_matrix"]
 
@@ -22,11 +22,12 @@ _DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
 
 
 def reference_matrix(op, n, mode="full") -> np.ndarray:
-    """Dense matrix of ``op`` on length-``n`` signals, computed in numpy.
+    """Dense matrix of ``op`` on length-``n`` (shape-``n``) signals, in numpy.
 
-    Row ``i`` is output index ``window[0] + i``: output phase ``p`` of block
-    ``b`` receives ``c`` from input ``(b - k)*M + q`` for every tap ``(q, k, c)``
-    of row ``p`` of the canonical polyphase matrix.
+    Along each axis, output phase ``p`` of block ``b`` receives ``c`` from input
+    ``(b - k)*M + q`` for every tap ``(p, q, k, c)`` of the canonical
+    polyphase matrix (from input channel ``i`` to output channel ``o``).  Rows
+    and columns are flattened like :class:`~polyphase.finite.FiniteOperator`'s.
 
     Examples
     --------
@@ -38,19 +39,25 @@ def reference_matrix(op, n, mode="full") -> np.ndarray:
            [0., 1.],
            [0., 0.]])
     """
-    n = as_int(n, "n", minimum=0)
-    start, stop = output_window(op._declared, n, mode)
+    A = FiniteOperator(op, n, mode)
     pm = op.polyphase()
-    L, M = pm.up, pm.down
-    dtype = np.complex128 if pm.is_complex else np.float64
-    D = np.zeros((stop - start, n), dtype=dtype)
-    out_idx = np.arange(start, stop)
-    block, phase = np.divmod(out_idx, L)
-    for p, q, k, c in zip(pm.p, pm.q, pm.k, pm.c):
-        rows = np.flatnonzero(phase == p)
-        src = (block[rows] - k) * M + q
-        ok = (src >= 0) & (src < n)
-        D[rows[ok], src[ok]] += c
+    D = np.zeros(A.shape, dtype=np.complex128 if pm.is_complex else np.float64)
+    phase_block = [np.divmod(np.arange(w0, w1), L)[::-1]
+                   for (w0, w1), L in zip(A.windows, pm.ups)]
+    n_out, n_in = int(np.prod(A.out_shape)), int(np.prod(A.in_shape))
+    for p, q, k, o, i, c in zip(*pm._taps()):
+        rows, srcs = [], []
+        for a, (phase, block) in enumerate(phase_block):
+            sel = np.flatnonzero(phase == p[a])
+            src = (block[sel] - k[a]) * pm.downs[a] + q[a]
+            ok = (src >= 0) & (src < A.in_shape[a])
+            rows.append(sel[ok])
+            srcs.append(src[ok])
+        r = np.ravel_multi_index(np.ix_(*rows), A.out_shape) if all(map(len, rows)) \
+            else np.zeros(0, dtype=int)
+        s = np.ravel_multi_index(np.ix_(*srcs), A.in_shape) if all(map(len, srcs)) \
+            else np.zeros(0, dtype=int)
+        D[o * n_out + np.ravel(r), i * n_in + np.ravel(s)] += c
     return D
 
 
@@ -96,8 +103,8 @@ def check_operator(op, n, mode="full", *, trials=3, rng=None):
     Parameters
     ----------
     op : Operator
-    n : int
-        Input length.
+    n : int or tuple of int
+        Input length (shape for N-D operators).
     mode : str or (start, stop)
         Output window.
     trials : int
@@ -116,15 +123,15 @@ def check_operator(op, n, mode="full", *, trials=3, rng=None):
     >>> check_operator(pp.Down(2) @ pp.Conv([1, 2, 1]), 9)
     """
     rng = np.random.default_rng(0) if rng is None else rng
-    n = as_int(n, "n", minimum=0)
     A = op.on(n, mode)
-    m = A.shape[0]
+    m, nflat = A.shape
+    d = op.ndim
     label = f"{op!r} on n={n}, mode={mode!r}"
 
     # dot-product test, real and complex
     for t in range(trials):
         cplx = t % 2 == 1 or op.is_complex
-        x, y = _random(rng, n, cplx), _random(rng, m, cplx)
+        x, y = _random(rng, nflat, cplx), _random(rng, m, cplx)
         Ax, AHy = A.matvec(x), A.rmatvec(y)
         lhs, rhs = np.vdot(y, Ax), np.vdot(AHy, x)
         norm = np.linalg.norm(Ax) * np.linalg.norm(y) + \
@@ -144,35 +151,43 @@ def check_operator(op, n, mode="full", *, trials=3, rng=None):
     # the adjoint through the algebra: op.T on a signal that starts at the
     # window's first index is op.T @ Delay(start) on an array
     from .operators import Delay
-    shifted = op.T @ Delay(A.window[0])
-    _close(shifted(y, mode=(0, n)), A.T.matvec(y), 1e-12,
-           f"{label}: (op.T @ Delay(start))(y) != on(n).T y")
+    starts = tuple(w[0] for w in A.windows)
+    shifted = op.T @ Delay(starts if d > 1 else starts[0])
+    back = [(0, k) for k in A.in_shape]
+    _close(shifted(y.reshape(A.y_shape), mode=back if d > 1 else back[0]).ravel(),
+           A.T.matvec(y), 1e-12, f"{label}: (op.T @ Delay(start))(y) != on(n).T y")
 
     # dense matrix: reference (numpy) vs engine vs LinearOperator vs direct
     D = op.matrix(n, mode)
     _close(D, reference_matrix(op, n, mode), 1e-12,
            f"{label}: matrix() != numpy reference matrix")
-    x = _random(rng, n, op.is_complex)
+    x = _random(rng, nflat, op.is_complex)
     _close(A.matvec(x), D @ x, 1e-12, f"{label}: on(n).matvec != matrix @ x")
-    _close(op(x, mode=mode), D @ x, 1e-12, f"{label}: op(x) != matrix @ x")
+    _close(op(x.reshape(A.x_shape), mode=mode).ravel(), D @ x, 1e-12,
+           f"{label}: op(x) != matrix @ x")
     _close(A.rmatvec(y), D.conj().T @ y, 1e-12,
            f"{label}: on(n).rmatvec != matrix^H @ y")
 
-    # batches along both ends
-    X = _random(rng, (3, n), op.is_complex)
-    expected = np.stack([D @ row for row in X])
-    _close(op(X, axis=-1, mode=mode), expected, 1e-12, f"{label}: batch, axis=-1")
-    _close(op(X.T, axis=0, mode=mode), expected.T, 1e-12, f"{label}: batch, axis=0")
+    # batches in front and behind
+    X = _random(rng, (3, nflat), op.is_complex)
+    expected = (X @ D.T).reshape((3,) + A.y_shape)
+    signals = X.reshape((3,) + A.x_shape)
+    _close(op(signals, mode=mode), expected, 1e-12, f"{label}: batch in front")
+    nch = 0 if op.channels is None else 1
+    behind = np.moveaxis(signals, 0, -1)
+    got = op(behind, axis=tuple(range(nch, nch + d)), mode=mode,
+             channel_axis=0 if nch else None)
+    _close(np.moveaxis(got, -1, 0), expected, 1e-12, f"{label}: batch behind")
 
     # dtypes
     for dtype in _DTYPES:
-        xd = _random(rng, n, np.dtype(dtype).kind == "c").astype(dtype)
-        out = op(xd, mode=mode)
+        xd = _random(rng, nflat, np.dtype(dtype).kind == "c").astype(dtype)
+        out = op(xd.reshape(A.x_shape), mode=mode)
         want = np.result_type(dtype, np.complex64) if op.is_complex else np.dtype(dtype)
         if out.dtype != want:
             raise AssertionError(f"{label}: {np.dtype(dtype)} input gave "
                                  f"{out.dtype} output, expected {want}")
-        _close(out, D @ xd.astype(np.complex128), _tolerance(dtype),
+        _close(out.ravel(), D @ xd.astype(np.complex128), _tolerance(dtype),
                f"{label}: {np.dtype(dtype)} accuracy")
 
 
@@ -180,9 +195,10 @@ def assert_equivalent(a, b, n=(1, 2, 5, 16), *, rtol=1e-10, rng=None):
     """Assert that operators ``a`` and ``b`` compute the same map, numerically.
 
     Both (and their adjoints) are applied to random signals of each length in
-    ``n`` and compared on one window, aligned by output index, that covers both
-    full windows -- so a sample one operator puts where the other has none must
-    be zero.
+    ``n`` (each an int, or a shape for N-D operators; an int means the same
+    length on every axis) and compared on one window per axis, aligned by
+    output index, that covers both full windows -- so a sample one operator
+    puts where the other has none must be zero.
 
     Examples
     --------
@@ -190,15 +206,20 @@ def assert_equivalent(a, b, n=(1, 2, 5, 16), *, rtol=1e-10, rng=None):
     >>> from polyphase.testing import assert_equivalent
     >>> assert_equivalent(pp.Repeat(2), pp.Conv([1, 1]) @ pp.Up(2))
     """
+    from .finite import windows_for
     rng = np.random.default_rng(1) if rng is None else rng
-    lengths = (n,) if np.isscalar(n) else tuple(n)
-    for length in lengths:
-        length = as_int(length, "n", minimum=1)
+    sizes = [n] if np.isscalar(n) or (isinstance(n, tuple) and a.ndim > 1
+                                       and all(np.isscalar(v) for v in n)
+                                       and len(n) == a.ndim) else list(n)
+    for size in sizes:
+        shape = (size,) * a.ndim if np.isscalar(size) else tuple(size)
+        shape = tuple(as_int(v, "n", minimum=1) for v in shape)
         for name, fa, fb in (("A", a, b), ("A.H", a.H, b.H)):
-            (a0, a1), (b0, b1) = (output_window(f._declared, length, "full")
-                                  for f in (fa, fb))
-            window = (min(a0, b0), max(a1, b1))
-            x = _random(rng, length, True)
-            _close(fa(x, mode=window), fb(x, mode=window), rtol,
-                   f"{name} x differs for {a!r} and {b!r} (n={length}, "
-                   f"output indices {window})")
+            wa, wb = (windows_for(f._declared, shape, "full") for f in (fa, fb))
+            windows = [(min(x0, y0), max(x1, y1)) for (x0, x1), (y0, y1) in zip(wa, wb)]
+            channels = fa.channels or fb.channels
+            x = _random(rng, ((channels[1],) if channels else ()) + shape, True)
+            mode = windows if a.ndim > 1 else windows[0]
+            _close(fa(x, mode=mode), fb(x, mode=mode), rtol,
+                   f"{name} x differs for {a!r} and {b!r} (n={shape}, "
+                   f"output indices {windows})")

@@ -9,7 +9,8 @@ import polyphase as pp
 @pytest.mark.parametrize("cls", [pp.Up, pp.Down, pp.Repeat])
 @pytest.mark.parametrize("bad, exc", [(0, ValueError), (-2, ValueError), (2.5, ValueError),
                                       ("2", TypeError), (None, TypeError),
-                                      (True, TypeError), ([2], TypeError)])
+                                      (True, TypeError), ([2, "a"], TypeError),
+                                      ((), ValueError), ([2, 0], ValueError)])
 def test_bad_factors(cls, bad, exc):
     with pytest.raises(exc, match="factor"):
         cls(bad)
@@ -19,7 +20,7 @@ def test_integral_float_factor_is_accepted():
     assert pp.Up(2.0).factor == 2 and pp.Down(np.int64(3)).factor == 3
 
 
-@pytest.mark.parametrize("bad, exc", [([], ValueError), ([[1, 2]], ValueError),
+@pytest.mark.parametrize("bad, exc", [([], ValueError), ([[]], ValueError), (3.0, ValueError),
                                       (["a"], TypeError), ("abc", TypeError),
                                       ([object()], TypeError)])
 def test_bad_kernels(bad, exc):
@@ -57,12 +58,13 @@ def test_bad_signals(x, exc):
 
 
 def test_composing_operators_of_different_dimensionality():
-    class TwoD(pp.Identity):
-        ndim = 2
     with pytest.raises(ValueError, match="signal axes"):
-        pp.Up(2) @ TwoD()
+        pp.Up(2) @ pp.Up((2, 2))
     with pytest.raises(ValueError, match="signal axes"):
-        pp.Up(2) @ pp.Down(2) + TwoD()
+        pp.Up(2) @ pp.Down(2) + pp.Identity(ndim=2)
+    with pytest.raises(ValueError, match="signal axes"):
+        pp.Conv(np.ones((2, 2))) @ pp.Delay(1)
+    assert not pp.Identity().equals(pp.Identity(ndim=2))
 
 
 def test_adding_operators_with_different_rates():

@@ -1,10 +1,13 @@
-"""Execution of a polyphase matrix on batches of 1-D signals.
+"""Execution of a polyphase matrix on batches of signals.
 
-:func:`run` is the one entry point: it turns a canonical
-:class:`~polyphase.system.PolyphaseMatrix` into per-phase tap lists (nonzero
-taps only), cuts the input into phase streams and calls a numba kernel
-(:mod:`polyphase.engine.kernels`).  numba is imported on first use, so
-``import polyphase`` stays fast.
+:func:`run` is the one entry point.  It picks a path:
+
+* 1-D, channel-agnostic: per-phase tap lists (nonzero taps only), the input cut
+  into phase streams, a numba gather kernel (:mod:`polyphase.engine.kernels`);
+* channels or N-D: one matrix product per tap group through BLAS
+  (:mod:`polyphase.engine.gemm`).
+
+numba is imported on first use, so ``import polyphase`` stays fast.
 """
 
 from __future__ import annotations
@@ -28,11 +31,50 @@ def tap_lists(pm, dtype):
     Returns ``ptr, q, k, c``: taps of phase ``p`` are ``ptr[p]:ptr[p+1]``,
     each reading input phase ``q`` at block delay ``k`` with coefficient ``c``.
     """
-    ptr = np.searchsorted(pm.p, np.arange(pm.up + 1)).astype(np.int64)  # p sorted
-    return ptr, pm.q.astype(np.int64), pm.k.astype(np.int64), pm.c.astype(dtype)
+    p = pm.p[:, 0]                                   # sorted
+    ptr = np.searchsorted(p, np.arange(pm.up + 1)).astype(np.int64)
+    return ptr, pm.q[:, 0].astype(np.int64), pm.k[:, 0].astype(np.int64), \
+        pm.c.astype(dtype)
 
 
-def run(pm, x, dtype, in_origin, start, length):
+def run(pm, x, dtype, in_origin, starts, lengths):
+    """Output window of ``pm`` applied to each signal of ``x``.
+
+    Parameters
+    ----------
+    pm : PolyphaseMatrix
+        Canonical polyphase matrix.
+    x : ndarray, shape (lanes, C_in, *n)
+        Input signals; index ``j`` along signal axis ``a`` is input sample
+        ``in_origin[a] + j``.
+    dtype : numpy dtype
+        Computation and output dtype.
+    in_origin, starts, lengths : tuple of int
+        Per signal axis: input origin, output window start and length.
+
+    Returns
+    -------
+    ndarray, shape (lanes, C_out, *lengths)
+    """
+    lanes, cin = x.shape[:2]
+    cout = cin if pm.channels is None else pm.channels[0]
+    if lanes == 0 or min(lengths, default=1) == 0 or min(x.shape[2:], default=1) == 0 \
+            or pm.nnz == 0:
+        return np.zeros((lanes, cout) + tuple(lengths), dtype=dtype)
+    if pm.ndim == 1 and pm.channels is None:
+        out = _run_1d(pm, x.reshape(lanes * cin, -1), dtype, in_origin[0], starts[0],
+                      lengths[0])
+        return out.reshape(lanes, cin, lengths[0])
+    from .gemm import run_gemm
+    if pm.channels is None:
+        # the same operator on every channel: channels are more lanes
+        out = run_gemm(pm, x.reshape((lanes * cin, 1) + x.shape[2:]), dtype,
+                       tuple(in_origin), tuple(starts), tuple(lengths))
+        return out.reshape((lanes, cin) + tuple(lengths))
+    return run_gemm(pm, x, dtype, tuple(in_origin), tuple(starts), tuple(lengths))
+
+
+def _run_1d(pm, x, dtype, in_origin, start, length):
     """Output indices ``[start, start + length)`` of ``pm`` applied to each row.
 
     Parameters
@@ -53,10 +95,8 @@ def run(pm, x, dtype, in_origin, start, length):
     from . import kernels
 
     lanes, n = x.shape
-    if lanes == 0 or length == 0 or n == 0 or pm.nnz == 0:
-        return np.zeros((lanes, length), dtype=dtype)
     out = np.empty((lanes, length), dtype=dtype)     # the kernel writes every sample
-    L, M = pm.up, pm.down
+    L, M = pm.ups[0], pm.downs[0]
     # Align the input to a block boundary: prepend `pre` zeros so that
     # column 0 of the phase streams is input block `origin_block`.
     origin_block = in_origin // M
