@@ -657,6 +657,15 @@ class Compose(Operator):
             flat.extend(op.ops if isinstance(op, Compose) else [op])
         self.ops = tuple(flat)
         self.ndim = flat[0].ndim
+        # Fail at construction, not at first use, for mismatched channels.
+        flowing = None
+        for op in reversed(self.ops):
+            if op.channels is None:
+                continue
+            if flowing is not None and op.channels[1] != flowing:
+                raise ValueError(f"channel mismatch in {self!r}: {op!r} takes "
+                                 f"{op.channels[1]} channels but receives {flowing}")
+            flowing = op.channels[0]
 
     def _build(self):
         result = self.ops[-1]._declared
@@ -692,12 +701,15 @@ class Sum(Operator):
         self.a, self.b, self.subtract = a, b, bool(subtract)
         self.ndim = a.ndim
         # Fail at construction, not at first use, for mismatched rates.
-        La, Ma = a.rates
-        Lb, Mb = b.rates
-        if La * Mb != Lb * Ma:
+        (La, Ma), (Lb, Mb) = a.rates, b.rates
+        if np.any(np.multiply(La, Mb) != np.multiply(Lb, Ma)):
             raise ValueError("operators added together must have the same rate "
                              f"ratio up/down, got {a!r} with {La}/{Ma} and "
                              f"{b!r} with {Lb}/{Mb}")
+        if a.channels and b.channels and a.channels != b.channels:
+            raise ValueError("operators added together must have the same channels "
+                             f"(C_out, C_in), got {a!r} with {a.channels} and "
+                             f"{b!r} with {b.channels}")
 
     def _build(self):
         b = self.b._declared
