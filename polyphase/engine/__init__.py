@@ -65,6 +65,10 @@ def run(pm, x, dtype, in_origin, starts, lengths):
         out = _run_1d(pm, x.reshape(lanes * cin, -1), dtype, in_origin[0], starts[0],
                       lengths[0])
         return out.reshape(lanes, cin, lengths[0])
+    if pm.ndim == 2 and pm.channels is None:
+        out = _run_2d(pm, x.reshape((lanes * cin,) + x.shape[2:]), dtype, in_origin,
+                      starts, lengths)
+        return out.reshape((lanes, cin) + tuple(lengths))
     from .gemm import run_gemm
     if pm.channels is None:
         # the same operator on every channel: channels are more lanes
@@ -72,6 +76,51 @@ def run(pm, x, dtype, in_origin, starts, lengths):
                        tuple(in_origin), tuple(starts), tuple(lengths))
         return out.reshape((lanes, cin) + tuple(lengths))
     return run_gemm(pm, x, dtype, tuple(in_origin), tuple(starts), tuple(lengths))
+
+
+def _parallel(lanes_work: int, taps_per_output: int) -> int:
+    """Number of job groups for the parallel kernels, 0 for the serial one."""
+    import numba
+    threads = numba.get_num_threads()
+    if threads > 1 and lanes_work * max(1, taps_per_output) >= PARALLEL_MIN_WORK:
+        return 4 * threads          # a few groups per thread balance the load
+    return 0
+
+
+def _run_2d(pm, x, dtype, in_origin, starts, lengths):
+    """Channel-agnostic 2-D matrix on images ``x`` (lanes, n1, n2)."""
+    from . import kernels2d
+    from .gemm import _phase_streams
+
+    (L1, L2), (M1, M2) = pm.ups, pm.downs
+    origin_block = [o // M for o, M in zip(in_origin, pm.downs)]
+    pre = [o - b * M for o, b, M in zip(in_origin, origin_block, pm.downs)]
+    if pm.downs == (1, 1) and pre == [0, 0]:
+        xq = np.ascontiguousarray(x, dtype=dtype)[:, None]   # already one phase
+    else:
+        # (M1*M2, 1, lanes, B1, B2) -> (lanes, M1*M2, B1, B2)
+        xq = _phase_streams(x[:, None].astype(dtype, copy=False), pm.downs, pre)
+        xq = np.ascontiguousarray(xq[:, 0].transpose(1, 0, 2, 3))
+    phase = pm.p[:, 0] * L2 + pm.p[:, 1]
+    order = np.lexsort((pm.k[:, 1], pm.k[:, 0], phase))     # by phase, then row delay
+    phase = phase[order]
+    ptr = np.searchsorted(phase, np.arange(L1 * L2 + 1)).astype(np.int64)
+    ts = (pm.q[order, 0] * M2 + pm.q[order, 1]).astype(np.int64)
+    tk1 = (pm.k[order, 0] + origin_block[0]).astype(np.int64)
+    tk2 = (pm.k[order, 1] + origin_block[1]).astype(np.int64)
+    tc = pm.c[order].astype(dtype)
+    lanes = x.shape[0]
+    out = np.empty((lanes,) + tuple(lengths), dtype=dtype)   # every sample is written
+    b1_first = starts[0] // L1
+    nrows = (starts[0] + lengths[0] - 1) // L1 - b1_first + 1
+    args = (xq, ptr, ts, tk1, tk2, tc, np.int64(L1), np.int64(L2), np.int64(b1_first),
+            np.int64(nrows), np.int64(starts[0]), np.int64(starts[1]), out)
+    groups = _parallel(lanes * lengths[0] * lengths[1], tc.size // (L1 * L2))
+    if groups:
+        kernels2d.run_parallel(*args, np.int64(groups))
+    else:
+        kernels2d.run_serial(*args)
+    return out
 
 
 def _run_1d(pm, x, dtype, in_origin, start, length):
@@ -90,8 +139,6 @@ def _run_1d(pm, x, dtype, in_origin, start, length):
     start, length : int
         Output window.
     """
-    import numba
-
     from . import kernels
 
     lanes, n = x.shape
@@ -114,10 +161,9 @@ def _run_1d(pm, x, dtype, in_origin, start, length):
     chunk = max(256, JOB_SAMPLES // L)
     args = (xq, ptr, tq, tk, tc, np.int64(L), np.int64(b_first),
             np.int64(nblocks), np.int64(start), out, np.int64(chunk))
-    threads = numba.get_num_threads()
-    if threads > 1 and lanes * length * max(1, tc.size // L) >= PARALLEL_MIN_WORK:
-        # a few groups per thread balance the load without many allocations
-        kernels.run_parallel(*args, np.int64(4 * threads))
+    groups = _parallel(lanes * length, tc.size // L)
+    if groups:
+        kernels.run_parallel(*args, np.int64(groups))
     else:
         kernels.run_serial(*args)
     return out
