@@ -1,9 +1,16 @@
-"""The channel-mixing and N-D path: one matrix product per polyphase tap.
+"""The channel-mixing and N-D path: one matrix product per output phase.
 
-Taps are grouped by (output phase, input phase, block delay); each group is a
-``C_out x C_in`` weight matrix applied to a shifted window of one input phase
-stream with one BLAS call (``np.tensordot``), batch and blocks folded into the
-columns.  Only the output blocks that meet the requested window are computed.
+For output phase ``p`` the taps are ``(input phase q, block delay k, C_out x C_in
+weight)``.  Stacking the shifted input phase streams of all ``T`` taps along the
+channel axis (im2col over taps) turns the phase into one BLAS product
+
+    Y_p (C_out, lanes * blocks) = W_p (C_out, T * C_in) @ X_p (T * C_in, lanes * blocks)
+
+which keeps BLAS at its best (one large product instead of ``T`` small ones)
+and writes each output sample once.  The input streams are zero-padded by the
+largest delays, so every tap reads a full window; only the output blocks that
+meet the requested window are computed.  The plan (taps and stacked weights per
+phase) is cached on the polyphase matrix.
 """
 
 from __future__ import annotations
@@ -15,21 +22,24 @@ import numpy as np
 from ..system import _flat
 
 
-def _phase_streams(x, downs, pre):
+def _phase_streams(x, downs, pre, pad_lo=None, pad_hi=None):
     """``(prod(M), C, lanes, *blocks)`` phase streams of ``x`` (lanes, C, *n).
 
     ``pre[a]`` zeros are prepended along axis ``a`` so that column 0 starts a
-    block; the end is zero-padded to whole blocks.
+    block, the end is zero-padded to whole blocks, and ``pad_lo[a]`` /
+    ``pad_hi[a]`` whole zero blocks are added before / after.
     """
     lanes, cin = x.shape[:2]
     d = len(downs)
+    pad_lo = pad_lo or (0,) * d
+    pad_hi = pad_hi or (0,) * d
     pads = [(0, 0), (0, 0)]
     blocks = []
     for a, (M, p0) in enumerate(zip(downs, pre)):
         n = x.shape[2 + a] + p0
         nb = -(-n // M)
-        blocks.append(nb)
-        pads.append((p0, nb * M - n))
+        blocks.append(nb + pad_lo[a] + pad_hi[a])
+        pads.append((p0 + pad_lo[a] * M, (nb + pad_hi[a]) * M - n))
     xp = np.pad(x, pads)
     shape = [lanes, cin]
     for nb, M in zip(blocks, downs):
@@ -38,6 +48,27 @@ def _phase_streams(x, downs, pre):
     # (lanes, C, B1, M1, ..., Bd, Md) -> (M1..Md, C, lanes, B1..Bd)
     order = [3 + 2 * a for a in range(d)] + [1, 0] + [2 + 2 * a for a in range(d)]
     return xp.transpose(order).reshape((prod(downs), cin, lanes) + tuple(blocks))
+
+
+def _plan(pm, dtype):
+    """Per output phase: the taps ``(q, k)`` (rows of ``qk``) and ``W_p``."""
+    key = ("gemm", np.dtype(dtype).str)
+    cache = pm.__dict__.setdefault("_plans", {})
+    if key in cache:
+        return cache[key]
+    cout, cin = pm.channels or (1, 1)
+    rows = _flat(pm.p, pm.ups)
+    cols = _flat(pm.q, pm.downs)
+    plan = []
+    for r in range(prod(pm.ups)):
+        sel = rows == r
+        qk = np.column_stack([cols[sel], pm.k[sel]])
+        taps, tap_of = np.unique(qk, axis=0, return_inverse=True)
+        W = np.zeros((cout, taps.shape[0], cin), dtype=dtype)
+        np.add.at(W, (pm.o[sel], tap_of.reshape(-1), pm.i[sel]), pm.c[sel].astype(dtype))
+        plan.append((taps, W.reshape(cout, -1)))
+    cache[key] = plan
+    return plan
 
 
 def run_gemm(pm, x, dtype, in_origin, starts, lengths):
@@ -52,35 +83,29 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths):
     ups, downs = pm.ups, pm.downs
     origin_block = [o // M for o, M in zip(in_origin, downs)]
     pre = [o - b * M for o, b, M in zip(in_origin, origin_block, downs)]
-    xq = _phase_streams(x.astype(dtype, copy=False), downs, pre)
-    in_blocks = xq.shape[3:]
     first = [s // L for s, L in zip(starts, ups)]
     nblocks = [(s + n - 1) // L - f + 1 for s, n, L, f in zip(starts, lengths, ups, first)]
-    y = np.zeros((prod(ups), cout, lanes) + tuple(nblocks), dtype=dtype)
+    # Input block j of stream column c is block c - pad_lo + origin_block; pad
+    # so that output blocks [first, first + nblocks) read inside for every k.
+    kmin, kmax = pm.k.min(axis=0), pm.k.max(axis=0)
+    n_in = [-(-(n + p0) // M) for n, p0, M in zip(x.shape[2:], pre, downs)]
+    pad_lo = [max(0, int(kmax[a]) + origin_block[a] - first[a]) for a in range(d)]
+    pad_hi = [max(0, first[a] + nblocks[a] - int(kmin[a]) - origin_block[a] - n_in[a])
+              for a in range(d)]
+    xq = _phase_streams(x.astype(dtype, copy=False), downs, pre, pad_lo, pad_hi)
 
-    # group taps by (row phase, column phase, delay); weights per group
-    rows = _flat(pm.p, ups)
-    cols = _flat(pm.q, downs)
-    keys = np.column_stack([rows, cols, pm.k])
-    groups, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    weights = np.zeros((groups.shape[0], cout, cin), dtype=dtype)
-    np.add.at(weights, (inverse, pm.o, pm.i), pm.c.astype(dtype))
-
-    for g, (r, q, *k) in enumerate(groups):
-        out_sl, in_sl = [], []
-        for a in range(d):
-            kk = k[a] + origin_block[a]
-            lo = max(first[a], kk)
-            hi = min(first[a] + nblocks[a], in_blocks[a] + kk)
-            if lo >= hi:
-                break
-            out_sl.append(slice(lo - first[a], hi - first[a]))
-            in_sl.append(slice(lo - kk, hi - kk))
-        else:
-            src = xq[(q, slice(None), slice(None)) + tuple(in_sl)]
-            y[(r, slice(None), slice(None)) + tuple(out_sl)] += np.tensordot(
-                weights[g], src, axes=([1], [0]))
+    y = np.empty((prod(ups), cout, lanes) + tuple(nblocks), dtype=dtype)
+    for r, (taps, W) in enumerate(_plan(pm, dtype)):
+        if taps.shape[0] == 0:                   # a structurally zero phase
+            y[r] = 0
+            continue
+        stack = np.empty((taps.shape[0], cin, lanes) + tuple(nblocks), dtype=dtype)
+        for t, (q, *k) in enumerate(taps):
+            # output block b reads stream column b - k - origin_block + pad_lo
+            sl = tuple(slice(f - kk - ob + pl, f - kk - ob + pl + nb) for f, kk, ob, pl, nb
+                       in zip(first, k, origin_block, pad_lo, nblocks))
+            stack[t] = xq[(q, slice(None), slice(None)) + sl]
+        y[r] = (W @ stack.reshape(W.shape[1], -1)).reshape((cout, lanes) + tuple(nblocks))
 
     # interleave: (L1..Ld, C, lanes, b1..bd) -> (lanes, C, b1, L1, ..., bd, Ld)
     y = y.reshape(tuple(ups) + (cout, lanes) + tuple(nblocks))
