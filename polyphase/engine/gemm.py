@@ -60,12 +60,19 @@ def _plan(pm, dtype):
     rows = _flat(pm.p, pm.ups)
     cols = _flat(pm.q, pm.downs)
     plan = []
+    # one int64 key per (input phase, delay) tap position
+    kmin = pm.k.min(axis=0) if pm.nnz else np.zeros(pm.ndim, dtype=np.int64)
+    spans = (pm.k.max(axis=0) - kmin + 1) if pm.nnz else np.ones(pm.ndim, dtype=np.int64)
+    tap_key = cols.astype(np.int64)
+    for a in range(pm.ndim):
+        tap_key = tap_key * spans[a] + (pm.k[:, a] - kmin[a])
     for r in range(prod(pm.ups)):
         sel = rows == r
-        qk = np.column_stack([cols[sel], pm.k[sel]])
-        taps, tap_of = np.unique(qk, axis=0, return_inverse=True)
-        W = np.zeros((cout, taps.shape[0], cin), dtype=dtype)
-        np.add.at(W, (pm.o[sel], tap_of.reshape(-1), pm.i[sel]), pm.c[sel].astype(dtype))
+        keys, first, tap_of = np.unique(tap_key[sel], return_index=True,
+                                        return_inverse=True)
+        taps = np.column_stack([cols[sel][first], pm.k[sel][first]])
+        W = np.zeros((cout, keys.size, cin), dtype=dtype)
+        W[pm.o[sel], tap_of.reshape(-1), pm.i[sel]] = pm.c[sel].astype(dtype)
         plan.append((taps, W.reshape(cout, -1)))
     cache[key] = plan
     return plan
