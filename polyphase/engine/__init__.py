@@ -57,6 +57,8 @@ def run(pm, x, dtype, in_origin, starts, lengths):
     ndarray, shape (lanes, C_out, *lengths)
     """
     lanes, cin = x.shape[:2]
+    if pm.channels == (1, 1):
+        pm = _single_channel(pm)       # one channel: the channel-agnostic kernels
     cout = cin if pm.channels is None else pm.channels[0]
     if lanes == 0 or min(lengths, default=1) == 0 or min(x.shape[2:], default=1) == 0 \
             or pm.nnz == 0:
@@ -76,6 +78,14 @@ def run(pm, x, dtype, in_origin, starts, lengths):
                        tuple(in_origin), tuple(starts), tuple(lengths))
         return out.reshape((lanes, cin) + tuple(lengths))
     return run_gemm(pm, x, dtype, tuple(in_origin), tuple(starts), tuple(lengths))
+
+
+def _single_channel(pm):
+    """The same taps without channel indices (cached on ``pm``)."""
+    cache = pm.__dict__.setdefault("_plans", {})
+    if "agnostic" not in cache:
+        cache["agnostic"] = pm._like(pm._taps(), pm._declared_rows(), channels=None)
+    return cache["agnostic"]
 
 
 def _parallel(lanes_work: int, taps_per_output: int) -> int:

@@ -51,7 +51,14 @@ def _phase_streams(x, downs, pre, pad_lo=None, pad_hi=None):
 
 
 def _plan(pm, dtype):
-    """Per output phase: the taps ``(q, k)`` (rows of ``qk``) and ``W_p``."""
+    """Per output phase: the taps ``(q, k)`` (rows of ``taps``) and ``W_p``.
+
+    When every output phase reads the same taps (a transposed convolution
+    whose kernel size is a multiple of the stride), the phases are stacked into
+    one entry with ``W`` of shape ``(prod(L) * C_out, T * C_in)``: one larger
+    BLAS product runs closer to peak than ``prod(L)`` small ones, and no zero
+    weight is added.
+    """
     key = ("gemm", np.dtype(dtype).str)
     cache = pm.__dict__.setdefault("_plans", {})
     if key in cache:
@@ -74,6 +81,8 @@ def _plan(pm, dtype):
         W = np.zeros((cout, keys.size, cin), dtype=dtype)
         W[pm.o[sel], tap_of.reshape(-1), pm.i[sel]] = pm.c[sel].astype(dtype)
         plan.append((taps, W.reshape(cout, -1)))
+    if len(plan) > 1 and all(np.array_equal(t, plan[0][0]) for t, _ in plan):
+        plan = [(plan[0][0], np.concatenate([W for _, W in plan]))]
     cache[key] = plan
     return plan
 
@@ -102,7 +111,9 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths):
     xq = _phase_streams(x.astype(dtype, copy=False), downs, pre, pad_lo, pad_hi)
 
     y = np.empty((prod(ups), cout, lanes) + tuple(nblocks), dtype=dtype)
-    for r, (taps, W) in enumerate(_plan(pm, dtype)):
+    plan = _plan(pm, dtype)
+    # (the loop may replace y by the one product that holds every phase)
+    for r, (taps, W) in enumerate(plan):
         if taps.shape[0] == 0:                   # a structurally zero phase
             y[r] = 0
             continue
@@ -112,13 +123,24 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths):
             sl = tuple(slice(f - kk - ob + pl, f - kk - ob + pl + nb) for f, kk, ob, pl, nb
                        in zip(first, k, origin_block, pad_lo, nblocks))
             stack[t] = xq[(q, slice(None), slice(None)) + sl]
-        y[r] = (W @ stack.reshape(W.shape[1], -1)).reshape((cout, lanes) + tuple(nblocks))
+        product = W @ stack.reshape(W.shape[1], -1)
+        if len(plan) == 1:                        # all phases at once (or only one)
+            y = product.reshape(y.shape)
+        else:
+            y[r] = product.reshape((cout, lanes) + tuple(nblocks))
+
+    crop = [s - f * L for s, f, L in zip(starts, first, ups)]
+    if d == 2:
+        from .kernels2d import interleave_blocks
+        out = np.empty((lanes, cout) + tuple(lengths), dtype=dtype)
+        interleave_blocks(y.reshape(tuple(ups) + (cout, lanes) + tuple(nblocks)),
+                          np.int64(crop[0]), np.int64(crop[1]), out)
+        return out
 
     # interleave: (L1..Ld, C, lanes, b1..bd) -> (lanes, C, b1, L1, ..., bd, Ld)
     y = y.reshape(tuple(ups) + (cout, lanes) + tuple(nblocks))
     order = [d + 1, d] + [x for a in range(d) for x in (d + 2 + a, a)]
     y = y.transpose(order).reshape((lanes, cout) + tuple(
         nb * L for nb, L in zip(nblocks, ups)))
-    crop = tuple(slice(s - f * L, s - f * L + n)
-                 for s, f, L, n in zip(starts, first, ups, lengths))
-    return np.ascontiguousarray(y[(slice(None), slice(None)) + crop])
+    window = tuple(slice(c, c + n) for c, n in zip(crop, lengths))
+    return np.ascontiguousarray(y[(slice(None), slice(None)) + window])

@@ -158,3 +158,29 @@ def run_parallel(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, w1, w2, out
     for g in prange(ngroups):
         _rows(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, w1, w2, out,
               g * njobs // ngroups, (g + 1) * njobs // ngroups)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def interleave_blocks(y, s1, s2, out):
+    """``out[lane, c, n1, n2] = y[p1, p2, c, lane, b1, b2]`` at ``n = b*L + p - s``.
+
+    The depth-to-space step of the GEMM path for 2-D: ``y`` holds the output
+    phases as separate planes; ``out`` is the cropped, interleaved window
+    starting at output index ``(s1, s2)`` relative to block ``(0, 0)``.  One
+    pass, contiguous reads along ``b2`` (a numpy transpose of this 6-D layout
+    measured several times slower).
+    """
+    L1, L2, C, lanes, nb1, nb2 = y.shape
+    n1, n2 = out.shape[2], out.shape[3]
+    for job in prange(lanes * C):
+        lane = job // C
+        c = job - lane * C
+        for r in range(n1):
+            b1, p1 = divmod(r + s1, L1)
+            orow = out[lane, c, r]
+            for p2 in range(L2):
+                src = y[p1, p2, c, lane, b1]
+                first = -((p2 - s2) // L2)            # first b2 with index >= 0
+                last = min(nb2, (n2 - 1 + s2 - p2) // L2 + 1)
+                for b2 in range(first, last):
+                    orow[b2 * L2 + p2 - s2] = src[b2]
