@@ -154,9 +154,10 @@ class PolyphaseMatrix:
         c = c.astype(np.complex128 if c.dtype.kind == "c" else np.float64).reshape(-1)
         self.p, self.q, self.k, self.o, self.i, self.c = self._coalesce(p, q, k, o, i, c)
         if declared is None:
-            declared = (self.p, self.q, self.o, self.i, self.k, self.k)
-        self.dp, self.dq, self.do, self.di, self.dlo, self.dhi = \
-            self._coalesce_declared(*declared)
+            declared = self._nonzero_boxes()
+        else:
+            declared = self._coalesce_declared(*declared)
+        self.dp, self.dq, self.do, self.di, self.dlo, self.dhi = declared
         for a in (self.p, self.q, self.k, self.o, self.i, self.c,
                   self.dp, self.dq, self.do, self.di, self.dlo, self.dhi):
             a.setflags(write=False)
@@ -234,6 +235,22 @@ class PolyphaseMatrix:
         return (p[first], q[first], o[first], i[first],
                 np.minimum.reduceat(lo[order], starts, axis=0),
                 np.maximum.reduceat(hi[order], starts, axis=0))
+
+    def _nonzero_boxes(self):
+        """Declared rows spanning exactly the nonzero taps of each entry.
+
+        The taps are sorted by entry, so each entry is one run: no second sort.
+        """
+        if self.c.size == 0:
+            return self.p, self.q, self.o, self.i, self.k, self.k
+        entry = self.row_key(self.p, self.o) * (prod(self.downs) * self._nch[1]) + \
+            self.col_key(self.q, self.i)
+        new = np.ones(entry.size, dtype=bool)
+        new[1:] = entry[1:] != entry[:-1]
+        starts = np.flatnonzero(new)
+        return (self.p[starts], self.q[starts], self.o[starts], self.i[starts],
+                np.minimum.reduceat(self.k, starts, axis=0),
+                np.maximum.reduceat(self.k, starts, axis=0))
 
     def _taps(self):
         return self.p, self.q, self.k, self.o, self.i, self.c
