@@ -16,6 +16,7 @@ array([ 0.,  4., 12., 14.])
 
 from .operators import (ChannelConv, Compose, Conv, Delay, Down, Identity, Operator,
                         PixelShuffle, Repeat, Scaled, Sum, Transpose, Up, UpFirDn)
+from .caffe import bilinear_kernel
 from .signal import decompose, dilate, interleave, upfirdn
 from .system import PolyphaseMatrix
 
@@ -23,7 +24,7 @@ __version__ = "0.1.0"
 
 # Submodules that pull in scipy.sparse or numba load on first use, so that
 # ``import polyphase`` stays fast.
-_LAZY_SUBMODULES = ("testing", "finite", "engine", "extension")
+_LAZY_SUBMODULES = ("testing", "finite", "engine", "extension", "nn")
 
 
 def __getattr__(name):
@@ -33,7 +34,7 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
-    "Operator", "Conv", "ChannelConv", "PixelShuffle", "Up", "Down", "Repeat", "Delay", "Identity", "UpFirDn",
-    "Compose", "Sum", "Scaled", "Transpose", "PolyphaseMatrix",
-    "upfirdn", "decompose", "interleave", "dilate",
+    "Operator", "Conv", "ChannelConv", "PixelShuffle", "Up", "Down", "Repeat", "Delay",
+    "Identity", "UpFirDn", "Compose", "Sum", "Scaled", "Transpose", "PolyphaseMatrix",
+    "upfirdn", "decompose", "interleave", "dilate", "bilinear_kernel",
 ]

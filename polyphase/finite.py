@@ -108,7 +108,9 @@ def _same(pm: PolyphaseMatrix, shape, full) -> list[tuple[int, int]]:
 
 
 def _explicit(mode, ndim: int) -> list[tuple[int, int]]:
-    pairs = [mode] if ndim == 1 else list(mode)
+    # a 1-D window may be given bare, (start, stop), or as [(start, stop)]
+    bare = ndim == 1 and len(mode) == 2 and not isinstance(mode[0], (tuple, list))
+    pairs = [mode] if bare else list(mode)
     if len(pairs) != ndim:
         raise ValueError(f"mode must give one (start, stop) window per signal axis "
                          f"({ndim}), got {mode!r}")
