@@ -50,20 +50,37 @@ def _phase_streams(x, downs, pre, pad_lo=None, pad_hi=None):
     return xp.transpose(order).reshape((prod(downs), cin, lanes) + tuple(blocks))
 
 
-def _plan(pm, dtype):
-    """Per output phase: the taps ``(q, k)`` (rows of ``taps``) and ``W_p``.
+def channel_groups(pm) -> int:
+    """Largest ``G`` such that output block ``g`` only reads input block ``g``.
 
-    When every output phase reads the same taps (a transposed convolution
-    whose kernel size is a multiple of the stride), the phases are stacked into
-    one entry with ``W`` of shape ``(prod(L) * C_out, T * C_in)``: one larger
-    BLAS product runs closer to peak than ``prod(L)`` small ones, and no zero
-    weight is added.
+    Grouped and depthwise convolutions are block diagonal over channels; a
+    dense ``C_out x C_in`` product would multiply the zero blocks.
+    """
+    cout, cin = pm.channels or (1, 1)
+    g0 = np.gcd(cout, cin)
+    for g in range(g0, 1, -1):
+        if g0 % g == 0 and np.array_equal(pm.o // (cout // g), pm.i // (cin // g)):
+            return g
+    return 1
+
+
+def _plan(pm, dtype):
+    """Channel groups ``G`` and, per output phase, the taps ``(q, k)`` and ``W_p``.
+
+    ``W_p`` has shape ``(G, C_out/G, T * C_in/G)``: one batched product per
+    phase, with no zero block of a grouped convolution.  When every output
+    phase reads the same taps (a transposed convolution whose kernel size is a
+    multiple of the stride), the phases are stacked into one entry of
+    ``prod(L) * C_out/G`` rows: one larger BLAS product runs closer to peak
+    than ``prod(L)`` small ones, and no zero weight is added.
     """
     key = ("gemm", np.dtype(dtype).str)
     cache = pm.__dict__.setdefault("_plans", {})
     if key in cache:
         return cache[key]
     cout, cin = pm.channels or (1, 1)
+    G = channel_groups(pm)
+    diag = np.arange(G)
     rows = _flat(pm.p, pm.ups)
     cols = _flat(pm.q, pm.downs)
     plan = []
@@ -80,11 +97,12 @@ def _plan(pm, dtype):
         taps = np.column_stack([cols[sel][first], pm.k[sel][first]])
         W = np.zeros((cout, keys.size, cin), dtype=dtype)
         W[pm.o[sel], tap_of.reshape(-1), pm.i[sel]] = pm.c[sel].astype(dtype)
-        plan.append((taps, W.reshape(cout, -1)))
+        W = W.reshape(G, cout // G, keys.size, G, cin // G)[diag, :, :, diag, :]
+        plan.append((taps, W.reshape(G, cout // G, -1)))
     if len(plan) > 1 and all(np.array_equal(t, plan[0][0]) for t, _ in plan):
-        plan = [(plan[0][0], np.concatenate([W for _, W in plan]))]
-    cache[key] = plan
-    return plan
+        plan = [(plan[0][0], np.concatenate([W for _, W in plan], axis=1))]
+    cache[key] = (G, plan)
+    return G, plan
 
 
 def run_gemm(pm, x, dtype, in_origin, starts, lengths):
@@ -111,7 +129,7 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths):
     xq = _phase_streams(x.astype(dtype, copy=False), downs, pre, pad_lo, pad_hi)
 
     y = np.empty((prod(ups), cout, lanes) + tuple(nblocks), dtype=dtype)
-    plan = _plan(pm, dtype)
+    G, plan = _plan(pm, dtype)
     # (the loop may replace y by the one product that holds every phase)
     for r, (taps, W) in enumerate(plan):
         if taps.shape[0] == 0:                   # a structurally zero phase
@@ -123,8 +141,12 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths):
             sl = tuple(slice(f - kk - ob + pl, f - kk - ob + pl + nb) for f, kk, ob, pl, nb
                        in zip(first, k, origin_block, pad_lo, nblocks))
             stack[t] = xq[(q, slice(None), slice(None)) + sl]
-        product = W @ stack.reshape(W.shape[1], -1)
+        # (T, C_in, cols) -> (G, T * C_in/G, cols): a copy only when G > 1
+        cols = stack.reshape(taps.shape[0], G, cin // G, -1).transpose(1, 0, 2, 3)
+        product = np.matmul(W, cols.reshape(G, W.shape[2], -1))
         if len(plan) == 1:                        # all phases at once (or only one)
+            # rows of group g are (phase, C_out/G): put the phase first
+            product = product.reshape(G, prod(ups), cout // G, -1).transpose(1, 0, 2, 3)
             y = product.reshape(y.shape)
         else:
             y[r] = product.reshape((cout, lanes) + tuple(nblocks))
