@@ -128,28 +128,53 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths):
               for a in range(d)]
     xq = _phase_streams(x.astype(dtype, copy=False), downs, pre, pad_lo, pad_hi)
 
+    # Flatten each stream over (lanes, *blocks).  A tap with delay k then reads
+    # the flat stream shifted by one offset, so its rows of the stacked GEMM
+    # input are contiguous copies; the product is computed on the flat grid
+    # (a few junk columns where a shift wraps around a row) and the output
+    # blocks are read off it with strides.
+    P = xq.shape[3:]
+    S = prod(P)
+    strides = [prod(P[a + 1:]) for a in range(d)]
+    base = [f - ob + pl for f, ob, pl in zip(first, origin_block, pad_lo)]
+    g_lo = sum(b * st for b, st in zip(base, strides))
+    g_hi = (lanes - 1) * S + sum((b + nb - 1) * st
+                                 for b, nb, st in zip(base, nblocks, strides)) + 1
+    ncols = g_hi - g_lo
+    offsets = pm.k @ np.array(strides, dtype=np.int64)
+    front = max(0, int(offsets.max()) - g_lo)
+    back = max(0, g_hi - int(offsets.min()) - lanes * S)
+    flat = xq.reshape(xq.shape[0], cin, lanes * S)
+    if front or back:
+        flat = np.pad(flat, ((0, 0), (0, 0), (front, back)))
+    itemsize = np.dtype(dtype).itemsize
+    grid_shape = (lanes,) + tuple(nblocks)
+    grid_strides = tuple(v * itemsize for v in [S] + strides)
+
     y = np.empty((prod(ups), cout, lanes) + tuple(nblocks), dtype=dtype)
     G, plan = _plan(pm, dtype)
-    # (the loop may replace y by the one product that holds every phase)
     for r, (taps, W) in enumerate(plan):
         if taps.shape[0] == 0:                   # a structurally zero phase
             y[r] = 0
             continue
-        stack = np.empty((taps.shape[0], cin, lanes) + tuple(nblocks), dtype=dtype)
+        stack = np.empty((taps.shape[0], cin, ncols), dtype=dtype)
         for t, (q, *k) in enumerate(taps):
-            # output block b reads stream column b - k - origin_block + pad_lo
-            sl = tuple(slice(f - kk - ob + pl, f - kk - ob + pl + nb) for f, kk, ob, pl, nb
-                       in zip(first, k, origin_block, pad_lo, nblocks))
-            stack[t] = xq[(q, slice(None), slice(None)) + sl]
+            start = front + g_lo - sum(kk * st for kk, st in zip(k, strides))
+            stack[t] = flat[q, :, start:start + ncols]
         # (T, C_in, cols) -> (G, T * C_in/G, cols): a copy only when G > 1
-        cols = stack.reshape(taps.shape[0], G, cin // G, -1).transpose(1, 0, 2, 3)
-        product = np.matmul(W, cols.reshape(G, W.shape[2], -1))
-        if len(plan) == 1:                        # all phases at once (or only one)
-            # rows of group g are (phase, C_out/G): put the phase first
-            product = product.reshape(G, prod(ups), cout // G, -1).transpose(1, 0, 2, 3)
-            y = product.reshape(y.shape)
+        cols = stack.reshape(taps.shape[0], G, cin // G, ncols).transpose(1, 0, 2, 3)
+        product = np.matmul(W, cols.reshape(G, W.shape[2], ncols))
+        # rows of group g are (phase, C_out/G) when all phases share the taps
+        phases = prod(ups) if len(plan) == 1 else 1
+        product = product.reshape(G, phases, cout // G, ncols).transpose(1, 0, 2, 3)
+        product = np.ascontiguousarray(product).reshape(phases, cout, ncols)
+        blocks = np.lib.stride_tricks.as_strided(
+            product, shape=(phases, cout) + grid_shape,
+            strides=product.strides[:2] + grid_strides, writeable=False)
+        if len(plan) == 1:
+            y[:] = blocks
         else:
-            y[r] = product.reshape((cout, lanes) + tuple(nblocks))
+            y[r] = blocks[0]
 
     crop = [s - f * L for s, f, L in zip(starts, first, ups)]
     if d == 2:
