@@ -293,3 +293,17 @@ def test_interpolate_antialias_flag_does_not_change_upsampling():
     x = np.random.default_rng(16).standard_normal((1, 2, 3, 4))
     close(nn.interpolate(x, scale_factor=3, mode="bilinear", antialias=True),
           F.interpolate(T(x), scale_factor=3, mode="bilinear", antialias=True), np.float64)
+
+
+def test_functional_layers_are_reused_only_for_the_same_weight():
+    from polyphase.nn import functional
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 2, 9))
+    w = rng.standard_normal((3, 2, 3))
+    first = nn.conv1d(x, w, stride=2)
+    w[0, 0, 0] += 1.0                                  # changed in place
+    second = nn.conv1d(x, w, stride=2)
+    expected = F.conv1d(torch.from_numpy(x), torch.from_numpy(w), stride=2).numpy()
+    np.testing.assert_allclose(second, expected, rtol=1e-12, atol=1e-12)
+    assert not np.allclose(first, second)
+    assert len(functional._LAYERS) <= functional._LAYER_CACHE_SIZE

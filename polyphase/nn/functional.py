@@ -13,6 +13,8 @@ becomes float64.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from math import gcd
 
 import numpy as np
@@ -25,6 +27,42 @@ from .layers import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, _window
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pixel_shuffle",
            "pixel_unshuffle", "interpolate"]
+
+
+# Layers built recently, by their arguments and a digest of the weight's bytes.
+_LAYERS: OrderedDict = OrderedDict()
+_LAYER_CACHE_SIZE = 16
+
+
+def _digest(a) -> tuple:
+    if a is None:
+        return None,
+    a = np.ascontiguousarray(a)
+    return a.shape, a.dtype.str, hashlib.blake2b(a.tobytes(), digest_size=16).digest()
+
+
+def _layer(cls, weight, bias, *params):
+    """The layer for these arguments, reused while the weight's bytes are the same.
+
+    Building a layer's polyphase matrix (and its engine plan) costs far more
+    than hashing its weight -- about 40 ms against 0.1 ms for a 64x64x4x4
+    weight -- and inference calls a layer with the same weight again and
+    again.  The key includes a digest of the weight's and bias's bytes, so a
+    weight changed in place gets a new layer.
+    """
+    try:
+        key = (cls, _digest(weight), _digest(bias), repr(params))
+    except (TypeError, ValueError):
+        return cls(weight, bias, *params)           # let the layer report it
+    layer = _LAYERS.get(key)
+    if layer is None:
+        layer = cls(weight, bias, *params)
+        _LAYERS[key] = layer
+        if len(_LAYERS) > _LAYER_CACHE_SIZE:
+            _LAYERS.popitem(last=False)
+    else:
+        _LAYERS.move_to_end(key)
+    return layer
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -60,7 +98,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     >>> conv1d(x, [[[1., 10., 100.]]], stride=2, padding=1)
     array([[[210., 432.,  54.]]])
     """
-    return Conv1d(weight, bias, stride, padding, dilation, groups)(input)
+    return _layer(Conv1d, weight, bias, stride, padding, dilation, groups)(input)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -90,7 +128,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
            [51., 81., 90., 63.],
            [42., 66., 72., 50.]])
     """
-    return Conv2d(weight, bias, stride, padding, dilation, groups)(input)
+    return _layer(Conv2d, weight, bias, stride, padding, dilation, groups)(input)
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
@@ -129,8 +167,8 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     array([[[ 10., 102.,  20., 203.,  30., 300.]]])
     """
     _args.conv_padding(padding, 1, (1,), (1,), allow_str=False)
-    return ConvTranspose1d(weight, bias, stride, padding, output_padding, groups,
-                           dilation)(input)
+    return _layer(ConvTranspose1d, weight, bias, stride, padding, output_padding, groups,
+                  dilation)(input)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
@@ -167,8 +205,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
            [ 3.,  7.,  4.,  4.]])
     """
     _args.conv_padding(padding, 2, (1, 1), (1, 1), allow_str=False)
-    return ConvTranspose2d(weight, bias, stride, padding, output_padding, groups,
-                           dilation)(input)
+    return _layer(ConvTranspose2d, weight, bias, stride, padding, output_padding, groups,
+                  dilation)(input)
 
 
 # ------------------------------------------------------------- pixel shuffle
