@@ -6,9 +6,11 @@ kh, kw)`` and the output has ``s (I - 1) + Ke - 2 pad`` samples per axis, with n
 ``output_padding`` (FCN aligns with ``Crop`` layers).  It is therefore
 :func:`polyphase.nn.conv_transpose2d` with ``output_padding=0``.
 
-FCN initialises its upsampling layers (``kernel 2f - f%2, stride f,
-pad ceil((f - 1)/2) = f//2, group = C``, learning rate 0) with
-:func:`bilinear_kernel`.  Every polyphase component of that kernel sums to 1,
+Caffe's recipe for a fixed bilinear upsampling layer (the ``BilinearFiller``
+documentation: ``kernel 2f - f%2, stride f, pad ceil((f - 1)/2) = f//2,
+group = C``, learning rate 0) uses :func:`bilinear_kernel`; FCN's
+``surgery.interp`` instead writes that kernel on the diagonal of a full
+``(C, C, K, K)`` weight, which is the same operator (``equals`` says so).  Every polyphase component of that kernel sums to 1,
 so the layer is free of checkerboard artifacts on constant input; in the
 interior it equals ``interpolate(..., mode="bilinear", align_corners=False)``,
 and at the borders it decays towards the zero padding.

@@ -239,6 +239,10 @@ def apply(op, x, axis=None, mode="full", channel_axis=None) -> np.ndarray:
     """Apply operator ``op`` to ``x``; see :meth:`Operator.__call__`."""
     x = as_signal(x)
     axes = _signal_axes(axis, x.ndim, op.ndim)
+    if op.channels == (1, 1) and channel_axis is None and min(axes) == 0:
+        # one channel in, one out: an array without a channel axis is fine,
+        # as for the equal channel-agnostic operator
+        return apply(op, x[None], [a + 1 for a in axes], mode, 0)[0]
     cax = _channel_axis(op, channel_axis, axes, x)
     shape = tuple(x.shape[a] for a in axes)
     windows = windows_for(op._declared, shape, mode)

@@ -315,7 +315,7 @@ class ChannelConv(Operator):
 
     Parameters
     ----------
-    weight : array_like, shape (C_out, C_in / groups, *k)
+    weight : array_like, shape (C_out, C_in / groups, \\*k)
         One kernel per (output, input) channel pair, as in PyTorch's layout;
         ``d = weight.ndim - 2`` signal axes.
     groups : int

@@ -166,3 +166,10 @@ def test_channel_and_dimension_errors():
         pp.Conv(np.ones((2, 2)))(np.ones((3, 3)), mode=(0, 2))
     with pytest.raises(ValueError, match="same channels"):
         mix + pp.ChannelConv(RNG.standard_normal((2, 2, 2)))
+
+
+def test_single_channel_mixing_operator_accepts_arrays_without_channel_axis():
+    one = pp.ChannelConv([[[1.0, 2.0, 3.0]]])
+    assert one.equals(pp.Conv([1.0, 2.0, 3.0]))
+    x = RNG.standard_normal(6)
+    np.testing.assert_allclose(one(x), pp.Conv([1.0, 2.0, 3.0])(x), rtol=1e-13)

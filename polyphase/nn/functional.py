@@ -223,13 +223,13 @@ def pixel_shuffle(input, upscale_factor):
 
     Parameters
     ----------
-    input : array_like, shape (*, C r^2, H, W)
+    input : array_like, shape (\\*, C r^2, H, W)
     upscale_factor : int
         ``r``.
 
     Returns
     -------
-    ndarray, shape (*, C, H r, W r)
+    ndarray, shape (\\*, C, H r, W r)
         ``y[c, h r + i, w r + j] = x[c r^2 + i r + j, h, w]``: the operator
         :class:`polyphase.PixelShuffle` ``(r, C)``.
 
@@ -258,13 +258,13 @@ def pixel_unshuffle(input, downscale_factor):
 
     Parameters
     ----------
-    input : array_like, shape (*, C, H r, W r)
+    input : array_like, shape (\\*, C, H r, W r)
     downscale_factor : int
         ``r``; must divide ``H r`` and ``W r``.
 
     Returns
     -------
-    ndarray, shape (*, C r^2, H, W)
+    ndarray, shape (\\*, C r^2, H, W)
         The transpose of :func:`pixel_shuffle`: ``PixelShuffle(r, C).T``.
 
     Examples
@@ -365,7 +365,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
 
     Parameters
     ----------
-    input : array_like, shape (N, C, *spatial)
+    input : array_like, shape (N, C, \\*spatial)
         3-D (``"linear"``), 4-D (``"bilinear"``), 5-D (``"trilinear"``) or
         any of them (``"nearest"``).
     size : int or tuple of int, optional
@@ -380,7 +380,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
 
     Returns
     -------
-    ndarray, shape (N, C, *out)
+    ndarray, shape (N, C, \\*out)
 
     Notes
     -----

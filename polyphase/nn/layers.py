@@ -2,7 +2,7 @@
 
 A layer is an :class:`~polyphase.operators.Operator` whose polyphase matrix is
 that of the expression it stands for, so it composes (``@``), compares
-(:meth:`~polyphase.operators.Operator.equals`) and is analysed like any other
+(:meth:`~polyphase.Operator.equals`) and is analysed like any other
 operator:
 
 * ``Conv1d/Conv2d(weight, ...)`` is ``Down(s) @ Delay(p - (Ke - 1)) @
@@ -179,7 +179,7 @@ class _ConvNd(Operator):
 
         Parameters
         ----------
-        x : array_like, shape (N, C_in, *spatial) or (C_in, *spatial)
+        x : array_like, shape (N, C_in, \\*spatial) or (C_in, \\*spatial)
         axis, mode, channel_axis
             Operator semantics (see :meth:`polyphase.Operator.__call__`): the
             bare linear map on a polyphase window, no bias.
@@ -189,7 +189,7 @@ class _ConvNd(Operator):
 
         Returns
         -------
-        ndarray, shape (N, C_out, *out) or (C_out, *out)
+        ndarray, shape (N, C_out, \\*out) or (C_out, \\*out)
         """
         if mode is not None or axis is not None or channel_axis is not None:
             if output_size is not None:
