@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 # Submodules that pull in scipy.sparse or numba load on first use, so that
 # ``import polyphase`` stays fast.
-_LAZY_SUBMODULES = ("testing", "finite", "engine", "extension", "nn")
+_LAZY_SUBMODULES = ("testing", "finite", "engine", "extension", "nn", "analysis", "plot")
 
 
 def __getattr__(name):

@@ -49,13 +49,16 @@ class Operator:
 
     @cached_property
     def _canonical(self) -> PolyphaseMatrix:
-        return self._declared.canonical()
+        # Exact (rtol=0): the engine runs this form, so no tap may be dropped
+        # as rounding residue; equals() applies its tolerance separately.
+        return self._declared.canonical(rtol=0)
 
     def polyphase(self) -> PolyphaseMatrix:
         """The canonical polyphase matrix of the operator.
 
-        Shortest period, zero taps trimmed: two operators are equal exactly when
-        their canonical matrices are.  ``E.up, E.down`` are the rates,
+        Shortest period, zero taps trimmed, computed exactly (no tolerance):
+        two operators are equal exactly when their canonical matrices are (up
+        to the rounding tolerance of :meth:`equals`).  ``E.up, E.down`` are the rates,
         ``E.coef[p, q, j]`` the tap of filter ``E[p, q]`` at block delay
         ``E.start + j`` and ``E.entry(p, q)`` one filter as ``(taps, offset)``.
 

@@ -110,3 +110,12 @@ def test_tap_lists_skip_zeros():
     ptr, q, k, c = engine.tap_lists(E, np.float64)
     assert c.size == 3 and np.all(c != 0)       # the zero tap is not stored
     np.testing.assert_array_equal(ptr, [0, 2, 3])
+
+
+def test_tiny_taps_are_kept_when_running():
+    # equals() may treat 1e-13 relative taps as rounding residue; running may not
+    h = np.array([1e-13, 1.0, 0.0, -2e-14])
+    x = RNG.standard_normal(7)
+    np.testing.assert_allclose(pp.Conv(h)(x), np.convolve(x, h), rtol=0, atol=1e-300)
+    assert pp.Conv([1e-13, 1.0]).equals(pp.Conv([0.0, 1.0]))
+    assert not pp.Conv([1e-13, 1.0]).equals(pp.Conv([0.0, 1.0]), rtol=0)
