@@ -40,8 +40,9 @@ def deinterleave(x, pre, M, out):
                 dst = out[lane, q]
                 if i0 < i1:
                     src = row[i0 * M + q - pre:]
+                    inner = dst[i0:i1]                  # zero-based view
                     for b in range(i1 - i0):
-                        dst[i0 + b] = src[b * M]
+                        inner[b] = src[b * M]
                 for b in range(t0, t1):
                     if i0 <= b < i1:
                         continue
@@ -99,9 +100,11 @@ def _chunk(xq, ptr, tq, tk, tc, L, bs, be, w0, out, acc):
             j += 4
         for jj in range(j, end):
             _one_tap(a, xq, tq[jj], tk[jj], tc[jj], lo, hi)
-        first = lo * L + p - w0
+        # a zero-based view: an index LLVM cannot prove non-negative gets a
+        # wraparound check that stops vectorisation
+        dst = out[lo * L + p - w0:]
         for i in range(n):
-            out[first + i * L] = a[i]
+            dst[i * L] = a[i]
 
 
 @njit(cache=True, nogil=True)

@@ -17,6 +17,7 @@ from numba import njit, prange
 
 @njit(cache=True, nogil=True, inline="always")
 def _one_tap(a, row, k2, c, lo, hi):
+    """``a[b - lo] += c * row[b - k2]`` for the blocks of ``[lo, hi)`` in range."""
     b0 = max(lo, k2)
     b1 = min(hi, row.shape[0] + k2)
     if b0 < b1:
@@ -31,49 +32,18 @@ def _inside(k2, lo, hi, nb2):
     return lo >= k2 and hi <= nb2 + k2
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _interior(a, xq, ts, tk1, tk2, tc, live, nlive, b1, lo, hi):
-    """``a[b - lo] += sum of the live taps`` for blocks ``[lo, hi)``, all inside."""
-    n = hi - lo
-    if n <= 0:
-        return
-    t = 0
-    while t + 4 <= nlive:
-        j0, j1, j2, j3 = live[t], live[t + 1], live[t + 2], live[t + 3]
-        s0 = xq[ts[j0], b1 - tk1[j0], lo - tk2[j0]:hi - tk2[j0]]
-        s1 = xq[ts[j1], b1 - tk1[j1], lo - tk2[j1]:hi - tk2[j1]]
-        s2 = xq[ts[j2], b1 - tk1[j2], lo - tk2[j2]:hi - tk2[j2]]
-        s3 = xq[ts[j3], b1 - tk1[j3], lo - tk2[j3]:hi - tk2[j3]]
-        c0, c1, c2, c3 = tc[j0], tc[j1], tc[j2], tc[j3]
-        for i in range(n):
-            a[i] += c0 * s0[i] + c1 * s1[i] + c2 * s2[i] + c3 * s3[i]
-        t += 4
-    if t + 2 <= nlive:
-        j0, j1 = live[t], live[t + 1]
-        s0 = xq[ts[j0], b1 - tk1[j0], lo - tk2[j0]:hi - tk2[j0]]
-        s1 = xq[ts[j1], b1 - tk1[j1], lo - tk2[j1]:hi - tk2[j1]]
-        c0, c1 = tc[j0], tc[j1]
-        for i in range(n):
-            a[i] += c0 * s0[i] + c1 * s1[i]
-        t += 2
-    if t < nlive:
-        j0 = live[t]
-        s0 = xq[ts[j0], b1 - tk1[j0], lo - tk2[j0]:hi - tk2[j0]]
-        c0 = tc[j0]
-        for i in range(n):
-            a[i] += c0 * s0[i]
-
-
 @njit(cache=True, nogil=True)
 def _block_row(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1, w1, w2, out, acc, live):
     """Output block row ``b1`` of one lane: rows ``b1*L1 + p1`` of the window.
 
-    ``live`` is scratch for the indices of the taps whose source row exists.
-    In the interior of a row taps are applied four (or two) at a time, so the
-    accumulator is loaded and stored once per four (two) multiply-adds.
+    For each output row, every column phase is accumulated tap by tap into a
+    contiguous scratch row (each tap one unit-stride, vectorised pass over a
+    phase-image row), then the scratch rows are interleaved into the output.
+    This plain form is as fast as fusing taps four at a time with an
+    interior/edge split, and simpler.
     """
     n1out, n2out = out.shape
-    nb1, nb2 = xq.shape[1], xq.shape[2]
+    nb1 = xq.shape[1]
     blo = w2 // L2
     bhi = (w2 + n2out - 1) // L2 + 1
     for p1 in range(L1):
@@ -82,49 +52,32 @@ def _block_row(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1, w1, w2, out, acc, live):
             continue
         orow = out[r1]
         for p2 in range(L2):
-            lo = -((p2 - w2) // L2)                      # first block in the window
-            hi = (w2 + n2out - 1 - p2) // L2 + 1
-            if lo >= hi:
-                continue
-            a = acc[p2][lo - blo:hi - blo]      # row first: keeps the C layout
+            row_acc = acc[p2]
+            a = row_acc[:bhi - blo]
             a[:] = 0
-            nlive = 0
-            kmin, kmax = nb2 + hi, -nb2 - hi
             for j in range(ptr[p1 * L2 + p2], ptr[p1 * L2 + p2 + 1]):
-                if 0 <= b1 - tk1[j] < nb1:
-                    live[nlive] = j
-                    nlive += 1
-                    kmin = min(kmin, tk2[j])
-                    kmax = max(kmax, tk2[j])
-            if nlive == 0:
-                continue
-            # interior blocks, where every live tap reads inside its row: taps
-            # four at a time; the edges (at most a few blocks) one tap at a time
-            ilo = min(max(lo, kmax), hi)
-            ihi = max(min(hi, nb2 + kmin), ilo)
-            _interior(a[ilo - lo:ihi - lo], xq, ts, tk1, tk2, tc, live, nlive, b1, ilo, ihi)
-            if ilo > lo or ihi < hi:
-                for t in range(nlive):
-                    j = live[t]
-                    row = xq[ts[j], b1 - tk1[j]]
-                    if ilo > lo:
-                        _one_tap(a, row, tk2[j], tc[j], lo, ilo)
-                    if ihi < hi:
-                        _one_tap(a[ihi - lo:], row, tk2[j], tc[j], ihi, hi)
+                src_row = b1 - tk1[j]
+                if 0 <= src_row < nb1:
+                    _one_tap(a, xq[ts[j], src_row], tk2[j], tc[j], blo, bhi)
         # Interleave the phase rows: blocks wholly inside the window first,
         # then the (at most two) that straddle its ends.
         ilo = -(-w2 // L2)
         ihi = max((w2 + n2out) // L2, ilo)
+        # zero-based loops over views: indices LLVM cannot prove non-negative
+        # (2*b - w2) compile to wraparound checks and kill vectorisation
+        # (measured 0.86 vs 0.35 ms for the whole kernel)
+        m = ihi - ilo
+        dst = orow[ilo * L2 - w2:ihi * L2 - w2]
         if L2 == 2:
-            r0, r1_ = acc[0], acc[1]
-            for b in range(ilo, ihi):
-                orow[2 * b - w2] = r0[b - blo]
-                orow[2 * b + 1 - w2] = r1_[b - blo]
+            v0, v1 = acc[0][ilo - blo:ihi - blo], acc[1][ilo - blo:ihi - blo]
+            for i in range(m):
+                dst[2 * i] = v0[i]
+                dst[2 * i + 1] = v1[i]
         else:
             for p2 in range(L2):
-                row = acc[p2]
-                for b in range(ilo, ihi):
-                    orow[b * L2 + p2 - w2] = row[b - blo]
+                v = acc[p2][ilo - blo:ihi - blo]
+                for i in range(m):
+                    dst[i * L2 + p2] = v[i]
         for b in (blo, bhi - 1):
             if ilo <= b < ihi:
                 continue
@@ -182,5 +135,10 @@ def interleave_blocks(y, s1, s2, out):
                 src = y[p1, p2, c, lane, b1]
                 first = -((p2 - s2) // L2)            # first b2 with index >= 0
                 last = min(nb2, (n2 - 1 + s2 - p2) // L2 + 1)
-                for b2 in range(first, last):
-                    orow[b2 * L2 + p2 - s2] = src[b2]
+                if first >= last:
+                    continue
+                # zero-based views (see _block_row)
+                dst = orow[first * L2 + p2 - s2:]
+                v = src[first:last]
+                for i in range(last - first):
+                    dst[i * L2] = v[i]
