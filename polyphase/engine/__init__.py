@@ -111,14 +111,13 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
         # (M1*M2, 1, lanes, B1, B2) -> (lanes, M1*M2, B1, B2)
         xq = _phase_streams(x[:, None].astype(dtype, copy=False), pm.downs, pre)
         xq = np.ascontiguousarray(xq[:, 0].transpose(1, 0, 2, 3))
+    # the taps are sorted by row key, which for one channel is the flat phase
     phase = pm.p[:, 0] * L2 + pm.p[:, 1]
-    order = np.lexsort((pm.k[:, 1], pm.k[:, 0], phase))     # by phase, then row delay
-    phase = phase[order]
     ptr = np.searchsorted(phase, np.arange(L1 * L2 + 1)).astype(np.int64)
-    ts = (pm.q[order, 0] * M2 + pm.q[order, 1]).astype(np.int64)
-    tk1 = (pm.k[order, 0] + origin_block[0]).astype(np.int64)
-    tk2 = (pm.k[order, 1] + origin_block[1]).astype(np.int64)
-    tc = pm.c[order].astype(dtype)
+    ts = (pm.q[:, 0] * M2 + pm.q[:, 1]).astype(np.int64)
+    tk1 = (pm.k[:, 0] + origin_block[0]).astype(np.int64)
+    tk2 = (pm.k[:, 1] + origin_block[1]).astype(np.int64)
+    tc = pm.c.astype(dtype)
     lanes = x.shape[0]
     out = np.empty((lanes,) + tuple(lengths), dtype=dtype)   # every sample is written
     b1_first = starts[0] // L1

@@ -27,13 +27,8 @@ def _one_tap(a, row, k2, c, lo, hi):
             dst[i] += c * src[i]
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _inside(k2, lo, hi, nb2):
-    return lo >= k2 and hi <= nb2 + k2
-
-
 @njit(cache=True, nogil=True)
-def _block_row(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1, w1, w2, out, acc, live):
+def _block_row(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1, w1, w2, out, acc):
     """Output block row ``b1`` of one lane: rows ``b1*L1 + p1`` of the window.
 
     For each output row, every column phase is accumulated tap by tap into a
@@ -90,12 +85,10 @@ def _block_row(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1, w1, w2, out, acc, live):
 @njit(cache=True, nogil=True)
 def _rows(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, w1, w2, out, job0, job1):
     acc = np.empty((L2, out.shape[2] // L2 + 2), dtype=out.dtype)
-    live = np.empty(ts.shape[0], dtype=np.int64)
     for job in range(job0, job1):
         lane = job // nrows
         b1 = b1_first + job - lane * nrows
-        _block_row(xq[lane], ptr, ts, tk1, tk2, tc, L1, L2, b1, w1, w2, out[lane], acc,
-                   live)
+        _block_row(xq[lane], ptr, ts, tk1, tk2, tc, L1, L2, b1, w1, w2, out[lane], acc)
 
 
 @njit(cache=True, nogil=True)
