@@ -225,8 +225,15 @@ def apply_window(op, x: np.ndarray, axes, windows, in_origin=None, channel_axis=
     moved = np.moveaxis(x, src, range(-len(src), 0))
     shape = moved.shape[-d:]
     batch = moved.shape[:-len(src)]
-    cin = 1 if channel_axis is None else moved.shape[-d - 1]
-    lanes = moved.reshape((int(np.prod(batch)), cin) + shape)
+    if channel_axis is None and d == 1:
+        # Batch axes before and after the signal axis stay apart: when the
+        # ones after it are contiguous, the engine filters along the signal
+        # axis in place (no transposed copy in or out).
+        cin = int(np.prod(x.shape[axes[0] + 1:]))
+        lanes = moved.reshape((int(np.prod(x.shape[:axes[0]])), cin) + shape)
+    else:
+        cin = 1 if channel_axis is None else moved.shape[-d - 1]
+        lanes = moved.reshape((int(np.prod(batch)), cin) + shape)
     starts = tuple(w[0] for w in windows)
     lengths = tuple(w[1] - w[0] for w in windows)
     out = run(op.polyphase(), lanes, dtype, in_origin, starts, lengths)
@@ -301,12 +308,14 @@ class FiniteOperator(LinearOperator):
     def _apply(self, op, X, in_shape, out_windows, in_origin):
         d = self.op.ndim
         k = X.shape[1]
-        signals = np.asarray(X).T.reshape((k,) + in_shape)
-        cax = 1 if op.channels is not None else None
-        axes = list(range(signals.ndim - d, signals.ndim))
+        # The k vectors stay along the last axis, as in X: a 1-D operator then
+        # runs along axis 0 with the vectors contiguous (no transposed copy).
+        signals = np.asarray(X).reshape(in_shape + (k,))
+        cax = 0 if op.channels is not None else None
+        axes = list(range(len(in_shape) - d, len(in_shape)))
         out = apply_window(op, as_signal(signals, "X"), axes, out_windows, in_origin,
                            channel_axis=cax)
-        return out.reshape(k, int(np.prod(out.shape[1:]))).T
+        return out.reshape(int(np.prod(out.shape[:-1])), k)
 
     def _matmat(self, X):
         return self._apply(self.op, X, self.x_shape, self.windows, None)
