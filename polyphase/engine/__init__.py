@@ -63,7 +63,10 @@ def run(pm, x, dtype, in_origin, starts, lengths):
         Canonical polyphase matrix.
     x : ndarray, shape (lanes, C_in, *n)
         Input signals; index ``j`` along signal axis ``a`` is input sample
-        ``in_origin[a] + j``.
+        ``in_origin[a] + j``.  For a channel-agnostic matrix the channels are
+        more lanes; a 1-D one on ``x`` laid out as ``(lanes, n, C_in)`` in
+        memory (at least ``AXIS0_MIN_LANES`` channels) runs on the axis-0
+        kernel.
     dtype : numpy dtype
         Computation and output dtype.
     in_origin, starts, lengths : tuple of int
@@ -72,6 +75,8 @@ def run(pm, x, dtype, in_origin, starts, lengths):
     Returns
     -------
     ndarray, shape (lanes, C_out, *lengths)
+        On the axis-0 route a transposed view of a C-contiguous
+        ``(lanes, length, C_out)`` array, i.e. in the input's memory order.
     """
     lanes, cin = x.shape[:2]
     if pm.channels == (1, 1):
