@@ -100,7 +100,7 @@ def _parallel(lanes_work: int, taps_per_output: int) -> int:
 def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     """Channel-agnostic 2-D matrix on images ``x`` (lanes, n1, n2)."""
     from . import kernels2d
-    from .gemm import _phase_streams
+    from .gemm import fill_phase_streams, stream_blocks
 
     (L1, L2), (M1, M2) = pm.ups, pm.downs
     origin_block = [o // M for o, M in zip(in_origin, pm.downs)]
@@ -108,9 +108,10 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     if pm.downs == (1, 1) and pre == [0, 0]:
         xq = np.ascontiguousarray(x, dtype=dtype)[:, None]   # already one phase
     else:
-        # (M1*M2, 1, lanes, B1, B2) -> (lanes, M1*M2, B1, B2)
-        xq = _phase_streams(x[:, None].astype(dtype, copy=False), pm.downs, pre)
-        xq = np.ascontiguousarray(xq[:, 0].transpose(1, 0, 2, 3))
+        xq = np.zeros((x.shape[0], M1 * M2) + stream_blocks(x.shape[1:], pm.downs, pre),
+                      dtype=dtype)
+        fill_phase_streams(x[:, None].astype(dtype, copy=False), pm.downs, pre, (0, 0),
+                           xq.transpose(1, 0, 2, 3)[:, None])
     # the taps are sorted by row key, which for one channel is the flat phase
     phase = pm.p[:, 0] * L2 + pm.p[:, 1]
     ptr = np.searchsorted(phase, np.arange(L1 * L2 + 1)).astype(np.int64)
