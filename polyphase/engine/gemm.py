@@ -74,6 +74,16 @@ def channel_groups(pm) -> int:
     return 1
 
 
+def _delays(pm):
+    """The distinct block delays ``k`` of ``pm``'s taps (cached: a layer has
+    ``C_out * C_in`` taps per delay, and reducing over them on every call cost
+    ~2 ms for a 64x64x4x4 layer)."""
+    cache = pm.__dict__.setdefault("_plans", {})
+    if "delays" not in cache:
+        cache["delays"] = np.unique(pm.k, axis=0)
+    return cache["delays"]
+
+
 def _plan(pm, dtype):
     """Channel groups ``G`` and, per output phase, the taps ``(q, k)`` and ``W_p``.
 
@@ -122,11 +132,13 @@ def _plan(pm, dtype):
 CHUNK_BYTES = 1 << 22
 
 
-def run_gemm(pm, x, dtype, in_origin, starts, lengths):
+def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     """See :func:`polyphase.engine.run`.
 
     A channel-agnostic ``pm`` must get one channel (the caller folds channels
-    into lanes).
+    into lanes).  ``algorithm`` is ``"im2col"`` (one product per phase over
+    stacked taps), ``"winograd"`` (F(2x2, 2x2), see :mod:`.winograd`) or
+    ``"auto"``: Winograd for the phases it applies to.
     """
     d = pm.ndim
     lanes, cin = x.shape[:2]
@@ -138,7 +150,8 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths):
     nblocks = [(s + n - 1) // L - f + 1 for s, n, L, f in zip(starts, lengths, ups, first)]
     # Input block j of stream column c is block c - pad_lo + origin_block; pad
     # so that output blocks [first, first + nblocks) read inside for every k.
-    kmin, kmax = pm.k.min(axis=0), pm.k.max(axis=0)
+    delays = _delays(pm)
+    kmin, kmax = delays.min(axis=0), delays.max(axis=0)
     n_in = stream_blocks(x.shape[2:], downs, pre)
     pad_lo = [max(0, int(kmax[a]) + origin_block[a] - first[a]) for a in range(d)]
     pad_hi = [max(0, first[a] + nblocks[a] - int(kmin[a]) - origin_block[a] - n_in[a])
@@ -157,15 +170,28 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths):
     g_hi = (lanes - 1) * S + sum((b + nb - 1) * st
                                  for b, nb, st in zip(base, nblocks, strides)) + 1
     ncols = g_hi - g_lo
-    offsets = pm.k @ np.array(strides, dtype=np.int64)
+    offsets = delays @ np.array(strides, dtype=np.int64)
     front = max(0, int(offsets.max()) - g_lo)
     back = max(0, g_hi - int(offsets.min()) - lanes * S)
+    G, plan = _plan(pm, dtype)
+    fast = _winograd_plans(pm, dtype, plan, cin) if algorithm != "im2col" else None
+    if algorithm == "winograd" and not fast:
+        raise ValueError("algorithm='winograd' needs 2-D phases whose taps are full 2x2 "
+                         "boxes of delays")
+    if fast:
+        back += strides[0] + 1        # a tile's far row and column (odd sizes)
     flat = np.zeros((prod(downs), cin, front + lanes * S + back), dtype=dtype)
     fill_phase_streams(x.astype(dtype, copy=False), downs, pre, pad_lo,
                        flat[:, :, front:front + lanes * S].reshape(
                            (prod(downs), cin, lanes) + P))
 
-    G, plan = _plan(pm, dtype)
+    crop = [s - f * L for s, f, L in zip(starts, first, ups)]
+    if fast:
+        from . import winograd
+        out = np.empty((lanes, cout) + tuple(lengths), dtype=dtype)
+        winograd.run(flat, fast, front + g_lo, strides, lanes, S, nblocks, ups, crop,
+                     cout, out)
+        return out
     product = np.empty((prod(ups), cout, ncols), dtype=dtype)
     for r, (taps, W) in enumerate(plan):
         # rows of group g are (phase, C_out/G) when all phases share the taps
@@ -180,7 +206,6 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths):
     # the output blocks as a strided view of the product (no copy)
     itemsize = np.dtype(dtype).itemsize
     grid_strides = tuple(v * itemsize for v in [S] + strides)
-    crop = [s - f * L for s, f, L in zip(starts, first, ups)]
     y = np.lib.stride_tricks.as_strided(
         product, shape=tuple(ups) + (cout, lanes) + tuple(nblocks),
         strides=tuple(product.strides[0] * prod(ups[a + 1:]) for a in range(d))
@@ -199,6 +224,21 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths):
         nb * L for nb, L in zip(nblocks, ups)))
     window = tuple(slice(c, c + n) for c, n in zip(crop, lengths))
     return np.ascontiguousarray(y[(slice(None), slice(None)) + window])
+
+
+def _winograd_plans(pm, dtype, plan, cin):
+    """The Winograd form (:func:`.winograd.plan`) of every plan entry, or ``None``
+    unless all entries have one."""
+    if pm.ndim != 2:
+        return None
+    cache = pm.__dict__.setdefault("_plans", {})
+    key = ("winograd", np.dtype(dtype).str)
+    if key not in cache:
+        from .winograd import plan as winograd_plan
+        plans = [winograd_plan(taps, W, cin) if taps.shape[0] else None
+                 for taps, W in plan]
+        cache[key] = plans if all(p is not None for p in plans) else None
+    return cache[key]
 
 
 def _stacked_products(flat, tap_q, tap_start, W, G, rows, ncols):
