@@ -104,7 +104,7 @@ def _parallel(lanes_work: int, taps_per_output: int) -> int:
 def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     """Channel-agnostic 2-D matrix on images ``x`` (lanes, n1, n2)."""
     from . import kernels2d
-    from .gemm import fill_phase_streams, stream_blocks
+    from .gemm import stream_blocks
 
     (L1, L2), (M1, M2) = pm.ups, pm.downs
     origin_block = [o // M for o, M in zip(in_origin, pm.downs)]
@@ -114,8 +114,8 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     else:
         xq = np.zeros((x.shape[0], M1 * M2) + stream_blocks(x.shape[1:], pm.downs, pre),
                       dtype=dtype)
-        fill_phase_streams(x[:, None].astype(dtype, copy=False), pm.downs, pre, (0, 0),
-                           xq.transpose(1, 0, 2, 3)[:, None])
+        kernels2d.deinterleave(np.ascontiguousarray(x, dtype=dtype), pre[0], pre[1], M1, M2,
+                               xq)
     # the taps are sorted by row key, which for one channel is the flat phase
     phase = pm.p[:, 0] * L2 + pm.p[:, 1]
     ptr = np.searchsorted(phase, np.arange(L1 * L2 + 1)).astype(np.int64)
