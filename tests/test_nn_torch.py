@@ -306,4 +306,4 @@ def test_functional_layers_are_reused_only_for_the_same_weight():
     expected = F.conv1d(torch.from_numpy(x), torch.from_numpy(w), stride=2).numpy()
     np.testing.assert_allclose(second, expected, rtol=1e-12, atol=1e-12)
     assert not np.allclose(first, second)
-    assert len(functional._LAYERS) <= functional._LAYER_CACHE_SIZE
+    assert len(functional._LAYERS) <= functional._LAYERS.size

@@ -189,3 +189,17 @@ def test_dilate(k):
     np.testing.assert_array_equal(np.delete(d, np.arange(0, d.size, k)), 0)
     with pytest.raises(ValueError, match="k"):
         pp.dilate(h, 0)
+
+
+def test_upfirdn_filter_cache_sees_in_place_changes():
+    """The operator cache is keyed by the filter's bytes, not its identity."""
+    import scipy.signal
+
+    from polyphase import signal as sig
+    h = np.array([1.0, 2.0, 3.0])
+    x = np.arange(7.0)
+    first = pp.upfirdn(h, x, 2, 3)
+    assert sig.cached_upfirdn(h, 2, 3) is sig.cached_upfirdn(h.copy(), 2, 3)
+    h[1] = -5.0                                 # same object, new coefficients
+    np.testing.assert_allclose(pp.upfirdn(h, x, 2, 3), scipy.signal.upfirdn(h, x, 2, 3))
+    assert not np.allclose(first, pp.upfirdn(h, x, 2, 3))

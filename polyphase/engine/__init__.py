@@ -48,10 +48,14 @@ def tap_lists(pm, dtype):
     Returns ``ptr, q, k, c``: taps of phase ``p`` are ``ptr[p]:ptr[p+1]``,
     each reading input phase ``q`` at block delay ``k`` with coefficient ``c``.
     """
-    p = pm.p[:, 0]                                   # sorted
-    ptr = np.searchsorted(p, np.arange(pm.up + 1)).astype(np.int64)
-    return ptr, pm.q[:, 0].astype(np.int64), pm.k[:, 0].astype(np.int64), \
-        pm.c.astype(dtype)
+    cache = pm.__dict__.setdefault("_plans", {})
+    key = ("taps", dtype)
+    if key not in cache:
+        p = pm.p[:, 0]                                   # sorted
+        ptr = np.searchsorted(p, np.arange(pm.up + 1)).astype(np.int64)
+        cache[key] = (ptr, pm.q[:, 0].astype(np.int64), pm.k[:, 0].astype(np.int64),
+                      pm.c.astype(dtype))
+    return cache[key]
 
 
 def run(pm, x, dtype, in_origin, starts, lengths):
@@ -92,7 +96,7 @@ def run(pm, x, dtype, in_origin, starts, lengths):
             or min(x.shape[2:], default=1) == 0 or pm.nnz == 0:
         return np.zeros((lanes, cout) + tuple(lengths), dtype=dtype)
     if pm.ndim == 1 and pm.channels is None:
-        out = _run_1d(pm, x.reshape(lanes * cin, -1), dtype, in_origin[0], starts[0],
+        out = run_rows(pm, x.reshape(lanes * cin, -1), dtype, in_origin[0], starts[0],
                       lengths[0])
         return out.reshape(lanes, cin, lengths[0])
     if pm.ndim == 2 and pm.channels is None:
@@ -125,17 +129,17 @@ def _axis0_layout(x) -> bool:
 
 def _parallel(lanes_work: int, taps_per_output: int) -> int:
     """Number of job groups for the parallel kernels, 0 for the serial one."""
+    if lanes_work * max(1, taps_per_output) < PARALLEL_MIN_WORK:
+        return 0                    # (asking numba for its threads costs ~3 us)
     import numba
     threads = numba.get_num_threads()
-    if threads > 1 and lanes_work * max(1, taps_per_output) >= PARALLEL_MIN_WORK:
-        return 4 * threads          # a few groups per thread balance the load
-    return 0
+    return 4 * threads if threads > 1 else 0   # a few groups per thread balance the load
 
 
 def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     """Channel-agnostic 2-D matrix on images ``x`` (lanes, n1, n2)."""
     from . import kernels2d
-    from .gemm import _phase_streams
+    from .gemm import stream_blocks
 
     (L1, L2), (M1, M2) = pm.ups, pm.downs
     origin_block = [o // M for o, M in zip(in_origin, pm.downs)]
@@ -143,9 +147,10 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     if pm.downs == (1, 1) and pre == [0, 0]:
         xq = np.ascontiguousarray(x, dtype=dtype)[:, None]   # already one phase
     else:
-        # (M1*M2, 1, lanes, B1, B2) -> (lanes, M1*M2, B1, B2)
-        xq = _phase_streams(x[:, None].astype(dtype, copy=False), pm.downs, pre)
-        xq = np.ascontiguousarray(xq[:, 0].transpose(1, 0, 2, 3))
+        xq = np.zeros((x.shape[0], M1 * M2) + stream_blocks(x.shape[1:], pm.downs, pre),
+                      dtype=dtype)
+        kernels2d.deinterleave(np.ascontiguousarray(x, dtype=dtype), pre[0], pre[1], M1, M2,
+                               xq)
     # the taps are sorted by row key, which for one channel is the flat phase
     phase = pm.p[:, 0] * L2 + pm.p[:, 1]
     ptr = np.searchsorted(phase, np.arange(L1 * L2 + 1)).astype(np.int64)
@@ -167,7 +172,7 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     return out
 
 
-def _run_1d(pm, x, dtype, in_origin, start, length):
+def run_rows(pm, x, dtype, in_origin, start, length):
     """Output indices ``[start, start + length)`` of ``pm`` applied to each row.
 
     Parameters
@@ -193,7 +198,8 @@ def _run_1d(pm, x, dtype, in_origin, start, length):
     origin_block = in_origin // M
     pre = in_origin - origin_block * M
     ptr, tq, tk, tc = tap_lists(pm, dtype)
-    tk += origin_block
+    if origin_block:
+        tk = tk + origin_block
     x = np.ascontiguousarray(x, dtype=dtype)
     if M == 1 and pre == 0:
         xq = x[:, None, :]
@@ -203,11 +209,11 @@ def _run_1d(pm, x, dtype, in_origin, start, length):
     b_first = start // L
     nblocks = (start + length - 1) // L - b_first + 1
     chunk = max(256, JOB_SAMPLES // L)
-    args = (xq, ptr, tq, tk, tc, np.int64(L), np.int64(b_first),
-            np.int64(nblocks), np.int64(start), out, np.int64(chunk))
+    # (Python ints reach numba as int64, without the cost of np.int64 boxing)
+    args = (xq, ptr, tq, tk, tc, L, b_first, nblocks, start, out, chunk)
     groups = _parallel(lanes * length, tc.size // L)
     if groups:
-        kernels.run_parallel(*args, np.int64(groups))
+        kernels.run_parallel(*args, groups)
     else:
         kernels.run_serial(*args)
     return out

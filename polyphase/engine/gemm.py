@@ -22,32 +22,42 @@ import numpy as np
 from ..system import _flat
 
 
-def _phase_streams(x, downs, pre, pad_lo=None, pad_hi=None):
-    """``(prod(M), C, lanes, *blocks)`` phase streams of ``x`` (lanes, C, *n).
+def stream_blocks(n, downs, pre, pad_lo=None, pad_hi=None):
+    """Blocks per axis of the phase streams of a signal of shape ``n``.
 
-    ``pre[a]`` zeros are prepended along axis ``a`` so that column 0 starts a
-    block, the end is zero-padded to whole blocks, and ``pad_lo[a]`` /
-    ``pad_hi[a]`` whole zero blocks are added before / after.
+    ``pre[a]`` zeros are prepended along axis ``a`` so that sample 0 sits at
+    phase ``pre[a]`` of a block, the end is zero-padded to whole blocks, and
+    ``pad_lo[a]`` / ``pad_hi[a]`` whole zero blocks are added before / after.
     """
-    lanes, cin = x.shape[:2]
     d = len(downs)
     pad_lo = pad_lo or (0,) * d
     pad_hi = pad_hi or (0,) * d
-    pads = [(0, 0), (0, 0)]
-    blocks = []
-    for a, (M, p0) in enumerate(zip(downs, pre)):
-        n = x.shape[2 + a] + p0
-        nb = -(-n // M)
-        blocks.append(nb + pad_lo[a] + pad_hi[a])
-        pads.append((p0 + pad_lo[a] * M, (nb + pad_hi[a]) * M - n))
-    xp = np.pad(x, pads)
-    shape = [lanes, cin]
-    for nb, M in zip(blocks, downs):
-        shape += [nb, M]
-    xp = xp.reshape(shape)
-    # (lanes, C, B1, M1, ..., Bd, Md) -> (M1..Md, C, lanes, B1..Bd)
-    order = [3 + 2 * a for a in range(d)] + [1, 0] + [2 + 2 * a for a in range(d)]
-    return xp.transpose(order).reshape((prod(downs), cin, lanes) + tuple(blocks))
+    return tuple(-(-(na + p0) // M) + lo + hi
+                 for na, M, p0, lo, hi in zip(n, downs, pre, pad_lo, pad_hi))
+
+
+def fill_phase_streams(x, downs, pre, pad_lo, dest):
+    """Scatter ``x`` (lanes, C, *n) into phase streams ``dest``.
+
+    ``dest`` has axes ``(prod(M), C, lanes, *blocks)`` (any strides) and is
+    zero where no sample of ``x`` lands: stream ``m`` (row-major over the
+    per-axis phases) holds ``x[..., B*M + m - pre - pad_lo*M]`` at block ``B``.
+    One strided copy per phase, straight from ``x``: no padded intermediate and
+    no transposed copy of it.
+    """
+    d = len(downs)
+    xt = x.swapaxes(0, 1)                       # (C, lanes, *n), a view
+    for m, phase in enumerate(np.ndindex(*downs)):
+        src, dst = [slice(None)] * 2, [m, slice(None), slice(None)]
+        for a in range(d):
+            M, n = downs[a], x.shape[2 + a]
+            shift = pre[a] + pad_lo[a] * M - phase[a]     # x index = B*M - shift
+            b0 = max(0, -(-shift // M))
+            j0 = b0 * M - shift
+            count = max(0, -(-(n - j0) // M))
+            src.append(slice(j0, j0 + (count - 1) * M + 1, M) if count else slice(0, 0))
+            dst.append(slice(b0, b0 + count))
+        dest[tuple(dst)] = xt[tuple(src)]
 
 
 def channel_groups(pm) -> int:
@@ -62,6 +72,16 @@ def channel_groups(pm) -> int:
         if g0 % g == 0 and np.array_equal(pm.o // (cout // g), pm.i // (cin // g)):
             return g
     return 1
+
+
+def _delays(pm):
+    """The distinct block delays ``k`` of ``pm``'s taps (cached: a layer has
+    ``C_out * C_in`` taps per delay, and reducing over them on every call cost
+    ~2 ms for a 64x64x4x4 layer)."""
+    cache = pm.__dict__.setdefault("_plans", {})
+    if "delays" not in cache:
+        cache["delays"] = np.unique(pm.k, axis=0)
+    return cache["delays"]
 
 
 def _plan(pm, dtype):
@@ -105,11 +125,20 @@ def _plan(pm, dtype):
     return G, plan
 
 
-def run_gemm(pm, x, dtype, in_origin, starts, lengths):
+# Bytes of stacked GEMM input per column chunk: the chunk is written and read
+# back by BLAS while it is still in cache (the whole stack of a 64-channel
+# layer is ~35 MB, larger than L3).  Measured on N8 C64 64x64 k4: 48 GMAC/s on
+# cache-sized chunks against 38 on the whole stack.
+CHUNK_BYTES = 1 << 22
+
+
+def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     """See :func:`polyphase.engine.run`.
 
     A channel-agnostic ``pm`` must get one channel (the caller folds channels
-    into lanes).
+    into lanes).  ``algorithm`` is ``"im2col"`` (one product per phase over
+    stacked taps), ``"winograd"`` (F(2x2, 2x2), see :mod:`.winograd`) or
+    ``"auto"``: Winograd for the phases it applies to.
     """
     d = pm.ndim
     lanes, cin = x.shape[:2]
@@ -121,19 +150,19 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths):
     nblocks = [(s + n - 1) // L - f + 1 for s, n, L, f in zip(starts, lengths, ups, first)]
     # Input block j of stream column c is block c - pad_lo + origin_block; pad
     # so that output blocks [first, first + nblocks) read inside for every k.
-    kmin, kmax = pm.k.min(axis=0), pm.k.max(axis=0)
-    n_in = [-(-(n + p0) // M) for n, p0, M in zip(x.shape[2:], pre, downs)]
+    delays = _delays(pm)
+    kmin, kmax = delays.min(axis=0), delays.max(axis=0)
+    n_in = stream_blocks(x.shape[2:], downs, pre)
     pad_lo = [max(0, int(kmax[a]) + origin_block[a] - first[a]) for a in range(d)]
     pad_hi = [max(0, first[a] + nblocks[a] - int(kmin[a]) - origin_block[a] - n_in[a])
               for a in range(d)]
-    xq = _phase_streams(x.astype(dtype, copy=False), downs, pre, pad_lo, pad_hi)
+    P = stream_blocks(x.shape[2:], downs, pre, pad_lo, pad_hi)
 
-    # Flatten each stream over (lanes, *blocks).  A tap with delay k then reads
+    # Each stream is flat over (lanes, *blocks).  A tap with delay k then reads
     # the flat stream shifted by one offset, so its rows of the stacked GEMM
     # input are contiguous copies; the product is computed on the flat grid
     # (a few junk columns where a shift wraps around a row) and the output
     # blocks are read off it with strides.
-    P = xq.shape[3:]
     S = prod(P)
     strides = [prod(P[a + 1:]) for a in range(d)]
     base = [f - ob + pl for f, ob, pl in zip(first, origin_block, pad_lo)]
@@ -141,53 +170,101 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths):
     g_hi = (lanes - 1) * S + sum((b + nb - 1) * st
                                  for b, nb, st in zip(base, nblocks, strides)) + 1
     ncols = g_hi - g_lo
-    offsets = pm.k @ np.array(strides, dtype=np.int64)
+    offsets = delays @ np.array(strides, dtype=np.int64)
     front = max(0, int(offsets.max()) - g_lo)
     back = max(0, g_hi - int(offsets.min()) - lanes * S)
-    flat = xq.reshape(xq.shape[0], cin, lanes * S)
-    if front or back:
-        flat = np.pad(flat, ((0, 0), (0, 0), (front, back)))
-    itemsize = np.dtype(dtype).itemsize
-    grid_shape = (lanes,) + tuple(nblocks)
-    grid_strides = tuple(v * itemsize for v in [S] + strides)
-
-    y = np.empty((prod(ups), cout, lanes) + tuple(nblocks), dtype=dtype)
     G, plan = _plan(pm, dtype)
-    for r, (taps, W) in enumerate(plan):
-        if taps.shape[0] == 0:                   # a structurally zero phase
-            y[r] = 0
-            continue
-        stack = np.empty((taps.shape[0], cin, ncols), dtype=dtype)
-        for t, (q, *k) in enumerate(taps):
-            start = front + g_lo - sum(kk * st for kk, st in zip(k, strides))
-            stack[t] = flat[q, :, start:start + ncols]
-        # (T, C_in, cols) -> (G, T * C_in/G, cols): a copy only when G > 1
-        cols = stack.reshape(taps.shape[0], G, cin // G, ncols).transpose(1, 0, 2, 3)
-        product = np.matmul(W, cols.reshape(G, W.shape[2], ncols))
-        # rows of group g are (phase, C_out/G) when all phases share the taps
-        phases = prod(ups) if len(plan) == 1 else 1
-        product = product.reshape(G, phases, cout // G, ncols).transpose(1, 0, 2, 3)
-        product = np.ascontiguousarray(product).reshape(phases, cout, ncols)
-        blocks = np.lib.stride_tricks.as_strided(
-            product, shape=(phases, cout) + grid_shape,
-            strides=product.strides[:2] + grid_strides, writeable=False)
-        if len(plan) == 1:
-            y[:] = blocks
-        else:
-            y[r] = blocks[0]
+    fast = _winograd_plans(pm, dtype, plan, cin) if algorithm != "im2col" else None
+    if algorithm == "winograd" and not fast:
+        raise ValueError("algorithm='winograd' needs 2-D phases whose taps are full 2x2 "
+                         "boxes of delays")
+    if fast:
+        back += strides[0] + 1        # a tile's far row and column (odd sizes)
+    flat = np.zeros((prod(downs), cin, front + lanes * S + back), dtype=dtype)
+    fill_phase_streams(x.astype(dtype, copy=False), downs, pre, pad_lo,
+                       flat[:, :, front:front + lanes * S].reshape(
+                           (prod(downs), cin, lanes) + P))
 
     crop = [s - f * L for s, f, L in zip(starts, first, ups)]
-    if d == 2:
+    if fast:
+        from . import winograd
+        out = np.empty((lanes, cout) + tuple(lengths), dtype=dtype)
+        winograd.run(flat, fast, front + g_lo, strides, lanes, S, nblocks, ups, crop,
+                     cout, out)
+        return out
+    product = np.empty((prod(ups), cout, ncols), dtype=dtype)
+    for r, (taps, W) in enumerate(plan):
+        # rows of group g are (phase, C_out/G) when all phases share the taps
+        rows = product if len(plan) == 1 else product[r:r + 1]
+        if taps.shape[0] == 0:                   # a structurally zero phase
+            rows[...] = 0
+            continue
+        starts_t = [front + g_lo - sum(kk * st for kk, st in zip(k, strides))
+                    for q, *k in taps]
+        _stacked_products(flat, taps[:, 0], starts_t, W, G, rows, ncols)
+
+    # the output blocks as a strided view of the product (no copy)
+    itemsize = np.dtype(dtype).itemsize
+    grid_strides = tuple(v * itemsize for v in [S] + strides)
+    y = np.lib.stride_tricks.as_strided(
+        product, shape=tuple(ups) + (cout, lanes) + tuple(nblocks),
+        strides=tuple(product.strides[0] * prod(ups[a + 1:]) for a in range(d))
+        + (product.strides[1],) + grid_strides)
+    if d <= 2:
         from .kernels2d import interleave_blocks
         out = np.empty((lanes, cout) + tuple(lengths), dtype=dtype)
-        interleave_blocks(y.reshape(tuple(ups) + (cout, lanes) + tuple(nblocks)),
-                          np.int64(crop[0]), np.int64(crop[1]), out)
-        return out
+        if d == 1:      # a 2-D problem of one block row
+            y, out, crop = y[None, :, :, :, None], out[:, :, None], [0] + crop
+        interleave_blocks(y, np.int64(crop[0]), np.int64(crop[1]), out)
+        return out[:, :, 0] if d == 1 else out
 
     # interleave: (L1..Ld, C, lanes, b1..bd) -> (lanes, C, b1, L1, ..., bd, Ld)
-    y = y.reshape(tuple(ups) + (cout, lanes) + tuple(nblocks))
     order = [d + 1, d] + [x for a in range(d) for x in (d + 2 + a, a)]
     y = y.transpose(order).reshape((lanes, cout) + tuple(
         nb * L for nb, L in zip(nblocks, ups)))
     window = tuple(slice(c, c + n) for c, n in zip(crop, lengths))
     return np.ascontiguousarray(y[(slice(None), slice(None)) + window])
+
+
+def _winograd_plans(pm, dtype, plan, cin):
+    """The Winograd form (:func:`.winograd.plan`) of every plan entry, or ``None``
+    unless all entries have one."""
+    if pm.ndim != 2:
+        return None
+    cache = pm.__dict__.setdefault("_plans", {})
+    key = ("winograd", np.dtype(dtype).str)
+    if key not in cache:
+        from .winograd import plan as winograd_plan
+        plans = [winograd_plan(taps, W, cin) if taps.shape[0] else None
+                 for taps, W in plan]
+        cache[key] = plans if all(p is not None for p in plans) else None
+    return cache[key]
+
+
+def _stacked_products(flat, tap_q, tap_start, W, G, rows, ncols):
+    """``rows[..., c] = W @ stack[:, c]`` over column chunks that fit in cache.
+
+    ``stack`` (im2col over taps) has rows ``(tap, C_in)``: tap ``t`` is the
+    flat phase stream ``tap_q[t]`` from column ``tap_start[t]``.  ``W`` is
+    ``(G, R/G, T * C_in/G)``; ``rows`` is ``(phases, C_out, ncols)`` with the
+    ``R = phases * C_out`` rows of ``W`` in (group, phase, C_out/G) order.
+    """
+    T, cin = len(tap_q), flat.shape[1]
+    cg = cin // G
+    phases, cout = rows.shape[:2]
+    width = max(256, CHUNK_BYTES // (T * cin * flat.itemsize))
+    width = min(width, ncols)
+    buf = np.empty(T * cin * width, dtype=flat.dtype)
+    for c0 in range(0, ncols, width):
+        n = min(width, ncols - c0)
+        # (G, T, C_in/G, n), contiguous: a view of it is the GEMM's input
+        stack = buf[:T * cin * n].reshape(G, T, cg, n)
+        for t in range(T):
+            s = tap_start[t] + c0
+            stack[:, t] = flat[tap_q[t], :, s:s + n].reshape(G, cg, n)
+        cols = stack.reshape(G, T * cg, n)
+        if G == 1:
+            np.matmul(W[0], cols[0], out=rows.reshape(phases * cout, -1)[:, c0:c0 + n])
+        else:
+            part = np.matmul(W, cols).reshape(G, phases, cout // G, n)
+            rows[:, :, c0:c0 + n] = part.transpose(1, 0, 2, 3).reshape(phases, cout, n)

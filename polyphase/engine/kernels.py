@@ -28,6 +28,9 @@ def deinterleave(x, pre, M, out):
     """
     lanes, n = x.shape
     nblocks = out.shape[2]
+    if M == 2:
+        _deinterleave2(x, pre, out)
+        return
     # interior blocks: 0 <= b*M - pre and b*M + M - 1 - pre < n
     first = -(-pre // M)
     last = (n + pre) // M
@@ -50,6 +53,33 @@ def deinterleave(x, pre, M, out):
                     dst[b] = row[i] if 0 <= i < n else 0
 
 
+@njit(cache=True, nogil=True)
+def _deinterleave2(x, pre, out):
+    """:func:`deinterleave` for ``M = 2``: both phases in one pass over each row.
+
+    An interleaved load LLVM vectorises; a stride-2 pass per phase does not
+    (measured 3.9 against 1.2 ms for the same split in 2-D, 2048x2048).
+    """
+    lanes, n = x.shape
+    nblocks = out.shape[2]
+    for lane in range(lanes):
+        row = x[lane]
+        d0, d1 = out[lane, 0], out[lane, 1]
+        # blocks b >= pre whose two samples 2b - pre, 2b + 1 - pre are inside x
+        npairs = max(0, min((n - pre) // 2, nblocks - pre))
+        src = row[pre:]
+        v0, v1 = d0[pre:pre + npairs], d1[pre:pre + npairs]
+        for t in range(npairs):
+            v0[t] = src[2 * t]
+            v1[t] = src[2 * t + 1]
+        for b in range(nblocks):                     # the edge blocks
+            if pre <= b < pre + npairs:
+                continue
+            i = 2 * b - pre
+            d0[b] = row[i] if 0 <= i < n else 0
+            d1[b] = row[i + 1] if 0 <= i + 1 < n else 0
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _one_tap(a, xq, q, k, c, lo, hi):
     """``a[b - lo] += c * xq[q, b - k]`` for the blocks of ``[lo, hi)`` in range."""
@@ -63,43 +93,78 @@ def _one_tap(a, xq, q, k, c, lo, hi):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _phase(a, xq, ptr, tq, tk, tc, p, lo, hi):
+    """``a[b - lo] = sum c * xq[q, b - k]`` over the taps of phase ``p``, ``b`` in ``[lo, hi)``.
+
+    Taps are applied eight (then four) at a time where all of them read
+    inside the input, so the accumulator is loaded and stored once per eight
+    multiply-adds (measured 30 -> 32 GMAC/s f32 over four at a time, and far
+    above one at a time, which is bound by the accumulator's loads and stores).
+    """
+    n = hi - lo
+    nb = xq.shape[1]
+    a[:] = 0
+    j, end = ptr[p], ptr[p + 1]
+    while j + 8 <= end:
+        kmax = tk[j]
+        kmin = tk[j]
+        for jj in range(j + 1, j + 8):
+            kmax = max(kmax, tk[jj])
+            kmin = min(kmin, tk[jj])
+        if lo < kmax or hi > nb + kmin:
+            break
+        s0 = xq[tq[j], lo - tk[j]:hi - tk[j]]
+        s1 = xq[tq[j + 1], lo - tk[j + 1]:hi - tk[j + 1]]
+        s2 = xq[tq[j + 2], lo - tk[j + 2]:hi - tk[j + 2]]
+        s3 = xq[tq[j + 3], lo - tk[j + 3]:hi - tk[j + 3]]
+        s4 = xq[tq[j + 4], lo - tk[j + 4]:hi - tk[j + 4]]
+        s5 = xq[tq[j + 5], lo - tk[j + 5]:hi - tk[j + 5]]
+        s6 = xq[tq[j + 6], lo - tk[j + 6]:hi - tk[j + 6]]
+        s7 = xq[tq[j + 7], lo - tk[j + 7]:hi - tk[j + 7]]
+        c0, c1, c2, c3 = tc[j], tc[j + 1], tc[j + 2], tc[j + 3]
+        c4, c5, c6, c7 = tc[j + 4], tc[j + 5], tc[j + 6], tc[j + 7]
+        for i in range(n):
+            a[i] += ((c0 * s0[i] + c1 * s1[i]) + (c2 * s2[i] + c3 * s3[i])) + \
+                    ((c4 * s4[i] + c5 * s5[i]) + (c6 * s6[i] + c7 * s7[i]))
+        j += 8
+    while j + 4 <= end:
+        k0, k1, k2, k3 = tk[j], tk[j + 1], tk[j + 2], tk[j + 3]
+        if (lo >= max(max(k0, k1), max(k2, k3))
+                and hi <= nb + min(min(k0, k1), min(k2, k3))):
+            s0 = xq[tq[j], lo - k0:hi - k0]
+            s1 = xq[tq[j + 1], lo - k1:hi - k1]
+            s2 = xq[tq[j + 2], lo - k2:hi - k2]
+            s3 = xq[tq[j + 3], lo - k3:hi - k3]
+            c0, c1, c2, c3 = tc[j], tc[j + 1], tc[j + 2], tc[j + 3]
+            for i in range(n):
+                a[i] += (c0 * s0[i] + c1 * s1[i]) + (c2 * s2[i] + c3 * s3[i])
+        else:
+            for jj in range(j, j + 4):
+                _one_tap(a, xq, tq[jj], tk[jj], tc[jj], lo, hi)
+        j += 4
+    for jj in range(j, end):
+        _one_tap(a, xq, tq[jj], tk[jj], tc[jj], lo, hi)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _chunk(xq, ptr, tq, tk, tc, L, bs, be, w0, out, acc):
     """Output blocks ``[bs, be)`` of one lane, all phases, inside the window.
 
     ``xq`` is ``(M, B)`` (input block 0 at column 0), ``out`` the lane's output
-    window starting at output index ``w0``.  Taps are applied four at a time
-    where all four read inside the input, so the accumulator is loaded and
-    stored once per four multiply-adds.
+    window starting at output index ``w0``.  Each phase is accumulated into
+    ``acc`` and then stored with stride ``L``.  (Accumulating all phases first
+    and interleaving them in one pass measured slower, 15.6 against 17.5
+    GMAC/s for f32 L=2 K=64.)
     """
     nout = out.shape[0]
-    nblocks_in = xq.shape[1]
     for p in range(L):
-        # blocks whose phase-p sample falls inside [w0, w0 + nout)
         lo = max(bs, -((p - w0) // L))
         hi = min(be, (w0 + nout - 1 - p) // L + 1)
         if lo >= hi:
             continue
         n = hi - lo
         a = acc[:n]
-        a[:] = 0
-        j, end = ptr[p], ptr[p + 1]
-        while j + 4 <= end:
-            k0, k1, k2, k3 = tk[j], tk[j + 1], tk[j + 2], tk[j + 3]
-            if (lo >= max(max(k0, k1), max(k2, k3))
-                    and hi <= nblocks_in + min(min(k0, k1), min(k2, k3))):
-                s0 = xq[tq[j], lo - k0:hi - k0]
-                s1 = xq[tq[j + 1], lo - k1:hi - k1]
-                s2 = xq[tq[j + 2], lo - k2:hi - k2]
-                s3 = xq[tq[j + 3], lo - k3:hi - k3]
-                c0, c1, c2, c3 = tc[j], tc[j + 1], tc[j + 2], tc[j + 3]
-                for i in range(n):
-                    a[i] += c0 * s0[i] + c1 * s1[i] + c2 * s2[i] + c3 * s3[i]
-            else:
-                for jj in range(j, j + 4):
-                    _one_tap(a, xq, tq[jj], tk[jj], tc[jj], lo, hi)
-            j += 4
-        for jj in range(j, end):
-            _one_tap(a, xq, tq[jj], tk[jj], tc[jj], lo, hi)
+        _phase(a, xq, ptr, tq, tk, tc, p, lo, hi)
         # a zero-based view: an index LLVM cannot prove non-negative gets a
         # wraparound check that stops vectorisation
         dst = out[lo * L + p - w0:]

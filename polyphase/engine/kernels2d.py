@@ -107,6 +107,51 @@ def run_parallel(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, w1, w2, out
 
 
 @njit(cache=True, nogil=True, parallel=True)
+def deinterleave(x, pre1, pre2, M1, M2, out):
+    """``out[lane, m1*M2 + m2, b1, b2] = x[lane, b1*M1 + m1 - pre1, b2*M2 + m2 - pre2]``.
+
+    ``out`` must be zero where no sample of ``x`` lands.  Row by row: each
+    input row goes to one row of ``M2`` phase images, its columns split with
+    unit-stride stores (numpy's strided copy of the same measured 2-3x slower
+    on a 2048x2048 image).
+    """
+    lanes, n1, n2 = x.shape
+    nb2 = out.shape[3]
+    for job in prange(lanes * n1):
+        lane = job // n1
+        i = job - lane * n1
+        b1 = (i + pre1) // M1
+        m1 = i + pre1 - b1 * M1
+        row = x[lane, i]
+        if M2 == 2:
+            # both column phases in one pass (an interleaved load that LLVM
+            # vectorises; two stride-2 passes measured 3.9 ms on 2048x2048)
+            lead = pre2                  # 0 or 1: column 0 is phase pre2 of block 0
+            if lead == 1:
+                out[lane, m1 * 2 + 1, b1, 0] = row[0]
+            src = row[lead:]
+            npairs = min(src.shape[0] // 2, nb2 - lead)
+            d0 = out[lane, m1 * 2, b1, lead:lead + npairs]
+            d1 = out[lane, m1 * 2 + 1, b1, lead:lead + npairs]
+            for t in range(npairs):
+                d0[t] = src[2 * t]
+                d1[t] = src[2 * t + 1]
+            if src.shape[0] > 2 * npairs and lead + npairs < nb2:
+                out[lane, m1 * 2, b1, lead + npairs] = src[2 * npairs]
+            continue
+        for m2 in range(M2):
+            # first block whose column b2*M2 + m2 - pre2 is >= 0
+            b2 = (pre2 - m2 + M2 - 1) // M2 if pre2 > m2 else 0
+            cnt = min(nb2 - b2, (n2 - 1 - (b2 * M2 + m2 - pre2)) // M2 + 1)
+            if cnt <= 0:
+                continue
+            src = row[b2 * M2 + m2 - pre2:]                 # zero-based views
+            dst = out[lane, m1 * M2 + m2, b1, b2:b2 + cnt]
+            for t in range(cnt):
+                dst[t] = src[t * M2]
+
+
+@njit(cache=True, nogil=True, parallel=True)
 def interleave_blocks(y, s1, s2, out):
     """``out[lane, c, n1, n2] = y[p1, p2, c, lane, b1, b2]`` at ``n = b*L + p - s``.
 

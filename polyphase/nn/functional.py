@@ -13,12 +13,11 @@ becomes float64.
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from math import gcd
 
 import numpy as np
 
+from .._cache import BuildCache, digest
 from .._validation import as_signal
 from ..operators import Delay, Down, PixelShuffle, Repeat, Up, UpFirDn
 from ..operators import Conv as _Conv
@@ -30,39 +29,17 @@ __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pixel_sh
 
 
 # Layers built recently, by their arguments and a digest of the weight's bytes.
-_LAYERS: OrderedDict = OrderedDict()
-_LAYER_CACHE_SIZE = 16
-
-
-def _digest(a) -> tuple:
-    if a is None:
-        return None,
-    a = np.ascontiguousarray(a)
-    return a.shape, a.dtype.str, hashlib.blake2b(a.tobytes(), digest_size=16).digest()
+_LAYERS = BuildCache(size=16)
 
 
 def _layer(cls, weight, bias, *params):
-    """The layer for these arguments, reused while the weight's bytes are the same.
-
-    Building a layer's polyphase matrix (and its engine plan) costs far more
-    than hashing its weight -- about 40 ms against 0.1 ms for a 64x64x4x4
-    weight -- and inference calls a layer with the same weight again and
-    again.  The key includes a digest of the weight's and bias's bytes, so a
-    weight changed in place gets a new layer.
-    """
+    """The layer for these arguments, reused while the weight's bytes are the same
+    (see :mod:`polyphase._cache`)."""
     try:
-        key = (cls, _digest(weight), _digest(bias), repr(params))
+        key = (cls, digest(weight), digest(bias), repr(params))
     except (TypeError, ValueError):
         return cls(weight, bias, *params)           # let the layer report it
-    layer = _LAYERS.get(key)
-    if layer is None:
-        layer = cls(weight, bias, *params)
-        _LAYERS[key] = layer
-        if len(_LAYERS) > _LAYER_CACHE_SIZE:
-            _LAYERS.popitem(last=False)
-    else:
-        _LAYERS.move_to_end(key)
-    return layer
+    return _LAYERS.get(key, lambda: cls(weight, bias, *params))
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

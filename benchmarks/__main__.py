@@ -1,0 +1,247 @@
+"""polyphase against scipy.signal and torch, side by side: ``python -m benchmarks``.
+
+Run from the repository root.  Each thread count runs in its own process with
+numba, BLAS, OpenMP and torch pinned to it for the whole process (torch picks
+different algorithms per thread count).  Within a process ours and the peer's
+implementation are timed interleaved (A B A B ..., ``--repeats`` repeats of at
+least 40 ms each, median), after checking that both give the same numbers and
+dtype.  The table gives the ratio peer time / our time (> 1: polyphase is
+faster), our useful GMAC/s (multiplications by inserted zeros do not count)
+and the fraction of the FMA peak, and whether the issue's target holds.
+
+Examples::
+
+    python -m benchmarks                        # everything, 1 and 2 threads
+    python -m benchmarks --cases U1 C5 --threads 1 --json out.json
+    python -m benchmarks --list
+
+Cases U9 (2 threads over 1 on U1, U2 and U8) and J1/J2 (JIT compile and
+warm-cache start-up, each in a fresh process) are derived from the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from .cases import CASES
+from .timing import PEAK_GMACS, copy_bandwidth, interleaved, machine
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _selected(patterns):
+    return [i for i, c in enumerate(CASES)
+            if not patterns or any(c.id == p or c.id.startswith(p) for p in patterns)]
+
+
+def _same(ours, theirs, dtype):
+    """Relative max error, after checking shapes and dtypes agree."""
+    if ours.shape != theirs.shape or ours.dtype != theirs.dtype:
+        raise AssertionError(f"ours {ours.shape} {ours.dtype} != peer "
+                             f"{theirs.shape} {theirs.dtype}")
+    err = float(np.abs(ours - theirs).max() / max(np.abs(theirs).max(), 1e-30))
+    if err > (1e-4 if dtype in ("float32", "complex64") else 1e-9):
+        raise AssertionError(f"results differ: relative error {err:.2e}")
+    return err
+
+
+def run_child(indices, threads, repeats):
+    """Time the cases ``indices`` with everything pinned to ``threads``."""
+    import numba
+    numba.set_num_threads(threads)
+    try:
+        import torch
+        torch.set_num_threads(threads)
+    except ImportError:
+        torch = None
+    rng = np.random.default_rng(0)
+    bandwidth = copy_bandwidth()
+    rows = []
+    for i in indices:
+        case = CASES[i]
+        row = dict(id=case.id, case=case.label, dtype=case.dtype, peer=case.peer,
+                   threads=threads, target=case.target)
+        if case.needs_torch and torch is None:
+            rows.append(dict(row, skipped="torch is not installed"))
+            continue
+        try:
+            ours, theirs, macs, nbytes = case.make(rng)
+            row["max_rel_error"] = _same(ours(), theirs(), case.dtype)
+        except (AttributeError, NotImplementedError) as exc:   # e.g. not built yet
+            rows.append(dict(row, skipped=f"{type(exc).__name__}: {exc}"))
+            continue
+        t = interleaved({"ours": ours, "peer": theirs}, repeats)
+        gmacs = macs / t["ours"] / 1e9
+        row.update(ours_ms=t["ours"] * 1e3, peer_ms=t["peer"] * 1e3,
+                   ratio=t["peer"] / t["ours"], gmacs=gmacs,
+                   peak_fraction=gmacs / (PEAK_GMACS[case.dtype] * threads),
+                   gbs=nbytes / t["ours"] / 1e9, copy_gbs=bandwidth)
+        if case.bandwidth_target is not None:
+            row["bandwidth_fraction"] = row["gbs"] / bandwidth
+            row["met"] = row["bandwidth_fraction"] >= case.bandwidth_target
+        elif case.target is not None:
+            row["met"] = row["ratio"] >= case.target
+        rows.append(row)
+        print(f"  {case.id:4} {case.label:44} {case.dtype:8} {threads}t "
+              f"ratio {row['ratio']:6.2f}", file=sys.stderr, flush=True)
+    return rows
+
+
+def _pinned_env(threads):
+    n = str(threads)
+    return dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n,
+                MKL_NUM_THREADS=n, NUMBA_NUM_THREADS=n)
+
+
+def run_threads(indices, threads, repeats):
+    cmd = [sys.executable, "-m", "benchmarks", "--child", str(threads),
+           "--repeats", str(repeats), "--indices", ",".join(map(str, indices))]
+    out = subprocess.run(cmd, env=_pinned_env(threads), cwd=ROOT, check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# J1 / J2: each entry point is one kernel family at one dtype
+_JIT_SCRIPT = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+import polyphase as pp
+import polyphase.nn as pnn
+t_import = time.perf_counter() - t0
+dt = np.{dtype}
+calls = {{
+    "upfirdn L=2 (1-D kernel)": lambda: pp.upfirdn(np.ones(8, dt), np.ones(1000, dt), 2),
+    "upfirdn M=2 (de-interleave + kernel)":
+        lambda: pp.upfirdn(np.ones(8, dt), np.ones(1000, dt), 1, 2),
+    "upfirdn axis=0": lambda: pp.upfirdn(np.ones(8, dt), np.ones((100, 8), dt), 2, axis=0),
+    "conv_transpose2d 1 channel (2-D kernel)":
+        lambda: pnn.conv_transpose2d(np.ones((1, 1, 16, 16), dt), np.ones((1, 1, 3, 3), dt),
+                                     stride=2),
+    "conv_transpose2d 8 channels (GEMM + interleave)":
+        lambda: pnn.conv_transpose2d(np.ones((1, 8, 16, 16), dt), np.ones((8, 8, 3, 3), dt),
+                                     stride=2),
+}}
+times = {{}}
+for name, fn in calls.items():
+    t = time.perf_counter()
+    fn()
+    times[name] = time.perf_counter() - t
+total = time.perf_counter() - t0
+import json
+print(json.dumps(dict(import_s=t_import, first_call_s=times, total_s=total)))
+"""
+
+
+def run_jit(dtype="float64"):
+    """J1: cold first calls (fresh numba cache); J2: the same with a warm cache."""
+    rows = []
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(_pinned_env(1), NUMBA_CACHE_DIR=cache)
+        for cid, what in (("J1", "cold"), ("J2", "warm")):
+            out = subprocess.run([sys.executable, "-c", _JIT_SCRIPT.format(dtype=dtype)],
+                                 env=env, cwd=ROOT, check=True, stdout=subprocess.PIPE,
+                                 text=True).stdout
+            res = json.loads(out.strip().splitlines()[-1])
+            if cid == "J1":
+                for name, s in res["first_call_s"].items():
+                    rows.append(dict(id="J1", case=f"cold JIT: {name}", dtype=dtype,
+                                     seconds=s, target_s=3.0, met=s <= 3.0))
+            else:
+                rows.append(dict(id="J2", case="warm cache: import + all first calls",
+                                 dtype=dtype, seconds=res["total_s"], target_s=0.5,
+                                 met=res["total_s"] <= 0.5))
+    return rows
+
+
+def scaling_rows(rows):
+    """U9: our 2-thread speed over our 1-thread speed on U1, U2 and U8."""
+    by_key = {}
+    for r in rows:
+        if "ours_ms" in r and r["id"] in ("U1", "U2", "U8"):
+            by_key.setdefault((r["id"], r["case"], r["dtype"]), {})[r["threads"]] = r
+    out = []
+    for (cid, case, dtype), runs in by_key.items():
+        if 1 in runs and 2 in runs:
+            s = runs[1]["ours_ms"] / runs[2]["ours_ms"]
+            out.append(dict(id="U9", case=f"2 threads / 1: {cid} {case}", dtype=dtype,
+                            ratio=s, target=1.8, met=s >= 1.8))
+    return out
+
+
+def print_table(rows, file=sys.stdout):
+    print(f"{'id':4} {'case':50} {'dtype':8} {'thr':>3} {'peer ms':>9} {'ours ms':>9} "
+          f"{'ratio':>7} {'GMAC/s':>7} {'%peak':>6} {'target':>7}  met", file=file)
+    for r in rows:
+        if "skipped" in r:
+            print(f"{r['id']:4} {r['case'][:50]:50} {r['dtype']:8} {r['threads']:>3}  "
+                  f"skipped: {r['skipped']}", file=file)
+            continue
+        if "seconds" in r:
+            print(f"{r['id']:4} {r['case'][:50]:50} {r['dtype']:8} {'':>3} "
+                  f"{'':>9} {r['seconds'] * 1e3:9.0f} {'':>7} {'':>7} {'':>6} "
+                  f"{'<=%gs' % r['target_s']:>7}  {'yes' if r['met'] else 'NO'}", file=file)
+            continue
+        thr = r.get("threads", "")
+        times = (f"{r['peer_ms']:9.3f} {r['ours_ms']:9.3f}" if "ours_ms" in r
+                 else f"{'':>9} {'':>9}")
+        perf = (f"{r['gmacs']:7.2f} {100 * r['peak_fraction']:6.1f}" if "gmacs" in r
+                else f"{'':>7} {'':>6}")
+        if "bandwidth_fraction" in r:
+            target = f"{100 * r['bandwidth_fraction']:.0f}%bw"
+        else:
+            target = "" if r.get("target") is None else f">={r['target']:.3g}"
+        met = "" if "met" not in r else ("yes" if r["met"] else "NO")
+        print(f"{r['id']:4} {r['case'][:50]:50} {r['dtype']:8} {thr:>3} {times} "
+              f"{r['ratio']:7.2f} {perf} {target:>7}  {met}", file=file)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="*", default=[],
+                        help="case ids or prefixes (U1 U8 C ...); default: all")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--json", help="write machine info and all rows to this file")
+    parser.add_argument("--no-jit", action="store_true", help="skip J1/J2")
+    parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--indices", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        indices = [int(i) for i in args.indices.split(",") if i]
+        print(json.dumps(run_child(indices, args.child, args.repeats)))
+        return
+    indices = _selected(args.cases)
+    if args.list:
+        for i in indices:
+            c = CASES[i]
+            print(f"{c.id:4} {c.label:50} {c.dtype:8} vs {c.peer}")
+        return
+    started = time.time()
+    rows = []
+    for threads in args.threads:
+        print(f"{threads} thread(s):", file=sys.stderr, flush=True)
+        rows += run_threads(indices, threads, args.repeats)
+    rows += scaling_rows(rows)
+    if not args.no_jit and (not args.cases or any(p.startswith("J") for p in args.cases)):
+        rows += run_jit()
+    print_table(rows)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(dict(machine=machine(), repeats=args.repeats,
+                           peak_gmacs=PEAK_GMACS, seconds=time.time() - started,
+                           rows=rows), fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

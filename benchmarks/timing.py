@@ -1,0 +1,87 @@
+"""Interleaved timing and the machine's roofline numbers.
+
+The rules (``shared/reference/performance-baseline.md``): implementations
+being compared are timed interleaved in one process (A B A B ...), each repeat
+lasts at least ``MIN_REPEAT`` seconds (short calls get an inner loop), and the
+result is the median over ``repeats``.  Ratios from the same run are robust
+to the background load of this shared machine; absolute times are not.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+MIN_REPEAT = 0.04
+
+# One core's FMA-chain peak, measured with an L1-resident numba loop on this
+# machine (AMD EPYC Zen 4, 2 x 256-bit FMA pipes at ~3.6 GHz); see
+# shared/reference/performance-baseline.md section 1.
+PEAK_GMACS = {"float32": 57.7, "float64": 29.2, "complex64": 57.7 / 4,
+              "complex128": 29.2 / 4}
+
+
+def interleaved(fns: dict, repeats: int = 7, min_repeat: float = MIN_REPEAT) -> dict:
+    """Median seconds per call of each function, timed A B A B ...
+
+    Each function is called once first (warm-up: JIT compilation, caches,
+    allocator), then its inner loop count is set so that one repeat lasts at
+    least ``min_repeat`` seconds.
+    """
+    inner = {}
+    for name, fn in fns.items():
+        fn()
+        t = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t
+        inner[name] = max(1, math.ceil(min_repeat / max(dt, 1e-7)))
+    samples = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            n = inner[name]
+            t = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - t) / n)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def copy_bandwidth(nbytes: int = 1 << 28, repeats: int = 5) -> float:
+    """GB/s of ``np.copyto`` (bytes read + written), median of ``repeats``."""
+    a = np.ones(nbytes // 8)
+    b = np.empty_like(a)
+    np.copyto(b, a)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        np.copyto(b, a)
+        times.append(time.perf_counter() - t)
+    return 2 * nbytes / statistics.median(times) / 1e9
+
+
+def machine() -> dict:
+    """CPU, library versions and the thread/BLAS environment of this run."""
+    import numba
+    import scipy
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh
+                       if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = dict(cpu=cpu, cores=os.cpu_count(), python=platform.python_version(),
+                numpy=np.__version__, scipy=scipy.__version__, numba=numba.__version__)
+    try:
+        import torch
+        info["torch"] = torch.__version__
+    except ImportError:
+        info["torch"] = None
+    info["env"] = {k: v for k, v in os.environ.items()
+                   if k.startswith(("OPENBLAS_", "OMP_", "MKL_", "NUMBA_"))}
+    return info
