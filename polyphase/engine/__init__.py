@@ -268,12 +268,11 @@ def _run_axis0(pm, x, dtype, in_origin, start, length):
     # a job reads in L2
     row_bytes = tile * work.itemsize
     bpj = max(1, min(AXIS0_ACC_BYTES // row_bytes, AXIS0_IN_BYTES // (M * row_bytes)))
-    args = (x.reshape(before, -1), ptr, toff, lo, hi, tc, np.int64(L), np.int64(M),
-            np.int64(start), out.reshape(before, -1), np.int64(width), np.int64(tile),
-            np.int64(bpj))
+    args = (x.reshape(before, -1), ptr, toff, lo, hi, tc, L, M, int(start),
+            out.reshape(before, -1), width, tile, bpj)
     groups = _parallel(before * length * after, tc.size // L)
     if groups:
-        kernels_axis0.run_parallel(*args, np.int64(groups))
+        kernels_axis0.run_parallel(*args, groups)
     else:
         kernels_axis0.run_serial(*args)
     return out.view(dtype)

@@ -6,12 +6,13 @@ polyphase's axis-0 kernel and of the transposed route (the signal axis moved
 last and copied contiguous, as before the axis-0 kernel), all with 1 numba
 thread and measured interleaved in one process; then the ratios scipy / axis-0
 and transposed / axis-0 (> 1: the axis-0 kernel is faster) and the axis-0
-kernel's useful GMAC/s (``n * lanes * taps / down``).  Usage:
-``python benchmarks/bench_axis0.py [--repeats 7] [--n 65536] [--lanes 64]``.
+kernel's useful GMAC/s (``n * lanes * taps / down``).  ``python -m benchmarks``
+has the U8 rows against scipy; this adds the transposed route and upfirdn
+160/147 with 3201 taps.  Usage, from the repository root:
+``python -m benchmarks.axis0 [--repeats 7] [--n 65536] [--lanes 64]``.
 """
 
 import argparse
-import time
 
 import numba
 import numpy as np
@@ -20,18 +21,9 @@ import scipy.signal as ss
 import polyphase as pp
 from polyphase import engine
 
+from .timing import interleaved
+
 CASES = [(2, 1, 8), (2, 1, 64), (1, 2, 64), (3, 2, 96), (160, 147, 3201)]
-
-
-def median_times(funcs, repeats):
-    """Run ``funcs`` interleaved ``repeats`` times; median seconds of each."""
-    times = [[] for _ in funcs]
-    for _ in range(repeats):
-        for i, f in enumerate(funcs):
-            t = time.perf_counter()
-            f()
-            times[i].append(time.perf_counter() - t)
-    return [float(np.median(t)) for t in times]
 
 
 def main():
@@ -66,10 +58,11 @@ def main():
             for y in (ours, other):
                 err = np.abs(y - ref).max() / np.abs(ref).max()
                 assert y.dtype == ref.dtype and err < 1e-5, err
-            t_sp, t_0, t_t = median_times(
-                [lambda: ss.upfirdn(h, x, up, down, axis=0),
-                 lambda: pp.upfirdn(h, x, up, down, axis=0),
-                 lambda: transposed(h, x, up, down)], args.repeats)
+            t = interleaved({"scipy": lambda: ss.upfirdn(h, x, up, down, axis=0),
+                             "axis0": lambda: pp.upfirdn(h, x, up, down, axis=0),
+                             "transposed": lambda: transposed(h, x, up, down)},
+                            args.repeats)
+            t_sp, t_0, t_t = t["scipy"], t["axis0"], t["transposed"]
             macs = args.n * args.lanes * taps / down
             print(f"{np.dtype(dtype).name:8}{f'{up}/{down}':>9}{taps:>6}"
                   f"{t_sp * 1e3:10.1f}{t_0 * 1e3:10.1f}{t_t * 1e3:11.1f}"
