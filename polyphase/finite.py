@@ -29,6 +29,8 @@ Operators that mix channels read the channel axis just before the signal axes
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
@@ -229,8 +231,8 @@ def apply_window(op, x: np.ndarray, axes, windows, in_origin=None, channel_axis=
         # Batch axes before and after the signal axis stay apart: when the
         # ones after it are contiguous, the engine filters along the signal
         # axis in place (no transposed copy in or out).
-        cin = int(np.prod(x.shape[axes[0] + 1:]))
-        lanes = moved.reshape((int(np.prod(x.shape[:axes[0]])), cin) + shape)
+        cin = math.prod(x.shape[axes[0] + 1:])
+        lanes = moved.reshape((math.prod(x.shape[:axes[0]]), cin) + shape)
     else:
         cin = 1 if channel_axis is None else moved.shape[-d - 1]
         lanes = moved.reshape((int(np.prod(batch)), cin) + shape)

@@ -253,14 +253,19 @@ def _run_axis0(pm, x, dtype, in_origin, start, length):
         work = np.empty(0, dtype).real.dtype
         x, out = x.view(work), out.view(work)
     ptr, tq, tk, tc = tap_lists(pm, work)
-    toff = tq - tk * M - in_origin
-    # least and greatest row offset per phase: rows whose taps all fall inside
-    # the input skip the bounds checks
-    lo = np.zeros(L, np.int64)
-    hi = np.zeros(L, np.int64)
-    some = ptr[1:] > ptr[:-1]
-    lo[some] = np.minimum.reduceat(toff, ptr[:-1][some])
-    hi[some] = np.maximum.reduceat(toff, ptr[:-1][some])
+    cache = pm.__dict__.setdefault("_plans", {})
+    key = ("axis0 rows", int(in_origin))
+    if key not in cache:
+        toff = tq - tk * M - in_origin
+        # least and greatest row offset per phase: rows whose taps all fall
+        # inside the input skip the bounds checks
+        lo = np.zeros(L, np.int64)
+        hi = np.zeros(L, np.int64)
+        some = ptr[1:] > ptr[:-1]
+        lo[some] = np.minimum.reduceat(toff, ptr[:-1][some])
+        hi[some] = np.maximum.reduceat(toff, ptr[:-1][some])
+        cache[key] = toff, lo, hi
+    toff, lo, hi = cache[key]
     width = out.shape[2]
     tiles = -(-width // AXIS0_TILE)
     tile = -(-width // tiles)                     # equal tiles
