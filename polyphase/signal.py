@@ -6,12 +6,12 @@ import numpy as np
 
 from math import gcd
 
-from ._validation import as_axis, as_factor, as_kernel, as_signal
+from ._validation import as_axis, as_factor, as_kernel, as_method, as_signal
 
 __all__ = ["upfirdn", "resample_poly", "decompose", "interleave", "dilate"]
 
 
-def upfirdn(h, x, up=1, down=1, axis=-1, mode="constant", cval=0):
+def upfirdn(h, x, up=1, down=1, axis=-1, mode="constant", cval=0, method="auto"):
     """Upsample, FIR filter and downsample, like ``scipy.signal.upfirdn``.
 
     Computes ``y = UpFirDn(h, up, down)``, which equals
@@ -35,6 +35,12 @@ def upfirdn(h, x, up=1, down=1, axis=-1, mode="constant", cval=0):
         ``"antisymmetric"``, ``"antireflect"`` or ``"line"``.
     cval : float
         Fill value for ``mode="constant"``.
+    method : {"auto", "direct", "fft"}
+        ``"direct"`` multiplies every nonzero tap (``len(h) / down``
+        multiply-adds per input sample), ``"fft"`` filters each polyphase
+        component by overlap-save FFTs, ``"auto"`` picks the cheaper by the
+        engine's cost model (:mod:`polyphase.engine.cost`; the FFT path from
+        about 200 taps per output phase for real data, 100 for complex).
 
     Returns
     -------
@@ -66,11 +72,12 @@ def upfirdn(h, x, up=1, down=1, axis=-1, mode="constant", cval=0):
     down = as_factor(down, "down")
     axis = as_axis(axis, x.ndim)
     validate_mode(mode)
+    method = as_method(method)
     dtype = _scipy_dtype(h_arr.dtype, x)
     n = _nonempty_length(x, axis)
     n_out = ((n - 1) * up + kernel.size - 1) // down + 1
     return _upfirdn_window(UpFirDn(kernel, up, down), kernel.size, x.astype(dtype, copy=False),
-                           up, down, axis, (0, n_out), mode, cval)
+                           up, down, axis, (0, n_out), mode, cval, method)
 
 
 def _scipy_dtype(h_dtype, x):
@@ -88,7 +95,7 @@ def _nonempty_length(x, axis):
     return n
 
 
-def _upfirdn_window(op, taps, x, up, down, axis, window, mode, cval):
+def _upfirdn_window(op, taps, x, up, down, axis, window, mode, cval, method):
     """Output samples ``window = (start, stop)`` of ``upfirdn(h, x, up, down)``.
 
     ``op`` is ``UpFirDn(h, up, down)`` with ``taps = len(h)``; ``x`` is already
@@ -100,7 +107,7 @@ def _upfirdn_window(op, taps, x, up, down, axis, window, mode, cval):
     from .finite import apply_window
 
     if mode == "constant" and cval == 0:
-        return apply_window(op, x, axis, window)
+        return apply_window(op, x, axis, window, method=method)
     start, stop = window
     # Output m reads input j when 0 <= m*down - j*up < taps.
     first = -((taps - 1 - start * down) // up)
@@ -109,7 +116,7 @@ def _upfirdn_window(op, taps, x, up, down, axis, window, mode, cval):
     npost = max(0, last - (x.shape[axis] - 1))
     ext = extend(x, npre, npost, mode=mode, cval=cval, axis=axis)
     return apply_window(op, ext.astype(x.dtype, copy=False), axis, window,
-                        in_origin=-npre)
+                        in_origin=-npre, method=method)
 
 
 # padtypes that subtract a statistic of the signal, filter with zero
@@ -119,7 +126,7 @@ _BACKGROUNDS = {"maximum": np.max, "mean": np.mean, "median": np.median,
 
 
 def resample_poly(x, up, down, axis=0, window=("kaiser", 5.0), padtype="constant",
-                  cval=None):
+                  cval=None, method="auto"):
     """Resample by ``up / down`` with a polyphase filter, like ``scipy.signal.resample_poly``.
 
     The same output as scipy -- length, values (to rounding) and dtype -- for
@@ -153,6 +160,13 @@ def resample_poly(x, up, down, axis=0, window=("kaiser", 5.0), padtype="constant
     cval : float, optional
         Fill value for ``padtype="constant"`` (default 0); giving it with another
         ``padtype`` is an error, as in scipy.
+    method : {"auto", "direct", "fft"}
+        Engine path, as in :func:`upfirdn`.  The default filters have about
+        20 taps per output phase when upsampling and ``20 * down`` when
+        downsampling by ``down``, but decimation needs ``down + 1``
+        transforms per FFT segment, so ``"auto"`` keeps the default designs
+        on the direct kernel; long user filters (``window=`` coefficients)
+        may take the FFT path.
 
     Returns
     -------
@@ -168,7 +182,8 @@ def resample_poly(x, up, down, axis=0, window=("kaiser", 5.0), padtype="constant
     Raises
     ------
     ValueError
-        For ``up`` or ``down`` below 1 or not integral, an unknown ``padtype``,
+        For ``up`` or ``down`` below 1 or not integral, an unknown ``padtype``
+        or ``method``,
         ``cval`` with a ``padtype`` other than ``"constant"``, a window
         ``firwin`` does not understand, empty or non-1-D coefficients, an
         out-of-range ``axis``, or ``x`` empty along ``axis`` (scipy returns an
@@ -212,6 +227,7 @@ def resample_poly(x, up, down, axis=0, window=("kaiser", 5.0), padtype="constant
     down = as_factor(down, "down")
     axis = as_axis(axis, x.ndim)
     padtype = _as_padtype(padtype)
+    method = as_method(method)
     if cval is not None and padtype != "constant":
         raise ValueError(f"cval has no effect when padtype={padtype!r}; got cval={cval!r}")
     form, spec = _resampler.window_form(window)
@@ -238,7 +254,8 @@ def resample_poly(x, up, down, axis=0, window=("kaiser", 5.0), padtype="constant
         mode, fill = "constant", 0
     dtype = _scipy_dtype(h_dtype, x)
     y = _upfirdn_window(plan.op, plan.taps, x.astype(dtype, copy=False), up, down, axis,
-                        (plan.n_pre_remove, plan.n_pre_remove + n_out), mode, fill)
+                        (plan.n_pre_remove, plan.n_pre_remove + n_out), mode, fill,
+                        method)
     if background is not None:
         y += background
     return y
