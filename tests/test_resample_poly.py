@@ -271,3 +271,13 @@ def test_bad_signals_are_rejected(x, error, match):
         pytest.skip("long double is double precision here")
     with pytest.raises(error, match=match):
         pp.resample_poly(x, 3, 2)
+
+
+def test_numpy_scalar_window_is_a_kaiser_beta():
+    # scipy treats numpy scalars as coefficient arrays and fails (IndexError);
+    # here they are a Kaiser beta, like a Python float
+    x = random(40, np.float64)
+    expected = ss.resample_poly(x, 3, 2, window=6.5)
+    for beta in (np.float64(6.5), np.float32(6.5)):
+        np.testing.assert_allclose(pp.resample_poly(x, 3, 2, window=beta), expected,
+                                   rtol=0, atol=1e-12)
