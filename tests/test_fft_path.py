@@ -328,3 +328,13 @@ def test_one_channel_matrices_run_on_the_fft_path():
     op = pp.ChannelConv(w)
     expected = np.stack([[np.convolve(xi[0], w[0, 0])] for xi in x])
     assert_close(op(x, method="fft"), expected, np.float64)
+
+
+def test_cached_spectra_stay_bounded():
+    op = pp.Conv(RNG.standard_normal(500))
+    x = random(30_000, np.float64)
+    for n in range(1000, 30_000, 1000):
+        assert_close(op(x[:n], method="fft"), np.convolve(x[:n], op.h), np.float64)
+    pm = op.polyphase()
+    spectra = [k for k in pm._plans if isinstance(k, tuple) and k[0] == "fft-spectra"]
+    assert 1 <= len(spectra) <= fftpath.MAX_SPECTRA

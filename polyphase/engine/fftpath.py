@@ -99,11 +99,21 @@ def fft_taps(pm) -> FFTTaps:
     return cache["fft-taps"]
 
 
+# Spectra kept per matrix: the FFT length depends on the signal length (the
+# last segment's especially), so an unbounded cache would grow with every new
+# length a cached operator (resample_poly's) meets.
+MAX_SPECTRA = 8
+
+
 def _spectra(pm, taps, nfft, dtype):
     """``FFT(g_pq, nfft)`` in the dtype of the data's spectra (cached)."""
     key = ("fft-spectra", nfft, np.dtype(dtype).str)
     cache = pm.__dict__.setdefault("_plans", {})
     if key not in cache:
+        kept = [k for k in cache if isinstance(k, tuple) and k[0] == "fft-spectra"]
+        for old in kept[:max(0, len(kept) - MAX_SPECTRA + 1)]:
+            del cache[old]                       # the oldest first
+
         import scipy.fft
         cdtype = np.result_type(dtype, np.complex64)
         if np.dtype(dtype).kind == "c":
