@@ -17,7 +17,7 @@ array([ 0.,  4., 12., 14.])
 from .operators import (ChannelConv, Compose, Conv, Delay, Down, Identity, Operator,
                         PixelShuffle, Repeat, Scaled, Sum, Transpose, Up, UpFirDn)
 from .caffe import bilinear_kernel
-from .signal import decompose, dilate, interleave, upfirdn
+from .signal import decompose, dilate, interleave, resample_poly, upfirdn
 from .system import PolyphaseMatrix
 
 __version__ = "0.1.0"
@@ -36,5 +36,5 @@ def __getattr__(name):
 __all__ = [
     "Operator", "Conv", "ChannelConv", "PixelShuffle", "Up", "Down", "Repeat", "Delay",
     "Identity", "UpFirDn", "Compose", "Sum", "Scaled", "Transpose", "PolyphaseMatrix",
-    "upfirdn", "decompose", "interleave", "dilate", "bilinear_kernel",
+    "upfirdn", "resample_poly", "decompose", "interleave", "dilate", "bilinear_kernel",
 ]

@@ -91,3 +91,15 @@ def as_axis(axis, ndim: int, name: str = "axis") -> int:
         raise ValueError(f"{name}={ax} is out of range for an array with "
                          f"{ndim} dimension(s)")
     return ax % ndim
+
+
+#: Execution methods of the engine: the cost model's choice, the direct numba
+#: kernels, or the overlap-save FFT path (1-D operators without channels).
+METHODS = ("auto", "direct", "fft", "gemm", "winograd")
+
+
+def as_method(method, name: str = "method") -> str:
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, METHODS))}; "
+                         f"got {method!r}")
+    return method

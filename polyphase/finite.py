@@ -34,7 +34,7 @@ import math
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from ._validation import as_axis, as_int, as_signal, signal_dtype
+from ._validation import as_axis, as_int, as_method, as_signal, signal_dtype
 from .system import PolyphaseMatrix
 
 __all__ = ["MODES", "output_window", "apply", "apply_window", "FiniteOperator",
@@ -208,12 +208,14 @@ def _channel_axis(op, channel_axis, axes, x) -> int | None:
     return cax
 
 
-def apply_window(op, x: np.ndarray, axes, windows, in_origin=None, channel_axis=None):
+def apply_window(op, x: np.ndarray, axes, windows, in_origin=None, channel_axis=None,
+                 method="auto"):
     """Output ``windows`` (per axis) of ``op`` applied along ``axes`` of ``x``.
 
     No argument checks (callers validate).  ``x``'s sample at array index
     ``i`` along axis ``a`` is input index ``in_origin[a] + i``: the adjoint of
     a finite map reads a signal that starts at its window's first index.
+    ``method`` is passed to :func:`polyphase.engine.run`.
     """
     from .engine import run
     if np.isscalar(axes):
@@ -238,24 +240,25 @@ def apply_window(op, x: np.ndarray, axes, windows, in_origin=None, channel_axis=
         lanes = moved.reshape((int(np.prod(batch)), cin) + shape)
     starts = tuple(w[0] for w in windows)
     lengths = tuple(w[1] - w[0] for w in windows)
-    out = run(op.polyphase(), lanes, dtype, in_origin, starts, lengths)
+    out = run(op.polyphase(), lanes, dtype, in_origin, starts, lengths, method)
     cout = out.shape[1]
     out = out.reshape(batch + ((cout,) if channel_axis is not None else ()) + lengths)
     return np.moveaxis(out, range(-len(src), 0), src)
 
 
-def apply(op, x, axis=None, mode="full", channel_axis=None) -> np.ndarray:
+def apply(op, x, axis=None, mode="full", channel_axis=None, method="auto") -> np.ndarray:
     """Apply operator ``op`` to ``x``; see :meth:`Operator.__call__`."""
     x = as_signal(x)
+    method = as_method(method)
     axes = _signal_axes(axis, x.ndim, op.ndim)
     if op.channels == (1, 1) and channel_axis is None and min(axes) == 0:
         # one channel in, one out: an array without a channel axis is fine,
         # as for the equal channel-agnostic operator
-        return apply(op, x[None], [a + 1 for a in axes], mode, 0)[0]
+        return apply(op, x[None], [a + 1 for a in axes], mode, 0, method)[0]
     cax = _channel_axis(op, channel_axis, axes, x)
     shape = tuple(x.shape[a] for a in axes)
     windows = windows_for(op._declared, shape, mode)
-    return apply_window(op, x, axes, windows, channel_axis=cax)
+    return apply_window(op, x, axes, windows, channel_axis=cax, method=method)
 
 
 def _domain(op, shape):

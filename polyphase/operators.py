@@ -165,7 +165,7 @@ class Operator:
         return Transpose(self, conjugate=True)
 
     # --------------------------------------------------------------- execution
-    def __call__(self, x, axis=None, mode="full", channel_axis=None):
+    def __call__(self, x, axis=None, mode="full", channel_axis=None, method="auto"):
         """Apply the operator to ``x`` along its signal axes.
 
         Parameters
@@ -182,15 +182,32 @@ class Operator:
         channel_axis : int, optional
             For operators that mix channels; default the axis before the
             signal axes (NCW / NCHW).
+        method : {"auto", "direct", "fft", "gemm", "winograd"}
+            ``"direct"`` runs the numba / BLAS kernels (work proportional to
+            the number of taps), ``"fft"`` overlap-save FFTs per polyphase
+            component (1-D operators that do not mix channels only; work
+            proportional to ``log`` of the filter length), ``"gemm"`` one
+            BLAS product per output phase over stacked taps, ``"winograd"``
+            the Winograd F(2x2, 2x2) route for 2-D channel-mixing phases made
+            of 2x2 tap boxes (stride-2 layers with 4x4 kernels), ``"auto"``
+            picks by the cost model of :mod:`polyphase.engine.cost` (and
+            Winograd where it applies).
 
         Returns
         -------
         ndarray
             float32/float64/complex64/complex128 input keeps its dtype (real
             becomes complex for a complex operator); integers become float64.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``method``, or ``method="fft"`` on an N-D operator
+            or one that mixes channels.
         """
         from .finite import apply
-        return apply(self, x, axis=axis, mode=mode, channel_axis=channel_axis)
+        return apply(self, x, axis=axis, mode=mode, channel_axis=channel_axis,
+                     method=method)
 
     def on(self, n, mode="full"):
         """The finite map on length-``n`` signals as a scipy ``LinearOperator``.

@@ -112,6 +112,17 @@ def test_long_filter_160_over_147(dtype, width, monkeypatch, axis0_calls):
     assert axis0_calls
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.complex128])
+def test_resample_poly_along_axis0(dtype, axis0_calls):
+    x = random((500, 24), dtype)
+    for up, down in [(160, 147), (3, 2), (1, 4)]:
+        got = pp.resample_poly(x, up, down, axis=0)
+        expected = ss.resample_poly(x, up, down, axis=0)
+        assert got.dtype == expected.dtype
+        assert_close(got, expected, dtype, (up, down))
+    assert axis0_calls
+
+
 def test_complex_taps(axis0_calls):
     h = random(9, np.complex128)
     for dtype in DTYPES:
@@ -213,6 +224,23 @@ def test_extension_modes_along_axis0(mode, dtype, axis0_calls):
             assert_close(got, expected, dtype, (mode, up, down, taps, shape))
     # the extended signal starts (taps - 1) // up samples before the input
     assert axis0_calls[-1]["in_origin"] == -(30 - 1)
+
+
+def test_methods(axis0_calls):
+    # a long filter: the cost model picks the FFT path, which runs on rows
+    h = RNG.standard_normal(2000)
+    x = RNG.standard_normal((1500, 20))
+    expected = scipy_upfirdn(h, x, 2, 1, 0)
+    for method, routed in [("direct", True), ("fft", False), ("auto", False)]:
+        before = len(axis0_calls)
+        got = pp.upfirdn(h, x, 2, 1, axis=0, method=method)
+        assert_close(got, expected, np.float64, method)
+        assert (len(axis0_calls) > before) == routed, method
+    # a short one: auto is direct, on the axis-0 kernel
+    before = len(axis0_calls)
+    assert_close(pp.upfirdn(h[:30], x, 2, 1, axis=0),
+                 scipy_upfirdn(h[:30], x, 2, 1, 0), np.float64)
+    assert len(axis0_calls) > before
 
 
 def test_special_values():

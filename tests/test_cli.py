@@ -48,10 +48,11 @@ def test_module_entry_point_runs(tmp_path):
 
 
 def test_import_is_light():
-    # numba, scipy.sparse and matplotlib load on first use, not on import
+    # numba, scipy.sparse, scipy.signal, scipy.fft and matplotlib load on first
+    # use, not on import
     code = ("import sys, polyphase; "
-            "print(sorted(m for m in ('numba', 'scipy.sparse', 'matplotlib', 'torch') "
-            "if m in sys.modules))")
+            "print(sorted(m for m in ('numba', 'scipy.sparse', 'scipy.signal', "
+            "'scipy.fft', 'matplotlib', 'torch') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr

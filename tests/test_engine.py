@@ -119,3 +119,42 @@ def test_tiny_taps_are_kept_when_running():
     np.testing.assert_allclose(pp.Conv(h)(x), np.convolve(x, h), rtol=0, atol=1e-300)
     assert pp.Conv([1e-13, 1.0]).equals(pp.Conv([0.0, 1.0]))
     assert not pp.Conv([1e-13, 1.0]).equals(pp.Conv([0.0, 1.0]), rtol=0)
+
+
+@pytest.mark.parametrize("M", [2, 3, 5])
+def test_deinterleave_any_offset(M):
+    """Phase streams for every offset, also negative ones (the FFT path's)."""
+    from polyphase.engine import kernels
+    rng = np.random.default_rng(M)
+    for n in range(1, 12):
+        for pre in range(-9, 8):
+            for extra in (-1, 0, 2):
+                nb = max(1, -(-(n + pre) // M) + extra)
+                x = rng.standard_normal((2, n))
+                out = np.full((2, M, nb), np.nan)
+                kernels.deinterleave(x, pre, M, out)
+                i = np.arange(nb)[None, :] * M + np.arange(M)[:, None] - pre
+                ok = (i >= 0) & (i < n)
+                ref = np.where(ok, x[:, np.clip(i, 0, n - 1)], 0.0)
+                np.testing.assert_array_equal(out, ref, err_msg=f"n={n} pre={pre}")
+
+
+@pytest.mark.parametrize("M1, M2", [(1, 2), (2, 2), (2, 3), (3, 1)])
+def test_deinterleave_2d_matches_phase_stream_definition(M1, M2):
+    from polyphase.engine import kernels2d
+    from polyphase.engine.gemm import stream_blocks
+    rng = np.random.default_rng(7)
+    for n1, n2 in [(1, 1), (2, 5), (5, 2), (7, 8)]:
+        for p1 in range(M1):
+            for p2 in range(M2):
+                x = rng.standard_normal((2, n1, n2))
+                nb = stream_blocks((n1, n2), (M1, M2), (p1, p2))
+                out = np.zeros((2, M1 * M2) + nb)
+                kernels2d.deinterleave(x, p1, p2, M1, M2, out)
+                for m1 in range(M1):
+                    for m2 in range(M2):
+                        i = np.arange(nb[0]) * M1 + m1 - p1
+                        j = np.arange(nb[1]) * M2 + m2 - p2
+                        ok = ((i >= 0) & (i < n1))[:, None] & ((j >= 0) & (j < n2))[None]
+                        ref = np.where(ok, x[:, np.clip(i, 0, n1 - 1)][:, :, np.clip(j, 0, n2 - 1)], 0)
+                        np.testing.assert_array_equal(out[:, m1 * M2 + m2], ref)

@@ -4,8 +4,11 @@
 
 * 1-D, channel-agnostic: per-phase tap lists (nonzero taps only), the input cut
   into phase streams, a numba gather kernel (:mod:`polyphase.engine.kernels`);
-  or, when the lanes are contiguous in memory and the signal axis is not (an
-  array filtered along axis 0), a kernel vectorised across the lanes
+  or, for long filters, overlap-save FFTs per phase
+  (:mod:`polyphase.engine.fftpath`), chosen by a cost model
+  (:mod:`polyphase.engine.cost`); or, when the lanes are contiguous in memory
+  and the signal axis is not (an array filtered along axis 0) and the direct
+  route is chosen, a kernel vectorised across the lanes
   (:mod:`polyphase.engine.kernels_axis0`), without transposed copies;
 * channels or N-D: one matrix product per tap group through BLAS
   (:mod:`polyphase.engine.gemm`).
@@ -16,6 +19,8 @@ numba is imported on first use, so ``import polyphase`` stays fast.
 from __future__ import annotations
 
 import numpy as np
+
+from .._validation import as_method
 
 # Below this many output samples times taps the parallel region's start-up
 # (about 10 us) costs more than it saves.
@@ -43,22 +48,26 @@ AXIS0_IN_BYTES = 1 << 18
 
 
 def tap_lists(pm, dtype):
-    """Nonzero taps of each output phase in CSR form.
+    """Nonzero taps of each output phase in CSR form (cached on ``pm``: do not modify).
 
     Returns ``ptr, q, k, c``: taps of phase ``p`` are ``ptr[p]:ptr[p+1]``,
     each reading input phase ``q`` at block delay ``k`` with coefficient ``c``.
+    Cached because a matrix is often run many times (resample_poly caches its
+    operator) and for long filters building the lists is not free: 3 ms of a
+    6.5 ms call for 48000/44101 (960,001 taps).
     """
+    key = ("taps", np.dtype(dtype).str)
     cache = pm.__dict__.setdefault("_plans", {})
-    key = ("taps", dtype)
     if key not in cache:
-        p = pm.p[:, 0]                                   # sorted
-        ptr = np.searchsorted(p, np.arange(pm.up + 1)).astype(np.int64)
-        cache[key] = (ptr, pm.q[:, 0].astype(np.int64), pm.k[:, 0].astype(np.int64),
+        p = pm.p[:, 0]                               # sorted
+        # writable: numba compiles a second signature for read-only arrays
+        cache[key] = (np.searchsorted(p, np.arange(pm.up + 1)).astype(np.int64),
+                      pm.q[:, 0].astype(np.int64), pm.k[:, 0].astype(np.int64),
                       pm.c.astype(dtype))
     return cache[key]
 
 
-def run(pm, x, dtype, in_origin, starts, lengths):
+def run(pm, x, dtype, in_origin, starts, lengths, method="auto"):
     """Output window of ``pm`` applied to each signal of ``x``.
 
     Parameters
@@ -75,6 +84,16 @@ def run(pm, x, dtype, in_origin, starts, lengths):
         Computation and output dtype.
     in_origin, starts, lengths : tuple of int
         Per signal axis: input origin, output window start and length.
+    method : {"auto", "direct", "fft", "gemm", "winograd"}
+        ``"direct"`` evaluates the taps as they are: the numba kernels for
+        channel-agnostic 1-D and 2-D matrices, one BLAS product per phase
+        over stacked taps (im2col) otherwise.  ``"fft"`` runs the
+        overlap-save FFT path (1-D matrices that do not mix channels);
+        ``"gemm"`` forces the im2col BLAS route; ``"winograd"`` the
+        Winograd F(2x2, 2x2) route (2-D channel-mixing phases whose taps are
+        2x2 boxes, see :mod:`polyphase.engine.winograd`).  ``"auto"`` asks
+        :func:`polyphase.engine.cost.choose` between direct and FFT for 1-D,
+        and takes Winograd where it applies.
 
     Returns
     -------
@@ -82,10 +101,15 @@ def run(pm, x, dtype, in_origin, starts, lengths):
         On the axis-0 route a transposed view of a C-contiguous
         ``(lanes, length, C_out)`` array, i.e. in the input's memory order.
     """
+    as_method(method)
     lanes, cin = x.shape[:2]
     if pm.channels == (1, 1):
         pm = _single_channel(pm)       # one channel: the channel-agnostic kernels
-    if pm.ndim == 1 and pm.channels is None and _axis0_layout(x):
+    if method == "fft" and (pm.ndim != 1 or pm.channels is not None):
+        kind = f"{pm.ndim}-D" if pm.ndim != 1 else "channel-mixing"
+        raise ValueError(f"method='fft' runs 1-D operators that do not mix channels; "
+                         f"this one is {kind} (use method='auto' or 'direct')")
+    if _axis0_route(pm, x, dtype, starts[0], lengths[0], method):
         # (lanes, n, cin) is the memory order: filter along its axis 1 and
         # hand back the output in the same order (a transposed view)
         out = _run_axis0(pm, x.transpose(0, 2, 1), dtype, in_origin[0], starts[0],
@@ -95,21 +119,31 @@ def run(pm, x, dtype, in_origin, starts, lengths):
     if lanes * cin == 0 or min(lengths, default=1) == 0 \
             or min(x.shape[2:], default=1) == 0 or pm.nnz == 0:
         return np.zeros((lanes, cout) + tuple(lengths), dtype=dtype)
+    from .gemm import run_gemm
+    if method in ("gemm", "winograd"):
+        algorithm = "im2col" if method == "gemm" else "winograd"
+        if pm.channels is None:
+            out = run_gemm(pm, x.reshape((lanes * cin, 1) + x.shape[2:]), dtype,
+                           tuple(in_origin), tuple(starts), tuple(lengths), algorithm)
+            return out.reshape((lanes, cin) + tuple(lengths))
+        return run_gemm(pm, x, dtype, tuple(in_origin), tuple(starts), tuple(lengths),
+                        algorithm)
     if pm.ndim == 1 and pm.channels is None:
         out = run_rows(pm, x.reshape(lanes * cin, -1), dtype, in_origin[0], starts[0],
-                      lengths[0])
+                      lengths[0], method)
         return out.reshape(lanes, cin, lengths[0])
     if pm.ndim == 2 and pm.channels is None:
         out = _run_2d(pm, x.reshape((lanes * cin,) + x.shape[2:]), dtype, in_origin,
                       starts, lengths)
         return out.reshape((lanes, cin) + tuple(lengths))
-    from .gemm import run_gemm
+    algorithm = "im2col" if method == "direct" else "auto"
     if pm.channels is None:
         # the same operator on every channel: channels are more lanes
         out = run_gemm(pm, x.reshape((lanes * cin, 1) + x.shape[2:]), dtype,
-                       tuple(in_origin), tuple(starts), tuple(lengths))
+                       tuple(in_origin), tuple(starts), tuple(lengths), algorithm)
         return out.reshape((lanes, cin) + tuple(lengths))
-    return run_gemm(pm, x, dtype, tuple(in_origin), tuple(starts), tuple(lengths))
+    return run_gemm(pm, x, dtype, tuple(in_origin), tuple(starts), tuple(lengths),
+                    algorithm)
 
 
 def _single_channel(pm):
@@ -120,11 +154,21 @@ def _single_channel(pm):
     return cache["agnostic"]
 
 
-def _axis0_layout(x) -> bool:
-    """Whether ``x`` (lanes, cin, n) is laid out as (lanes, n, cin), the channel
-    axis the faster one, and wide enough for the axis-0 kernel."""
-    return (x.ndim == 3 and x.shape[1] >= AXIS0_MIN_LANES and x.shape[2] > 1
-            and 0 < x.strides[1] < x.strides[2])
+def _axis0_route(pm, x, dtype, start, length, method) -> bool:
+    """Whether ``x`` (lanes, cin, n) goes to the axis-0 kernel.
+
+    It must be laid out as (lanes, n, cin), the channel axis the faster one,
+    with enough channels, for a 1-D channel-agnostic matrix; and the direct
+    route must be the one asked for or the cost model's choice (the FFT path
+    runs on rows, so it keeps the transposed copy).
+    """
+    if not (pm.ndim == 1 and pm.channels is None and method in ("auto", "direct")
+            and x.ndim == 3 and x.shape[1] >= AXIS0_MIN_LANES and x.shape[2] > 1
+            and 0 < x.strides[1] < x.strides[2]):
+        return False
+    if method == "direct" or min(x.shape) == 0 or length == 0:
+        return True
+    return not _use_fft(pm, x.shape[0] * x.shape[1], start, length, dtype)
 
 
 def _parallel(lanes_work: int, taps_per_output: int) -> int:
@@ -172,7 +216,21 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     return out
 
 
-def run_rows(pm, x, dtype, in_origin, start, length):
+def _use_fft(pm, lanes, start, length, dtype) -> bool:
+    """The cost model's choice for a 1-D channel-agnostic matrix."""
+    from .cost import FFT_CALL, choose, direct_cost
+    L, M = pm.ups[0], pm.downs[0]
+    complex_data = np.dtype(dtype).kind == "c"
+    nblocks = (start + length - 1) // L - start // L + 1
+    if direct_cost(pm.nnz, L, M, nblocks, lanes, complex_data) < FFT_CALL:
+        return False                 # small work: skip even the tap analysis
+    from .fftpath import fft_shape
+    span, transforms, pairs = fft_shape(pm)
+    return choose(pm.nnz, L, M, span, nblocks, lanes, transforms, pairs,
+                  complex_data) == "fft"
+
+
+def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
     """Output indices ``[start, start + length)`` of ``pm`` applied to each row.
 
     Parameters
@@ -187,10 +245,18 @@ def run_rows(pm, x, dtype, in_origin, start, length):
         Input index of the first column of ``x``.
     start, length : int
         Output window.
+    method : {"auto", "direct", "fft"}
+        See :func:`run`.
     """
+    lanes, n = x.shape
+    if method == "fft" or (method == "auto" and _use_fft(pm, lanes, start, length, dtype)):
+        import numba
+        from .fftpath import run_fft
+        # as many FFT workers as the direct kernels would use threads
+        return run_fft(pm, x, dtype, in_origin, start, length,
+                       workers=numba.get_num_threads())
     from . import kernels
 
-    lanes, n = x.shape
     out = np.empty((lanes, length), dtype=dtype)     # the kernel writes every sample
     L, M = pm.ups[0], pm.downs[0]
     # Align the input to a block boundary: prepend `pre` zeros so that
@@ -199,7 +265,7 @@ def run_rows(pm, x, dtype, in_origin, start, length):
     pre = in_origin - origin_block * M
     ptr, tq, tk, tc = tap_lists(pm, dtype)
     if origin_block:
-        tk = tk + origin_block
+        tk = tk + origin_block                       # a copy: the lists are cached
     x = np.ascontiguousarray(x, dtype=dtype)
     if M == 1 and pre == 0:
         xq = x[:, None, :]

@@ -65,15 +65,18 @@ def _deinterleave2(x, pre, out):
     for lane in range(lanes):
         row = x[lane]
         d0, d1 = out[lane, 0], out[lane, 1]
-        # blocks b >= pre whose two samples 2b - pre, 2b + 1 - pre are inside x
-        npairs = max(0, min((n - pre) // 2, nblocks - pre))
-        src = row[pre:]
-        v0, v1 = d0[pre:pre + npairs], d1[pre:pre + npairs]
+        # blocks b >= b0 (the first with 2*b0 - pre >= 0) whose two samples
+        # 2b - pre and 2b + 1 - pre are both inside x
+        b0 = max(0, -(-pre // 2))
+        offset = 2 * b0 - pre                        # >= 0 (pre may be negative)
+        npairs = max(0, min((n - offset) // 2, nblocks - b0))
+        src = row[offset:]
+        v0, v1 = d0[b0:b0 + npairs], d1[b0:b0 + npairs]
         for t in range(npairs):
             v0[t] = src[2 * t]
             v1[t] = src[2 * t + 1]
         for b in range(nblocks):                     # the edge blocks
-            if pre <= b < pre + npairs:
+            if b0 <= b < b0 + npairs:
                 continue
             i = 2 * b - pre
             d0[b] = row[i] if 0 <= i < n else 0
