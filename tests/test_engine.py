@@ -79,7 +79,7 @@ def test_parallel_and_serial_paths_agree(monkeypatch):
 
 def test_long_signal_spans_many_chunks():
     h = RNG.standard_normal(7)
-    x = RNG.standard_normal(5 * engine.JOB_SAMPLES + 17)
+    x = RNG.standard_normal(5 * engine.job_blocks(1, 7, 8) + 17)
     np.testing.assert_allclose(pp.Conv(h)(x), np.convolve(x, h), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose((pp.Down(3) @ pp.Conv(h))(x), np.convolve(x, h)[::3],
                                rtol=1e-12, atol=1e-12)

@@ -26,11 +26,20 @@ from .._validation import as_method
 # (about 10 us) costs more than it saves.
 PARALLEL_MIN_WORK = 1 << 16
 
-# Output samples per job (at least 256 blocks): the job's slice of the output,
-# written phase by phase, stays in cache, and each tap still runs over enough
-# blocks to vectorise.  Measured: 2**12..2**16 are within noise for L <= 3;
-# large L (160/147) prefers the 256-block floor over 64 blocks.
-JOB_SAMPLES = 1 << 12
+# Output bytes per job: the job's slice of the output, written phase by phase
+# with stride L, stays in L1 between the phases.  Short filters are bound by
+# those stores and want small jobs (f64 L=2 K=8: 4.7 GMAC/s at 4 KB against
+# 3.7 at 32 KB); long ones by the taps' passes, which want long runs (f32 L=2
+# K=64: 20.2 at 16 KB against 17.4 at 2 KB).  At least 256 blocks a job
+# when taps dominate (L = 160 prefers 256 blocks to 64).
+JOB_BYTES_SHORT, JOB_BYTES_LONG = 1 << 12, 1 << 14
+
+
+def job_blocks(L: int, taps_per_phase: int, itemsize: int) -> int:
+    """Output blocks per job of the 1-D kernel (see ``JOB_BYTES_*``)."""
+    if taps_per_phase <= 8:
+        return max(64, JOB_BYTES_SHORT // (L * itemsize))
+    return max(256, JOB_BYTES_LONG // (L * itemsize))
 
 # Fewest contiguous lanes for the axis-0 kernel: narrower arrays are faster
 # transposed once and run along time.  Measured on 2**20 samples, 1 thread:
@@ -130,7 +139,7 @@ def run(pm, x, dtype, in_origin, starts, lengths, method="auto"):
                         algorithm)
     if pm.ndim == 1 and pm.channels is None:
         out = run_rows(pm, x.reshape(lanes * cin, -1), dtype, in_origin[0], starts[0],
-                      lengths[0], method)
+                       lengths[0], method)
         return out.reshape(lanes, cin, lengths[0])
     if pm.ndim == 2 and pm.channels is None:
         out = _run_2d(pm, x.reshape((lanes * cin,) + x.shape[2:]), dtype, in_origin,
@@ -218,9 +227,11 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
 
 def _use_fft(pm, lanes, start, length, dtype) -> bool:
     """The cost model's choice for a 1-D channel-agnostic matrix."""
-    from .cost import FFT_CALL, choose, direct_cost
+    from .cost import FFT_CALL, choose, direct_cost, fft_may_win
     L, M = pm.ups[0], pm.downs[0]
     complex_data = np.dtype(dtype).kind == "c"
+    if not fft_may_win(pm.nnz, L, M, complex_data):
+        return False                 # short phases: direct whatever the length
     nblocks = (start + length - 1) // L - start // L + 1
     if direct_cost(pm.nnz, L, M, nblocks, lanes, complex_data) < FFT_CALL:
         return False                 # small work: skip even the tap analysis
@@ -274,7 +285,7 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         kernels.deinterleave(x, pre, M, xq)
     b_first = start // L
     nblocks = (start + length - 1) // L - b_first + 1
-    chunk = max(256, JOB_SAMPLES // L)
+    chunk = job_blocks(L, tc.size // L, tc.itemsize)
     # (Python ints reach numba as int64, without the cost of np.int64 boxing)
     args = (xq, ptr, tq, tk, tc, L, b_first, nblocks, start, out, chunk)
     groups = _parallel(lanes * length, tc.size // L)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["direct_cost", "fft_cost", "fft_size", "choose"]
+__all__ = ["direct_cost", "fft_cost", "fft_size", "choose", "fft_may_win"]
 
 #: The constants come from a non-negative least-squares fit of the measured
 #: times of both paths (float64, one thread, 2**18 input samples, upfirdn
@@ -64,6 +64,21 @@ def direct_cost(nnz: int, up: int, down: int, nblocks: int, lanes: int,
     """
     return lanes * nblocks * (nnz * (4.0 if complex_data else 1.0)
                               + DIRECT_SAMPLE * (up + down))
+
+
+def fft_may_win(nnz: int, up: int, down: int, complex_data: bool = False) -> bool:
+    """False when the direct kernel is cheaper per output block than the FFT
+    path's per-sample work alone (``FFT_OUT_SAMPLE * L + FFT_IN_SAMPLE * M``),
+    whatever the FFT length: then :func:`choose` need not search FFT lengths
+    (a search costs ~25 us, more than filtering 4096 samples with 8 taps).
+
+    Examples
+    --------
+    >>> fft_may_win(nnz=8, up=2, down=1), fft_may_win(nnz=4096, up=1, down=1)
+    (False, True)
+    """
+    direct = nnz * (4.0 if complex_data else 1.0) + DIRECT_SAMPLE * (up + down)
+    return direct > FFT_OUT_SAMPLE * up + FFT_IN_SAMPLE * down
 
 
 def fft_cost(nfft: int, span: int, up: int, down: int, nblocks: int, lanes: int,
