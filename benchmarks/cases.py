@@ -32,7 +32,7 @@ class Case:
 
 def _firwin(taps, L, M, dtype):
     from scipy.signal import firwin
-    return firwin(taps, 1 / max(L, M)).astype(dtype)
+    return firwin(taps, 1 / max(L, M, 2)).astype(dtype)      # half band for L = M = 1
 
 
 def _upfirdn(L, M, taps, dtype, shape, axis):
