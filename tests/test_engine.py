@@ -158,3 +158,19 @@ def test_deinterleave_2d_matches_phase_stream_definition(M1, M2):
                         ok = ((i >= 0) & (i < n1))[:, None] & ((j >= 0) & (j < n2))[None]
                         ref = np.where(ok, x[:, np.clip(i, 0, n1 - 1)][:, :, np.clip(j, 0, n2 - 1)], 0)
                         np.testing.assert_array_equal(out[:, m1 * M2 + m2], ref)
+
+
+def test_scratch_memory_is_reused_but_never_returned():
+    """Temporaries come from per-thread scratch; results are fresh arrays."""
+    from polyphase.engine.scratch import scratch
+    a = scratch("test", (4, 5), np.float64)
+    b = scratch("test", (3,), np.float32)
+    assert np.shares_memory(a, b) and a.flags.c_contiguous
+    h = RNG.standard_normal(31)
+    x = RNG.standard_normal(5000)
+    y1 = pp.upfirdn(h, x, 2, 147)                  # phase streams in scratch
+    y2 = pp.upfirdn(h, 2 * x, 2, 147)
+    np.testing.assert_allclose(y1 * 2, y2, rtol=1e-12, atol=1e-12)
+    import scipy.signal
+    np.testing.assert_allclose(y1, scipy.signal.upfirdn(h, x, 2, 147), rtol=1e-12,
+                               atol=1e-12)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import as_method
+from .scratch import scratch
 
 # Below this many output samples times taps the parallel region's start-up
 # (about 10 us) costs more than it saves.
@@ -200,8 +201,9 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     if pm.downs == (1, 1) and pre == [0, 0]:
         xq = np.ascontiguousarray(x, dtype=dtype)[:, None]   # already one phase
     else:
-        xq = np.zeros((x.shape[0], M1 * M2) + stream_blocks(x.shape[1:], pm.downs, pre),
-                      dtype=dtype)
+        xq = scratch("phases", (x.shape[0], M1 * M2)
+                     + stream_blocks(x.shape[1:], pm.downs, pre), dtype)
+        xq.fill(0)                 # (a memset: cheaper than fresh pages' faults)
         kernels2d.deinterleave(np.ascontiguousarray(x, dtype=dtype), pre[0], pre[1], M1, M2,
                                xq)
     # the taps are sorted by row key, which for one channel is the flat phase
@@ -281,7 +283,7 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
     if M == 1 and pre == 0:
         xq = x[:, None, :]
     else:
-        xq = np.empty((lanes, M, -(-(n + pre) // M)), dtype=dtype)
+        xq = scratch("phases", (lanes, M, -(-(n + pre) // M)), dtype)
         kernels.deinterleave(x, pre, M, xq)
     b_first = start // L
     nblocks = (start + length - 1) // L - b_first + 1

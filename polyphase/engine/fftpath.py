@@ -28,6 +28,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .cost import BATCH_BYTES, fft_size
+from .scratch import scratch
 
 __all__ = ["fft_shape", "fft_taps", "run_fft"]
 
@@ -130,7 +131,7 @@ def _phase_streams(x, in_origin, M, first_block, nblocks, dtype):
     lanes, n = x.shape
     pre = in_origin - first_block * M            # x[:, i] sits at stream index i + pre
     if M == 1:
-        xq = np.empty((lanes, 1, nblocks), dtype=dtype)
+        xq = scratch("phases", (lanes, 1, nblocks), dtype)
         lo, hi = max(0, pre), min(nblocks, pre + n)
         xq[:, 0, :lo] = 0
         xq[:, 0, max(hi, lo):] = 0
@@ -138,7 +139,7 @@ def _phase_streams(x, in_origin, M, first_block, nblocks, dtype):
             xq[:, 0, lo:hi] = x[:, lo - pre:hi - pre]
         return xq
     from .kernels import deinterleave
-    xq = np.empty((lanes, M, nblocks), dtype=dtype)
+    xq = scratch("phases", (lanes, M, nblocks), dtype)
     deinterleave(np.ascontiguousarray(x, dtype=dtype), np.int64(pre), np.int64(M), xq)
     return xq
 
@@ -187,7 +188,8 @@ def run_fft(pm, x, dtype, in_origin, start, length, workers=1):
         per_batch = min(nseg, max(1, BATCH_BYTES // (lanes * n_fft * dtype.itemsize)))
         # spectrum sums and products, allocated once: fresh arrays per batch
         # cost page faults (see BATCH_BYTES)
-        work = np.empty((taps.work_buffers, lanes, per_batch, G.shape[1]), dtype=G.dtype)
+        work = scratch("fft-work", (taps.work_buffers, lanes, per_batch, G.shape[1]),
+                       G.dtype)
         for i0 in range(0, nseg, per_batch):
             i1 = min(nseg, i0 + per_batch)
             X = [forward(windows[:, q, i0:i1], n_fft, axis=-1, workers=workers)

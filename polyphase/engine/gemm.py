@@ -20,6 +20,7 @@ from math import prod
 import numpy as np
 
 from ..system import _flat
+from .scratch import scratch
 
 
 def stream_blocks(n, downs, pre, pad_lo=None, pad_hi=None):
@@ -180,7 +181,8 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
                          "boxes of delays")
     if fast:
         back += strides[0] + 1        # a tile's far row and column (odd sizes)
-    flat = np.zeros((prod(downs), cin, front + lanes * S + back), dtype=dtype)
+    flat = scratch("flat", (prod(downs), cin, front + lanes * S + back), dtype)
+    flat.fill(0)
     fill_phase_streams(x.astype(dtype, copy=False), downs, pre, pad_lo,
                        flat[:, :, front:front + lanes * S].reshape(
                            (prod(downs), cin, lanes) + P))
@@ -192,7 +194,10 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
         winograd.run(flat, fast, front + g_lo, strides, lanes, S, nblocks, ups, crop,
                      cout, out)
         return out
-    product = np.empty((prod(ups), cout, ncols), dtype=dtype)
+    # (scratch only for d <= 2, whose interleave copies it into a new array;
+    # for d >= 3 the reshape below may return a view of it)
+    product = scratch("product", (prod(ups), cout, ncols), dtype) if d <= 2 else \
+        np.empty((prod(ups), cout, ncols), dtype=dtype)
     for r, (taps, W) in enumerate(plan):
         # rows of group g are (phase, C_out/G) when all phases share the taps
         rows = product if len(plan) == 1 else product[r:r + 1]
@@ -254,7 +259,7 @@ def _stacked_products(flat, tap_q, tap_start, W, G, rows, ncols):
     phases, cout = rows.shape[:2]
     width = max(256, CHUNK_BYTES // (T * cin * flat.itemsize))
     width = min(width, ncols)
-    buf = np.empty(T * cin * width, dtype=flat.dtype)
+    buf = scratch("im2col", (T * cin * width,), flat.dtype)
     for c0 in range(0, ncols, width):
         n = min(width, ncols - c0)
         # (G, T, C_in/G, n), contiguous: a view of it is the GEMM's input

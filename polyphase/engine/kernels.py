@@ -18,6 +18,27 @@ from numba import njit, prange
 TILE = 256
 
 
+# From this many phases on, the interior is split as a blocked transpose.
+WIDE = 16
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _transpose_blocks(row, pre, M, out, i0, i1):
+    """``out[q, b] = row[b*M + q - pre]`` for interior blocks ``[i0, i1)``.
+
+    For many phases a pass per phase reads one sample per cache line (a
+    gather from L2 for M = 147: 13.6 ms for 2**22 doubles).  Here each block's
+    ``M`` samples are read contiguously and scattered to the phases, block
+    after block, so the ``M`` output lines being filled stay in L1 (a
+    line takes 8 doubles: 8 consecutive blocks).
+    """
+    for b in range(i0, i1):
+        seg = row[b * M - pre:b * M - pre + M]
+        col = out[:, b]
+        for q in range(M):
+            col[q] = seg[q]
+
+
 @njit(cache=True, nogil=True)
 def deinterleave(x, pre, M, out):
     """``out[lane, q, b] = x[lane, b*M + q - pre]`` (zero outside ``x``).
@@ -39,13 +60,17 @@ def deinterleave(x, pre, M, out):
         for t0 in range(0, nblocks, TILE):
             t1 = min(t0 + TILE, nblocks)
             i0, i1 = max(t0, first), min(t1, last)
+            if i0 < i1:
+                if M >= WIDE:
+                    _transpose_blocks(row, pre, M, out[lane], i0, i1)
+                else:
+                    for q in range(M):
+                        src = row[i0 * M + q - pre:]
+                        inner = out[lane, q, i0:i1]     # zero-based view
+                        for b in range(i1 - i0):
+                            inner[b] = src[b * M]
             for q in range(M):
                 dst = out[lane, q]
-                if i0 < i1:
-                    src = row[i0 * M + q - pre:]
-                    inner = dst[i0:i1]                  # zero-based view
-                    for b in range(i1 - i0):
-                        inner[b] = src[b * M]
                 for b in range(t0, t1):
                     if i0 <= b < i1:
                         continue

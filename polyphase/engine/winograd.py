@@ -86,6 +86,7 @@ def run(flat, plans, front_g_lo, strides, lanes, S, nblocks, ups, crop, cout, ou
     tiles of odd sizes).
     """
     from . import kernels_winograd as kw
+    from .scratch import scratch
 
     st1 = strides[0]
     nt1, nt2 = -(-nblocks[0] // 2), -(-nblocks[1] // 2)
@@ -96,8 +97,8 @@ def run(flat, plans, front_g_lo, strides, lanes, S, nblocks, ups, crop, cout, ou
         bases = (front_g_lo - (kmin[:, 0] + 1) * st1 - (kmin[:, 1] + 1)).astype(np.int64)
         cz, R = U.shape[2], U.shape[1]
         width = max(64, min(ntiles, CHUNK_BYTES // (9 * max(cz, R) * flat.itemsize)))
-        V = np.empty((9, cz, width), dtype=flat.dtype)
-        Mt = np.empty((9, R, width), dtype=flat.dtype)
+        V = scratch("winograd-v", (9, cz, width), flat.dtype)
+        Mt = scratch("winograd-m", (9, R, width), flat.dtype)
         qs64 = qs.astype(np.int64)
         for t0 in range(0, ntiles, width):
             n = min(width, ntiles - t0)
