@@ -26,12 +26,19 @@ PEAK_GMACS = {"float32": 57.7, "float64": 29.2, "complex64": 57.7 / 4,
               "complex128": 29.2 / 4}
 
 
-def interleaved(fns: dict, repeats: int = 7, min_repeat: float = MIN_REPEAT) -> dict:
+def interleaved(fns: dict, repeats: int = 7, min_repeat: float = MIN_REPEAT,
+                gap: float = 0.0) -> dict:
     """Median seconds per call of each function, timed A B A B ...
 
     Each function is called once first (warm-up: JIT compilation, caches,
     allocator), then its inner loop count is set so that one repeat lasts at
-    least ``min_repeat`` seconds.
+    least ``min_repeat`` seconds.  ``gap`` seconds of idle time precede each
+    timed block: with several threads, the worker threads of the library
+    timed just before (OpenBLAS spins ~75 ms after a call, OpenMP pools spin
+    too) otherwise compete for the cores with the one being timed, and
+    whichever runs second pays (measured: our 64-channel layer 55 ms with
+    2 threads when torch's threads were told not to spin, 90 ms when they
+    spun).
     """
     inner = {}
     for name, fn in fns.items():
@@ -44,6 +51,8 @@ def interleaved(fns: dict, repeats: int = 7, min_repeat: float = MIN_REPEAT) -> 
     for _ in range(repeats):
         for name, fn in fns.items():
             n = inner[name]
+            if gap:
+                time.sleep(gap)
             t = time.perf_counter()
             for _ in range(n):
                 fn()

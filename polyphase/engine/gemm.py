@@ -187,30 +187,28 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
                        flat[:, :, front:front + lanes * S].reshape(
                            (prod(downs), cin, lanes) + P))
 
-    crop = [s - f * L for s, f, L in zip(starts, first, ups)]
-    if fast:
-        from . import winograd
-        out = np.empty((lanes, cout) + tuple(lengths), dtype=dtype)
-        winograd.run(flat, fast, front + g_lo, strides, lanes, S, nblocks, ups, crop,
-                     cout, out)
-        return out
     # (scratch only for d <= 2, whose interleave copies it into a new array;
     # for d >= 3 the reshape below may return a view of it)
     product = scratch("product", (prod(ups), cout, ncols), dtype) if d <= 2 else \
         np.empty((prod(ups), cout, ncols), dtype=dtype)
-    for r, (taps, W) in enumerate(plan):
-        # rows of group g are (phase, C_out/G) when all phases share the taps
-        rows = product if len(plan) == 1 else product[r:r + 1]
-        if taps.shape[0] == 0:                   # a structurally zero phase
-            rows[...] = 0
-            continue
-        starts_t = [front + g_lo - sum(kk * st for kk, st in zip(k, strides))
-                    for q, *k in taps]
-        _stacked_products(flat, taps[:, 0], starts_t, W, G, rows, ncols)
+    if fast:
+        from . import winograd
+        winograd.run(flat, fast, front + g_lo, strides, lanes, S, nblocks, product)
+    else:
+        for r, (taps, W) in enumerate(plan):
+            # rows of group g are (phase, C_out/G) when all phases share the taps
+            rows = product if len(plan) == 1 else product[r:r + 1]
+            if taps.shape[0] == 0:                   # a structurally zero phase
+                rows[...] = 0
+                continue
+            starts_t = [front + g_lo - sum(kk * st for kk, st in zip(k, strides))
+                        for q, *k in taps]
+            _stacked_products(flat, taps[:, 0], starts_t, W, G, rows, ncols)
 
     # the output blocks as a strided view of the product (no copy)
     itemsize = np.dtype(dtype).itemsize
     grid_strides = tuple(v * itemsize for v in [S] + strides)
+    crop = [s - f * L for s, f, L in zip(starts, first, ups)]
     y = np.lib.stride_tricks.as_strided(
         product, shape=tuple(ups) + (cout, lanes) + tuple(nblocks),
         strides=tuple(product.strides[0] * prod(ups[a + 1:]) for a in range(d))

@@ -72,18 +72,17 @@ def plan(taps, W, cin):
     return qs, kmin, np.ascontiguousarray(U.astype(W.dtype))
 
 
-def run(flat, plans, front_g_lo, strides, lanes, S, nblocks, ups, crop, cout, out):
-    """All output phases through the Winograd form, written into ``out``.
+def run(flat, plans, front_g_lo, strides, lanes, S, nblocks, rows):
+    """All output phases through the Winograd form, into the product ``rows``.
 
     ``flat`` are the flat phase streams ``(M, C_in, F)``; output block
     ``(lane, b1, b2)`` sits at flat-grid column ``col = lane*S + b1*st1 + b2``
     and a tap with delays ``(k1, k2)`` reads stream column
     ``front_g_lo + col - k1*st1 - k2``.  ``plans`` holds one :func:`plan` per
     entry of the GEMM plan: one for all phases (stacked) or one per phase.
-    ``out`` (lanes, C_out, n1, n2) is the window starting ``crop`` samples
-    after block ``(0, 0)``.  The streams must hold one more row and column of
-    blocks than the direct form reads (the far row and column of the last
-    tiles of odd sizes).
+    ``rows`` is the GEMM path's product ``(phases, C_out, ncols)``.  The
+    streams must hold one more row and column of blocks than the direct form
+    reads (the far row and column of the last tiles of odd sizes).
     """
     from . import kernels_winograd as kw
     from .scratch import scratch
@@ -91,11 +90,11 @@ def run(flat, plans, front_g_lo, strides, lanes, S, nblocks, ups, crop, cout, ou
     st1 = strides[0]
     nt1, nt2 = -(-nblocks[0] // 2), -(-nblocks[1] // 2)
     ntiles = lanes * nt1 * nt2
-    stacked = len(plans) == 1
     for entry, (qs, kmin, U) in enumerate(plans):
         # stream column of each tile's corner d[0, 0] (delay kmin + 1 on both axes)
         bases = (front_g_lo - (kmin[:, 0] + 1) * st1 - (kmin[:, 1] + 1)).astype(np.int64)
         cz, R = U.shape[2], U.shape[1]
+        out_rows = rows.reshape(-1, rows.shape[-1]) if len(plans) == 1 else rows[entry]
         width = max(64, min(ntiles, CHUNK_BYTES // (9 * max(cz, R) * flat.itemsize)))
         V = scratch("winograd-v", (9, cz, width), flat.dtype)
         Mt = scratch("winograd-m", (9, R, width), flat.dtype)
@@ -105,5 +104,4 @@ def run(flat, plans, front_g_lo, strides, lanes, S, nblocks, ups, crop, cout, ou
             v, m = V[:, :, :n], Mt[:, :, :n]
             kw.transform_input(flat, qs64, bases, S, st1, nt1, nt2, t0, v)
             np.matmul(U, v, out=m)
-            kw.transform_output(m, S, st1, nt1, nt2, t0, 0 if stacked else entry,
-                                ups[0], ups[1], crop[0], crop[1], out)
+            kw.transform_output(m, S, st1, nt1, nt2, nblocks[0], nblocks[1], t0, out_rows)
