@@ -129,24 +129,18 @@ def run(pm, x, dtype, in_origin, starts, lengths, method="auto"):
     if lanes * cin == 0 or min(lengths, default=1) == 0 \
             or min(x.shape[2:], default=1) == 0 or pm.nnz == 0:
         return np.zeros((lanes, cout) + tuple(lengths), dtype=dtype)
-    from .gemm import run_gemm
-    if method in ("gemm", "winograd"):
-        algorithm = "im2col" if method == "gemm" else "winograd"
-        if pm.channels is None:
-            out = run_gemm(pm, x.reshape((lanes * cin, 1) + x.shape[2:]), dtype,
-                           tuple(in_origin), tuple(starts), tuple(lengths), algorithm)
+    if pm.channels is None and method not in ("gemm", "winograd"):
+        if pm.ndim == 1:
+            out = run_rows(pm, x.reshape(lanes * cin, -1), dtype, in_origin[0],
+                           starts[0], lengths[0], method)
+            return out.reshape(lanes, cin, lengths[0])
+        if pm.ndim == 2:
+            out = _run_2d(pm, x.reshape((lanes * cin,) + x.shape[2:]), dtype, in_origin,
+                          starts, lengths)
             return out.reshape((lanes, cin) + tuple(lengths))
-        return run_gemm(pm, x, dtype, tuple(in_origin), tuple(starts), tuple(lengths),
-                        algorithm)
-    if pm.ndim == 1 and pm.channels is None:
-        out = run_rows(pm, x.reshape(lanes * cin, -1), dtype, in_origin[0], starts[0],
-                       lengths[0], method)
-        return out.reshape(lanes, cin, lengths[0])
-    if pm.ndim == 2 and pm.channels is None:
-        out = _run_2d(pm, x.reshape((lanes * cin,) + x.shape[2:]), dtype, in_origin,
-                      starts, lengths)
-        return out.reshape((lanes, cin) + tuple(lengths))
-    algorithm = "im2col" if method == "direct" else "auto"
+    from .gemm import run_gemm
+    algorithm = {"gemm": "im2col", "direct": "im2col", "winograd": "winograd"}.get(
+        method, "auto")
     if pm.channels is None:
         # the same operator on every channel: channels are more lanes
         out = run_gemm(pm, x.reshape((lanes * cin, 1) + x.shape[2:]), dtype,

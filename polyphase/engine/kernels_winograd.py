@@ -17,6 +17,16 @@ import numpy as np
 from numba import njit
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _run_of_tiles(t, end, nt1, nt2):
+    """``lane, r1, r2, cnt``: tile ``t`` and how many tiles of its row follow
+    it up to ``end`` (one run)."""
+    lane = t // (nt1 * nt2)
+    r1 = (t - lane * nt1 * nt2) // nt2
+    r2 = t - lane * nt1 * nt2 - r1 * nt2
+    return lane, r1, r2, min(nt2 - r2, end - t)
+
+
 @njit(cache=True, nogil=True)
 def transform_input(flat, qs, bases, S, st1, nt1, nt2, t0, v):
     """``v[:, ch, t - t0] = BT d BT^T`` for the 3x3 tiles ``d`` of channel ``ch``.
@@ -28,7 +38,6 @@ def transform_input(flat, qs, bases, S, st1, nt1, nt2, t0, v):
     """
     cin = flat.shape[1]
     n = v.shape[2]
-    per = nt1 * nt2
     two = np.uint64(2)
     for ch in range(qs.shape[0] * cin):
         iq = ch // cin
@@ -38,10 +47,7 @@ def transform_input(flat, qs, bases, S, st1, nt1, nt2, t0, v):
         v6, v7, v8 = v[6, ch], v[7, ch], v[8, ch]
         t = t0
         while t < t0 + n:
-            lane = t // per
-            r1 = (t - lane * per) // nt2
-            r2 = t - lane * per - r1 * nt2
-            cnt = min(nt2 - r2, t0 + n - t)
+            lane, r1, r2, cnt = _run_of_tiles(t, t0 + n, nt1, nt2)
             p0 = np.uint64(bases[iq] + lane * S + 2 * r1 * st1 + 2 * r2)
             p1 = p0 + np.uint64(st1)
             p2 = p1 + np.uint64(st1)
@@ -72,7 +78,6 @@ def transform_output(m, S, st1, nt1, nt2, nb1, nb2, t0, rows):
     windows of the 3x3 ``M``.
     """
     n = m.shape[2]
-    per = nt1 * nt2
     two = np.uint64(2)
     for r in range(m.shape[1]):
         dst = rows[r]
@@ -81,10 +86,7 @@ def transform_output(m, S, st1, nt1, nt2, nb1, nb2, t0, rows):
         m6, m7, m8 = m[6, r], m[7, r], m[8, r]
         t = t0
         while t < t0 + n:
-            lane = t // per
-            r1 = (t - lane * per) // nt2
-            r2 = t - lane * per - r1 * nt2
-            cnt = min(nt2 - r2, t0 + n - t)
+            lane, r1, r2, cnt = _run_of_tiles(t, t0 + n, nt1, nt2)
             o = np.uint64(t - t0)
             col = np.uint64(lane * S + 2 * r1 * st1 + 2 * r2)
             low = col + np.uint64(st1)
