@@ -81,7 +81,7 @@ def run_child(indices, threads, repeats):
         # with several threads, let the other library's idle threads stop
         # spinning before each timed block (see timing.interleaved)
         t = interleaved({"ours": ours, "peer": theirs}, repeats,
-                        gap=0.15 if threads > 1 else 0.0)
+                        gap=float(os.environ.get("PP_BENCH_GAP", 0.15)) if threads > 1 else 0.0)
         gmacs = macs / t["ours"] / 1e9
         row.update(ours_ms=t["ours"] * 1e3, peer_ms=t["peer"] * 1e3,
                    ratio=t["peer"] / t["ours"], gmacs=gmacs,

@@ -151,7 +151,7 @@ def deinterleave(x, pre1, pre2, M1, M2, out):
                 dst[t] = src[t * M2]
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def interleave_blocks(y, s1, s2, out):
     """``out[lane, c, n1, n2] = y[p1, p2, c, lane, b1, b2]`` at ``n = b*L + p - s``.
 
@@ -159,11 +159,14 @@ def interleave_blocks(y, s1, s2, out):
     phases as separate planes; ``out`` is the cropped, interleaved window
     starting at output index ``(s1, s2)`` relative to block ``(0, 0)``.  One
     pass, contiguous reads along ``b2`` (a numpy transpose of this 6-D layout
-    measured several times slower).
+    measured several times slower).  Serial: it runs right after BLAS
+    products, whose idle threads keep spinning on the other core for tens of
+    milliseconds, and a parallel region competing with them made the
+    64-channel layers slower with 2 threads than with 1.
     """
     L1, L2, C, lanes, nb1, nb2 = y.shape
     n1, n2 = out.shape[2], out.shape[3]
-    for job in prange(lanes * C):
+    for job in range(lanes * C):
         lane = job // C
         c = job - lane * C
         for r in range(n1):
