@@ -174,3 +174,24 @@ def test_scratch_memory_is_reused_but_never_returned():
     import scipy.signal
     np.testing.assert_allclose(y1, scipy.signal.upfirdn(h, x, 2, 147), rtol=1e-12,
                                atol=1e-12)
+
+
+def test_large_results_are_recycled_only_once_released():
+    """A result's memory is reused only after the caller dropped it and its views."""
+    h = RNG.standard_normal(8)
+    x = RNG.standard_normal(1 << 18)
+    expected = np.convolve(x, h)
+    first = pp.upfirdn(h, x)
+    view = first[10:20]                       # keeps the first result alive
+    del first
+    second = pp.upfirdn(h, 2 * x)
+    assert not np.shares_memory(view, second)
+    np.testing.assert_allclose(view, expected[10:20], rtol=1e-12)
+    address = second.ctypes.data
+    del second, view
+    third = pp.upfirdn(h, 3 * x)              # may reuse a released buffer
+    np.testing.assert_allclose(third, 3 * expected, rtol=1e-12, atol=1e-12)
+    fourth = pp.upfirdn(h, 4 * x)
+    assert not np.shares_memory(third, fourth)
+    np.testing.assert_allclose(third, 3 * expected, rtol=1e-12, atol=1e-12)
+    assert third.ctypes.data == address or fourth.ctypes.data == address

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import as_method
-from .scratch import scratch
+from .scratch import result, scratch
 
 # Below this many output samples times taps the parallel region's start-up
 # (about 10 us) costs more than it saves.
@@ -208,7 +208,7 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     tk2 = (pm.k[:, 1] + origin_block[1]).astype(np.int64)
     tc = pm.c.astype(dtype)
     lanes = x.shape[0]
-    out = np.empty((lanes,) + tuple(lengths), dtype=dtype)   # every sample is written
+    out = result((lanes,) + tuple(lengths), dtype)   # every sample is written
     b1_first = starts[0] // L1
     nrows = (starts[0] + lengths[0] - 1) // L1 - b1_first + 1
     args = (xq, ptr, ts, tk1, tk2, tc, np.int64(L1), np.int64(L2), np.int64(b1_first),
@@ -264,7 +264,7 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
                        workers=numba.get_num_threads())
     from . import kernels
 
-    out = np.empty((lanes, length), dtype=dtype)     # the kernel writes every sample
+    out = result((lanes, length), dtype)     # the kernel writes every sample
     L, M = pm.ups[0], pm.downs[0]
     # Align the input to a block boundary: prepend `pre` zeros so that
     # column 0 of the phase streams is input block `origin_block`.
@@ -317,7 +317,7 @@ def _run_axis0(pm, x, dtype, in_origin, start, length):
     if min(x.shape) == 0 or length == 0 or pm.nnz == 0:
         return np.zeros((before, length, after), dtype=dtype)
     x = np.ascontiguousarray(x, dtype=dtype)
-    out = np.empty((before, length, after), dtype=dtype)   # every sample is written
+    out = result((before, length, after), dtype)   # every sample is written
     L, M = pm.ups[0], pm.downs[0]
     work = np.dtype(dtype)
     if work.kind == "c" and pm.c.dtype.kind != "c":

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .cost import BATCH_BYTES, fft_size
-from .scratch import scratch
+from .scratch import result, scratch
 
 __all__ = ["fft_shape", "fft_taps", "run_fft"]
 
@@ -176,7 +176,7 @@ def run_fft(pm, x, dtype, in_origin, start, length, workers=1):
     xq = _phase_streams(x, in_origin, M, first_in, n_in, dtype)
 
     out = np.zeros((lanes, length), dtype=dtype) if taps.used_p.size < L else \
-        np.empty((lanes, length), dtype=dtype)
+        result((lanes, length), dtype)
     forward = scipy.fft.fft if complex_data else scipy.fft.rfft
     inverse = scipy.fft.ifft if complex_data else scipy.fft.irfft
     for j, nseg, n_fft, last in runs:

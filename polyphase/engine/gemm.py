@@ -20,7 +20,7 @@ from math import prod
 import numpy as np
 
 from ..system import _flat
-from .scratch import scratch
+from .scratch import result, scratch
 
 
 def stream_blocks(n, downs, pre, pad_lo=None, pad_hi=None):
@@ -215,7 +215,7 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
         + (product.strides[1],) + grid_strides)
     if d <= 2:
         from .kernels2d import interleave_blocks
-        out = np.empty((lanes, cout) + tuple(lengths), dtype=dtype)
+        out = result((lanes, cout) + tuple(lengths), dtype)
         if d == 1:      # a 2-D problem of one block row
             y, out, crop = y[None, :, :, :, None], out[:, :, None], [0] + crop
         interleave_blocks(y, np.int64(crop[0]), np.int64(crop[1]), out)

@@ -13,6 +13,7 @@ from here.
 
 from __future__ import annotations
 
+import sys
 import threading
 from math import prod
 
@@ -57,3 +58,51 @@ def scratch(slot: str, shape, dtype) -> np.ndarray:
 def release() -> None:
     """Free this thread's scratch buffers."""
     _local.pool = {}
+
+
+# Results at least this large are recycled (smaller ones are cheap to fault in).
+RECYCLE_BYTES = 1 << 20
+
+
+def result(shape, dtype) -> np.ndarray:
+    """A new uninitialised array for a result the caller will own.
+
+    A large result is carved out of the buffer of this thread's previous
+    large result when the caller has let go of that one: the array (and every
+    view of it) is gone, so only this module still refers to the buffer.  Its
+    pages are then already mapped, and writing the result does not pay a
+    page fault per page -- 2.7 ms of zeroing for 32 MB here, as much as an
+    8-tap interpolator's arithmetic.  While the caller holds a result (or
+    any view of it), a fresh buffer is allocated as ``np.empty`` would.
+
+    Examples
+    --------
+    >>> a = result((1 << 18,), np.float64)
+    >>> b = result((1 << 18,), np.float64)      # a is alive: fresh memory
+    >>> np.shares_memory(a, b)
+    False
+    >>> del a, b
+    >>> c = result((1 << 18,), np.float64)      # recycles a's buffer
+    """
+    dtype = np.dtype(dtype)
+    nbytes = prod(shape) * dtype.itemsize
+    if nbytes < RECYCLE_BYTES:
+        return np.empty(shape, dtype=dtype)
+    kept = getattr(_local, "results", None)
+    if kept is None:
+        kept = _local.results = []
+    for i in range(len(kept)):
+        # Views of a view keep a reference to the array that owns the memory
+        # (numpy collapses bases), so the owner is what is kept and counted:
+        # the list's reference and getrefcount's argument are the only ones
+        # once the caller has dropped the result and all its views.
+        if kept[i].nbytes >= nbytes + 64 and sys.getrefcount(kept[i]) <= 2:
+            owner = kept.pop(i)
+            break
+    else:
+        owner = np.empty(nbytes + 64, dtype=np.uint8)
+    if owner.nbytes <= KEEP_BYTES:
+        kept.append(owner)
+        del kept[:-2]                 # the last two results of this thread
+    offset = (-owner.ctypes.data) % 64
+    return owner[offset:offset + nbytes].view(dtype).reshape(shape)
