@@ -56,12 +56,15 @@ def scratch(slot: str, shape, dtype) -> np.ndarray:
 
 
 def release() -> None:
-    """Free this thread's scratch buffers."""
+    """Free this thread's scratch buffers and its kept result buffers."""
     _local.pool = {}
+    _local.results = []
 
 
-# Results at least this large are recycled (smaller ones are cheap to fault in).
+# Results at least this large are recycled (smaller ones are cheap to fault
+# in), and buffers up to RESULT_KEEP_BYTES are kept for it (two per thread).
 RECYCLE_BYTES = 1 << 20
+RESULT_KEEP_BYTES = 1 << 27
 
 
 def result(shape, dtype) -> np.ndarray:
@@ -101,7 +104,7 @@ def result(shape, dtype) -> np.ndarray:
             break
     else:
         owner = np.empty(nbytes + 64, dtype=np.uint8)
-    if owner.nbytes <= KEEP_BYTES:
+    if owner.nbytes <= RESULT_KEEP_BYTES:
         kept.append(owner)
         del kept[:-2]                 # the last two results of this thread
     offset = (-owner.ctypes.data) % 64
