@@ -19,6 +19,8 @@ from polyphase.extension import MODES
 from polyphase.finite import apply_window
 from polyphase.testing import reference_matrix
 
+from helpers import random_array, tolerance
+
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
 RNG = np.random.default_rng(23)
 RATES = [(1, 1, 1), (2, 1, 8), (1, 2, 64), (3, 2, 96), (2, 3, 5), (1, 1, 100),
@@ -26,18 +28,11 @@ RATES = [(1, 1, 1), (2, 1, 8), (1, 2, 64), (3, 2, 96), (2, 3, 5), (1, 1, 100),
 
 
 def random(shape, dtype):
-    x = RNG.standard_normal(shape)
-    if np.dtype(dtype).kind == "c":
-        x = x + 1j * RNG.standard_normal(shape)
-    return x.astype(dtype)
+    return random_array(shape, dtype, RNG)
 
 
 def real_of(dtype):
     return np.empty(0, dtype).real.dtype
-
-
-def tolerance(dtype):
-    return 2e-5 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-12
 
 
 def assert_close(got, expected, dtype, what=""):

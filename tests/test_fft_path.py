@@ -10,19 +10,14 @@ import polyphase as pp
 from polyphase import engine
 from polyphase.engine import cost, fftpath
 
+from helpers import random_array, tolerance
+
 RNG = np.random.default_rng(17)
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
 
 
 def random(shape, dtype, rng=RNG):
-    x = rng.standard_normal(shape)
-    if np.dtype(dtype).kind == "c":
-        x = x + 1j * rng.standard_normal(shape)
-    return x.astype(dtype)
-
-
-def tolerance(dtype):
-    return 2e-5 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-12
+    return random_array(shape, dtype, rng)
 
 
 def assert_close(got, expected, dtype):

@@ -12,6 +12,8 @@ import polyphase as pp
 from polyphase import _resampler
 from polyphase.extension import MODES
 
+from helpers import random_array, tolerance
+
 RNG = np.random.default_rng(7)
 FLOATS = [np.float32, np.float64, np.complex64, np.complex128]
 RATES = [(160, 147), (1, 1), (3, 2), (2, 3), (7, 1), (1, 7), (2, 1), (1, 2), (6, 4)]
@@ -24,16 +26,7 @@ UNDEFINED_FOR_ONE_SAMPLE = {"reflect", "smooth", "antireflect", "line"}
 
 
 def random(shape, dtype):
-    x = RNG.standard_normal(shape)
-    if np.dtype(dtype).kind == "c":
-        x = x + 1j * RNG.standard_normal(shape)
-    if np.dtype(dtype).kind in "iu":
-        x = np.round(x * 100)
-    return x.astype(dtype)
-
-
-def tolerance(dtype):
-    return 2e-5 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-12
+    return random_array(shape, dtype, RNG)
 
 
 def assert_matches_scipy(x, up, down, **kwargs):

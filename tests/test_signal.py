@@ -10,19 +10,14 @@ from hypothesis import assume, given, strategies as st
 import polyphase as pp
 from polyphase.extension import MODES
 
+from helpers import random_array, tolerance
+
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
 RNG = np.random.default_rng(5)
 
 
 def random(shape, dtype):
-    x = RNG.standard_normal(shape)
-    if np.dtype(dtype).kind == "c":
-        x = x + 1j * RNG.standard_normal(shape)
-    return x.astype(dtype)
-
-
-def tolerance(dtype):
-    return 2e-5 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-12
+    return random_array(shape, dtype, RNG)
 
 
 def assert_matches_scipy(h, x, up, down, axis=-1, mode="constant", cval=0):
