@@ -14,6 +14,10 @@ import numpy as np
 
 def as_int(value, name: str, *, minimum: int | None = None) -> int:
     """``value`` as a Python int; integral floats such as ``2.0`` are accepted."""
+    if type(value) is int:               # the common case, without ABC checks
+        if minimum is not None and value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Number):
         raise TypeError(f"{name} must be an integer, got {value!r} "
                         f"of type {type(value).__name__}")

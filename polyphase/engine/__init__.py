@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import as_method
+from .cost import FFT_CALL, choose, direct_cost, fft_may_win
 from .scratch import result, scratch
 
 # Below this many output samples times taps the parallel region's start-up
@@ -66,7 +67,7 @@ def tap_lists(pm, dtype):
     operator) and for long filters building the lists is not free: 3 ms of a
     6.5 ms call for 48000/44101 (960,001 taps).
     """
-    key = ("taps", np.dtype(dtype).str)
+    key = ("taps", np.dtype(dtype))
     cache = pm.__dict__.setdefault("_plans", {})
     if key not in cache:
         p = pm.p[:, 0]                               # sorted
@@ -223,7 +224,6 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
 
 def _use_fft(pm, lanes, start, length, dtype) -> bool:
     """The cost model's choice for a 1-D channel-agnostic matrix."""
-    from .cost import FFT_CALL, choose, direct_cost, fft_may_win
     L, M = pm.ups[0], pm.downs[0]
     complex_data = np.dtype(dtype).kind == "c"
     if not fft_may_win(pm.nnz, L, M, complex_data):
