@@ -18,6 +18,9 @@ numba is imported on first use, so ``import polyphase`` stays fast.
 
 from __future__ import annotations
 
+import sys
+from importlib import import_module
+
 import numpy as np
 
 from .._validation import as_method
@@ -237,6 +240,12 @@ def _use_fft(pm, lanes, start, length, dtype) -> bool:
                   complex_data) == "fft"
 
 
+def _kernels():
+    """The numba 1-D kernels, imported (and numba with them) on first use."""
+    module = sys.modules.get("polyphase.engine.kernels")
+    return module if module is not None else import_module("polyphase.engine.kernels")
+
+
 def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
     """Output indices ``[start, start + length)`` of ``pm`` applied to each row.
 
@@ -262,8 +271,7 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         # as many FFT workers as the direct kernels would use threads
         return run_fft(pm, x, dtype, in_origin, start, length,
                        workers=numba.get_num_threads())
-    from . import kernels
-
+    kernels = _kernels()
     out = result((lanes, length), dtype)     # the kernel writes every sample
     L, M = pm.ups[0], pm.downs[0]
     # Align the input to a block boundary: prepend `pre` zeros so that
