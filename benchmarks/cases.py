@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from math import gcd
 from typing import Callable
 
-import numpy as np
-
 N = 1 << 22                      # 1-D signals
 BATCH = (64, 1 << 16)            # batched signals (rows, samples)
 
