@@ -34,6 +34,7 @@ import math
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
+from ._lazy import submodule
 from ._validation import as_axis, as_int, as_method, as_signal, signal_dtype
 from .system import PolyphaseMatrix
 
@@ -217,11 +218,24 @@ def apply_window(op, x: np.ndarray, axes, windows, in_origin=None, channel_axis=
     a finite map reads a signal that starts at its window's first index.
     ``method`` is passed to :func:`polyphase.engine.run`.
     """
-    from .engine import run
+    engine = submodule("polyphase.engine")
     if np.isscalar(axes):
         axes = [axes]
     if np.isscalar(windows[0]):
         windows = [windows]
+    (start, stop) = windows[0]
+    if (channel_axis is None and op.channels is None and len(axes) == 1
+            and axes[0] == x.ndim - 1 and x.size and stop > start
+            and method in ("auto", "direct", "fft") and op.polyphase().nnz):
+        # 1-D along the last axis, the common case: the rows go straight to
+        # the row kernels, without the general bookkeeping below and in
+        # engine.run, which together cost more than filtering 256 samples
+        # (upfirdn: 10 against 16 us)
+        origin = 0 if in_origin is None else int(np.atleast_1d(in_origin)[0])
+        out = engine.run_rows(op.polyphase(), x.reshape(-1, x.shape[-1]),
+                              signal_dtype(x.dtype, op.is_complex), origin, start,
+                              stop - start, method)
+        return out.reshape(x.shape[:-1] + (stop - start,))
     d = len(axes)
     in_origin = (0,) * d if in_origin is None else tuple(np.atleast_1d(in_origin))
     dtype = signal_dtype(x.dtype, op.is_complex)
@@ -240,7 +254,7 @@ def apply_window(op, x: np.ndarray, axes, windows, in_origin=None, channel_axis=
         lanes = moved.reshape((int(np.prod(batch)), cin) + shape)
     starts = tuple(w[0] for w in windows)
     lengths = tuple(w[1] - w[0] for w in windows)
-    out = run(op.polyphase(), lanes, dtype, in_origin, starts, lengths, method)
+    out = engine.run(op.polyphase(), lanes, dtype, in_origin, starts, lengths, method)
     cout = out.shape[1]
     out = out.reshape(batch + ((cout,) if channel_axis is not None else ()) + lengths)
     return np.moveaxis(out, range(-len(src), 0), src)

@@ -18,11 +18,9 @@ numba is imported on first use, so ``import polyphase`` stays fast.
 
 from __future__ import annotations
 
-import sys
-from importlib import import_module
-
 import numpy as np
 
+from .._lazy import submodule
 from .._validation import as_method
 from .cost import FFT_CALL, choose, direct_cost, fft_may_win
 from .scratch import result, scratch
@@ -240,12 +238,6 @@ def _use_fft(pm, lanes, start, length, dtype) -> bool:
                   complex_data) == "fft"
 
 
-def _kernels():
-    """The numba 1-D kernels, imported (and numba with them) on first use."""
-    module = sys.modules.get("polyphase.engine.kernels")
-    return module if module is not None else import_module("polyphase.engine.kernels")
-
-
 def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
     """Output indices ``[start, start + length)`` of ``pm`` applied to each row.
 
@@ -271,7 +263,7 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         # as many FFT workers as the direct kernels would use threads
         return run_fft(pm, x, dtype, in_origin, start, length,
                        workers=numba.get_num_threads())
-    kernels = _kernels()
+    kernels = submodule("polyphase.engine.kernels")   # (and numba with it)
     out = result((lanes, length), dtype)     # the kernel writes every sample
     L, M = pm.ups[0], pm.downs[0]
     # Align the input to a block boundary: prepend `pre` zeros so that
