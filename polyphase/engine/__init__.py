@@ -79,6 +79,17 @@ def tap_lists(pm, dtype):
     return cache[key]
 
 
+def phase_plan(pm, dtype):
+    """:func:`tap_lists` grouped into pairs of phases (cached on ``pm``), see
+    :mod:`polyphase.engine.phase_pairs`."""
+    key = ("pairs", np.dtype(dtype))
+    cache = pm.__dict__.setdefault("_plans", {})
+    if key not in cache:
+        from .phase_pairs import phase_plan as build
+        cache[key] = build(pm, *tap_lists(pm, dtype))
+    return cache[key]
+
+
 def run(pm, x, dtype, in_origin, starts, lengths, method="auto"):
     """Output window of ``pm`` applied to each signal of ``x``.
 
@@ -270,9 +281,9 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
     # column 0 of the phase streams is input block `origin_block`.
     origin_block = in_origin // M
     pre = in_origin - origin_block * M
-    ptr, tq, tk, tc = tap_lists(pm, dtype)
+    plan = phase_plan(pm, dtype)
     if origin_block:
-        tk = tk + origin_block                       # a copy: the lists are cached
+        plan = plan.delayed(origin_block)            # a copy: the plan is cached
     x = np.ascontiguousarray(x, dtype=dtype)
     if M == 1 and pre == 0:
         xq = x[:, None, :]
@@ -281,14 +292,15 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         kernels.deinterleave(x, pre, M, xq)
     b_first = start // L
     nblocks = (start + length - 1) // L - b_first + 1
-    chunk = job_blocks(L, tc.size // L, tc.itemsize)
+    taps = pm.nnz // L
+    chunk = job_blocks(L, taps, out.itemsize)
     # (Python ints reach numba as int64, without the cost of np.int64 boxing)
-    args = (xq, ptr, tq, tk, tc, L, b_first, nblocks, start, out, chunk)
-    groups = _parallel(lanes * length, tc.size // L)
+    args = (xq, tuple(plan), L, b_first, nblocks, start, out, chunk)
+    groups = _parallel(lanes * length, taps)
     if groups:
         kernels.run_parallel(*args, groups)
     else:
-        kernels.run_serial(*args)
+        kernels.run_jobs(*args, 0, lanes * -(-nblocks // chunk))
     return out
 
 

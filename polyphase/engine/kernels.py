@@ -4,8 +4,14 @@ The input is cut into ``M`` phase streams ``xq[q, b] = x[b*M + q]``; output
 phase ``p`` of block ``b`` is ``sum c * xq[q, b - k]`` over the nonzero taps
 ``(q, k, c)`` of row ``p``.  Only nonzero taps are stored, so an inserted zero
 is never multiplied, and only output samples inside the requested window are
-computed.  Each output sample is written once (gather form), so ``prange`` over
-(lane, block chunk) jobs needs no atomics.
+computed.  Neighbouring phases that read the same samples run as a pair
+(:mod:`polyphase.engine.phase_pairs`).  Each output sample is written once
+(gather form), so ``prange`` over (lane, block chunk) jobs needs no atomics.
+
+Compile time (issue goal: 3 s a kernel): the tap helpers are plain numba
+functions rather than ``inline="always"`` (which re-types the callee at every
+call site: 35 s for the first version of the pair kernel, 2.9 s now), and no
+helper takes a literal argument, which would compile a copy per value.
 """
 
 import numpy as np
@@ -16,6 +22,11 @@ from numba import njit, prange
 # Blocks per de-interleave tile: a tile of the input (TILE * M samples) stays in
 # cache while it is scattered into the M phase streams.
 TILE = 256
+
+
+# Let LLVM fuse ``a * b + c`` into one FMA (one rounding instead of two, no
+# reordering): half the arithmetic instructions in the tap loops.
+CONTRACT = {"contract"}
 
 
 # From this many phases on, the interior is split as a blocked transpose.
@@ -117,8 +128,29 @@ def _deinterleave2(x, pre, out):
         split2(x[lane], pre, out[lane, 0], out[lane, 1])
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _one_tap(a, xq, q, k, c, lo, hi):
+@njit(cache=True, nogil=True)
+def _inside(taps, j, jend, lo, hi, nb):
+    """Whether taps ``j:jend`` read inside the input for all blocks ``[lo, hi)``.
+
+    (``jend`` rather than a count: a literal count argument would compile
+    one copy per count.)
+    """
+    kmax = taps[j, 1]
+    kmin = taps[j, 1]
+    for jj in range(j + 1, jend):
+        kmax = max(kmax, taps[jj, 1])
+        kmin = min(kmin, taps[jj, 1])
+    return lo >= kmax and hi <= nb + kmin
+
+
+@njit(cache=True, nogil=True)
+def _stream(xq, taps, j, lo, hi):
+    """Input samples tap ``j`` reads for blocks ``[lo, hi)`` (a zero-based view)."""
+    return xq[taps[j, 0], lo - taps[j, 1]:hi - taps[j, 1]]
+
+
+@njit(cache=True, nogil=True, fastmath=CONTRACT)
+def _edge_tap(a, xq, q, k, c, lo, hi):
     """``a[b - lo] += c * xq[q, b - k]`` for the blocks of ``[lo, hi)`` in range."""
     b0 = max(lo, k)
     b1 = min(hi, xq.shape[1] + k)
@@ -129,107 +161,176 @@ def _one_tap(a, xq, q, k, c, lo, hi):
             dst[i] += c * src[i]
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _phase(a, xq, ptr, tq, tk, tc, p, lo, hi):
-    """``a[b - lo] = sum c * xq[q, b - k]`` over the taps of phase ``p``, ``b`` in ``[lo, hi)``.
+@njit(cache=True, nogil=True, fastmath=CONTRACT)
+def _taps1(a, xq, taps, coef, j, end, lo, hi):
+    """``a[b - lo] += sum c * xq[q, b - k]`` over taps ``j:end``, ``b`` in ``[lo, hi)``.
 
-    Taps are applied eight (then four) at a time where all of them read
-    inside the input, so the accumulator is loaded and stored once per eight
+    ``c`` is ``coef[j]``, a column of a plan's coefficients (one compiled copy
+    for both columns; a literal column index would compile one each).  Taps
+    are applied eight (then four) at a time where all of them read inside the
+    input, so the accumulator is loaded and stored once per eight
     multiply-adds (measured 30 -> 32 GMAC/s f32 over four at a time, and far
-    above one at a time, which is bound by the accumulator's loads and stores).
+    above one at a time, which is bound by the accumulator's loads and
+    stores).
     """
     n = hi - lo
     nb = xq.shape[1]
-    a[:] = 0
-    j, end = ptr[p], ptr[p + 1]
-    while j + 8 <= end:
-        kmax = tk[j]
-        kmin = tk[j]
-        for jj in range(j + 1, j + 8):
-            kmax = max(kmax, tk[jj])
-            kmin = min(kmin, tk[jj])
-        if lo < kmax or hi > nb + kmin:
-            break
-        s0 = xq[tq[j], lo - tk[j]:hi - tk[j]]
-        s1 = xq[tq[j + 1], lo - tk[j + 1]:hi - tk[j + 1]]
-        s2 = xq[tq[j + 2], lo - tk[j + 2]:hi - tk[j + 2]]
-        s3 = xq[tq[j + 3], lo - tk[j + 3]:hi - tk[j + 3]]
-        s4 = xq[tq[j + 4], lo - tk[j + 4]:hi - tk[j + 4]]
-        s5 = xq[tq[j + 5], lo - tk[j + 5]:hi - tk[j + 5]]
-        s6 = xq[tq[j + 6], lo - tk[j + 6]:hi - tk[j + 6]]
-        s7 = xq[tq[j + 7], lo - tk[j + 7]:hi - tk[j + 7]]
-        c0, c1, c2, c3 = tc[j], tc[j + 1], tc[j + 2], tc[j + 3]
-        c4, c5, c6, c7 = tc[j + 4], tc[j + 5], tc[j + 6], tc[j + 7]
+    while j + 8 <= end and _inside(taps, j, j + 8, lo, hi, nb):
+        s0, s1 = _stream(xq, taps, j, lo, hi), _stream(xq, taps, j + 1, lo, hi)
+        s2, s3 = _stream(xq, taps, j + 2, lo, hi), _stream(xq, taps, j + 3, lo, hi)
+        s4, s5 = _stream(xq, taps, j + 4, lo, hi), _stream(xq, taps, j + 5, lo, hi)
+        s6, s7 = _stream(xq, taps, j + 6, lo, hi), _stream(xq, taps, j + 7, lo, hi)
+        c0, c1, c2, c3 = coef[j], coef[j + 1], coef[j + 2], coef[j + 3]
+        c4, c5, c6, c7 = coef[j + 4], coef[j + 5], coef[j + 6], coef[j + 7]
         for i in range(n):
             a[i] += ((c0 * s0[i] + c1 * s1[i]) + (c2 * s2[i] + c3 * s3[i])) + \
                     ((c4 * s4[i] + c5 * s5[i]) + (c6 * s6[i] + c7 * s7[i]))
         j += 8
     while j + 4 <= end:
-        k0, k1, k2, k3 = tk[j], tk[j + 1], tk[j + 2], tk[j + 3]
-        if (lo >= max(max(k0, k1), max(k2, k3))
-                and hi <= nb + min(min(k0, k1), min(k2, k3))):
-            s0 = xq[tq[j], lo - k0:hi - k0]
-            s1 = xq[tq[j + 1], lo - k1:hi - k1]
-            s2 = xq[tq[j + 2], lo - k2:hi - k2]
-            s3 = xq[tq[j + 3], lo - k3:hi - k3]
-            c0, c1, c2, c3 = tc[j], tc[j + 1], tc[j + 2], tc[j + 3]
+        if _inside(taps, j, j + 4, lo, hi, nb):
+            s0, s1 = _stream(xq, taps, j, lo, hi), _stream(xq, taps, j + 1, lo, hi)
+            s2, s3 = _stream(xq, taps, j + 2, lo, hi), _stream(xq, taps, j + 3, lo, hi)
+            c0, c1, c2, c3 = coef[j], coef[j + 1], coef[j + 2], coef[j + 3]
             for i in range(n):
                 a[i] += (c0 * s0[i] + c1 * s1[i]) + (c2 * s2[i] + c3 * s3[i])
         else:
             for jj in range(j, j + 4):
-                _one_tap(a, xq, tq[jj], tk[jj], tc[jj], lo, hi)
+                _edge_tap(a, xq, taps[jj, 0], taps[jj, 1], coef[jj], lo, hi)
         j += 4
     for jj in range(j, end):
-        _one_tap(a, xq, tq[jj], tk[jj], tc[jj], lo, hi)
+        _edge_tap(a, xq, taps[jj, 0], taps[jj, 1], coef[jj], lo, hi)
+
+
+@njit(cache=True, nogil=True, fastmath=CONTRACT)
+def _taps2(a0, a1, xq, taps, coef, j, end, lo, hi):
+    """:func:`_taps1` for a pair of phases: ``coef[:, 0]`` into ``a0``, ``coef[:, 1]`` into ``a1``.
+
+    Each input load feeds two multiply-adds (see :mod:`.phase_pairs`).  Four
+    taps at a time: eight ran no faster (16 coefficients spill registers)
+    and cost 0.4 s more to compile.  Returns the first tap not run; the
+    caller runs the rest through :func:`_taps1` (not called from here: each
+    level of calls between numba functions re-optimises the code below it
+    when compiling).
+    """
+    n = hi - lo
+    nb = xq.shape[1]
+    while j + 4 <= end and _inside(taps, j, j + 4, lo, hi, nb):
+        s0, s1 = _stream(xq, taps, j, lo, hi), _stream(xq, taps, j + 1, lo, hi)
+        s2, s3 = _stream(xq, taps, j + 2, lo, hi), _stream(xq, taps, j + 3, lo, hi)
+        c0, c1, c2, c3 = coef[j, 0], coef[j + 1, 0], coef[j + 2, 0], coef[j + 3, 0]
+        d0, d1, d2, d3 = coef[j, 1], coef[j + 1, 1], coef[j + 2, 1], coef[j + 3, 1]
+        for i in range(n):
+            v0, v1, v2, v3 = s0[i], s1[i], s2[i], s3[i]
+            a0[i] += (c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)
+            a1[i] += (d0 * v0 + d1 * v1) + (d2 * v2 + d3 * v3)
+        j += 4
+    return j                # the caller runs the rest one phase at a time
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _chunk(xq, ptr, tq, tk, tc, L, bs, be, w0, out, acc):
-    """Output blocks ``[bs, be)`` of one lane, all phases, inside the window.
-
-    ``xq`` is ``(M, B)`` (input block 0 at column 0), ``out`` the lane's output
-    window starting at output index ``w0``.  Each phase is accumulated into
-    ``acc`` and then stored with stride ``L``.  (Accumulating all phases first
-    and interleaving them in one pass measured slower, 15.6 against 17.5
-    GMAC/s for f32 L=2 K=64.)
-    """
-    nout = out.shape[0]
-    for p in range(L):
-        lo = max(bs, -((p - w0) // L))
-        hi = min(be, (w0 + nout - 1 - p) // L + 1)
-        if lo >= hi:
-            continue
-        n = hi - lo
-        a = acc[:n]
-        _phase(a, xq, ptr, tq, tk, tc, p, lo, hi)
-        # a zero-based view: an index LLVM cannot prove non-negative gets a
-        # wraparound check that stops vectorisation
-        dst = out[lo * L + p - w0:]
-        for i in range(n):
-            dst[i * L] = a[i]
+def _phase_range(p, L, bs, be, w0, nout):
+    """Blocks ``[lo, hi)`` of ``[bs, be)`` whose phase-``p`` sample is in the window."""
+    return max(bs, -((p - w0) // L)), min(be, (w0 + nout - 1 - p) // L + 1)
 
 
 @njit(cache=True, nogil=True)
-def _jobs(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out, chunk, job0, job1):
-    """Jobs ``[job0, job1)``: job ``j`` is the ``chunk`` output blocks number
-    ``j % nchunks`` of lane ``j // nchunks``."""
+def _store(a, out, p, L, lo, hi, w0):
+    """Phase ``p``'s samples of blocks ``[lo, hi)`` (``a[0]`` is block ``lo``) into ``out``."""
+    # a zero-based view: an index LLVM cannot prove non-negative gets a
+    # wraparound check that stops vectorisation
+    dst = out[lo * L + p - w0:]
+    for i in range(hi - lo):
+        dst[i * L] = a[i]
+
+
+@njit(cache=True, nogil=True)
+def _store2(a0, a1, out, p, L, lo, hi, w0):
+    """:func:`_store` for neighbouring phases ``p, p + 1`` in one pass.
+
+    With ``L`` a constant 2 the pass is one contiguous run that LLVM
+    interleaves with shuffles; a variable stride compiles to scatters (f32
+    L=2 K=64: 10.4 against 14.4 ms).
+    """
+    dst = out[lo * L + p - w0:]
+    if L == 2:
+        for i in range(hi - lo):
+            dst[2 * i] = a0[i]
+            dst[2 * i + 1] = a1[i]
+    else:
+        for i in range(hi - lo):
+            dst[i * L] = a0[i]
+            dst[i * L + 1] = a1[i]
+
+
+@njit(cache=True, nogil=True)
+def _zero(a):
+    for i in range(a.shape[0]):
+        a[i] = 0
+
+
+@njit(cache=True, nogil=True, inline="always", fastmath=CONTRACT)
+def _chunk(xq, plan, L, bs, be, w0, out, acc):
+    """Output blocks ``[bs, be)`` of one lane, all phases, inside the window.
+
+    ``xq`` is ``(M, B)`` (input block 0 at column 0), ``out`` the lane's output
+    window starting at output index ``w0``.  Each group of phases is
+    accumulated into the rows of ``acc`` and then stored with stride ``L``.
+    (Accumulating all phases first and interleaving them in one pass measured
+    slower, 15.6 against 17.5 GMAC/s for f32 L=2 K=64.)
+    """
+    groups, cptr, ctaps, ccoef, eptr, etaps, ecoef = plan
+    nout = out.shape[0]
+    for g in range(groups.shape[0]):
+        p0, p1 = groups[g, 0], groups[g, 1]
+        lo0, hi0 = _phase_range(p0, L, bs, be, w0, nout)
+        if p1 < 0:
+            if lo0 < hi0:
+                a = acc[0, :hi0 - lo0]
+                _zero(a)
+                _taps1(a, xq, ctaps, ccoef[:, 0], cptr[g], cptr[g + 1], lo0, hi0)
+                _store(a, out, p0, L, lo0, hi0, w0)
+            continue
+        lo1, hi1 = _phase_range(p1, L, bs, be, w0, nout)
+        lo, hi = min(lo0, lo1), max(hi0, hi1)    # (a block outside one phase's
+        if lo >= hi:                             # range is computed, not stored)
+            continue
+        a0, a1 = acc[0, :hi - lo], acc[1, :hi - lo]
+        _zero(a0)
+        _zero(a1)
+        j = _taps2(a0, a1, xq, ctaps, ccoef, cptr[g], cptr[g + 1], lo, hi)
+        _taps1(a0, xq, ctaps, ccoef[:, 0], j, cptr[g + 1], lo, hi)
+        _taps1(a1, xq, ctaps, ccoef[:, 1], j, cptr[g + 1], lo, hi)
+        _taps1(a0, xq, etaps, ecoef[:, 0], eptr[p0], eptr[p0 + 1], lo, hi)
+        _taps1(a1, xq, etaps, ecoef[:, 0], eptr[p1], eptr[p1 + 1], lo, hi)
+        if p1 == p0 + 1 and lo0 == lo1 and hi0 == hi1:
+            _store2(a0, a1, out, p0, L, lo, hi, w0)
+            continue
+        if lo0 < hi0:
+            _store(a0[lo0 - lo:], out, p0, L, lo0, hi0, w0)
+        if lo1 < hi1:
+            _store(a1[lo1 - lo:], out, p1, L, lo1, hi1, w0)
+
+
+@njit(cache=True, nogil=True, fastmath=CONTRACT)
+def run_jobs(xq, plan, L, b_first, nblocks, w0, out, chunk, job0, job1):
+    """Jobs ``[job0, job1)`` of output blocks ``[b_first, b_first + nblocks)``.
+
+    Job ``j`` is the ``chunk`` output blocks number ``j % nchunks`` of lane
+    ``j // nchunks``; ``plan`` is a
+    :class:`~polyphase.engine.phase_pairs.PhasePlan` as a tuple.  The serial
+    path calls this directly: one level of calls less to compile.
+    """
     nchunks = (nblocks + chunk - 1) // chunk
-    acc = np.empty(chunk, dtype=out.dtype)
+    acc = np.empty((2, chunk), dtype=out.dtype)
     for job in range(job0, job1):
         lane = job // nchunks
         bs = b_first + (job - lane * nchunks) * chunk
         be = min(bs + chunk, b_first + nblocks)
-        _chunk(xq[lane], ptr, tq, tk, tc, L, bs, be, w0, out[lane], acc)
+        _chunk(xq[lane], plan, L, bs, be, w0, out[lane], acc)
 
 
-@njit(cache=True, nogil=True)
-def run_serial(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out, chunk):
-    njobs = xq.shape[0] * ((nblocks + chunk - 1) // chunk)
-    _jobs(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out, chunk, 0, njobs)
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def run_parallel(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out, chunk, ngroups):
+@njit(cache=True, nogil=True, parallel=True, fastmath=CONTRACT)
+def run_parallel(xq, plan, L, b_first, nblocks, w0, out, chunk, ngroups):
     """Jobs split into ``ngroups`` contiguous groups, one ``prange`` index each.
 
     Every output sample belongs to exactly one job, so groups write disjoint
@@ -237,5 +338,5 @@ def run_parallel(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out, chunk, ngrou
     """
     njobs = xq.shape[0] * ((nblocks + chunk - 1) // chunk)
     for g in prange(ngroups):
-        _jobs(xq, ptr, tq, tk, tc, L, b_first, nblocks, w0, out, chunk,
-              g * njobs // ngroups, (g + 1) * njobs // ngroups)
+        run_jobs(xq, plan, L, b_first, nblocks, w0, out, chunk,
+                 g * njobs // ngroups, (g + 1) * njobs // ngroups)

@@ -1,0 +1,124 @@
+"""Pairs of output phases that share their input loads (engine.phase_pairs)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import polyphase as pp
+from polyphase import engine
+from tests.helpers import random_array, tolerance
+
+RNG = np.random.default_rng(5)
+
+
+def plan_of(op, dtype=np.float64):
+    return engine.phase_plan(op.polyphase(), dtype)
+
+
+def window_by_taps(pm, x, start, length):
+    """Output indices ``[start, start + length)``, tap by tap in numpy.
+
+    Output ``b*L + p`` gets ``c * x[(b - k)*M + q]`` for each tap ``(p, q, k, c)``.
+    """
+    L, M = pm.ups[0], pm.downs[0]
+    idx = np.arange(start, start + length)
+    b, p = np.divmod(idx, L)
+    y = np.zeros(length, np.result_type(x, pm.c))
+    for tp, tq, tk, c in zip(pm.p[:, 0], pm.q[:, 0], pm.k[:, 0], pm.c):
+        src = (b - tk) * M + tq
+        ok = (p == tp) & (src >= 0) & (src < x.size)
+        y[ok] += c * x[src[ok]]
+    return y
+
+
+def test_upsampling_phases_share_every_tap():
+    plan = plan_of(pp.Conv(RNG.standard_normal(64)) @ pp.Up(2))
+    np.testing.assert_array_equal(plan.groups, [[0, 1]])
+    assert plan.cptr.tolist() == [0, 32] and plan.etaps.shape[0] == 0
+
+
+def test_odd_filter_pairs_with_an_extra_tap():
+    h = RNG.standard_normal(63)
+    plan = plan_of(pp.Conv(h) @ pp.Up(2))
+    np.testing.assert_array_equal(plan.groups, [[0, 1]])
+    assert plan.cptr.tolist() == [0, 31]
+    assert plan.eptr.tolist() == [0, 1, 1]          # h[62] on phase 0 alone
+    np.testing.assert_array_equal(plan.ecoef[:, 0], [h[62]])
+    np.testing.assert_array_equal(plan.ccoef[:, 0], h[0:62:2])
+    np.testing.assert_array_equal(plan.ccoef[:, 1], h[1::2])
+
+
+def test_phases_that_share_little_stay_alone():
+    # 3/2: phases 0 and 1 read the same samples; phase 2 is left over
+    plan = plan_of(pp.Down(2) @ pp.Conv(RNG.standard_normal(96)) @ pp.Up(3))
+    np.testing.assert_array_equal(plan.groups, [[0, 1], [2, -1]])
+    # a short filter upsampled by 4: one tap a phase at the same delay: pairs
+    plan = plan_of(pp.Conv([1.0, 2.0, 3.0, 4.0]) @ pp.Up(4))
+    np.testing.assert_array_equal(plan.groups, [[0, 1], [2, 3]])
+    # phases reading different input streams share nothing
+    plan = plan_of(pp.Down(3) @ pp.Conv(RNG.standard_normal(5)) @ pp.Up(2))
+    assert np.all(plan.groups[:, 1] == -1)
+    assert sorted(plan.groups[:, 0].tolist()) == [0, 1]
+
+
+def test_every_tap_is_run_once():
+    pm = (pp.Down(3) @ pp.Conv(RNG.standard_normal(41)) @ pp.Up(4)).polyphase()
+    plan = engine.phase_plan(pm, np.float64)
+    seen = []
+    for g, (p0, p1) in enumerate(plan.groups):
+        for j in range(plan.cptr[g], plan.cptr[g + 1]):
+            q, k = plan.ctaps[j]
+            seen.append((p0, q, k, plan.ccoef[j, 0]))
+            if p1 >= 0:
+                seen.append((p1, q, k, plan.ccoef[j, 1]))
+    for p in range(pm.ups[0]):
+        for j in range(plan.eptr[p], plan.eptr[p + 1]):
+            seen.append((p, *plan.etaps[j], plan.ecoef[j, 0]))
+    taps = sorted(zip(pm.p[:, 0], pm.q[:, 0], pm.k[:, 0], pm.c))
+    assert sorted(seen) == taps
+
+
+@settings(max_examples=80, deadline=None)
+@given(L=st.integers(1, 6), M=st.integers(1, 4), K=st.integers(1, 40),
+       n=st.integers(1, 1500), start=st.integers(-20, 40), extra=st.integers(-30, 30),
+       dtype=st.sampled_from([np.float32, np.float64, np.complex128]),
+       seed=st.integers(0, 2**16))
+def test_windows_match_a_tap_by_tap_sum(L, M, K, n, start, extra, dtype, seed):
+    """Any window (pair phases starting on different blocks at its edges),
+    lengths spanning several jobs, against a sum written tap by tap."""
+    rng = np.random.default_rng(seed)
+    pm = (pp.Down(M) @ pp.Conv(random_array(K, dtype, rng)) @ pp.Up(L)).polyphase()
+    x = random_array(n, dtype, rng)
+    length = max(0, (n * L + K) // M + extra)
+    if length == 0:
+        return
+    y = engine.run_rows(pm, x[None], dtype, 0, start, length, method="direct")[0]
+    ref = window_by_taps(pm, x.astype(np.complex128), start, length)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, ref, rtol=tolerance(dtype),
+                               atol=tolerance(dtype) * np.abs(ref).max(initial=1))
+
+
+def test_unshared_taps_never_meet_an_inserted_zero():
+    """Phase 0 of Conv(h) @ Up(2) with 9 taps has one tap more than phase 1;
+    an infinite sample must give inf where taps touch it, never 0 * inf."""
+    h = np.arange(1.0, 10.0)
+    assert plan_of(pp.Conv(h) @ pp.Up(2)).etaps.shape[0] == 1
+    x = np.ones(40)
+    x[7] = np.inf
+    y = (pp.Conv(h) @ pp.Up(2))(x)
+    touched = np.zeros(y.size, bool)
+    touched[14:14 + h.size] = True                   # outputs 2*7 + (0..8)
+    assert not np.isnan(y).any()
+    np.testing.assert_array_equal(np.isinf(y), touched)
+
+
+@pytest.mark.parametrize("L", [2, 3])
+def test_parallel_jobs_agree_with_serial(L, monkeypatch):
+    h = RNG.standard_normal(30)
+    x = RNG.standard_normal((3, 20000))
+    op = pp.Conv(h) @ pp.Up(L)
+    parallel = op(x)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
+    np.testing.assert_array_equal(parallel, op(x))
