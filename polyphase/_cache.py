@@ -20,7 +20,9 @@ def digest(a) -> tuple:
     ``None`` allowed)."""
     if a is None:
         return None,
-    a = np.ascontiguousarray(a)
+    if not isinstance(a, np.ndarray):
+        a = np.asarray(a)
+    # (tobytes gives the bytes in C order whatever the memory layout)
     if a.nbytes <= 1024:                 # short filters: the bytes themselves
         return a.shape, a.dtype.str, a.tobytes()
     return a.shape, a.dtype.str, hashlib.blake2b(a.tobytes(), digest_size=16).digest()

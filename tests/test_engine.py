@@ -195,3 +195,17 @@ def test_large_results_are_recycled_only_once_released():
     assert not np.shares_memory(third, fourth)
     np.testing.assert_allclose(third, 3 * expected, rtol=1e-12, atol=1e-12)
     assert third.ctypes.data == address or fourth.ctypes.data == address
+
+
+def test_row_preparations_are_bounded_and_per_call_shape():
+    pm = pp.Conv(RNG.standard_normal(5)).polyphase()
+    for n in range(1, 3 * engine.ROW_PREP_SIZE):
+        x = RNG.standard_normal((1, n))
+        np.testing.assert_allclose(engine.run_rows(pm, x, np.float64, 0, 0, n + 4)[0],
+                                   np.convolve(x[0], pm.c), rtol=1e-12, atol=1e-12)
+        assert len(pm._plans["rows"]) <= engine.ROW_PREP_SIZE
+    # the same length with another input origin is another preparation
+    x = RNG.standard_normal((1, 20))
+    shifted = engine.run_rows(pm, x, np.float64, 3, 0, 27)[0]
+    np.testing.assert_allclose(shifted, np.convolve(np.r_[np.zeros(3), x[0]], pm.c),
+                               rtol=1e-12, atol=1e-12)

@@ -198,3 +198,30 @@ def test_upfirdn_filter_cache_sees_in_place_changes():
     h[1] = -5.0                                 # same object, new coefficients
     np.testing.assert_allclose(pp.upfirdn(h, x, 2, 3), scipy.signal.upfirdn(h, x, 2, 3))
     assert not np.allclose(first, pp.upfirdn(h, x, 2, 3))
+
+
+def test_upfirdn_repeated_calls_match_scipy():
+    """A call repeated with the same filter, dtypes, shape and factors skips
+    the checks (signal.py's _REPEATS); what changes must still be seen."""
+    h = RNG.standard_normal(8)
+    for x in (RNG.standard_normal(256), RNG.standard_normal((3, 40)),
+              RNG.standard_normal(50).astype(np.float32), np.zeros((0, 9))):
+        for _ in range(3):
+            assert_matches_scipy(h, x, 2, 1)
+        x[...] = RNG.standard_normal(x.shape)        # new samples, same shape
+        assert_matches_scipy(h, x, 2, 1)
+    x = RNG.standard_normal(30)
+    assert_matches_scipy(h, x, 3, 2)
+    h[0] += 1.0                                       # new coefficients in place
+    assert_matches_scipy(h, x, 3, 2)
+    assert_matches_scipy(h.astype(np.float32), x, 3, 2)
+    assert_matches_scipy(h, x, 3, 2, mode="edge")
+    with pytest.raises(ValueError, match="mode"):
+        pp.upfirdn(h, x, 3, 2, mode="mirror")
+    with pytest.raises(ValueError, match="up"):
+        pp.upfirdn(h, x, 1.5, 2)
+
+
+def test_upfirdn_all_zero_filter_repeated():
+    for _ in range(2):
+        np.testing.assert_array_equal(pp.upfirdn(np.zeros(3), np.ones(4), 2), np.zeros(9))

@@ -87,7 +87,8 @@ def result(shape, dtype) -> np.ndarray:
     >>> del a, b
     >>> c = result((1 << 18,), np.float64)      # recycles a's buffer
     """
-    dtype = np.dtype(dtype)
+    if not isinstance(dtype, np.dtype):
+        dtype = np.dtype(dtype)
     nbytes = prod(shape) * dtype.itemsize
     if nbytes < RECYCLE_BYTES:
         return np.empty(shape, dtype=dtype)
