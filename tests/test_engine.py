@@ -149,15 +149,24 @@ def test_deinterleave_2d_matches_phase_stream_definition(M1, M2):
             for p2 in range(M2):
                 x = rng.standard_normal((2, n1, n2))
                 nb = stream_blocks((n1, n2), (M1, M2), (p1, p2))
-                out = np.zeros((2, M1 * M2) + nb)
-                kernels2d.deinterleave(x, p1, p2, M1, M2, out)
-                for m1 in range(M1):
-                    for m2 in range(M2):
-                        i = np.arange(nb[0]) * M1 + m1 - p1
-                        j = np.arange(nb[1]) * M2 + m2 - p2
-                        ok = ((i >= 0) & (i < n1))[:, None] & ((j >= 0) & (j < n2))[None]
-                        ref = np.where(ok, x[:, np.clip(i, 0, n1 - 1)][:, :, np.clip(j, 0, n2 - 1)], 0)
-                        np.testing.assert_array_equal(out[:, m1 * M2 + m2], ref)
+                for extra in (0, 2):       # streams longer than the input
+                    out = np.full((2, M1 * M2, nb[0] + extra, nb[1] + extra), np.nan)
+                    kernels2d.deinterleave(x, p1, p2, M1, M2, out)   # writes all of out
+                    check_phase_images(x, out, M1, M2, p1, p2)
+
+
+def check_phase_images(x, out, M1, M2, p1, p2):
+    """``out[:, m1*M2 + m2, b1, b2]`` is ``x[:, b1*M1 + m1 - p1, b2*M2 + m2 - p2]``
+    inside ``x``, zero outside."""
+    n1, n2 = x.shape[1:]
+    nb = out.shape[2:]
+    for m1 in range(M1):
+        for m2 in range(M2):
+            i = np.arange(nb[0]) * M1 + m1 - p1
+            j = np.arange(nb[1]) * M2 + m2 - p2
+            ok = ((i >= 0) & (i < n1))[:, None] & ((j >= 0) & (j < n2))[None]
+            ref = np.where(ok, x[:, np.clip(i, 0, n1 - 1)][:, :, np.clip(j, 0, n2 - 1)], 0)
+            np.testing.assert_array_equal(out[:, m1 * M2 + m2], ref)
 
 
 def test_scratch_memory_is_reused_but_never_returned():

@@ -211,7 +211,6 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     else:
         xq = scratch("phases", (x.shape[0], M1 * M2)
                      + stream_blocks(x.shape[1:], pm.downs, pre), dtype)
-        xq.fill(0)                 # (a memset: cheaper than fresh pages' faults)
         kernels2d.deinterleave(np.ascontiguousarray(x, dtype=dtype), pre[0], pre[1], M1, M2,
                                xq)
     # the taps are sorted by row key, which for one channel is the flat phase
