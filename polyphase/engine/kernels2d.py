@@ -18,13 +18,20 @@ from .kernels import split2
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _one_tap(a, row, k2, c, lo, hi):
-    """``a[b - lo] += c * row[b - k2]`` for the blocks of ``[lo, hi)`` in range."""
-    b0 = max(lo, k2)
-    b1 = min(hi, row.shape[0] + k2)
-    if b0 < b1:
-        src = row[b0 - k2:b1 - k2]
-        dst = a[b0 - lo:b1 - lo]
+def _one_tap(a, row, k2, c, lo, hi, first):
+    """``a[b - lo] += c * row[b - k2]`` for the blocks of ``[lo, hi)`` in range;
+    ``first``: ``a`` is set instead (zero where the tap reads outside ``row``),
+    which saves a zeroing pass (15 % of a 512x512 transposed convolution)."""
+    b0 = min(max(lo, k2), hi)
+    b1 = max(min(hi, row.shape[0] + k2), b0)
+    src = row[b0 - k2:b1 - k2]
+    dst = a[b0 - lo:b1 - lo]
+    if first:
+        a[:b0 - lo] = 0
+        a[b1 - lo:] = 0
+        for i in range(b1 - b0):
+            dst[i] = c * src[i]
+    else:
         for i in range(b1 - b0):
             dst[i] += c * src[i]
 
@@ -51,11 +58,14 @@ def _block_row(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1, w1, w2, out, acc):
         for p2 in range(L2):
             row_acc = acc[p2]
             a = row_acc[:bhi - blo]
-            a[:] = 0
+            first = True
             for j in range(ptr[p1 * L2 + p2], ptr[p1 * L2 + p2 + 1]):
                 src_row = b1 - tk1[j]
                 if 0 <= src_row < nb1:
-                    _one_tap(a, xq[ts[j], src_row], tk2[j], tc[j], blo, bhi)
+                    _one_tap(a, xq[ts[j], src_row], tk2[j], tc[j], blo, bhi, first)
+                    first = False
+            if first:                      # no tap reads inside the input
+                a[:] = 0
         # Interleave the phase rows: blocks wholly inside the window first,
         # then the (at most two) that straddle its ends.
         ilo = -(-w2 // L2)
