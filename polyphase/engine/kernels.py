@@ -210,19 +210,27 @@ def _taps2(a0, a1, xq, taps, coef, j, end, lo, hi):
     and cost 0.4 s more to compile.  Returns the first tap not run; the
     caller runs the rest through :func:`_taps1` (not called from here: each
     level of calls between numba functions re-optimises the code below it
-    when compiling).
+    when compiling).  The first pass sets ``a0`` and ``a1`` rather than adding
+    to them (the caller zeroes them when no pass ran).
     """
     n = hi - lo
     nb = xq.shape[1]
+    start = j
     while j + 4 <= end and _inside(taps, j, j + 4, lo, hi, nb):
         s0, s1 = _stream(xq, taps, j, lo, hi), _stream(xq, taps, j + 1, lo, hi)
         s2, s3 = _stream(xq, taps, j + 2, lo, hi), _stream(xq, taps, j + 3, lo, hi)
         c0, c1, c2, c3 = coef[j, 0], coef[j + 1, 0], coef[j + 2, 0], coef[j + 3, 0]
         d0, d1, d2, d3 = coef[j, 1], coef[j + 1, 1], coef[j + 2, 1], coef[j + 3, 1]
-        for i in range(n):
-            v0, v1, v2, v3 = s0[i], s1[i], s2[i], s3[i]
-            a0[i] += (c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)
-            a1[i] += (d0 * v0 + d1 * v1) + (d2 * v2 + d3 * v3)
+        if j == start:              # the first pass sets: no zeroing pass before
+            for i in range(n):
+                v0, v1, v2, v3 = s0[i], s1[i], s2[i], s3[i]
+                a0[i] = (c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)
+                a1[i] = (d0 * v0 + d1 * v1) + (d2 * v2 + d3 * v3)
+        else:
+            for i in range(n):
+                v0, v1, v2, v3 = s0[i], s1[i], s2[i], s3[i]
+                a0[i] += (c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)
+                a1[i] += (d0 * v0 + d1 * v1) + (d2 * v2 + d3 * v3)
         j += 4
     return j                # the caller runs the rest one phase at a time
 
@@ -295,9 +303,10 @@ def _chunk(xq, plan, L, bs, be, w0, out, acc):
         if lo >= hi:                             # range is computed, not stored)
             continue
         a0, a1 = acc[0, :hi - lo], acc[1, :hi - lo]
-        _zero(a0)
-        _zero(a1)
         j = _taps2(a0, a1, xq, ctaps, ccoef, cptr[g], cptr[g + 1], lo, hi)
+        if j == cptr[g]:                         # (else its first pass set them)
+            _zero(a0)
+            _zero(a1)
         # (calls only when there is work: each call between numba functions
         # costs reference counting on its arrays, ~5 % of an 8-tap filter)
         if j < cptr[g + 1]:
