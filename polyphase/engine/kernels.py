@@ -167,25 +167,15 @@ def _taps1(a, xq, taps, coef, j, end, lo, hi):
 
     ``c`` is ``coef[j]``, a column of a plan's coefficients (one compiled copy
     for both columns; a literal column index would compile one each).  Taps
-    are applied eight (then four) at a time where all of them read inside the
-    input, so the accumulator is loaded and stored once per eight
-    multiply-adds (measured 30 -> 32 GMAC/s f32 over four at a time, and far
-    above one at a time, which is bound by the accumulator's loads and
-    stores).
+    are applied four at a time where all of them read inside the input, so
+    the accumulator is loaded and stored once per four multiply-adds (far
+    faster than one at a time, which is bound by the accumulator's loads and
+    stores).  A further pass of eight at a time was 3-6 % faster on
+    decimation (M=2, 64 taps) but cost 0.3 s of the kernel's 3 s cold
+    compile, so it went.
     """
     n = hi - lo
     nb = xq.shape[1]
-    while j + 8 <= end and _inside(taps, j, j + 8, lo, hi, nb):
-        s0, s1 = _stream(xq, taps, j, lo, hi), _stream(xq, taps, j + 1, lo, hi)
-        s2, s3 = _stream(xq, taps, j + 2, lo, hi), _stream(xq, taps, j + 3, lo, hi)
-        s4, s5 = _stream(xq, taps, j + 4, lo, hi), _stream(xq, taps, j + 5, lo, hi)
-        s6, s7 = _stream(xq, taps, j + 6, lo, hi), _stream(xq, taps, j + 7, lo, hi)
-        c0, c1, c2, c3 = coef[j], coef[j + 1], coef[j + 2], coef[j + 3]
-        c4, c5, c6, c7 = coef[j + 4], coef[j + 5], coef[j + 6], coef[j + 7]
-        for i in range(n):
-            a[i] += ((c0 * s0[i] + c1 * s1[i]) + (c2 * s2[i] + c3 * s3[i])) + \
-                    ((c4 * s4[i] + c5 * s5[i]) + (c6 * s6[i] + c7 * s7[i]))
-        j += 8
     while j + 4 <= end:
         if _inside(taps, j, j + 4, lo, hi, nb):
             s0, s1 = _stream(xq, taps, j, lo, hi), _stream(xq, taps, j + 1, lo, hi)
