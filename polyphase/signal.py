@@ -123,8 +123,10 @@ def _last_axis(op, x, n_out):
     output samples ``[0, n_out)``."""
     pm = op.polyphase()
     if x.size and pm.nnz:        # straight to the rows (what apply_window does)
-        out = submodule("polyphase.engine").run_rows(pm, x.reshape(-1, x.shape[-1]),
-                                                     x.dtype, 0, 0, n_out)
+        run_rows = submodule("polyphase.engine").run_rows
+        if x.ndim == 1:          # (indexing: cheaper than two reshapes)
+            return run_rows(pm, x[None], x.dtype, 0, 0, n_out)[0]
+        out = run_rows(pm, x.reshape(-1, x.shape[-1]), x.dtype, 0, 0, n_out)
         return out.reshape(x.shape[:-1] + (n_out,))
     return submodule("polyphase.finite").apply_window(op, x, x.ndim - 1, (0, n_out))
 

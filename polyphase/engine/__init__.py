@@ -275,10 +275,9 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         # as many FFT workers as the direct kernels would use threads
         return run_fft(pm, x, dtype, in_origin, start, length,
                        workers=numba.get_num_threads())
-    plan, pre, nblocks, taps, chunk = prep
+    plan, pre, nblocks, taps, chunk, L, M = prep
     kernels = submodule("polyphase.engine.kernels")   # (and numba with it)
     out = result((lanes, length), dtype)     # the kernel writes every sample
-    L, M = pm.ups[0], pm.downs[0]
     x = np.ascontiguousarray(x, dtype=dtype)
     if M == 1 and pre == 0:
         xq = x[:, None, :]
@@ -287,7 +286,8 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         kernels.deinterleave(x, pre, M, xq)
     # (Python ints reach numba as int64, without the cost of np.int64 boxing)
     args = (xq, plan, L, start // L, nblocks, start, out, chunk)
-    groups = _parallel(lanes * length, taps)
+    groups = _parallel(lanes * length, taps) if lanes * length * taps >= PARALLEL_MIN_WORK \
+        else 0                                      # (saves a call on short signals)
     if groups:
         kernels.run_parallel(*args, groups)
     else:
@@ -303,9 +303,10 @@ ROW_PREP_SIZE = 64
 def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
     """What :func:`run_rows` needs besides the data, or None for the FFT path.
 
-    ``(plan, pre, nblocks, taps, chunk)``: the kernel's tap plan as a tuple
-    (delayed to the input's first block), the zeros before the input's first
-    sample in its block, output blocks, taps per phase, blocks per job.
+    ``(plan, pre, nblocks, taps, chunk, L, M)``: the kernel's tap plan as a
+    tuple (delayed to the input's first block), the zeros before the input's
+    first sample in its block, output blocks, taps per phase (at least 1),
+    blocks per job, and the rates.
     Cached on ``pm`` by call shape (~2 us of a 12 us call on 256 samples).
     """
     key = (dtype, lanes, n, in_origin, start, length, method)
@@ -326,10 +327,10 @@ def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
             plan = phase_plan(pm, dtype)
             if origin_block:
                 plan = plan.delayed(origin_block)      # a copy: the plan is cached
-            taps = pm.nnz // L
+            taps = max(1, pm.nnz // L)
             prep = (tuple(plan), in_origin - origin_block * M,
                     (start + length - 1) // L - start // L + 1, taps,
-                    job_blocks(L, taps, np.dtype(dtype).itemsize))
+                    job_blocks(L, taps, np.dtype(dtype).itemsize), L, M)
         if len(preps) >= ROW_PREP_SIZE:
             preps.clear()
         preps[key] = prep
