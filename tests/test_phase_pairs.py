@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import polyphase as pp
 from polyphase import engine
-from tests.helpers import random_array, tolerance
+from helpers import random_array, tolerance
 
 RNG = np.random.default_rng(5)
 
