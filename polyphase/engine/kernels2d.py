@@ -106,7 +106,7 @@ def _rows(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, w1, w2, out, job0,
 @njit(cache=True, nogil=True)
 def run_serial(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, w1, w2, out):
     _rows(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, w1, w2, out,
-          0, xq.shape[0] * nrows)
+          np.int64(0), xq.shape[0] * nrows)     # (a literal 0: a second compile)
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -239,7 +239,9 @@ def run_serial(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj):
     flattened to ``(before, rows * after)``."""
     nblocks = (w0 + out.shape[1] // after - 1) // L - w0 // L + 1
     njobs = x.shape[0] * ((after + tile - 1) // tile) * ((nblocks + bpj - 1) // bpj)
-    _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, 0, njobs)
+    # (np.int64(0), not 0: a literal would compile _jobs a second time, for
+    # this call apart from run_parallel's)
+    _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, np.int64(0), njobs)
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath={"contract"})
