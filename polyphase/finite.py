@@ -209,6 +209,26 @@ def _channel_axis(op, channel_axis, axes, x) -> int | None:
     return cax
 
 
+def along_last_axis(op, x: np.ndarray, dtype, start: int, stop: int, in_origin: int = 0,
+                    method="auto") -> np.ndarray:
+    """Output indices ``[start, stop)`` of ``op`` along the last axis of ``x``,
+    computed in ``dtype`` (:func:`~polyphase._validation.signal_dtype`).
+
+    The short path of :func:`apply_window`, for callers that have checked
+    its conditions: ``op`` is 1-D, does not mix channels and has taps,
+    ``x`` is not empty, ``stop > start``, ``method`` is ``"auto"``,
+    ``"direct"`` or ``"fft"``.  The rows go straight to
+    :func:`polyphase.engine.run_rows`.
+    """
+    run_rows = submodule("polyphase.engine").run_rows
+    if x.ndim == 1:                   # (indexing: cheaper than two reshapes)
+        return run_rows(op.polyphase(), x[None], dtype, in_origin, start, stop - start,
+                        method)[0]
+    out = run_rows(op.polyphase(), x.reshape(-1, x.shape[-1]), dtype, in_origin, start,
+                   stop - start, method)
+    return out.reshape(x.shape[:-1] + (stop - start,))
+
+
 def apply_window(op, x: np.ndarray, axes, windows, in_origin=None, channel_axis=None,
                  method="auto"):
     """Output ``windows`` (per axis) of ``op`` applied along ``axes`` of ``x``.
@@ -232,10 +252,8 @@ def apply_window(op, x: np.ndarray, axes, windows, in_origin=None, channel_axis=
         # engine.run, which together cost more than filtering 256 samples
         # (upfirdn: 10 against 16 us)
         origin = 0 if in_origin is None else int(np.atleast_1d(in_origin)[0])
-        out = engine.run_rows(op.polyphase(), x.reshape(-1, x.shape[-1]),
-                              signal_dtype(x.dtype, op.is_complex), origin, start,
-                              stop - start, method)
-        return out.reshape(x.shape[:-1] + (stop - start,))
+        return along_last_axis(op, x, signal_dtype(x.dtype, op.is_complex), start, stop,
+                               origin, method)
     d = len(axes)
     in_origin = (0,) * d if in_origin is None else tuple(np.atleast_1d(in_origin))
     dtype = signal_dtype(x.dtype, op.is_complex)

@@ -120,15 +120,13 @@ def _repeat_key(h, x, up, down, axis, mode, cval, method):
 
 def _last_axis(op, x, n_out):
     """``op`` on the last axis of ``x`` (checked, in the computation dtype),
-    output samples ``[0, n_out)``."""
-    pm = op.polyphase()
-    if x.size and pm.nnz:        # straight to the rows (what apply_window does)
-        run_rows = submodule("polyphase.engine").run_rows
-        if x.ndim == 1:          # (indexing: cheaper than two reshapes)
-            return run_rows(pm, x[None], x.dtype, 0, 0, n_out)[0]
-        out = run_rows(pm, x.reshape(-1, x.shape[-1]), x.dtype, 0, 0, n_out)
-        return out.reshape(x.shape[:-1] + (n_out,))
-    return submodule("polyphase.finite").apply_window(op, x, x.ndim - 1, (0, n_out))
+    output samples ``[0, n_out)``: apply_window's short path, without the
+    checks of its conditions that a repeated call knows the answer to
+    except these two."""
+    finite = submodule("polyphase.finite")
+    if x.size and op.polyphase().nnz:
+        return finite.along_last_axis(op, x, x.dtype, 0, n_out)
+    return finite.apply_window(op, x, x.ndim - 1, (0, n_out))
 
 
 def _scipy_dtype(h_dtype, x):
