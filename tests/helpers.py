@@ -14,3 +14,17 @@ def random_array(shape, dtype, rng):
 def tolerance(dtype):
     """Relative tolerance for results computed in ``dtype``."""
     return 2e-5 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-12
+
+
+def record_calls(monkeypatch, owner, name):
+    """Replace ``owner.name`` by a pass-through that records each call's
+    positional arguments; returns the list they are appended to."""
+    calls = []
+    real = getattr(owner, name)
+
+    def recording(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recording)
+    return calls

@@ -10,7 +10,7 @@ import polyphase as pp
 from polyphase import engine
 from polyphase.engine import cost, fftpath
 
-from helpers import random_array, tolerance
+from helpers import random_array, record_calls, tolerance
 
 RNG = np.random.default_rng(17)
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
@@ -273,14 +273,7 @@ def test_cost_model_formulas():
 
 @pytest.mark.parametrize("taps, expected", [(16, "direct"), (4096, "fft")])
 def test_auto_dispatches_by_the_cost_model(monkeypatch, taps, expected):
-    calls = []
-    run_fft = fftpath.run_fft
-
-    def recording(*args, **kwargs):
-        calls.append(args)
-        return run_fft(*args, **kwargs)
-
-    monkeypatch.setattr(fftpath, "run_fft", recording)
+    calls = record_calls(monkeypatch, fftpath, "run_fft")
     h = RNG.standard_normal(taps)
     x = random(200_000, np.float64)
     y = pp.upfirdn(h, x)

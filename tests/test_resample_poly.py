@@ -12,7 +12,7 @@ import polyphase as pp
 from polyphase import _resampler
 from polyphase.extension import MODES
 
-from helpers import random_array, tolerance
+from helpers import random_array, record_calls, tolerance
 
 RNG = np.random.default_rng(7)
 FLOATS = [np.float32, np.float64, np.complex64, np.complex128]
@@ -147,14 +147,7 @@ def fresh_caches():
 
 
 def test_second_call_does_not_design_again(monkeypatch, fresh_caches):
-    calls = []
-    firwin = ss.firwin
-
-    def counting_firwin(*args, **kwargs):
-        calls.append(args)
-        return firwin(*args, **kwargs)
-
-    monkeypatch.setattr(ss, "firwin", counting_firwin)
+    calls = record_calls(monkeypatch, ss, "firwin")
     x = random(100, np.float64)
     first = pp.resample_poly(x, 160, 147)
     second = pp.resample_poly(x, 160, 147)
@@ -168,14 +161,7 @@ def test_second_call_does_not_design_again(monkeypatch, fresh_caches):
 
 
 def test_second_call_reuses_the_operator(monkeypatch, fresh_caches):
-    builds = []
-    build = pp.UpFirDn._build
-
-    def counting_build(self):
-        builds.append(self)
-        return build(self)
-
-    monkeypatch.setattr(pp.UpFirDn, "_build", counting_build)
+    builds = record_calls(monkeypatch, pp.UpFirDn, "_build")
     x = random(100, np.float64)
     h = RNG.standard_normal(25)
     for _ in range(3):
