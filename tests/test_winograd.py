@@ -1,6 +1,6 @@
-"""The Winograd F(2x2, 2x2) route of the channel-mixing 2-D engine.
+"""The Winograd routes of the channel-mixing engine: F(3, 2) in 1-D, F(2x2, 2x2) in 2-D.
 
-Checked against a brute-force numpy convolution (independent of the engine)
+Checked against brute-force numpy convolutions (independent of the engine)
 and against the engine's im2col route on the same inputs.
 """
 
@@ -106,9 +106,92 @@ def test_transformed_weights_reproduce_direct_2x2_correlation():
     """U = G g G^T, V = BT d BT^T, y = AT (U V) AT^T is a 2x2 correlation."""
     rng = np.random.default_rng(5)
     d, g = rng.standard_normal((3, 3)), rng.standard_normal((2, 2))
-    BT = np.array([[1, -1, 0], [0, 1, 0], [0, -1, 1]])
-    AT = np.array([[1, 1, 0], [0, 1, 1]])
-    y = AT @ ((winograd._G @ g @ winograd._G.T) * (BT @ d @ BT.T)) @ AT.T
+    BT, G, AT = winograd.BT[2], winograd._G[2], winograd.AT[2]
+    y = AT @ ((G @ g @ G.T) * (BT @ d @ BT.T)) @ AT.T
     direct = np.array([[np.sum(d[i:i + 2, j:j + 2] * g) for j in range(2)]
                        for i in range(2)])
     np.testing.assert_allclose(y, direct, rtol=1e-14)
+
+
+def test_transformed_weights_reproduce_direct_2tap_correlation_of_three_outputs():
+    """F(3, 2): y = AT ((G g) * (BT d)) gives y_i = g0 d_i + g1 d_(i+1)."""
+    rng = np.random.default_rng(6)
+    d, g = rng.standard_normal(4), rng.standard_normal(2)
+    BT, G, AT = winograd.BT[1], winograd._G[1], winograd.AT[1]
+    y = AT @ ((G @ g) * (BT @ d))
+    np.testing.assert_allclose(y, [d[i] * g[0] + d[i + 1] * g[1] for i in range(3)],
+                               rtol=1e-14)
+    # the data and output transforms are 0/+-1 and G's halves are exact
+    assert set(np.unique(BT)) <= {-1, 0, 1} and set(np.unique(AT)) <= {-1, 0, 1}
+    assert set(np.unique(2 * G)) <= {-1, 0, 1, 2}
+
+
+def brute_conv1d(x, w, stride, padding):
+    """torch.nn.functional.conv1d by sliding windows (cross-correlation)."""
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2], axis=2)[:, :, ::stride]
+    return np.einsum("ncik,ock->noi", win, w)
+
+
+def brute_conv_transpose1d(x, w, stride, padding):
+    """torch.nn.functional.conv_transpose1d by scattering each input sample."""
+    n, cin, length = x.shape
+    k = w.shape[2]
+    full = np.zeros((n, w.shape[1], (length - 1) * stride + k))
+    for i in range(length):
+        full[:, :, i * stride:i * stride + k] += np.einsum("nc,cok->nok", x[:, :, i], w)
+    return full[:, :, padding:full.shape[2] - padding]
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_1d_layers_with_two_taps_per_phase_take_the_winograd_route(transposed, stride):
+    w = np.ones((16, 16, 2 * stride))
+    layer = (pnn.ConvTranspose1d if transposed else pnn.Conv1d)(w, stride=stride)
+    pm = layer.polyphase()
+    G, plan = gemm._plan(pm, np.float64)
+    assert gemm._winograd_plans(pm, np.float64, plan, 16) is not None
+
+
+@settings(max_examples=40, deadline=None)
+@given(transposed=st.booleans(), stride=st.integers(1, 3), n=st.integers(1, 3),
+       c=st.sampled_from([16, 24]), size=st.integers(1, 40), padding=st.integers(0, 4),
+       seed=st.integers(0, 99))
+def test_winograd_1d_matches_brute_force(transposed, stride, n, c, size, padding, seed):
+    rng = np.random.default_rng(seed)
+    k = 2 * stride
+    x = rng.standard_normal((n, c, size))
+    w = rng.standard_normal((c, c, k))
+    if transposed:
+        if (size - 1) * stride - 2 * padding + k <= 0:
+            return
+        expected = brute_conv_transpose1d(x, w, stride, padding)
+        got = pnn.conv_transpose1d(x, w, stride=stride, padding=padding)
+    else:
+        if size + 2 * padding < k:
+            return
+        expected = brute_conv1d(x, w, stride, padding)
+        got = pnn.conv1d(x, w, stride=stride, padding=padding)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("size", [9, 40, 1000])
+def test_winograd_1d_equals_im2col_route_on_every_window(transposed, dtype, mode, size):
+    """Windows that crop the first and last tiles, long runs and one-tile signals."""
+    rng = np.random.default_rng(size)
+    x = rng.standard_normal((2, 16, size)).astype(dtype)
+    w = rng.standard_normal((16, 16, 4))
+    layer = (pnn.ConvTranspose1d if transposed else pnn.Conv1d)(w, stride=2, padding=1)
+    pm = layer.polyphase()
+    (s, e), = windows_for(layer._declared, x.shape[2:], mode)
+    for origin in (0, 1, -3):
+        args = (pm, x, np.dtype(dtype), (origin,), (s,), (e - s,))
+        fast = gemm.run_gemm(*args, algorithm="winograd")
+        slow = gemm.run_gemm(*args, algorithm="im2col")
+        assert fast.dtype == slow.dtype == dtype
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(fast, slow, rtol=tol, atol=tol * np.abs(slow).max())

@@ -138,7 +138,7 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
 
     A channel-agnostic ``pm`` must get one channel (the caller folds channels
     into lanes).  ``algorithm`` is ``"im2col"`` (one product per phase over
-    stacked taps), ``"winograd"`` (F(2x2, 2x2), see :mod:`.winograd`) or
+    stacked taps), ``"winograd"`` (F(3, 2) per axis, see :mod:`.winograd`) or
     ``"auto"``: Winograd for the phases it applies to.
     """
     d = pm.ndim
@@ -177,10 +177,19 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     G, plan = _plan(pm, dtype)
     fast = _winograd_plans(pm, dtype, plan, cin) if algorithm != "im2col" else None
     if algorithm == "winograd" and not fast:
-        raise ValueError("algorithm='winograd' needs 2-D phases whose taps are full 2x2 "
-                         "boxes of delays")
+        raise ValueError("algorithm='winograd' needs 1-D or 2-D phases whose taps are "
+                         "full boxes of 2 delays per axis")
+    if fast and d == 1:
+        # straight from x into the result: no phase streams, no product
+        from . import winograd
+        out = result((lanes, cout, lengths[0]), dtype)
+        winograd.run1(x.astype(dtype, copy=False), fast, first[0] - origin_block[0],
+                      downs[0], pre[0], ups[0], starts[0] - first[0] * ups[0],
+                      nblocks[0], out)
+        return out
     if fast:
-        back += strides[0] + 1        # a tile's far row and column (odd sizes)
+        from .winograd import margin
+        back += margin(strides)       # the last tiles' overhang
     flat = scratch("flat", (prod(downs), cin, front + lanes * S + back), dtype)
     flat.fill(0)
     fill_phase_streams(x.astype(dtype, copy=False), downs, pre, pad_lo,
@@ -193,7 +202,7 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
         np.empty((prod(ups), cout, ncols), dtype=dtype)
     if fast:
         from . import winograd
-        winograd.run(flat, fast, front + g_lo, strides, lanes, S, nblocks, product)
+        winograd.run2(flat, fast, front + g_lo, strides, lanes, S, nblocks, product)
     else:
         for r, (taps, W) in enumerate(plan):
             # rows of group g are (phase, C_out/G) when all phases share the taps
@@ -232,7 +241,7 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
 def _winograd_plans(pm, dtype, plan, cin):
     """The Winograd form (:func:`.winograd.plan`) of every plan entry, or ``None``
     unless all entries have one."""
-    if pm.ndim != 2:
+    if pm.ndim > 2:
         return None
     cache = pm.__dict__.setdefault("_plans", {})
     key = ("winograd", np.dtype(dtype).str)

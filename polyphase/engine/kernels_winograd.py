@@ -1,16 +1,21 @@
-"""numba transforms of the Winograd F(2x2, 2x2) path (see :mod:`.winograd`).
+"""numba transforms of the Winograd path (see :mod:`.winograd`): F(3, 2) in
+1-D, F(2x2, 2x2) in 2-D.
 
 Tile ``t`` of a chunk is tile ``(lane, r1, r2)`` in row-major order over
-``(lanes, nt1, nt2)``; its output blocks are ``(2*r1 + i, 2*r2 + j)``.  Both
-transforms walk runs of tiles along a tile row (at most ``nt2`` tiles: 16 to
-33 for the layers measured), so everything per run must be cheap: the views
-are made once per channel or output row, and the run offsets are unsigned, so
-numba adds no negative-index wraparound to the loads and stores (a signed
-index LLVM cannot prove non-negative compiles to a check per access; views
-made per run cost ~20 ns each and took the output transform of a 64-channel
-transposed layer to 27 ms).  The transforms run serially: they alternate with
-the BLAS products chunk by chunk, and numba's OpenMP threads, spinning after a
+``(lanes, nt1, nt2)`` (1-D: ``(lanes, nt2)``); its output blocks are
+``(3*r2 + j)`` in 1-D and ``(2*r1 + i, 2*r2 + j)`` in 2-D.  The transforms
+walk runs of tiles along a tile row (at most ``nt2`` tiles: 16 to 33 for the
+2-D layers measured, ~700 in 1-D), so everything per run must be cheap: the views are made once per channel or
+output row, and the run offsets are unsigned, so numba adds no
+negative-index wraparound to the loads and stores (a signed index LLVM
+cannot prove non-negative compiles to a check per access; views made per run
+cost ~20 ns each and took the output transform of a 64-channel transposed
+layer to 27 ms).  The transforms run serially: they alternate with the BLAS
+products chunk by chunk, and numba's OpenMP threads, spinning after a
 parallel region, fought OpenBLAS's threads for the two cores.
+
+In 1-D the data transform is ``BT d = (d0 - d2, d1 + d2, d2 - d1, d3 - d1)``
+and the output transform ``AT m = (m0 + m1 + m2, m1 - m2, m1 + m2 + m3)``.
 """
 
 import numpy as np
@@ -28,7 +33,115 @@ def _run_of_tiles(t, end, nt1, nt2):
 
 
 @njit(cache=True, nogil=True)
-def transform_input(flat, qs, bases, S, st1, nt1, nt2, t0, v):
+def transform_input1(x, qs, off, M, nt, t0, v):
+    """``v[:, ch, t - t0] = BT d`` for the 4-sample tiles ``d`` of channel ``ch``,
+    read straight from the signal ``x`` (lanes, C_in, n).
+
+    Channel ``ch = iq * C_in + c`` is channel ``c`` of input phase ``qs[iq]``;
+    ``d[a]`` of tile ``(lane, r)`` is ``x[lane, c, off[iq] + (3*r + a)*M]``, zero
+    outside the signal.  Reading ``x`` with stride ``M`` instead of first
+    splitting it into phase streams saves a pass over the input and the
+    zeroing of the streams (1.4 of 8.8 ms on the 64-channel 1-D layer).
+    """
+    cin, nx = x.shape[1], x.shape[2]
+    n = v.shape[2]
+    step = 3 * M
+    for ch in range(qs.shape[0] * cin):
+        iq = ch // cin
+        c = ch - iq * cin
+        o = off[iq]
+        # tiles whose four samples are all inside the signal
+        rr_lo = max(0, -(o // step))
+        rr_hi = (nx - 1 - step - o) // step + 1
+        v0, v1, v2, v3 = v[0, ch], v[1, ch], v[2, ch], v[3, ch]
+        t = t0
+        while t < t0 + n:
+            lane, _, r, cnt = _run_of_tiles(t, t0 + n, 1, nt)
+            src = x[lane, c]
+            lo = min(max(rr_lo - r, 0), cnt)
+            hi = max(min(rr_hi - r, cnt), lo)
+            b0 = t - t0
+            for i in range(lo):
+                _edge_tile(src, o + (r + i) * step, M, v, ch, b0 + i)
+            u0 = np.uint64(o + (r + lo) * step)
+            m, st = np.uint64(M), np.uint64(step)
+            for i in range(np.uint64(hi - lo)):
+                u, b = u0 + st * i, np.uint64(b0 + lo) + i
+                d0, d1, d2, d3 = src[u], src[u + m], src[u + 2 * m], src[u + 3 * m]
+                v0[b], v1[b], v2[b], v3[b] = d0 - d2, d1 + d2, d2 - d1, d3 - d1
+            for i in range(hi, cnt):
+                _edge_tile(src, o + (r + i) * step, M, v, ch, b0 + i)
+            t += cnt
+
+
+@njit(cache=True, nogil=True)
+def _edge_tile(src, start, M, v, ch, b):
+    """One tile of :func:`transform_input1` that reaches past the signal."""
+    n = src.shape[0]
+    d0 = src[start] if 0 <= start < n else 0
+    d1 = src[start + M] if 0 <= start + M < n else 0
+    d2 = src[start + 2 * M] if 0 <= start + 2 * M < n else 0
+    d3 = src[start + 3 * M] if 0 <= start + 3 * M < n else 0
+    v[0, ch, b], v[1, ch, b], v[2, ch, b], v[3, ch, b] = d0 - d2, d1 + d2, d2 - d1, d3 - d1
+
+
+@njit(cache=True, nogil=True)
+def transform_output1(m, phase0, L, crop, nb, nt, t0, out):
+    """``out[lane, c, B*L + p - crop] = (AT m_r)[j]`` for the tiles of the chunk,
+    ``B = 3*r2 + j``: straight into the result (lanes, C_out, n), interleaved
+    over the output phases, with no product buffer in between.
+
+    Row ``r`` of ``m`` is output phase ``p = phase0 + r // C_out`` of channel
+    ``c = r % C_out``; blocks at or past ``nb`` and samples outside ``out`` are
+    dropped.
+    """
+    cout, nout = out.shape[1], out.shape[2]
+    n = m.shape[2]
+    for row in range(m.shape[1]):
+        p = phase0 + row // cout
+        c = row % cout
+        # blocks whose sample B*L + p - crop lies inside the output
+        blo = max(0, -((p - crop) // L))
+        bhi = min(nb, (nout - 1 + crop - p) // L + 1)
+        m0, m1, m2, m3 = m[0, row], m[1, row], m[2, row], m[3, row]
+        t = t0
+        while t < t0 + n:
+            lane, _, r, cnt = _run_of_tiles(t, t0 + n, 1, nt)
+            dst = out[lane, c]
+            # tiles whose three blocks are all kept
+            lo = min(max(-(-blo // 3) - r, 0), cnt)
+            hi = max(min((bhi - 3) // 3 + 1 - r, cnt), lo)
+            b0 = t - t0
+            for i in range(lo):
+                _edge_out(m, row, b0 + i, 3 * (r + i), blo, bhi, L, p - crop, dst)
+            u0 = np.uint64(3 * (r + lo) * L + p - crop)
+            ll, st = np.uint64(L), np.uint64(3 * L)
+            for i in range(np.uint64(hi - lo)):
+                u, b = u0 + st * i, np.uint64(b0 + lo) + i
+                s12 = m1[b] + m2[b]
+                dst[u] = m0[b] + s12
+                dst[u + ll] = m1[b] - m2[b]
+                dst[u + 2 * ll] = s12 + m3[b]
+            for i in range(hi, cnt):
+                _edge_out(m, row, b0 + i, 3 * (r + i), blo, bhi, L, p - crop, dst)
+            t += cnt
+
+
+@njit(cache=True, nogil=True)
+def _edge_out(m, row, b, B, blo, bhi, L, shift, dst):
+    """The kept blocks of one tile of :func:`transform_output1` (first block ``B``)."""
+    m0, m1, m2, m3 = m[0, row, b], m[1, row, b], m[2, row, b], m[3, row, b]
+    y0, y1, y2 = m0 + (m1 + m2), m1 - m2, (m1 + m2) + m3
+    if blo <= B < bhi:
+        dst[B * L + shift] = y0
+    if blo <= B + 1 < bhi:
+        dst[(B + 1) * L + shift] = y1
+    if blo <= B + 2 < bhi:
+        dst[(B + 2) * L + shift] = y2
+
+
+@njit(cache=True, nogil=True)
+def transform_input2(flat, qs, bases, S, st1, nt1, nt2, t0, v):
     """``v[:, ch, t - t0] = BT d BT^T`` for the 3x3 tiles ``d`` of channel ``ch``.
 
     Channel ``ch = iq * C_in + c`` is channel ``c`` of input phase ``qs[iq]``;
@@ -69,7 +182,7 @@ def transform_input(flat, qs, bases, S, st1, nt1, nt2, t0, v):
 
 
 @njit(cache=True, nogil=True)
-def transform_output(m, S, st1, nt1, nt2, nb1, nb2, t0, rows):
+def transform_output2(m, S, st1, nt1, nt2, nb1, nb2, t0, rows):
     """``rows[r, col + i*st1 + j] = (AT M_r AT^T)[i, j]`` for the tiles of the chunk.
 
     ``col = lane*S + 2*r1*st1 + 2*r2`` is the tile's first output block (a

@@ -1,25 +1,47 @@
-"""Winograd F(2x2, 2x2) for channel-mixing 2-D phases whose taps are 2x2 boxes.
+"""Winograd minimal filtering for channel-mixing phases whose taps are 2-tap boxes.
 
-After the polyphase split, a stride-2 convolution with a 4x4 kernel is, for
-each output phase, a sum over input phases ``q`` of *stride-1* 2x2
-correlations -- for the transposed layer (one input phase, four output
-phases) as for the strided one (four input phases, one output phase).  A 2x2
-correlation of a 3x3 input tile giving a 2x2 output tile takes 9
-multiplications by Winograd's minimal filtering instead of 16, and with
-channels every multiplication is a ``C_out x C_in`` matrix product: 9 BLAS
-products per tile batch instead of 16 (1.78x fewer multiply-adds).
+After the polyphase split, a stride-2 convolution with a kernel of 4 taps per
+axis is, for each output phase, a sum over input phases ``q`` of *stride-1*
+2-tap correlations -- for the transposed layer (one input phase, two output
+phases per axis) as for the strided one (two input phases, one output
+phase).  With channels every multiplication of Winograd's minimal filtering
+is a ``C_out x C_in`` matrix product, so it trades multiply-adds for cheap
+transforms:
 
-With the points {0, 1, inf} every transform has coefficients 0 and +-1
-(``y0 = (d0 - d1) g0 + d1 (g0 + g1)``, ``y1 = d1 (g0 + g1) + (d2 - d1) g1``),
-so the rounding error is that of a few extra additions, the same order as
-the direct sum.  In one dimension::
+* 1-D, F(3, 2): three outputs of a 2-tap correlation take 4 products instead
+  of 6 (1.5x fewer multiply-adds).
+* 2-D, F(2x2, 2x2): a 2x2 output tile takes 9 products instead of 16
+  (1.78x fewer).
 
-    V = BT d,  U = G g,  y = AT (U * V)
-    BT = [[1, -1, 0], [0, 1, 0], [0, -1, 1]]
-    G  = [[1, 0], [1, 1], [0, 1]]
-    AT = [[1, 1, 0], [0, 1, 1]]
+F(m, 2) is derived from Toom-Cook: a correlation is the transpose of a
+convolution, so with the evaluation matrices ``Va`` (of an ``m``-sample
+polynomial), ``Vb`` (of the 2 taps) and ``C`` (of the ``m + 1``-sample
+product), ``y = Va^T diag(Vb g) C^-T d``.  F(2, 2) uses the points
+{0, 1, inf} and F(3, 2) the points {0, 1, -1, inf}, whose 1/2 in ``C^-1``
+moves into the filter transform, where it is exact::
 
-and in two, ``V = BT d BT^T``, ``U = G g G^T``, ``y = AT M AT^T``.
+    F(2, 2):  BT = [[1, -1, 0], [0, 1, 0], [0, -1, 1]]
+              G  = [[1, 0], [1, 1], [0, 1]]
+              AT = [[1, 1, 0], [0, 1, 1]]
+    F(3, 2):  BT = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, -1, 0, 1]]
+              G  = [[1, 0], [1/2, 1/2], [1/2, -1/2], [0, 1]]
+              AT = [[1, 1, 1, 0], [0, 1, -1, 0], [0, 1, 1, 1]]
+
+with ``V = BT d``, ``U = G g``, ``y = AT (U * V)`` in 1-D and ``V = BT d BT^T``,
+``U = G g G^T``, ``y = AT M AT^T`` in 2-D.  The data transforms have
+coefficients 0 and +-1 and the filter's 1/2 is exact, so rounding is that
+of a few extra additions, the order of the direct sum's.  Larger tiles need
+points such as 2 or 1/2, whose coefficients lose accuracy in float32.
+
+Why F(2x2, 2x2) in 2-D: F(3x3, 2x2) (16 products per 9 outputs) was measured
+on the 64-channel strided 2-D layer (N8, 64x64, k4) and was no faster
+(12.9-13.9 against 13.0 ms): its products ran 1 ms faster, but a tile row
+of a 32x32 output holds 11 tiles, too few for a vector loop, and its input
+transform (16 streams) took 3.3-3.7 ms against 2.5.
+
+Unlike the direct sum, a Winograd output mixes samples its taps do not read
+(they cancel): an ``inf`` in the input gives ``nan`` in neighbouring outputs,
+as in the Winograd convolutions of oneDNN and cuDNN.
 """
 
 from __future__ import annotations
@@ -35,45 +57,94 @@ MIN_CHANNELS = 16
 # transform and the BLAS products).
 CHUNK_BYTES = 1 << 22
 
-_G = np.array([[1, 0], [1, 1], [0, 1]])
+# F(m, 2) per signal dimension: outputs per tile and axis, and its transforms
+TILE = {1: 3, 2: 2}
+_G = {1: np.array([[1, 0], [0.5, 0.5], [0.5, -0.5], [0, 1]]),
+      2: np.array([[1, 0], [1, 1], [0, 1]])}
+BT = {1: np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, -1, 0, 1]]),
+      2: np.array([[1, -1, 0], [0, 1, 0], [0, -1, 1]])}
+AT = {1: np.array([[1, 1, 1, 0], [0, 1, -1, 0], [0, 1, 1, 1]]),
+      2: np.array([[1, 1, 0], [0, 1, 1]])}
 
 
 def plan(taps, W, cin):
     """Winograd form of one GEMM-path phase entry, or ``None``.
 
-    ``taps`` is ``(T, 3)``: input phase ``q`` and delays ``(k1, k2)``; ``W`` is
-    ``(1, R, T * C_in)`` (one channel group).  Applies when the taps of each
-    input phase are exactly a full 2x2 box of delays.  Returns ``(qs, kmin, U)``:
-    the input phases, each box's smallest delays ``(k1, k2)`` and the
-    transformed weights ``U`` of shape ``(9, R, n_q * C_in)``.
+    ``taps`` is ``(T, 1 + d)``: input phase ``q`` and delays ``k``; ``W`` is
+    ``(1, R, T * C_in)`` (one channel group).  Applies for ``d`` = 1 or 2 when
+    the taps of each input phase are exactly a full box of 2 delays per axis.
+    Returns ``(qs, kmin, U)``: the input phases, each box's smallest delays
+    and the transformed weights ``U`` of shape ``(points, R, n_q * C_in)``.
     """
-    if W.shape[0] != 1 or taps.shape[1] != 3:
+    d = taps.shape[1] - 1
+    if W.shape[0] != 1 or d not in (1, 2):
         return None
     qs = np.unique(taps[:, 0])
     R = W.shape[1]
     if qs.size * cin < MIN_CHANNELS or R < MIN_CHANNELS:
         return None
     We = W[0].reshape(R, taps.shape[0], cin)
-    kmin = np.zeros((qs.size, 2), dtype=np.int64)
-    g = np.zeros((2, 2, R, qs.size, cin), dtype=W.dtype)
+    kmin = np.zeros((qs.size, d), dtype=np.int64)
+    g = np.zeros((2,) * d + (R, qs.size, cin), dtype=W.dtype)
     for iq, q in enumerate(qs):
         sel = np.flatnonzero(taps[:, 0] == q)
         k = taps[sel, 1:]
         lo = k.min(axis=0)
-        if sel.size != 4 or (k.max(axis=0) - lo != 1).any() or \
-                np.unique(k, axis=0).shape[0] != 4:
+        if sel.size != 2 ** d or (k.max(axis=0) - lo != 1).any() or \
+                np.unique(k, axis=0).shape[0] != 2 ** d:
             return None
         kmin[iq] = lo
-        for t, (k1, k2) in zip(sel, k):
-            # tap (k1, k2) reads the tile at offset (1 - (k1 - lo1), 1 - (k2 - lo2))
-            g[1 - (k1 - lo[0]), 1 - (k2 - lo[1]), :, iq] = We[:, t]
-    g = g.reshape(2, 2, R, qs.size * cin)
-    U = np.einsum("xu,yv,uvrc->xyrc", _G, _G, g).reshape(9, R, qs.size * cin)
+        for t, kt in zip(sel, k):
+            # a tap of delay k reads the tile at offset 1 - (k - lo) on each axis
+            g[tuple(1 - (kt - lo)) + (slice(None), iq)] = We[:, t]
+    g = g.reshape((2,) * d + (R, qs.size * cin))
+    G = _G[d]
+    U = np.einsum("xu,yv,uvrc->xyrc", G, G, g) if d == 2 else np.einsum("xu,urc->xrc", G, g)
+    U = U.reshape(-1, R, qs.size * cin)
     return qs, kmin, np.ascontiguousarray(U.astype(W.dtype))
 
 
-def run(flat, plans, front_g_lo, strides, lanes, S, nblocks, rows):
-    """All output phases through the Winograd form, into the product ``rows``.
+def margin(strides):
+    """Stream blocks a 2-D tile may read past those of the direct form: the
+    last tile of an axis can hang one block over its end."""
+    return sum(strides)
+
+
+def run1(x, plans, b0, M, pre, L, crop, nb, out):
+    """All output phases of a 1-D layer through F(3, 2), from ``x`` into ``out``.
+
+    ``x`` is ``(lanes, C_in, n)`` and ``out`` the result ``(lanes, C_out, n_out)``.
+    Output block ``b`` (from 0 to ``nb``) is block ``b0 + b`` of the polyphase
+    matrix's input grid: a tap with delay ``k`` of input phase ``q`` reads
+    ``x[..., (b0 + b - k) * M + q - pre]``; output phase ``p`` of block ``b``
+    is ``out[..., b * L + p - crop]``.  ``plans`` holds one :func:`plan` per
+    entry of the GEMM plan: one for all phases (stacked) or one per phase.
+    """
+    from . import kernels_winograd as kw
+    from .scratch import scratch
+
+    lanes = x.shape[0]
+    nt = -(-nb // TILE[1])
+    ntiles = lanes * nt
+    for entry, (qs, kmin, U) in enumerate(plans):
+        # x index of each tile's first sample d[0] (delay kmin + 1)
+        off = ((b0 - kmin[:, 0] - 1) * M + qs - pre).astype(np.int64)
+        cz, R = U.shape[2], U.shape[1]
+        width = max(64, min(ntiles, CHUNK_BYTES // (4 * max(cz, R) * x.itemsize)))
+        V = scratch("winograd-v", (4, cz, width), x.dtype)
+        Mt = scratch("winograd-m", (4, R, width), x.dtype)
+        qs64 = qs.astype(np.int64)
+        phase0 = 0 if len(plans) == 1 else entry
+        for t0 in range(0, ntiles, width):
+            n = min(width, ntiles - t0)
+            v, m = V[:, :, :n], Mt[:, :, :n]
+            kw.transform_input1(x, qs64, off, M, nt, t0, v)
+            np.matmul(U, v, out=m)
+            kw.transform_output1(m, phase0, L, crop, nb, nt, t0, out)
+
+
+def run2(flat, plans, front_g_lo, strides, lanes, S, nblocks, rows):
+    """All output phases of a 2-D layer through F(2x2, 2x2), into the product ``rows``.
 
     ``flat`` are the flat phase streams ``(M, C_in, F)``; output block
     ``(lane, b1, b2)`` sits at flat-grid column ``col = lane*S + b1*st1 + b2``
@@ -81,8 +152,8 @@ def run(flat, plans, front_g_lo, strides, lanes, S, nblocks, rows):
     ``front_g_lo + col - k1*st1 - k2``.  ``plans`` holds one :func:`plan` per
     entry of the GEMM plan: one for all phases (stacked) or one per phase.
     ``rows`` is the GEMM path's product ``(phases, C_out, ncols)``.  The
-    streams must hold one more row and column of blocks than the direct form
-    reads (the far row and column of the last tiles of odd sizes).
+    streams must hold :func:`margin` more columns than the direct form reads
+    (the far row and column of the last tiles of odd sizes).
     """
     from . import kernels_winograd as kw
     from .scratch import scratch
@@ -102,6 +173,6 @@ def run(flat, plans, front_g_lo, strides, lanes, S, nblocks, rows):
         for t0 in range(0, ntiles, width):
             n = min(width, ntiles - t0)
             v, m = V[:, :, :n], Mt[:, :, :n]
-            kw.transform_input(flat, qs64, bases, S, st1, nt1, nt2, t0, v)
+            kw.transform_input2(flat, qs64, bases, S, st1, nt1, nt2, t0, v)
             np.matmul(U, v, out=m)
-            kw.transform_output(m, S, st1, nt1, nt2, nblocks[0], nblocks[1], t0, out_rows)
+            kw.transform_output2(m, S, st1, nt1, nt2, nblocks[0], nblocks[1], t0, out_rows)
