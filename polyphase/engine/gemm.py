@@ -138,7 +138,8 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
 
     A channel-agnostic ``pm`` must get one channel (the caller folds channels
     into lanes).  ``algorithm`` is ``"im2col"`` (one product per phase over
-    stacked taps), ``"winograd"`` (F(3, 2) per axis, see :mod:`.winograd`) or
+    stacked taps), ``"winograd"`` (F(3, 2) in 1-D, F(2x2, 2x2) in 2-D, see
+    :mod:`.winograd`) or
     ``"auto"``: Winograd for the phases it applies to.
     """
     d = pm.ndim
@@ -149,6 +150,24 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     pre = [o - b * M for o, b, M in zip(in_origin, origin_block, downs)]
     first = [s // L for s, L in zip(starts, ups)]
     nblocks = [(s + n - 1) // L - f + 1 for s, n, L, f in zip(starts, lengths, ups, first)]
+    G, plan = _plan(pm, dtype)
+    fast = _winograd_plans(pm, dtype, plan, cin) if algorithm != "im2col" else None
+    if algorithm == "winograd" and not fast:
+        raise ValueError("algorithm='winograd' needs 1-D or 2-D phases whose taps are "
+                         "full boxes of 2 delays per axis")
+    if fast:
+        # straight from x into the result: no phase streams, no product
+        from . import winograd
+        out = result((lanes, cout) + tuple(lengths), dtype)
+        crop = [s - f * L for s, f, L in zip(starts, first, ups)]
+        b0 = [f - ob for f, ob in zip(first, origin_block)]
+        xd = np.ascontiguousarray(x, dtype=dtype)
+        if d == 1:
+            winograd.run1(xd, fast, b0[0], downs[0], pre[0], ups[0], crop[0],
+                          nblocks[0], out)
+        else:
+            winograd.run2(xd, fast, b0, downs, pre, ups, crop, nblocks, out)
+        return out
     # Input block j of stream column c is block c - pad_lo + origin_block; pad
     # so that output blocks [first, first + nblocks) read inside for every k.
     delays = _delays(pm)
@@ -174,22 +193,6 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     offsets = delays @ np.array(strides, dtype=np.int64)
     front = max(0, int(offsets.max()) - g_lo)
     back = max(0, g_hi - int(offsets.min()) - lanes * S)
-    G, plan = _plan(pm, dtype)
-    fast = _winograd_plans(pm, dtype, plan, cin) if algorithm != "im2col" else None
-    if algorithm == "winograd" and not fast:
-        raise ValueError("algorithm='winograd' needs 1-D or 2-D phases whose taps are "
-                         "full boxes of 2 delays per axis")
-    if fast and d == 1:
-        # straight from x into the result: no phase streams, no product
-        from . import winograd
-        out = result((lanes, cout, lengths[0]), dtype)
-        winograd.run1(x.astype(dtype, copy=False), fast, first[0] - origin_block[0],
-                      downs[0], pre[0], ups[0], starts[0] - first[0] * ups[0],
-                      nblocks[0], out)
-        return out
-    if fast:
-        from .winograd import margin
-        back += margin(strides)       # the last tiles' overhang
     flat = scratch("flat", (prod(downs), cin, front + lanes * S + back), dtype)
     flat.fill(0)
     fill_phase_streams(x.astype(dtype, copy=False), downs, pre, pad_lo,
@@ -200,19 +203,15 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     # for d >= 3 the reshape below may return a view of it)
     product = scratch("product", (prod(ups), cout, ncols), dtype) if d <= 2 else \
         np.empty((prod(ups), cout, ncols), dtype=dtype)
-    if fast:
-        from . import winograd
-        winograd.run2(flat, fast, front + g_lo, strides, lanes, S, nblocks, product)
-    else:
-        for r, (taps, W) in enumerate(plan):
-            # rows of group g are (phase, C_out/G) when all phases share the taps
-            rows = product if len(plan) == 1 else product[r:r + 1]
-            if taps.shape[0] == 0:                   # a structurally zero phase
-                rows[...] = 0
-                continue
-            starts_t = [front + g_lo - sum(kk * st for kk, st in zip(k, strides))
-                        for q, *k in taps]
-            _stacked_products(flat, taps[:, 0], starts_t, W, G, rows, ncols)
+    for r, (taps, W) in enumerate(plan):
+        # rows of group g are (phase, C_out/G) when all phases share the taps
+        rows = product if len(plan) == 1 else product[r:r + 1]
+        if taps.shape[0] == 0:                   # a structurally zero phase
+            rows[...] = 0
+            continue
+        starts_t = [front + g_lo - sum(kk * st for kk, st in zip(k, strides))
+                    for q, *k in taps]
+        _stacked_products(flat, taps[:, 0], starts_t, W, G, rows, ncols)
 
     # the output blocks as a strided view of the product (no copy)
     itemsize = np.dtype(dtype).itemsize
