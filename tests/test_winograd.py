@@ -195,3 +195,43 @@ def test_winograd_1d_equals_im2col_route_on_every_window(transposed, dtype, mode
         assert fast.dtype == slow.dtype == dtype
         tol = 1e-5 if dtype == np.float32 else 1e-12
         np.testing.assert_allclose(fast, slow, rtol=tol, atol=tol * np.abs(slow).max())
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("d, size", [(1, 150), (2, 19), (2, 24)])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_winograd_chunks_that_split_images_equal_im2col(monkeypatch, transposed, d, size,
+                                                        mode):
+    """Chunks of 64 tiles start and end inside an image (and a 1-D signal):
+    each chunk splits only the rows its tiles read."""
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
+    rng = np.random.default_rng(size + d)
+    x = rng.standard_normal((3, 16) + (size,) * d)
+    w = rng.standard_normal((16, 16) + (4,) * d)
+    cls = {(1, False): pnn.Conv1d, (1, True): pnn.ConvTranspose1d,
+           (2, False): pnn.Conv2d, (2, True): pnn.ConvTranspose2d}[d, transposed]
+    layer = cls(w, stride=2, padding=1)
+    pm = layer.polyphase()
+    win = windows_for(layer._declared, x.shape[2:], mode)
+    args = (pm, x, np.dtype(np.float64), (1,) * d, tuple(s for s, _ in win),
+            tuple(e - s for s, e in win))
+    fast = gemm.run_gemm(*args, algorithm="winograd")
+    slow = gemm.run_gemm(*args, algorithm="im2col")
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12 * np.abs(slow).max())
+
+
+@pytest.mark.parametrize("origin", [(0, 0), (1, 0), (-2, 3)])
+@pytest.mark.parametrize("mode", ["same", "valid"])
+def test_winograd_2d_equals_im2col_on_cropped_windows(origin, mode):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 16, 13, 10)).astype(np.float32)
+    for transposed in (False, True):
+        layer, _, _ = _layer_and_input(transposed, 1, 16, 4, 1, 1)
+        pm = layer.polyphase()
+        win = windows_for(layer._declared, x.shape[2:], mode)
+        args = (pm, x, np.dtype(np.float32), origin, tuple(s for s, _ in win),
+                tuple(e - s for s, e in win))
+        fast = gemm.run_gemm(*args, algorithm="winograd")
+        slow = gemm.run_gemm(*args, algorithm="im2col")
+        assert fast.dtype == np.float32
+        np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-5 * np.abs(slow).max())
