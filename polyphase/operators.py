@@ -188,8 +188,8 @@ class Operator:
             component (1-D operators that do not mix channels only; work
             proportional to ``log`` of the filter length), ``"gemm"`` one
             BLAS product per output phase over stacked taps, ``"winograd"``
-            the Winograd F(2x2, 2x2) route for 2-D channel-mixing phases made
-            of 2x2 tap boxes (stride-2 layers with 4x4 kernels), ``"auto"``
+            the Winograd route for 1-D and 2-D channel-mixing phases made of
+            2-tap boxes (stride-2 layers with 4 taps per axis), ``"auto"``
             picks by the cost model of :mod:`polyphase.engine.cost` (and
             Winograd where it applies).
 

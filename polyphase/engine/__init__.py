@@ -114,8 +114,8 @@ def run(pm, x, dtype, in_origin, starts, lengths, method="auto"):
         over stacked taps (im2col) otherwise.  ``"fft"`` runs the
         overlap-save FFT path (1-D matrices that do not mix channels);
         ``"gemm"`` forces the im2col BLAS route; ``"winograd"`` the
-        Winograd F(2x2, 2x2) route (2-D channel-mixing phases whose taps are
-        2x2 boxes, see :mod:`polyphase.engine.winograd`).  ``"auto"`` asks
+        Winograd route (1-D and 2-D channel-mixing phases whose taps are
+        boxes of 2 delays per axis, see :mod:`polyphase.engine.winograd`).  ``"auto"`` asks
         :func:`polyphase.engine.cost.choose` between direct and FFT for 1-D,
         and takes Winograd where it applies.
 
