@@ -105,6 +105,15 @@ def plan(taps, W, cin):
     return qs, kmin, np.ascontiguousarray(U.astype(W.dtype))
 
 
+def _tiles(points, cz, R, n, dtype):
+    """Scratch for a chunk of ``n`` tiles: transformed input ``(points, cz, n)``
+    and products ``(points, R, n)``, C-contiguous whatever ``n`` (slices of a
+    larger buffer would give numba a second array layout to compile)."""
+    from .scratch import scratch
+    return (scratch("winograd-v", (points, cz, n), dtype),
+            scratch("winograd-m", (points, R, n), dtype))
+
+
 def run1(x, plans, b0, M, pre, L, crop, nb, out):
     """All output phases of a 1-D layer through F(3, 2), from ``x`` into ``out``.
 
@@ -116,7 +125,6 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out):
     entry of the GEMM plan: one for all phases (stacked) or one per phase.
     """
     from . import kernels_winograd as kw
-    from .scratch import scratch
 
     lanes = x.shape[0]
     nt = -(-nb // TILE[1])
@@ -126,13 +134,11 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out):
         off = ((b0 - kmin[:, 0] - 1) * M + qs - pre).astype(np.int64)
         cz, R = U.shape[2], U.shape[1]
         width = max(64, min(ntiles, CHUNK_BYTES // (4 * max(cz, R) * x.itemsize)))
-        V = scratch("winograd-v", (4, cz, width), x.dtype)
-        Mt = scratch("winograd-m", (4, R, width), x.dtype)
         qs64 = qs.astype(np.int64)
         phase0 = 0 if len(plans) == 1 else entry
         for t0 in range(0, ntiles, width):
             n = min(width, ntiles - t0)
-            v, m = V[:, :, :n], Mt[:, :, :n]
+            v, m = _tiles(4, cz, R, n, x.dtype)
             kw.transform_input1(x, qs64, off, M, nt, t0, v)
             np.matmul(U, v, out=m)
             kw.transform_output1(m, phase0, L, crop, nb, nt, t0, out)
@@ -166,15 +172,13 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out):
         off2 = ((b0[1] - kmin[:, 1] - 1) * M[1] + q2 - pre[1]).astype(np.int64)
         cz, R = U.shape[2], U.shape[1]
         width = max(64, min(ntiles, CHUNK_BYTES // (9 * max(cz, R) * x.itemsize)))
-        V = scratch("winograd-v", (9, cz, width), x.dtype)
-        Mt = scratch("winograd-m", (9, R, width), x.dtype)
         qs64 = qs.astype(np.int64)
         phase0 = 0 if len(plans) == 1 else entry
         ph = scratch("winograd-ph", (-(-width // (nt1 * nt2)) + 1, qs.size, 2 * nt1 + 1,
                                      2 * nt2 + 1), x.dtype)
         for t0 in range(0, ntiles, width):
             n = min(width, ntiles - t0)
-            v, m = V[:, :, :n], Mt[:, :, :n]
+            v, m = _tiles(9, cz, R, n, x.dtype)
             kw.transform_input2(x, qs64, off1, off2, M[0], M[1], nt1, nt2, t0, v, ph)
             np.matmul(U, v, out=m)
             kw.transform_output2(m, phase0, cout, target is not out, L[0], L[1], crop[0],
