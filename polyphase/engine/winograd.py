@@ -34,11 +34,11 @@ of a few extra additions, the order of the direct sum's.  Larger tiles need
 points such as 2 or 1/2, whose coefficients lose accuracy in float32.
 
 Why F(2x2, 2x2) in 2-D: F(3x3, 2x2) (16 products per 9 outputs) was measured
-on the 64-channel strided 2-D layer (N8, 64x64, k4) and was no faster
-(12.9-13.9 against 13.0 ms, both reading phase streams of the whole batch):
-its products ran 1 ms faster, but a tile row
-of a 32x32 output holds 11 tiles, too few for a vector loop, and its input
-transform (16 streams) took 3.3-3.7 ms against 2.5.
+twice on the 64-channel strided 2-D layer (N8, 64x64, k4).  Its products run
+~1 ms faster (5.9-6.9 against 6.6-7.9 ms), but a tile row of a 32x32
+output holds 11 tiles, too few for vector loops, and its transforms (16
+streams) lose about as much: totals of 12.4-15.0 against 12.6-15.2 ms in
+alternating runs, and the 64-channel transposed layer was 2-8 % slower.
 
 Unlike the direct sum, a Winograd output mixes samples its taps do not read
 (they cancel): an ``inf`` in the input gives ``nan`` in neighbouring outputs,
