@@ -155,54 +155,61 @@ def _bt3x3(x00, x01, x02, x10, x11, x12, x20, x21, x22):
 
 
 @njit(cache=True, nogil=True)
-def transform_input2(x, qs, off1, off2, M1, M2, nt1, nt2, t0, v, ph):
-    """``v[:, ch, t - t0] = BT d BT^T`` for the 3x3 tiles ``d`` of channel ``ch``
-    of the images ``x`` (lanes, C_in, n1, n2).
+def transform_input2(x, qs, off1, off2, sh1, sh2, M1, M2, nt1, nt2, t0, v, ph):
+    """``v[e, :, ch, t - t0] = BT d BT^T`` for the 3x3 tiles ``d`` of channel ``ch``
+    of the images ``x`` (lanes, C_in, n1, n2), for each entry ``e``.
 
     Channel ``ch = iq * C_in + c`` is channel ``c`` of input phase ``qs[iq]``;
-    ``d[a, b]`` of tile ``(lane, r1, r2)`` is
-    ``x[lane, c, off1[iq] + (2*r1 + a)*M1, off2[iq] + (2*r2 + b)*M2]``, zero
-    outside the image.  For each channel, the rows the chunk's tiles read are
-    first split into the phase images ``ph`` (``(images, n_q, 2*nt1 + 1,
-    2*nt2 + 1)``, a few tens of KB, in cache), and the tiles are read from
-    there with unit strides: reading ``x`` directly (strided loads) took 5.2
-    ms for the 64-channel strided layer, splitting it into zeroed phase
-    streams of the whole batch first 1.3 + 0.5 ms more than this.
+    ``d[a, b]`` of tile ``(lane, r1, r2)`` of entry ``e`` is ``ph[i, j]`` at
+    ``i = sh1[e, iq] + 2*r1 + a``, ``j = sh2[e, iq] + 2*r2 + b`` of the phase
+    image ``ph[i, j] = x[lane, c, off1[iq] + i*M1, off2[iq] + j*M2]`` (zero
+    outside the image).  For each channel, the rows the chunk's tiles read
+    are first split into these phase images (``ph``: ``(images, n_q, rows,
+    columns)``, a few tens of KB, in cache), once for all entries, and the
+    tiles are read from there with unit strides: reading ``x`` directly
+    (strided loads) took 5.2 ms for the 64-channel strided layer, splitting
+    it into zeroed phase streams of the whole batch first 1.3 + 0.5 ms more
+    than this.
     """
     cin = x.shape[1]
-    n = v.shape[2]
+    n = v.shape[3]
     nq = qs.shape[0]
     T = nt1 * nt2
-    H2 = ph.shape[3]
+    H1, H2 = ph.shape[2], ph.shape[3]
     two = np.uint64(2)
     h2 = np.uint64(H2)
     lane_a = t0 // T
+    # one flat view for all images and phases (a view per run of tiles cost
+    # ~20 ns, and a transposed layer has runs of 32 tiles)
+    src = ph.reshape(ph.size)
+    extra = max(sh1.max(), 0)
     for c in range(cin):
         # the rows of each image the chunk's tiles read, split into phase images
         for lane in range(lane_a, (t0 + n - 1) // T + 1):
             ta, tb = max(t0, lane * T), min(t0 + n, (lane + 1) * T)
             _split_phases(x[lane, c], off1, off2, M1, M2, 2 * ((ta - lane * T) // nt2),
-                          2 * ((tb - 1 - lane * T) // nt2) + 3, ph[lane - lane_a])
-        for iq in range(nq):
-            ch = iq * cin + c
-            v0, v1, v2 = v[0, ch], v[1, ch], v[2, ch]
-            v3, v4, v5 = v[3, ch], v[4, ch], v[5, ch]
-            v6, v7, v8 = v[6, ch], v[7, ch], v[8, ch]
-            t = t0
-            while t < t0 + n:
-                lane, r1, r2, cnt = _run_of_tiles(t, t0 + n, nt1, nt2)
-                src = ph[lane - lane_a, iq].ravel()
-                p0 = np.uint64(2 * r1 * H2 + 2 * r2)
-                p1, p2 = p0 + h2, p0 + 2 * h2
-                o = np.uint64(t - t0)
-                for i in range(np.uint64(cnt)):
-                    b = o + i
-                    a0, a1, a2 = p0 + two * i, p1 + two * i, p2 + two * i
-                    (v0[b], v1[b], v2[b], v3[b], v4[b], v5[b], v6[b], v7[b],
-                     v8[b]) = _bt3x3(src[a0], src[a0 + 1], src[a0 + 2],
-                                     src[a1], src[a1 + 1], src[a1 + 2],
-                                     src[a2], src[a2 + 1], src[a2 + 2])
-                t += cnt
+                          2 * ((tb - 1 - lane * T) // nt2) + 3 + extra, ph[lane - lane_a])
+        for e in range(v.shape[0]):
+            for iq in range(nq):
+                ch = iq * cin + c
+                v0, v1, v2 = v[e, 0, ch], v[e, 1, ch], v[e, 2, ch]
+                v3, v4, v5 = v[e, 3, ch], v[e, 4, ch], v[e, 5, ch]
+                v6, v7, v8 = v[e, 6, ch], v[e, 7, ch], v[e, 8, ch]
+                t = t0
+                while t < t0 + n:
+                    lane, r1, r2, cnt = _run_of_tiles(t, t0 + n, nt1, nt2)
+                    p0 = np.uint64((((lane - lane_a) * nq + iq) * H1 + 2 * r1 + sh1[e, iq])
+                                   * H2 + 2 * r2 + sh2[e, iq])
+                    p1, p2 = p0 + h2, p0 + 2 * h2
+                    o = np.uint64(t - t0)
+                    for i in range(np.uint64(cnt)):
+                        b = o + i
+                        a0, a1, a2 = p0 + two * i, p1 + two * i, p2 + two * i
+                        (v0[b], v1[b], v2[b], v3[b], v4[b], v5[b], v6[b], v7[b],
+                         v8[b]) = _bt3x3(src[a0], src[a0 + 1], src[a0 + 2],
+                                         src[a1], src[a1 + 1], src[a1 + 2],
+                                         src[a2], src[a2 + 1], src[a2 + 2])
+                    t += cnt
 
 
 @njit(cache=True, nogil=True)

@@ -181,24 +181,41 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out):
         # took 18 against 8 + 4.5 ms on a 64-channel transposed layer.
         target = scratch("winograd-planes", (lanes, L[0] * L[1] * cout) + tuple(nb),
                          x.dtype)
-    for entry, (qs, kmin, U) in enumerate(plans):
-        # x index of each tile's corner d[0, 0] (delay kmin + 1 on both axes)
+    # entries (output phases) that read the same input phases share one split
+    # of the input: a transposed layer's four phases differ only in their delays
+    same = all(np.array_equal(q, plans[0][0]) for q, _, _ in plans)
+    groups = [list(range(len(plans)))] if same else [[e] for e in range(len(plans))]
+    isz = x.itemsize
+    for group in groups:
+        qs = plans[group[0]][0]
         q1, q2 = qs // M[1], qs % M[1]
-        off1 = ((b0[0] - kmin[:, 0] - 1) * M[0] + q1 - pre[0]).astype(np.int64)
-        off2 = ((b0[1] - kmin[:, 1] - 1) * M[1] + q2 - pre[1]).astype(np.int64)
-        cz, R = U.shape[2], U.shape[1]
-        width = max(64, min(ntiles, CHUNK_BYTES // (9 * max(cz, R) * x.itemsize)))
-        qs64 = qs.astype(np.int64)
-        phase0 = 0 if len(plans) == 1 else entry
-        ph = scratch("winograd-ph", (-(-width // (nt1 * nt2)) + 1, qs.size, 2 * nt1 + 1,
-                                     2 * nt2 + 1), x.dtype)
+        # x index of each tile's corner d[0, 0] (delay kmin + 1), per entry and phase
+        off1 = np.array([(b0[0] - plans[e][1][:, 0] - 1) * M[0] + q1 - pre[0] for e in group])
+        off2 = np.array([(b0[1] - plans[e][1][:, 1] - 1) * M[1] + q2 - pre[1] for e in group])
+        lo1, lo2 = off1.min(axis=0), off2.min(axis=0)
+        # each entry reads the shared phase images from these rows and columns on
+        sh1 = ((off1 - lo1) // M[0]).astype(np.int64)
+        sh2 = ((off2 - lo2) // M[1]).astype(np.int64)
+        E, cz = len(group), plans[group[0]][2].shape[2]
+        R = max(plans[e][2].shape[1] for e in group)
+        width = max(64, min(ntiles, CHUNK_BYTES // (E * 9 * max(cz, R) * isz)))
+        ph = scratch("winograd-ph", (-(-width // (nt1 * nt2)) + 1, qs.size,
+                                     2 * nt1 + 1 + int(sh1.max()), 2 * nt2 + 1 + int(sh2.max())),
+                     x.dtype)
         for t0 in range(0, ntiles, width):
             n = min(width, ntiles - t0)
-            v, m = _tiles(9, cz, R, n, x.dtype)
-            kw.transform_input2(x, qs64, off1, off2, M[0], M[1], nt1, nt2, t0, v, ph)
-            np.matmul(U, v, out=m)
-            kw.transform_output2(m, phase0, cout, target is not out, L[0], L[1], crop[0],
-                                 crop[1], nb[0], nb[1], nt1, nt2, t0, target)
+            v, m = _tiles(E * 9, cz, R, n, x.dtype)
+            v = v.reshape(E, 9, cz, n)
+            kw.transform_input2(x, qs.astype(np.int64), lo1.astype(np.int64),
+                                lo2.astype(np.int64), sh1, sh2, M[0], M[1], nt1, nt2, t0,
+                                v, ph)
+            for i, e in enumerate(group):
+                U = plans[e][2]
+                me = m[9 * i:9 * i + 9, :U.shape[1]]
+                np.matmul(U, v[i], out=me)
+                kw.transform_output2(me, 0 if len(plans) == 1 else e, cout,
+                                     target is not out, L[0], L[1], crop[0], crop[1], nb[0],
+                                     nb[1], nt1, nt2, t0, target)
     if target is not out:
         from .kernels2d import interleave_blocks
         planes = target.reshape((lanes, L[0], L[1], cout) + tuple(nb)).transpose(1, 2, 3, 0, 4, 5)
