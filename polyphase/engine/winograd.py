@@ -198,7 +198,7 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out):
         sh2 = ((off2 - lo2) // M[1]).astype(np.int64)
         E, cz = len(group), plans[group[0]][2].shape[2]
         R = max(plans[e][2].shape[1] for e in group)
-        width = max(64, min(ntiles, CHUNK_BYTES // (E * 9 * max(cz, R) * isz)))
+        width = max(64, min(ntiles, CHUNK_BYTES // (9 * max(cz, R) * isz)))
         ph = scratch("winograd-ph", (-(-width // (nt1 * nt2)) + 1, qs.size,
                                      2 * nt1 + 1 + int(sh1.max()), 2 * nt2 + 1 + int(sh2.max())),
                      x.dtype)
