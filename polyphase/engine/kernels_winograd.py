@@ -33,114 +33,91 @@ def _run_of_tiles(t, end, nt1, nt2):
 
 
 @njit(cache=True, nogil=True)
-def transform_input1(x, qs, off, M, nt, t0, v):
-    """``v[:, ch, t - t0] = BT d`` for the 4-sample tiles ``d`` of channel ``ch``,
-    read straight from the signal ``x`` (lanes, C_in, n).
+def transform_input1(x, qs, zeros, off, M, nt, t0, v0, v1, v2, v3, ph):
+    """``vk[ch, t - t0] = (BT d)[k]`` for the 4-sample tiles ``d`` of channel ``ch``
+    of the signals ``x`` (lanes, C_in, n).
 
     Channel ``ch = iq * C_in + c`` is channel ``c`` of input phase ``qs[iq]``;
     ``d[a]`` of tile ``(lane, r)`` is ``x[lane, c, off[iq] + (3*r + a)*M]``, zero
-    outside the signal.  Reading ``x`` with stride ``M`` instead of first
-    splitting it into phase streams saves a pass over the input and the
-    zeroing of the streams (1.4 of 8.8 ms on the 64-channel 1-D layer).
+    outside the signal.  Each signal is first split into its phase rows
+    ``ph`` (``(n_q, 1, 3*nt + 1)``, zero-padded, in cache; ``zeros`` is
+    ``n_q`` zeros) and the tiles read from there with unit strides: loads
+    with stride ``M`` straight from ``x`` ran ~2x slower.  The planes ``vk``
+    are separate C-contiguous arrays (stores with a runtime stride do not
+    vectorise).
     """
-    cin, nx = x.shape[1], x.shape[2]
-    n = v.shape[2]
-    step = 3 * M
-    # the input phases of a channel one after the other: they read the same
-    # rows of x, the second time from cache
-    for job in range(qs.shape[0] * cin):
-        c = job // qs.shape[0]
-        iq = job - c * qs.shape[0]
-        ch = iq * cin + c
-        o = off[iq]
-        # tiles whose four samples are all inside the signal
-        rr_lo = max(0, -(o // step))
-        rr_hi = (nx - 1 - step - o) // step + 1
-        v0, v1, v2, v3 = v[0, ch], v[1, ch], v[2, ch], v[3, ch]
+    cin = x.shape[1]
+    n = v0.shape[1]
+    nq = qs.shape[0]
+    for c in range(cin):
         t = t0
         while t < t0 + n:
             lane, _, r, cnt = _run_of_tiles(t, t0 + n, 1, nt)
-            src = x[lane, c]
-            lo = min(max(rr_lo - r, 0), cnt)
-            hi = max(min(rr_hi - r, cnt), lo)
+            # only the columns of this run's tiles
+            _split_phases(x[lane, c:c + 1], zeros, off, 1, M, 0, 1, 3 * r, 3 * (r + cnt) + 1,
+                          ph)
             b0 = t - t0
-            for i in range(lo):
-                _edge_tile(src, o + (r + i) * step, M, v, ch, b0 + i)
-            u0 = np.uint64(o + (r + lo) * step)
-            m, st = np.uint64(M), np.uint64(step)
-            for i in range(np.uint64(hi - lo)):
-                u, b = u0 + st * i, np.uint64(b0 + lo) + i
-                d0, d1, d2, d3 = src[u], src[u + m], src[u + 2 * m], src[u + 3 * m]
-                v0[b], v1[b], v2[b], v3[b] = d0 - d2, d1 + d2, d2 - d1, d3 - d1
-            for i in range(hi, cnt):
-                _edge_tile(src, o + (r + i) * step, M, v, ch, b0 + i)
+            for iq in range(nq):
+                ch = iq * cin + c
+                src = ph[iq, 0, 3 * r:]                    # zero-based views
+                w0, w1 = v0[ch, b0:b0 + cnt], v1[ch, b0:b0 + cnt]
+                w2, w3 = v2[ch, b0:b0 + cnt], v3[ch, b0:b0 + cnt]
+                for i in range(cnt):
+                    d0, d1, d2, d3 = src[3 * i], src[3 * i + 1], src[3 * i + 2], \
+                        src[3 * i + 3]
+                    w0[i], w1[i], w2[i], w3[i] = d0 - d2, d1 + d2, d2 - d1, d3 - d1
             t += cnt
 
 
 @njit(cache=True, nogil=True)
-def _edge_tile(src, start, M, v, ch, b):
-    """One tile of :func:`transform_input1` that reaches past the signal."""
-    n = src.shape[0]
-    d0 = src[start] if 0 <= start < n else 0
-    d1 = src[start + M] if 0 <= start + M < n else 0
-    d2 = src[start + 2 * M] if 0 <= start + 2 * M < n else 0
-    d3 = src[start + 3 * M] if 0 <= start + 3 * M < n else 0
-    v[0, ch, b], v[1, ch, b], v[2, ch, b], v[3, ch, b] = d0 - d2, d1 + d2, d2 - d1, d3 - d1
-
-
-@njit(cache=True, nogil=True)
-def transform_output1(m, phase0, L, crop, nb, nt, t0, out):
+def transform_output1(m0, m1, m2, m3, phase0, L, crop, nb, nt, t0, out):
     """``out[lane, c, B*L + p - crop] = (AT m_r)[j]`` for the tiles of the chunk,
     ``B = 3*r2 + j``: straight into the result (lanes, C_out, n), interleaved
     over the output phases, with no product buffer in between.
 
-    Row ``r`` of ``m`` is output phase ``p = phase0 + r // C_out`` of channel
+    ``mk`` are the planes of products (rows, tiles), separate C-contiguous
+    arrays.  Row ``r`` is output phase ``p = phase0 + r // C_out`` of channel
     ``c = r % C_out``; blocks at or past ``nb`` and samples outside ``out`` are
     dropped.
     """
     cout, nout = out.shape[1], out.shape[2]
-    n = m.shape[2]
-    for row in range(m.shape[1]):
+    n = m0.shape[1]
+    for row in range(m0.shape[0]):
         p = phase0 + row // cout
         c = row % cout
-        # blocks whose sample B*L + p - crop lies inside the output
-        blo = max(0, -((p - crop) // L))
-        bhi = min(nb, (nout - 1 + crop - p) // L + 1)
-        m0, m1, m2, m3 = m[0, row], m[1, row], m[2, row], m[3, row]
+        shift = p - crop                                 # sample = B*L + shift
+        # blocks whose samples lie inside the output
+        blo = max(0, -(shift // L))
+        bhi = min(nb, (nout - 1 - shift) // L + 1)
         t = t0
         while t < t0 + n:
             lane, _, r, cnt = _run_of_tiles(t, t0 + n, 1, nt)
+            b0 = t - t0
+            a0, a1 = m0[row, b0:b0 + cnt], m1[row, b0:b0 + cnt]    # zero-based views
+            a2, a3 = m2[row, b0:b0 + cnt], m3[row, b0:b0 + cnt]
             dst = out[lane, c]
             # tiles whose three blocks are all kept
             lo = min(max(-(-blo // 3) - r, 0), cnt)
             hi = max(min((bhi - 3) // 3 + 1 - r, cnt), lo)
-            b0 = t - t0
             for i in range(lo):
-                _edge_out(m, row, b0 + i, 3 * (r + i), blo, bhi, L, p - crop, dst)
-            u0 = np.uint64(3 * (r + lo) * L + p - crop)
-            ll, st = np.uint64(L), np.uint64(3 * L)
-            for i in range(np.uint64(hi - lo)):
-                u, b = u0 + st * i, np.uint64(b0 + lo) + i
-                s12 = m1[b] + m2[b]
-                dst[u] = m0[b] + s12
-                dst[u + ll] = m1[b] - m2[b]
-                dst[u + 2 * ll] = s12 + m3[b]
+                _edge_out(a0[i], a1[i], a2[i], a3[i], 3 * (r + i), blo, bhi, L, shift, dst)
+            if hi > lo:
+                y = dst[3 * (r + lo) * L + shift:]            # zero-based view
+                if L == 1:              # contiguous stores
+                    for k in range(hi - lo):
+                        s12 = a1[lo + k] + a2[lo + k]
+                        y[3 * k] = a0[lo + k] + s12
+                        y[3 * k + 1] = a1[lo + k] - a2[lo + k]
+                        y[3 * k + 2] = s12 + a3[lo + k]
+                else:
+                    for k in range(hi - lo):
+                        s12 = a1[lo + k] + a2[lo + k]
+                        y[3 * L * k] = a0[lo + k] + s12
+                        y[3 * L * k + L] = a1[lo + k] - a2[lo + k]
+                        y[3 * L * k + 2 * L] = s12 + a3[lo + k]
             for i in range(hi, cnt):
-                _edge_out(m, row, b0 + i, 3 * (r + i), blo, bhi, L, p - crop, dst)
+                _edge_out(a0[i], a1[i], a2[i], a3[i], 3 * (r + i), blo, bhi, L, shift, dst)
             t += cnt
-
-
-@njit(cache=True, nogil=True)
-def _edge_out(m, row, b, B, blo, bhi, L, shift, dst):
-    """The kept blocks of one tile of :func:`transform_output1` (first block ``B``)."""
-    m0, m1, m2, m3 = m[0, row, b], m[1, row, b], m[2, row, b], m[3, row, b]
-    y0, y1, y2 = m0 + (m1 + m2), m1 - m2, (m1 + m2) + m3
-    if blo <= B < bhi:
-        dst[B * L + shift] = y0
-    if blo <= B + 1 < bhi:
-        dst[(B + 1) * L + shift] = y1
-    if blo <= B + 2 < bhi:
-        dst[(B + 2) * L + shift] = y2
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -152,6 +129,19 @@ def _bt3x3(x00, x01, x02, x10, x11, x12, x20, x21, x22):
     e20, e22 = x20 - x21, x22 - x21
     return (e00 - e10, x01 - x11, e02 - e12, e10, x11, e12,
             e20 - e10, x21 - x11, e22 - e12)
+
+
+@njit(cache=True, nogil=True)
+def _edge_out(m0, m1, m2, m3, B, blo, bhi, L, shift, dst):
+    """The kept samples of one tile of :func:`transform_output1` (first block ``B``),
+    cut by the window or the end of the blocks."""
+    s12 = m1 + m2
+    if blo <= B < bhi:
+        dst[B * L + shift] = m0 + s12
+    if blo <= B + 1 < bhi:
+        dst[(B + 1) * L + shift] = m1 - m2
+    if blo <= B + 2 < bhi:
+        dst[(B + 2) * L + shift] = s12 + m3
 
 
 @njit(cache=True, nogil=True)
@@ -188,7 +178,8 @@ def transform_input2(x, qs, off1, off2, sh1, sh2, M1, M2, nt1, nt2, t0, v, ph):
         for lane in range(lane_a, (t0 + n - 1) // T + 1):
             ta, tb = max(t0, lane * T), min(t0 + n, (lane + 1) * T)
             _split_phases(x[lane, c], off1, off2, M1, M2, 2 * ((ta - lane * T) // nt2),
-                          2 * ((tb - 1 - lane * T) // nt2) + 3 + extra, ph[lane - lane_a])
+                          2 * ((tb - 1 - lane * T) // nt2) + 3 + extra, 0, H2,
+                          ph[lane - lane_a])
         for e in range(v.shape[0]):
             for iq in range(nq):
                 ch = iq * cin + c
@@ -213,9 +204,9 @@ def transform_input2(x, qs, off1, off2, sh1, sh2, M1, M2, nt1, nt2, t0, v, ph):
 
 
 @njit(cache=True, nogil=True)
-def _split_phases(img, off1, off2, M1, M2, row_a, row_b, ph):
+def _split_phases(img, off1, off2, M1, M2, row_a, row_b, col_a, col_b, ph):
     """``ph[iq, i, j] = img[off1[iq] + i*M1, off2[iq] + j*M2]`` (zero outside
-    ``img``) for the rows ``row_a <= i < row_b``.
+    ``img``) for the rows ``row_a <= i < row_b`` and columns ``col_a <= j < col_b``.
 
     Plain index arithmetic, no views: rows are short (33 samples for a 64x64
     image), and making two views per row took this split from ~1 to 3.2 ms
@@ -223,25 +214,24 @@ def _split_phases(img, off1, off2, M1, M2, row_a, row_b, ph):
     same rows (``M2 = 2``) are split in one pass, an interleaved load.
     """
     n1, n2 = img.shape
-    H2 = ph.shape[2]
     iq = 0
     while iq < ph.shape[0]:
         o2 = off2[iq]
         pair = M2 == 2 and iq + 1 < ph.shape[0] and off1[iq + 1] == off1[iq] and \
             off2[iq + 1] == o2 + 1
         # columns whose samples (both, for a pair) are inside the image
-        jlo = min(max(0, -(o2 // M2)), H2)
-        jhi = max(min(H2, (n2 - 1 - o2 - (1 if pair else 0)) // M2 + 1), jlo)
+        jlo = min(max(col_a, -(o2 // M2)), col_b)
+        jhi = max(min(col_b, (n2 - 1 - o2 - (1 if pair else 0)) // M2 + 1), jlo)
         for i in range(row_a, row_b):
             xi = off1[iq] + i * M1
             if xi < 0 or xi >= n1:
-                for j in range(H2):
+                for j in range(col_a, col_b):
                     ph[iq, i, j] = 0
                     if pair:
                         ph[iq + 1, i, j] = 0
                 continue
-            for e in range(jlo + H2 - jhi):         # the edge columns
-                j = e if e < jlo else jhi + e - jlo
+            for e in range(jlo - col_a + col_b - jhi):      # the edge columns
+                j = col_a + e if col_a + e < jlo else jhi + e - (jlo - col_a)
                 col = o2 + j * M2
                 ph[iq, i, j] = img[xi, col] if 0 <= col < n2 else 0
                 if pair:
@@ -249,10 +239,11 @@ def _split_phases(img, off1, off2, M1, M2, row_a, row_b, ph):
             r = np.uint64(xi)
             c0 = np.uint64(o2 + jlo * M2)
             m = np.uint64(M2)
-            if pair:
+            if pair:                # M2 == 2 as a constant: an interleaved load
+                two = np.uint64(2)
                 for j in range(np.uint64(jhi - jlo)):
-                    ph[iq, i, np.uint64(jlo) + j] = img[r, c0 + m * j]
-                    ph[iq + 1, i, np.uint64(jlo) + j] = img[r, c0 + m * j + 1]
+                    ph[iq, i, np.uint64(jlo) + j] = img[r, c0 + two * j]
+                    ph[iq + 1, i, np.uint64(jlo) + j] = img[r, c0 + two * j + 1]
             elif M2 == 1:                               # a plain copy
                 for j in range(np.uint64(jhi - jlo)):
                     ph[iq, i, np.uint64(jlo) + j] = img[r, c0 + j]

@@ -141,6 +141,7 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out):
     entry of the GEMM plan: one for all phases (stacked) or one per phase.
     """
     from . import kernels_winograd as kw
+    from .scratch import scratch
 
     lanes = x.shape[0]
     nt = -(-nb // TILE[1])
@@ -152,12 +153,14 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out):
         width = max(64, min(ntiles, CHUNK_BYTES // (4 * max(cz, R) * x.itemsize)))
         qs64 = qs.astype(np.int64)
         phase0 = 0 if len(plans) == 1 else entry
+        ph = scratch("winograd-ph", (qs.size, 1, 3 * nt + 1), x.dtype)
+        zeros = np.zeros(qs.size, dtype=np.int64)
         for t0 in range(0, ntiles, width):
             n = min(width, ntiles - t0)
             v, m = _tiles(4, cz, R, n, x.dtype)
-            kw.transform_input1(x, qs64, off, M, nt, t0, v)
+            kw.transform_input1(x, qs64, zeros, off, M, nt, t0, v[0], v[1], v[2], v[3], ph)
             np.matmul(U, v, out=m)
-            kw.transform_output1(m, phase0, L, crop, nb, nt, t0, out)
+            kw.transform_output1(m[0], m[1], m[2], m[3], phase0, L, crop, nb, nt, t0, out)
 
 
 def run2(x, plans, b0, M, pre, L, crop, nb, out):
