@@ -33,21 +33,19 @@ def _run_of_tiles(t, end, nt1, nt2):
 
 
 @njit(cache=True, nogil=True)
-def transform_input1(x, qs, zeros, off, M, nt, t0, v0, v1, v2, v3, ph):
-    """``vk[ch, t - t0] = (BT d)[k]`` for the 4-sample tiles ``d`` of channel ``ch``
-    of the signals ``x`` (lanes, C_in, n).
+def transform_input1(x, qs, zeros, off, M, nt, t0, n, v, ph):
+    """``v[k, ch, t - t0] = (BT d)[k]`` for the ``n`` 4-sample tiles ``d`` of the
+    chunk, channel ``ch``, of the signals ``x`` (lanes, C_in, n_x).
 
     Channel ``ch = iq * C_in + c`` is channel ``c`` of input phase ``qs[iq]``;
     ``d[a]`` of tile ``(lane, r)`` is ``x[lane, c, off[iq] + (3*r + a)*M]``, zero
     outside the signal.  Each signal is first split into its phase rows
     ``ph`` (``(n_q, 1, 3*nt + 1)``, zero-padded, in cache; ``zeros`` is
     ``n_q`` zeros) and the tiles read from there with unit strides: loads
-    with stride ``M`` straight from ``x`` ran ~2x slower.  The planes ``vk``
-    are separate C-contiguous arrays (stores with a runtime stride do not
-    vectorise).
+    with stride ``M`` straight from ``x`` ran ~2x slower.  ``v`` is
+    C-contiguous (stores with a runtime stride do not vectorise).
     """
     cin = x.shape[1]
-    n = v0.shape[1]
     nq = qs.shape[0]
     for c in range(cin):
         t = t0
@@ -60,8 +58,8 @@ def transform_input1(x, qs, zeros, off, M, nt, t0, v0, v1, v2, v3, ph):
             for iq in range(nq):
                 ch = iq * cin + c
                 src = ph[iq, 0, 3 * r:]                    # zero-based views
-                w0, w1 = v0[ch, b0:b0 + cnt], v1[ch, b0:b0 + cnt]
-                w2, w3 = v2[ch, b0:b0 + cnt], v3[ch, b0:b0 + cnt]
+                w0, w1 = v[0, ch, b0:b0 + cnt], v[1, ch, b0:b0 + cnt]
+                w2, w3 = v[2, ch, b0:b0 + cnt], v[3, ch, b0:b0 + cnt]
                 for i in range(cnt):
                     d0, d1, d2, d3 = src[3 * i], src[3 * i + 1], src[3 * i + 2], \
                         src[3 * i + 3]
@@ -70,19 +68,18 @@ def transform_input1(x, qs, zeros, off, M, nt, t0, v0, v1, v2, v3, ph):
 
 
 @njit(cache=True, nogil=True)
-def transform_output1(m0, m1, m2, m3, phase0, L, crop, nb, nt, t0, out):
+def transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out):
     """``out[lane, c, B*L + p - crop] = (AT m_r)[j]`` for the tiles of the chunk,
     ``B = 3*r2 + j``: straight into the result (lanes, C_out, n), interleaved
     over the output phases, with no product buffer in between.
 
-    ``mk`` are the planes of products (rows, tiles), separate C-contiguous
-    arrays.  Row ``r`` is output phase ``p = phase0 + r // C_out`` of channel
+    ``m`` holds the four planes of products (rows, tiles; the first ``R``
+    rows and ``n`` tiles are the chunk's).  Row ``r`` is output phase ``p = phase0 + r // C_out`` of channel
     ``c = r % C_out``; blocks at or past ``nb`` and samples outside ``out`` are
     dropped.
     """
     cout, nout = out.shape[1], out.shape[2]
-    n = m0.shape[1]
-    for row in range(m0.shape[0]):
+    for row in range(R):
         p = phase0 + row // cout
         c = row % cout
         shift = p - crop                                 # sample = B*L + shift
@@ -93,8 +90,8 @@ def transform_output1(m0, m1, m2, m3, phase0, L, crop, nb, nt, t0, out):
         while t < t0 + n:
             lane, _, r, cnt = _run_of_tiles(t, t0 + n, 1, nt)
             b0 = t - t0
-            a0, a1 = m0[row, b0:b0 + cnt], m1[row, b0:b0 + cnt]    # zero-based views
-            a2, a3 = m2[row, b0:b0 + cnt], m3[row, b0:b0 + cnt]
+            a0, a1 = m[0, row, b0:b0 + cnt], m[1, row, b0:b0 + cnt]    # zero-based views
+            a2, a3 = m[2, row, b0:b0 + cnt], m[3, row, b0:b0 + cnt]
             dst = out[lane, c]
             # tiles whose three blocks are all kept
             lo = min(max(-(-blo // 3) - r, 0), cnt)
@@ -145,9 +142,10 @@ def _edge_out(m0, m1, m2, m3, B, blo, bhi, L, shift, dst):
 
 
 @njit(cache=True, nogil=True)
-def transform_input2(x, qs, off1, off2, sh1, sh2, M1, M2, nt1, nt2, t0, v, ph):
-    """``v[e, :, ch, t - t0] = BT d BT^T`` for the 3x3 tiles ``d`` of channel ``ch``
-    of the images ``x`` (lanes, C_in, n1, n2), for each entry ``e``.
+def transform_input2(x, qs, off1, off2, sh1, sh2, M1, M2, nt1, nt2, t0, n, v, ph):
+    """``v[e, :, ch, t - t0] = BT d BT^T`` for the ``n`` 3x3 tiles ``d`` of the
+    chunk, channel ``ch``, of the images ``x`` (lanes, C_in, n1, n2), for each
+    entry ``e``.
 
     Channel ``ch = iq * C_in + c`` is channel ``c`` of input phase ``qs[iq]``;
     ``d[a, b]`` of tile ``(lane, r1, r2)`` of entry ``e`` is ``ph[i, j]`` at
@@ -162,7 +160,6 @@ def transform_input2(x, qs, off1, off2, sh1, sh2, M1, M2, nt1, nt2, t0, v, ph):
     than this.
     """
     cin = x.shape[1]
-    n = v.shape[3]
     nq = qs.shape[0]
     T = nt1 * nt2
     H1, H2 = ph.shape[2], ph.shape[3]
@@ -261,8 +258,8 @@ def _at3x3(m0, m1, m2, m3, m4, m5, m6, m7, m8):
 
 
 @njit(cache=True, nogil=True)
-def transform_output2(m, phase0, cout, planes, L1, L2, crop1, crop2, nb1, nb2, nt1, nt2,
-                      t0, out):
+def transform_output2(m, R, n, phase0, cout, planes, L1, L2, crop1, crop2, nb1, nb2,
+                      nt1, nt2, t0, out):
     """``out[lane, c, B1*L1 + p1 - crop1, B2*L2 + p2 - crop2] = (AT M_r AT^T)[i, j]``
     for the tiles of the chunk, ``B = 2*r + (i, j)``: straight into the result
     (lanes, C_out, n1, n2), interleaved over the output phases.
@@ -274,9 +271,8 @@ def transform_output2(m, phase0, cout, planes, L1, L2, crop1, crop2, nb1, nb2, n
     channel ``c`` goes to its plane ``p * cout + c``, block by block.
     """
     n1, n2 = out.shape[2], out.shape[3]
-    n = m.shape[2]
-    P = m.shape[1] // cout
-    for job in range(m.shape[1]):
+    P = R // cout
+    for job in range(R):
         # the phases of a channel one after the other: they fill the same
         # rows of the output
         c = job // P

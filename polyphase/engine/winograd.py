@@ -105,29 +105,37 @@ def plan(taps, W, cin):
     return qs, kmin, np.ascontiguousarray(U.astype(W.dtype))
 
 
-def _tiles(points, cz, R, n, dtype):
-    """Scratch for a chunk of ``n`` tiles: transformed input ``(points, cz, n)``
-    and products ``(points, R, n)``.
+def _tiles(points, cz, R, n, dtype, entries=1):
+    """Scratch for a chunk of ``n`` tiles: transformed input ``(entries, points,
+    cz', w)`` and products ``(entries * points, R', w')``, C-contiguous, and the
+    views ``[..., :cz, :n]`` and ``[:, :R, :n]`` of them that BLAS gets.
 
-    The transforms write (read) the ``points`` planes of one channel (output
-    row) at once: ``points`` streams one plane apart.  When a plane is a
-    multiple of 4 KB (``cz * n * itemsize`` often is) the streams fall into
-    the same L1 sets and evict each other: the last chunk of the 64-channel
-    strided 2-D layer (228 tiles, 57 * 4 KB planes) took 1.37 ms against
-    0.52 ms.  So consecutive planes start 5 cache lines further into a page
-    (gaps between planes; the views have numba's 'A' layout for every chunk,
-    so one compile).
+    Rows are padded to whole cache lines (``w >= n``; misaligned rows cost
+    the 1-D layer ~4 %), and each plane gets a few spare rows (``cz' >= cz``)
+    so that the planes do not start at the same offset of a 4 KB page: the
+    transforms write (read) the ``points`` planes of one channel (output row)
+    at once, and more streams in one L1 set than it has ways evict each
+    other (the last chunk of the 64-channel strided 2-D layer, 228 tiles,
+    took 1.37 ms against 0.52 ms).  C-contiguous, because numba vectorises
+    stores only with a unit stride it knows of.
     """
     from .scratch import scratch
     isz = np.dtype(dtype).itemsize
+    line = 64 // isz
+    w = -(-n // line) * line
+    if w * isz % 4096 == 0:
+        w += line           # else spare rows would not move the planes
 
-    def planes(slot, rows):
-        plane = rows * n + (320 - rows * n * isz) % 4096 // isz
-        buf = scratch(slot, (points * plane,), dtype)
-        return np.lib.stride_tricks.as_strided(
-            buf, (points, rows, n), (plane * isz, n * isz, isz), writeable=True)
+    def spare(rows):
+        for extra in range(64):
+            lines = [k * (rows + extra) * w * isz % 4096 // 64 for k in range(points)]
+            if max(lines.count(x) for x in lines) <= 3:
+                return rows + extra
+        return rows
 
-    return planes("winograd-v", cz), planes("winograd-m", R)
+    v = scratch("winograd-v", (entries, points, spare(cz), w), dtype)
+    m = scratch("winograd-m", (entries * points, spare(R), w), dtype)
+    return v, v[:, :, :cz, :n], m, m[:, :R, :n]
 
 
 def run1(x, plans, b0, M, pre, L, crop, nb, out):
@@ -157,10 +165,10 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out):
         zeros = np.zeros(qs.size, dtype=np.int64)
         for t0 in range(0, ntiles, width):
             n = min(width, ntiles - t0)
-            v, m = _tiles(4, cz, R, n, x.dtype)
-            kw.transform_input1(x, qs64, zeros, off, M, nt, t0, v[0], v[1], v[2], v[3], ph)
-            np.matmul(U, v, out=m)
-            kw.transform_output1(m[0], m[1], m[2], m[3], phase0, L, crop, nb, nt, t0, out)
+            v, vn, m, mn = _tiles(4, cz, R, n, x.dtype)
+            kw.transform_input1(x, qs64, zeros, off, M, nt, t0, n, v[0], ph)
+            np.matmul(U, vn[0], out=mn)
+            kw.transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out)
 
 
 def run2(x, plans, b0, M, pre, L, crop, nb, out):
@@ -207,16 +215,15 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out):
                      x.dtype)
         for t0 in range(0, ntiles, width):
             n = min(width, ntiles - t0)
-            v, m = _tiles(E * 9, cz, R, n, x.dtype)
-            v = v.reshape(E, 9, cz, n)
+            v, vn, m, mn = _tiles(9, cz, R, n, x.dtype, E)
             kw.transform_input2(x, qs.astype(np.int64), lo1.astype(np.int64),
                                 lo2.astype(np.int64), sh1, sh2, M[0], M[1], nt1, nt2, t0,
-                                v, ph)
+                                n, v, ph)
             for i, e in enumerate(group):
                 U = plans[e][2]
-                me = m[9 * i:9 * i + 9, :U.shape[1]]
-                np.matmul(U, v[i], out=me)
-                kw.transform_output2(me, 0 if len(plans) == 1 else e, cout,
+                np.matmul(U, vn[i], out=mn[9 * i:9 * i + 9, :U.shape[1]])
+                me = m[9 * i:9 * i + 9]
+                kw.transform_output2(me, U.shape[1], n, 0 if len(plans) == 1 else e, cout,
                                      target is not out, L[0], L[1], crop[0], crop[1], nb[0],
                                      nb[1], nt1, nt2, t0, target)
     if target is not out:
