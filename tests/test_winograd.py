@@ -235,3 +235,17 @@ def test_winograd_2d_equals_im2col_on_cropped_windows(origin, mode):
         slow = gemm.run_gemm(*args, algorithm="im2col")
         assert fast.dtype == np.float32
         np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-5 * np.abs(slow).max())
+
+
+@pytest.mark.parametrize("points", [4, 9])
+@pytest.mark.parametrize("rows", [16, 64, 128, 256])
+@pytest.mark.parametrize("n", [64, 228, 455, 1024, 2048])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+def test_tile_planes_spread_over_the_cache_sets(points, rows, n, dtype):
+    """Rows of whole cache lines; at most 3 planes start at one offset of a page."""
+    v, vn, m, mn = winograd._tiles(points, rows, rows, n, dtype)
+    assert vn.shape == (1, points, rows, n) and mn.shape == (points, rows, n)
+    assert v.flags.c_contiguous and m.flags.c_contiguous
+    assert (v.strides[-2] % 64 == 0) and v.ctypes.data % 64 == 0
+    starts = [(k * v.strides[1]) % 4096 // 64 for k in range(points)]
+    assert max(starts.count(s) for s in starts) <= 3

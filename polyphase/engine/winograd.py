@@ -47,6 +47,8 @@ as in the Winograd convolutions of oneDNN and cuDNN.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 # Only worth it when the products are large enough for BLAS to run near peak:
@@ -121,21 +123,29 @@ def _tiles(points, cz, R, n, dtype, entries=1):
     """
     from .scratch import scratch
     isz = np.dtype(dtype).itemsize
+    w = _row_length(n, isz)
+    v = scratch("winograd-v", (entries, points, _plane_rows(points, cz, w * isz), w), dtype)
+    m = scratch("winograd-m", (entries * points, _plane_rows(points, R, w * isz), w), dtype)
+    return v, v[:, :, :cz, :n], m, m[:, :R, :n]
+
+
+def _row_length(n, isz):
+    """Row length for ``n`` tiles: whole cache lines, not a multiple of 4 KB
+    (else spare rows would not move the planes)."""
     line = 64 // isz
     w = -(-n // line) * line
-    if w * isz % 4096 == 0:
-        w += line           # else spare rows would not move the planes
+    return w + line if w * isz % 4096 == 0 else w
 
-    def spare(rows):
-        for extra in range(64):
-            lines = [k * (rows + extra) * w * isz % 4096 // 64 for k in range(points)]
-            if max(lines.count(x) for x in lines) <= 3:
-                return rows + extra
-        return rows
 
-    v = scratch("winograd-v", (entries, points, spare(cz), w), dtype)
-    m = scratch("winograd-m", (entries * points, spare(R), w), dtype)
-    return v, v[:, :, :cz, :n], m, m[:, :R, :n]
+@lru_cache(maxsize=256)
+def _plane_rows(points, rows, row_bytes):
+    """``rows`` plus the fewest spare rows that leave at most 3 of ``points``
+    consecutive planes starting at the same cache-line offset of a page."""
+    for extra in range(64):
+        lines = [k * (rows + extra) * row_bytes % 4096 // 64 for k in range(points)]
+        if max(lines.count(x) for x in lines) <= 3:
+            return rows + extra
+    return rows
 
 
 def run1(x, plans, b0, M, pre, L, crop, nb, out):
