@@ -4,15 +4,15 @@
 Tile ``t`` of a chunk is tile ``(lane, r1, r2)`` in row-major order over
 ``(lanes, nt1, nt2)`` (1-D: ``(lanes, nt2)``); its output blocks are
 ``(3*r2 + j)`` in 1-D and ``(2*r1 + i, 2*r2 + j)`` in 2-D.  The transforms
-walk runs of tiles along a tile row (at most ``nt2`` tiles: 16 to 33 for the
-2-D layers measured, ~700 in 1-D), so everything per run must be cheap: the views are made once per channel or
-output row, and the run offsets are unsigned, so numba adds no
-negative-index wraparound to the loads and stores (a signed index LLVM
-cannot prove non-negative compiles to a check per access; views made per run
-cost ~20 ns each and took the output transform of a 64-channel transposed
-layer to 27 ms).  The transforms run serially: they alternate with the BLAS
-products chunk by chunk, and numba's OpenMP threads, spinning after a
-parallel region, fought OpenBLAS's threads for the two cores.
+walk runs of tiles along a tile row: ~700 tiles in 1-D, where views made per
+run are cheap and the loops over them vectorise; 16 to 33 for the 2-D layers
+measured, where the loops index flat buffers with unsigned offsets instead
+(views made per run cost ~20 ns each and took the output transform of a
+64-channel transposed layer to 27 ms; a signed index LLVM cannot prove
+non-negative compiles to a wraparound check per access).  The transforms
+run serially: they alternate with the BLAS products chunk by chunk, and
+numba's OpenMP threads, spinning after a parallel region, fought
+OpenBLAS's threads for the two cores.
 
 In 1-D the data transform is ``BT d = (d0 - d2, d1 + d2, d2 - d1, d3 - d1)``
 and the output transform ``AT m = (m0 + m1 + m2, m1 - m2, m1 + m2 + m3)``.
@@ -74,9 +74,9 @@ def transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out):
     over the output phases, with no product buffer in between.
 
     ``m`` holds the four planes of products (rows, tiles; the first ``R``
-    rows and ``n`` tiles are the chunk's).  Row ``r`` is output phase ``p = phase0 + r // C_out`` of channel
-    ``c = r % C_out``; blocks at or past ``nb`` and samples outside ``out`` are
-    dropped.
+    rows and ``n`` tiles are the chunk's).  Row ``r`` is output phase
+    ``p = phase0 + r // C_out`` of channel ``c = r % C_out``; blocks at or past
+    ``nb`` and samples outside ``out`` are dropped.
     """
     cout, nout = out.shape[1], out.shape[2]
     for row in range(R):

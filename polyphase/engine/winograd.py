@@ -192,7 +192,7 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out):
     from .scratch import scratch
 
     lanes, cout = x.shape[0], out.shape[1]
-    nt1, nt2 = -(-nb[0] // 2), -(-nb[1] // 2)
+    nt1, nt2 = -(-nb[0] // TILE[2]), -(-nb[1] // TILE[2])
     ntiles = lanes * nt1 * nt2
     target = out
     if L[0] * L[1] > 1:
@@ -220,9 +220,9 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out):
         E, cz = len(group), plans[group[0]][2].shape[2]
         R = max(plans[e][2].shape[1] for e in group)
         width = max(64, min(ntiles, CHUNK_BYTES // (9 * max(cz, R) * isz)))
-        ph = scratch("winograd-ph", (-(-width // (nt1 * nt2)) + 1, qs.size,
-                                     2 * nt1 + 1 + int(sh1.max()), 2 * nt2 + 1 + int(sh2.max())),
-                     x.dtype)
+        images = -(-width // (nt1 * nt2)) + 1          # that a chunk's tiles touch
+        ph = scratch("winograd-ph", (images, qs.size, 2 * nt1 + 1 + int(sh1.max()),
+                                     2 * nt2 + 1 + int(sh2.max())), x.dtype)
         for t0 in range(0, ntiles, width):
             n = min(width, ntiles - t0)
             v, vn, m, mn = _tiles(9, cz, R, n, x.dtype, E)
@@ -238,5 +238,6 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out):
                                      nb[1], nt1, nt2, t0, target)
     if target is not out:
         from .kernels2d import interleave_blocks
-        planes = target.reshape((lanes, L[0], L[1], cout) + tuple(nb)).transpose(1, 2, 3, 0, 4, 5)
-        interleave_blocks(planes, np.int64(crop[0]), np.int64(crop[1]), out)
+        planes = target.reshape((lanes, L[0], L[1], cout) + tuple(nb))
+        interleave_blocks(planes.transpose(1, 2, 3, 0, 4, 5), np.int64(crop[0]),
+                          np.int64(crop[1]), out)
