@@ -249,3 +249,33 @@ def test_tile_planes_spread_over_the_cache_sets(points, rows, n, dtype):
     assert (v.strides[-2] % 64 == 0) and v.ctypes.data % 64 == 0
     starts = [(k * v.strides[1]) % 4096 // 64 for k in range(points)]
     assert max(starts.count(s) for s in starts) <= 3
+
+
+@pytest.mark.parametrize("d", [1, 2])
+@pytest.mark.parametrize("transposed, stride, dilation", [
+    (False, 1, 1), (False, 2, 1), (False, 3, 1), (False, 2, 2),
+    (True, 1, 1), (True, 2, 1), (True, 3, 1)])
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_winograd_route_matches_torch(d, transposed, stride, dilation, padding):
+    """Layers whose phases are 2-tap boxes (kernel 2*stride, or 2 taps dilated
+    by the stride) take the Winograd route and give torch's numbers, shapes
+    and dtype.  (A transposed layer with 2 taps dilated by its stride has an
+    empty output phase and keeps im2col.)"""
+    torch = pytest.importorskip("torch")
+    k = 2 * stride if dilation == 1 else 2
+    rng = np.random.default_rng(stride * 10 + dilation + padding)
+    x = rng.standard_normal((2, 16) + (9,) * d).astype(np.float32)
+    w = rng.standard_normal((16, 16) + (k,) * d).astype(np.float32)
+    name = f"conv_transpose{d}d" if transposed else f"conv{d}d"
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation)
+    if transposed and stride > 1:
+        kwargs["output_padding"] = 1
+    cls = getattr(pnn, f"ConvTranspose{d}d" if transposed else f"Conv{d}d")
+    pm = cls(w, **kwargs).polyphase()
+    G, plan = gemm._plan(pm, np.float32)
+    assert gemm._winograd_plans(pm, np.float32, plan, 16) is not None
+    expected = getattr(torch.nn.functional, name)(torch.from_numpy(x), torch.from_numpy(w),
+                                                  **kwargs).numpy()
+    got = getattr(pnn, name)(x, w, **kwargs)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
