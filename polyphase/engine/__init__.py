@@ -115,7 +115,8 @@ def run(pm, x, dtype, in_origin, starts, lengths, method="auto"):
         overlap-save FFT path (1-D matrices that do not mix channels);
         ``"gemm"`` forces the im2col BLAS route; ``"winograd"`` the
         Winograd route (1-D and 2-D channel-mixing phases whose taps are
-        boxes of 2 delays per axis, see :mod:`polyphase.engine.winograd`).  ``"auto"`` asks
+        boxes of 2 delays per axis, see :mod:`polyphase.engine.winograd`).
+        ``"auto"`` asks
         :func:`polyphase.engine.cost.choose` between direct and FFT for 1-D,
         and takes Winograd where it applies.
 
@@ -206,6 +207,8 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     (L1, L2), (M1, M2) = pm.ups, pm.downs
     origin_block = [o // M for o, M in zip(in_origin, pm.downs)]
     pre = [o - b * M for o, b, M in zip(in_origin, origin_block, pm.downs)]
+    if pm.ups == (1, 1) and pm.downs == (2, 2):
+        return _run_strided2(pm, x, dtype, origin_block, pre, starts, lengths)
     if pm.downs == (1, 1) and pre == [0, 0]:
         xq = np.ascontiguousarray(x, dtype=dtype)[:, None]   # already one phase
     else:
@@ -231,6 +234,30 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
         kernels2d.run_parallel(*args, np.int64(groups))
     else:
         kernels2d.run_serial(*args)
+    return out
+
+
+def _run_strided2(pm, x, dtype, origin_block, pre, starts, lengths):
+    """:func:`_run_2d` for a matrix that decimates by 2 on both axes and does
+    not upsample: tap ``(q, k, c)`` adds ``c * x[2r + ro, 2c + so]`` to output
+    ``(r, c)`` of the window, read straight from the image (see
+    :func:`.kernels2d.strided2_serial`)."""
+    from . import kernels2d
+
+    # output (r, c) is block starts + (r, c); the tap reads input block
+    # starts + (r, c) - k - origin_block, phase q
+    ro = (2 * (starts[0] - pm.k[:, 0] - origin_block[0]) + pm.q[:, 0] - pre[0])
+    so = (2 * (starts[1] - pm.k[:, 1] - origin_block[1]) + pm.q[:, 1] - pre[1])
+    order = np.lexsort((so, ro))                     # row by row, for the cache
+    ro, so = ro[order].astype(np.int64), so[order].astype(np.int64)
+    tc = pm.c[order].astype(dtype)
+    xc = np.ascontiguousarray(x, dtype=dtype)
+    out = result((x.shape[0],) + tuple(lengths), dtype)
+    groups = _parallel(x.shape[0] * lengths[0] * lengths[1], tc.size)
+    if groups:
+        kernels2d.strided2_parallel(xc, ro, so, tc, out, np.int64(groups))
+    else:
+        kernels2d.strided2_serial(xc, ro, so, tc, out)
     return out
 
 

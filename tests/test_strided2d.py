@@ -1,0 +1,74 @@
+"""The 2-D kernel for matrices that decimate by 2 on both axes (strided
+convolutions), which reads the image directly instead of its phase images.
+
+Checked against brute-force numpy correlations and the dense matrix of the
+operator, on every window the finite operators use.
+"""
+
+import numpy as np
+import pytest
+from helpers import record_calls
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import polyphase as pp
+import polyphase.nn as pnn
+from polyphase import engine
+from polyphase.engine import kernels2d
+from polyphase.testing import reference_matrix
+
+
+def brute_conv2d(x, w, stride, padding):
+    """torch.nn.functional.conv2d, one channel, by sliding windows."""
+    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, w.shape, axis=(1, 2))
+    return np.einsum("nijkl,kl->nij", win[:, ::stride, ::stride], w)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n1=st.integers(1, 23), n2=st.integers(1, 23), k1=st.integers(1, 5),
+       k2=st.integers(1, 5), padding=st.integers(0, 3), lanes=st.integers(1, 3),
+       seed=st.integers(0, 99))
+def test_strided_conv2d_matches_brute_force(n1, n2, k1, k2, padding, lanes, seed):
+    if n1 + 2 * padding < k1 or n2 + 2 * padding < k2:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((lanes, n1, n2))
+    w = rng.standard_normal((k1, k2))
+    got = pnn.conv2d(x[:, None], w[None, None], stride=2, padding=padding)[:, 0]
+    expected = brute_conv2d(x, w, 2, padding)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid", ((-3, 7), (-1, 9))], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+def test_operator_windows_match_the_dense_matrix(mode, dtype, monkeypatch):
+    """Windows with odd starts and past both ends of the image, every dtype."""
+    calls = record_calls(monkeypatch, kernels2d, "strided2_serial")
+    rng = np.random.default_rng(3)
+    op = pp.Down((2, 2)) @ pp.Conv(rng.standard_normal((4, 3)))
+    x = rng.standard_normal((9, 12)).astype(dtype)
+    y = op(x, mode=mode)
+    D = reference_matrix(op, (9, 12), mode)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y.ravel(), D @ x.ravel(), rtol=tol, atol=tol)
+    assert y.dtype == dtype and calls
+
+
+def test_strided_matrices_take_the_direct_route(monkeypatch):
+    serial = record_calls(monkeypatch, kernels2d, "strided2_serial")
+    phases = record_calls(monkeypatch, kernels2d, "deinterleave")
+    x = np.ones((1, 1, 16, 16))
+    pnn.conv2d(x, np.ones((1, 1, 4, 4)), stride=2, padding=1)
+    assert len(serial) == 1 and not phases
+
+
+def test_parallel_and_serial_paths_agree(monkeypatch):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 1, 300, 301))
+    w = rng.standard_normal((1, 1, 4, 3))
+    parallel = pnn.conv2d(x, w, stride=2, padding=1)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
+    serial = pnn.conv2d(x, w, stride=2, padding=1)
+    np.testing.assert_array_equal(parallel, serial)
