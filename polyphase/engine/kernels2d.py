@@ -200,10 +200,13 @@ def _strided2_rows(x, ro, so, tc, out, job0, job1):
     outside ``x``) for the output rows ``job0 <= lane * n_rows + r < job1``.
 
     A 2-D matrix that only decimates by 2 on both axes (a strided
-    convolution) reads the image directly: each tap is one pass over an
-    output row with stride-2 loads, which LLVM vectorises as an interleaved
+    convolution) reads the image directly.  The taps are sorted by row; up to
+    four that read consecutive samples of a row (a kernel row) run as one
+    pass over the output row, whose loads LLVM vectorises as an interleaved
     load.  Splitting the image into its four phase images first was a whole
-    extra pass over it (1.7 of 4.2 ms on a 2048x2048 image).
+    extra pass over it (1.7 of 4.2 ms on a 2048x2048 image); one tap per
+    pass, each a stride-2 load that uses half of what it loads, was slower
+    than that (9 ms).
     """
     nout1, nout2 = out.shape[1], out.shape[2]
     n1, n2 = x.shape[1], x.shape[2]
@@ -214,35 +217,51 @@ def _strided2_rows(x, ro, so, tc, out, job0, job1):
         orow[:] = 0
         t = 0
         while t < ro.shape[0]:
-            i = 2 * r + ro[t]
             s = so[t]
-            # taps t and t + 1 read neighbouring samples of the same row: one pass
-            pair = t + 1 < ro.shape[0] and ro[t + 1] == ro[t] and so[t + 1] == s + 1
+            u = 1               # taps t .. t+u-1 read samples s .. s+u-1 of one row
+            while u < 4 and t + u < ro.shape[0] and ro[t + u] == ro[t] and \
+                    so[t + u] == s + u:
+                u += 1
+            i = 2 * r + ro[t]
             if 0 <= i < n1:
-                xr = x[lane, i]
-                # output columns c whose samples 2c + s (and 2c + s + 1) lie inside
-                c_lo = max(0, -(s // 2))
-                c_hi = min(nout2, (n2 - 2 - s) // 2 + 1) if pair else \
-                    min(nout2, (n2 - 1 - s) // 2 + 1)
-                c_hi = max(c_hi, c_lo)
-                src = xr[2 * c_lo + s:]                 # zero-based views
-                dst = orow[c_lo:c_hi]
-                c0 = tc[t]
-                if pair:
-                    c1 = tc[t + 1]
-                    for k in range(c_hi - c_lo):
-                        dst[k] += c0 * src[2 * k] + c1 * src[2 * k + 1]
-                    # the first and last columns, where only one of the two is inside
-                    for c in (c_lo - 1, c_hi):
-                        if 0 <= c < nout2:
-                            for u in range(2):
-                                j = 2 * c + s + u
-                                if 0 <= j < n2:
-                                    orow[c] += tc[t + u] * xr[j]
-                else:
-                    for k in range(c_hi - c_lo):
-                        dst[k] += c0 * src[2 * k]
-            t += 2 if pair else 1
+                _row_run(x[lane, i], tc, t, u, s, orow)
+            t += u
+
+
+@njit(cache=True, nogil=True)
+def _row_run(xr, tc, t, u, s, orow):
+    """``orow[c] += sum_{j<u} tc[t + j] * xr[2c + s + j]`` (zero outside ``xr``)."""
+    n2, nout2 = xr.shape[0], orow.shape[0]
+    # columns whose u samples all lie inside the row, then the few at its ends
+    c_lo = min(max(0, -(s // 2)), nout2)
+    c_hi = max(min(nout2, (n2 - u - s) // 2 + 1), c_lo)
+    src = xr[2 * c_lo + s:]                             # zero-based views
+    dst = orow[c_lo:c_hi]
+    c0 = tc[t]
+    if u == 1:
+        for k in range(c_hi - c_lo):
+            dst[k] += c0 * src[2 * k]
+    elif u == 2:
+        c1 = tc[t + 1]
+        for k in range(c_hi - c_lo):
+            dst[k] += c0 * src[2 * k] + c1 * src[2 * k + 1]
+    elif u == 3:
+        c1, c2 = tc[t + 1], tc[t + 2]
+        for k in range(c_hi - c_lo):
+            dst[k] += c0 * src[2 * k] + c1 * src[2 * k + 1] + c2 * src[2 * k + 2]
+    else:
+        c1, c2, c3 = tc[t + 1], tc[t + 2], tc[t + 3]
+        for k in range(c_hi - c_lo):
+            dst[k] += (c0 * src[2 * k] + c1 * src[2 * k + 1]) + \
+                (c2 * src[2 * k + 2] + c3 * src[2 * k + 3])
+    for e in range(c_lo - max(0, c_lo - 2) + min(nout2, c_hi + 3) - c_hi):
+        c = max(0, c_lo - 2) + e                        # the edge columns
+        if c >= c_lo:
+            c += c_hi - c_lo
+        for j in range(u):
+            m = 2 * c + s + j
+            if 0 <= m < n2:
+                orow[c] += tc[t + j] * xr[m]
 
 
 @njit(cache=True, nogil=True)
