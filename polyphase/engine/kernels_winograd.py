@@ -206,8 +206,9 @@ def _split_phases(img, off1, off2, M1, M2, row_a, row_b, col_a, col_b, ph):
     ``img``) for the rows ``row_a <= i < row_b`` and columns ``col_a <= j < col_b``.
 
     Plain index arithmetic, no views: rows are short (33 samples for a 64x64
-    image), and making two views per row took this split from ~1 to 3.2 ms
-    for 512 such images.  Two phases that read neighbouring columns of the
+    image), and making two views per row (as :func:`.kernels.split2`, which
+    splits whole rows, does) took this split from ~1 to 3.2 ms for 512 such
+    images.  Two phases that read neighbouring columns of the
     same rows (``M2 = 2``) are split in one pass, an interleaved load.
     """
     n1, n2 = img.shape
@@ -278,18 +279,17 @@ def transform_output2(m, R, n, phase0, cout, planes, L1, L2, crop1, crop2, nb1, 
         c = job // P
         row = (job - c * P) * cout + c
         p = phase0 + row // cout
-        s1, s2 = p // L2 - crop1, p % L2 - crop2          # sample = B*L + s
+        # sample = B*Lp + s; a phase plane holds its blocks one after the other
+        s1, s2 = p // L2 - crop1, p % L2 - crop2
+        Lp1, Lp2 = L1, L2
         if planes:
-            s1, s2, c = 0, 0, p * cout + c
+            s1, s2, c, Lp1, Lp2 = 0, 0, p * cout + c, 1, 1
         # blocks whose samples lie inside the output
-        blo1, bhi1 = max(0, -(s1 // L1)), min(nb1, (n1 - 1 - s1) // L1 + 1)
-        blo2, bhi2 = max(0, -(s2 // L2)), min(nb2, (n2 - 1 - s2) // L2 + 1)
-        if planes:
-            blo1, bhi1, blo2, bhi2 = 0, min(nb1, n1), 0, min(nb2, n2)
+        blo1, bhi1 = max(0, -(s1 // Lp1)), min(nb1, (n1 - 1 - s1) // Lp1 + 1)
+        blo2, bhi2 = max(0, -(s2 // Lp2)), min(nb2, (n2 - 1 - s2) // Lp2 + 1)
         m0, m1, m2 = m[0, row], m[1, row], m[2, row]
         m3, m4, m5 = m[3, row], m[4, row], m[5, row]
         m6, m7, m8 = m[6, row], m[7, row], m[8, row]
-        Lp1, Lp2 = (1, 1) if planes else (L1, L2)
         t = t0
         while t < t0 + n:
             lane, r1, r2, cnt = _run_of_tiles(t, t0 + n, nt1, nt2)

@@ -217,6 +217,7 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out):
         # each entry reads the shared phase images from these rows and columns on
         sh1 = ((off1 - lo1) // M[0]).astype(np.int64)
         sh2 = ((off2 - lo2) // M[1]).astype(np.int64)
+        qs64, lo1, lo2 = qs.astype(np.int64), lo1.astype(np.int64), lo2.astype(np.int64)
         E, cz = len(group), plans[group[0]][2].shape[2]
         R = max(plans[e][2].shape[1] for e in group)
         width = max(64, min(ntiles, CHUNK_BYTES // (9 * max(cz, R) * isz)))
@@ -226,8 +227,7 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out):
         for t0 in range(0, ntiles, width):
             n = min(width, ntiles - t0)
             v, vn, m, mn = _tiles(9, cz, R, n, x.dtype, E)
-            kw.transform_input2(x, qs.astype(np.int64), lo1.astype(np.int64),
-                                lo2.astype(np.int64), sh1, sh2, M[0], M[1], nt1, nt2, t0,
+            kw.transform_input2(x, qs64, lo1, lo2, sh1, sh2, M[0], M[1], nt1, nt2, t0,
                                 n, v, ph)
             for i, e in enumerate(group):
                 U = plans[e][2]
