@@ -302,10 +302,17 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         # as many FFT workers as the direct kernels would use threads
         return run_fft(pm, x, dtype, in_origin, start, length,
                        workers=numba.get_num_threads())
-    plan, pre, nblocks, taps, chunk, L, M = prep
+    plan, pre, nblocks, taps, chunk, L, M, bp = prep
+    groups = _parallel(lanes * length, taps) if lanes * length * taps >= PARALLEL_MIN_WORK \
+        else 0                                      # (saves a call on short signals)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    if bp is not None:
+        from .band import run as run_band
+        out = run_band(bp, x, dtype, in_origin, start, length, groups)
+        if out is not None:
+            return out                     # (None: non-finite data, run exactly)
     kernels = submodule("polyphase.engine.kernels")   # (and numba with it)
     out = result((lanes, length), dtype)     # the kernel writes every sample
-    x = np.ascontiguousarray(x, dtype=dtype)
     if M == 1 and pre == 0:
         xq = x[:, None, :]
     else:
@@ -313,8 +320,6 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         kernels.deinterleave(x, pre, M, xq)
     # (Python ints reach numba as int64, without the cost of np.int64 boxing)
     args = (xq, plan, L, start // L, nblocks, start, out, chunk)
-    groups = _parallel(lanes * length, taps) if lanes * length * taps >= PARALLEL_MIN_WORK \
-        else 0                                      # (saves a call on short signals)
     if groups:
         kernels.run_parallel(*args, groups)
     else:
@@ -330,10 +335,12 @@ ROW_PREP_SIZE = 64
 def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
     """What :func:`run_rows` needs besides the data, or None for the FFT path.
 
-    ``(plan, pre, nblocks, taps, chunk, L, M)``: the kernel's tap plan as a
-    tuple (delayed to the input's first block), the zeros before the input's
-    first sample in its block, output blocks, taps per phase (at least 1),
-    blocks per job, and the rates.
+    ``(plan, pre, nblocks, taps, chunk, L, M, band)``: the kernel's tap plan
+    as a tuple (delayed to the input's first block), the zeros before the
+    input's first sample in its block, output blocks, taps per phase (at
+    least 1), blocks per job, the rates, and the
+    :class:`~polyphase.engine.band.BandPlan` when the band route runs
+    instead (None otherwise).
     Cached on ``pm`` by call shape (~2 us of a 12 us call on 256 samples).
     """
     key = (dtype, lanes, n, in_origin, start, length, method)
@@ -357,11 +364,35 @@ def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
             taps = max(1, pm.nnz // L)
             prep = (tuple(plan), in_origin - origin_block * M,
                     (start + length - 1) // L - start // L + 1, taps,
-                    job_blocks(L, taps, np.dtype(dtype).itemsize), L, M)
+                    job_blocks(L, taps, np.dtype(dtype).itemsize), L, M,
+                    _band_plan(pm, dtype, n, in_origin, start, length))
         if len(preps) >= ROW_PREP_SIZE:
             preps.clear()
         preps[key] = prep
     return prep
+
+
+def _band_plan(pm, dtype, n, in_origin, start, length):
+    """The band route's plan when it applies and a row has enough macro-blocks
+    for it to pay (see :mod:`polyphase.engine.band`), else None."""
+    from . import band
+    if length < BAND_MIN_OUTPUTS:
+        return None
+    bp = band.plan(pm, dtype)
+    if bp is None or band.interior_blocks(bp, n, in_origin, start, length) \
+            < BAND_MIN_BLOCKS:
+        return None
+    return bp
+
+
+# Fewest outputs a row must have for the band route, and fewest macro-blocks
+# inside the signal (the outputs outside them are computed one at a time).
+# On shorter rows the phase-stream kernel works in cache and is as fast or
+# faster (one thread, 2**12 to 2**20 inputs, 2/1, 1/2 and 3/2 with 64-96
+# taps: the band route wins from 2**14 on, by 1.3-2x at 2**20, and loses
+# up to 1.5x at 2**12 for L = 2).
+BAND_MIN_OUTPUTS = 1 << 14
+BAND_MIN_BLOCKS = 16
 
 
 def _run_axis0(pm, x, dtype, in_origin, start, length):

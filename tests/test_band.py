@@ -1,0 +1,140 @@
+"""The band route of the 1-D engine (:mod:`polyphase.engine.band`).
+
+Checked against a brute-force sum over the taps (independent of the engine),
+against scipy.signal.upfirdn, and against the phase-stream kernel on the
+same inputs.
+"""
+
+import re
+
+import numba
+import numpy as np
+import pytest
+import scipy.signal as ss
+from helpers import record_calls
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import polyphase as pp
+from polyphase import engine
+from polyphase.engine import band, kernels_band
+
+RNG = np.random.default_rng(11)
+
+
+def upfirdn_matrix(h, L, M, in_origin, start, length, n):
+    """Rows ``start .. start + length - 1`` of the upfirdn operator on input
+    indices ``in_origin .. in_origin + n - 1``: ``y[m] = sum_i h[m*M - i*L] x[i]``."""
+    j = np.arange(start, start + length)[:, None] * M \
+        - (in_origin + np.arange(n))[None, :] * L
+    inside = (j >= 0) & (j < h.size)
+    return np.where(inside, h[np.where(inside, j, 0)], 0.0)
+
+
+def band_plan(h, L, M, dtype):
+    pm = (pp.Down(M) @ pp.Conv(h) @ pp.Up(L)).polyphase()
+    return pm, band.plan(pm, dtype)
+
+
+@settings(max_examples=60, deadline=None)
+@given(L=st.integers(1, 5), M=st.integers(1, 5), extra=st.integers(0, 40),
+       n=st.integers(1, 300), in_origin=st.integers(-30, 30),
+       start=st.integers(-200, 400), length=st.integers(1, 700),
+       lanes=st.integers(1, 3), dtype=st.sampled_from([np.float32, np.float64]),
+       threads=st.sampled_from([0, 2]))
+def test_band_matches_brute_force(L, M, extra, n, in_origin, start, length, lanes,
+                                  dtype, threads):
+    """Every output of any window, inside and outside the signal, including
+    windows shorter than a macro-block and signals shorter than the filter."""
+    h = RNG.standard_normal(8 * L + extra)
+    pm, bp = band_plan(h, L, M, dtype)
+    assume(bp is not None)
+    x = RNG.standard_normal((lanes, n)).astype(dtype)
+    got = band.run(bp, x, dtype, in_origin, start, length, threads)
+    assert got.dtype == dtype and got.shape == (lanes, length)
+    ref = x.astype(np.float64) @ upfirdn_matrix(h, L, M, in_origin, start, length, n).T
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(h).sum() * 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("L, M, K", [(2, 1, 64), (1, 2, 64), (3, 2, 96), (160, 147, 3201),
+                                     (5, 7, 120)])
+def test_route_is_taken_and_equals_scipy(monkeypatch, L, M, K, dtype):
+    h = ss.firwin(K, 0.8 / max(L, M)).astype(dtype)
+    x = RNG.standard_normal(40_000 * M // L + 2000).astype(dtype)
+    calls = record_calls(monkeypatch, band, "run")
+    y = pp.upfirdn(h, x, L, M)
+    assert len(calls) == 1
+    ref = ss.upfirdn(h.astype(np.float64), x.astype(np.float64), L, M)
+    assert y.dtype == dtype and y.shape == ref.shape
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_band_equals_phase_stream_kernel(monkeypatch, dtype):
+    """Both routes of run_rows on the same long batch, serial and parallel."""
+    h = RNG.standard_normal(70).astype(dtype)
+    pm = (pp.Down(3) @ pp.Conv(h) @ pp.Up(4)).polyphase()
+    x = RNG.standard_normal((3, 30_001)).astype(dtype)
+    args = (pm, x, dtype, -5, 17, 39_000)
+    for threads in (1, 2):
+        numba.set_num_threads(threads)
+        try:
+            calls = record_calls(monkeypatch, band, "run")
+            got = engine.run_rows(*args)
+            assert len(calls) == 1
+            monkeypatch.setattr(engine, "BAND_MIN_OUTPUTS", 1 << 62)
+            pm.__dict__.pop("_plans", None)
+            want = engine.run_rows(*args)
+            monkeypatch.undo()
+            pm.__dict__.pop("_plans", None)
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        tol = 2e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+def test_non_finite_input_runs_the_exact_kernel():
+    """A zero of the band's padding times inf would be NaN: the route hands
+    back None and run_rows falls back to the taps as they are."""
+    h = RNG.standard_normal(64)
+    x = RNG.standard_normal(40_000)
+    x[1000], x[20_000] = np.inf, np.nan
+    pm, bp = band_plan(h, 2, 1, np.float64)
+    assert band.run(bp, x[None], np.float64, 0, 0, 80_063, 0) is None
+    y = pp.upfirdn(h, x, 2, 1)
+    with np.errstate(invalid="ignore"):
+        ref = ss.upfirdn(h, x, 2, 1)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(ref))
+    finite = np.isfinite(ref)
+    np.testing.assert_allclose(y[finite], ref[finite], rtol=1e-12, atol=1e-12)
+
+
+def test_plan_layout_and_gates():
+    h = RNG.standard_normal(96)
+    pm, bp = band_plan(h, 3, 2, np.float32)
+    assert bp.D.shape[2] == 16 and bp.Ls % 16 == 0 and bp.Ls % 3 == 0
+    assert bp.Ms == bp.Ls // 3 * 2
+    # every tap appears once in D: the sum of D is the sum of the filter
+    # over one macro-block's worth of blocks
+    assert np.isclose(bp.D.sum(dtype=np.float64), h.sum() * (bp.Ls // 3), rtol=1e-5)
+    # gates: complex data, short phases
+    assert band.plan(pm, np.complex128) is None
+    assert band_plan(RNG.standard_normal(15), 2, 1, np.float64)[1] is None
+
+
+def test_kernel_is_vectorised():
+    """With the SLP vectoriser on, the G multiply-adds of a row of D are one
+    packed instruction (scalar code is 2-3x slower)."""
+    fresh = numba.njit(fastmath={"contract"})(kernels_band._interior.py_func)
+    x = np.zeros(64)
+    with band.slp_vectorizer():
+        fresh(x, np.zeros((1, 4, 8)), np.zeros(1, np.int64), np.full(1, 4, np.int64),
+              8, 4, 0, 0, 4, np.zeros(64), 0)
+    asm = fresh.inspect_asm(fresh.signatures[0])
+    packed = re.findall(r"vfmadd\w*pd\s+[^\n]*%[yz]mm", asm)
+    scalar = re.findall(r"vfmadd\w*sd\s", asm)
+    assert len(packed) >= 4 and not scalar
