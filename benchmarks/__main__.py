@@ -125,6 +125,8 @@ calls = {{
     "upfirdn L=2 (1-D kernel)": lambda: pp.upfirdn(np.ones(8, dt), np.ones(1000, dt), 2),
     "upfirdn M=2 (de-interleave + kernel)":
         lambda: pp.upfirdn(np.ones(8, dt), np.ones(1000, dt), 1, 2),
+    "upfirdn 3/2, 2**15 samples (band kernel)":
+        lambda: pp.upfirdn(np.ones(96, dt), np.ones(1 << 15, dt), 3, 2),
     "upfirdn axis=0": lambda: pp.upfirdn(np.ones(8, dt), np.ones((100, 64), dt), 2, axis=0),
     "conv_transpose2d 1 channel (2-D kernel)":
         lambda: pnn.conv_transpose2d(np.ones((1, 1, 16, 16), dt), np.ones((1, 1, 3, 3), dt),

@@ -272,7 +272,12 @@ def _use_fft(pm, lanes, start, length, dtype) -> bool:
         return False                 # small work: skip even the tap analysis
     from .fftpath import fft_shape
     span, transforms, pairs = fft_shape(pm)
-    return choose(pm.nnz, L, M, span, nblocks, lanes, transforms, pairs,
+    nnz = pm.nnz
+    if length >= BAND_MIN_OUTPUTS and lanes * length >= 1 << 20:
+        from . import band
+        if band.plan(pm, dtype) is not None:
+            nnz *= band.RELATIVE_COST     # the band route's cheaper multiply-adds
+    return choose(nnz, L, M, span, nblocks, lanes, transforms, pairs,
                   complex_data) == "fft"
 
 
