@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 
 import polyphase as pp
 from polyphase import engine
-from polyphase.engine import kernels_axis0
+from polyphase.engine import kernels_axis0, kernels_band
 from polyphase.extension import MODES
 from polyphase.finite import apply_window
 from polyphase.testing import reference_matrix
@@ -64,16 +64,17 @@ def axis0_calls(monkeypatch):
 
 @pytest.fixture
 def kernel_inputs(monkeypatch):
-    """The arrays the axis-0 numba kernels receive."""
+    """The arrays the axis-0 numba kernels (and the band route's) receive."""
     seen = []
-    for name in ("run_serial", "run_parallel"):
-        real = getattr(kernels_axis0, name)
+    for module, name in ((kernels_axis0, "run_serial"), (kernels_axis0, "run_parallel"),
+                         (kernels_band, "run_rows")):
+        real = getattr(module, name)
 
         def spy(x, *args, _real=real):
             seen.append(x)
             return _real(x, *args)
 
-        monkeypatch.setattr(kernels_axis0, name, spy)
+        monkeypatch.setattr(module, name, spy)
     return seen
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import polyphase as pp
 from polyphase import engine
-from polyphase.engine import band, kernels_band
+from polyphase.engine import band, kernels_band, registers
 
 RNG = np.random.default_rng(11)
 
@@ -55,6 +55,56 @@ def test_band_matches_brute_force(L, M, extra, n, in_origin, start, length, lane
     ref = x.astype(np.float64) @ upfirdn_matrix(h, L, M, in_origin, start, length, n).T
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(h).sum() * 4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(L=st.integers(1, 4), M=st.integers(1, 4), extra=st.integers(0, 30),
+       n=st.integers(1, 200), in_origin=st.integers(-20, 20),
+       start=st.integers(-100, 300), length=st.integers(1, 400),
+       before=st.integers(1, 2), after=st.integers(4, 19),
+       dtype=st.sampled_from([np.float32, np.float64]), parallel=st.booleans())
+def test_axis0_band_matches_brute_force(L, M, extra, n, in_origin, start, length, before,
+                                        after, dtype, parallel):
+    """The axis-0 form: rows of ``after`` lanes (whole groups of NB lanes and
+    the rest one at a time), several signals, any window."""
+    h = RNG.standard_normal(8 * L + extra)
+    pm, bp = band_plan(h, L, M, dtype)
+    assume(bp is not None)
+    x = RNG.standard_normal((before, n, after)).astype(dtype)
+    out = np.full((before, length, after), np.nan, dtype)
+    assert band.run_axis0(bp, x, out, in_origin, start, 2 if parallel else 0)
+    A = upfirdn_matrix(h, L, M, in_origin, start, length, n)
+    ref = np.einsum("mn,bnl->bml", A, x.astype(np.float64))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.abs(h).sum() * 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("L, M, K", [(2, 1, 64), (1, 2, 64), (3, 2, 96), (160, 147, 3201)])
+def test_axis0_route_is_taken_and_equals_scipy(monkeypatch, L, M, K, dtype):
+    """float64 takes the band route, float32 the axis-0 kernel (faster there)."""
+    h = ss.firwin(K, 0.8 / max(L, M)).astype(dtype)
+    x = RNG.standard_normal((3000 * M // L + 400, 37)).astype(dtype)
+    calls = record_calls(monkeypatch, kernels_band, "run_rows")
+    y = pp.upfirdn(h, x, L, M, axis=0)
+    assert len(calls) == (dtype == np.float64)
+    ref = ss.upfirdn(h.astype(np.float64), x.astype(np.float64), L, M, axis=0)
+    assert y.dtype == dtype and y.shape == ref.shape
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+def test_axis0_non_finite_input_runs_the_exact_kernel():
+    h = RNG.standard_normal(64)
+    x = RNG.standard_normal((2000, 16))
+    x[500, 3], x[1500, 9] = np.inf, np.nan
+    y = pp.upfirdn(h, x, 2, 1, axis=0)
+    with np.errstate(invalid="ignore"):
+        ref = ss.upfirdn(h, x, 2, 1, axis=0)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(ref))
+    finite = np.isfinite(ref)
+    np.testing.assert_allclose(y[finite], ref[finite], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -131,7 +181,7 @@ def test_kernel_is_vectorised():
     packed instruction (scalar code is 2-3x slower)."""
     fresh = numba.njit(fastmath={"contract"})(kernels_band._interior.py_func)
     x = np.zeros(64)
-    with band.slp_vectorizer():
+    with registers.slp_vectorizer():
         fresh(x, np.zeros((1, 4, 8)), np.zeros(1, np.int64), np.full(1, 4, np.int64),
               8, 4, 0, 0, 4, np.zeros(64), 0)
     asm = fresh.inspect_asm(fresh.signatures[0])

@@ -22,7 +22,6 @@ case               band (ms)        phase streams
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import NamedTuple
 
@@ -120,59 +119,43 @@ def run(bp, x, dtype, in_origin, start, length, threads):
     ``threads`` > 1 runs the parallel kernel.
     """
     from . import kernels_band
+    from .registers import NB, call
     from .scratch import result
 
-    lanes, n = x.shape
-    lo, hi = bp.lo, bp.hi
-    # interior macro-blocks: all their outputs in the window, all their
-    # inputs in x (B*Ms + lo >= in_origin, B*Ms + hi < in_origin + n)
-    Bi0 = max(-(-start // bp.Ls), -(-(in_origin - lo) // bp.Ms))
-    Bi1 = min((start + length) // bp.Ls, (in_origin + n - 1 - hi) // bp.Ms + 1)
-    Bi1 = Bi0 + max(0, Bi1 - Bi0) // kernels_band.NB * kernels_band.NB
-    itemsize = np.dtype(dtype).itemsize
-    chunk = max(1, JOB_BYTES // (bp.Ls * itemsize) // kernels_band.NB) * kernels_band.NB
-    out = result((lanes, length), dtype)        # every sample is written
-    args = (np.ascontiguousarray(x, dtype=dtype), bp.D, bp.offs, bp.widths, bp.Ls, bp.Ms,
-            -in_origin, start, out, Bi0, Bi1, chunk)
+    Bi0, Bi1 = _interior(bp, x.shape[1], in_origin, start, length)
+    Bi1 = Bi0 + (Bi1 - Bi0) // NB * NB
+    chunk = max(1, JOB_BYTES // (bp.Ls * x.itemsize) // NB) * NB
+    out = result((x.shape[0], length), dtype)        # every sample is written
+    args = (x, bp.D, bp.offs, bp.widths, bp.Ls, bp.Ms, -in_origin, start, out, Bi0, Bi1,
+            chunk)
     kernel = kernels_band.run_parallel if threads > 1 else kernels_band.run_serial
-    return out if _call(kernel, args) else None
+    return out if call(kernel, args) else None
+
+
+def run_axis0(bp, x, out, in_origin, start, threads) -> bool:
+    """:func:`run` along axis 1 of ``x`` (before, n, after), C-contiguous, into
+    ``out`` (before, length, after); False if an output is not finite."""
+    from . import kernels_band
+    from .registers import call
+
+    before, n, after = x.shape
+    Bi0, Bi1 = _interior(bp, n, in_origin, start, out.shape[1])
+    chunk = max(1, JOB_BYTES // (bp.Ls * after * x.itemsize))
+    args = (x.reshape(before, -1), bp.D, bp.offs, bp.widths, bp.Ls, bp.Ms, -in_origin,
+            start, out.reshape(before, -1), Bi0, Bi1, chunk, after, threads > 1)
+    return call(kernels_band.run_rows, args)
+
+
+def _interior(bp, n, in_origin, start, length):
+    """Interior macro-blocks ``[Bi0, Bi1)`` of a signal of ``n`` samples: all
+    their outputs in the window and all their inputs in the signal
+    (``B*Ms + lo >= in_origin``, ``B*Ms + hi < in_origin + n``)."""
+    Bi0 = max(-(-start // bp.Ls), -(-(in_origin - bp.lo) // bp.Ms))
+    Bi1 = min((start + length) // bp.Ls, (in_origin + n - 1 - bp.hi) // bp.Ms + 1)
+    return Bi0, max(Bi0, Bi1)
 
 
 def interior_blocks(bp, n, in_origin, start, length) -> int:
-    """Macro-blocks of one row that the fast loop would run."""
-    lo, hi = bp.lo, bp.hi
-    return (min((start + length) // bp.Ls, (in_origin + n - 1 - hi) // bp.Ms + 1)
-            - max(-(-start // bp.Ls), -(-(in_origin - lo) // bp.Ms)))
-
-
-# (kernel name, argument types) compiled in this process under slp()
-_READY = set()
-
-
-def _call(kernel, args):
-    """``kernel(*args)``, compiled (or loaded from numba's cache) with LLVM's
-    SLP vectoriser on the first time."""
-    key = (kernel.__name__, args[0].dtype)
-    if key in _READY:
-        return kernel(*args)
-    with slp_vectorizer():
-        value = kernel(*args)
-    _READY.add(key)
-    return value
-
-
-@contextlib.contextmanager
-def slp_vectorizer():
-    """Compile with LLVM's SLP vectoriser, which numba leaves off (its
-    ``NUMBA_SLP_VECTORIZE`` setting, read when a function is optimised).
-
-    The band kernels need it: it turns the ``G`` scalar multiply-adds of a
-    row of ``D`` into one vector instruction.
-    """
-    from numba.core import config
-    old = config.SLP_VECTORIZE
-    config.SLP_VECTORIZE = 1
-    try:
-        yield
-    finally:
-        config.SLP_VECTORIZE = old
+    """Macro-blocks of one signal that the fast loop would run."""
+    Bi0, Bi1 = _interior(bp, n, in_origin, start, length)
+    return Bi1 - Bi0

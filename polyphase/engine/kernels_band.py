@@ -18,16 +18,8 @@ band's padding, 10-70 % more multiply-adds than taps); the inserted zeros
 of an upsampler are never among the samples read.  See
 :mod:`polyphase.engine.band` for when the route is taken.
 
-Two things make this fast, both checked in the generated assembly:
-
-* the accumulators are a fixed-size array on the stack (:func:`_accumulators`)
-  whose every index is a constant once the loops over ``G`` and ``NB`` are
-  unrolled, so LLVM keeps them in registers (a heap array is loaded and
-  stored at every multiply-add);
-* the ``G`` scalar multiply-adds of a row become one vector instruction only
-  through LLVM's SLP vectoriser, which numba leaves off by default:
-  :func:`polyphase.engine.band.compiled` switches it on while these kernels
-  compile (2-3x faster).
+The accumulators are in registers and the inner loop vectorised as
+:mod:`polyphase.engine.registers` describes.
 
 Non-finite input: a zero of ``D`` times ``inf`` is ``NaN``, which the taps
 themselves would never produce.  Each job therefore also reports whether any
@@ -35,42 +27,13 @@ of its outputs is not finite, and the caller then recomputes with the exact
 kernel (the edge outputs here skip zeros and need no such care).
 """
 
-import numba
+from numba import njit, prange
 import numpy as np
-from numba import njit, prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic
 
-# Macro-blocks whose accumulators are in registers at once (each row of D
-# loaded serves NB of them).  Measured (U1-U6 shapes, 2**22 samples): NB = 4
-# beat 2 and 8 with G = 64 bytes; G = 32 bytes with NB = 8 ran 1.5-2x slower.
-NB = 4
+from .registers import NB, accumulators, lanes
 
 # Let LLVM fuse ``a * b + c`` into one FMA.
 CONTRACT = {"contract"}
-
-
-@intrinsic
-def _accumulators(typingctx, dtype):
-    """Pointer to ``(NB + 1) * G`` elements of ``dtype`` on the stack (``G`` =
-    64 bytes): ``NB`` vectors of accumulators and one of finiteness checks."""
-    count = (NB + 1) * 512 // dtype.dtype.bitwidth
-
-    def codegen(context, builder, signature, args):
-        ty = context.get_value_type(dtype.dtype)
-        return cgutils.alloca_once(builder, ty,
-                                   size=context.get_constant(types.intp, count))
-    return types.CPointer(dtype.dtype)(dtype), codegen
-
-
-@intrinsic
-def _lanes(typingctx, dtype):
-    """``G``, the elements of ``dtype`` in 64 bytes, as a constant LLVM sees
-    (``64 // x.itemsize`` is read from the array at run time, and a loop
-    over a run-time ``G`` keeps the accumulators in memory)."""
-    def codegen(context, builder, signature, args):
-        return context.get_constant(types.intp, 512 // dtype.dtype.bitwidth)
-    return types.intp(dtype), codegen
 
 
 @njit(cache=True, nogil=True, fastmath=CONTRACT)
@@ -78,8 +41,8 @@ def _interior(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff):
     """Macro-blocks ``[B0, B1)`` (a multiple of ``NB`` of them) whose inputs all
     lie in ``x``.  Returns ``sum(a - a)`` over the outputs: 0 unless one is
     ``inf`` or ``NaN``."""
-    G = _lanes(x.dtype)
-    acc = numba.carray(_accumulators(x.dtype), ((NB + 1) * G,))
+    G = lanes(x.dtype)
+    acc = accumulators(x.dtype)
     check = acc[NB * G:]
     for i in range(G):
         check[i] = 0
@@ -173,4 +136,143 @@ def run_parallel(x, D, offs, widths, Ls, Ms, xoff, start, out, Bi0, Bi1, chunk):
         k = t - lane * njobs
         bad[t] = _lane_job(x[lane], D, offs, widths, Ls, Ms, xoff, start, out[lane],
                            Bi0, Bi1, chunk, k, njobs - 1)
+    return bad.sum() == 0
+
+
+# The axis-0 route: each output is a row of ``after`` lanes (the contiguous
+# axes of the caller's array) and the lanes play the part of the macro-blocks
+# above: the accumulators are a chunk's G output rows for NB lanes.  ``x`` is
+# one signal's ``(n * after,)`` rows, ``out`` its ``(length * after,)``.
+
+
+@njit(cache=True, nogil=True, fastmath=CONTRACT)
+def _interior_rows(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff, after):
+    """Macro-blocks ``[B0, B1)`` whose input rows all lie in ``x``, NB lanes at
+    a time (the last ``after % NB`` lanes one at a time).
+
+    Vectors run along a chunk's output rows, as in :func:`_interior`: a
+    kernel with vectors along the lanes that loads the input rows of every
+    tap per output row is bound by those loads (35-50 % of peak, less on
+    input that is not 64-byte aligned), and one that keeps several rows of
+    lane vectors in registers was not vectorised as written by LLVM's SLP
+    vectoriser.  Returns 0 unless an output is not finite.
+    """
+    G = lanes(x.dtype)
+    acc = accumulators(x.dtype)
+    check = acc[NB * G:]
+    for i in range(G):
+        check[i] = 0
+    ua = np.uint64(after)
+    wide = np.uint64(after // NB * NB)
+    for B in range(B0, B1):
+        for c in range(offs.shape[0]):
+            d = D[c]
+            first = np.uint64(B * Ms + offs[c] + xoff) * ua
+            o = np.uint64(B * Ls + c * G - ooff) * ua
+            for lane in range(np.uint64(0), wide, np.uint64(NB)):
+                for a in range(NB * G):
+                    acc[a] = 0
+                for w in range(widths[c]):
+                    dw = d[w]
+                    # unsigned offsets: a signed index gets a wraparound
+                    # check that turns the loads into gathers
+                    xr = x[first + np.uint64(w) * ua + lane:]
+                    for j in range(NB):
+                        v = xr[j]
+                        for i in range(G):
+                            acc[j * G + i] += dw[i] * v
+                for j in range(NB):
+                    for i in range(G):
+                        out[o + np.uint64(i) * ua + lane + np.uint64(j)] = acc[j * G + i]
+                        check[i] += acc[j * G + i] - acc[j * G + i]
+    bad = 0.0
+    for i in range(G):
+        bad += check[i]
+    if wide < ua:
+        bad += _rest_lanes(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff, after, wide)
+    return bad
+
+
+@njit(cache=True, nogil=True, fastmath=CONTRACT)
+def _rest_lanes(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff, after, wide):
+    """:func:`_interior_rows` for the lanes from ``wide`` on, one at a time.
+    (A function of its own: in the same loop nest it stopped the SLP
+    vectoriser from using whole vectors for the rest, 31 against 19 ms.)"""
+    G = D.shape[2]
+    ua = np.uint64(after)
+    bad = 0.0
+    for B in range(B0, B1):
+        for c in range(offs.shape[0]):
+            first = np.uint64(B * Ms + offs[c] + xoff) * ua
+            o = np.uint64(B * Ls + c * G - ooff) * ua
+            for lane in range(np.uint64(wide), ua):
+                for i in range(G):
+                    s = out.dtype.type(0)
+                    for w in range(widths[c]):
+                        s += D[c, w, i] * x[first + np.uint64(w) * ua + lane]
+                    out[o + np.uint64(i) * ua + lane] = s
+                    bad += s - s
+    return bad
+
+
+@njit(cache=True, nogil=True, fastmath=CONTRACT)
+def _edges_rows(x, D, offs, widths, Ls, Ms, xoff, n0, n1, out, ooff, after):
+    """:func:`_edges` for output rows ``[n0, n1)``: whole rows of lanes per tap."""
+    nx = x.shape[0] // after
+    for n in range(n0, n1):
+        B = n // Ls
+        m = n - B * Ls
+        G = D.shape[2]
+        c = m // G
+        j = m - c * G
+        base = B * Ms + offs[c] + xoff
+        dst = out[(n - ooff) * after:(n - ooff + 1) * after]
+        for i in range(after):
+            dst[i] = 0
+        for w in range(max(0, -base), min(widths[c], nx - base)):
+            coef = D[c, w, j]
+            if coef != 0:
+                src = x[(base + w) * after:(base + w + 1) * after]
+                for i in range(after):
+                    dst[i] += coef * src[i]
+
+
+@njit(cache=True, nogil=True)
+def _rows_job(x, D, offs, widths, Ls, Ms, xoff, start, out, Bi0, Bi1, chunk, k, last,
+              after):
+    """:func:`_lane_job` on the axis-0 route."""
+    stop = start + out.shape[0] // after
+    if k == 0:
+        _edges_rows(x, D, offs, widths, Ls, Ms, xoff, start, min(stop, max(start, Bi0 * Ls)),
+                    out, start, after)
+    bad = 0.0
+    b0 = Bi0 + k * chunk
+    b1 = min(b0 + chunk, Bi1)
+    if b0 < b1:
+        bad = _interior_rows(x, D, offs, widths, Ls, Ms, xoff, b0, b1, out, start, after)
+    if k == last:
+        _edges_rows(x, D, offs, widths, Ls, Ms, xoff, max(start, Bi1 * Ls), stop, out, start,
+                    after)
+    return bad
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def run_rows(x, D, offs, widths, Ls, Ms, xoff, start, out, Bi0, Bi1, chunk, after,
+             parallel):
+    """The axis-0 route on ``x`` (before, n * after) into ``out`` (before,
+    length * after), one ``prange`` index per (signal, job) when ``parallel``.
+    Returns whether every output is finite."""
+    njobs = max(1, -(-(Bi1 - Bi0) // chunk))
+    total = x.shape[0] * njobs
+    bad = np.zeros(total)
+    if parallel:
+        for t in prange(total):
+            sig = t // njobs
+            bad[t] = _rows_job(x[sig], D, offs, widths, Ls, Ms, xoff, start, out[sig], Bi0,
+                               Bi1, chunk, t - sig * njobs, njobs - 1, after)
+    else:
+        for t in range(total):
+            sig = t // njobs
+            bad[t] = _rows_job(x[sig], D, offs, widths, Ls, Ms, xoff, start, out[sig], Bi0,
+                               Bi1, chunk, t - sig * njobs, njobs - 1, after)
     return bad.sum() == 0

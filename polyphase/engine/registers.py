@@ -1,0 +1,89 @@
+"""Register-blocked accumulators for numba kernels, and the compiler setting
+that vectorises them.
+
+A kernel that keeps a few vectors of outputs in registers while it runs over
+taps (each tap one broadcast multiply-add per vector) is bound by its
+multiply-adds rather than by loads and stores of an accumulator in memory.
+numba offers no vector types, so such a kernel is written with scalars:
+
+* :func:`accumulators` is a fixed-size array on the stack; once the loops
+  over its ``G`` (or ``NB * G``) elements are unrolled every index is a
+  constant and LLVM keeps the elements in registers (a heap array is loaded
+  and stored at every multiply-add).  :func:`lanes` gives ``G`` as a
+  constant LLVM sees (``64 // x.itemsize`` is read from the array at run
+  time, and a loop over a run-time count is not unrolled);
+* the unrolled scalar multiply-adds become vector instructions only through
+  LLVM's SLP vectoriser, which numba leaves off by default: :func:`call`
+  switches it on while a kernel compiles (2-3x faster).
+"""
+
+import contextlib
+
+import numba
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+# Vectors of G outputs in registers at once: each coefficient or sample
+# loaded serves NB of them.  Measured on the band kernel (U1-U6 shapes):
+# NB = 4 beat 2 and 8 with G = 64 bytes; 32-byte vectors with NB = 8 ran
+# 1.5-2x slower.
+NB = 4
+# Vectors of G elements :func:`accumulators` holds: NB of accumulators and
+# one of finiteness checks (see :mod:`.kernels_band`).
+VECTORS = NB + 1
+
+
+@intrinsic
+def lanes(typingctx, dtype):
+    """``G``, the elements of ``dtype`` in 64 bytes, as a compile-time constant."""
+    def codegen(context, builder, signature, args):
+        return context.get_constant(types.intp, 512 // dtype.dtype.bitwidth)
+    return types.intp(dtype), codegen
+
+
+@intrinsic
+def _stack(typingctx, dtype):
+    count = VECTORS * 512 // dtype.dtype.bitwidth
+
+    def codegen(context, builder, signature, args):
+        ty = context.get_value_type(dtype.dtype)
+        return cgutils.alloca_once(builder, ty,
+                                   size=context.get_constant(types.intp, count))
+    return types.CPointer(dtype.dtype)(dtype), codegen
+
+
+@numba.njit(inline="always")
+def accumulators(dtype):
+    """``VECTORS * G`` elements of ``dtype`` on the stack (uninitialised);
+    the ones a kernel does not use cost nothing."""
+    return numba.carray(_stack(dtype), (VECTORS * lanes(dtype),))
+
+
+# (kernel name, dtype of the first argument) compiled in this process
+_READY = set()
+
+
+def call(kernel, args):
+    """``kernel(*args)``, compiled (or loaded from numba's cache) with LLVM's
+    SLP vectoriser on the first time."""
+    key = (kernel.__name__, args[0].dtype)
+    if key in _READY:
+        return kernel(*args)
+    with slp_vectorizer():
+        value = kernel(*args)
+    _READY.add(key)
+    return value
+
+
+@contextlib.contextmanager
+def slp_vectorizer():
+    """Compile with LLVM's SLP vectoriser (numba's ``NUMBA_SLP_VECTORIZE``
+    setting, read when a function is optimised)."""
+    from numba.core import config
+    old = config.SLP_VECTORIZE, config.LOOP_VECTORIZE
+    config.SLP_VECTORIZE, config.LOOP_VECTORIZE = 1, 0
+    try:
+        yield
+    finally:
+        config.SLP_VECTORIZE, config.LOOP_VECTORIZE = old
