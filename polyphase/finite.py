@@ -258,7 +258,9 @@ def apply_window(op, x: np.ndarray, axes, windows, in_origin=None, channel_axis=
     in_origin = (0,) * d if in_origin is None else tuple(np.atleast_1d(in_origin))
     dtype = signal_dtype(x.dtype, op.is_complex)
     src = ([] if channel_axis is None else [channel_axis]) + list(axes)
-    moved = np.moveaxis(x, src, range(-len(src), 0))
+    # (moveaxis costs ~10 us, a fifth of a small 2-D layer's overhead)
+    in_place = [a % x.ndim for a in src] == list(range(x.ndim - len(src), x.ndim))
+    moved = x if in_place else np.moveaxis(x, src, range(-len(src), 0))
     shape = moved.shape[-d:]
     batch = moved.shape[:-len(src)]
     if channel_axis is None and d == 1:
@@ -275,7 +277,7 @@ def apply_window(op, x: np.ndarray, axes, windows, in_origin=None, channel_axis=
     out = engine.run(op.polyphase(), lanes, dtype, in_origin, starts, lengths, method)
     cout = out.shape[1]
     out = out.reshape(batch + ((cout,) if channel_axis is not None else ()) + lengths)
-    return np.moveaxis(out, range(-len(src), 0), src)
+    return out if in_place else np.moveaxis(out, range(-len(src), 0), src)
 
 
 def apply(op, x, axis=None, mode="full", channel_axis=None, method="auto") -> np.ndarray:

@@ -209,6 +209,10 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     pre = [o - b * M for o, b, M in zip(in_origin, origin_block, pm.downs)]
     if pm.ups == (1, 1) and pm.downs == (2, 2):
         return _run_strided2(pm, x, dtype, origin_block, pre, starts, lengths)
+    if pm.ups == (2, 2) and pm.downs == (1, 1):
+        out = _run_transposed2(pm, x, dtype, in_origin, starts, lengths)
+        if out is not None:
+            return out
     if pm.downs == (1, 1) and pre == [0, 0]:
         xq = np.ascontiguousarray(x, dtype=dtype)[:, None]   # already one phase
     else:
@@ -259,6 +263,54 @@ def _run_strided2(pm, x, dtype, origin_block, pre, starts, lengths):
     else:
         kernels2d.strided2_serial(xc, ro, so, tc, out)
     return out
+
+
+def _run_transposed2(pm, x, dtype, in_origin, starts, lengths):
+    """:func:`_run_2d` for a matrix that upsamples by 2 on both axes whose taps
+    lie in a 2x2 box of block delays (see :func:`.kernels2d._transposed2_rows`);
+    None when they do not, or when ``x`` or the taps are not finite (the
+    kernel multiplies the box's empty places, and ``0 * inf`` is NaN)."""
+    from . import kernels2d
+
+    cache = pm.__dict__.setdefault("_plans", {})
+    key = ("transposed2", np.dtype(dtype))
+    if key not in cache:
+        cache[key] = _transposed2_taps(pm, dtype)
+    if cache[key] is None:
+        return None
+    c, k1, k2 = cache[key]
+    xc = np.ascontiguousarray(x, dtype=dtype)
+    if kernels2d.not_finite(xc) != 0:
+        return None
+    out = result((x.shape[0],) + tuple(lengths), dtype)
+    args = (xc, c, k1, k2, in_origin[0], in_origin[1], starts[0], starts[1], out)
+    groups = _parallel(x.shape[0] * lengths[0] * lengths[1], pm.nnz // 4)
+    if groups:
+        kernels2d.transposed2_parallel(*args, groups)
+    else:
+        kernels2d.transposed2_serial(*args)
+    return out
+
+
+def _transposed2_taps(pm, dtype):
+    """``(c, k1, k2)`` for :func:`_run_transposed2`: the taps as a dense
+    ``c[p1, r, p2, t]`` at block delays ``(k1[p1] + r, k2[p2] + t)``; None
+    when they do not fit such boxes, are complex, or are not finite.  (An odd
+    padding moves a phase's taps by a block, so the box is per phase.)"""
+    if np.dtype(dtype).kind == "c" or pm.c.dtype.kind == "c" or not np.isfinite(pm.c).all():
+        return None
+    k = []
+    for axis in (0, 1):
+        phase, delay = pm.p[:, axis], pm.k[:, axis]
+        lo = np.array([delay[phase == p].min(initial=0) for p in (0, 1)], np.int64)
+        hi = np.array([delay[phase == p].max(initial=0) for p in (0, 1)], np.int64)
+        if (hi - lo).max() > 1:
+            return None
+        k.append(lo)
+    k1, k2 = k
+    c = np.zeros((2, 2, 2, 2), dtype)
+    c[pm.p[:, 0], pm.k[:, 0] - k1[pm.p[:, 0]], pm.p[:, 1], pm.k[:, 1] - k2[pm.p[:, 1]]] = pm.c
+    return c, k1, k2
 
 
 def _use_fft(pm, lanes, start, length, dtype) -> bool:

@@ -1,0 +1,111 @@
+"""The direct 2-D kernel for matrices that upsample by 2 on both axes with
+taps in a 2x2 box of block delays (stride-2 transposed convolutions, k <= 4).
+
+Checked against brute-force numpy scatters and the dense matrix of the
+operator, on every window the finite operators use; non-finite input falls
+back to the exact phase-by-phase kernel.
+"""
+
+import numpy as np
+import pytest
+from helpers import record_calls
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import polyphase as pp
+import polyphase.nn as pnn
+from polyphase.engine import kernels2d
+from polyphase.testing import reference_matrix
+
+
+def brute_conv_transpose2d(x, w, stride, padding, output_padding):
+    """torch.nn.functional.conv_transpose2d, one channel, by scattering."""
+    lanes, n1, n2 = x.shape
+    k1, k2 = w.shape
+    full = np.zeros((lanes, (n1 - 1) * stride + k1 + output_padding,
+                     (n2 - 1) * stride + k2 + output_padding))
+    for i in range(n1):
+        for j in range(n2):
+            full[:, i * stride:i * stride + k1, j * stride:j * stride + k2] += \
+                x[:, i, j, None, None] * w
+    return full[:, padding:full.shape[1] - padding, padding:full.shape[2] - padding]
+
+
+@settings(max_examples=60, deadline=None)
+@given(n1=st.integers(1, 23), n2=st.integers(1, 23), k1=st.integers(1, 4),
+       k2=st.integers(1, 4), padding=st.integers(0, 2), output_padding=st.integers(0, 1),
+       lanes=st.integers(1, 3), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 99))
+def test_matches_brute_force(n1, n2, k1, k2, padding, output_padding, lanes, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((lanes, n1, n2))
+    w = rng.standard_normal((k1, k2))
+    expected = brute_conv_transpose2d(x, w, 2, padding, output_padding)
+    if min(expected.shape[1:]) <= 0:
+        return
+    got = pnn.conv_transpose2d(x[:, None].astype(dtype), w[None, None].astype(dtype),
+                               stride=2, padding=padding,
+                               output_padding=output_padding)[:, 0]
+    assert got.shape == expected.shape and got.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
+
+
+def test_parallel_equals_serial(monkeypatch):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 1, 70, 90))
+    w = rng.standard_normal((1, 1, 4, 3))
+    parallel = record_calls(monkeypatch, kernels2d, "transposed2_parallel")
+    serial = record_calls(monkeypatch, kernels2d, "transposed2_serial")
+    monkeypatch.setattr("polyphase.engine.PARALLEL_MIN_WORK", 0)
+    import numba
+    numba.set_num_threads(2)
+    try:
+        a = pnn.conv_transpose2d(x, w, stride=2, padding=1)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    monkeypatch.setattr("polyphase.engine.PARALLEL_MIN_WORK", 1 << 62)
+    b = pnn.conv_transpose2d(x, w, stride=2, padding=1)
+    assert parallel and serial
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid", ((-3, 7), (-1, 20))], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_operator_windows_match_the_dense_matrix(mode, dtype, monkeypatch):
+    """Windows with odd starts and past both ends of the image."""
+    calls = record_calls(monkeypatch, kernels2d, "transposed2_serial")
+    rng = np.random.default_rng(3)
+    op = pp.Conv(rng.standard_normal((4, 3))) @ pp.Up((2, 2))
+    x = rng.standard_normal((9, 12)).astype(dtype)
+    y = op(x, mode=mode)
+    D = reference_matrix(op, (9, 12), mode)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y.ravel(), D @ x.ravel(), rtol=tol, atol=tol)
+    assert y.dtype == dtype and calls
+
+
+def test_non_finite_input_takes_the_exact_kernel(monkeypatch):
+    """The kernel multiplies the box's empty places; inf there would be NaN
+    where the taps give inf, so such input goes to the phase-by-phase kernel."""
+    calls = record_calls(monkeypatch, kernels2d, "transposed2_serial")
+    x = np.ones((1, 1, 6, 7))
+    x[0, 0, 2, 3] = np.inf
+    w = np.ones((1, 1, 3, 3))          # k = 3: phases have 4, 2, 2 and 1 taps
+    y = pnn.conv_transpose2d(x, w, stride=2)
+    expected = brute_conv_transpose2d(x[:, 0], w[0, 0], 2, 0, 0)
+    assert not calls
+    assert not np.isnan(y).any()
+    np.testing.assert_array_equal(y[:, 0], expected)
+
+
+def test_wider_boxes_and_complex_data_take_the_phase_kernel(monkeypatch):
+    calls = record_calls(monkeypatch, kernels2d, "transposed2_serial")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 1, 8, 8))
+    pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 5, 5)), stride=2)   # 3 delays
+    pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 3, 3)), stride=2, dilation=2)
+    (pp.Conv(rng.standard_normal((3, 3))) @ pp.Up((2, 2)))(x[0, 0] + 1j)
+    assert not calls
+    pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 4, 4)), stride=2)
+    assert len(calls) == 1
