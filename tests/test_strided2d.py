@@ -41,11 +41,24 @@ def test_strided_conv2d_matches_brute_force(n1, n2, k1, k2, padding, lanes, seed
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
+def rows_route(monkeypatch):
+    """Send strided matrices to the row-pass kernel: the box kernel's output
+    is kept only when finite, so have it report a non-finite one."""
+    for name in ("strided_box_serial", "strided_box_parallel"):
+        monkeypatch.setattr(kernels2d, name, lambda *args: 1.0)
+
+
+@pytest.mark.parametrize("route", ["box", "rows"])
 @pytest.mark.parametrize("mode", ["full", "same", "valid", ((-3, 7), (-1, 9))], ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
-def test_operator_windows_match_the_dense_matrix(mode, dtype, monkeypatch):
-    """Windows with odd starts and past both ends of the image, every dtype."""
-    calls = record_calls(monkeypatch, kernels2d, "strided2_serial")
+def test_operator_windows_match_the_dense_matrix(mode, dtype, route, monkeypatch):
+    """Windows with odd starts and past both ends of the image, every dtype
+    (complex data always takes the row passes)."""
+    if route == "rows":
+        rows_route(monkeypatch)
+    kernel = "strided_box_serial" if route == "box" and dtype != np.complex128 \
+        else "strided2_serial"
+    calls = record_calls(monkeypatch, kernels2d, kernel)
     rng = np.random.default_rng(3)
     op = pp.Down((2, 2)) @ pp.Conv(rng.standard_normal((4, 3)))
     x = rng.standard_normal((9, 12)).astype(dtype)
@@ -56,12 +69,43 @@ def test_operator_windows_match_the_dense_matrix(mode, dtype, monkeypatch):
     assert y.dtype == dtype and calls
 
 
-def test_strided_matrices_take_the_direct_route(monkeypatch):
-    serial = record_calls(monkeypatch, kernels2d, "strided2_serial")
+@settings(max_examples=30, deadline=None)
+@given(n1=st.integers(1, 23), n2=st.integers(1, 23), k1=st.integers(1, 4),
+       k2=st.integers(1, 4), padding=st.integers(0, 3), seed=st.integers(0, 99))
+def test_row_passes_match_brute_force(n1, n2, k1, k2, padding, seed):
+    """The row-pass kernel on kernels the box kernel would take."""
+    if n1 + 2 * padding < k1 or n2 + 2 * padding < k2:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, n1, n2))
+    w = rng.standard_normal((k1, k2))
+    with pytest.MonkeyPatch.context() as mp:
+        rows_route(mp)
+        got = pnn.conv2d(x[:, None], w[None, None], stride=2, padding=padding)[:, 0]
+    np.testing.assert_allclose(got, brute_conv2d(x, w, 2, padding), rtol=1e-12, atol=1e-12)
+
+
+def test_strided_matrices_take_the_direct_routes(monkeypatch):
+    box = record_calls(monkeypatch, kernels2d, "strided_box_serial")
+    rows = record_calls(monkeypatch, kernels2d, "strided2_serial")
     phases = record_calls(monkeypatch, kernels2d, "deinterleave")
     x = np.ones((1, 1, 16, 16))
     pnn.conv2d(x, np.ones((1, 1, 4, 4)), stride=2, padding=1)
-    assert len(serial) == 1 and not phases
+    assert len(box) == 1 and not rows and not phases
+    pnn.conv2d(x, np.ones((1, 1, 5, 5)), stride=2, padding=1)     # wider than the box
+    assert len(box) == 1 and len(rows) == 1 and not phases
+
+
+def test_non_finite_input_takes_the_row_passes(monkeypatch):
+    """The box kernel multiplies the zeros of a 3x3 kernel in its 4x4 box; inf
+    there gives NaN where the taps give inf, so the row passes run again."""
+    box = record_calls(monkeypatch, kernels2d, "strided_box_serial")
+    rows = record_calls(monkeypatch, kernels2d, "strided2_serial")
+    x = np.ones((1, 1, 9, 9))
+    x[0, 0, 3, 4] = np.inf
+    y = pnn.conv2d(x, np.ones((1, 1, 3, 3)), stride=2)
+    assert len(box) == 1 and len(rows) == 1 and not np.isnan(y).any()
+    np.testing.assert_array_equal(y[:, 0], brute_conv2d(x[:, 0], np.ones((3, 3)), 2, 0))
 
 
 def test_parallel_and_serial_paths_agree(monkeypatch):
