@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from polyphase.testing import reference_matrix
+
 
 def random_array(shape, dtype, rng):
     """Standard normal samples of ``dtype`` (complex dtypes get both parts)."""
@@ -28,3 +30,13 @@ def record_calls(monkeypatch, owner, name):
 
     monkeypatch.setattr(owner, name, recording)
     return calls
+
+
+def assert_window_matches_dense(op, x, mode):
+    """``op(x, mode=mode)`` equals the operator's dense matrix times ``x``,
+    in ``x``'s dtype."""
+    y = op(x, mode=mode)
+    D = reference_matrix(op, x.shape, mode)
+    tol = 1e-5 if x.dtype == np.float32 else tolerance(x.dtype)
+    np.testing.assert_allclose(y.ravel(), D @ x.ravel(), rtol=tol, atol=tol)
+    assert y.dtype == x.dtype

@@ -325,22 +325,28 @@ def _run_transposed2(pm, x, dtype, in_origin, starts, lengths):
 
 def _transposed2_taps(pm, dtype):
     """``(c, k1, k2)`` for :func:`_run_transposed2`: the taps as a dense
-    ``c[p1, r, p2, t]`` at block delays ``(k1[p1] + r, k2[p2] + t)``; None
-    when they do not fit such boxes, are complex, or are not finite.  (An odd
-    padding moves a phase's taps by a block, so the box is per phase.)"""
+    ``c[p1, r, p2, t]`` at block delays ``(k1[p1] + r, k2 + t)``; None when
+    they do not fit such boxes, are complex, or are not finite.  (An odd
+    padding moves one phase's taps by a block: along the rows each output
+    row then reads other rows, which costs nothing; along the columns the
+    two phases would need four more input streams, and such matrices go to
+    the phase-by-phase kernel.)"""
     if np.dtype(dtype).kind == "c" or pm.c.dtype.kind == "c" or not np.isfinite(pm.c).all():
         return None
-    k = []
+    lo = []
     for axis in (0, 1):
         phase, delay = pm.p[:, axis], pm.k[:, axis]
-        lo = np.array([delay[phase == p].min(initial=0) for p in (0, 1)], np.int64)
-        hi = np.array([delay[phase == p].max(initial=0) for p in (0, 1)], np.int64)
-        if (hi - lo).max() > 1:
+        low = np.array([delay[phase == p].min(initial=0) for p in (0, 1)], np.int64)
+        high = np.array([delay[phase == p].max(initial=0) for p in (0, 1)], np.int64)
+        if (high - low).max() > 1:
             return None
-        k.append(lo)
-    k1, k2 = k
+        lo.append(low)
+    k1, k2 = lo
+    if k2[0] != k2[1] and (pm.p[:, 1] == 0).any() and (pm.p[:, 1] == 1).any():
+        return None
+    k2 = int(k2[0] if (pm.p[:, 1] == 0).any() else k2[1])
     c = np.zeros((2, 2, 2, 2), dtype)
-    c[pm.p[:, 0], pm.k[:, 0] - k1[pm.p[:, 0]], pm.p[:, 1], pm.k[:, 1] - k2[pm.p[:, 1]]] = pm.c
+    c[pm.p[:, 0], pm.k[:, 0] - k1[pm.p[:, 0]], pm.p[:, 1], pm.k[:, 1] - k2] = pm.c
     return c, k1, k2
 
 
@@ -460,33 +466,22 @@ def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
     return prep
 
 
-def _band_plan(pm, dtype, n, in_origin, start, length):
-    """The band route's plan when it applies and a row has enough macro-blocks
-    for it to pay (see :mod:`polyphase.engine.band`), else None."""
-    from . import band
-    if length < BAND_MIN_OUTPUTS:
-        return None
-    bp = band.plan(pm, dtype)
-    if bp is None or band.interior_blocks(bp, n, in_origin, start, length) \
-            < BAND_MIN_BLOCKS:
-        return None
-    return bp
+def _band_plan(pm, dtype, n, in_origin, start, length, lanes=0):
+    """The band route's plan when it applies and a signal has enough
+    macro-blocks for it to pay (see :mod:`polyphase.engine.band`), else None.
 
-
-def _band_plan_axis0(pm, work, n, in_origin, start, length, lanes):
-    """:func:`_band_plan` for the axis-0 route on ``lanes`` real lanes of
-    ``work`` dtype (at least ``registers.NB``).
-
-    float64 only: against the axis-0 kernel (one thread, (65536, 64), U8's
-    filters) the band route took 21.4 / 11.3 / 18.1 / 13.8 ms against 29.8 /
-    15.3 / 24.2 / 15.0 in float64, but 11.4 / 7.3 / 10.9 / 7.7 against 14.0 /
-    7.0 / 11.2 / 6.6 in float32, where the axis-0 kernel's vectors hold twice
-    the lanes.
+    ``lanes``: the axis-0 route on that many real lanes of ``dtype`` (at
+    least ``registers.NB``), float64 only: against the axis-0 kernel (one
+    thread, (65536, 64), U8's filters) the band route took 21.4 / 11.3 /
+    18.1 / 13.8 ms against 29.8 / 15.3 / 24.2 / 15.0 in float64, but 11.4 /
+    7.3 / 10.9 / 7.7 against 14.0 / 7.0 / 11.2 / 6.6 in float32, where the
+    axis-0 kernel's vectors hold twice the lanes.
     """
-    if work != np.float64 or length * lanes < BAND_MIN_OUTPUTS or lanes < 4:
+    if length * max(lanes, 1) < BAND_MIN_OUTPUTS or lanes and (dtype != np.float64
+                                                                or lanes < 4):
         return None
     from . import band
-    bp = band.plan(pm, work)
+    bp = band.plan(pm, dtype)
     if bp is None or band.interior_blocks(bp, n, in_origin, start, length) \
             < BAND_MIN_BLOCKS:
         return None
@@ -537,7 +532,7 @@ def _run_axis0(pm, x, dtype, in_origin, start, length):
         work = np.empty(0, dtype).real.dtype
         x, out = x.view(work), out.view(work)
     groups = _parallel(before * length * after, pm.nnz // L)
-    bp = _band_plan_axis0(pm, work, n, in_origin, start, length, x.shape[2])
+    bp = _band_plan(pm, work, n, in_origin, start, length, lanes=x.shape[2])
     if bp is not None:
         from .band import run_axis0
         if run_axis0(bp, x, out, in_origin, start, groups):

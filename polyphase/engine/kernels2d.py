@@ -291,30 +291,30 @@ def not_finite(a):
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, zero, job0, job1):
     """Output rows ``job0 <= lane * n_rows + r < job1`` of a matrix that
-    upsamples by 2 on both axes and whose taps lie, per output phase, in a
-    2x2 box of block delays (a stride-2 transposed convolution with k <= 4).
+    upsamples by 2 on both axes and whose taps lie in 2x2 boxes of block
+    delays (a stride-2 transposed convolution with k <= 4 and even padding).
 
     Output ``(o1, o2)`` (window origin ``(s1, s2)``), in blocks ``b = o // 2``
     and phases ``p = o % 2``, is ``sum_{r,t} c[p1, r, p2, t] * x[b1 - k1[p1] -
-    r, b2 - k2[p2] - t]`` (input origin ``(in1, in2)``): each output row reads
+    r, b2 - k2 - t]`` (input origin ``(in1, in2)``): each output row reads
     two input rows, and both column phases are written in one pass, an
     interleaved store LLVM vectorises.  The taps a phase lacks are zeros of
     ``c``, multiplied like the others (the caller checks that ``x`` and ``c``
     are finite, so they add exact zeros: the input, a quarter of the output,
-    is cheaper to check, 13 against 50 us for a 512x512 image).  The phase-by-phase kernel
-    (:func:`_block_row`) made a pass over a scratch row per tap and column
-    phase and one to interleave them: 0.39-0.50 against 0.12-0.15 ms for a
-    512x512 float32 image.  The columns at the window's ends are computed
-    one at a time, skipping the absent taps.
+    is cheaper to check, 13 against 50 us for a 512x512 image).  The
+    phase-by-phase kernel (:func:`_block_row`) made a pass over a scratch
+    row per tap and column phase and one to interleave them: 0.39-0.50
+    against 0.15 ms for a 512x512 float32 image.  The columns at the
+    window's ends are computed one at a time, skipping the absent taps.
     """
     n1, n2 = x.shape[1], x.shape[2]
     rows, cols = out.shape[1], out.shape[2]
     # column blocks with both outputs in the window and all samples in x
-    B0 = max(-(-s2 // 2), max(k2[0], k2[1]) + 1 + in2)
-    B1 = max(B0, min((s2 + cols) // 2, n2 + min(k2[0], k2[1]) + in2))
+    B0 = max(-(-s2 // 2), k2 + 1 + in2)
+    B1 = max(B0, min((s2 + cols) // 2, n2 + k2 + in2))
     head = min(cols, 2 * B0 - s2)
     tail = max(head, 2 * B1 - s2)
-    e0, e1 = B0 - k2[0] - in2, B0 - k2[1] - in2
+    e = B0 - k2 - in2 - 1
     for job in range(job0, job1):
         lane = job // rows
         r = job - lane * rows
@@ -324,12 +324,9 @@ def _transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, zero, job0, job1):
         xa = x[lane, ia] if 0 <= ia < n1 else zero
         xb = x[lane, ia - 1] if 0 <= ia - 1 < n1 else zero
         orow = out[lane, r]
-        # zero-based views: a signed index would stop vectorisation
-        if B1 > B0 and e0 == e1:
-            _pair_rows_shared(orow[2 * B0 - s2:], xa[e0 - 1:], xb[e0 - 1:], c[p1], B1 - B0)
-        elif B1 > B0:
-            _pair_rows(orow[2 * B0 - s2:], xa[e0 - 1:], xa[e1 - 1:], xb[e0 - 1:],
-                       xb[e1 - 1:], c[p1], B1 - B0)
+        if B1 > B0:
+            # zero-based views: a signed index would stop vectorisation
+            _pair_rows(orow[2 * B0 - s2:], xa[e:], xb[e:], c[p1], B1 - B0)
         for j in range(head):
             orow[j] = _transposed2_at(xa, xb, c[p1], s2 + j, k2, in2)
         for j in range(tail, cols):
@@ -337,23 +334,8 @@ def _transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, zero, job0, job1):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"}, inline="always")
-def _pair_rows(o, xa0, xa1, xb0, xb1, cp, n):
-    """``o[2j + p] = sum_{r,t} cp[r, p, t] * (xa, xb)[r]p[j + 1 - t]`` for ``j < n``,
-    ``xa0`` the row ``xa`` as column phase 0 reads it, ``xa1`` as phase 1."""
-    a00, a01, a10, a11 = xa0[1:], xa0[:n], xa1[1:], xa1[:n]
-    b00, b01, b10, b11 = xb0[1:], xb0[:n], xb1[1:], xb1[:n]
-    c000, c001, c010, c011 = cp[0, 0, 0], cp[0, 0, 1], cp[0, 1, 0], cp[0, 1, 1]
-    c100, c101, c110, c111 = cp[1, 0, 0], cp[1, 0, 1], cp[1, 1, 0], cp[1, 1, 1]
-    for j in range(n):
-        o[2 * j] = (c000 * a00[j] + c001 * a01[j]) + (c100 * b00[j] + c101 * b01[j])
-        o[2 * j + 1] = (c010 * a10[j] + c011 * a11[j]) + (c110 * b10[j] + c111 * b11[j])
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"}, inline="always")
-def _pair_rows_shared(o, xa, xb, cp, n):
-    """:func:`_pair_rows` when both column phases read the rows alike (even
-    paddings): four input streams instead of eight, 2x faster (with eight
-    the loop needs more run-time overlap checks than LLVM makes)."""
+def _pair_rows(o, xa, xb, cp, n):
+    """``o[2j + p] = sum_{r,t} cp[r, p, t] * (xa, xb)[r][j + 1 - t]`` for ``j < n``."""
     a0, a1, b0, b1 = xa[1:], xa[:n], xb[1:], xb[:n]
     c000, c001, c010, c011 = cp[0, 0, 0], cp[0, 0, 1], cp[0, 1, 0], cp[0, 1, 1]
     c100, c101, c110, c111 = cp[1, 0, 0], cp[1, 0, 1], cp[1, 1, 0], cp[1, 1, 1]
@@ -369,7 +351,7 @@ def _transposed2_at(xa, xb, cp, o2, k2, in2):
     p2 = o2 - 2 * b2
     s = xa.dtype.type(0)
     for t in range(2):
-        col = b2 - k2[p2] - t - in2
+        col = b2 - k2 - t - in2
         if 0 <= col < xa.shape[0]:
             if cp[0, p2, t] != 0:
                 s += cp[0, p2, t] * xa[col]
