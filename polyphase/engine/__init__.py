@@ -4,14 +4,21 @@
 
 * 1-D, channel-agnostic: per-phase tap lists (nonzero taps only), the input cut
   into phase streams, a numba gather kernel (:mod:`polyphase.engine.kernels`);
-  or, for long filters, overlap-save FFTs per phase
-  (:mod:`polyphase.engine.fftpath`), chosen by a cost model
-  (:mod:`polyphase.engine.cost`); or, when the lanes are contiguous in memory
-  and the signal axis is not (an array filtered along axis 0) and the direct
-  route is chosen, a kernel vectorised across the lanes
-  (:mod:`polyphase.engine.kernels_axis0`), without transposed copies;
+  on long real signals with at least 8 taps per phase, the band route
+  (:mod:`polyphase.engine.band`: chunks of outputs as small dense products
+  with register accumulators, no phase streams); or, for long filters,
+  overlap-save FFTs per phase (:mod:`polyphase.engine.fftpath`), chosen by a
+  cost model (:mod:`polyphase.engine.cost`); or, when the lanes are
+  contiguous in memory and the signal axis is not (an array filtered along
+  axis 0) and the direct route is chosen, a kernel vectorised across the
+  lanes (:mod:`polyphase.engine.kernels_axis0`; the band route in float64),
+  without transposed copies;
+* 2-D, channel-agnostic: phase images and a row kernel
+  (:mod:`polyphase.engine.kernels2d`), with one-pass kernels for stride-2
+  transposed and strided matrices whose taps fit small boxes (k <= 4);
 * channels or N-D: one matrix product per tap group through BLAS
-  (:mod:`polyphase.engine.gemm`).
+  (:mod:`polyphase.engine.gemm`), Winograd for stride-2 layers with 4 taps
+  per axis (:mod:`polyphase.engine.winograd`).
 
 numba is imported on first use, so ``import polyphase`` stays fast.
 """
