@@ -337,3 +337,17 @@ def test_axis0_route_equals_moveaxis_route(data):
                                    in_origin=origin), -1, axis)
     assert got.dtype == ref.dtype == dtype
     assert_close(got, ref, dtype)
+
+
+@pytest.mark.parametrize("offset", [0, 4, 16, 36])
+def test_rows_not_on_cache_lines(offset):
+    """The kernel runs the first columns of a pass apart to align the loads
+    of the rest: input starting at any offset from a cache line."""
+    buf = np.empty(400 * 64 * 4 + 128, np.uint8)
+    start = (-buf.ctypes.data) % 64 + offset
+    x = buf[start:start + 400 * 64 * 4].view(np.float32).reshape(400, 64)
+    x[:] = RNG.standard_normal((400, 64))
+    h = RNG.standard_normal(16).astype(np.float32)
+    y = pp.upfirdn(h, x, 2, 1, axis=0)
+    np.testing.assert_allclose(y, ss.upfirdn(h.astype(np.float64), x.astype(np.float64), 2, 1,
+                                             axis=0), rtol=2e-5, atol=2e-5)
