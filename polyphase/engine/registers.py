@@ -70,7 +70,10 @@ def call(kernel, args):
     key = (kernel.__name__, args[0].dtype)
     if key in _READY:
         return kernel(*args)
-    with slp_vectorizer():
+    # under numba's compiler lock: the setting is global, and another thread
+    # compiling meanwhile must neither see it nor switch it off under us
+    from numba.core.compiler_lock import global_compiler_lock
+    with global_compiler_lock, slp_vectorizer():
         value = kernel(*args)
     _READY.add(key)
     return value
