@@ -85,9 +85,11 @@ def test_axis0_route_is_taken_and_equals_scipy(monkeypatch, L, M, K, dtype):
     """float64 takes the band route, float32 the axis-0 kernel (faster there)."""
     h = ss.firwin(K, 0.8 / max(L, M)).astype(dtype)
     x = RNG.standard_normal((3000 * M // L + 400, 37)).astype(dtype)
-    calls = record_calls(monkeypatch, kernels_band, "run_rows")
+    serial = record_calls(monkeypatch, kernels_band, "run_serial")
+    parallel = record_calls(monkeypatch, kernels_band, "run_parallel")
     y = pp.upfirdn(h, x, L, M, axis=0)
-    assert len(calls) == (dtype == np.float64)
+    lanes = [c[12] for c in serial + parallel]
+    assert lanes == ([37] if dtype == np.float64 else [])
     ref = ss.upfirdn(h.astype(np.float64), x.astype(np.float64), L, M, axis=0)
     assert y.dtype == dtype and y.shape == ref.shape
     tol = 1e-5 if dtype == np.float32 else 1e-12

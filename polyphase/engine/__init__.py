@@ -141,7 +141,7 @@ def run(pm, x, dtype, in_origin, starts, lengths, method="auto"):
         kind = f"{pm.ndim}-D" if pm.ndim != 1 else "channel-mixing"
         raise ValueError(f"method='fft' runs 1-D operators that do not mix channels; "
                          f"this one is {kind} (use method='auto' or 'direct')")
-    if _axis0_route(pm, x, dtype, starts[0], lengths[0], method):
+    if _axis0_route(pm, x, dtype, in_origin[0], starts[0], lengths[0], method):
         # (lanes, n, cin) is the memory order: filter along its axis 1 and
         # hand back the output in the same order (a transposed view)
         out = _run_axis0(pm, x.transpose(0, 2, 1), dtype, in_origin[0], starts[0],
@@ -180,7 +180,7 @@ def _single_channel(pm):
     return cache["agnostic"]
 
 
-def _axis0_route(pm, x, dtype, start, length, method) -> bool:
+def _axis0_route(pm, x, dtype, in_origin, start, length, method) -> bool:
     """Whether ``x`` (lanes, cin, n) goes to the axis-0 kernel.
 
     It must be laid out as (lanes, n, cin), the channel axis the faster one,
@@ -194,7 +194,8 @@ def _axis0_route(pm, x, dtype, start, length, method) -> bool:
         return False
     if method == "direct" or min(x.shape) == 0 or length == 0:
         return True
-    return not _use_fft(pm, x.shape[0] * x.shape[1], start, length, dtype)
+    bp = _band_plan(pm, dtype, x.shape[2], in_origin, start, length, lanes=x.shape[1])
+    return not _use_fft(pm, x.shape[0] * x.shape[1], start, length, dtype, bp)
 
 
 def _parallel(lanes_work: int, taps_per_output: int) -> int:
@@ -357,8 +358,9 @@ def _transposed2_taps(pm, dtype):
     return c, k1, k2
 
 
-def _use_fft(pm, lanes, start, length, dtype) -> bool:
-    """The cost model's choice for a 1-D channel-agnostic matrix."""
+def _use_fft(pm, lanes, start, length, dtype, band=None) -> bool:
+    """The cost model's choice for a 1-D channel-agnostic matrix; ``band`` is
+    the band route's plan when that is the direct route that would run."""
     L, M = pm.ups[0], pm.downs[0]
     complex_data = np.dtype(dtype).kind == "c"
     if not fft_may_win(pm.nnz, L, M, complex_data):
@@ -369,10 +371,9 @@ def _use_fft(pm, lanes, start, length, dtype) -> bool:
     from .fftpath import fft_shape
     span, transforms, pairs = fft_shape(pm)
     nnz = pm.nnz
-    if length >= BAND_MIN_OUTPUTS and lanes * length >= 1 << 20:
-        from . import band
-        if band.plan(pm, dtype) is not None:
-            nnz *= band.RELATIVE_COST     # the band route's cheaper multiply-adds
+    if band is not None:
+        from .band import RELATIVE_COST
+        nnz *= RELATIVE_COST              # the band route's cheaper multiply-adds
     return choose(nnz, L, M, span, nblocks, lanes, transforms, pairs,
                   complex_data) == "fft"
 
@@ -451,8 +452,9 @@ def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
         preps = pm.__dict__.setdefault("_plans", {}).setdefault("rows", {})
     prep = preps.get(key, False)
     if prep is False:
+        bp = None if method == "fft" else _band_plan(pm, dtype, n, in_origin, start, length)
         if method == "fft" or (method == "auto"
-                               and _use_fft(pm, lanes, start, length, dtype)):
+                               and _use_fft(pm, lanes, start, length, dtype, bp)):
             prep = None
         else:
             L, M = pm.ups[0], pm.downs[0]
@@ -465,8 +467,7 @@ def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
             taps = max(1, pm.nnz // L)
             prep = (tuple(plan), in_origin - origin_block * M,
                     (start + length - 1) // L - start // L + 1, taps,
-                    job_blocks(L, taps, np.dtype(dtype).itemsize), L, M,
-                    _band_plan(pm, dtype, n, in_origin, start, length))
+                    job_blocks(L, taps, np.dtype(dtype).itemsize), L, M, bp)
         if len(preps) >= ROW_PREP_SIZE:
             preps.clear()
         preps[key] = prep

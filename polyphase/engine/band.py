@@ -118,7 +118,6 @@ def run(bp, x, dtype, in_origin, start, length, threads):
 
     ``threads`` > 1 runs the parallel kernel.
     """
-    from . import kernels_band
     from .registers import NB, call
     from .scratch import result
 
@@ -127,23 +126,26 @@ def run(bp, x, dtype, in_origin, start, length, threads):
     chunk = max(1, JOB_BYTES // (bp.Ls * x.itemsize) // NB) * NB
     out = result((x.shape[0], length), dtype)        # every sample is written
     args = (x, bp.D, bp.offs, bp.widths, bp.Ls, bp.Ms, -in_origin, start, out, Bi0, Bi1,
-            chunk)
-    kernel = kernels_band.run_parallel if threads > 1 else kernels_band.run_serial
-    return out if call(kernel, args) else None
+            chunk, None)
+    return out if call(_kernel(threads), args) else None
 
 
 def run_axis0(bp, x, out, in_origin, start, threads) -> bool:
     """:func:`run` along axis 1 of ``x`` (before, n, after), C-contiguous, into
     ``out`` (before, length, after); False if an output is not finite."""
-    from . import kernels_band
     from .registers import call
 
     before, n, after = x.shape
     Bi0, Bi1 = _interior(bp, n, in_origin, start, out.shape[1])
     chunk = max(1, JOB_BYTES // (bp.Ls * after * x.itemsize))
     args = (x.reshape(before, -1), bp.D, bp.offs, bp.widths, bp.Ls, bp.Ms, -in_origin,
-            start, out.reshape(before, -1), Bi0, Bi1, chunk, after, threads > 1)
-    return call(kernels_band.run_rows, args)
+            start, out.reshape(before, -1), Bi0, Bi1, chunk, after)
+    return call(_kernel(threads), args)
+
+
+def _kernel(threads):
+    from . import kernels_band
+    return kernels_band.run_parallel if threads > 1 else kernels_band.run_serial
 
 
 def _interior(bp, n, in_origin, start, length):

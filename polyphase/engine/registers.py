@@ -67,7 +67,8 @@ _READY = set()
 def call(kernel, args):
     """``kernel(*args)``, compiled (or loaded from numba's cache) with LLVM's
     SLP vectoriser on the first time."""
-    key = (kernel.__name__, args[0].dtype)
+    # (a new signature compiles: array dtypes and the other arguments' types)
+    key = (kernel.__name__,) + tuple(getattr(a, "dtype", type(a)) for a in args)
     if key in _READY:
         return kernel(*args)
     # under numba's compiler lock: the setting is global, and another thread
