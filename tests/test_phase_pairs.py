@@ -133,8 +133,8 @@ def test_parallel_jobs_agree_with_serial(L, monkeypatch):
        seed=st.integers(0, 2**16))
 def test_axis0_windows_match_a_tap_by_tap_sum(L, M, K, n, width, origin, start, extra,
                                               dtype, seed):
-    """The axis-0 kernel on the same matrices and windows (it runs phases one
-    at a time: pairs measured no faster there, see docs/design-notes.rst)."""
+    """The axis-0 kernel on the same matrices and windows (with ``M = 1`` and
+    40 taps, pairs of phases run with eight or more shared taps)."""
     rng = np.random.default_rng(seed)
     pm = (pp.Down(M) @ pp.Conv(random_array(K, dtype, rng)) @ pp.Up(L)).polyphase()
     x = random_array((2, n, width), dtype, rng)
@@ -147,3 +147,51 @@ def test_axis0_windows_match_a_tap_by_tap_sum(L, M, K, n, width, origin, start, 
                                  origin)
             np.testing.assert_allclose(y[lane, :, col], ref, rtol=tolerance(dtype),
                                        atol=tolerance(dtype) * np.abs(ref).max(initial=1))
+
+
+@pytest.mark.parametrize("L, K, zeros", [(2, 16, 0), (2, 64, 0), (2, 61, 5), (3, 50, 3),
+                                         (4, 72, 0), (2, 15, 0)])
+def test_axis0_pairs_cover_every_tap_once(L, K, zeros):
+    """The axis-0 kernel's pairs: eight shared taps per pass (a multiple of
+    eight), the rest of each paired phase's taps alone; together they are
+    exactly the phase's taps, with its coefficients."""
+    h = RNG.standard_normal(K)
+    h[RNG.choice(K, zeros, replace=False)] = 0            # taps only one phase has
+    pm = (pp.Conv(h) @ pp.Up(L)).polyphase()
+    origin = 3
+    groups, sptr, srow, scoef, rptr, rrow, rcoef = engine._axis0_pairs(pm, np.float64, origin)
+    ptr, tq, tk, tc = engine.tap_lists(pm, np.float64)
+    paired = 0
+    for g, (p0, p1) in enumerate(groups):
+        s = slice(sptr[g], sptr[g + 1])
+        assert (sptr[g + 1] - sptr[g]) % 8 == 0
+        if p1 < 0:
+            assert sptr[g + 1] == sptr[g]
+            continue
+        paired += sptr[g + 1] > sptr[g]
+        for col, p in enumerate((p0, p1)):
+            want = sorted(zip(tq[ptr[p]:ptr[p + 1]] - tk[ptr[p]:ptr[p + 1]] - origin,
+                              tc[ptr[p]:ptr[p + 1]]))
+            r = slice(rptr[p], rptr[p + 1])
+            got = sorted(zip(np.concatenate([srow[s], rrow[r]]),
+                             np.concatenate([scoef[s, col], rcoef[r]])))
+            assert got == want
+    # 8 or more taps per phase: the pairs run together
+    assert (paired > 0) == (K // L >= 8)
+
+
+@pytest.mark.parametrize("L, K, zeros", [(2, 64, 0), (2, 61, 5), (3, 50, 3), (4, 72, 0)])
+@pytest.mark.parametrize("start, extra", [(0, 0), (-7, -20), (13, 9)])
+def test_axis0_pairs_match_scipy(L, K, zeros, start, extra):
+    """Pairs of phases on (n, 64) float32 rows, windows that cut the pairs'
+    rows at both ends, against a tap-by-tap sum."""
+    h = RNG.standard_normal(K)
+    h[RNG.choice(K, zeros, replace=False)] = 0
+    pm = (pp.Conv(h) @ pp.Up(L)).polyphase()
+    x = RNG.standard_normal((1, 300, 64)).astype(np.float32)
+    length = 300 * L + K + extra
+    y = engine._run_axis0(pm, x, np.float32, 0, start, length)
+    for col in (0, 37, 63):
+        ref = window_by_taps(pm, x[0, :, col].astype(np.float64), start, length)
+        np.testing.assert_allclose(y[0, :, col], ref, rtol=tolerance(np.float32),
+                                   atol=tolerance(np.float32) * np.abs(ref).max())

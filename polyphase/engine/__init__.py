@@ -59,11 +59,13 @@ def job_blocks(L: int, taps_per_phase: int, itemsize: int) -> int:
 AXIS0_MIN_LANES = 16
 
 # Axis-0 jobs: at most AXIS0_TILE lanes (columns) each; one phase's rows of a
-# job (AXIS0_ACC_BYTES) stay in L1 while its taps accumulate, and the input rows
-# the job reads (AXIS0_IN_BYTES) in L2.  Longer passes beat L1 residency a
-# little: 2**11..2**15 accumulator bytes ran within 20%, the larger the faster.
+# job (AXIS0_ACC_BYTES, in L2 with a pair of phases' two) and the input rows
+# the job reads (AXIS0_IN_BYTES) stay in L2.  Longer passes beat L1 residency:
+# 2**11..2**15 accumulator bytes ran within 20%, the larger the faster, and
+# 2**16 against 2**14 took 4-14 % less on (2**16, 64) float32 rows with
+# L=2 (8 and 64 taps), M=2 and 3/2, interleaved in one process.
 AXIS0_TILE = 1024
-AXIS0_ACC_BYTES = 1 << 14
+AXIS0_ACC_BYTES = 1 << 16
 AXIS0_IN_BYTES = 1 << 18
 
 
@@ -506,6 +508,49 @@ BAND_MIN_OUTPUTS = 1 << 14
 BAND_MIN_BLOCKS = 16
 
 
+def _axis0_pairs(pm, dtype, in_origin):
+    """The axis-0 kernel's pairs of output phases (cached on ``pm``).
+
+    Returns ``(groups, sptr, srow, scoef, rptr, rrow, rcoef)`` as
+    :func:`.kernels_axis0._jobs` takes it, from :func:`phase_plan`: a pair's
+    shared taps as input-row offsets, the first multiple of eight of them
+    (``sptr``; none when fewer than eight are shared), and each paired phase's
+    other taps, the rest of the shared ones among them (``rptr``).
+    """
+    cache = pm.__dict__.setdefault("_plans", {})
+    key = ("axis0 pairs", np.dtype(dtype), int(in_origin))
+    if key not in cache:
+        plan = phase_plan(pm, dtype)
+        M = pm.downs[0]
+        offset = lambda taps: taps[:, 0] - taps[:, 1] * M - in_origin    # noqa: E731
+        L = pm.ups[0]
+        srow, scoef, sptr = [], [], [0]
+        rest = [[] for _ in range(L)]                 # (row, coefficient) per phase
+        for g, (p0, p1) in enumerate(plan.groups):
+            c0, c1 = plan.cptr[g], plan.cptr[g + 1]
+            n8 = (c1 - c0) // 8 * 8 if p1 >= 0 else 0
+            rows = offset(plan.ctaps[c0:c1])
+            srow.append(rows[:n8])
+            scoef.append(plan.ccoef[c0:c0 + n8])
+            sptr.append(sptr[-1] + n8)
+            if p1 < 0:
+                continue
+            for k, p in enumerate((p0, p1)):
+                e0, e1 = plan.eptr[p], plan.eptr[p + 1]
+                rest[p] = (np.concatenate([rows[n8:], offset(plan.etaps[e0:e1])]),
+                           np.concatenate([plan.ccoef[c0 + n8:c1, k], plan.ecoef[e0:e1, 0]]))
+        rptr = np.cumsum([0] + [len(r[0]) if r else 0 for r in rest])
+        rrow = [r[0] for r in rest if r]
+        rcoef = [r[1] for r in rest if r]
+        cat = lambda parts, shape, dt: (np.concatenate(parts).astype(dt)    # noqa: E731
+                                        if parts else np.zeros(shape, dt))
+        cache[key] = (plan.groups, np.asarray(sptr, np.int64),
+                      cat(srow, 0, np.int64),
+                      np.ascontiguousarray(cat(scoef, (0, 2), dtype).reshape(-1, 2)),
+                      rptr.astype(np.int64), cat(rrow, 0, np.int64), cat(rcoef, 0, dtype))
+    return cache[key]
+
+
 def _run_axis0(pm, x, dtype, in_origin, start, length):
     """Output indices ``[start, start + length)`` of ``pm`` along axis 1 of ``x``.
 
@@ -566,8 +611,13 @@ def _run_axis0(pm, x, dtype, in_origin, start, length):
     # a job reads in L2
     row_bytes = tile * work.itemsize
     bpj = max(1, min(AXIS0_ACC_BYTES // row_bytes, AXIS0_IN_BYTES // (M * row_bytes)))
+    # pairs of phases run together only over consecutive input rows; without
+    # any, the kernel compiled for None has no pair code (1.7 s less cold JIT)
+    pairs = _axis0_pairs(pm, work, in_origin) if M == 1 and tiles == 1 else None
+    if pairs is not None and pairs[1][-1] == 0:
+        pairs = None
     args = (x.reshape(before, -1), ptr, toff, lo, hi, tc, L, M, int(start),
-            out.reshape(before, -1), width, tile, bpj)
+            out.reshape(before, -1), width, tile, bpj, pairs)
     if groups:
         kernels_axis0.run_parallel(*args, groups)
     else:

@@ -130,24 +130,81 @@ def _taps8(out, o, ostride, x, rows, base, coef, t, after, xstride, nb, w, first
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _run_taps(out, o, ostride, x, rows, base, coef, nv, after, xstride, nb, w):
+def _run_taps(out, o, ostride, x, rows, base, coef, nv, after, xstride, nb, w, fresh):
     """All ``nv >= 1`` taps, eight (then four) at a time, onto ``nb`` rows (see
-    :func:`_taps`)."""
+    :func:`_taps`); ``fresh`` (0 or 1, an integer: a literal ``True`` or ``False``
+    would compile this twice): the first pass sets the rows instead of adding."""
     # (the np.int64 casts at the calls keep numba from compiling a second copy
     # for a literal 0 argument: 0.9 s of the cold compile)
     r = 0
     while nv - r >= 8:
         _taps8(out, o, ostride, x, rows, base, coef, np.int64(r), after, xstride, nb, w,
-               r == 0)
+               fresh == 1 and r == 0)
         r += 8
     while r < nv:
         s = min(nv - r, 4)
-        _taps(out, o, ostride, x, rows, base, coef, r, s, after, xstride, nb, w, r == 0)
+        _taps(out, o, ostride, x, rows, base, coef, r, s, after, xstride, nb, w,
+              fresh == 1 and r == 0)
         r += s
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, job0, job1):
+def _pair8(acc_a, acc_b, x, rows, base, coef, t, after, w, first):
+    """Taps ``t .. t+7`` of a pair of output phases that read the same input rows:
+    ``acc_a[i]`` and ``acc_b[i]`` get (``first``: are set to) ``sum_u coef[t+u, 0 or
+    1] * x[(base + rows[t+u])*after + i]`` for ``i < w``, one flat pass.
+
+    Each input load serves two multiply-adds (the single-phase passes are
+    bound by their loads): L=2, 64 taps on (2**16, 64) float32 rows went from
+    11.2 to 9.3 ms.  The two accumulators must be separate arrays: numba
+    passes no aliasing information, and LLVM's run-time check of two ranges
+    of one array spans the whole pass, fails, and leaves the loop scalar.
+    """
+    o0 = np.uint64((base + rows[t]) * after)
+    o1 = np.uint64((base + rows[t + 1]) * after)
+    o2 = np.uint64((base + rows[t + 2]) * after)
+    o3 = np.uint64((base + rows[t + 3]) * after)
+    o4 = np.uint64((base + rows[t + 4]) * after)
+    o5 = np.uint64((base + rows[t + 5]) * after)
+    o6 = np.uint64((base + rows[t + 6]) * after)
+    o7 = np.uint64((base + rows[t + 7]) * after)
+    a0, a1, a2, a3 = coef[t, 0], coef[t + 1, 0], coef[t + 2, 0], coef[t + 3, 0]
+    a4, a5, a6, a7 = coef[t + 4, 0], coef[t + 5, 0], coef[t + 6, 0], coef[t + 7, 0]
+    b0, b1, b2, b3 = coef[t, 1], coef[t + 1, 1], coef[t + 2, 1], coef[t + 3, 1]
+    b4, b5, b6, b7 = coef[t + 4, 1], coef[t + 5, 1], coef[t + 6, 1], coef[t + 7, 1]
+    for i in range(w):
+        x0, x1, x2, x3 = x[o0 + i], x[o1 + i], x[o2 + i], x[o3 + i]
+        x4, x5, x6, x7 = x[o4 + i], x[o5 + i], x[o6 + i], x[o7 + i]
+        sa = (a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3
+              + a4 * x4 + a5 * x5 + a6 * x6 + a7 * x7)
+        sb = (b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3
+              + b4 * x4 + b5 * x5 + b6 * x6 + b7 * x7)
+        if first:
+            acc_a[i] = sa
+            acc_b[i] = sb
+        else:
+            acc_a[i] += sa
+            acc_b[i] += sb
+
+
+@njit(cache=True, nogil=True)
+def _aligned_split(x, row, after, width):
+    """Columns to run apart before the rest of a single pass over consecutive
+    rows from ``row`` on, so that the rest's vector loads start on a cache
+    line (all the taps' rows do too when a row is whole lines).  numpy
+    allocates with 16-byte alignment, and a 64-byte load that spans two lines
+    costs two: U8 f32 L=2 K=64 took 13.5 ms on unaligned input, 10.6 on
+    aligned, 11.0-11.5 with the split.  (Splitting each of many one-row
+    passes left vector loops with remainders and was slower.)"""
+    if (after * x.itemsize) % 64:
+        return np.uint64(0)
+    first = x.ctypes.data + row * after * x.itemsize
+    split = np.uint64(((-first) % 64) // x.itemsize)
+    return split if split < width else np.uint64(0)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, job0, job1):
     """Jobs ``[job0, job1)``, ordered (before, column tile, block chunk).
 
     ``x`` and ``out`` are ``(before, rows * after)``; row ``j`` of ``out`` is
@@ -155,6 +212,17 @@ def _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, job0, job1)
     ``b*M + toff[t]`` for block ``b`` (``toff = q - k*M - origin``); ``lo[p]``
     and ``hi[p]`` are the least and greatest ``toff`` of phase ``p``.  A job is
     ``bpj`` blocks of one tile of ``tile`` columns.
+
+    ``pairs`` is ``None`` (each phase alone) or ``(groups, sptr, srow, scoef,
+    rptr, rrow, rcoef)``: the phases run in groups ``groups[g] = (p0, p1)``
+    (``p1 = -1``: alone).  A
+    pair's rows whose taps all read inside the input run together when the
+    input rows of consecutive blocks are consecutive (``M = 1``, untiled):
+    the row offsets both phases read are ``srow[sptr[g]:sptr[g + 1]]``
+    (a multiple of eight) with coefficients ``scoef[:, 0]`` for ``p0`` and
+    ``scoef[:, 1]`` for ``p1``; phase ``p``'s other taps are
+    ``rrow[rptr[p]:rptr[p + 1]]`` / ``rcoef``.  Otherwise each phase runs alone
+    with its taps ``ptr[p]:ptr[p + 1]``.
     """
     n = x.shape[1] // after
     length = out.shape[1] // after
@@ -168,8 +236,12 @@ def _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, job0, job1)
     rows = np.empty(most, dtype=np.int64)          # the taps inside the input
     coef = np.empty(most, dtype=tc.dtype)
     acc = np.empty(bpj * tile, dtype=out.dtype)    # one phase's rows, contiguous
+    acc2 = np.empty(bpj * tile, dtype=out.dtype)   # the other phase of a pair
     ua = np.uint64(after)
     xstride = np.uint64(M * after)
+    ngroups = L
+    if pairs is not None:       # (None: numba prunes the pairs from that copy)
+        ngroups = pairs[0].shape[0]
     for job in range(job0, job1):
         rest = job // nchunks
         B0 = b_first + (job - rest * nchunks) * bpj
@@ -179,78 +251,127 @@ def _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, job0, job1)
         w = np.uint64(min(c0 + tile, after) - c0)
         xb = x[bf, c0:]                            # column c0 of row 0
         ob = out[bf, c0:]
-        for p in range(L):
-            # blocks whose phase-p row lies in the window ...
-            bl = max(B0, -((p - w0) // L))
-            bh = min(B1, (w0 + length - 1 - p) // L + 1)
-            if bl >= bh:
-                continue
-            t0, t1 = ptr[p], ptr[p + 1]
-            # ... and those whose taps all read inside the input
-            il = max(bl, -(lo[p] // M))
-            ih = min(bh, (n - 1 - hi[p]) // M + 1)
-            if t0 == t1 or il >= ih:
-                il = ih = bh
-            for b in range(bl, bh):
-                if il <= b < ih:
-                    continue                      # interior: below
-                nv = 0
-                for t in range(t0, t1):
-                    i = b * M + toff[t]
-                    if i >= 0 and i < n:
-                        rows[nv] = toff[t]
-                        coef[nv] = tc[t]
-                        nv += 1
-                o = np.uint64(b * L + p - w0) * ua
-                if nv == 0:
-                    for i in range(w):
-                        ob[o + i] = 0
+        flat = xstride == w               # the input rows are consecutive
+        for g in range(ngroups):
+            p0, p1 = g, -1
+            # the blocks of a pair's rows whose taps all read inside the input
+            pl, ph = B1, B1
+            if pairs is not None:
+                p0, p1 = pairs[0][g, 0], pairs[0][g, 1]
+                if p1 >= 0 and flat and pairs[1][g + 1] > pairs[1][g]:
+                    pl = max(B0, -((p0 - w0) // L), -(lo[p0] // M), -(lo[p1] // M))
+                    ph = min(B1, (w0 + length - 1 - p1) // L + 1,
+                             (n - 1 - max(hi[p0], hi[p1])) // M + 1)
+                    if pl >= ph:
+                        pl, ph = B1, B1
+            for k in range(2):
+                p = p0 if k == 0 else p1
+                if p < 0:
+                    continue
+                # blocks whose phase-p row lies in the window ...
+                bl = max(B0, -((p - w0) // L))
+                bh = min(B1, (w0 + length - 1 - p) // L + 1)
+                if bl >= bh:
+                    continue
+                t0, t1 = ptr[p], ptr[p + 1]
+                # ... and those whose taps all read inside the input
+                il = max(bl, -(lo[p] // M))
+                ih = min(bh, (n - 1 - hi[p]) // M + 1)
+                if t0 == t1 or il >= ih:
+                    il = ih = bh
+                if ph > pl:
+                    il, ih = pl, ph               # run with the other phase
+                for b in range(bl, bh):
+                    if il <= b < ih:
+                        continue                  # interior: below
+                    nv = 0
+                    for t in range(t0, t1):
+                        i = b * M + toff[t]
+                        if i >= 0 and i < n:
+                            rows[nv] = toff[t]
+                            coef[nv] = tc[t]
+                            nv += 1
+                    o = np.uint64(b * L + p - w0) * ua
+                    if nv == 0:
+                        for i in range(w):
+                            ob[o + i] = 0
+                    else:
+                        _run_taps(ob, o, ua, xb, rows, b * M, coef, np.int64(nv), after,
+                                  xstride, np.uint64(1), w, np.int64(1))
+                if il >= ih or ph > pl:
+                    continue
+                j = il * L + p - w0
+                nb = np.uint64(ih - il)
+                if flat and L > 1:
+                    # gather the phase's rows in a contiguous scratch, so that
+                    # each tap group is one flat pass, then interleave them
+                    dst, o, ostride = acc, np.uint64(0), w
                 else:
-                    _run_taps(ob, o, ua, xb, rows, b * M, coef, np.int64(nv), after,
-                              xstride, np.uint64(1), w)
-            if il >= ih:
-                continue
-            j = il * L + p - w0
-            nb = np.uint64(ih - il)
-            flat = xstride == w               # the input rows are consecutive
-            if flat and L > 1:
-                # gather the phase's rows in a contiguous scratch, so that each
-                # tap group is one flat pass, then interleave them
-                dst, o, ostride = acc, np.uint64(0), w
-            else:
-                dst, o, ostride = ob, np.uint64(j) * ua, np.uint64(L) * ua
-            passes, width = nb, w
-            if flat and ostride == w:
-                passes, width = np.uint64(1), nb * w
-            # A single pass over consecutive rows runs its first few columns
-            # apart, so that the vector loads of the rest start on a cache
-            # line (all the taps' rows are too when a row is whole lines).
-            # numpy allocates with 16-byte alignment, and a 64-byte load that
-            # spans two lines costs two: U8 f32 L=2 K=64 took 13.5 ms on
-            # unaligned input, 10.6 on aligned, 11.0-11.5 with the split.
-            # (Splitting each of many one-row passes left vector loops with
-            # remainders and was slower.  One call site: each costs compile
-            # time.)
-            first = xb.ctypes.data + (il * M + toff[t0]) * after * xb.itemsize
-            p = np.uint64(((-first) % 64) // xb.itemsize)
-            if passes != 1 or (after * xb.itemsize) % 64 or p >= width:
-                p = np.uint64(0)
-            for part in range(2):
-                c_lo = np.uint64(0) if part == 0 else p
-                c_hi = p if part == 0 else width
-                if c_hi > c_lo:
-                    _run_taps(dst[c_lo:], o, ostride, xb[c_lo:], toff[t0:t1], il * M,
-                              tc[t0:t1], t1 - t0, after, xstride, passes, c_hi - c_lo)
-            if flat and L > 1:
-                for bb in range(nb):
-                    d = (np.uint64(j) + bb * np.uint64(L)) * ua
-                    s = bb * w
-                    for i in range(w):
-                        ob[d + i] = acc[s + i]
+                    dst, o, ostride = ob, np.uint64(j) * ua, np.uint64(L) * ua
+                passes, width = nb, w
+                if flat and ostride == w:
+                    passes, width = np.uint64(1), nb * w
+                split = np.uint64(0)
+                if passes == 1:
+                    split = _aligned_split(xb, il * M + toff[t0], after, width)
+                for part in range(2):
+                    c_lo = np.uint64(0) if part == 0 else split
+                    c_hi = split if part == 0 else width
+                    if c_hi > c_lo:
+                        _run_taps(dst[c_lo:], o, ostride, xb[c_lo:], toff[t0:t1], il * M,
+                                  tc[t0:t1], t1 - t0, after, xstride, passes, c_hi - c_lo,
+                                  np.int64(1))
+                if flat and L > 1:
+                    _interleave(acc, ob, np.uint64(j), L, ua, nb, w)
+            if pairs is not None:
+                if ph > pl:
+                    _pair_rows(pairs, g, p0, p1, xb, ob, acc, acc2, pl, ph, L, M, w0, w,
+                               after)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def run_serial(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj):
+def _pair_rows(pairs, g, p0, p1, xb, ob, acc, acc2, pl, ph, L, M, w0, w, after):
+    """Blocks ``[pl, ph)`` of the pair ``g`` of phases ``(p0, p1)`` (see
+    :func:`_jobs`): the shared rows eight at a time, then each phase's other
+    taps, then both phases' rows interleaved into ``ob``."""
+    _, sptr, srow, scoef, rptr, rrow, rcoef = pairs
+    nb = np.uint64(ph - pl)
+    width = nb * w
+    s0, s1 = sptr[g], sptr[g + 1]
+    split = _aligned_split(xb, pl * M + srow[s0], after, width)
+    for part in range(2):
+        c_lo = np.uint64(0) if part == 0 else split
+        c_hi = split if part == 0 else width
+        if c_hi <= c_lo:
+            continue
+        for t in range(s0, s1, 8):
+            _pair8(acc[c_lo:], acc2[c_lo:], xb[c_lo:], srow, pl * M, scoef, np.int64(t),
+                   after, c_hi - c_lo, t == s0)
+        for k in range(2):
+            p = p0 if k == 0 else p1
+            r0, r1 = rptr[p], rptr[p + 1]
+            if r1 > r0:
+                _run_taps((acc, acc2)[k][c_lo:], np.uint64(0), w, xb[c_lo:], rrow[r0:r1],
+                          pl * M, rcoef[r0:r1], r1 - r0, after, w, np.uint64(1),
+                          c_hi - c_lo, np.int64(0))
+    ua = np.uint64(after)
+    _interleave(acc, ob, np.uint64(pl * L + p0 - w0), L, ua, nb, w)
+    _interleave(acc2, ob, np.uint64(pl * L + p1 - w0), L, ua, nb, w)
+
+
+@njit(cache=True, nogil=True)
+def _interleave(acc, ob, j, L, ua, nb, w):
+    """Rows ``bb < nb`` of ``acc`` (``w`` samples each, contiguous) to rows
+    ``j + bb*L`` of ``ob`` (``ua`` samples apart)."""
+    for bb in range(nb):
+        d = (j + bb * np.uint64(L)) * ua
+        s = bb * w
+        for i in range(w):
+            ob[d + i] = acc[s + i]
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def run_serial(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs):
     """Row ``j`` of ``out`` = output index ``w0 + j`` of the matrix applied
     along the rows of ``x`` (see the module docstring); ``x`` and ``out`` are
     flattened to ``(before, rows * after)``."""
@@ -258,15 +379,16 @@ def run_serial(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj):
     njobs = x.shape[0] * ((after + tile - 1) // tile) * ((nblocks + bpj - 1) // bpj)
     # (np.int64(0), not 0: a literal would compile _jobs a second time, for
     # this call apart from run_parallel's)
-    _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, np.int64(0), njobs)
+    _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, np.int64(0),
+          njobs)
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath={"contract"})
-def run_parallel(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, ngroups):
+def run_parallel(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, ngroups):
     """:func:`run_serial` with the jobs split into ``ngroups`` contiguous groups,
     one ``prange`` index each; jobs write disjoint output samples."""
     nblocks = (w0 + out.shape[1] // after - 1) // L - w0 // L + 1
     njobs = x.shape[0] * ((after + tile - 1) // tile) * ((nblocks + bpj - 1) // bpj)
     for g in prange(ngroups):
-        _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj,
+        _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs,
               g * njobs // ngroups, (g + 1) * njobs // ngroups)
