@@ -279,3 +279,41 @@ def test_winograd_route_matches_torch(d, transposed, stride, dilation, padding):
     got = getattr(pnn, name)(x, w, **kwargs)
     assert got.dtype == np.float32 and got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("d, lanes", [(1, 2), (1, 3), (2, 3), (2, 8)])
+def test_lanes_split_between_threads_equal_one_thread(monkeypatch, transposed, d, lanes):
+    """With several numba threads, whole images run on each thread (BLAS held
+    to one thread meanwhile): the same numbers as one thread running them
+    all, each part on its own images, and BLAS's threads restored after."""
+    import numba
+    import threadpoolctl
+
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 3)
+    rng = np.random.default_rng(lanes + d)
+    x = rng.standard_normal((lanes, 16) + (10,) * d)
+    w = rng.standard_normal((16, 16) + (4,) * d)
+    cls = {(1, False): pnn.Conv1d, (1, True): pnn.ConvTranspose1d,
+           (2, False): pnn.Conv2d, (2, True): pnn.ConvTranspose2d}[d, transposed]
+    layer = cls(w, stride=2, padding=1)
+    run = winograd.run1 if d == 1 else winograd.run2
+    parts = []
+
+    def spy(xs, *args):
+        parts.append(xs.shape[0])
+        return run(xs, *args)
+
+    monkeypatch.setattr(winograd, "run1" if d == 1 else "run2", spy)
+    monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 1 << 62)
+    whole = layer(x)
+    assert parts == [lanes]
+    before = threadpoolctl.threadpool_info()
+    monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
+    parts.clear()
+    split = layer(x)
+    workers = min(lanes, 3)
+    assert sorted(parts) == sorted(np.diff([lanes * i // workers
+                                            for i in range(workers + 1)]).tolist())
+    assert threadpoolctl.threadpool_info() == before
+    np.testing.assert_allclose(split, whole, rtol=1e-13, atol=1e-13 * np.abs(whole).max())

@@ -163,10 +163,11 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
         b0 = [f - ob for f, ob in zip(first, origin_block)]
         xd = np.ascontiguousarray(x, dtype=dtype)
         if d == 1:
-            winograd.run1(xd, fast, b0[0], downs[0], pre[0], ups[0], crop[0],
-                          nblocks[0], out)
+            winograd.run_lanes(winograd.run1, xd, fast, (b0[0], downs[0], pre[0], ups[0],
+                                                         crop[0], nblocks[0]), out)
         else:
-            winograd.run2(xd, fast, b0, downs, pre, ups, crop, nblocks, out)
+            winograd.run_lanes(winograd.run2, xd, fast, (b0, downs, pre, ups, crop, nblocks),
+                               out)
         return out
     # Input block j of stream column c is block c - pad_lo + origin_block; pad
     # so that output blocks [first, first + nblocks) read inside for every k.
