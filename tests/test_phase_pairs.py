@@ -180,18 +180,24 @@ def test_axis0_pairs_cover_every_tap_once(L, K, zeros):
     assert (paired > 0) == (K // L >= 8)
 
 
-@pytest.mark.parametrize("L, K, zeros", [(2, 64, 0), (2, 61, 5), (3, 50, 3), (4, 72, 0)])
+@pytest.mark.parametrize("L, M, K, zeros", [(2, 1, 64, 0), (2, 1, 61, 5), (3, 1, 50, 3),
+                                            (4, 1, 72, 0), (3, 2, 96, 4), (5, 3, 120, 0)])
 @pytest.mark.parametrize("start, extra", [(0, 0), (-7, -20), (13, 9)])
-def test_axis0_pairs_match_scipy(L, K, zeros, start, extra):
-    """Pairs of phases on (n, 64) float32 rows, windows that cut the pairs'
-    rows at both ends, against a tap-by-tap sum."""
+@pytest.mark.parametrize("width, tile", [(64, 1024), (40, 16)], ids=["whole rows", "tiles"])
+def test_axis0_pairs_match_a_tap_by_tap_sum(L, M, K, zeros, start, extra, width, tile,
+                                            monkeypatch):
+    """Pairs of phases on (n, 64) float32 rows (one flat pass over
+    consecutive rows when M = 1 and the rows are whole; row by row
+    otherwise), windows that cut the pairs' rows at both ends."""
+    monkeypatch.setattr(engine, "AXIS0_TILE", tile)
     h = RNG.standard_normal(K)
     h[RNG.choice(K, zeros, replace=False)] = 0
-    pm = (pp.Conv(h) @ pp.Up(L)).polyphase()
-    x = RNG.standard_normal((1, 300, 64)).astype(np.float32)
-    length = 300 * L + K + extra
+    pm = (pp.Down(M) @ pp.Conv(h) @ pp.Up(L)).polyphase()
+    assert engine._axis0_pairs(pm, np.float32, 0)[1][-1] > 0
+    x = RNG.standard_normal((1, 300, width)).astype(np.float32)
+    length = (300 * L + K) // M + extra
     y = engine._run_axis0(pm, x, np.float32, 0, start, length)
-    for col in (0, 37, 63):
+    for col in (0, 37, width - 1):
         ref = window_by_taps(pm, x[0, :, col].astype(np.float64), start, length)
         np.testing.assert_allclose(y[0, :, col], ref, rtol=tolerance(np.float32),
                                    atol=tolerance(np.float32) * np.abs(ref).max())

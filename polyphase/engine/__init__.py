@@ -611,9 +611,9 @@ def _run_axis0(pm, x, dtype, in_origin, start, length):
     # a job reads in L2
     row_bytes = tile * work.itemsize
     bpj = max(1, min(AXIS0_ACC_BYTES // row_bytes, AXIS0_IN_BYTES // (M * row_bytes)))
-    # pairs of phases run together only over consecutive input rows; without
-    # any, the kernel compiled for None has no pair code (1.7 s less cold JIT)
-    pairs = _axis0_pairs(pm, work, in_origin) if M == 1 and tiles == 1 else None
+    # without pairs of phases the kernel compiled for None has no pair code
+    # (1.7 s less cold JIT)
+    pairs = _axis0_pairs(pm, work, in_origin)
     if pairs is not None and pairs[1][-1] == 0:
         pairs = None
     args = (x.reshape(before, -1), ptr, toff, lo, hi, tc, L, M, int(start),
