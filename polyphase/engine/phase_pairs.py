@@ -11,6 +11,7 @@ samples went from 24.0 to 19.2 ms in f64 (11 to 14 GMAC/s) and from 13.3 to
 
 Only the taps both phases have are shared; the rest run on one phase each, so
 no product with a zero is added (an ``inf`` sample still meets only real taps).
+The axis-0 kernel pairs the same phases (:func:`polyphase.engine._axis0_pairs`).
 """
 
 from __future__ import annotations
