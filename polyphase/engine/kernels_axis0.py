@@ -17,8 +17,8 @@ row spends more on its set-up than on its multiply-adds).  The phase's rows are
 then copied to their interleaved places (``L > 1``) or were written in place
 (``L == 1``).  Two phases that read the same rows (after upsampling) run as
 a pair, each loaded row serving both (:func:`_pair8`).  Rows near the ends of
-the input run their in-range taps row by row.  Each output sample is written by exactly one job, so ``prange`` over
-groups of jobs needs no atomics.
+the input run their in-range taps row by row.  Each output sample is written
+by exactly one job, so ``prange`` over groups of jobs needs no atomics.
 
 ``fastmath={"contract"}`` only lets LLVM fuse ``a * b + c`` into one FMA (one
 rounding instead of two, no reordering), which halves the arithmetic
