@@ -100,18 +100,20 @@ def _taps(out, o, ostride, x, rows, base, coef, t, r, after, xstride, nb, w, fir
                                 + a2 * x[o2 + s + i] + a3 * x[o3 + s + i])
 
 
+@njit(cache=True, nogil=True)
+def _offsets8(rows, base, t, after):
+    """Sample offsets of the rows ``base + rows[t .. t+7]`` (unsigned)."""
+    return (np.uint64((base + rows[t]) * after), np.uint64((base + rows[t + 1]) * after),
+            np.uint64((base + rows[t + 2]) * after), np.uint64((base + rows[t + 3]) * after),
+            np.uint64((base + rows[t + 4]) * after), np.uint64((base + rows[t + 5]) * after),
+            np.uint64((base + rows[t + 6]) * after), np.uint64((base + rows[t + 7]) * after))
+
+
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _taps8(out, o, ostride, x, rows, base, coef, t, after, xstride, nb, w, first):
     """:func:`_taps` for eight taps (one load and store of the output per eight
     multiply-adds: 14-21% faster than two passes of four on (2**16, 64))."""
-    o0 = np.uint64((base + rows[t]) * after)
-    o1 = np.uint64((base + rows[t + 1]) * after)
-    o2 = np.uint64((base + rows[t + 2]) * after)
-    o3 = np.uint64((base + rows[t + 3]) * after)
-    o4 = np.uint64((base + rows[t + 4]) * after)
-    o5 = np.uint64((base + rows[t + 5]) * after)
-    o6 = np.uint64((base + rows[t + 6]) * after)
-    o7 = np.uint64((base + rows[t + 7]) * after)
+    o0, o1, o2, o3, o4, o5, o6, o7 = _offsets8(rows, base, t, after)
     a0, a1, a2, a3 = coef[t], coef[t + 1], coef[t + 2], coef[t + 3]
     a4, a5, a6, a7 = coef[t + 4], coef[t + 5], coef[t + 6], coef[t + 7]
     for bb in range(nb):
@@ -163,14 +165,7 @@ def _pair8(acc_a, acc_b, x, rows, base, coef, t, after, xstride, nb, w, first):
     information, and LLVM's run-time check of two ranges of one array spans
     the whole pass, fails, and leaves the loop scalar (4-5x slower).
     """
-    o0 = np.uint64((base + rows[t]) * after)
-    o1 = np.uint64((base + rows[t + 1]) * after)
-    o2 = np.uint64((base + rows[t + 2]) * after)
-    o3 = np.uint64((base + rows[t + 3]) * after)
-    o4 = np.uint64((base + rows[t + 4]) * after)
-    o5 = np.uint64((base + rows[t + 5]) * after)
-    o6 = np.uint64((base + rows[t + 6]) * after)
-    o7 = np.uint64((base + rows[t + 7]) * after)
+    o0, o1, o2, o3, o4, o5, o6, o7 = _offsets8(rows, base, t, after)
     a0, a1, a2, a3 = coef[t, 0], coef[t + 1, 0], coef[t + 2, 0], coef[t + 3, 0]
     a4, a5, a6, a7 = coef[t + 4, 0], coef[t + 5, 0], coef[t + 6, 0], coef[t + 7, 0]
     b0, b1, b2, b3 = coef[t, 1], coef[t + 1, 1], coef[t + 2, 1], coef[t + 3, 1]
@@ -317,9 +312,7 @@ def _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, job0
                 split = np.uint64(0)
                 if passes == 1:
                     split = _aligned_split(xb, il * M + toff[t0], after, width)
-                for part in range(2):
-                    c_lo = np.uint64(0) if part == 0 else split
-                    c_hi = split if part == 0 else width
+                for c_lo, c_hi in ((np.uint64(0), split), (split, width)):
                     if c_hi > c_lo:
                         _run_taps(dst[c_lo:], o, ostride, xb[c_lo:], toff[t0:t1], il * M,
                                   tc[t0:t1], t1 - t0, after, xstride, passes, c_hi - c_lo,
@@ -347,9 +340,7 @@ def _pair_rows(pairs, g, p0, p1, xb, ob, acc, acc2, pl, ph, L, M, w0, w, after):
     split = np.uint64(0)
     if passes == 1:
         split = _aligned_split(xb, pl * M + srow[s0], after, width)
-    for part in range(2):
-        c_lo = np.uint64(0) if part == 0 else split
-        c_hi = split if part == 0 else width
+    for c_lo, c_hi in ((np.uint64(0), split), (split, width)):
         if c_hi <= c_lo:
             continue
         for t in range(s0, s1, 8):
