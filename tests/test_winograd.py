@@ -317,3 +317,34 @@ def test_lanes_split_between_threads_equal_one_thread(monkeypatch, transposed, d
                                             for i in range(workers + 1)]).tolist())
     assert threadpoolctl.threadpool_info() == before
     np.testing.assert_allclose(split, whole, rtol=1e-13, atol=1e-13 * np.abs(whole).max())
+
+
+def test_layers_called_from_several_threads_at_once(monkeypatch):
+    """Callers in several threads share the pool and the BLAS limit: each gets
+    its own numbers, and BLAS's threads are restored once all have left."""
+    import threading
+
+    import numba
+    import threadpoolctl
+
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
+    rng = np.random.default_rng(11)
+    w = rng.standard_normal((16, 16, 4, 4))
+    inputs = [rng.standard_normal((4, 16, 12, 12)) for _ in range(6)]
+    expected = [brute_conv2d(x, w, 2, 1) for x in inputs]
+    before = threadpoolctl.threadpool_info()
+    got = [None] * len(inputs)
+
+    def work(i):
+        for _ in range(5):
+            got[i] = pnn.conv2d(inputs[i], w, stride=2, padding=1)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12 * np.abs(e).max())
+    assert threadpoolctl.threadpool_info() == before

@@ -47,6 +47,8 @@ as in the Winograd convolutions of oneDNN and cuDNN.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -154,7 +156,10 @@ def _plane_rows(points, rows, row_bytes):
 THREADS_MIN_WORK = 1 << 23
 
 _pools = {}
-_blas = []
+# threadpoolctl's controller (made on first use), the callers inside
+# _blas_on_one_thread and the limit they share
+_held = {"controller": None, "users": 0, "limiter": None}
+_held_lock = threading.Lock()
 
 
 def run_lanes(run, x, plans, args, out):
@@ -182,14 +187,12 @@ def run_lanes(run, x, plans, args, out):
         return
     from concurrent.futures import ThreadPoolExecutor, wait
 
-    if not _blas:
-        from threadpoolctl import ThreadpoolController
-        _blas.append(ThreadpoolController())
     pool = _pools.get(workers)
     if pool is None:
-        pool = _pools[workers] = ThreadPoolExecutor(workers - 1, "polyphase-winograd")
+        pool = _pools.setdefault(workers,
+                                 ThreadPoolExecutor(workers - 1, "polyphase-winograd"))
     cuts = [lanes * i // workers for i in range(workers + 1)]
-    with _blas[0].limit(limits=1, user_api="blas"):
+    with _blas_on_one_thread():
         # the first part in this thread, the others in the pool's
         parts = [pool.submit(run, x[a:b], plans, *args, out[a:b])
                  for a, b in zip(cuts[1:-1], cuts[2:])]
@@ -199,6 +202,27 @@ def run_lanes(run, x, plans, args, out):
             wait(parts)                # (BLAS's threads come back after all)
         for part in parts:
             part.result()
+
+
+@contextlib.contextmanager
+def _blas_on_one_thread():
+    """BLAS held to one thread while any caller is inside (calls from several
+    threads at once: the first sets the limit, the last restores it)."""
+    with _held_lock:
+        if _held["controller"] is None:
+            from threadpoolctl import ThreadpoolController
+            _held["controller"] = ThreadpoolController()
+        if _held["users"] == 0:
+            _held["limiter"] = _held["controller"].limit(limits=1, user_api="blas")
+        _held["users"] += 1
+    try:
+        yield
+    finally:
+        with _held_lock:
+            _held["users"] -= 1
+            if _held["users"] == 0:
+                _held["limiter"].restore_original_limits()
+                _held["limiter"] = None
 
 
 def run1(x, plans, b0, M, pre, L, crop, nb, out):
