@@ -348,3 +348,31 @@ def test_layers_called_from_several_threads_at_once(monkeypatch):
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12 * np.abs(e).max())
     assert threadpoolctl.threadpool_info() == before
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork")
+def test_threads_split_in_a_forked_child(monkeypatch):
+    """After a fork the child has none of the pool's threads: it makes its
+    own, and a layer called there returns instead of waiting forever."""
+    import multiprocessing
+
+    import numba
+
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((4, 16, 12, 12))
+    w = rng.standard_normal((16, 16, 4, 4))
+    expected = pnn.conv2d(x, w, stride=2, padding=1)     # the parent's pool exists
+    assert winograd._pools
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_conv2d_in_child, (x, w)).get(timeout=60)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def _conv2d_in_child(x, w):
+    import numba
+    numba.get_num_threads = lambda: 2
+    winograd.THREADS_MIN_WORK = 0
+    return pnn.conv2d(x, w, stride=2, padding=1)

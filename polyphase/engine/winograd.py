@@ -48,6 +48,7 @@ as in the Winograd convolutions of oneDNN and cuDNN.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from functools import lru_cache
 
@@ -160,6 +161,19 @@ _pools = {}
 # _blas_on_one_thread and the limit they share
 _held = {"controller": None, "users": 0, "limiter": None}
 _held_lock = threading.Lock()
+
+
+def _after_fork():
+    # A forked child (multiprocessing, torch's DataLoader) has none of the
+    # pool's threads: a task submitted to the inherited pool would wait forever.
+    global _held_lock
+    _pools.clear()
+    _held.update(users=0, limiter=None)
+    _held_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def run_lanes(run, x, plans, args, out):
