@@ -165,6 +165,24 @@ def test_non_finite_input_runs_the_exact_kernel():
     np.testing.assert_allclose(y[finite], ref[finite], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("where", [0, 3, 39_990], ids=["first", "start edge", "end edge"])
+def test_non_finite_sample_at_an_end_runs_the_exact_kernel(where):
+    """The macro-blocks at the ends of a signal multiply the band's zeros
+    too: an inf there also hands the call back to the exact kernel."""
+    h = RNG.standard_normal(96)
+    x = RNG.standard_normal(40_000)
+    x[where] = np.inf
+    pm, bp = band_plan(h, 3, 2, np.float64)
+    assert band.run(bp, x[None], np.float64, 0, 0, 60_047, 0) is None
+    y = pp.upfirdn(h, x, 3, 2)
+    with np.errstate(invalid="ignore"):
+        ref = ss.upfirdn(h, x, 3, 2)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(ref))
+    finite = np.isfinite(ref)
+    np.testing.assert_allclose(y[finite], ref[finite], rtol=1e-12, atol=1e-12)
+
+
 def test_plan_layout_and_gates():
     h = RNG.standard_normal(96)
     pm, bp = band_plan(h, 3, 2, np.float32)
@@ -178,7 +196,7 @@ def test_plan_layout_and_gates():
     assert band_plan(RNG.standard_normal(15), 2, 1, np.float64)[1] is None
 
 
-@pytest.mark.parametrize("kernel", ["_interior", "_interior_rows"])
+@pytest.mark.parametrize("kernel", ["_interior", "_interior_rows", "_edge_blocks"])
 def test_kernel_is_vectorised(kernel):
     """With the SLP vectoriser on, the G multiply-adds of a row of D are one
     packed instruction (scalar code is 2-3x slower).  (On axis 0 the lanes
@@ -188,6 +206,8 @@ def test_kernel_is_vectorised(kernel):
     D, offs, widths = np.zeros((1, 4, 8)), np.zeros(1, np.int64), np.full(1, 4, np.int64)
     if kernel == "_interior":      # 1-D: four macro-blocks of 8 outputs
         args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 4, np.zeros(64), 0)
+    elif kernel == "_edge_blocks":  # 1-D: one macro-block at a time, outputs 0-31
+        args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 4, np.zeros(64), 0, 0, 32)
     else:                          # axis 0: one macro-block of 8 rows of 4 lanes
         args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 1, np.zeros(64), 0, 4)
     with registers.slp_vectorizer():

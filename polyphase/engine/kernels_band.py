@@ -24,7 +24,8 @@ The accumulators are in registers and the inner loop vectorised as
 Non-finite input: a zero of ``D`` times ``inf`` is ``NaN``, which the taps
 themselves would never produce.  Each job therefore also reports whether any
 of its outputs is not finite, and the caller then recomputes with the exact
-kernel (the edge outputs here skip zeros and need no such care).
+kernel (the 1-D macro-blocks at a signal's ends report too; the axis-0
+route's edge rows skip the zeros and need no such care).
 """
 
 from numba import njit, prange
@@ -170,32 +171,71 @@ def _edges(x, D, offs, widths, Ls, Ms, xoff, n0, n1, out, ooff, after):
                     dst[i] += coef * src[i]
 
 
+@njit(cache=True, nogil=True, fastmath=CONTRACT)
+def _edge_blocks(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff, n0, n1):
+    """The outputs in ``[n0, n1)`` of the 1-D macro-blocks ``[B0, B1)``, one
+    macro-block at a time: as :func:`_interior`, with the samples each chunk
+    reads cut to those inside ``x``.  For the macro-blocks at the ends of a
+    signal and the last ``< NB`` ones of its interior; computed output by
+    output (:func:`_edges`) they took 25-45 % of a (64, 2**16) float32 batch
+    (160/147: 9.2 against 7.1 ms without them).  Returns ``sum(a - a)`` over
+    the outputs written, as :func:`_interior` (a zero of ``D`` meets the
+    samples here too)."""
+    G = lanes(x.dtype)
+    acc = accumulators(x.dtype)
+    nx = x.shape[0]
+    bad = 0.0
+    for B in range(B0, B1):
+        for c in range(offs.shape[0]):
+            d = D[c]
+            base = B * Ms + offs[c] + xoff
+            for i in range(G):
+                acc[i] = 0
+            for w in range(max(0, -base), min(widths[c], nx - base)):
+                dw = d[w]
+                v = x[base + w]
+                for i in range(G):
+                    acc[i] += dw[i] * v
+            first = B * Ls + c * G
+            for i in range(max(0, n0 - first), min(G, n1 - first)):
+                out[first + i - ooff] = acc[i]
+                bad += acc[i] - acc[i]
+    return bad
+
+
 @njit(cache=True, nogil=True)
 def _job(x, D, offs, widths, Ls, Ms, xoff, start, out, Bi0, Bi1, chunk, k, last, after):
     """Job ``k`` of one signal: interior macro-blocks ``[Bi0 + k*chunk, ...)``,
     plus the outputs before ``Bi0`` for the first job and after ``Bi1`` for
-    the last.  ``after is None``: a 1-D signal (:func:`_interior`, ``Bi1 -
+    the last (1-D: :func:`_edge_blocks`; rows: :func:`_edges`).  ``after is None``: a 1-D signal (:func:`_interior`, ``Bi1 -
     Bi0`` and ``chunk`` multiples of ``NB``); else rows of ``after`` lanes
     (:func:`_interior_rows`).  (None rather than 1: numba compiles a copy
     per argument type and prunes the branch on ``is None`` at typing, so the
     1-D route does not compile the other interior: 1.3 against 2.3 s cold.)"""
     width = 1 if after is None else after
     stop = start + out.shape[0] // width
-    if k == 0:
-        _edges(x, D, offs, widths, Ls, Ms, xoff, start, min(stop, max(start, Bi0 * Ls)),
-               out, start, width)
     bad = 0.0
     b0 = Bi0 + k * chunk
     b1 = min(b0 + chunk, Bi1)
     if after is None:
+        # (Bi1 - Bi0 a multiple of NB: the rest of the interior is edge blocks)
+        if k == 0:
+            bad += _edge_blocks(x, D, offs, widths, Ls, Ms, xoff, start // Ls, Bi0, out,
+                                start, start, stop)
         if b0 < b1:
-            bad = _interior(x, D, offs, widths, Ls, Ms, xoff, b0, b1, out, start)
+            bad += _interior(x, D, offs, widths, Ls, Ms, xoff, b0, b1, out, start)
+        if k == last:
+            bad += _edge_blocks(x, D, offs, widths, Ls, Ms, xoff, Bi1, (stop - 1) // Ls + 1,
+                                out, start, start, stop)
     else:
+        if k == 0:
+            _edges(x, D, offs, widths, Ls, Ms, xoff, start, min(stop, max(start, Bi0 * Ls)),
+                   out, start, width)
         if b0 < b1:
             bad = _interior_rows(x, D, offs, widths, Ls, Ms, xoff, b0, b1, out, start, after)
-    if k == last:
-        _edges(x, D, offs, widths, Ls, Ms, xoff, max(start, Bi1 * Ls), stop, out, start,
-               width)
+        if k == last:
+            _edges(x, D, offs, widths, Ls, Ms, xoff, max(start, Bi1 * Ls), stop, out, start,
+                   width)
     return bad
 
 
