@@ -201,3 +201,17 @@ def test_axis0_pairs_match_a_tap_by_tap_sum(L, M, K, zeros, start, extra, width,
         ref = window_by_taps(pm, x[0, :, col].astype(np.float64), start, length)
         np.testing.assert_allclose(y[0, :, col], ref, rtol=tolerance(np.float32),
                                    atol=tolerance(np.float32) * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("L, K", [(1, 7), (2, 9), (3, 50), (5, 13)])
+def test_packed_plan_unpacks_to_the_plan(L, K):
+    """The 1-D kernel gets the plan as two flat arrays (fewer arguments to
+    unbox per call) and unpacks every field as it was."""
+    from polyphase.engine import kernels
+
+    plan = plan_of(pp.Conv(RNG.standard_normal(K)) @ pp.Up(L)).delayed(3)
+    got = kernels.unpack(*plan.packed())
+    for field, a, b in zip(plan._fields, got, plan):
+        assert a.dtype == b.dtype, field
+        np.testing.assert_array_equal(a, b.reshape(a.shape), err_msg=field)
+        assert a.shape == b.shape, field

@@ -423,7 +423,7 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         xq = scratch("phases", (lanes, M, -(-(n + pre) // M)), dtype)
         kernels.deinterleave(x, pre, M, xq)
     # (Python ints reach numba as int64, without the cost of np.int64 boxing)
-    args = (xq, plan, L, start // L, nblocks, start, out, chunk)
+    args = (xq, *plan, L, start // L, nblocks, start, out, chunk)
     if groups:
         kernels.run_parallel(*args, groups)
     else:
@@ -440,7 +440,7 @@ def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
     """What :func:`run_rows` needs besides the data, or None for the FFT path.
 
     ``(plan, pre, nblocks, taps, chunk, L, M, band)``: the kernel's tap plan
-    as a tuple (delayed to the input's first block), the zeros before the
+    packed into two arrays (delayed to the input's first block), the zeros before the
     input's first sample in its block, output blocks, taps per phase (at
     least 1), blocks per job, the rates, and the
     :class:`~polyphase.engine.band.BandPlan` when the band route runs
@@ -467,7 +467,7 @@ def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
             if origin_block:
                 plan = plan.delayed(origin_block)      # a copy: the plan is cached
             taps = max(1, pm.nnz // L)
-            prep = (tuple(plan), in_origin - origin_block * M,
+            prep = (plan.packed(), in_origin - origin_block * M,
                     (start + length - 1) // L - start // L + 1, taps,
                     job_blocks(L, taps, np.dtype(dtype).itemsize), L, M, bp)
         if len(preps) >= ROW_PREP_SIZE:

@@ -319,15 +319,36 @@ def _chunk(xq, plan, L, bs, be, w0, out, acc):
             _store(a1[lo1 - lo:], out, p1, L, lo1, hi1, w0)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def unpack(ints, coefs):
+    """The :class:`~polyphase.engine.phase_pairs.PhasePlan` tuple from
+    :meth:`~polyphase.engine.phase_pairs.PhasePlan.packed` (views)."""
+    G, nc, nt, ne, nx = ints[0], ints[1], ints[2], ints[3], ints[4]
+    o = 5
+    groups = ints[o:o + 2 * G].reshape((G, 2))
+    o += 2 * G
+    cptr = ints[o:o + nc]
+    o += nc
+    ctaps = ints[o:o + 2 * nt].reshape((nt, 2))
+    o += 2 * nt
+    eptr = ints[o:o + ne]
+    o += ne
+    etaps = ints[o:o + 2 * nx].reshape((nx, 2))
+    ccoef = coefs[:2 * nt].reshape((nt, 2))
+    ecoef = coefs[2 * nt:2 * nt + nx].reshape((nx, 1))
+    return groups, cptr, ctaps, ccoef, eptr, etaps, ecoef
+
+
 @njit(cache=True, nogil=True, fastmath=CONTRACT)
-def run_jobs(xq, plan, L, b_first, nblocks, w0, out, chunk, job0, job1):
+def run_jobs(xq, ints, coefs, L, b_first, nblocks, w0, out, chunk, job0, job1):
     """Jobs ``[job0, job1)`` of output blocks ``[b_first, b_first + nblocks)``.
 
     Job ``j`` is the ``chunk`` output blocks number ``j % nchunks`` of lane
-    ``j // nchunks``; ``plan`` is a
-    :class:`~polyphase.engine.phase_pairs.PhasePlan` as a tuple.  The serial
+    ``j // nchunks``; ``ints, coefs`` are a
+    :class:`~polyphase.engine.phase_pairs.PhasePlan`, packed.  The serial
     path calls this directly: one level of calls less to compile.
     """
+    plan = unpack(ints, coefs)
     nchunks = (nblocks + chunk - 1) // chunk
     acc = np.empty((2, chunk), dtype=out.dtype)
     for job in range(job0, job1):
@@ -338,7 +359,7 @@ def run_jobs(xq, plan, L, b_first, nblocks, w0, out, chunk, job0, job1):
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=CONTRACT)
-def run_parallel(xq, plan, L, b_first, nblocks, w0, out, chunk, ngroups):
+def run_parallel(xq, ints, coefs, L, b_first, nblocks, w0, out, chunk, ngroups):
     """Jobs split into ``ngroups`` contiguous groups, one ``prange`` index each.
 
     Every output sample belongs to exactly one job, so groups write disjoint
@@ -346,5 +367,5 @@ def run_parallel(xq, plan, L, b_first, nblocks, w0, out, chunk, ngroups):
     """
     njobs = xq.shape[0] * ((nblocks + chunk - 1) // chunk)
     for g in prange(ngroups):
-        run_jobs(xq, plan, L, b_first, nblocks, w0, out, chunk,
+        run_jobs(xq, ints, coefs, L, b_first, nblocks, w0, out, chunk,
                  g * njobs // ngroups, (g + 1) * njobs // ngroups)

@@ -44,6 +44,17 @@ class PhasePlan(NamedTuple):
     etaps: np.ndarray
     ecoef: np.ndarray
 
+    def packed(self) -> tuple[np.ndarray, np.ndarray]:
+        """The plan as two flat arrays, integers and coefficients, for the
+        kernel (:func:`polyphase.engine.kernels.unpack`): numba unboxes each
+        array argument, and seven of them cost ~0.8 us of a ~6 us call on a
+        short signal."""
+        head = np.array([self.groups.shape[0], self.cptr.size, self.ctaps.shape[0],
+                         self.eptr.size, self.etaps.shape[0]], np.int64)
+        ints = np.concatenate([head, self.groups.ravel(), self.cptr, self.ctaps.ravel(),
+                               self.eptr, self.etaps.ravel()]).astype(np.int64)
+        return ints, np.concatenate([self.ccoef.ravel(), self.ecoef.ravel()])
+
     def delayed(self, blocks: int) -> "PhasePlan":
         """The same plan reading ``blocks`` more blocks into the past (copies)."""
         shift = np.array([0, blocks], np.int64)
