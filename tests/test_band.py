@@ -148,39 +148,35 @@ def test_band_equals_phase_stream_kernel(monkeypatch, dtype):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
 
 
-def test_non_finite_input_runs_the_exact_kernel():
-    """A zero of the band's padding times inf would be NaN: the route hands
-    back None and run_rows falls back to the taps as they are."""
-    h = RNG.standard_normal(64)
-    x = RNG.standard_normal(40_000)
-    x[1000], x[20_000] = np.inf, np.nan
-    pm, bp = band_plan(h, 2, 1, np.float64)
-    assert band.run(bp, x[None], np.float64, 0, 0, 80_063, 0) is None
-    y = pp.upfirdn(h, x, 2, 1)
+def assert_exact_fallback(h, x, up, down):
+    """The band route hands back None on ``x`` (a zero of its padding times
+    inf would be NaN), and upfirdn, through the exact kernel, has scipy's
+    values and scipy's NaN and inf."""
+    pm, bp = band_plan(h, up, down, np.float64)
+    length = ((x.size - 1) * up + h.size) // down + 1
+    assert band.run(bp, x[None], np.float64, 0, 0, length, 0) is None
+    y = pp.upfirdn(h, x, up, down)
     with np.errstate(invalid="ignore"):
-        ref = ss.upfirdn(h, x, 2, 1)
+        ref = ss.upfirdn(h, x, up, down)
     np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
     np.testing.assert_array_equal(np.isinf(y), np.isinf(ref))
     finite = np.isfinite(ref)
     np.testing.assert_allclose(y[finite], ref[finite], rtol=1e-12, atol=1e-12)
+
+
+def test_non_finite_input_runs_the_exact_kernel():
+    x = RNG.standard_normal(40_000)
+    x[1000], x[20_000] = np.inf, np.nan
+    assert_exact_fallback(RNG.standard_normal(64), x, 2, 1)
 
 
 @pytest.mark.parametrize("where", [0, 3, 39_990], ids=["first", "start edge", "end edge"])
 def test_non_finite_sample_at_an_end_runs_the_exact_kernel(where):
     """The macro-blocks at the ends of a signal multiply the band's zeros
     too: an inf there also hands the call back to the exact kernel."""
-    h = RNG.standard_normal(96)
     x = RNG.standard_normal(40_000)
     x[where] = np.inf
-    pm, bp = band_plan(h, 3, 2, np.float64)
-    assert band.run(bp, x[None], np.float64, 0, 0, 60_047, 0) is None
-    y = pp.upfirdn(h, x, 3, 2)
-    with np.errstate(invalid="ignore"):
-        ref = ss.upfirdn(h, x, 3, 2)
-    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
-    np.testing.assert_array_equal(np.isinf(y), np.isinf(ref))
-    finite = np.isfinite(ref)
-    np.testing.assert_allclose(y[finite], ref[finite], rtol=1e-12, atol=1e-12)
+    assert_exact_fallback(RNG.standard_normal(96), x, 3, 2)
 
 
 def test_plan_layout_and_gates():
