@@ -188,19 +188,24 @@ def _pair8(acc_a, acc_b, x, rows, base, coef, t, after, xstride, nb, w, first):
 
 
 @njit(cache=True, nogil=True)
-def _aligned_split(x, row, after, width):
-    """Columns to run apart before the rest of a single pass over consecutive
-    rows from ``row`` on, so that the rest's vector loads start on a cache
-    line (all the taps' rows do too when a row is whole lines).  numpy
-    allocates with 16-byte alignment, and a 64-byte load that spans two lines
-    costs two: U8 f32 L=2 K=64 took 13.5 ms on unaligned input, 10.6 on
-    aligned, 11.0-11.5 with the split.  (Splitting each of many one-row
-    passes left vector loops with remainders and was slower.)"""
+def _passes(nb, w, flat, x, row, after):
+    """``(passes, width, split)`` for ``nb`` rows of ``w`` samples: one pass of
+    ``nb * w`` when they are ``flat`` (consecutive in the input and in the
+    accumulator), else ``nb`` passes of ``w``.  A single pass runs its first
+    ``split`` columns apart, so that the rest's vector loads from ``row`` on
+    start on a cache line (all the taps' rows do too when a row is whole
+    lines).  numpy allocates with 16-byte alignment, and a 64-byte load that
+    spans two lines costs two: U8 f32 L=2 K=64 took 13.5 ms on unaligned
+    input, 10.6 on aligned, 11.0-11.5 with the split.  (Splitting each of
+    many one-row passes left vector loops with remainders and was slower.)"""
+    if not flat:
+        return nb, w, np.uint64(0)
+    width = nb * w
     if (after * x.itemsize) % 64:
-        return np.uint64(0)
+        return np.uint64(1), width, np.uint64(0)
     first = x.ctypes.data + row * after * x.itemsize
     split = np.uint64(((-first) % 64) // x.itemsize)
-    return split if split < width else np.uint64(0)
+    return np.uint64(1), width, split if split < width else np.uint64(0)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -306,12 +311,8 @@ def _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, job0
                     dst, o, ostride = acc, np.uint64(0), w
                 else:
                     dst, o, ostride = ob, np.uint64(j) * ua, np.uint64(L) * ua
-                passes, width = nb, w
-                if flat and ostride == w:
-                    passes, width = np.uint64(1), nb * w
-                split = np.uint64(0)
-                if passes == 1:
-                    split = _aligned_split(xb, il * M + toff[t0], after, width)
+                passes, width, split = _passes(nb, w, flat and ostride == w, xb,
+                                               il * M + toff[t0], after)
                 for c_lo, c_hi in ((np.uint64(0), split), (split, width)):
                     if c_hi > c_lo:
                         _run_taps(dst[c_lo:], o, ostride, xb[c_lo:], toff[t0:t1], il * M,
@@ -333,13 +334,9 @@ def _pair_rows(pairs, g, p0, p1, xb, ob, acc, acc2, pl, ph, L, M, w0, w, after):
     _, sptr, srow, scoef, rptr, rrow, rcoef = pairs
     nb = np.uint64(ph - pl)
     xstride = np.uint64(M * after)
-    passes, width = nb, w
-    if xstride == w:                 # consecutive input rows: one flat pass
-        passes, width = np.uint64(1), nb * w
     s0, s1 = sptr[g], sptr[g + 1]
-    split = np.uint64(0)
-    if passes == 1:
-        split = _aligned_split(xb, pl * M + srow[s0], after, width)
+    # (the pair's accumulators are contiguous rows of w: flat when the input's are)
+    passes, width, split = _passes(nb, w, xstride == w, xb, pl * M + srow[s0], after)
     for c_lo, c_hi in ((np.uint64(0), split), (split, width)):
         if c_hi <= c_lo:
             continue
