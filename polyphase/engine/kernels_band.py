@@ -209,9 +209,10 @@ def _job(x, D, offs, widths, Ls, Ms, xoff, start, out, Bi0, Bi1, chunk, k, last,
     plus the outputs before ``Bi0`` for the first job and after ``Bi1`` for
     the last (1-D: :func:`_edge_blocks`; rows: :func:`_edges`).  ``after is
     None``: a 1-D signal (:func:`_interior`, ``Bi1 - Bi0`` and ``chunk``
-    multiples of ``NB``); else rows of ``after`` lanes (:func:`_interior_rows`).  (None rather than 1: numba compiles a copy
-    per argument type and prunes the branch on ``is None`` at typing, so the
-    1-D route does not compile the other interior: 1.3 against 2.3 s cold.)"""
+    multiples of ``NB``); else rows of ``after`` lanes (:func:`_interior_rows`).
+    (None rather than 1: numba compiles a copy per argument type and prunes
+    the branch on ``is None`` at typing, so the 1-D route does not compile
+    the other interior: 1.3 against 2.3 s cold.)"""
     width = 1 if after is None else after
     stop = start + out.shape[0] // width
     bad = 0.0
