@@ -1,5 +1,6 @@
-"""The 2-D kernel for matrices that decimate by 2 on both axes (strided
-convolutions), which reads the image directly instead of its phase images.
+"""The 2-D kernels for matrices that decimate and do not upsample (strided
+convolutions), which read the image directly instead of its phase images:
+the 4x4 box kernel for stride 2 and the ring of split rows for any stride.
 
 Checked against brute-force numpy correlations and the dense matrix of the
 operator, on every window the finite operators use.
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 import polyphase as pp
 import polyphase.nn as pnn
 from polyphase import engine
-from polyphase.engine import kernels2d
+from polyphase.engine import kernels2d, kernels_strided
 
 
 def brute_conv2d(x, w, stride, padding):
@@ -56,8 +57,9 @@ def test_operator_windows_match_the_dense_matrix(mode, dtype, route, monkeypatch
     if route == "rows":
         rows_route(monkeypatch)
     kernel = "strided_box_serial" if route == "box" and dtype != np.complex128 \
-        else "strided2_serial"
-    calls = record_calls(monkeypatch, kernels2d, kernel)
+        else "run_serial"
+    calls = record_calls(monkeypatch, kernels_strided if kernel == "run_serial" else kernels2d,
+                         kernel)
     rng = np.random.default_rng(3)
     op = pp.Down((2, 2)) @ pp.Conv(rng.standard_normal((4, 3)))
     assert_window_matches_dense(op, rng.standard_normal((9, 12)).astype(dtype), mode)
@@ -82,7 +84,7 @@ def test_row_passes_match_brute_force(n1, n2, k1, k2, padding, seed):
 
 def test_strided_matrices_take_the_direct_routes(monkeypatch):
     box = record_calls(monkeypatch, kernels2d, "strided_box_serial")
-    rows = record_calls(monkeypatch, kernels2d, "strided2_serial")
+    rows = record_calls(monkeypatch, kernels_strided, "run_serial")
     phases = record_calls(monkeypatch, kernels2d, "deinterleave")
     x = np.ones((1, 1, 16, 16))
     pnn.conv2d(x, np.ones((1, 1, 4, 4)), stride=2, padding=1)
@@ -95,7 +97,7 @@ def test_non_finite_input_takes_the_row_passes(monkeypatch):
     """The box kernel multiplies the zeros of a 3x3 kernel in its 4x4 box; inf
     there gives NaN where the taps give inf, so the row passes run again."""
     box = record_calls(monkeypatch, kernels2d, "strided_box_serial")
-    rows = record_calls(monkeypatch, kernels2d, "strided2_serial")
+    rows = record_calls(monkeypatch, kernels_strided, "run_serial")
     x = np.ones((1, 1, 9, 9))
     x[0, 0, 3, 4] = np.inf
     y = pnn.conv2d(x, np.ones((1, 1, 3, 3)), stride=2)
@@ -111,3 +113,109 @@ def test_parallel_and_serial_paths_agree(monkeypatch):
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
     serial = pnn.conv2d(x, w, stride=2, padding=1)
     np.testing.assert_array_equal(parallel, serial)
+
+
+def brute_strided(x, w, stride, padding, dilation=(1, 1)):
+    """torch.nn.functional.conv2d, one channel, any strides, padding and dilation."""
+    (s1, s2), (p1, p2), (d1, d2) = stride, padding, dilation
+    k1, k2 = w.shape
+    xp = np.pad(x, ((0, 0), (p1, p1), (p2, p2)))
+    rows = (xp.shape[1] - d1 * (k1 - 1) - 1) // s1 + 1
+    cols = (xp.shape[2] - d2 * (k2 - 1) - 1) // s2 + 1
+    out = np.zeros((x.shape[0], rows, cols), np.result_type(x, w))
+    for a in range(k1):
+        for b in range(k2):
+            out += w[a, b] * xp[:, a * d1:a * d1 + s1 * (rows - 1) + 1:s1,
+                                b * d2:b * d2 + s2 * (cols - 1) + 1:s2]
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(n1=st.integers(1, 25), n2=st.integers(1, 25), k1=st.integers(1, 7),
+       k2=st.integers(1, 7), s1=st.integers(1, 5), s2=st.integers(1, 5),
+       p1=st.integers(0, 3), p2=st.integers(0, 3), d1=st.integers(1, 3),
+       d2=st.integers(1, 3), lanes=st.integers(1, 3), seed=st.integers(0, 99))
+def test_any_stride_matches_brute_force(n1, n2, k1, k2, s1, s2, p1, p2, d1, d2, lanes,
+                                        seed):
+    """Any strides, kernel sizes, padding and dilation: the ring kernel (and the
+    box kernel where stride 2 and the taps fit it)."""
+    if (s1, s2) == (1, 1) or n1 + 2 * p1 < d1 * (k1 - 1) + 1 \
+            or n2 + 2 * p2 < d2 * (k2 - 1) + 1:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((lanes, n1, n2))
+    w = rng.standard_normal((k1, k2))
+    got = pnn.conv2d(x[:, None], w[None, None], stride=(s1, s2), padding=(p1, p2),
+                     dilation=(d1, d2))[:, 0]
+    expected = brute_strided(x, w, (s1, s2), (p1, p2), (d1, d2))
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride", [(3, 3), (2, 3), (1, 4), (5, 1), (2, 2)])
+@pytest.mark.parametrize("mode", ["full", "same", "valid", ((-4, 7), (-2, 9))], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.complex128])
+def test_ring_windows_match_the_dense_matrix(stride, mode, dtype, monkeypatch):
+    """Windows with starts off the stride grid and past both ends of the image,
+    through the ring kernel (the box kernel reports non-finite here)."""
+    rows_route(monkeypatch)
+    calls = record_calls(monkeypatch, kernels_strided, "run_serial")
+    rng = np.random.default_rng(5)
+    op = pp.Down(stride) @ pp.Conv(rng.standard_normal((5, 4)))
+    assert_window_matches_dense(op, rng.standard_normal((13, 11)).astype(dtype), mode)
+    assert calls
+
+
+def test_ring_kernel_matches_a_tap_by_tap_sum():
+    """The kernel itself, with taps that leave kernel rows and columns empty
+    (rows the ring splits but no tap reads), padding taps, and offsets that
+    start before the image and end past it, for each literal split width."""
+    rng = np.random.default_rng(6)
+    for M1, M2, ro, so in ((2, 2, -3, -2), (3, 3, 1, -4), (1, 4, -1, 2), (4, 5, 0, 0),
+                           (3, 1, -2, 1), (2, 6, 2, -7)):
+        x = rng.standard_normal((2, 17, 23))
+        ta = np.array([0, 0, 2, 2, 2, 5])
+        tb = np.array([1, 6, 0, 3, 4, 2])
+        tc = rng.standard_normal(ta.size)
+        rows, cols = 8, 7
+        expected = np.zeros((2, rows, cols))
+        for a, b, c in zip(ta, tb, tc):
+            for r in range(rows):
+                for j in range(cols):
+                    i, m = M1 * r + ro + a, M2 * j + so + b
+                    if 0 <= i < 17 and 0 <= m < 23:
+                        expected[:, r, j] += c * x[:, i, m]
+        out = np.full((2, rows, cols), np.nan)
+        K1, pa, pb, pc = kernels_strided.tap_plan(ta, tb, tc)
+        assert pa.size % 4 == 0 and (pc[ta.size:] == 0).all() and (pa[ta.size:] == K1).all()
+        kernels_strided.run_serial(x, M1, M2, K1, ro, so, pa, pb, pc, out)
+        np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13)
+        par = np.full_like(out, np.nan)
+        kernels_strided.run_parallel(x, M1, M2, K1, ro, so, pa, pb, pc, par, 5)
+        np.testing.assert_array_equal(par, out)
+
+
+def test_non_finite_input_on_the_ring_spreads_as_brute_force():
+    """inf in the image gives inf (and NaN where +inf meets -inf) where the
+    taps-by-tap sum does: the ring's zeros only meet finite taps."""
+    x = np.ones((1, 13, 14))
+    x[0, 4, 5], x[0, 9, 2] = np.inf, -np.inf
+    w = np.arange(1.0, 26.0).reshape(5, 5) - 12.5       # (no zero tap: 0 * inf)
+    got = pnn.conv2d(x[:, None], w[None, None], stride=3, padding=2)[:, 0]
+    with np.errstate(invalid="ignore"):
+        expected = brute_strided(x, w, (3, 3), (2, 2))
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_non_finite_taps_take_the_phase_images(monkeypatch):
+    """A tap of inf would meet the ring's zeros around the image (NaN where the
+    taps give 0 or inf): those matrices go to the phase-image route."""
+    ring = record_calls(monkeypatch, kernels_strided, "run_serial")
+    phases = record_calls(monkeypatch, kernels2d, "deinterleave")
+    x = np.ones((1, 1, 7, 7))
+    w = np.ones((1, 1, 3, 3))
+    w[0, 0, 0, 0] = np.inf
+    y = pnn.conv2d(x, w, stride=3, padding=1)
+    assert not ring and len(phases) == 1
+    assert y[0, 0, 0, 0] == 4.0          # the inf tap reads padding: no product
+    assert np.isinf(y[0, 0, 1, 1])

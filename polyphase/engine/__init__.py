@@ -217,8 +217,10 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     (L1, L2), (M1, M2) = pm.ups, pm.downs
     origin_block = [o // M for o, M in zip(in_origin, pm.downs)]
     pre = [o - b * M for o, b, M in zip(in_origin, origin_block, pm.downs)]
-    if pm.ups == (1, 1) and pm.downs == (2, 2):
-        return _run_strided2(pm, x, dtype, origin_block, pre, starts, lengths)
+    if pm.ups == (1, 1) and pm.downs != (1, 1):
+        out = _run_strided(pm, x, dtype, origin_block, pre, starts, lengths)
+        if out is not None:
+            return out
     if pm.ups == (2, 2) and pm.downs == (1, 1):
         out = _run_transposed2(pm, x, dtype, in_origin, starts, lengths)
         if out is not None:
@@ -251,15 +253,21 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     return out
 
 
-def _run_strided2(pm, x, dtype, origin_block, pre, starts, lengths):
-    """:func:`_run_2d` for a matrix that decimates by 2 on both axes and does
-    not upsample: tap ``(q, k, c)`` adds ``c * x[2r + ro, 2c + so]`` to output
-    ``(r, c)`` of the window, read straight from the image: all taps in one
-    pass when they fit a 4x4 box (:func:`.kernels2d.strided_box_serial`),
-    else a pass per kernel row (:func:`.kernels2d.strided2_serial`)."""
-    from . import kernels2d
+def _run_strided(pm, x, dtype, origin_block, pre, starts, lengths):
+    """:func:`_run_2d` for a matrix that decimates and does not upsample (a
+    strided convolution): tap ``(q, k, c)`` adds ``c * x[M1 r + ro, M2 c + so]``
+    to output ``(r, c)`` of the window, read straight from the image.  All
+    taps in one pass when ``M = (2, 2)`` and they fit a 4x4 box
+    (:func:`.kernels2d.strided_box_serial`), else the ring of split rows of
+    :mod:`.kernels_strided`.  None when a tap is not finite: the ring
+    multiplies the zeros around the image, and ``0 * inf`` is NaN; the
+    caller's phase-image route adds only the products inside it."""
+    from . import kernels2d, kernels_strided
 
-    box, at, ro, so, tc = _strided2_taps(pm, dtype, origin_block, pre, starts)
+    plan = _strided_taps(pm, dtype, origin_block, pre, starts)
+    if plan is None:
+        return None
+    box, at, ring_args = plan
     xc = np.ascontiguousarray(x, dtype=dtype)
     out = result((x.shape[0],) + tuple(lengths), dtype)
     groups = _parallel(x.shape[0] * lengths[0] * lengths[1], pm.nnz)
@@ -270,40 +278,48 @@ def _run_strided2(pm, x, dtype, origin_block, pre, starts, lengths):
         if bad == 0:
             return out
         # (else an output is not finite: the box's zeros may have met inf)
+    args = (xc,) + ring_args + (out,)
     if groups:
-        kernels2d.strided2_parallel(xc, ro, so, tc, out, np.int64(groups))
+        kernels_strided.run_parallel(*args, np.int64(groups))
     else:
-        kernels2d.strided2_serial(xc, ro, so, tc, out)
+        kernels_strided.run_serial(*args)
     return out
 
 
-def _strided2_taps(pm, dtype, origin_block, pre, starts):
-    """``(box, at, ro, so, tc)`` for :func:`_run_strided2` (cached on ``pm``
-    per window start: ~15 us of numpy a call otherwise, a tenth of a 512x512
-    image's time).  ``ro, so, tc``: the taps' offsets and weights, row by
-    row; ``box``: the dense 4x4 weights at offsets ``at = (ro0, so0)`` when
-    the taps fit one and are real and finite, else None."""
-    plans = pm.__dict__.setdefault("_plans", {}).setdefault("strided2", {})
+def _strided_taps(pm, dtype, origin_block, pre, starts):
+    """``(box, at, ring_args)`` for :func:`_run_strided`, None if a tap is not
+    finite (cached on ``pm`` per window start: ~15 us of numpy a call
+    otherwise, a tenth of a 512x512 image's time).  ``ring_args``: the
+    arguments of :func:`.kernels_strided.run_serial` after the image;
+    ``box``: for ``M = (2, 2)``, the dense 4x4 weights at offsets ``at``
+    when the taps fit one and are real, else None."""
+    plans = pm.__dict__.setdefault("_plans", {}).setdefault("strided", {})
     key = (np.dtype(dtype), tuple(origin_block), tuple(pre), tuple(starts))
     if key in plans:
         return plans[key]
+    from .kernels_strided import tap_plan
+
     # output (r, c) is block starts + (r, c); the tap reads input block
     # starts + (r, c) - k - origin_block, phase q
-    ro = (2 * (starts[0] - pm.k[:, 0] - origin_block[0]) + pm.q[:, 0] - pre[0])
-    so = (2 * (starts[1] - pm.k[:, 1] - origin_block[1]) + pm.q[:, 1] - pre[1])
-    order = np.lexsort((so, ro))                     # row by row, for the cache
-    ro, so = ro[order].astype(np.int64), so[order].astype(np.int64)
-    tc = pm.c[order].astype(dtype)
-    box, at = None, (0, 0)
-    if ro[-1] - ro[0] < 4 and so.max() - so.min() < 4 and tc.dtype.kind != "c" \
-            and np.isfinite(tc).all():
-        at = (int(ro[0]), int(so.min()))
-        box = np.zeros((4, 4), dtype)
-        box[ro - at[0], so - at[1]] = tc
+    (M1, M2) = pm.downs
+    ro = M1 * (starts[0] - pm.k[:, 0] - origin_block[0]) + pm.q[:, 0] - pre[0]
+    so = M2 * (starts[1] - pm.k[:, 1] - origin_block[1]) + pm.q[:, 1] - pre[1]
+    tc = pm.c.astype(dtype)
+    plan = None
+    if np.isfinite(tc).all():
+        r0, s0 = int(ro.min()), int(so.min())
+        box, at = None, (r0, s0)
+        if pm.downs == (2, 2) and ro.max() - r0 < 4 and so.max() - s0 < 4 \
+                and tc.dtype.kind != "c":
+            box = np.zeros((4, 4), dtype)
+            box[ro - r0, so - s0] = tc
+        K1, ta, tb, tcp = tap_plan(ro - r0, so - s0, tc)
+        plan = (box, at, (np.int64(M1), np.int64(M2), K1, np.int64(r0), np.int64(s0),
+                          ta, tb, tcp))
     if len(plans) >= 64:             # (windows may vary: keep it bounded)
         plans.clear()
-    plans[key] = (box, at, ro, so, tc)
-    return plans[key]
+    plans[key] = plan
+    return plan
 
 
 def _run_transposed2(pm, x, dtype, in_origin, starts, lengths):

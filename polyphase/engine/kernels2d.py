@@ -194,88 +194,6 @@ def interleave_blocks(y, s1, s2, out):
                     dst[i * L2] = v[i]
 
 
-@njit(cache=True, nogil=True)
-def _strided2_rows(x, ro, so, tc, out, job0, job1):
-    """``out[lane, r, c] = sum_t tc[t] * x[lane, 2r + ro[t], 2c + so[t]]`` (zero
-    outside ``x``) for the output rows ``job0 <= lane * n_rows + r < job1``.
-
-    A 2-D matrix that only decimates by 2 on both axes (a strided
-    convolution) reads the image directly.  The taps are sorted by row; up to
-    four that read consecutive samples of a row (a kernel row) run as one
-    pass over the output row, whose loads LLVM vectorises as an interleaved
-    load.  Splitting the image into its four phase images first was a whole
-    extra pass over it (1.7 of 4.2 ms on a 2048x2048 image); one tap per
-    pass, each a stride-2 load that uses half of what it loads, was slower
-    than that (9 ms).
-    """
-    nout1, nout2 = out.shape[1], out.shape[2]
-    n1, n2 = x.shape[1], x.shape[2]
-    for job in range(job0, job1):
-        lane = job // nout1
-        r = job - lane * nout1
-        orow = out[lane, r]
-        orow[:] = 0
-        t = 0
-        while t < ro.shape[0]:
-            s = so[t]
-            u = 1               # taps t .. t+u-1 read samples s .. s+u-1 of one row
-            while u < 4 and t + u < ro.shape[0] and ro[t + u] == ro[t] and \
-                    so[t + u] == s + u:
-                u += 1
-            i = 2 * r + ro[t]
-            if 0 <= i < n1:
-                _row_run(x[lane, i], tc, t, u, s, orow)
-            t += u
-
-
-@njit(cache=True, nogil=True)
-def _row_run(xr, tc, t, u, s, orow):
-    """``orow[c] += sum_{j<u} tc[t + j] * xr[2c + s + j]`` (zero outside ``xr``)."""
-    n2, nout2 = xr.shape[0], orow.shape[0]
-    # columns whose u samples all lie inside the row, then the few at its ends
-    c_lo = min(max(0, -(s // 2)), nout2)
-    c_hi = max(min(nout2, (n2 - u - s) // 2 + 1), c_lo)
-    src = xr[2 * c_lo + s:]                             # zero-based views
-    dst = orow[c_lo:c_hi]
-    c0 = tc[t]
-    if u == 1:
-        for k in range(c_hi - c_lo):
-            dst[k] += c0 * src[2 * k]
-    elif u == 2:
-        c1 = tc[t + 1]
-        for k in range(c_hi - c_lo):
-            dst[k] += c0 * src[2 * k] + c1 * src[2 * k + 1]
-    elif u == 3:
-        c1, c2 = tc[t + 1], tc[t + 2]
-        for k in range(c_hi - c_lo):
-            dst[k] += c0 * src[2 * k] + c1 * src[2 * k + 1] + c2 * src[2 * k + 2]
-    else:
-        c1, c2, c3 = tc[t + 1], tc[t + 2], tc[t + 3]
-        for k in range(c_hi - c_lo):
-            dst[k] += (c0 * src[2 * k] + c1 * src[2 * k + 1]) + \
-                (c2 * src[2 * k + 2] + c3 * src[2 * k + 3])
-    for e in range(c_lo - max(0, c_lo - 2) + min(nout2, c_hi + 3) - c_hi):
-        c = max(0, c_lo - 2) + e                        # the edge columns
-        if c >= c_lo:
-            c += c_hi - c_lo
-        for j in range(u):
-            m = 2 * c + s + j
-            if 0 <= m < n2:
-                orow[c] += tc[t + j] * xr[m]
-
-
-@njit(cache=True, nogil=True)
-def strided2_serial(x, ro, so, tc, out):
-    _strided2_rows(x, ro, so, tc, out, np.int64(0), out.shape[0] * out.shape[1])
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def strided2_parallel(x, ro, so, tc, out, ngroups):
-    njobs = out.shape[0] * out.shape[1]
-    for g in prange(ngroups):
-        _strided2_rows(x, ro, so, tc, out, g * njobs // ngroups, (g + 1) * njobs // ngroups)
-
-
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
 def not_finite(a):
     """Sum of ``a - a`` over a 1-D array: zero unless an element is ``inf`` or
@@ -388,9 +306,10 @@ def _strided_box_rows(x, W, ro, so, out, zero, job0, job1):
     (exact zeros while the data are finite; the wrappers return the sum of
     ``o - o`` over the outputs -- a quarter of the input, cheaper to check
     -- not 0 when one is not finite, and the caller then runs the taps
-    exactly).  A pass per kernel row (:func:`_strided2_rows`)
-    took 111 against 62 us for a 512x512 float32 image.  The columns at the
-    row's ends are computed one at a time, skipping the zeros.
+    exactly, on the ring of :mod:`.kernels_strided`).  A pass per kernel row
+    took 111 against 62 us for a 512x512 float32 image, and the ring, which
+    splits each row into its column phases first, 150 us.  The columns at
+    the row's ends are computed one at a time, skipping the zeros.
     """
     n1, n2 = x.shape[1], x.shape[2]
     rows, cols = out.shape[1], out.shape[2]
