@@ -271,7 +271,7 @@ def apply_window(op, x: np.ndarray, axes, windows, in_origin=None, channel_axis=
         lanes = moved.reshape((math.prod(x.shape[:axes[0]]), cin) + shape)
     else:
         cin = 1 if channel_axis is None else moved.shape[-d - 1]
-        lanes = moved.reshape((int(np.prod(batch)), cin) + shape)
+        lanes = moved.reshape((math.prod(batch), cin) + shape)
     starts = tuple(w[0] for w in windows)
     lengths = tuple(w[1] - w[0] for w in windows)
     out = engine.run(op.polyphase(), lanes, dtype, in_origin, starts, lengths, method)

@@ -15,6 +15,7 @@ from math import gcd
 
 import numpy as np
 
+from ._lazy import submodule
 from ._validation import as_factor, as_factors, as_int, as_kernel
 from .system import DEFAULT_RTOL, PolyphaseMatrix
 
@@ -205,9 +206,8 @@ class Operator:
             For an unknown ``method``, or ``method="fft"`` on an N-D operator
             or one that mixes channels.
         """
-        from .finite import apply
-        return apply(self, x, axis=axis, mode=mode, channel_axis=channel_axis,
-                     method=method)
+        return submodule("polyphase.finite").apply(self, x, axis=axis, mode=mode,
+                                                   channel_axis=channel_axis, method=method)
 
     def on(self, n, mode="full"):
         """The finite map on length-``n`` signals as a scipy ``LinearOperator``.

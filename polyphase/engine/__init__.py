@@ -162,7 +162,7 @@ def run(pm, x, dtype, in_origin, starts, lengths, method="auto"):
             out = _run_2d(pm, x.reshape((lanes * cin,) + x.shape[2:]), dtype, in_origin,
                           starts, lengths)
             return out.reshape((lanes, cin) + tuple(lengths))
-    from .gemm import run_gemm
+    run_gemm = submodule("polyphase.engine.gemm").run_gemm
     algorithm = {"gemm": "im2col", "direct": "im2col", "winograd": "winograd"}.get(
         method, "auto")
     if pm.channels is None:
@@ -211,8 +211,7 @@ def _parallel(lanes_work: int, taps_per_output: int) -> int:
 
 def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     """Channel-agnostic 2-D matrix on images ``x`` (lanes, n1, n2)."""
-    from . import kernels2d
-    from .gemm import stream_blocks
+    kernels2d = submodule("polyphase.engine.kernels2d")
 
     (L1, L2), (M1, M2) = pm.ups, pm.downs
     origin_block = [o // M for o, M in zip(in_origin, pm.downs)]
@@ -228,6 +227,7 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     if pm.downs == (1, 1) and pre == [0, 0]:
         xq = np.ascontiguousarray(x, dtype=dtype)[:, None]   # already one phase
     else:
+        stream_blocks = submodule("polyphase.engine.gemm").stream_blocks
         xq = scratch("phases", (x.shape[0], M1 * M2)
                      + stream_blocks(x.shape[1:], pm.downs, pre), dtype)
         kernels2d.deinterleave(np.ascontiguousarray(x, dtype=dtype), pre[0], pre[1], M1, M2,
@@ -262,7 +262,6 @@ def _run_strided(pm, x, dtype, origin_block, pre, starts, lengths):
     :mod:`.kernels_strided`.  None when a tap is not finite: the ring
     multiplies the zeros around the image, and ``0 * inf`` is NaN; the
     caller's phase-image route adds only the products inside it."""
-    from . import kernels2d, kernels_strided
 
     plan = _strided_taps(pm, dtype, origin_block, pre, starts)
     if plan is None:
@@ -273,12 +272,14 @@ def _run_strided(pm, x, dtype, origin_block, pre, starts, lengths):
     groups = _parallel(x.shape[0] * lengths[0] * lengths[1], pm.nnz)
     if box is not None:
         args = (xc, box, at[0], at[1], out)
+        kernels2d = submodule("polyphase.engine.kernels2d")
         bad = (kernels2d.strided_box_parallel(*args, groups) if groups
                else kernels2d.strided_box_serial(*args))
         if bad == 0:
             return out
         # (else an output is not finite: the box's zeros may have met inf)
     args = (xc,) + ring_args + (out,)
+    kernels_strided = submodule("polyphase.engine.kernels_strided")
     if groups:
         kernels_strided.run_parallel(*args, np.int64(groups))
     else:
@@ -327,7 +328,7 @@ def _run_transposed2(pm, x, dtype, in_origin, starts, lengths):
     lie in a 2x2 box of block delays (see :func:`.kernels2d._transposed2_rows`);
     None when they do not, or when ``x`` or the taps are not finite (the
     kernel multiplies the box's empty places, and ``0 * inf`` is NaN)."""
-    from . import kernels2d
+    kernels2d = submodule("polyphase.engine.kernels2d")
 
     cache = pm.__dict__.setdefault("_plans", {})
     key = ("transposed2", np.dtype(dtype))
@@ -427,7 +428,7 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         else 0                                      # (saves a call on short signals)
     x = np.ascontiguousarray(x, dtype=dtype)
     if bp is not None:
-        from .band import run as run_band
+        run_band = submodule("polyphase.engine.band").run
         out = run_band(bp, x, dtype, in_origin, start, length, groups)
         if out is not None:
             return out                     # (None: non-finite data, run exactly)
@@ -506,7 +507,7 @@ def _band_plan(pm, dtype, n, in_origin, start, length, lanes=0):
     if length * max(lanes, 1) < BAND_MIN_OUTPUTS or lanes and (dtype != np.float64
                                                                 or lanes < 4):
         return None
-    from . import band
+    band = submodule("polyphase.engine.band")
     bp = band.plan(pm, dtype)
     if bp is None or band.interior_blocks(bp, n, in_origin, start, length) \
             < BAND_MIN_BLOCKS:
@@ -588,7 +589,7 @@ def _run_axis0(pm, x, dtype, in_origin, start, length):
     -------
     ndarray, shape (before, length, after), C-contiguous
     """
-    from . import kernels_axis0
+    kernels_axis0 = submodule("polyphase.engine.kernels_axis0")
 
     before, n, after = x.shape
     if min(x.shape) == 0 or length == 0 or pm.nnz == 0:
@@ -605,7 +606,7 @@ def _run_axis0(pm, x, dtype, in_origin, start, length):
     groups = _parallel(before * length * after, pm.nnz // L)
     bp = _band_plan(pm, work, n, in_origin, start, length, lanes=x.shape[2])
     if bp is not None:
-        from .band import run_axis0
+        run_axis0 = submodule("polyphase.engine.band").run_axis0
         if run_axis0(bp, x, out, in_origin, start, groups):
             return out.view(dtype)         # (else non-finite data: run exactly)
     ptr, tq, tk, tc = tap_lists(pm, work)

@@ -27,6 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._lazy import submodule
+
 # Fewest taps per output phase for the band route.
 MIN_TAPS = 8
 # Most multiply-adds (padding included) per tap.  160/147 with 3201 taps
@@ -118,22 +120,23 @@ def run(bp, x, dtype, in_origin, start, length, threads):
 
     ``threads`` > 1 runs the parallel kernel.
     """
-    from .registers import NB, call
-    from .scratch import result
+    registers = submodule("polyphase.engine.registers")
+    NB = registers.NB
 
     Bi0, Bi1 = _interior(bp, x.shape[1], in_origin, start, length)
     Bi1 = Bi0 + (Bi1 - Bi0) // NB * NB
     chunk = max(1, JOB_BYTES // (bp.Ls * x.itemsize) // NB) * NB
-    out = result((x.shape[0], length), dtype)        # every sample is written
+    out = submodule("polyphase.engine.scratch").result((x.shape[0], length), dtype)
+    # (every sample is written)
     args = (x, bp.D, bp.offs, bp.widths, bp.Ls, bp.Ms, -in_origin, start, out, Bi0, Bi1,
             chunk, None)
-    return out if call(_kernel(threads), args) else None
+    return out if registers.call(_kernel(threads), args) else None
 
 
 def run_axis0(bp, x, out, in_origin, start, threads) -> bool:
     """:func:`run` along axis 1 of ``x`` (before, n, after), C-contiguous, into
     ``out`` (before, length, after); False if an output is not finite."""
-    from .registers import call
+    call = submodule("polyphase.engine.registers").call
 
     before, n, after = x.shape
     Bi0, Bi1 = _interior(bp, n, in_origin, start, out.shape[1])
@@ -144,7 +147,7 @@ def run_axis0(bp, x, out, in_origin, start, threads) -> bool:
 
 
 def _kernel(threads):
-    from . import kernels_band
+    kernels_band = submodule("polyphase.engine.kernels_band")
     return kernels_band.run_parallel if threads > 1 else kernels_band.run_serial
 
 
