@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import polyphase as pp
 import polyphase.nn as pnn
 from polyphase import engine
-from polyphase.engine import kernels2d, kernels_strided
+from polyphase.engine import kernels2d, kernels_ring
 
 
 def brute_conv2d(x, w, stride, padding):
@@ -58,7 +58,7 @@ def test_operator_windows_match_the_dense_matrix(mode, dtype, route, monkeypatch
         rows_route(monkeypatch)
     kernel = "strided_box_serial" if route == "box" and dtype != np.complex128 \
         else "run_serial"
-    calls = record_calls(monkeypatch, kernels_strided if kernel == "run_serial" else kernels2d,
+    calls = record_calls(monkeypatch, kernels_ring if kernel == "run_serial" else kernels2d,
                          kernel)
     rng = np.random.default_rng(3)
     op = pp.Down((2, 2)) @ pp.Conv(rng.standard_normal((4, 3)))
@@ -84,7 +84,7 @@ def test_row_passes_match_brute_force(n1, n2, k1, k2, padding, seed):
 
 def test_strided_matrices_take_the_direct_routes(monkeypatch):
     box = record_calls(monkeypatch, kernels2d, "strided_box_serial")
-    rows = record_calls(monkeypatch, kernels_strided, "run_serial")
+    rows = record_calls(monkeypatch, kernels_ring, "run_serial")
     phases = record_calls(monkeypatch, kernels2d, "deinterleave")
     x = np.ones((1, 1, 16, 16))
     pnn.conv2d(x, np.ones((1, 1, 4, 4)), stride=2, padding=1)
@@ -97,7 +97,7 @@ def test_non_finite_input_takes_the_row_passes(monkeypatch):
     """The box kernel multiplies the zeros of a 3x3 kernel in its 4x4 box; inf
     there gives NaN where the taps give inf, so the row passes run again."""
     box = record_calls(monkeypatch, kernels2d, "strided_box_serial")
-    rows = record_calls(monkeypatch, kernels_strided, "run_serial")
+    rows = record_calls(monkeypatch, kernels_ring, "run_serial")
     x = np.ones((1, 1, 9, 9))
     x[0, 0, 3, 4] = np.inf
     y = pnn.conv2d(x, np.ones((1, 1, 3, 3)), stride=2)
@@ -159,40 +159,11 @@ def test_ring_windows_match_the_dense_matrix(stride, mode, dtype, monkeypatch):
     """Windows with starts off the stride grid and past both ends of the image,
     through the ring kernel (the box kernel reports non-finite here)."""
     rows_route(monkeypatch)
-    calls = record_calls(monkeypatch, kernels_strided, "run_serial")
+    calls = record_calls(monkeypatch, kernels_ring, "run_serial")
     rng = np.random.default_rng(5)
     op = pp.Down(stride) @ pp.Conv(rng.standard_normal((5, 4)))
     assert_window_matches_dense(op, rng.standard_normal((13, 11)).astype(dtype), mode)
     assert calls
-
-
-def test_ring_kernel_matches_a_tap_by_tap_sum():
-    """The kernel itself, with taps that leave kernel rows and columns empty
-    (rows the ring splits but no tap reads), padding taps, and offsets that
-    start before the image and end past it, for each literal split width."""
-    rng = np.random.default_rng(6)
-    for M1, M2, ro, so in ((2, 2, -3, -2), (3, 3, 1, -4), (1, 4, -1, 2), (4, 5, 0, 0),
-                           (3, 1, -2, 1), (2, 6, 2, -7)):
-        x = rng.standard_normal((2, 17, 23))
-        ta = np.array([0, 0, 2, 2, 2, 5])
-        tb = np.array([1, 6, 0, 3, 4, 2])
-        tc = rng.standard_normal(ta.size)
-        rows, cols = 8, 7
-        expected = np.zeros((2, rows, cols))
-        for a, b, c in zip(ta, tb, tc):
-            for r in range(rows):
-                for j in range(cols):
-                    i, m = M1 * r + ro + a, M2 * j + so + b
-                    if 0 <= i < 17 and 0 <= m < 23:
-                        expected[:, r, j] += c * x[:, i, m]
-        out = np.full((2, rows, cols), np.nan)
-        K1, pa, pb, pc = kernels_strided.tap_plan(ta, tb, tc)
-        assert pa.size % 4 == 0 and (pc[ta.size:] == 0).all() and (pa[ta.size:] == K1).all()
-        kernels_strided.run_serial(x, M1, M2, K1, ro, so, pa, pb, pc, out)
-        np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13)
-        par = np.full_like(out, np.nan)
-        kernels_strided.run_parallel(x, M1, M2, K1, ro, so, pa, pb, pc, par, 5)
-        np.testing.assert_array_equal(par, out)
 
 
 def test_non_finite_input_on_the_ring_spreads_as_brute_force():
@@ -210,7 +181,7 @@ def test_non_finite_input_on_the_ring_spreads_as_brute_force():
 def test_non_finite_taps_take_the_phase_images(monkeypatch):
     """A tap of inf would meet the ring's zeros around the image (NaN where the
     taps give 0 or inf): those matrices go to the phase-image route."""
-    ring = record_calls(monkeypatch, kernels_strided, "run_serial")
+    ring = record_calls(monkeypatch, kernels_ring, "run_serial")
     phases = record_calls(monkeypatch, kernels2d, "deinterleave")
     x = np.ones((1, 1, 7, 7))
     w = np.ones((1, 1, 3, 3))

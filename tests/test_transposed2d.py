@@ -3,7 +3,7 @@ taps in a 2x2 box of block delays (stride-2 transposed convolutions, k <= 4).
 
 Checked against brute-force numpy scatters and the dense matrix of the
 operator, on every window the finite operators use; non-finite input falls
-back to the exact phase-by-phase kernel.
+back to the ring kernel, which multiplies no empty place.
 """
 
 import numpy as np
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import polyphase as pp
 import polyphase.nn as pnn
-from polyphase.engine import kernels2d
+from polyphase.engine import kernels2d, kernels_ring
 
 
 def brute_conv_transpose2d(x, w, stride, padding, output_padding):
@@ -82,9 +82,9 @@ def test_operator_windows_match_the_dense_matrix(mode, dtype, monkeypatch):
 
 def test_non_finite_input_takes_the_exact_kernel(monkeypatch):
     """The kernel multiplies the box's empty places; inf there would be NaN
-    where the taps give inf, so such input goes to the phase-by-phase kernel."""
+    where the taps give inf, so such input goes to the ring kernel."""
     calls = record_calls(monkeypatch, kernels2d, "transposed2_serial")
-    exact = record_calls(monkeypatch, kernels2d, "run_serial")
+    exact = record_calls(monkeypatch, kernels_ring, "run_serial")
     x = np.ones((1, 1, 6, 7))
     x[0, 0, 2, 3] = np.inf
     w = np.ones((1, 1, 3, 3))          # k = 3: phases have 4, 2, 2 and 1 taps
@@ -95,7 +95,7 @@ def test_non_finite_input_takes_the_exact_kernel(monkeypatch):
     np.testing.assert_array_equal(y[:, 0], expected)
 
 
-def test_wider_boxes_and_complex_data_take_the_phase_kernel(monkeypatch):
+def test_wider_boxes_and_complex_data_take_the_ring_kernel(monkeypatch):
     calls = record_calls(monkeypatch, kernels2d, "transposed2_serial")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 1, 8, 8))

@@ -210,20 +210,58 @@ def _parallel(lanes_work: int, taps_per_output: int) -> int:
 
 
 def _run_2d(pm, x, dtype, in_origin, starts, lengths):
-    """Channel-agnostic 2-D matrix on images ``x`` (lanes, n1, n2)."""
-    kernels2d = submodule("polyphase.engine.kernels2d")
+    """Channel-agnostic 2-D matrix on images ``x`` (lanes, n1, n2).
 
-    (L1, L2), (M1, M2) = pm.ups, pm.downs
-    origin_block = [o // M for o, M in zip(in_origin, pm.downs)]
-    pre = [o - b * M for o, b, M in zip(in_origin, origin_block, pm.downs)]
-    if pm.ups == (1, 1) and pm.downs != (1, 1):
-        out = _run_strided(pm, x, dtype, origin_block, pre, starts, lengths)
+    Stride-2 strided and transposed convolutions whose taps fit small boxes
+    have kernels of their own (all taps in one pass); any other matrix with
+    finite taps runs on the ring of split rows (:mod:`.kernels_ring`); one
+    with a tap of inf or NaN on the phase images (:func:`_run_phase_images`),
+    which multiply nothing outside the image.
+    """
+    if pm.ups == (1, 1) and pm.downs == (2, 2):
+        out = _run_strided_box(pm, x, dtype, in_origin, starts, lengths)
         if out is not None:
             return out
     if pm.ups == (2, 2) and pm.downs == (1, 1):
         out = _run_transposed2(pm, x, dtype, in_origin, starts, lengths)
         if out is not None:
             return out
+    ring = _cached_plan(pm, "ring", (np.dtype(dtype), tuple(in_origin), tuple(starts)),
+                        lambda: submodule("polyphase.engine.kernels_ring").plan(
+                            pm, dtype, in_origin, starts))
+    if ring is None:
+        return _run_phase_images(pm, x, dtype, in_origin, starts, lengths)
+    kernels_ring = submodule("polyphase.engine.kernels_ring")
+    xc = np.ascontiguousarray(x, dtype=dtype)
+    out = result((x.shape[0],) + tuple(lengths), dtype)
+    taps_per_output = pm.nnz // (pm.ups[0] * pm.ups[1])
+    groups = _parallel(x.shape[0] * lengths[0] * lengths[1], taps_per_output)
+    if groups:
+        kernels_ring.run_parallel(xc, *ring, out, np.int64(groups))
+    else:
+        kernels_ring.run_serial(xc, *ring, out)
+    return out
+
+
+def _cached_plan(pm, kind, key, build):
+    """``build()``, cached on ``pm`` under ``kind`` and ``key`` (a window start
+    or input origin): the numpy of a plan costs ~15 us a call, a tenth of a
+    512x512 image's time.  At most 64 keys per kind (windows may vary)."""
+    plans = pm.__dict__.setdefault("_plans", {}).setdefault(kind, {})
+    if key not in plans:
+        if len(plans) >= 64:
+            plans.clear()
+        plans[key] = build()
+    return plans[key]
+
+
+def _run_phase_images(pm, x, dtype, in_origin, starts, lengths):
+    """:func:`_run_2d` on the ``M1*M2`` phase images of ``x``, a pass per tap
+    (:mod:`.kernels2d`): exact for any taps."""
+    kernels2d = submodule("polyphase.engine.kernels2d")
+    (L1, L2), (M1, M2) = pm.ups, pm.downs
+    origin_block = [o // M for o, M in zip(in_origin, pm.downs)]
+    pre = [o - b * M for o, b, M in zip(in_origin, origin_block, pm.downs)]
     if pm.downs == (1, 1) and pre == [0, 0]:
         xq = np.ascontiguousarray(x, dtype=dtype)[:, None]   # already one phase
     else:
@@ -253,74 +291,43 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     return out
 
 
-def _run_strided(pm, x, dtype, origin_block, pre, starts, lengths):
-    """:func:`_run_2d` for a matrix that decimates and does not upsample (a
-    strided convolution): tap ``(q, k, c)`` adds ``c * x[M1 r + ro, M2 c + so]``
-    to output ``(r, c)`` of the window, read straight from the image.  All
-    taps in one pass when ``M = (2, 2)`` and they fit a 4x4 box
-    (:func:`.kernels2d.strided_box_serial`), else the ring of split rows of
-    :mod:`.kernels_strided`.  None when a tap is not finite: the ring
-    multiplies the zeros around the image, and ``0 * inf`` is NaN; the
-    caller's phase-image route adds only the products inside it."""
-
-    plan = _strided_taps(pm, dtype, origin_block, pre, starts)
-    if plan is None:
+def _run_strided_box(pm, x, dtype, in_origin, starts, lengths):
+    """:func:`_run_2d` for a matrix that decimates by 2 on both axes and does
+    not upsample (a strided convolution) whose taps fit a 4x4 box: all taps
+    in one pass over each output row (:func:`.kernels2d.strided_box_serial`).
+    None when they do not fit, or an output is not finite (the box's zeros
+    may have met inf)."""
+    key = (np.dtype(dtype), tuple(in_origin), tuple(starts))
+    box = _cached_plan(pm, "strided_box", key,
+                       lambda: _strided_box(pm, dtype, in_origin, starts))
+    if box is None:
         return None
-    box, at, ring_args = plan
+    W, ro, so = box
     xc = np.ascontiguousarray(x, dtype=dtype)
     out = result((x.shape[0],) + tuple(lengths), dtype)
     groups = _parallel(x.shape[0] * lengths[0] * lengths[1], pm.nnz)
-    if box is not None:
-        args = (xc, box, at[0], at[1], out)
-        kernels2d = submodule("polyphase.engine.kernels2d")
-        bad = (kernels2d.strided_box_parallel(*args, groups) if groups
-               else kernels2d.strided_box_serial(*args))
-        if bad == 0:
-            return out
-        # (else an output is not finite: the box's zeros may have met inf)
-    args = (xc,) + ring_args + (out,)
-    kernels_strided = submodule("polyphase.engine.kernels_strided")
-    if groups:
-        kernels_strided.run_parallel(*args, np.int64(groups))
-    else:
-        kernels_strided.run_serial(*args)
-    return out
+    kernels2d = submodule("polyphase.engine.kernels2d")
+    bad = (kernels2d.strided_box_parallel(xc, W, ro, so, out, groups) if groups
+           else kernels2d.strided_box_serial(xc, W, ro, so, out))
+    return out if bad == 0 else None
 
 
-def _strided_taps(pm, dtype, origin_block, pre, starts):
-    """``(box, at, ring_args)`` for :func:`_run_strided`, None if a tap is not
-    finite (cached on ``pm`` per window start: ~15 us of numpy a call
-    otherwise, a tenth of a 512x512 image's time).  ``ring_args``: the
-    arguments of :func:`.kernels_strided.run_serial` after the image;
-    ``box``: for ``M = (2, 2)``, the dense 4x4 weights at offsets ``at``
-    when the taps fit one and are real, else None."""
-    plans = pm.__dict__.setdefault("_plans", {}).setdefault("strided", {})
-    key = (np.dtype(dtype), tuple(origin_block), tuple(pre), tuple(starts))
-    if key in plans:
-        return plans[key]
-    from .kernels_strided import tap_plan
-
-    # output (r, c) is block starts + (r, c); the tap reads input block
-    # starts + (r, c) - k - origin_block, phase q
-    (M1, M2) = pm.downs
-    ro = M1 * (starts[0] - pm.k[:, 0] - origin_block[0]) + pm.q[:, 0] - pre[0]
-    so = M2 * (starts[1] - pm.k[:, 1] - origin_block[1]) + pm.q[:, 1] - pre[1]
+def _strided_box(pm, dtype, in_origin, starts):
+    """``(W, ro, so)`` for :func:`_run_strided_box`: output ``(r, c)`` of the
+    window is ``sum W[a, b] x[2r + ro + a, 2c + so + b]``; None when the taps
+    do not fit a 4x4 box, are complex or not finite."""
     tc = pm.c.astype(dtype)
-    plan = None
-    if np.isfinite(tc).all():
-        r0, s0 = int(ro.min()), int(so.min())
-        box, at = None, (r0, s0)
-        if pm.downs == (2, 2) and ro.max() - r0 < 4 and so.max() - s0 < 4 \
-                and tc.dtype.kind != "c":
-            box = np.zeros((4, 4), dtype)
-            box[ro - r0, so - s0] = tc
-        K1, ta, tb, tcp = tap_plan(ro - r0, so - s0, tc)
-        plan = (box, at, (np.int64(M1), np.int64(M2), K1, np.int64(r0), np.int64(s0),
-                          ta, tb, tcp))
-    if len(plans) >= 64:             # (windows may vary: keep it bounded)
-        plans.clear()
-    plans[key] = plan
-    return plan
+    if tc.dtype.kind == "c" or not np.isfinite(tc).all():
+        return None
+    # tap (q, k) reads input index 2*(b - k) + q for output block b
+    rt = 2 * (starts[0] - pm.k[:, 0]) + pm.q[:, 0] - in_origin[0]
+    st = 2 * (starts[1] - pm.k[:, 1]) + pm.q[:, 1] - in_origin[1]
+    ro, so = int(rt.min()), int(st.min())
+    if rt.max() - ro >= 4 or st.max() - so >= 4:
+        return None
+    W = np.zeros((4, 4), dtype)
+    W[rt - ro, st - so] = tc
+    return W, ro, so
 
 
 def _run_transposed2(pm, x, dtype, in_origin, starts, lengths):
