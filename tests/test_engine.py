@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import record_calls
 
 import polyphase as pp
 from polyphase import engine
@@ -85,6 +86,33 @@ def test_long_signal_spans_many_chunks():
                                rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("L, M", [(1, 3), (1, 4), (1, 6), (1, 11), (2, 3), (2, 11),
+                                  (5, 7)])
+def test_jobs_split_what_they_read(L, M, monkeypatch):
+    """For 2 < M < 16 each job splits the input blocks its taps read: many
+    jobs on several lanes, an input that starts inside a block (windows of a
+    finite operator) and the parallel kernel, against scipy."""
+    import scipy.signal
+    from polyphase.engine import kernels
+    h = RNG.standard_normal(13)
+    x = RNG.standard_normal((3, 7 * engine.job_blocks(L, 13, 8) * M + 29))
+    expected = scipy.signal.upfirdn(h, x, L, M)
+    with monkeypatch.context() as m:          # serial, recording the split
+        m.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
+        calls = record_calls(m, kernels, "run_jobs")
+        np.testing.assert_allclose(pp.upfirdn(h, x, L, M), expected, rtol=1e-12,
+                                   atol=1e-12)
+    assert calls and all(list(c[-1]) == [0, M] for c in calls)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1)        # parallel
+    np.testing.assert_allclose(pp.upfirdn(h, x, L, M), expected, rtol=1e-12, atol=1e-12)
+    op = pp.Down(M) @ pp.Conv(h) @ pp.Up(L)
+    y = RNG.standard_normal(40 * M + 3)
+    for mode in ("same", "valid", (-5, 37)):
+        np.testing.assert_allclose(op(y, mode=mode),
+                                   reference_matrix(op, y.shape, mode) @ y,
+                                   rtol=1e-12, atol=1e-12)
+
+
 def test_nan_and_inf_propagate_as_arithmetic_says():
     x = np.array([1.0, np.nan, 2.0, np.inf, 3.0, 4.0, 5.0])
     y = pp.Conv([1.0, 1.0])(x)
@@ -121,12 +149,13 @@ def test_tiny_taps_are_kept_when_running():
     assert not pp.Conv([1e-13, 1.0]).equals(pp.Conv([0.0, 1.0]), rtol=0)
 
 
-@pytest.mark.parametrize("M", [2, 3, 5])
+@pytest.mark.parametrize("M", [2, 3, 4, 5, 7, 17])
 def test_deinterleave_any_offset(M):
-    """Phase streams for every offset, also negative ones (the FFT path's)."""
+    """Phase streams for every offset, also negative ones (the FFT path's);
+    lengths past one tile of the general split (64 blocks) and the wide one."""
     from polyphase.engine import kernels
     rng = np.random.default_rng(M)
-    for n in range(1, 12):
+    for n in list(range(1, 12)) + [64 * M + 5, 300 * M + 1]:
         for pre in range(-9, 8):
             for extra in (-1, 0, 2):
                 nb = max(1, -(-(n + pre) // M) + extra)

@@ -441,17 +441,24 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
             return out                     # (None: non-finite data, run exactly)
     kernels = submodule("polyphase.engine.kernels")   # (and numba with it)
     out = result((lanes, length), dtype)     # the kernel writes every sample
+    split = None
     if M == 1 and pre == 0:
         xq = x[:, None, :]
+    elif 2 < M < kernels.WIDE:
+        # each job splits what it reads (M = 2 splits the whole signal, as
+        # fast here, and the first M = 2 call does not compile this copy of
+        # the kernel: 2.3 s more of cold JIT)
+        xq = x[:, None, :]
+        split = np.array([pre, M], np.int64)
     else:
         xq = scratch("phases", (lanes, M, -(-(n + pre) // M)), dtype)
         kernels.deinterleave(x, pre, M, xq)
     # (Python ints reach numba as int64, without the cost of np.int64 boxing)
     args = (xq, *plan, L, start // L, nblocks, start, out, chunk)
     if groups:
-        kernels.run_parallel(*args, groups)
+        kernels.run_parallel(*args, split, groups)
     else:
-        kernels.run_jobs(*args, 0, lanes * -(-nblocks // chunk))
+        kernels.run_jobs(*args, 0, lanes * -(-nblocks // chunk), split)
     return out
 
 

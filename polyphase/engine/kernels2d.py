@@ -14,7 +14,7 @@ needs no synchronisation.
 import numpy as np
 from numba import njit, prange
 
-from .kernels import split2
+from .kernels import split_phases
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -141,9 +141,8 @@ def deinterleave(x, pre1, pre2, M1, M2, out):
                 out[lane, m1 * M2 + m2, b1, :] = 0
             continue
         row = x[lane, i]
-        if M2 == 2:
-            # both column phases in one pass
-            split2(row, pre2, out[lane, m1 * 2, b1], out[lane, m1 * 2 + 1, b1])
+        if M2 <= 4:                 # all column phases in one pass
+            split_phases(row, M2, -pre2, out[lane, m1 * M2:(m1 + 1) * M2, b1])
             continue
         for m2 in range(M2):
             dst = out[lane, m1 * M2 + m2, b1]

@@ -16,11 +16,12 @@ Why: reading the image with strided loads used a fraction of each load
 (stride 3: a single-channel 1024x1024 ``conv2d`` took 0.54 ms, slower than
 torch), and splitting the whole image into its ``M1*M2`` phase images first
 was a copy of it through memory (0.42 of those 0.54 ms); the ring splits
-each row once, into L1, and skips the rows no tap reads.  A pass per tap
-(the phase-image kernel, :mod:`.kernels2d`) loaded and stored the scratch
-row once per tap: eight taps share that here.  The split of a row is an
-interleaved load LLVM vectorises when ``M2`` is a literal, so ``M2 = 2, 3,
-4`` have their own loops; so do the interleaves of ``L2 = 2, 3, 4``.
+each row once, into L1 (:func:`.kernels.split_phases`), and skips the rows
+no tap reads.  A pass per tap (the phase-image kernel, :mod:`.kernels2d`)
+loaded and stored the scratch row once per tap: eight taps share that
+here.  The interleave of ``L2`` phases into an output row is an interleaved
+store LLVM vectorises when ``L2`` is a literal, so ``L2 = 1..4`` have loops
+of their own.
 
 Rows and columns outside the image are zeros in the ring and multiply like
 any sample; inserted zeros (phases) are never multiplied.  With finite taps
@@ -31,55 +32,7 @@ there); the caller sends non-finite taps elsewhere (``0 * inf``).
 import numpy as np
 from numba import njit, prange
 
-
-@njit(cache=True, nogil=True, inline="always")
-def _edge(row, col, d, j):
-    d[j] = row[col] if 0 <= col < row.shape[0] else 0
-
-
-@njit(cache=True, nogil=True)
-def _split(row, M2, so, P):
-    """``P[m, j] = row[M2*j + so + m]`` (zero outside ``row``)."""
-    n, ncp = row.shape[0], P.shape[1]
-    j0 = min(max(0, -(so // M2)), ncp)          # first j with M2*j + so >= 0
-    j1 = max(j0, min(ncp, (n - so) // M2))      # ... and M2*j + so + M2 - 1 < n
-    src = row[M2 * j0 + so:]                    # zero-based views: see module doc
-    cnt = j1 - j0
-    if M2 == 1:
-        d0 = P[0, j0:j1]
-        for t in range(cnt):
-            d0[t] = src[t]
-    elif M2 == 2:
-        d0, d1 = P[0, j0:j1], P[1, j0:j1]
-        for t in range(cnt):
-            d0[t] = src[2 * t]
-            d1[t] = src[2 * t + 1]
-    elif M2 == 3:
-        d0, d1, d2 = P[0, j0:j1], P[1, j0:j1], P[2, j0:j1]
-        for t in range(cnt):
-            d0[t] = src[3 * t]
-            d1[t] = src[3 * t + 1]
-            d2[t] = src[3 * t + 2]
-    elif M2 == 4:
-        d0, d1, d2, d3 = P[0, j0:j1], P[1, j0:j1], P[2, j0:j1], P[3, j0:j1]
-        for t in range(cnt):
-            d0[t] = src[4 * t]
-            d1[t] = src[4 * t + 1]
-            d2[t] = src[4 * t + 2]
-            d3[t] = src[4 * t + 3]
-    else:
-        for m in range(M2):
-            d = P[m, j0:j1]
-            for t in range(cnt):
-                d[t] = src[M2 * t + m]
-    for m in range(M2):
-        # outside the row: zeros (a vectorised fill); then the two blocks
-        # that straddle its ends, sample by sample
-        P[m, :j0] = 0
-        P[m, j1:] = 0
-        for j in (j0 - 1, j1):
-            if 0 <= j < ncp:
-                _edge(row, M2 * j + so + m, P[m], j)
+from .kernels import split_phases
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -197,7 +150,7 @@ def _jobs(x, geo, ptr, tt, tc, out, job0, job1):
             i = M1 * b1 + ro + a
             s = i % K1                          # K1 consecutive rows: distinct slots
             if held[s] != i:
-                _split(x[lane, i] if 0 <= i < n1 else zero, M2, M2 * blo + so,
+                split_phases(x[lane, i] if 0 <= i < n1 else zero, M2, M2 * blo + so,
                        ring[s * M2 * W:(s + 1) * M2 * W].reshape((M2, W)))
                 held[s] = i
         for t in range(tc.shape[0]):
