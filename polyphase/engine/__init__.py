@@ -430,7 +430,7 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         # as many FFT workers as the direct kernels would use threads
         return run_fft(pm, x, dtype, in_origin, start, length,
                        workers=numba.get_num_threads())
-    plan, pre, nblocks, taps, chunk, L, M, bp = prep
+    plan, pre, nblocks, taps, chunk, L, M, bp, split = prep
     groups = _parallel(lanes * length, taps) if lanes * length * taps >= PARALLEL_MIN_WORK \
         else 0                                      # (saves a call on short signals)
     x = np.ascontiguousarray(x, dtype=dtype)
@@ -441,18 +441,13 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
             return out                     # (None: non-finite data, run exactly)
     kernels = submodule("polyphase.engine.kernels")   # (and numba with it)
     out = result((lanes, length), dtype)     # the kernel writes every sample
-    split = None
-    if M == 1 and pre == 0:
-        xq = x[:, None, :]
-    elif 2 < M < kernels.WIDE:
-        # each job splits what it reads (M = 2 splits the whole signal, as
-        # fast here, and the first M = 2 call does not compile this copy of
-        # the kernel: 2.3 s more of cold JIT)
-        xq = x[:, None, :]
-        split = np.array([pre, M], np.int64)
-    else:
+    if split[1] == 0 and M > 1:
+        # many phases: the whole signal, tiled (a job's blocks of them would
+        # not stay in cache)
         xq = scratch("phases", (lanes, M, -(-(n + pre) // M)), dtype)
         kernels.deinterleave(x, pre, M, xq)
+    else:
+        xq = x[:, None, :]         # one stream already, or each job splits its part
     # (Python ints reach numba as int64, without the cost of np.int64 boxing)
     args = (xq, *plan, L, start // L, nblocks, start, out, chunk)
     if groups:
@@ -470,12 +465,12 @@ ROW_PREP_SIZE = 64
 def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
     """What :func:`run_rows` needs besides the data, or None for the FFT path.
 
-    ``(plan, pre, nblocks, taps, chunk, L, M, band)``: the kernel's tap plan
+    ``(plan, pre, nblocks, taps, chunk, L, M, band, split)``: the kernel's tap plan
     packed into two arrays (delayed to the input's first block), the zeros before the
     input's first sample in its block, output blocks, taps per phase (at
     least 1), blocks per job, the rates, and the
     :class:`~polyphase.engine.band.BandPlan` when the band route runs
-    instead (None otherwise).
+    instead (None otherwise), and the kernel's ``split`` (:func:`_split_jobs`).
     Cached on ``pm`` by call shape (~2 us of a 12 us call on 256 samples).
     """
     key = (dtype, lanes, n, in_origin, start, length, method)
@@ -498,13 +493,26 @@ def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
             if origin_block:
                 plan = plan.delayed(origin_block)      # a copy: the plan is cached
             taps = max(1, pm.nnz // L)
-            prep = (plan.packed(), in_origin - origin_block * M,
-                    (start + length - 1) // L - start // L + 1, taps,
-                    job_blocks(L, taps, np.dtype(dtype).itemsize), L, M, bp)
+            pre = in_origin - origin_block * M
+            prep = (plan.packed(), pre, (start + length - 1) // L - start // L + 1, taps,
+                    job_blocks(L, taps, np.dtype(dtype).itemsize), L, M, bp,
+                    _split_jobs(plan, pre, M))
         if len(preps) >= ROW_PREP_SIZE:
             preps.clear()
         preps[key] = prep
     return prep
+
+
+def _split_jobs(plan, pre, M):
+    """The ``split`` argument of :func:`.kernels.run_jobs`: ``(pre, M, kmin,
+    kmax)`` when each job splits the input blocks it reads into its phases,
+    zeros when the kernel reads phase streams (one phase, or from
+    ``kernels.WIDE`` phases on: a job's blocks of that many would not stay
+    in cache, and the whole signal is split first, tiled)."""
+    if (M == 1 and pre == 0) or M >= submodule("polyphase.engine.kernels").WIDE:
+        return np.zeros(4, np.int64)
+    k = np.concatenate([plan.ctaps[:, 1], plan.etaps[:, 1]])
+    return np.array([pre, M, k.min(), k.max()], np.int64)
 
 
 def _band_plan(pm, dtype, n, in_origin, start, length, lanes=0):
