@@ -151,6 +151,10 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     first = [s // L for s, L in zip(starts, ups)]
     nblocks = [(s + n - 1) // L - f + 1 for s, n, L, f in zip(starts, lengths, ups, first)]
     G, plan = _plan(pm, dtype)
+    if algorithm == "auto":
+        out = _pointwise(pm, x, dtype, in_origin, starts, lengths, G, plan)
+        if out is not None:
+            return out
     fast = _winograd_plans(pm, dtype, plan, cin) if algorithm != "im2col" else None
     if algorithm == "winograd" and not fast:
         raise ValueError("algorithm='winograd' needs 1-D or 2-D phases whose taps are "
@@ -236,6 +240,35 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
         nb * L for nb, L in zip(nblocks, ups)))
     window = tuple(slice(c, c + n) for c, n in zip(crop, lengths))
     return np.ascontiguousarray(y[(slice(None), slice(None)) + window])
+
+
+def _pointwise(pm, x, dtype, in_origin, starts, lengths, G, plan):
+    """A matrix of one tap position that does not upsample (a 1x1 convolution,
+    strided or not) on a window inside the input: one batched product
+    ``W @ x`` over a (strided) view of ``x``; None otherwise.
+
+    The stacked route would copy the input into phase streams, multiply on
+    their padded grid and interleave the product into the output: three
+    passes around one BLAS call (N8 C64->64 32x32: 1.7 against 1.0 ms for
+    torch).
+    """
+    if any(L != 1 for L in pm.ups) or len(plan) != 1 or plan[0][0].shape[0] != 1:
+        return None
+    (q, *k), W = plan[0][0][0], plan[0][1]
+    phase = np.unravel_index(q, pm.downs)
+    window = [slice(None), slice(None)]
+    for a, M in enumerate(pm.downs):
+        # output (block) index o reads input M*(o - k) + q, array index - in_origin
+        i0 = M * (starts[a] - k[a]) + phase[a] - in_origin[a]
+        i1 = i0 + M * (lengths[a] - 1)
+        if lengths[a] == 0 or i0 < 0 or i1 >= x.shape[2 + a]:
+            return None
+        window.append(slice(i0, i1 + 1, M))
+    lanes, cin = x.shape[:2]
+    xs = np.asarray(x[tuple(window)], dtype=dtype).reshape(lanes, G, cin // G, -1)
+    out = result((lanes, G, W.shape[1], xs.shape[-1]), dtype)
+    np.matmul(W, xs, out=out)
+    return out.reshape((lanes, G * W.shape[1]) + tuple(lengths))
 
 
 def _winograd_plans(pm, dtype, plan, cin):
