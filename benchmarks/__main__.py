@@ -129,7 +129,7 @@ t_numba = time.perf_counter() - t
 dt = np.{dtype}
 calls = {{
     "upfirdn L=2 (1-D kernel)": lambda: pp.upfirdn(np.ones(8, dt), np.ones(1000, dt), 2),
-    "upfirdn M=2 (de-interleave + kernel)":
+    "upfirdn M=2 (split jobs: the 1-D kernel again)":
         lambda: pp.upfirdn(np.ones(8, dt), np.ones(1000, dt), 1, 2),
     "upfirdn 3/2, 2**15 samples (band kernel)":
         lambda: pp.upfirdn(np.ones(96, dt), np.ones(1 << 15, dt), 3, 2),

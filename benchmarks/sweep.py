@@ -1,0 +1,145 @@
+"""Cases beyond issue #5's table, one thread: ``python -m benchmarks.sweep``.
+
+The issue's cases have fixed sizes and filters; this sweep reruns the same
+kinds of work at other rates, filter lengths, image sizes, strides and
+channel counts, so that a kernel tuned to one case shows where it stops
+helping.  Same rules as ``python -m benchmarks`` (a process pinned to one
+thread, ours and the peer's implementation checked equal, then timed
+interleaved, median of the repeats); no targets, just ratios (peer time /
+our time, > 1: polyphase is faster).
+
+Examples::
+
+    python -m benchmarks.sweep                  # all three groups, ~5 minutes
+    python -m benchmarks.sweep --groups layers --json sweep.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from .timing import interleaved
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# (n, L, M, taps): decimators with few taps per phase are memory-bound
+UPFIRDN = [(1000, 2, 1, 31), (1000, 1, 3, 5), (1000, 5, 3, 31), (1 << 17, 4, 1, 31),
+           (1 << 17, 1, 3, 31), (1 << 17, 3, 7, 5), (1 << 20, 1, 4, 5),
+           (1 << 20, 1, 8, 9), (1 << 20, 2, 5, 7), (1 << 20, 5, 3, 31),
+           (1 << 20, 1, 1, 5), (1 << 20, 3, 7, 200)]
+# (transposed, size, k, stride): single-channel images
+IMAGES = [(t, size, k, s) for t in (False, True) for size in (256, 1024)
+          for k, s in ((2, 2), (3, 3), (5, 2), (7, 3))]
+# (name, N, C_in, C_out, size, k, stride, padding, output_padding)
+LAYERS = [("conv2d", 8, 64, 64, 32, 3, 1, 1, 0), ("conv2d", 8, 64, 128, 32, 3, 2, 1, 0),
+          ("conv2d", 8, 64, 64, 32, 1, 1, 0, 0), ("conv2d", 4, 64, 64, 32, 5, 2, 2, 0),
+          ("conv2d", 4, 3, 64, 128, 7, 2, 3, 0),
+          ("conv_transpose2d", 8, 64, 32, 32, 4, 2, 1, 0),
+          ("conv_transpose2d", 8, 64, 64, 32, 3, 2, 1, 1),
+          ("conv_transpose2d", 4, 32, 32, 32, 5, 2, 2, 1),
+          ("conv1d", 8, 64, 64, 4096, 3, 1, 1, 0), ("conv1d", 8, 64, 64, 4096, 5, 2, 2, 0)]
+
+
+def _upfirdn(rng, n, L, M, taps, dtype):
+    import scipy.signal
+
+    import polyphase as pp
+    x = rng.standard_normal(n).astype(dtype)
+    h = rng.standard_normal(taps).astype(dtype)
+    return (f"upfirdn n={n} L={L} M={M} K={taps}", lambda: pp.upfirdn(h, x, L, M),
+            lambda: scipy.signal.upfirdn(h, x, L, M))
+
+
+def _torch_layer(rng, name, n, cin, cout, size, k, stride, padding, output_padding):
+    import torch
+
+    import polyphase.nn as pnn
+    d = 1 if name.endswith("1d") else 2
+    transposed = "transpose" in name
+    x = rng.standard_normal((n, cin) + (size,) * d).astype(np.float32)
+    w = (rng.standard_normal(((cin, cout) if transposed else (cout, cin)) + (k,) * d)
+         / k).astype(np.float32)
+    kw = dict(stride=stride, padding=padding)
+    if transposed:
+        kw["output_padding"] = output_padding
+    xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+    ours_fn, torch_fn = getattr(pnn, name), getattr(torch.nn.functional, name)
+
+    def theirs():
+        with torch.inference_mode():
+            return torch_fn(xt, wt, **kw).numpy()
+    label = f"{name} N{n} C{cin}->{cout} {size}^{d} k{k} s{stride} p{padding}"
+    return label, lambda: ours_fn(x, w, **kw), theirs
+
+
+def cases(groups):
+    rng = np.random.default_rng(0)
+    if "upfirdn" in groups:
+        for n, L, M, taps in UPFIRDN:
+            for dtype in ("float64", "float32"):
+                yield ("scipy", dtype) + _upfirdn(rng, n, L, M, taps, dtype)
+    if "images" in groups:
+        for transposed, size, k, s in IMAGES:
+            name = "conv_transpose2d" if transposed else "conv2d"
+            yield ("torch", "float32") + _torch_layer(rng, name, 1, 1, 1, size, k, s, 0, 0)
+    if "layers" in groups:
+        for args in LAYERS:
+            yield ("torch", "float32") + _torch_layer(rng, *args)
+
+
+def run(groups, repeats):
+    import numba
+    numba.set_num_threads(1)
+    try:
+        import torch
+        torch.set_num_threads(1)
+    except ImportError:
+        groups = [g for g in groups if g == "upfirdn"]
+    rows = []
+    for peer, dtype, label, ours, theirs in cases(groups):
+        a, b = ours(), theirs()
+        err = float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+        if a.shape != b.shape or a.dtype != b.dtype or \
+                err > (1e-4 if dtype == "float32" else 1e-9):
+            raise AssertionError(f"{label}: results differ ({err:.1e})")
+        t = interleaved({"ours": ours, "peer": theirs}, repeats, min_repeat=0.02)
+        row = dict(case=label, dtype=dtype, peer=peer, ours_ms=t["ours"] * 1e3,
+                   peer_ms=t["peer"] * 1e3, ratio=t["peer"] / t["ours"])
+        rows.append(row)
+        print(f"{label:48} {dtype:8} {peer:6} {row['peer_ms']:9.3f} {row['ours_ms']:9.3f} "
+              f"{row['ratio']:7.2f}", flush=True)
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sweep",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--groups", nargs="*", default=["upfirdn", "images", "layers"],
+                        choices=["upfirdn", "images", "layers"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", help="write the rows to this file")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if not args.child:           # a process pinned to one thread, as the main suite
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+                   MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+        cmd = [sys.executable, "-m", "benchmarks.sweep", "--child", "--repeats",
+               str(args.repeats), "--groups", *args.groups] + \
+            (["--json", args.json] if args.json else [])
+        return subprocess.run(cmd, env=env, cwd=ROOT).returncode
+    print(f"{'case':48} {'dtype':8} {'peer':6} {'peer ms':>9} {'ours ms':>9} {'ratio':>7}")
+    rows = run(args.groups, args.repeats)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
