@@ -1,6 +1,7 @@
 """numba kernels that run a polyphase matrix over blocks.
 
-The input is cut into ``M`` phase streams ``xq[q, b] = x[b*M + q]``; output
+The input is cut into ``M`` phase streams ``xq[q, b] = x[b*M + q]`` (job by
+job, for the input blocks each job reads, while ``M < WIDE``); output
 phase ``p`` of block ``b`` is ``sum c * xq[q, b - k]`` over the nonzero taps
 ``(q, k, c)`` of row ``p``.  Only nonzero taps are stored, so an inserted zero
 is never multiplied, and only output samples inside the requested window are

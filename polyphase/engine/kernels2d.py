@@ -1,14 +1,17 @@
-"""numba gather kernel for channel-agnostic 2-D polyphase matrices.
+"""numba kernels for channel-agnostic 2-D polyphase matrices: the phase-image
+kernel, the one-pass kernels for stride-2 convolutions with k <= 4, and the
+helpers of the channel-mixing path.
 
-The input is cut into ``M1*M2`` phase images ``xq[s, b1, b2]``; output phase
-``(p1, p2)`` of block ``(b1, b2)`` is ``sum c * xq[s, b1 - k1, b2 - k2]`` over
-the nonzero taps of that phase.  A job is one row of output blocks ``b1``: for
-each output phase the taps are accumulated along ``b2`` into a contiguous
-scratch row over unit-stride runs of phase-image rows (up to four taps per
-pass), then the scratch rows of all column phases are interleaved into the
-output row.  At about 1 ns per output sample (512x512, 3x3, stride 2) the
-kernel is bound by per-row overhead, not arithmetic: the loops vectorise.  Jobs write disjoint output rows, so ``prange`` over them
-needs no synchronisation.
+Phase-image kernel (``run_serial``): the input is cut into ``M1*M2`` phase
+images ``xq[s, b1, b2]``; output phase ``(p1, p2)`` of block ``(b1, b2)`` is
+``sum c * xq[s, b1 - k1, b2 - k2]`` over the nonzero taps of that phase.  A
+job is one row of output blocks ``b1``: for each output phase the taps are
+accumulated along ``b2`` into a contiguous scratch row, a pass per tap over
+a unit-stride run of a phase-image row, then the scratch rows of all column
+phases are interleaved into the output row.  It adds only products inside
+the image, so it is the route for matrices with a tap of inf or NaN; the
+ring kernel (:mod:`.kernels_ring`) runs the others faster.  Jobs write
+disjoint output rows, so ``prange`` over them needs no synchronisation.
 """
 
 import numpy as np
