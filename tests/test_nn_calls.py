@@ -1,0 +1,55 @@
+"""A layer called again on an array of a shape and dtype it has seen skips its
+checks (:meth:`polyphase.nn.Conv2d.__call__`): the numbers, dtypes and errors
+must be those of the first call."""
+
+import numpy as np
+import pytest
+
+import polyphase.nn as pnn
+
+
+def brute_conv2d(x, w, b, stride, padding):
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2:], axis=(2, 3))
+    return np.einsum("ncijkl,ockl->noij", win[:, :, ::stride, ::stride], w) \
+        + b[None, :, None, None]
+
+
+def test_repeated_calls_equal_first_calls_for_each_shape_and_dtype():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((3, 2, 3, 3))
+    b = rng.standard_normal(3)
+    layer = pnn.Conv2d(w, b, stride=2, padding=1)
+    for shape in [(1, 2, 9, 8), (2, 2, 5, 7), (1, 2, 9, 8), (2, 9, 8)]:
+        for dtype in (np.float64, np.float32, np.int64, np.float64):
+            x = (rng.standard_normal(shape) * 4).astype(dtype)
+            batched = x if x.ndim == 4 else x[None]
+            expected = brute_conv2d(batched.astype(np.float64), w, b, 2, 1)
+            for _ in range(2):
+                y = layer(x)
+                assert y.dtype == (np.float32 if dtype == np.float32 else np.float64)
+                got = y if x.ndim == 4 else y[None]
+                tol = 1e-5 if dtype == np.float32 else 1e-12
+                np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+
+
+def test_repeated_calls_still_check_other_shapes():
+    layer = pnn.Conv2d(np.ones((1, 2, 3, 3)))
+    layer(np.ones((1, 2, 5, 5)))
+    layer(np.ones((1, 2, 5, 5)))
+    with pytest.raises(ValueError, match="channels"):
+        layer(np.ones((1, 3, 5, 5)))
+    with pytest.raises(ValueError, match="input"):
+        layer(np.ones((5, 5)))
+    with pytest.raises(TypeError, match="numeric"):         # same shape, other dtype
+        layer(np.full((1, 2, 5, 5), "a"))
+
+
+def test_output_size_and_lists_take_the_full_path():
+    w = np.ones((1, 1, 3, 3))
+    layer = pnn.ConvTranspose2d(w, stride=2)
+    x = np.ones((1, 1, 4, 4))
+    assert layer(x).shape == (1, 1, 9, 9)
+    assert layer(x, output_size=(10, 10)).shape == (1, 1, 10, 10)
+    assert layer(x).shape == (1, 1, 9, 9)
+    np.testing.assert_array_equal(layer(x.tolist()), layer(x))
