@@ -102,7 +102,7 @@ def test_jobs_split_what_they_read(L, M, monkeypatch):
         calls = record_calls(m, kernels, "run_jobs")
         np.testing.assert_allclose(pp.upfirdn(h, x, L, M), expected, rtol=1e-12,
                                    atol=1e-12)
-    assert calls and all(c[-1][1] == M for c in calls)      # (M = 0: no split)
+    assert calls and all(c[1][-3] == M for c in calls)   # ints ends (pre, M, kmin, kmax)
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1)        # parallel
     np.testing.assert_allclose(pp.upfirdn(h, x, L, M), expected, rtol=1e-12, atol=1e-12)
     op = pp.Down(M) @ pp.Conv(h) @ pp.Up(L)

@@ -430,7 +430,7 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         # as many FFT workers as the direct kernels would use threads
         return run_fft(pm, x, dtype, in_origin, start, length,
                        workers=numba.get_num_threads())
-    plan, pre, nblocks, taps, chunk, L, M, bp, split = prep
+    plan, pre, nblocks, taps, chunk, L, M, bp, whole = prep
     groups = _parallel(lanes * length, taps) if lanes * length * taps >= PARALLEL_MIN_WORK \
         else 0                                      # (saves a call on short signals)
     x = np.ascontiguousarray(x, dtype=dtype)
@@ -441,7 +441,7 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
             return out                     # (None: non-finite data, run exactly)
     kernels = submodule("polyphase.engine.kernels")   # (and numba with it)
     out = result((lanes, length), dtype)     # the kernel writes every sample
-    if split[1] == 0 and M > 1:
+    if whole:
         # many phases: the whole signal, tiled (a job's blocks of them would
         # not stay in cache)
         xq = scratch("phases", (lanes, M, -(-(n + pre) // M)), dtype)
@@ -451,9 +451,9 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
     # (Python ints reach numba as int64, without the cost of np.int64 boxing)
     args = (xq, *plan, L, start // L, nblocks, start, out, chunk)
     if groups:
-        kernels.run_parallel(*args, split, groups)
+        kernels.run_parallel(*args, groups)
     else:
-        kernels.run_jobs(*args, 0, lanes * -(-nblocks // chunk), split)
+        kernels.run_jobs(*args, 0, lanes * -(-nblocks // chunk))
     return out
 
 
@@ -465,12 +465,14 @@ ROW_PREP_SIZE = 64
 def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
     """What :func:`run_rows` needs besides the data, or None for the FFT path.
 
-    ``(plan, pre, nblocks, taps, chunk, L, M, band, split)``: the kernel's tap plan
+    ``(plan, pre, nblocks, taps, chunk, L, M, band, whole)``: the kernel's tap plan
     packed into two arrays (delayed to the input's first block), the zeros before the
     input's first sample in its block, output blocks, taps per phase (at
     least 1), blocks per job, the rates, and the
     :class:`~polyphase.engine.band.BandPlan` when the band route runs
-    instead (None otherwise), and the kernel's ``split`` (:func:`_split_jobs`).
+    instead (None otherwise), and whether the whole signal is split into
+    phase streams first (else the plan ends with the jobs' ``split``, see
+    :func:`_split_jobs`).
     Cached on ``pm`` by call shape (~2 us of a 12 us call on 256 samples).
     """
     key = (dtype, lanes, n, in_origin, start, length, method)
@@ -494,9 +496,12 @@ def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
                 plan = plan.delayed(origin_block)      # a copy: the plan is cached
             taps = max(1, pm.nnz // L)
             pre = in_origin - origin_block * M
-            prep = (plan.packed(), pre, (start + length - 1) // L - start // L + 1, taps,
+            ints, coefs = plan.packed()
+            split = _split_jobs(plan, pre, M)
+            prep = ((np.concatenate([ints, split]), coefs), pre,
+                    (start + length - 1) // L - start // L + 1, taps,
                     job_blocks(L, taps, np.dtype(dtype).itemsize), L, M, bp,
-                    _split_jobs(plan, pre, M))
+                    bool(M > 1 and split[1] == 0))
         if len(preps) >= ROW_PREP_SIZE:
             preps.clear()
         preps[key] = prep
@@ -504,8 +509,8 @@ def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
 
 
 def _split_jobs(plan, pre, M):
-    """The ``split`` argument of :func:`.kernels.run_jobs`: ``(pre, M, kmin,
-    kmax)`` when each job splits the input blocks it reads into its phases,
+    """The ``split`` that ends :func:`.kernels.run_jobs`'s ``ints``: ``(pre, M,
+    kmin, kmax)`` when each job splits the input blocks it reads into its phases,
     zeros when the kernel reads phase streams (one phase, or from
     ``kernels.WIDE`` phases on: a job's blocks of that many would not stay
     in cache, and the whole signal is split first, tiled)."""
