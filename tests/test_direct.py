@@ -1,0 +1,116 @@
+"""The direct, register-blocked products of the channel-mixing engine
+(:mod:`polyphase.engine.kernels_direct`), which replace im2col + BLAS for
+stride-1 and transposed layers and few-channel strided ones on one thread.
+
+Checked against brute-force numpy convolutions and against the im2col route
+on the same inputs, including windows of the operators.
+"""
+
+import numpy as np
+import pytest
+from helpers import record_calls
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import polyphase.nn as pnn
+from polyphase import engine
+from polyphase.engine import gemm
+from polyphase.finite import windows_for
+
+
+def brute_conv1d(x, w, stride, padding):
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2], axis=2)[:, :, ::stride]
+    return np.einsum("ncjk,ock->noj", win, w)
+
+
+def brute_conv2d(x, w, stride, padding):
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2:], axis=(2, 3))
+    return np.einsum("ncijkl,ockl->noij", win[:, :, ::stride, ::stride], w)
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    """The direct kernel is the serial route: make every call serial."""
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
+
+
+@settings(max_examples=30, deadline=None)
+@given(d=st.sampled_from([1, 2]), n=st.integers(1, 3), cin=st.integers(1, 20),
+       cout8=st.integers(1, 3), size=st.integers(3, 12), k=st.integers(1, 5),
+       stride=st.integers(1, 3), padding=st.integers(0, 2), seed=st.integers(0, 99),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_direct_matches_brute_force(d, n, cin, cout8, size, k, stride, padding, seed,
+                                    dtype):
+    if size + 2 * padding < k:
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((n, cin) + (size,) * d).astype(dtype)
+        w = rng.standard_normal((8 * cout8, cin) + (k,) * d).astype(dtype)
+        f, brute = (pnn.conv1d, brute_conv1d) if d == 1 else (pnn.conv2d, brute_conv2d)
+        got = f(x, w, stride=stride, padding=padding)
+    assert got.dtype == dtype
+    tol = 2e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, brute(x.astype(np.float64), w, stride, padding),
+                               rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("cls, wshape, kw, shape", [
+    (pnn.Conv2d, (16, 8, 3, 3), dict(padding=1), (2, 8, 11, 9)),
+    (pnn.ConvTranspose2d, (8, 16, 3, 3), dict(stride=2, padding=1, output_padding=1),
+     (2, 8, 7, 6)),
+    (pnn.ConvTranspose1d, (8, 8, 5), dict(stride=2, padding=2), (3, 8, 13)),
+    (pnn.Conv2d, (8, 3, 7, 7), dict(stride=2, padding=3), (1, 3, 15, 14)),
+], ids=["conv2d-s1", "convT2d-s2", "convT1d-s2", "stem-s2"])
+def test_direct_route_runs_and_equals_im2col(cls, wshape, kw, shape, one_thread,
+                                             monkeypatch):
+    calls = record_calls(monkeypatch, gemm, "_direct_products")
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape)
+    layer = cls(rng.standard_normal(wshape), **kw)
+    y = layer(x)
+    assert calls
+    d = len(shape) - 2
+    windows = windows_for(layer._declared, x.shape[2:], [(0, m) for m in y.shape[2:]])
+    starts = tuple(a for a, _ in windows)
+    lengths = tuple(b - a for a, b in windows)
+    im2col = engine.run(layer.polyphase(), x, np.float64, (0,) * d, starts, lengths,
+                        method="gemm")
+    np.testing.assert_allclose(y, im2col, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid", ((-3, 9), (-2, 8))], ids=str)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_direct_windows_equal_im2col(mode, stride, one_thread, monkeypatch):
+    """Operator windows that start before the input and end past it, on the
+    layer as an operator (no bias, any window) and on its transpose."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 7, 6))
+    for op in (pnn.Conv2d(rng.standard_normal((8, 3, 3, 2)), stride=stride),
+               pnn.ConvTranspose2d(rng.standard_normal((3, 8, 3, 2)), stride=stride)):
+        calls = record_calls(monkeypatch, gemm, "_direct_products")
+        got = op(x, mode=mode, channel_axis=0)
+        assert calls
+        with monkeypatch.context() as m:
+            m.setattr(gemm, "_direct_applies", lambda *args: False)
+            expected = op(x, mode=mode, channel_axis=0)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_where_the_direct_route_does_not_apply(one_thread, monkeypatch):
+    """Rows not a multiple of eight, groups, complex data, strided layers with
+    many channels, and forced im2col keep BLAS."""
+    calls = record_calls(monkeypatch, gemm, "_direct_products")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 16, 9, 9))
+    pnn.conv2d(x, rng.standard_normal((6, 16, 3, 3)), padding=1)          # 6 rows
+    pnn.conv2d(x, rng.standard_normal((16, 8, 3, 3)), padding=1, groups=2)
+    pnn.conv2d(x, rng.standard_normal((16, 16, 3, 3)), stride=2)          # C_in 16
+    op = pnn.Conv2d(rng.standard_normal((8, 16, 3, 3)))
+    op(x[0] + 1j, mode="full", channel_axis=0)
+    assert not calls
+    pnn.conv2d(x, rng.standard_normal((16, 16, 3, 3)), padding=1)
+    assert len(calls) == 1
