@@ -264,9 +264,9 @@ def _direct_applies(pm, dtype, algorithm, G, plan, cin, columns):
     faster on stride-1 and transposed layers (3x3 and 5x5, 32-64 channels,
     1-D and 2-D) and on a 3-channel 7x7 stride-2 stem (1.38x), but 0.91-0.97x
     on strided 64-channel layers (k3 and k5, stride 2), whose four input
-    phases make each output read more streams.  Serial only: compiled inside
-    a parallel region the kernel lost its vectorisation and did not scale
-    (two threads: 9.7 against 10.2 ms), where BLAS uses both cores.
+    phases make each output read more streams.  Serial only: a parallel
+    version over column chunks did not scale (two threads: 9.7 against 10.2
+    ms; the cause was not found), where BLAS uses both cores.
     """
     from . import _parallel
     if algorithm != "auto" or G != 1 or np.dtype(dtype) not in _DIRECT_DTYPES:
