@@ -268,7 +268,6 @@ def _direct_applies(pm, dtype, algorithm, G, plan, cin, columns):
     version over column chunks did not scale (two threads: 9.7 against 10.2
     ms; the cause was not found), where BLAS uses both cores.
     """
-    from . import _parallel
     if algorithm != "auto" or G != 1 or np.dtype(dtype) not in _DIRECT_DTYPES:
         return False
     if any(W.shape[1] % _DIRECT_ROWS for _, W in plan):
@@ -276,7 +275,8 @@ def _direct_applies(pm, dtype, algorithm, G, plan, cin, columns):
     if prod(pm.downs) > 1 and cin >= 16:
         return False
     rows = sum(W.shape[1] for _, W in plan)
-    return _parallel(columns * rows, plan[0][0].shape[0] * cin) == 0
+    engine = submodule("polyphase.engine")
+    return engine._parallel(columns * rows, plan[0][0].shape[0] * cin) == 0
 
 
 def _direct_products(pm, dtype, r, flat, taps, starts_t, W, rows):
