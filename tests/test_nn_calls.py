@@ -53,3 +53,13 @@ def test_output_size_and_lists_take_the_full_path():
     assert layer(x, output_size=(10, 10)).shape == (1, 1, 10, 10)
     assert layer(x).shape == (1, 1, 9, 9)
     np.testing.assert_array_equal(layer(x.tolist()), layer(x))
+
+
+def test_a_layer_that_has_run_still_pickles():
+    import pickle
+    rng = np.random.default_rng(4)
+    layer = pnn.Conv2d(rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3), stride=2)
+    x = rng.standard_normal((1, 2, 9, 8))
+    y = layer(x)
+    again = pickle.loads(pickle.dumps(layer))
+    np.testing.assert_array_equal(again(x), y)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._lazy import submodule
 from ..operators import ChannelConv, Delay, Down, Operator, Transpose
 from . import _args
 
@@ -199,39 +200,39 @@ class _ConvNd(Operator):
                                     channel_axis=channel_axis)
         # A shape and dtype seen before skip the checks and the window
         # arithmetic, which they passed then: ~10 of the ~20 us of Python
-        # around a small image's kernel.
+        # around a small image's kernel.  (Plain data, not a closure: a
+        # layer that has run still pickles.)
         calls = self.__dict__.setdefault("_calls", {})
         key = (x.shape, x.dtype) if type(x) is np.ndarray and output_size is None else None
-        call = calls.get(key)
-        if call is None:
+        prepared = calls.get(key)
+        if prepared is None:
             x, _ = _args.input_array(x, self._dims, self._fname)
             _args.check_in_channels(x, self._dims, self.in_channels, self.weight.shape,
                                     self.groups, self._transposed)
             out = self.output_shape(x.shape[-self._dims:], output_size)
-            call = self._prepared(x, _window(out))
+            prepared = self._prepared(x, _window(out))
             if key is not None:
                 if len(calls) >= 16:             # (shapes may vary: keep it bounded)
                     calls.clear()
-                calls[key] = call
-        return call(x)
+                calls[key] = prepared
+        axes, windows, bias = prepared
+        y = submodule("polyphase.finite").apply_window(self, x, axes, windows,
+                                                      channel_axis=axes[0] - 1)
+        if bias is not None:
+            y += bias.astype(y.dtype, copy=False)
+        return y
 
     def _prepared(self, x, window):
-        """The PyTorch call on arrays of ``x``'s shape and dtype: the operator
-        on the output ``window`` (what ``Operator.__call__`` would find), plus
-        the bias."""
-        from ..finite import apply_window, windows_for
+        """``(axes, windows, bias)`` of the PyTorch call on arrays of ``x``'s
+        shape and dtype: the operator on the output ``window`` (what
+        ``Operator.__call__`` would find), plus the bias."""
+        from ..finite import windows_for
 
         axes = list(range(x.ndim - self._dims, x.ndim))
         windows = windows_for(self._declared, x.shape[-self._dims:], window)
         bias = None if self.bias is None else \
             self.bias.reshape((-1,) + (1,) * self._dims)
-
-        def call(x):
-            y = apply_window(self, x, axes, windows, channel_axis=axes[0] - 1)
-            if bias is not None:
-                y += bias.astype(y.dtype, copy=False)
-            return y
-        return call
+        return axes, windows, bias
 
 
 class _Conv(_ConvNd):
