@@ -244,9 +244,10 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
 
 
 def _cached_plan(pm, kind, key, build):
-    """``build()``, cached on ``pm`` under ``kind`` and ``key`` (a window start
-    or input origin): the numpy of a plan costs ~15 us a call, a tenth of a
-    512x512 image's time.  At most 64 keys per kind (windows may vary)."""
+    """``build()``, cached on ``pm`` under ``kind`` and ``key`` (a dtype, with
+    the window start and input origin where the plan depends on them): the
+    numpy of a plan costs ~15 us a call, a tenth of a 512x512 image's time.
+    At most 64 keys per kind (windows may vary)."""
     plans = pm.__dict__.setdefault("_plans", {}).setdefault(kind, {})
     if key not in plans:
         if len(plans) >= 64:
@@ -337,13 +338,11 @@ def _run_transposed2(pm, x, dtype, in_origin, starts, lengths):
     kernel multiplies the box's empty places, and ``0 * inf`` is NaN)."""
     kernels2d = submodule("polyphase.engine.kernels2d")
 
-    cache = pm.__dict__.setdefault("_plans", {})
-    key = ("transposed2", np.dtype(dtype))
-    if key not in cache:
-        cache[key] = _transposed2_taps(pm, dtype)
-    if cache[key] is None:
+    taps = _cached_plan(pm, "transposed2", np.dtype(dtype),
+                        lambda: _transposed2_taps(pm, dtype))
+    if taps is None:
         return None
-    c, k1, k2 = cache[key]
+    c, k1, k2 = taps
     xc = np.ascontiguousarray(x, dtype=dtype)
     if kernels2d.not_finite(xc.reshape(-1)) != 0:
         return None

@@ -254,7 +254,6 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
 # kernel computes whole vectors of columns (16 float32).
 _DIRECT_PAD = 16
 _DIRECT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_DIRECT_ROWS = 8                  # kernels_direct.NB: rows per register block
 
 
 def _direct_applies(pm, dtype, algorithm, G, plan, cin, columns):
@@ -270,7 +269,8 @@ def _direct_applies(pm, dtype, algorithm, G, plan, cin, columns):
     """
     if algorithm != "auto" or G != 1 or np.dtype(dtype) not in _DIRECT_DTYPES:
         return False
-    if any(W.shape[1] % _DIRECT_ROWS for _, W in plan):
+    rows_per_block = submodule("polyphase.engine.kernels_direct").NB
+    if any(W.shape[1] % rows_per_block for _, W in plan):
         return False
     if prod(pm.downs) > 1 and cin >= 16:
         return False

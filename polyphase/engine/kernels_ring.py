@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from .kernels import split_phases
+from .kernels2d import interleave_row
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -64,51 +65,6 @@ def _pass(o, ring, off, tc, t, u):
     for j in range(n):
         o[j] += ((w0 * v0[j] + w1 * v1[j]) + (w2 * v2[j] + w3 * v3[j])) \
             + ((w4 * v4[j] + w5 * v5[j]) + (w6 * v6[j] + w7 * v7[j]))
-
-
-@njit(cache=True, nogil=True)
-def _interleave(acc, L2, blo, w2, orow):
-    """``orow[L2*(blo + j) + p2 - w2] = acc[p2, j]`` where that is inside ``orow``."""
-    cols = orow.shape[0]
-    nb2 = (w2 + cols - 1) // L2 + 1 - blo       # (acc's rows are longer: padding)
-    # blocks whose L2 outputs all lie inside the row, then the ends
-    jlo = min(-(-w2 // L2) - blo, nb2)
-    jhi = max(jlo, min((w2 + cols) // L2 - blo, nb2))
-    m = jhi - jlo
-    dst = orow[L2 * (blo + jlo) - w2:]          # zero-based views (module doc)
-    if L2 == 1:
-        v0 = acc[0, jlo:]
-        for i in range(m):
-            dst[i] = v0[i]
-    elif L2 == 2:
-        v0, v1 = acc[0, jlo:], acc[1, jlo:]
-        for i in range(m):
-            dst[2 * i] = v0[i]
-            dst[2 * i + 1] = v1[i]
-    elif L2 == 3:
-        v0, v1, v2 = acc[0, jlo:], acc[1, jlo:], acc[2, jlo:]
-        for i in range(m):
-            dst[3 * i] = v0[i]
-            dst[3 * i + 1] = v1[i]
-            dst[3 * i + 2] = v2[i]
-    elif L2 == 4:
-        v0, v1, v2, v3 = acc[0, jlo:], acc[1, jlo:], acc[2, jlo:], acc[3, jlo:]
-        for i in range(m):
-            dst[4 * i] = v0[i]
-            dst[4 * i + 1] = v1[i]
-            dst[4 * i + 2] = v2[i]
-            dst[4 * i + 3] = v3[i]
-    else:
-        for p2 in range(L2):
-            v = acc[p2, jlo:]
-            for i in range(m):
-                dst[i * L2 + p2] = v[i]
-    for e in range(nb2 - m):
-        j = e if e < jlo else e + m             # the blocks outside [jlo, jhi)
-        for p2 in range(L2):
-            c = L2 * (blo + j) + p2 - w2
-            if 0 <= c < cols:
-                orow[c] = acc[p2, j]
 
 
 @njit(cache=True, nogil=True)
@@ -169,7 +125,7 @@ def _jobs(x, geo, ptr, tt, tc, out, job0, job1):
                     u = 8 if u >= 8 else (4 if u >= 4 else (2 if u >= 2 else 1))
                     _pass(o, ring, off, tc, t, u)
                     t += u
-            _interleave(acc, L2, blo, w2, out[lane, r])
+            interleave_row(acc, L2, blo, w2, out[lane, r])
 
 
 @njit(cache=True, nogil=True)
