@@ -376,3 +376,33 @@ def _conv2d_in_child(x, w):
     numba.get_num_threads = lambda: 2
     winograd.THREADS_MIN_WORK = 0
     return pnn.conv2d(x, w, stride=2, padding=1)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128])
+@pytest.mark.parametrize("shape, padding", [((37, 70), 1), ((20, 133), 0), ((35, 97), 2)])
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_winograd_2d_vector_transform_equals_im2col(monkeypatch, transposed, dtype, shape,
+                                                    padding, chunk):
+    """Images wide enough for the data transform's vectors of tiles
+    (:mod:`polyphase.engine.simd`; 8-16 tiles a vector) and the tiles after
+    them in a row, with zero columns at both edges; chunks of 64 tiles cut
+    tile rows, and complex data run as their real components."""
+    if chunk is not None:
+        monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk)
+    rng = np.random.default_rng(shape[1] + padding)
+    x = rng.standard_normal((2, 16) + shape).astype(dtype)
+    w = rng.standard_normal((16, 16, 4, 4)).astype(dtype)
+    if np.dtype(dtype).kind == "c":
+        x = x + 1j * rng.standard_normal(x.shape).astype(dtype)
+        w = w - 1j * rng.standard_normal(w.shape).astype(dtype)
+    layer = (pnn.ConvTranspose2d if transposed else pnn.Conv2d)(w, stride=2, padding=padding)
+    pm = layer.polyphase()
+    win = windows_for(layer._declared, shape, "full")
+    args = (pm, x, np.dtype(dtype), (0, 0), tuple(s for s, _ in win),
+            tuple(e - s for s, e in win))
+    fast = gemm.run_gemm(*args, algorithm="winograd")
+    slow = gemm.run_gemm(*args, algorithm="im2col")
+    assert fast.dtype == slow.dtype == dtype
+    tol = 1e-5 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-12
+    np.testing.assert_allclose(fast, slow, rtol=tol, atol=tol * np.abs(slow).max())

@@ -272,6 +272,23 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out):
             kw.transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out)
 
 
+def _column_phases(off1, off2, M, nt1, nt2, width, dtype):
+    """Scratch for :func:`.kernels_winograd.transform_input2` and its margin:
+    the rows a chunk of ``width`` tiles reads from each image it touches,
+    split into ``2 * M[1]`` column phases, with the zero columns that tiles
+    at the image's edges read first (``margin``) and last."""
+    from .scratch import scratch
+    S = 2 * M[1]
+    # column phase offset of d[., b] of tile 0, per entry, phase and b
+    j = (off2[..., None] + np.arange(3) * M[1]) // S
+    margin = int(max(0, -j.min()))
+    columns = margin + int(j.max()) + nt2
+    tile_rows = min(nt1, -(-width // nt2) + 1)          # per image a chunk touches
+    rows = int(off1.max() - off1.min()) + 2 * M[0] * tile_rows + 1
+    images = -(-width // (nt1 * nt2)) + 1
+    return scratch("winograd-columns", (images, rows, S, columns), dtype), margin
+
+
 def run2(x, plans, b0, M, pre, L, crop, nb, out):
     """All output phases of a 2-D layer through F(2x2, 2x2), from ``x`` into ``out``.
 
@@ -302,24 +319,18 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out):
         qs = plans[group[0]][0]
         q1, q2 = qs // M[1], qs % M[1]
         # x index of each tile's corner d[0, 0] (delay kmin + 1), per entry and phase
-        off1 = np.array([(b0[0] - plans[e][1][:, 0] - 1) * M[0] + q1 - pre[0] for e in group])
-        off2 = np.array([(b0[1] - plans[e][1][:, 1] - 1) * M[1] + q2 - pre[1] for e in group])
-        lo1, lo2 = off1.min(axis=0), off2.min(axis=0)
-        # each entry reads the shared phase images from these rows and columns on
-        sh1 = ((off1 - lo1) // M[0]).astype(np.int64)
-        sh2 = ((off2 - lo2) // M[1]).astype(np.int64)
-        qs64, lo1, lo2 = qs.astype(np.int64), lo1.astype(np.int64), lo2.astype(np.int64)
+        off1 = np.array([(b0[0] - plans[e][1][:, 0] - 1) * M[0] + q1 - pre[0]
+                         for e in group], dtype=np.int64)
+        off2 = np.array([(b0[1] - plans[e][1][:, 1] - 1) * M[1] + q2 - pre[1]
+                         for e in group], dtype=np.int64)
         E, cz = len(group), plans[group[0]][2].shape[2]
         R = max(plans[e][2].shape[1] for e in group)
         width = max(64, min(ntiles, CHUNK_BYTES // (9 * max(cz, R) * isz)))
-        images = -(-width // (nt1 * nt2)) + 1          # that a chunk's tiles touch
-        ph = scratch("winograd-ph", (images, qs.size, 2 * nt1 + 1 + int(sh1.max()),
-                                     2 * nt2 + 1 + int(sh2.max())), x.dtype)
+        cp = _column_phases(off1, off2, M, nt1, nt2, width, x.dtype)
         for t0 in range(0, ntiles, width):
             n = min(width, ntiles - t0)
             v, vn, m, mn = _tiles(9, cz, R, n, x.dtype, E)
-            kw.transform_input2(x, qs64, lo1, lo2, sh1, sh2, M[0], M[1], nt1, nt2, t0,
-                                n, v, ph)
+            kw.transform_input2(x, off1, off2, cp[1], M[0], M[1], nt1, nt2, t0, n, v, cp[0])
             for i, e in enumerate(group):
                 U = plans[e][2]
                 np.matmul(U, vn[i], out=mn[9 * i:9 * i + 9, :U.shape[1]])
