@@ -380,26 +380,33 @@ def _conv2d_in_child(x, w):
 
 @pytest.mark.parametrize("transposed", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128])
-@pytest.mark.parametrize("shape, padding", [((37, 70), 1), ((20, 133), 0), ((35, 97), 2)])
+@pytest.mark.parametrize("shape, padding, stride", [
+    ((37, 70), 1, 2), ((20, 133), 0, 2), ((35, 97), 2, 2), ((16, 61), 1, 3),
+    ((300,), 1, 2), ((1001,), 0, 2), ((250,), 2, 1), ((407,), 1, 3)])
 @pytest.mark.parametrize("chunk", [None, 1])
-def test_winograd_2d_vector_transform_equals_im2col(monkeypatch, transposed, dtype, shape,
-                                                    padding, chunk):
-    """Images wide enough for the data transform's vectors of tiles
-    (:mod:`polyphase.engine.simd`; 8-16 tiles a vector) and the tiles after
-    them in a row, with zero columns at both edges; chunks of 64 tiles cut
-    tile rows, and complex data run as their real components."""
+def test_winograd_vector_transforms_equal_im2col(monkeypatch, transposed, dtype, shape,
+                                                 padding, stride, chunk):
+    """Signals and images long enough for the data transforms' vectors of
+    tiles (:mod:`polyphase.engine.simd`; 4-16 tiles a vector) and the tiles
+    after them, with zero samples at both ends; each input phase split into
+    2, 3, 4 or 6 phases by vectors (stride 1 and 2) or sample by sample
+    (stride 3); chunks of 64 tiles cut tile rows and signals, and complex
+    data run as their real components."""
     if chunk is not None:
         monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk)
-    rng = np.random.default_rng(shape[1] + padding)
+    d = len(shape)
+    rng = np.random.default_rng(shape[-1] + padding)
     x = rng.standard_normal((2, 16) + shape).astype(dtype)
-    w = rng.standard_normal((16, 16, 4, 4)).astype(dtype)
+    w = rng.standard_normal((16, 16) + (2 * stride,) * d).astype(dtype)
     if np.dtype(dtype).kind == "c":
         x = x + 1j * rng.standard_normal(x.shape).astype(dtype)
         w = w - 1j * rng.standard_normal(w.shape).astype(dtype)
-    layer = (pnn.ConvTranspose2d if transposed else pnn.Conv2d)(w, stride=2, padding=padding)
+    cls = {(1, False): pnn.Conv1d, (1, True): pnn.ConvTranspose1d,
+           (2, False): pnn.Conv2d, (2, True): pnn.ConvTranspose2d}[d, transposed]
+    layer = cls(w, stride=stride, padding=padding)
     pm = layer.polyphase()
     win = windows_for(layer._declared, shape, "full")
-    args = (pm, x, np.dtype(dtype), (0, 0), tuple(s for s, _ in win),
+    args = (pm, x, np.dtype(dtype), (0,) * d, tuple(s for s, _ in win),
             tuple(e - s for s, e in win))
     fast = gemm.run_gemm(*args, algorithm="winograd")
     slow = gemm.run_gemm(*args, algorithm="im2col")

@@ -35,38 +35,62 @@ def _run_of_tiles(t, end, nt1, nt2):
 
 
 @njit(cache=True, nogil=True)
-def transform_input1(x, qs, zeros, off, M, nt, t0, n, v, ph):
+def transform_input1(x, off, jmin, M, nt, t0, n, v, cp):
     """``v[k, ch, t - t0] = (BT d)[k]`` for the ``n`` 4-sample tiles ``d`` of the
     chunk, channel ``ch``, of the signals ``x`` (lanes, C_in, n_x).
 
-    Channel ``ch = iq * C_in + c`` is channel ``c`` of input phase ``qs[iq]``;
-    ``d[a]`` of tile ``(lane, r)`` is ``x[lane, c, off[iq] + (3*r + a)*M]``, zero
-    outside the signal.  Each signal is first split into its phase rows
-    ``ph`` (``(n_q, 1, 3*nt + 1)``, zero-padded, in cache; ``zeros`` is
-    ``n_q`` zeros) and the tiles read from there with unit strides: loads
-    with stride ``M`` straight from ``x`` ran ~2x slower.  ``v`` is
-    C-contiguous (stores with a runtime stride do not vectorise).
+    Channel ``ch = iq * C_in + c`` is channel ``c`` of input phase ``iq``;
+    ``d[a]`` of tile ``(lane, r)`` is ``x[lane, c, off[iq] + (3*r + a)*M]``,
+    zero outside the signal.  The samples the chunk's tiles of each signal
+    read are first split into their ``S = 3*M`` phases (``cp``: ``(images, S,
+    W)``, in cache; ``jmin`` is the smallest ``(off[iq] + a*M) // S``), so that
+    ``d[a]`` of a run of tiles is a unit-stride run of one phase and
+    :func:`.simd.bt4` transforms a vector of tiles at once (the stride-3 loads
+    of the tiles from phase streams took 1.7 ms for the 64-channel strided
+    layer, N8 L4096 k4 float32).  ``v`` is C-contiguous.
     """
-    cin = x.shape[1]
-    nq = qs.shape[0]
+    lanes_, cin, nx = x.shape
+    nq = off.shape[0]
+    S = 3 * M
+    W = cp.shape[2]
+    G = simd.lanes(x.dtype)
+    xf, cpf, vf = x.reshape(x.size), cp.reshape(cp.size), v.reshape(v.size)
+    plane, vrow = v.shape[1] * v.shape[2], v.shape[2]
+    lane_a, lane_b = t0 // nt, (t0 + n - 1) // nt
+    # d[a] of a lane's first tile in the chunk, from the start of its cp image
+    coff = np.empty((nq, 4), dtype=np.int64)
+    jmax = jmin
+    for iq in range(nq):
+        for a in range(4):
+            col = off[iq] + a * M
+            coff[iq, a] = (col % S) * W + col // S - jmin
+            jmax = max(jmax, col // S)
     for c in range(cin):
-        t = t0
-        while t < t0 + n:
-            lane, _, r, cnt = _run_of_tiles(t, t0 + n, 1, nt)
-            # only the columns of this run's tiles
-            _split_phases(x[lane, c:c + 1], zeros, off, 1, M, 0, 1, 3 * r, 3 * (r + cnt) + 1,
-                          ph)
-            b0 = t - t0
-            for iq in range(nq):
-                ch = iq * cin + c
-                src = ph[iq, 0, 3 * r:]                    # zero-based views
-                w0, w1 = v[0, ch, b0:b0 + cnt], v[1, ch, b0:b0 + cnt]
-                w2, w3 = v[2, ch, b0:b0 + cnt], v[3, ch, b0:b0 + cnt]
-                for i in range(cnt):
-                    d0, d1, d2, d3 = src[3 * i], src[3 * i + 1], src[3 * i + 2], \
-                        src[3 * i + 3]
-                    w0[i], w1[i], w2[i], w3[i] = d0 - d2, d1 + d2, d2 - d1, d3 - d1
-            t += cnt
+        for lane in range(lane_a, lane_b + 1):
+            ra = max(t0, lane * nt) - lane * nt
+            rb = min(t0 + n, (lane + 1) * nt) - 1 - lane * nt
+            _split_columns(xf, (lane * cin + c) * nx, 1, nx, 0, 1, S, S * (ra + jmin),
+                           min(W, rb - ra + 1 + jmax - jmin), W, cpf, (lane - lane_a) * S * W)
+        for iq in range(nq):
+            c0, c1, c2, c3 = coff[iq, 0], coff[iq, 1], coff[iq, 2], coff[iq, 3]
+            dbase = (iq * cin + c) * vrow - t0
+            t = t0
+            while t < t0 + n:
+                lane, _, r, cnt = _run_of_tiles(t, t0 + n, 1, nt)
+                ra = max(t0, lane * nt) - lane * nt
+                a0 = (lane - lane_a) * S * W + r - ra
+                o = dbase + t
+                i = 0
+                while i + G <= cnt:
+                    simd.bt4(cpf, a0 + i + c0, a0 + i + c1, a0 + i + c2, a0 + i + c3, vf,
+                             o + i, plane)
+                    i += G
+                for i in range(i, cnt):
+                    a, b = a0 + i, o + i
+                    d0, d1, d2, d3 = cpf[a + c0], cpf[a + c1], cpf[a + c2], cpf[a + c3]
+                    vf[b], vf[b + plane], vf[b + 2 * plane], vf[b + 3 * plane] = \
+                        d0 - d2, d1 + d2, d2 - d1, d3 - d1
+                t += cnt
 
 
 @njit(cache=True, nogil=True)
@@ -189,7 +213,7 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
             rb = (min(t0 + n, (lane + 1) * T) - 1 - lane * T) // nt2
             row0 = o1min + 2 * M1 * ra
             _split_columns(xf, (lane * cin + c) * n1 * n2, n1, n2, row0,
-                           o1max + 2 * M1 * (rb + 1) - row0 + 1, S, margin, W, cpf,
+                           o1max + 2 * M1 * (rb + 1) - row0 + 1, S, -S * margin, W, W, cpf,
                            (lane - lane_a) * R * S * W)
         for e in range(E):
             for iq in range(nq):
@@ -221,89 +245,49 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
 
 
 @njit(cache=True, nogil=True)
-def _split_columns(xf, base, n1, n2, row0, count, S, margin, W, cpf, d0):
-    """``cp[i, k, j] = img[row0 + i, S*(j - margin) + k]`` (zero outside the
-    image) for the rows ``i < count``; ``img`` is the ``n1 x n2`` image at
-    ``xf[base:]`` and ``cp`` the rows of ``S x W`` at ``cpf[d0:]``.  ``S`` = 2
-    or 4 split a vector of each phase per :mod:`.simd` call, others a sample
-    at a time."""
+def _split_columns(xf, base, n1, n2, row0, count, S, col0, cols, W, cpf, d0):
+    """``cp[i, k, j] = img[row0 + i, col0 + S*j + k]`` (zero outside the
+    image) for the rows ``i < count`` and columns ``j < cols``; ``img`` is the
+    ``n1 x n2`` image at ``xf[base:]`` and ``cp`` rows of ``S x W`` at
+    ``cpf[d0:]``.  ``S`` = 2, 3, 4 or 6 split a vector of each phase per
+    :mod:`.simd` call; the columns at the image's edges, and other ``S``,
+    go a sample at a time."""
     G = simd.lanes(xf.dtype)
-    jhi = min(W, margin + n2 // S)           # the columns whose S samples are inside
+    jlo = min(max(0, -(col0 // S)), cols)                  # col0 + S*j >= 0
+    jhi = max(jlo, min(cols, (n2 - col0) // S))           # ... + S - 1 < n2
     for i in range(count):
         xr = row0 + i
         d = d0 + i * S * W
         if xr < 0 or xr >= n1:
-            for q in range(S * W):
-                cpf[d + q] = 0
+            for k in range(S):
+                for j in range(cols):
+                    cpf[d + k * W + j] = 0
             continue
-        s = base + xr * n2 - S * margin
-        for k in range(S):
-            for j in range(margin):
-                cpf[d + k * W + j] = 0
-        j = margin
-        if S == 4:
-            while j + G <= jhi:
-                simd.deinterleave4(xf, s + 4 * j, cpf, d + j, W)
-                j += G
-        elif S == 2:
+        s = base + xr * n2 + col0                     # + S*j >= 0 from jlo on
+        j = jlo
+        if S == 2:
             while j + G <= jhi:
                 simd.deinterleave2(xf, s + 2 * j, cpf, d + j, W)
                 j += G
+        elif S == 3:
+            while j + G <= jhi:
+                simd.deinterleave3(xf, s + 3 * j, cpf, d + j, W)
+                j += G
+        elif S == 4:
+            while j + G <= jhi:
+                simd.deinterleave4(xf, s + 4 * j, cpf, d + j, W)
+                j += G
+        elif S == 6:
+            while j + G <= jhi:
+                simd.deinterleave6(xf, s + 6 * j, cpf, d + j, W)
+                j += G
         for k in range(S):
-            for jj in range(j, W):
-                col = S * (jj - margin) + k
-                cpf[d + k * W + jj] = xf[s + S * margin + col] if col < n2 else 0
-
-
-@njit(cache=True, nogil=True)
-def _split_phases(img, off1, off2, M1, M2, row_a, row_b, col_a, col_b, ph):
-    """``ph[iq, i, j] = img[off1[iq] + i*M1, off2[iq] + j*M2]`` (zero outside
-    ``img``) for the rows ``row_a <= i < row_b`` and columns ``col_a <= j < col_b``.
-
-    Plain index arithmetic, no views: rows are short (33 samples for a 64x64
-    image), and making two views per row (as :func:`.kernels.split2`, which
-    splits whole rows, does) took this split from ~1 to 3.2 ms for 512 such
-    images.  Two phases that read neighbouring columns of the
-    same rows (``M2 = 2``) are split in one pass, an interleaved load.
-    """
-    n1, n2 = img.shape
-    iq = 0
-    while iq < ph.shape[0]:
-        o2 = off2[iq]
-        pair = M2 == 2 and iq + 1 < ph.shape[0] and off1[iq + 1] == off1[iq] and \
-            off2[iq + 1] == o2 + 1
-        # columns whose samples (both, for a pair) are inside the image
-        jlo = min(max(col_a, -(o2 // M2)), col_b)
-        jhi = max(min(col_b, (n2 - 1 - o2 - (1 if pair else 0)) // M2 + 1), jlo)
-        for i in range(row_a, row_b):
-            xi = off1[iq] + i * M1
-            if xi < 0 or xi >= n1:
-                for j in range(col_a, col_b):
-                    ph[iq, i, j] = 0
-                    if pair:
-                        ph[iq + 1, i, j] = 0
-                continue
-            for e in range(jlo - col_a + col_b - jhi):      # the edge columns
-                j = col_a + e if col_a + e < jlo else jhi + e - (jlo - col_a)
-                col = o2 + j * M2
-                ph[iq, i, j] = img[xi, col] if 0 <= col < n2 else 0
-                if pair:
-                    ph[iq + 1, i, j] = img[xi, col + 1] if 0 <= col + 1 < n2 else 0
-            r = np.uint64(xi)
-            c0 = np.uint64(o2 + jlo * M2)
-            m = np.uint64(M2)
-            if pair:                # M2 == 2 as a constant: an interleaved load
-                two = np.uint64(2)
-                for j in range(np.uint64(jhi - jlo)):
-                    ph[iq, i, np.uint64(jlo) + j] = img[r, c0 + two * j]
-                    ph[iq + 1, i, np.uint64(jlo) + j] = img[r, c0 + two * j + 1]
-            elif M2 == 1:                               # a plain copy
-                for j in range(np.uint64(jhi - jlo)):
-                    ph[iq, i, np.uint64(jlo) + j] = img[r, c0 + j]
-            else:
-                for j in range(np.uint64(jhi - jlo)):
-                    ph[iq, i, np.uint64(jlo) + j] = img[r, c0 + m * j]
-        iq += 2 if pair else 1
+            for jj in range(jlo):
+                col = col0 + S * jj + k
+                cpf[d + k * W + jj] = xf[s - col0 + col] if 0 <= col < n2 else 0
+            for jj in range(j, cols):
+                col = col0 + S * jj + k
+                cpf[d + k * W + jj] = xf[s - col0 + col] if 0 <= col < n2 else 0
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -101,12 +101,54 @@ def bt3x3(typingctx, src, r0, r1, r2, c0, c1, c2, dst, d, step):
     return types.void(src, r0, r1, r2, c0, c1, c2, dst, d, step), codegen
 
 
+@intrinsic
+def bt4(typingctx, src, c0, c1, c2, c3, dst, d, step):
+    """Winograd F(3, 2)'s data transform ``BT d = (d0 - d2, d1 + d2, d2 - d1,
+    d3 - d1)`` of one vector of tiles: tile ``i`` has ``d[a] = src[c_a + i]``,
+    and point ``p`` of its transform goes to ``dst[d + p*step + i]``."""
+    def codegen(context, builder, sig, args):
+        s_arr, C0, C1, C2, C3, d_arr, D, P = args
+        src_v = _Vectors(context, builder, sig.args[0], s_arr)
+        dst_v = _Vectors(context, builder, sig.args[5], d_arr)
+        b = builder
+        d0, d1, d2, d3 = (src_v.load(c) for c in (C0, C1, C2, C3))
+        for p, value in enumerate((b.fsub(d0, d2), b.fadd(d1, d2), b.fsub(d2, d1),
+                                   b.fsub(d3, d1))):
+            dst_v.store(value, _offset(b, D, p, P))
+        return context.get_dummy_value()
+    return types.void(src, c0, c1, c2, c3, dst, d, step), codegen
+
+
 def _halves(builder, lo, hi, count, per, odd):
     """The even (``odd`` False) or odd elements of ``lo`` followed by ``hi``,
     elements of ``per`` components."""
     mask = [(2 * i + odd) * per + r for i in range(count) for r in range(per)]
     return builder.shuffle_vector(lo, hi, ir.Constant(ir.VectorType(ir.IntType(32), len(mask)),
                                                       mask))
+
+
+def _phase(builder, vectors, M, m, count, per):
+    """Phase ``m`` of the ``M`` vectors (elements ``m, m + M, ...`` of their
+    concatenation), gathered a vector at a time: each step takes the
+    elements that lie in the next vector (one two-source permute)."""
+    ity = ir.IntType(32)
+    want = [M * i + m for i in range(count)]            # element indices
+    acc = None
+    for k, vec in enumerate(vectors):
+        here = [i for i, e in enumerate(want) if e // count == k]
+        if not here:
+            continue
+        if acc is None:
+            mask = [(want[i] - k * count) * per + r if i in here else 0
+                    for i in range(count) for r in range(per)]
+            acc = builder.shuffle_vector(vec, vec, ir.Constant(ir.VectorType(ity, len(mask)),
+                                                               mask))
+            continue
+        # lanes from ``vec`` are indexed after the accumulator's
+        mask = [(count + want[i] - k * count) * per + r if i in here else i * per + r
+                for i in range(count) for r in range(per)]
+        acc = builder.shuffle_vector(acc, vec, ir.Constant(ir.VectorType(ity, len(mask)), mask))
+    return acc
 
 
 def _deinterleave(M):
@@ -118,15 +160,15 @@ def _deinterleave(M):
             dst_v = _Vectors(context, builder, sig.args[2], d_arr)
             n, per = src_v.count, src_v.per
             v = [src_v.load(_offset(builder, S, m, ir.Constant(S.type, n))) for m in range(M)]
-            # two rounds of even/odd halves: phase m of M = 4 is the
-            # (m // 2)-th half of the (m % 2)-th halves of both pairs
-            lo = [_halves(builder, v[0], v[1], n, per, odd) for odd in (0, 1)]
-            if M == 2:
-                phases = lo
-            else:
+            if M == 4:
+                # two rounds of even/odd halves (8 permutes, not 12): phase
+                # m is the (m // 2)-th half of the (m % 2)-th halves of both pairs
+                lo = [_halves(builder, v[0], v[1], n, per, odd) for odd in (0, 1)]
                 hi = [_halves(builder, v[2], v[3], n, per, odd) for odd in (0, 1)]
                 phases = [_halves(builder, lo[m % 2], hi[m % 2], n, per, m // 2)
                           for m in range(4)]
+            else:
+                phases = [_phase(builder, v, M, m, n, per) for m in range(M)]
             for m, value in enumerate(phases):
                 dst_v.store(value, _offset(builder, D, m, P))
             return context.get_dummy_value()
@@ -138,5 +180,5 @@ def _deinterleave(M):
     return deinterleave
 
 
-deinterleave2 = _deinterleave(2)
-deinterleave4 = _deinterleave(4)
+deinterleave2, deinterleave3 = _deinterleave(2), _deinterleave(3)
+deinterleave4, deinterleave6 = _deinterleave(4), _deinterleave(6)
