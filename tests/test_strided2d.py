@@ -41,6 +41,41 @@ def test_strided_conv2d_matches_brute_force(n1, n2, k1, k2, padding, lanes, seed
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=60, deadline=None)
+@given(n1=st.integers(4, 12), n2=st.integers(33, 140), k1=st.integers(1, 4),
+       k2=st.integers(1, 4), padding=st.integers(0, 2), lanes=st.integers(1, 2),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 99))
+def test_box_kernel_vectors_match_brute_force(n1, n2, k1, k2, padding, lanes, dtype, seed):
+    """Rows wide enough for the box kernel's vectors of outputs (8 or 16 a
+    vector, :func:`polyphase.engine.simd.strided_box3` and ``4``), with the
+    last vector of a row overlapping the one before and the edge columns and
+    rows one output at a time."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((lanes, n1, n2)).astype(dtype)
+    w = rng.standard_normal((k1, k2)).astype(dtype)
+    w[rng.random(w.shape) < 0.4] = 0           # sparse: boxes of 3x3 inside 4x4
+    w[-1, -1] = 1.5
+    with pytest.MonkeyPatch.context() as mp:
+        box = record_calls(mp, kernels2d, "strided_box_serial")
+        got = pnn.conv2d(x[:, None], w[None, None], stride=2, padding=padding)[:, 0]
+    assert box and got.dtype == dtype
+    expected = brute_conv2d(x.astype(np.float64), w.astype(np.float64), 2, padding)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(x).max() * 16)
+
+
+def test_box_kernel_tells_a_4x4_box_from_a_3x3_one():
+    """A 4x4 kernel whose last row and column are zero but for the corner is
+    not a 3x3 box (the vector kernel would drop the corner)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 1, 9, 70)).astype(np.float32)
+    w = np.zeros((4, 4), np.float32)
+    w[:3, :3] = rng.standard_normal((3, 3))
+    w[3, 3] = 2.0
+    got = pnn.conv2d(x, w[None, None], stride=2)[:, 0]
+    np.testing.assert_allclose(got, brute_conv2d(x[:, 0], w, 2, 0), rtol=1e-5, atol=1e-5)
+
+
 def rows_route(monkeypatch):
     """Send strided matrices to the row-pass kernel: the box kernel's output
     is kept only when finite, so have it report a non-finite one."""

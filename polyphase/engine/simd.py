@@ -18,6 +18,7 @@ whole elements, which act on the components alike).
 
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 # bytes per vector: one AVX-512 register (the target's width; narrower
@@ -182,3 +183,49 @@ def _deinterleave(M):
 
 deinterleave2, deinterleave3 = _deinterleave(2), _deinterleave(3)
 deinterleave4, deinterleave6 = _deinterleave(4), _deinterleave(6)
+
+
+def _splat(builder, value, count):
+    vty = ir.VectorType(value.type, count)
+    one = builder.insert_element(ir.Constant(vty, None), value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(one, one, ir.Constant(ir.VectorType(ir.IntType(32), count),
+                                                        [0] * count))
+
+
+def _strided_box(k):
+    @intrinsic
+    def box(typingctx, src, rows, w, dst, o):
+        def codegen(context, builder, sig, args):
+            s_arr, row_t, w_t, d_arr, O = args
+            src_v = _Vectors(context, builder, sig.args[0], s_arr)
+            dst_v = _Vectors(context, builder, sig.args[3], d_arr)
+            n, b = src_v.count, builder
+            vty = src_v.vty
+            name = f"llvm.fma.v{vty.count}{'f32' if vty.element == ir.FloatType() else 'f64'}"
+            fma = cgutils.get_or_insert_function(b.module, ir.FunctionType(vty, [vty] * 3), name)
+            acc = None
+            for a in range(k):
+                r = b.extract_value(row_t, a)
+                # x[r + 2i + b] for b = 0, 1 (one pair of vectors) and b = 2, 3
+                # (the pair two samples on)
+                taps = []
+                for shift in range(0, k, 2):
+                    start = b.add(r, ir.Constant(r.type, shift))
+                    lo = src_v.load(start)
+                    hi = src_v.load(b.add(start, ir.Constant(r.type, n)))
+                    taps += [_halves(b, lo, hi, n, 1, odd) for odd in (0, 1)[:k - shift]]
+                for col, tap in enumerate(taps):
+                    wv = _splat(b, b.extract_value(w_t, a * k + col), n)
+                    acc = b.fmul(wv, tap) if acc is None else b.call(fma, [wv, tap, acc])
+            dst_v.store(acc, O)
+            return context.get_dummy_value()
+        return types.void(src, rows, w, dst, o), codegen
+    box.__doc__ = (
+        f"One vector of a stride-2 correlation with a {k}x{k} box of taps: "
+        f"``dst[o + i] = sum_ab w[{k}*a + b] * src[rows[a] + 2*i + b]`` for the "
+        f"``lanes`` outputs ``i`` (``rows`` and ``w`` tuples; real data).  Each "
+        f"pair of vectors loaded is split into its even and odd samples once.")
+    return box
+
+
+strided_box3, strided_box4 = _strided_box(3), _strided_box(4)
