@@ -63,3 +63,49 @@ def test_a_layer_that_has_run_still_pickles():
     y = layer(x)
     again = pickle.loads(pickle.dumps(layer))
     np.testing.assert_array_equal(again(x), y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k, padding, shape", [(3, 0, (2, 1, 40, 37)), (4, 1, (1, 38, 52)),
+                                               (2, 2, (1, 1, 5, 70)), (4, 0, (3, 1, 4, 4))])
+def test_single_channel_stride_2_images_go_straight_to_the_box_kernel(monkeypatch, dtype, k,
+                                                                      padding, shape):
+    """A single-channel stride-2 layer called again on a C-contiguous image
+    of its computation dtype skips the engine's dispatch
+    (:func:`polyphase.engine.box_route`); numbers, dtype and shape are those
+    of the general route, with the bias, batched or not."""
+    from polyphase import finite
+    rng = np.random.default_rng(k + padding)
+    w = rng.standard_normal((1, 1, k, k))
+    b = rng.standard_normal(1)
+    layer = pnn.Conv2d(w, b, stride=2, padding=padding)
+    x = rng.standard_normal(shape).astype(dtype)
+    batched = x if x.ndim == 4 else x[None]
+    expected = brute_conv2d(batched.astype(np.float64), w, b, 2, padding)
+    layer(x)
+    general = []
+    monkeypatch.setattr(finite, "apply_window",
+                        lambda *a, **kw: general.append(1) or finite.apply_window(*a, **kw))
+    for _ in range(2):
+        y = layer(x)
+        assert y.dtype == dtype and not general
+        got = y if x.ndim == 4 else y[None]
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
+
+
+def test_the_box_route_falls_back_on_the_general_one(monkeypatch):
+    """Not C-contiguous, another dtype, or an output that is not finite (the
+    box multiplies the zeros of a 3x3 kernel in its 4x4 box): the general
+    route, with its exact sums."""
+    layer = pnn.Conv2d(np.ones((1, 1, 3, 3)), stride=2)
+    x = np.ones((1, 1, 40, 40))
+    layer(x)
+    x[0, 0, 3, 4] = np.inf
+    y = layer(x)
+    assert not np.isnan(y).any() and np.isinf(y).sum() == 2
+    np.testing.assert_array_equal(y, brute_conv2d(x, np.ones((1, 1, 3, 3)), np.zeros(1), 2, 0))
+    wide = np.ones((1, 1, 40, 80))[..., ::2]              # same shape, strided
+    np.testing.assert_array_equal(layer(wide), layer(np.ones((1, 1, 40, 40))))
+    np.testing.assert_array_equal(layer(np.ones((1, 1, 40, 40), np.int64)),
+                                  layer(np.ones((1, 1, 40, 40))))

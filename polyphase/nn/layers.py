@@ -215,24 +215,43 @@ class _ConvNd(Operator):
                 if len(calls) >= 16:             # (shapes may vary: keep it bounded)
                     calls.clear()
                 calls[key] = prepared
-        axes, windows, bias = prepared
-        y = submodule("polyphase.finite").apply_window(self, x, axes, windows,
-                                                      channel_axis=axes[0] - 1)
+        axes, windows, bias, route = prepared
+        y = None
+        if route is not None and x.flags.c_contiguous:
+            # a single-channel stride-2 image straight to its kernel, which
+            # reads x as one flat array
+            lengths = tuple(b - a for a, b in windows)
+            y = submodule("polyphase.engine").run_box_route(
+                route, x.reshape((-1,) + x.shape[-2:]), lengths)
+            if y is not None:
+                y = y.reshape(x.shape[:-2] + lengths)
+        if y is None:
+            y = submodule("polyphase.finite").apply_window(self, x, axes, windows,
+                                                          channel_axis=axes[0] - 1)
         if bias is not None:
             y += bias.astype(y.dtype, copy=False)
         return y
 
     def _prepared(self, x, window):
-        """``(axes, windows, bias)`` of the PyTorch call on arrays of ``x``'s
-        shape and dtype: the operator on the output ``window`` (what
-        ``Operator.__call__`` would find), plus the bias."""
+        """``(axes, windows, bias, route)`` of the PyTorch call on arrays of
+        ``x``'s shape and dtype: the operator on the output ``window`` (what
+        ``Operator.__call__`` would find), the bias, and the stride-2 box
+        kernel's arguments when a single-channel 2-D image of the computation
+        dtype goes there (:func:`polyphase.engine.box_route`), else None."""
         from ..finite import windows_for
 
         axes = list(range(x.ndim - self._dims, x.ndim))
         windows = windows_for(self._declared, x.shape[-self._dims:], window)
         bias = None if self.bias is None else \
             self.bias.reshape((-1,) + (1,) * self._dims)
-        return axes, windows, bias
+        route = None
+        if self._dims == 2 and not self._transposed and self.weight.shape[:2] == (1, 1) \
+                and x.dtype in (np.float32, np.float64) and self.weight.dtype.kind != "c" \
+                and min(x.shape[-2:]) > 0:
+            route = submodule("polyphase.engine").box_route(
+                self.polyphase(), x.size // (x.shape[-1] * x.shape[-2]), x.dtype,
+                tuple(a for a, _ in windows), tuple(b - a for a, b in windows))
+        return axes, windows, bias, route
 
 
 class _Conv(_ConvNd):
