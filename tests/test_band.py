@@ -61,12 +61,14 @@ def test_band_matches_brute_force(L, M, extra, n, in_origin, start, length, lane
 @given(L=st.integers(1, 4), M=st.integers(1, 4), extra=st.integers(0, 30),
        n=st.integers(1, 200), in_origin=st.integers(-20, 20),
        start=st.integers(-100, 300), length=st.integers(1, 400),
-       before=st.integers(1, 2), after=st.integers(4, 19),
+       before=st.integers(1, 2),
+       after=st.sampled_from([4, 7, 19, 32, 37, 64, 69, 130]),
        dtype=st.sampled_from([np.float32, np.float64]), parallel=st.booleans())
 def test_axis0_band_matches_brute_force(L, M, extra, n, in_origin, start, length, before,
                                         after, dtype, parallel):
-    """The axis-0 form: rows of ``after`` lanes (whole groups of NB lanes and
-    the rest one at a time), several signals, any window."""
+    """The axis-0 form: rows of ``after`` lanes (blocks of four vectors of
+    lanes, :func:`polyphase.engine.simd.rows_fma4x4`; then whole groups of
+    NB lanes and the rest one at a time), several signals, any window."""
     h = RNG.standard_normal(8 * L + extra)
     pm, bp = band_plan(h, L, M, dtype)
     assume(bp is not None)
@@ -82,23 +84,30 @@ def test_axis0_band_matches_brute_force(L, M, extra, n, in_origin, start, length
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("L, M, K", [(2, 1, 64), (1, 2, 64), (3, 2, 96), (160, 147, 3201)])
 def test_axis0_route_is_taken_and_equals_scipy(monkeypatch, L, M, K, dtype):
-    """float64 takes the band route, float32 the axis-0 kernel (faster there)."""
+    """Both dtypes take the band route (blocks of 4 lanes vectors x 4 rows,
+    then the rest of the lanes)."""
     h = ss.firwin(K, 0.8 / max(L, M)).astype(dtype)
     x = RNG.standard_normal((3000 * M // L + 400, 37)).astype(dtype)
+    if dtype == np.float32:
+        x = RNG.standard_normal((3000 * M // L + 400, 70)).astype(dtype)
     serial = record_calls(monkeypatch, kernels_band, "run_serial")
     parallel = record_calls(monkeypatch, kernels_band, "run_parallel")
     y = pp.upfirdn(h, x, L, M, axis=0)
     lanes = [c[12] for c in serial + parallel]
-    assert lanes == ([37] if dtype == np.float64 else [])
+    assert lanes == [x.shape[1]]
     ref = ss.upfirdn(h.astype(np.float64), x.astype(np.float64), L, M, axis=0)
     assert y.dtype == dtype and y.shape == ref.shape
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * np.abs(ref).max())
 
 
-def test_axis0_non_finite_input_runs_the_exact_kernel():
-    h = RNG.standard_normal(64)
-    x = RNG.standard_normal((2000, 16))
+@pytest.mark.parametrize("dtype, lanes", [(np.float64, 16), (np.float64, 40),
+                                          (np.float32, 70)])
+def test_axis0_non_finite_input_runs_the_exact_kernel(dtype, lanes):
+    """A zero of the band's padding times inf is NaN: every path of the rows
+    (blocks of four lane vectors, groups of NB lanes) reports it."""
+    h = RNG.standard_normal(64).astype(dtype)
+    x = RNG.standard_normal((2000, lanes)).astype(dtype)
     x[500, 3], x[1500, 9] = np.inf, np.nan
     y = pp.upfirdn(h, x, 2, 1, axis=0)
     with np.errstate(invalid="ignore"):
@@ -106,7 +115,8 @@ def test_axis0_non_finite_input_runs_the_exact_kernel():
     np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
     np.testing.assert_array_equal(np.isinf(y), np.isinf(ref))
     finite = np.isfinite(ref)
-    np.testing.assert_allclose(y[finite], ref[finite], rtol=1e-12, atol=1e-12)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y[finite], ref[finite], rtol=tol, atol=tol * np.abs(h).sum())
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -553,14 +553,17 @@ def _band_plan(pm, dtype, n, in_origin, start, length, lanes=0):
     macro-blocks for it to pay (see :mod:`polyphase.engine.band`), else None.
 
     ``lanes``: the axis-0 route on that many real lanes of ``dtype`` (at
-    least ``registers.NB``), float64 only: against the axis-0 kernel (one
-    thread, (65536, 64), U8's filters) the band route took 21.4 / 11.3 /
-    18.1 / 13.8 ms against 29.8 / 15.3 / 24.2 / 15.0 in float64, but 11.4 /
-    7.3 / 10.9 / 7.7 against 14.0 / 7.0 / 11.2 / 6.6 in float32, where the
-    axis-0 kernel's vectors hold twice the lanes.
+    least ``registers.NB``).  Against the axis-0 kernel (one thread, (65536,
+    64), U8's filters L=2 / M=2 / 3/2 / 160/147) the band route took 16.0 /
+    9.1 / 13.1 / 8.6 ms against 29.8 / 15.3 / 24.2 / 15.0 in float64, and
+    8.0 / 5.1 / 6.9 / 4.2 against 9.9 / 5.7 / 11.0 / 7.0 in float32, since
+    its rows run four vectors of lanes times four output rows in registers
+    (:func:`.simd.rows_fma4x4`; before that, with vectors along the output
+    rows and strided stores, float32 was 11.4 / 7.3 / 10.9 / 7.7: so float32
+    takes it only with at least those four vectors of lanes, 64).
     """
-    if length * max(lanes, 1) < BAND_MIN_OUTPUTS or lanes and (dtype != np.float64
-                                                                or lanes < 4):
+    if length * max(lanes, 1) < BAND_MIN_OUTPUTS or lanes and (
+            lanes < 4 or dtype == np.float32 and lanes < 64):
         return None
     band = submodule("polyphase.engine.band")
     bp = band.plan(pm, dtype)

@@ -31,6 +31,7 @@ route's edge rows skip the zeros and need no such care).
 from numba import njit, prange
 import numpy as np
 
+from . import simd
 from .registers import NB, accumulators, lanes
 
 # Let LLVM fuse ``a * b + c`` into one FMA.
@@ -95,13 +96,22 @@ def _interior_rows(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff, after):
     for i in range(G):
         check[i] = 0
     ua = np.uint64(after)
+    # blocks of 4 vectors of lanes: 4 output rows at a time in registers
+    block = np.uint64(4 * G)
+    wide4 = ua // block * block
+    rows4 = np.uint64(D.shape[1] * G)
     wide = np.uint64(after // NB * NB)
     for B in range(B0, B1):
         for c in range(offs.shape[0]):
             d = D[c]
             first = np.uint64(B * Ms + offs[c] + xoff) * ua
             o = np.uint64(B * Ls + c * G - ooff) * ua
-            for lane in range(np.uint64(0), wide, np.uint64(NB)):
+            for lane in range(np.uint64(0), wide4, block):
+                for r0 in range(0, G, 4):
+                    simd.rows_fma4x4(x, first + lane, ua, D, np.uint64(c) * rows4 + np.uint64(r0),
+                                     np.uint64(G), widths[c], out,
+                                     o + np.uint64(r0) * ua + lane, ua, check)
+            for lane in range(wide4, wide, np.uint64(NB)):
                 for a in range(NB * G):
                     acc[a] = 0
                 for w in range(widths[c]):

@@ -229,3 +229,56 @@ def _strided_box(k):
 
 
 strided_box3, strided_box4 = _strided_box(3), _strided_box(4)
+
+
+def _fma_function(builder, vty):
+    name = f"llvm.fma.v{vty.count}{'f32' if vty.element == ir.FloatType() else 'f64'}"
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3), name)
+
+
+def _rows_fma(R, V):
+    @intrinsic
+    def rows_fma(typingctx, x, xo, xs, d, do, ds, nw, out, oo, os, check):
+        def codegen(context, builder, sig, args):
+            X, XO, XS, Dv, DO, DS, NW, O, OO, OS, C = args
+            xv = _Vectors(context, builder, sig.args[0], X)
+            ov = _Vectors(context, builder, sig.args[7], O)
+            cv = _Vectors(context, builder, sig.args[10], C)
+            b = builder
+            n, vty = xv.count, xv.vty
+            fma = _fma_function(b, vty)
+            comp = vty.element
+            dptr = _pointer(context, b, sig.args[3], Dv, comp)
+            zero = ir.Constant(vty, None)
+            # accumulators on the stack: LLVM promotes them to registers
+            acc = [[cgutils.alloca_once_value(b, zero) for _ in range(V)] for _ in range(R)]
+            with cgutils.for_range(b, NW) as loop:
+                w = loop.index
+                row = b.add(XO, b.mul(w, XS))
+                xs_ = [xv.load(b.add(row, ir.Constant(row.type, v * n))) for v in range(V)]
+                drow = b.add(DO, b.mul(w, DS))
+                for r in range(R):
+                    coef = b.load(b.gep(dptr, [b.add(drow, ir.Constant(drow.type, r))]))
+                    cr = _splat(b, coef, n)
+                    for v in range(V):
+                        b.store(b.call(fma, [cr, xs_[v], b.load(acc[r][v])]), acc[r][v])
+            total = cv.load(ir.Constant(OO.type, 0))
+            for r in range(R):
+                base = b.add(OO, b.mul(OS, ir.Constant(OS.type, r)))
+                for v in range(V):
+                    value = b.load(acc[r][v])
+                    ov.store(value, b.add(base, ir.Constant(base.type, v * n)))
+                    total = b.fadd(total, b.fsub(value, value))
+            cv.store(total, ir.Constant(OO.type, 0))
+            return context.get_dummy_value()
+        return types.void(x, xo, xs, d, do, ds, nw, out, oo, os, check), codegen
+    rows_fma.__doc__ = (
+        f"{R} rows of {V} vectors: ``out[oo + r*os + v*G + i] = sum_(w < nw) "
+        f"d[do + w*ds + r] * x[xo + w*xs + v*G + i]`` for ``r < {R}``, ``v < {V}`` "
+        f"and the ``G`` lanes ``i``, accumulated in registers over ``w``; adds "
+        f"``value - value`` of every output vector to ``check[:G]`` (0 unless one "
+        f"is not finite).  Each row of ``x`` loaded serves {R} rows of outputs.")
+    return rows_fma
+
+
+rows_fma4x4 = _rows_fma(4, 4)
