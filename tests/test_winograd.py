@@ -300,8 +300,11 @@ def test_lanes_split_between_threads_equal_one_thread(monkeypatch, transposed, d
     run = winograd.run1 if d == 1 else winograd.run2
     parts = []
 
+    budgets = []
+
     def spy(xs, *args):
         parts.append(xs.shape[0])
+        budgets.append(args[-1] if len(args) == 9 else None)
         return run(xs, *args)
 
     monkeypatch.setattr(winograd, "run1" if d == 1 else "run2", spy)
@@ -315,6 +318,8 @@ def test_lanes_split_between_threads_equal_one_thread(monkeypatch, transposed, d
     workers = min(lanes, 3)
     assert sorted(parts) == sorted(np.diff([lanes * i // workers
                                             for i in range(workers + 1)]).tolist())
+    # the threads share the chunk budget (their chunks compete for the cache)
+    assert budgets[:1] == [None] and budgets[1:] == [winograd.CHUNK_BYTES // workers] * workers
     assert threadpoolctl.threadpool_info() == before
     np.testing.assert_allclose(split, whole, rtol=1e-13, atol=1e-13 * np.abs(whole).max())
 

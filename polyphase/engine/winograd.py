@@ -60,10 +60,13 @@ import numpy as np
 MIN_CHANNELS = 16
 
 # Bytes of transformed input per tile chunk, all entries together (kept in
-# cache between the transform and the BLAS products).  Measured on the
-# 64-channel layers (N8, float32, one thread; medians of 11 interleaved
-# runs, 4 / 2 / 1.5 MB): strided conv2d 13.1 / 12.8 / 13.5 ms, conv1d 7.7
-# / 7.3 / 7.7, transposed conv2d (four entries) 60.8 / 51.8 / 51.6.
+# cache between the transform and the BLAS products), shared by the threads
+# that run lanes at once.  Measured on the 64-channel layers (N8, float32;
+# medians of 9-11 interleaved runs).  One thread, 4 / 2 / 1.5 MB: strided
+# conv2d 13.1 / 12.8 / 13.5 ms, conv1d 7.7 / 7.3 / 7.7, transposed conv2d
+# (four entries) 60.8 / 51.8 / 51.6.  Two threads, 2 / 1 / 0.5 MB each:
+# conv2d 9.7 / 8.3 / 8.2 ms, conv1d 6.2 / 4.3 / 4.6 (the threads' chunks
+# compete for the memory and the shared L3).
 CHUNK_BYTES = 1 << 21
 
 # F(m, 2) per signal dimension: outputs per tile and axis, and its transforms
@@ -211,10 +214,11 @@ def run_lanes(run, x, plans, args, out):
     cuts = [lanes * i // workers for i in range(workers + 1)]
     with _blas_on_one_thread():
         # the first part in this thread, the others in the pool's
-        parts = [pool.submit(run, x[a:b], plans, *args, out[a:b])
+        chunk = CHUNK_BYTES // workers
+        parts = [pool.submit(run, x[a:b], plans, *args, out[a:b], chunk)
                  for a, b in zip(cuts[1:-1], cuts[2:])]
         try:
-            run(x[:cuts[1]], plans, *args, out[:cuts[1]])
+            run(x[:cuts[1]], plans, *args, out[:cuts[1]], chunk)
         finally:
             wait(parts)                # (BLAS's threads come back after all)
         for part in parts:
@@ -242,7 +246,7 @@ def _blas_on_one_thread():
                 _held["limiter"] = None
 
 
-def run1(x, plans, b0, M, pre, L, crop, nb, out):
+def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None):
     """All output phases of a 1-D layer through F(3, 2), from ``x`` into ``out``.
 
     ``x`` is ``(lanes, C_in, n)`` and ``out`` the result ``(lanes, C_out, n_out)``.
@@ -251,6 +255,8 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out):
     ``x[..., (b0 + b - k) * M + q - pre]``; output phase ``p`` of block ``b``
     is ``out[..., b * L + p - crop]``.  ``plans`` holds one :func:`plan` per
     entry of the GEMM plan: one for all phases (stacked) or one per phase.
+    ``chunk_bytes`` is the transformed input per chunk of tiles
+    (``CHUNK_BYTES``; :func:`run_lanes` gives each thread its share).
     """
     from . import kernels_winograd as kw
     from .scratch import scratch
@@ -262,7 +268,8 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out):
         # x index of each tile's first sample d[0] (delay kmin + 1)
         off = ((b0 - kmin[:, 0] - 1) * M + qs - pre).astype(np.int64)
         cz, R = U.shape[2], U.shape[1]
-        width = max(64, min(ntiles, CHUNK_BYTES // (4 * max(cz, R) * x.itemsize)))
+        budget = chunk_bytes or CHUNK_BYTES
+        width = max(64, min(ntiles, budget // (4 * max(cz, R) * x.itemsize)))
         phase0 = 0 if len(plans) == 1 else entry
         # the signal's samples a chunk's tiles read, split into 3*M phases
         j = (off[:, None] + np.arange(4) * M) // (3 * M)
@@ -294,12 +301,12 @@ def _column_phases(off1, off2, M, nt1, nt2, width, dtype):
     return scratch("winograd-columns", (images, rows, S, columns), dtype), margin
 
 
-def run2(x, plans, b0, M, pre, L, crop, nb, out):
+def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None):
     """All output phases of a 2-D layer through F(2x2, 2x2), from ``x`` into ``out``.
 
     As :func:`run1`, per axis: ``x`` is ``(lanes, C_in, n1, n2)``, ``out`` the
     result ``(lanes, C_out, m1, m2)``, and ``b0``, ``M``, ``pre``, ``L``,
-    ``crop`` and ``nb`` are pairs.
+    ``crop`` and ``nb`` are pairs; ``chunk_bytes`` as there.
     """
     from . import kernels_winograd as kw
     from .scratch import scratch
@@ -330,7 +337,8 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out):
                          for e in group], dtype=np.int64)
         E, cz = len(group), plans[group[0]][2].shape[2]
         R = max(plans[e][2].shape[1] for e in group)
-        width = max(64, min(ntiles, CHUNK_BYTES // (9 * E * max(cz, R) * isz)))
+        budget = chunk_bytes or CHUNK_BYTES
+        width = max(64, min(ntiles, budget // (9 * E * max(cz, R) * isz)))
         cp = _column_phases(off1, off2, M, nt1, nt2, width, x.dtype)
         for t0 in range(0, ntiles, width):
             n = min(width, ntiles - t0)
