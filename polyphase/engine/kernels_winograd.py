@@ -265,22 +265,16 @@ def _split_columns(xf, base, n1, n2, row0, count, S, col0, cols, W, cpf, d0):
             continue
         s = base + xr * n2 + col0                     # + S*j >= 0 from jlo on
         j = jlo
-        if S == 2:
-            while j + G <= jhi:
+        while S in (2, 3, 4, 6) and j + G <= jhi:
+            if S == 2:
                 simd.deinterleave2(xf, s + 2 * j, cpf, d + j, W)
-                j += G
-        elif S == 3:
-            while j + G <= jhi:
+            elif S == 3:
                 simd.deinterleave3(xf, s + 3 * j, cpf, d + j, W)
-                j += G
-        elif S == 4:
-            while j + G <= jhi:
+            elif S == 4:
                 simd.deinterleave4(xf, s + 4 * j, cpf, d + j, W)
-                j += G
-        elif S == 6:
-            while j + G <= jhi:
+            else:
                 simd.deinterleave6(xf, s + 6 * j, cpf, d + j, W)
-                j += G
+            j += G
         for k in range(S):
             for jj in range(jlo):
                 col = col0 + S * jj + k

@@ -64,6 +64,11 @@ class _Vectors:
         self.builder.store(value, self._at(off), align=self.align)
 
 
+def _arrays(context, builder, sig, args, *which):
+    """:class:`_Vectors` over the intrinsic's array arguments ``which``."""
+    return [_Vectors(context, builder, sig.args[i], args[i]) for i in which]
+
+
 def _offset(builder, base, k, step):
     """``base + k * step`` (``k`` a Python int)."""
     if k == 0:
@@ -88,9 +93,8 @@ def bt3x3(typingctx, src, r0, r1, r2, c0, c1, c2, dst, d, step):
     Along a row ``BT`` gives ``(d0 - d1, d1, d2 - d1)``; across rows the same.
     """
     def codegen(context, builder, sig, args):
-        s_arr, R0, R1, R2, C0, C1, C2, d_arr, D, P = args
-        src_v = _Vectors(context, builder, sig.args[0], s_arr)
-        dst_v = _Vectors(context, builder, sig.args[7], d_arr)
+        _, R0, R1, R2, C0, C1, C2, _, D, P = args
+        src_v, dst_v = _arrays(context, builder, sig, args, 0, 7)
         b = builder
         x = [[src_v.load(b.add(r, c)) for c in (C0, C1, C2)] for r in (R0, R1, R2)]
         e = [[b.fsub(row[0], row[1]), row[1], b.fsub(row[2], row[1])] for row in x]
@@ -108,9 +112,8 @@ def bt4(typingctx, src, c0, c1, c2, c3, dst, d, step):
     d3 - d1)`` of one vector of tiles: tile ``i`` has ``d[a] = src[c_a + i]``,
     and point ``p`` of its transform goes to ``dst[d + p*step + i]``."""
     def codegen(context, builder, sig, args):
-        s_arr, C0, C1, C2, C3, d_arr, D, P = args
-        src_v = _Vectors(context, builder, sig.args[0], s_arr)
-        dst_v = _Vectors(context, builder, sig.args[5], d_arr)
+        _, C0, C1, C2, C3, _, D, P = args
+        src_v, dst_v = _arrays(context, builder, sig, args, 0, 5)
         b = builder
         d0, d1, d2, d3 = (src_v.load(c) for c in (C0, C1, C2, C3))
         for p, value in enumerate((b.fsub(d0, d2), b.fadd(d1, d2), b.fsub(d2, d1),
@@ -156,9 +159,8 @@ def _deinterleave(M):
     @intrinsic
     def deinterleave(typingctx, src, s, dst, d, step):
         def codegen(context, builder, sig, args):
-            s_arr, S, d_arr, D, P = args
-            src_v = _Vectors(context, builder, sig.args[0], s_arr)
-            dst_v = _Vectors(context, builder, sig.args[2], d_arr)
+            _, S, _, D, P = args
+            src_v, dst_v = _arrays(context, builder, sig, args, 0, 2)
             n, per = src_v.count, src_v.per
             v = [src_v.load(_offset(builder, S, m, ir.Constant(S.type, n))) for m in range(M)]
             if M == 4:
@@ -185,6 +187,12 @@ deinterleave2, deinterleave3 = _deinterleave(2), _deinterleave(3)
 deinterleave4, deinterleave6 = _deinterleave(4), _deinterleave(6)
 
 
+def _fma_function(builder, vty):
+    """LLVM's fused multiply-add on vectors of type ``vty``."""
+    name = f"llvm.fma.v{vty.count}{'f32' if vty.element == ir.FloatType() else 'f64'}"
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3), name)
+
+
 def _splat(builder, value, count):
     vty = ir.VectorType(value.type, count)
     one = builder.insert_element(ir.Constant(vty, None), value, ir.Constant(ir.IntType(32), 0))
@@ -196,13 +204,10 @@ def _strided_box(k):
     @intrinsic
     def box(typingctx, src, rows, w, dst, o):
         def codegen(context, builder, sig, args):
-            s_arr, row_t, w_t, d_arr, O = args
-            src_v = _Vectors(context, builder, sig.args[0], s_arr)
-            dst_v = _Vectors(context, builder, sig.args[3], d_arr)
+            _, row_t, w_t, _, O = args
+            src_v, dst_v = _arrays(context, builder, sig, args, 0, 3)
             n, b = src_v.count, builder
-            vty = src_v.vty
-            name = f"llvm.fma.v{vty.count}{'f32' if vty.element == ir.FloatType() else 'f64'}"
-            fma = cgutils.get_or_insert_function(b.module, ir.FunctionType(vty, [vty] * 3), name)
+            fma = _fma_function(b, src_v.vty)
             acc = None
             for a in range(k):
                 r = b.extract_value(row_t, a)
@@ -231,19 +236,12 @@ def _strided_box(k):
 strided_box3, strided_box4 = _strided_box(3), _strided_box(4)
 
 
-def _fma_function(builder, vty):
-    name = f"llvm.fma.v{vty.count}{'f32' if vty.element == ir.FloatType() else 'f64'}"
-    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3), name)
-
-
 def _rows_fma(R, V):
     @intrinsic
     def rows_fma(typingctx, x, xo, xs, d, do, ds, nw, out, oo, os, check):
         def codegen(context, builder, sig, args):
-            X, XO, XS, Dv, DO, DS, NW, O, OO, OS, C = args
-            xv = _Vectors(context, builder, sig.args[0], X)
-            ov = _Vectors(context, builder, sig.args[7], O)
-            cv = _Vectors(context, builder, sig.args[10], C)
+            _, XO, XS, Dv, DO, DS, NW, _, OO, OS, _ = args
+            xv, ov, cv = _arrays(context, builder, sig, args, 0, 7, 10)
             b = builder
             n, vty = xv.count, xv.vty
             fma = _fma_function(b, vty)
