@@ -306,6 +306,9 @@ def transform_output2(m, R, n, phase0, cout, planes, L1, L2, crop1, crop2, nb1, 
     """
     n1, n2 = out.shape[2], out.shape[3]
     P = R // cout
+    G = simd.lanes(m.dtype)
+    mf, of = m.reshape(m.size), out.reshape(out.size)
+    plane = m.shape[1] * m.shape[2]
     for job in range(R):
         # the phases of a channel one after the other: they fill the same
         # rows of the output
@@ -340,7 +343,16 @@ def transform_output2(m, R, n, phase0, cout, planes, L1, L2, crop1, crop2, nb1, 
             R1 = np.uint64(max((B1 + 1) * Lp1 + s1, 0))
             u0 = np.uint64(max(2 * (r2 + lo) * Lp2 + s2, 0))
             ll, st = np.uint64(Lp2), np.uint64(2 * Lp2)
-            for i in range(np.uint64(hi - lo)):
+            k = 0
+            if Lp2 == 1:
+                # a vector of tiles at a time, both columns of each interleaved
+                at = row * m.shape[2] + b0 + lo
+                o0 = ((lane * out.shape[1] + c) * n1 + np.int64(R0)) * n2 + np.int64(u0)
+                o1 = o0 + np.int64(R1 - R0) * n2
+                while k + G <= hi - lo:
+                    simd.at3x3(mf, at + k, plane, of, o0 + 2 * k, o1 + 2 * k, top, bottom)
+                    k += G
+            for i in range(np.uint64(k), np.uint64(hi - lo)):
                 u, b = u0 + st * i, np.uint64(b0 + lo) + i
                 y00, y01, y10, y11 = _at3x3(m0[b], m1[b], m2[b], m3[b], m4[b], m5[b],
                                             m6[b], m7[b], m8[b])

@@ -123,6 +123,36 @@ def bt4(typingctx, src, c0, c1, c2, c3, dst, d, step):
     return types.void(src, c0, c1, c2, c3, dst, d, step), codegen
 
 
+@intrinsic
+def at3x3(typingctx, src, a, step, dst, o0, o1, top, bottom):
+    """Winograd F(2x2, 2x2)'s output transform ``AT M AT^T`` (the sums of the
+    2x2 windows of a 3x3 ``M``) of one vector of tiles: tile ``i`` has
+    ``M[p] = src[a + p*step + i]``; its outputs ``(0, 0), (0, 1)`` go to
+    ``dst[o0 + 2*i]`` and ``dst[o0 + 2*i + 1]`` when ``top``, ``(1, 0), (1,
+    1)`` to ``dst[o1 + 2*i]`` and ``+ 1`` when ``bottom``: two vectors of
+    each output row, the tiles' columns interleaved."""
+    def codegen(context, builder, sig, args):
+        _, A, P, _, O0, O1, TOP, BOTTOM = args
+        src_v, dst_v = _arrays(context, builder, sig, args, 0, 3)
+        b, n, per = builder, src_v.count, src_v.per
+        m = [src_v.load(_offset(b, A, p, P)) for p in range(9)]
+        s14, s47 = b.fadd(m[1], m[4]), b.fadd(m[4], m[7])
+        rows = ((TOP, O0, b.fadd(b.fadd(m[0], m[3]), s14), b.fadd(s14, b.fadd(m[2], m[5]))),
+                (BOTTOM, O1, b.fadd(b.fadd(m[3], m[6]), s47), b.fadd(s47, b.fadd(m[5], m[8]))))
+        ity = ir.IntType(32)
+        for keep, O, left, right in rows:
+            with b.if_then(keep):
+                for half in range(2):
+                    # tiles half*n/2 .. : their left and right columns in turn
+                    mask = [(t + half * n // 2 + side * n) * per + r
+                            for t in range(n // 2) for side in (0, 1) for r in range(per)]
+                    pair = b.shuffle_vector(left, right,
+                                            ir.Constant(ir.VectorType(ity, len(mask)), mask))
+                    dst_v.store(pair, b.add(O, ir.Constant(O.type, half * n)))
+        return context.get_dummy_value()
+    return types.void(src, a, step, dst, o0, o1, top, bottom), codegen
+
+
 def _halves(builder, lo, hi, count, per, odd):
     """The even (``odd`` False) or odd elements of ``lo`` followed by ``hi``,
     elements of ``per`` components."""
