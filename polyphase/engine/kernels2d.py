@@ -343,11 +343,14 @@ def _strided_box_rows(x, W, ro, so, out, zero, job0, job1):
     w3 = (W[0, 0], W[0, 1], W[0, 2], W[1, 0], W[1, 1], W[1, 2], W[2, 0], W[2, 1], W[2, 2])
     w4 = (W[0, 0], W[0, 1], W[0, 2], W[0, 3], W[1, 0], W[1, 1], W[1, 2], W[1, 3],
           W[2, 0], W[2, 1], W[2, 2], W[2, 3], W[3, 0], W[3, 1], W[3, 2], W[3, 3])
-    for job in range(job0, job1):
+    job = job0
+    while job < job1:
         lane = job // rows
         r = job - lane * rows
         i = 2 * r + ro
-        orow = out[lane, r]
+        # output rows r and r + 1 together when both read inside the image
+        # (they share an input row: 5 rows for two, not 6, with k = 3)
+        two = job + 1 < job1 and r + 1 < rows and 0 <= i and i + 5 < n1
         if c1 - c0 >= G and 0 <= i and i + 3 < n1:
             # flat offsets of x[lane, i + a, 2*c0 + so] and out[lane, r, c0]
             xs = (lane * n1 + i) * n2 + 2 * c0 + so
@@ -355,23 +358,33 @@ def _strided_box_rows(x, W, ro, so, out, zero, job0, job1):
             n = c1 - c0
             for j in range(0, n, G):
                 j = min(j, n - G)
-                if box3:
-                    simd.strided_box3(xf, (xs + 2 * j, xs + n2 + 2 * j, xs + 2 * n2 + 2 * j),
-                                      w3, of, os + j)
+                x0 = xs + 2 * j
+                if two and box3:
+                    simd.strided_box3x2(xf, (x0, x0 + n2, x0 + 2 * n2, x0 + 3 * n2,
+                                             x0 + 4 * n2), w3, of, os + j, cols)
+                elif two:
+                    simd.strided_box4x2(xf, (x0, x0 + n2, x0 + 2 * n2, x0 + 3 * n2,
+                                             x0 + 4 * n2, x0 + 5 * n2), w4, of, os + j, cols)
+                elif box3:
+                    simd.strided_box3(xf, (x0, x0 + n2, x0 + 2 * n2), w3, of, os + j, 0)
                 else:
-                    simd.strided_box4(xf, (xs + 2 * j, xs + n2 + 2 * j, xs + 2 * n2 + 2 * j,
-                                           xs + 3 * n2 + 2 * j), w4, of, os + j)
+                    simd.strided_box4(xf, (x0, x0 + n2, x0 + 2 * n2, x0 + 3 * n2), w4, of,
+                                      os + j, 0)
             lo, hi = c0, c1
         else:
             lo, hi = 0, 0
-        x0 = x[lane, i] if 0 <= i < n1 else zero
-        x1 = x[lane, i + 1] if 0 <= i + 1 < n1 else zero
-        x2 = x[lane, i + 2] if 0 <= i + 2 < n1 else zero
-        x3 = x[lane, i + 3] if 0 <= i + 3 < n1 else zero
-        for j in range(lo):
-            orow[j] = _strided_box_at(x0, x1, x2, x3, W, 2 * j + so)
-        for j in range(hi, cols):
-            orow[j] = _strided_box_at(x0, x1, x2, x3, W, 2 * j + so)
+        for rr in range(r, r + (2 if two else 1)):
+            i = 2 * rr + ro
+            orow = out[lane, rr]
+            x0 = x[lane, i] if 0 <= i < n1 else zero
+            x1 = x[lane, i + 1] if 0 <= i + 1 < n1 else zero
+            x2 = x[lane, i + 2] if 0 <= i + 2 < n1 else zero
+            x3 = x[lane, i + 3] if 0 <= i + 3 < n1 else zero
+            for j in range(lo):
+                orow[j] = _strided_box_at(x0, x1, x2, x3, W, 2 * j + so)
+            for j in range(hi, cols):
+                orow[j] = _strided_box_at(x0, x1, x2, x3, W, 2 * j + so)
+        job += 2 if two else 1
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -230,40 +230,49 @@ def _splat(builder, value, count):
                                                         [0] * count))
 
 
-def _strided_box(k):
+def _strided_box(k, nrows):
     @intrinsic
-    def box(typingctx, src, rows, w, dst, o):
+    def box(typingctx, src, rows, w, dst, o, ostep):
         def codegen(context, builder, sig, args):
-            _, row_t, w_t, _, O = args
+            _, row_t, w_t, _, O, OSTEP = args
             src_v, dst_v = _arrays(context, builder, sig, args, 0, 3)
             n, b = src_v.count, builder
             fma = _fma_function(b, src_v.vty)
-            acc = None
-            for a in range(k):
-                r = b.extract_value(row_t, a)
-                # x[r + 2i + b] for b = 0, 1 (one pair of vectors) and b = 2, 3
-                # (the pair two samples on)
+            acc = [None] * nrows
+            for t in range(k + 2 * (nrows - 1)):
+                r = b.extract_value(row_t, t)
+                # x[r + 2i + c] for c = 0, 1 (one pair of vectors) and c = 2, 3
+                # (the pair two samples on), split once for every output row
                 taps = []
                 for shift in range(0, k, 2):
                     start = b.add(r, ir.Constant(r.type, shift))
                     lo = src_v.load(start)
                     hi = src_v.load(b.add(start, ir.Constant(r.type, n)))
                     taps += [_halves(b, lo, hi, n, 1, odd) for odd in (0, 1)[:k - shift]]
-                for col, tap in enumerate(taps):
-                    wv = _splat(b, b.extract_value(w_t, a * k + col), n)
-                    acc = b.fmul(wv, tap) if acc is None else b.call(fma, [wv, tap, acc])
-            dst_v.store(acc, O)
+                for j in range(nrows):
+                    a = t - 2 * j                  # output row j reads input rows 2j..
+                    if not 0 <= a < k:
+                        continue
+                    for col, tap in enumerate(taps):
+                        wv = _splat(b, b.extract_value(w_t, a * k + col), n)
+                        acc[j] = b.fmul(wv, tap) if acc[j] is None else \
+                            b.call(fma, [wv, tap, acc[j]])
+            for j in range(nrows):
+                dst_v.store(acc[j], _offset(b, O, j, OSTEP))
             return context.get_dummy_value()
-        return types.void(src, rows, w, dst, o), codegen
+        return types.void(src, rows, w, dst, o, ostep), codegen
     box.__doc__ = (
-        f"One vector of a stride-2 correlation with a {k}x{k} box of taps: "
-        f"``dst[o + i] = sum_ab w[{k}*a + b] * src[rows[a] + 2*i + b]`` for the "
-        f"``lanes`` outputs ``i`` (``rows`` and ``w`` tuples; real data).  Each "
-        f"pair of vectors loaded is split into its even and odd samples once.")
+        f"One vector of {nrows} output row(s) of a stride-2 correlation with a "
+        f"{k}x{k} box of taps: ``dst[o + j*ostep + i] = sum_ab w[{k}*a + b] * "
+        f"src[rows[2*j + a] + 2*i + b]`` for the ``lanes`` outputs ``i`` "
+        f"(``rows`` and ``w`` tuples; real data).  Each pair of vectors loaded "
+        f"is split into its even and odd samples once, for every output row "
+        f"that reads it.")
     return box
 
 
-strided_box3, strided_box4 = _strided_box(3), _strided_box(4)
+strided_box3, strided_box4 = _strided_box(3, 1), _strided_box(4, 1)
+strided_box3x2, strided_box4x2 = _strided_box(3, 2), _strided_box(4, 2)
 
 
 def _rows_fma(R, V):
