@@ -230,6 +230,33 @@ def _splat(builder, value, count):
                                                         [0] * count))
 
 
+def _lane_halves(builder, lo, hi, count, odd):
+    """The even (``odd`` False) or odd elements of ``lo`` followed by ``hi``,
+    in the order one in-lane shuffle (``vshufps`` / ``vshufpd``) leaves them:
+    each 128-bit lane holds half a lane's worth from ``lo``, then from ``hi``.
+    :func:`_lane_order` undoes it; sums of such vectors keep that order."""
+    q = count // 4 if count >= 8 else count      # elements per 128-bit lane
+    half = q // 2
+    mask = [base + k * q + 2 * m + odd for k in range(count // q)
+            for base in (0, count) for m in range(half)]
+    return builder.shuffle_vector(lo, hi, ir.Constant(ir.VectorType(ir.IntType(32), count),
+                                                      mask))
+
+
+def _lane_order(builder, value, count):
+    """``value`` (in :func:`_lane_halves`'s order) in element order."""
+    q = count // 4 if count >= 8 else count
+    half = q // 2
+    # element of position p: lane k = p // q, then half from lo, half from hi
+    where = {}
+    for p in range(count):
+        k, r = divmod(p, q)
+        where[k * half + r if r < half else count // 2 + k * half + r - half] = p
+    mask = [where[i] for i in range(count)]
+    return builder.shuffle_vector(value, value, ir.Constant(ir.VectorType(ir.IntType(32),
+                                                                          count), mask))
+
+
 def _strided_box(k, nrows):
     @intrinsic
     def box(typingctx, src, rows, w, dst, o, ostep):
@@ -248,7 +275,7 @@ def _strided_box(k, nrows):
                     start = b.add(r, ir.Constant(r.type, shift))
                     lo = src_v.load(start)
                     hi = src_v.load(b.add(start, ir.Constant(r.type, n)))
-                    taps += [_halves(b, lo, hi, n, 1, odd) for odd in (0, 1)[:k - shift]]
+                    taps += [_lane_halves(b, lo, hi, n, odd) for odd in (0, 1)[:k - shift]]
                 for j in range(nrows):
                     a = t - 2 * j                  # output row j reads input rows 2j..
                     if not 0 <= a < k:
@@ -258,7 +285,7 @@ def _strided_box(k, nrows):
                         acc[j] = b.fmul(wv, tap) if acc[j] is None else \
                             b.call(fma, [wv, tap, acc[j]])
             for j in range(nrows):
-                dst_v.store(acc[j], _offset(b, O, j, OSTEP))
+                dst_v.store(_lane_order(b, acc[j], n), _offset(b, O, j, OSTEP))
             return context.get_dummy_value()
         return types.void(src, rows, w, dst, o, ostep), codegen
     box.__doc__ = (
