@@ -311,26 +311,31 @@ def transposed2_parallel(x, c, k1, k2, in1, in2, s1, s2, out, ngroups):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _strided_box_rows(x, W, ro, so, out, zero, job0, job1):
+def _strided_box_rows(x, W, ro, so, out, zero, check, job0, job1):
     """Output rows ``job0 <= lane * n_rows + r < job1`` of a matrix that
     decimates by 2 on both axes with its taps in a 4x4 box:
     ``out[lane, r, c] = sum_{a,b} W[a, b] * x[lane, 2r + ro + a, 2c + so + b]``
     (zero outside ``x``).
 
     A vector of outputs at a time, all taps at once (:func:`.simd.strided_box3`
-    or ``4``, the 3x3 one when the box's last row and column are zero): each
-    input row's pair of vectors is split into its even and odd samples once
-    and serves ``k`` taps; the last vector of a row overlaps the one before
-    it rather than leaving a scalar tail.  A 512x512 float32 image took
-    70 us with LLVM's vectorised loop (interleaved loads of the four taps of
-    each row: ``a[2j]`` .. ``a[2j + 3]``), 111 us with a pass per kernel row,
-    and 150 us on the ring, which splits each row into its column phases
-    first.  Rows that read outside the image, the columns at the row's ends
-    and rows narrower than a vector are computed one output at a time,
-    skipping the zeros.  A 3x3 kernel in the 4x4 box multiplies exact zeros
-    while the data are finite; the wrappers return the sum of ``o - o`` over
-    the outputs, not 0 when one is not finite, and the caller then runs the
-    taps exactly, on the ring of :mod:`.kernels_ring`.
+    or ``4``, the 3x3 one when the box's last row and column are zero), two
+    output rows per call where both read inside the image (they share an
+    input row): each input row's pair of vectors is split into its even and
+    odd samples once, with in-lane shuffles, and serves ``k`` taps of each
+    output row; the last vector of a row overlaps the one before it rather
+    than leaving a scalar tail.  A 512x512 float32 image (k = 4) took 70 us
+    with LLVM's vectorised loop (interleaved loads of the four taps of each
+    row: ``a[2j]`` .. ``a[2j + 3]``), 111 us with a pass per kernel row, 150
+    us on the ring, which splits each row into its column phases first, 45
+    us with one output row per call and full permutes, 34 us now.  Rows that
+    read outside the image, the columns at the row's ends and rows narrower
+    than a vector are computed one output at a time, skipping the zeros.  A
+    3x3 kernel in the 4x4 box multiplies exact zeros while the data are
+    finite; the vector calls add ``o - o`` of their outputs to ``check``
+    (the wrappers return its sum: not 0 when one is not finite, and the
+    caller then runs the taps exactly, on the ring of
+    :mod:`.kernels_ring`).  The outputs computed one at a time skip the
+    zeros and need no check (a pass over the output for it took 3 us).
     """
     n1, n2 = x.shape[1], x.shape[2]
     rows, cols = out.shape[1], out.shape[2]
@@ -361,15 +366,16 @@ def _strided_box_rows(x, W, ro, so, out, zero, job0, job1):
                 x0 = xs + 2 * j
                 if two and box3:
                     simd.strided_box3x2(xf, (x0, x0 + n2, x0 + 2 * n2, x0 + 3 * n2,
-                                             x0 + 4 * n2), w3, of, os + j, cols)
+                                             x0 + 4 * n2), w3, of, os + j, cols, check)
                 elif two:
                     simd.strided_box4x2(xf, (x0, x0 + n2, x0 + 2 * n2, x0 + 3 * n2,
-                                             x0 + 4 * n2, x0 + 5 * n2), w4, of, os + j, cols)
+                                             x0 + 4 * n2, x0 + 5 * n2), w4, of, os + j, cols,
+                                        check)
                 elif box3:
-                    simd.strided_box3(xf, (x0, x0 + n2, x0 + 2 * n2), w3, of, os + j, 0)
+                    simd.strided_box3(xf, (x0, x0 + n2, x0 + 2 * n2), w3, of, os + j, 0, check)
                 else:
                     simd.strided_box4(xf, (x0, x0 + n2, x0 + 2 * n2, x0 + 3 * n2), w4, of,
-                                      os + j, 0)
+                                      os + j, 0, check)
             lo, hi = c0, c1
         else:
             lo, hi = 0, 0
@@ -407,19 +413,19 @@ def _strided_box_at(x0, x1, x2, x3, W, m):
 @njit(cache=True, nogil=True)
 def strided_box_serial(x, W, ro, so, out):
     zero = np.zeros(x.shape[2], x.dtype)
-    _strided_box_rows(x, W, ro, so, out, zero, np.int64(0), out.shape[0] * out.shape[1])
-    return not_finite(out.reshape(-1))
+    check = np.zeros(simd.lanes(x.dtype), x.dtype)
+    _strided_box_rows(x, W, ro, so, out, zero, check, np.int64(0),
+                      out.shape[0] * out.shape[1])
+    return not_finite(check)
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def strided_box_parallel(x, W, ro, so, out, ngroups):
     njobs = out.shape[0] * out.shape[1]
-    cols = out.shape[2]
-    flat = out.reshape(-1)
     zero = np.zeros(x.shape[2], x.dtype)
-    bad = np.zeros(ngroups)
+    G = simd.lanes(x.dtype)
+    check = np.zeros((ngroups, G), x.dtype)
     for g in prange(ngroups):
         j0, j1 = g * njobs // ngroups, (g + 1) * njobs // ngroups
-        _strided_box_rows(x, W, ro, so, out, zero, j0, j1)
-        bad[g] = not_finite(flat[j0 * cols:j1 * cols])
-    return bad.sum()
+        _strided_box_rows(x, W, ro, so, out, zero, check[g], j0, j1)
+    return not_finite(check.reshape(-1))

@@ -259,10 +259,10 @@ def _lane_order(builder, value, count):
 
 def _strided_box(k, nrows):
     @intrinsic
-    def box(typingctx, src, rows, w, dst, o, ostep):
+    def box(typingctx, src, rows, w, dst, o, ostep, check):
         def codegen(context, builder, sig, args):
-            _, row_t, w_t, _, O, OSTEP = args
-            src_v, dst_v = _arrays(context, builder, sig, args, 0, 3)
+            _, row_t, w_t, _, O, OSTEP, _ = args
+            src_v, dst_v, chk_v = _arrays(context, builder, sig, args, 0, 3, 6)
             n, b = src_v.count, builder
             fma = _fma_function(b, src_v.vty)
             acc = [None] * nrows
@@ -284,17 +284,22 @@ def _strided_box(k, nrows):
                         wv = _splat(b, b.extract_value(w_t, a * k + col), n)
                         acc[j] = b.fmul(wv, tap) if acc[j] is None else \
                             b.call(fma, [wv, tap, acc[j]])
+            zero = ir.Constant(O.type, 0)
+            total = chk_v.load(zero)
             for j in range(nrows):
                 dst_v.store(_lane_order(b, acc[j], n), _offset(b, O, j, OSTEP))
+                total = b.fadd(total, b.fsub(acc[j], acc[j]))
+            chk_v.store(total, zero)
             return context.get_dummy_value()
-        return types.void(src, rows, w, dst, o, ostep), codegen
+        return types.void(src, rows, w, dst, o, ostep, check), codegen
     box.__doc__ = (
         f"One vector of {nrows} output row(s) of a stride-2 correlation with a "
         f"{k}x{k} box of taps: ``dst[o + j*ostep + i] = sum_ab w[{k}*a + b] * "
         f"src[rows[2*j + a] + 2*i + b]`` for the ``lanes`` outputs ``i`` "
         f"(``rows`` and ``w`` tuples; real data).  Each pair of vectors loaded "
         f"is split into its even and odd samples once, for every output row "
-        f"that reads it.")
+        f"that reads it.  Adds ``value - value`` of the outputs to "
+        f"``check[:lanes]`` (0 unless one is not finite).")
     return box
 
 
