@@ -8,7 +8,9 @@ in Winograd F(2x2, 2x2)) the checks cost ~10x the vector body: the data
 transform of a 64-channel strided layer took 3.9 ms, about as long as a
 scalar loop.  The intrinsics here emit the vector instructions themselves:
 one vector (64 bytes: 16 float32, 8 float64) per call, no checks and no
-loop, with unaligned loads and stores.
+loop, with unaligned loads and stores; :func:`rows_fma4x4` runs a loop over
+rows inside, its accumulators in registers.  See the design notes
+("Explicit vector code") for where each is used and what it replaced.
 
 They do not check bounds: the caller guarantees that every lane it asks
 for lies inside the arrays.  Complex arrays run as arrays of their real
@@ -21,8 +23,12 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+# (``lanes(dtype)``: elements of ``dtype`` in one vector, a compile-time
+# constant; the register-blocked kernels use the same width)
+from .registers import lanes  # noqa: F401
+
 # bytes per vector: one AVX-512 register (the target's width; narrower
-# machines split it into two or four instructions)
+# machines split it into two or four instructions, with the same results)
 VECTOR_BYTES = 64
 
 
@@ -74,14 +80,6 @@ def _offset(builder, base, k, step):
     if k == 0:
         return base
     return builder.add(base, builder.mul(step, ir.Constant(step.type, k)))
-
-
-@intrinsic
-def lanes(typingctx, dtype):
-    """Elements of ``dtype`` in one vector, a compile-time constant."""
-    def codegen(context, builder, signature, args):
-        return context.get_constant(types.intp, VECTOR_BYTES * 8 // dtype.dtype.bitwidth)
-    return types.intp(dtype), codegen
 
 
 @intrinsic
