@@ -307,9 +307,7 @@ def box_route(pm, lanes, dtype, starts, lengths):
     if pm.channels is not None or pm.ndim != 2 or pm.ups != (1, 1) or \
             pm.downs != (2, 2) or pm.nnz == 0 or min(lengths) <= 0:
         return None
-    dtype = np.dtype(dtype)
-    box = _cached_plan(pm, "strided_box", (dtype, (0, 0), tuple(starts)),
-                       lambda: _strided_box(pm, dtype, (0, 0), starts))
+    box = _box_plan(pm, dtype, (0, 0), starts)
     if box is None:
         return None
     return box + (_parallel(lanes * lengths[0] * lengths[1], pm.nnz),)
@@ -333,13 +331,19 @@ def _run_strided_box(pm, x, dtype, in_origin, starts, lengths):
     in one pass over each output row (:func:`.kernels2d.strided_box_serial`).
     None when they do not fit, or an output is not finite (the box's zeros
     may have met inf)."""
-    key = (np.dtype(dtype), tuple(in_origin), tuple(starts))
-    box = _cached_plan(pm, "strided_box", key,
-                       lambda: _strided_box(pm, dtype, in_origin, starts))
+    box = _box_plan(pm, dtype, in_origin, starts)
     if box is None:
         return None
     groups = _parallel(x.shape[0] * lengths[0] * lengths[1], pm.nnz)
     return run_box_route(box + (groups,), np.ascontiguousarray(x, dtype=dtype), lengths)
+
+
+def _box_plan(pm, dtype, in_origin, starts):
+    """:func:`_strided_box`, cached on ``pm`` (one lookup for the engine's
+    route and the layers' :func:`box_route`)."""
+    key = (np.dtype(dtype), tuple(in_origin), tuple(starts))
+    return _cached_plan(pm, "strided_box", key,
+                        lambda: _strided_box(pm, dtype, in_origin, starts))
 
 
 def _strided_box(pm, dtype, in_origin, starts):
