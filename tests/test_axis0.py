@@ -66,7 +66,7 @@ def axis0_calls(monkeypatch):
 def kernel_inputs(monkeypatch):
     """The arrays the axis-0 numba kernels (and the band route's) receive."""
     seen = []
-    for module, name in ((kernels_axis0, "run_serial"), (kernels_axis0, "run_parallel"),
+    for module, name in ((kernels_axis0, "run_jobs"), (kernels_axis0, "run_parallel"),
                          (kernels_band, "run_serial"), (kernels_band, "run_parallel")):
         real = getattr(module, name)
 

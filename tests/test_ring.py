@@ -35,7 +35,7 @@ def test_ring_windows_match_the_dense_matrix(rates, mode, dtype, monkeypatch):
     """Windows that start off the block grid and run past both ends of the
     image, for rates whose row and column phases take every split and
     interleave loop (literal 1-4 and the general one)."""
-    calls = record_calls(monkeypatch, kernels_ring, "run_serial")
+    calls = record_calls(monkeypatch, kernels_ring, "run_jobs")
     x = np.random.default_rng(2).standard_normal((13, 11)).astype(dtype)
     assert_window_matches_dense(resampler(*rates), x, mode)
     assert calls
@@ -124,7 +124,7 @@ def test_plan_sorts_taps_by_phase_and_covers_each_once():
 
 
 def test_non_finite_taps_take_the_phase_images(monkeypatch):
-    ring = record_calls(monkeypatch, kernels_ring, "run_serial")
+    ring = record_calls(monkeypatch, kernels_ring, "run_jobs")
     exact = record_calls(monkeypatch, kernels2d, "run_serial")
     x = np.ones((1, 1, 5, 6))
     w = np.ones((1, 1, 3, 3))

@@ -84,7 +84,7 @@ def test_non_finite_input_takes_the_exact_kernel(monkeypatch):
     """The kernel multiplies the box's empty places; inf there would be NaN
     where the taps give inf, so such input goes to the ring kernel."""
     calls = record_calls(monkeypatch, kernels2d, "transposed2_serial")
-    exact = record_calls(monkeypatch, kernels_ring, "run_serial")
+    exact = record_calls(monkeypatch, kernels_ring, "run_jobs")
     x = np.ones((1, 1, 6, 7))
     x[0, 0, 2, 3] = np.inf
     w = np.ones((1, 1, 3, 3))          # k = 3: phases have 4, 2, 2 and 1 taps

@@ -236,10 +236,11 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     out = result((x.shape[0],) + tuple(lengths), dtype)
     taps_per_output = pm.nnz // (pm.ups[0] * pm.ups[1])
     groups = _parallel(x.shape[0] * lengths[0] * lengths[1], taps_per_output)
+    njobs = np.int64(kernels_ring.n_jobs(ring[0], x.shape[0], lengths[0]))
     if groups:
-        kernels_ring.run_parallel(xc, *ring, out, np.int64(groups))
+        kernels_ring.run_parallel(xc, *ring, out, njobs, np.int64(groups))
     else:
-        kernels_ring.run_serial(xc, *ring, out)
+        kernels_ring.run_jobs(xc, *ring, out, np.int64(0), njobs)
     return out
 
 
@@ -591,7 +592,7 @@ def _axis0_pairs(pm, dtype, in_origin):
     """The axis-0 kernel's pairs of output phases (cached on ``pm``).
 
     Returns ``(groups, sptr, srow, scoef, rptr, rrow, rcoef)`` as
-    :func:`.kernels_axis0._jobs` takes it, from :func:`phase_plan`: a pair's
+    :func:`.kernels_axis0.run_jobs` takes it, from :func:`phase_plan`: a pair's
     shared taps as input-row offsets, the first multiple of eight of them
     (``sptr``; none when fewer than eight are shared), and each paired phase's
     other taps, the rest of the shared ones among them (``rptr``).  None when
@@ -694,8 +695,10 @@ def _run_axis0(pm, x, dtype, in_origin, start, length):
     bpj = max(1, min(AXIS0_ACC_BYTES // row_bytes, AXIS0_IN_BYTES // (M * row_bytes)))
     args = (x.reshape(before, -1), ptr, toff, lo, hi, tc, L, M, int(start),
             out.reshape(before, -1), width, tile, bpj, _axis0_pairs(pm, work, in_origin))
+    njobs = np.int64(kernels_axis0.n_jobs(before, out.shape[1], L, int(start), width, tile,
+                                          bpj))
     if groups:
-        kernels_axis0.run_parallel(*args, groups)
+        kernels_axis0.run_parallel(*args, njobs, groups)
     else:
-        kernels_axis0.run_serial(*args)
+        kernels_axis0.run_jobs(*args, np.int64(0), njobs)
     return out.view(dtype)

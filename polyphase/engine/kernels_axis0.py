@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
 def _taps(out, o, ostride, x, rows, base, coef, t, r, after, xstride, nb, w, first):
     """Taps ``t .. t+r-1`` (``r <= 4``) of ``nb`` output rows of ``w`` samples.
 
@@ -100,7 +100,7 @@ def _taps(out, o, ostride, x, rows, base, coef, t, r, after, xstride, nb, w, fir
                                 + a2 * x[o2 + s + i] + a3 * x[o3 + s + i])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _offsets8(rows, base, t, after):
     """Sample offsets of the rows ``base + rows[t .. t+7]`` (unsigned)."""
     return (np.uint64((base + rows[t]) * after), np.uint64((base + rows[t + 1]) * after),
@@ -109,7 +109,7 @@ def _offsets8(rows, base, t, after):
             np.uint64((base + rows[t + 6]) * after), np.uint64((base + rows[t + 7]) * after))
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
 def _taps8(out, o, ostride, x, rows, base, coef, t, after, xstride, nb, w, first):
     """:func:`_taps` for eight taps (one load and store of the output per eight
     multiply-adds: 14-21% faster than two passes of four on (2**16, 64))."""
@@ -209,8 +209,9 @@ def _passes(nb, w, flat, x, row, after):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, job0, job1):
-    """Jobs ``[job0, job1)``, ordered (before, column tile, block chunk).
+def run_jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, job0, job1):
+    """Jobs ``[job0, job1)`` of :func:`n_jobs`, ordered (before, column tile,
+    block chunk).
 
     ``x`` and ``out`` are ``(before, rows * after)``; row ``j`` of ``out`` is
     output index ``w0 + j``.  Tap ``t`` of phase ``p`` reads input row
@@ -329,7 +330,7 @@ def _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, job0
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _pair_rows(pairs, g, p0, p1, xb, ob, acc, acc2, pl, ph, L, M, w0, w, after):
     """Blocks ``[pl, ph)`` of the pair ``g`` of phases ``(p0, p1)`` (see
-    :func:`_jobs`): the shared rows eight at a time, then each phase's other
+    :func:`run_jobs`): the shared rows eight at a time, then each phase's other
     taps, then both phases' rows interleaved into ``ob``."""
     _, sptr, srow, scoef, rptr, rrow, rcoef = pairs
     nb = np.uint64(ph - pl)
@@ -366,25 +367,20 @@ def _interleave(acc, ob, j, L, ua, nb, w):
             ob[d + i] = acc[s + i]
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def run_serial(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs):
-    """Row ``j`` of ``out`` = output index ``w0 + j`` of the matrix applied
-    along the rows of ``x`` (see the module docstring); ``x`` and ``out`` are
-    flattened to ``(before, rows * after)``."""
-    nblocks = (w0 + out.shape[1] // after - 1) // L - w0 // L + 1
-    njobs = x.shape[0] * ((after + tile - 1) // tile) * ((nblocks + bpj - 1) // bpj)
-    # (np.int64(0), not 0: a literal would compile _jobs a second time, for
-    # this call apart from run_parallel's)
-    _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, np.int64(0),
-          njobs)
+def n_jobs(before, length, L, w0, after, tile, bpj):
+    """How many jobs :func:`run_jobs` has: (before, column tile, block chunk)
+    for ``length`` output rows from output index ``w0``."""
+    nblocks = (w0 + length - 1) // L - w0 // L + 1
+    return before * -(-after // tile) * -(-nblocks // bpj)
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath={"contract"})
-def run_parallel(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, ngroups):
-    """:func:`run_serial` with the jobs split into ``ngroups`` contiguous groups,
-    one ``prange`` index each; jobs write disjoint output samples."""
-    nblocks = (w0 + out.shape[1] // after - 1) // L - w0 // L + 1
-    njobs = x.shape[0] * ((after + tile - 1) // tile) * ((nblocks + bpj - 1) // bpj)
+def run_parallel(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, njobs,
+                 ngroups):
+    """:func:`run_jobs` with the ``njobs`` jobs split into ``ngroups`` contiguous
+    groups, one ``prange`` index each; jobs write disjoint output samples.  The
+    serial call is ``run_jobs`` itself: a wrapper around it would compile and
+    optimise all of it once more (1.3 s of the first call)."""
     for g in prange(ngroups):
-        _jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs,
-              g * njobs // ngroups, (g + 1) * njobs // ngroups)
+        run_jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs,
+                 g * njobs // ngroups, (g + 1) * njobs // ngroups)

@@ -68,20 +68,23 @@ def _pass(o, ring, off, tc, t, u):
 
 
 @njit(cache=True, nogil=True)
-def _jobs(x, geo, ptr, tt, tc, out, job0, job1):
-    """Output block rows ``job0 <= lane * n_block_rows + b < job1``.
+def run_jobs(x, geo, ptr, tt, tc, out, job0, job1):
+    """Output block rows ``job0 <= lane * n_block_rows + b < job1``
+    (:func:`n_jobs` in all).
 
-    ``geo``: ``L1, L2, M1, M2, ro, so, w1, w2`` (the output window starts at
-    output index ``(w1, w2)``); ``ptr``: phase ``p1*L2 + p2``'s taps are
+    ``geo``: ``L1, L2, M1, M2, ro, so, w1, w2, K1, Q`` (the output window
+    starts at output index ``(w1, w2)``; the taps read ``K1`` rows and block
+    shifts up to ``Q``); ``ptr``: phase ``p1*L2 + p2``'s taps are
     ``ptr[ph]:ptr[ph + 1]``; ``tt``: rows ``a``, column phases ``m`` and
     block shifts ``q`` of the taps (``b = M2*q + m``); ``tc``: weights.
     """
-    L1, L2, M1, M2, ro, so, w1, w2 = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], \
-        geo[6], geo[7]
+    # (no np.max, np.full: each numpy function a kernel calls is one more
+    # overload for numba to compile, 0.1-0.5 s of the first call)
+    L1, L2, M1, M2, ro, so, w1, w2, K1, Q = geo[0], geo[1], geo[2], geo[3], geo[4], \
+        geo[5], geo[6], geo[7], geo[8], geo[9]
     n1 = x.shape[1]
     rows, cols = out.shape[1], out.shape[2]
     ta, tm, tq = tt[0], tt[1], tt[2]
-    K1 = ta.max() + 1
     b1lo = w1 // L1
     nb1 = (w1 + rows - 1) // L1 + 1 - b1lo
     blo = w2 // L2
@@ -89,10 +92,10 @@ def _jobs(x, geo, ptr, tt, tc, out, job0, job1):
     # The passes run over a multiple of 64 blocks (LLVM's vector body, 4x
     # unrolled), so no scalar remainder (half of a 255-column row's time).
     width = -(-nb2 // 64) * 64
-    W = width + tq.max()                        # a phase row of the ring
+    W = width + Q                               # a phase row of the ring
     ring = np.empty(K1 * M2 * W, x.dtype)
     acc = np.empty((L2, width), out.dtype)
-    held = np.full(K1, -1 << 62)                # input row in each slot
+    held = np.empty(K1, np.int64)               # input row in each slot
     off = np.empty(tc.shape[0], np.int64)
     zero = np.zeros(x.shape[2], x.dtype)
     lane_held = -1
@@ -128,18 +131,20 @@ def _jobs(x, geo, ptr, tt, tc, out, job0, job1):
             interleave_row(acc, L2, blo, w2, out[lane, r])
 
 
-@njit(cache=True, nogil=True)
-def run_serial(x, geo, ptr, tt, tc, out):
-    nb1 = (geo[6] + out.shape[1] - 1) // geo[0] + 1 - geo[6] // geo[0]
-    _jobs(x, geo, ptr, tt, tc, out, np.int64(0), x.shape[0] * nb1)
+def n_jobs(geo, lanes, rows):
+    """How many jobs :func:`run_jobs` has for ``lanes`` images of ``rows``
+    output rows: one per lane and output block row."""
+    return lanes * ((int(geo[6]) + rows - 1) // int(geo[0]) + 1 - int(geo[6]) // int(geo[0]))
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def run_parallel(x, geo, ptr, tt, tc, out, ngroups):
-    nb1 = (geo[6] + out.shape[1] - 1) // geo[0] + 1 - geo[6] // geo[0]
-    njobs = x.shape[0] * nb1
+def run_parallel(x, geo, ptr, tt, tc, out, njobs, ngroups):
+    """:func:`run_jobs` in ``ngroups`` contiguous groups of jobs, one
+    ``prange`` index each (jobs write disjoint output rows).  The serial
+    call is ``run_jobs`` itself: a wrapper around it would compile and
+    optimise all of it once more (1.3 s of the first call)."""
     for g in prange(ngroups):
-        _jobs(x, geo, ptr, tt, tc, out, g * njobs // ngroups, (g + 1) * njobs // ngroups)
+        run_jobs(x, geo, ptr, tt, tc, out, g * njobs // ngroups, (g + 1) * njobs // ngroups)
 
 
 def plan(pm, dtype, in_origin, starts):
@@ -162,5 +167,6 @@ def plan(pm, dtype, in_origin, starts):
     b = (st - so)[order]
     tt = np.stack([(rt - ro)[order], b % M2, b // M2]).astype(np.int64)
     ptr = np.searchsorted(phase[order], np.arange(L1 * L2 + 1)).astype(np.int64)
-    geo = np.array([L1, L2, M1, M2, ro, so, starts[0], starts[1]], np.int64)
+    geo = np.array([L1, L2, M1, M2, ro, so, starts[0], starts[1], tt[0].max() + 1,
+                    tt[2].max()], np.int64)
     return geo, ptr, tt, tc[order]
