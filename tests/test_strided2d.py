@@ -92,8 +92,8 @@ def test_operator_windows_match_the_dense_matrix(mode, dtype, route, monkeypatch
     if route == "rows":
         rows_route(monkeypatch)
     kernel = "strided_box_serial" if route == "box" and dtype != np.complex128 \
-        else "run_serial"
-    calls = record_calls(monkeypatch, kernels_ring if kernel == "run_serial" else kernels2d,
+        else "run_jobs"
+    calls = record_calls(monkeypatch, kernels_ring if kernel == "run_jobs" else kernels2d,
                          kernel)
     rng = np.random.default_rng(3)
     op = pp.Down((2, 2)) @ pp.Conv(rng.standard_normal((4, 3)))
@@ -119,7 +119,7 @@ def test_row_passes_match_brute_force(n1, n2, k1, k2, padding, seed):
 
 def test_strided_matrices_take_the_direct_routes(monkeypatch):
     box = record_calls(monkeypatch, kernels2d, "strided_box_serial")
-    rows = record_calls(monkeypatch, kernels_ring, "run_serial")
+    rows = record_calls(monkeypatch, kernels_ring, "run_jobs")
     phases = record_calls(monkeypatch, kernels2d, "deinterleave")
     x = np.ones((1, 1, 16, 16))
     pnn.conv2d(x, np.ones((1, 1, 4, 4)), stride=2, padding=1)
@@ -128,20 +128,24 @@ def test_strided_matrices_take_the_direct_routes(monkeypatch):
     assert len(box) == 1 and len(rows) == 1 and not phases
 
 
-@pytest.mark.parametrize("width, where", [(9, 4), (70, 4), (70, 40), (70, 69)])
-def test_non_finite_input_takes_the_row_passes(monkeypatch, width, where):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("width, where", [(9, 4), (70, 4), (70, 40), (70, 69), (200, 2),
+                                          (200, 150)])
+def test_non_finite_input_takes_the_row_passes(monkeypatch, width, where, dtype):
     """The box kernel's vectors multiply the zeros of a 3x3 kernel in its
     4x4 box; inf there gives NaN where the taps give inf, so the row passes
     run again.  The outputs it computes one at a time (narrow images, the
-    columns at a row's ends) skip the zeros and are exact as they are."""
+    columns at a row's ends) skip the zeros and are exact as they are.
+    (Wide rows: the run of vectors that reads each input vector once.)"""
     box = record_calls(monkeypatch, kernels2d, "strided_box_serial")
-    rows = record_calls(monkeypatch, kernels_ring, "run_serial")
-    x = np.ones((1, 1, 9, width))
+    rows = record_calls(monkeypatch, kernels_ring, "run_jobs")
+    x = np.ones((1, 1, 9, width), dtype)
     x[0, 0, 3, where] = np.inf
-    y = pnn.conv2d(x, np.ones((1, 1, 3, 3)), stride=2)
+    y = pnn.conv2d(x, np.ones((1, 1, 3, 3), dtype), stride=2)
     assert not np.isnan(y).any()
     np.testing.assert_array_equal(y[:, 0], brute_conv2d(x[:, 0], np.ones((3, 3)), 2, 0))
-    vectors = width >= 2 * 8 + 4 and 0 < where < width - 4     # (float64: 8 a vector)
+    lanes = 64 // x.itemsize
+    vectors = width >= 2 * lanes + 4 and 0 < where < width - 4
     # (twice when the vectors meet it: the layer's straight route to the box
     # kernel, then the engine's)
     assert len(box) == (2 if vectors else 1) and len(rows) == (1 if vectors else 0)
@@ -201,7 +205,7 @@ def test_ring_windows_match_the_dense_matrix(stride, mode, dtype, monkeypatch):
     """Windows with starts off the stride grid and past both ends of the image,
     through the ring kernel (the box kernel reports non-finite here)."""
     rows_route(monkeypatch)
-    calls = record_calls(monkeypatch, kernels_ring, "run_serial")
+    calls = record_calls(monkeypatch, kernels_ring, "run_jobs")
     rng = np.random.default_rng(5)
     op = pp.Down(stride) @ pp.Conv(rng.standard_normal((5, 4)))
     assert_window_matches_dense(op, rng.standard_normal((13, 11)).astype(dtype), mode)
@@ -223,7 +227,7 @@ def test_non_finite_input_on_the_ring_spreads_as_brute_force():
 def test_non_finite_taps_take_the_phase_images(monkeypatch):
     """A tap of inf would meet the ring's zeros around the image (NaN where the
     taps give 0 or inf): those matrices go to the phase-image route."""
-    ring = record_calls(monkeypatch, kernels_ring, "run_serial")
+    ring = record_calls(monkeypatch, kernels_ring, "run_jobs")
     phases = record_calls(monkeypatch, kernels2d, "deinterleave")
     x = np.ones((1, 1, 7, 7))
     w = np.ones((1, 1, 3, 3))

@@ -305,6 +305,74 @@ strided_box3, strided_box4 = _strided_box(3, 1), _strided_box(4, 1)
 strided_box3x2, strided_box4x2 = _strided_box(3, 2), _strided_box(4, 2)
 
 
+def _strided_box_run(k, nrows):
+    @intrinsic
+    def run(typingctx, src, rows, w, dst, o, ostep, nblocks, check):
+        def codegen(context, builder, sig, args):
+            _, row_t, w_t, _, O, OSTEP, NB, _ = args
+            src_v, dst_v, chk_v = _arrays(context, builder, sig, args, 0, 3, 7)
+            n, b = src_v.count, builder
+            fma = _fma_function(b, src_v.vty)
+            starts = [b.extract_value(row_t, t) for t in range(k + 2 * (nrows - 1))]
+            w = [[_splat(b, b.extract_value(w_t, a * k + c), n) for c in range(k)]
+                 for a in range(k)]
+
+            def madd(wv, v, acc):
+                return b.fmul(wv, v) if acc is None else b.call(fma, [wv, v, acc])
+
+            def sums(off):
+                # per output row, the taps on the even and odd samples in
+                # place (V) and those one output on (U), for the block of
+                # outputs whose input starts ``off`` samples into the rows
+                V, U = [None] * nrows, [None] * nrows
+                for t, start in enumerate(starts):
+                    lo = src_v.load(b.add(start, off))
+                    hi = src_v.load(b.add(b.add(start, off), ir.Constant(off.type, n)))
+                    even, odd = (_halves(b, lo, hi, n, 1, h) for h in (0, 1))
+                    for j in range(nrows):
+                        a = t - 2 * j                  # output row j reads rows 2j..
+                        if 0 <= a < k:
+                            V[j] = madd(w[a][1], odd, madd(w[a][0], even, V[j]))
+                            U[j] = madd(w[a][2], even, U[j])
+                            if k == 4:
+                                U[j] = madd(w[a][3], odd, U[j])
+                return V, U
+
+            V0, U0 = sums(ir.Constant(NB.type, 0))
+            held = [[cgutils.alloca_once_value(b, v) for v in pair] for pair in zip(V0, U0)]
+            total = cgutils.alloca_once_value(b, chk_v.load(ir.Constant(O.type, 0)))
+            shift = ir.Constant(ir.VectorType(ir.IntType(32), n), list(range(1, n + 1)))
+            with cgutils.for_range(b, NB) as loop:
+                i = loop.index
+                Vn, Un = sums(b.mul(b.add(i, ir.Constant(i.type, 1)),
+                                    ir.Constant(i.type, 2 * n)))
+                for j in range(nrows):
+                    V, U = (b.load(h) for h in held[j])
+                    value = b.fadd(V, b.shuffle_vector(U, Un[j], shift))
+                    dst_v.store(value, b.add(_offset(b, O, j, OSTEP),
+                                             b.mul(i, ir.Constant(i.type, n))))
+                    b.store(b.fadd(b.load(total), b.fsub(value, value)), total)
+                    b.store(Vn[j], held[j][0])
+                    b.store(Un[j], held[j][1])
+            chk_v.store(b.load(total), ir.Constant(O.type, 0))
+            return context.get_dummy_value()
+        return types.void(src, rows, w, dst, o, ostep, nblocks, check), codegen
+    run.__doc__ = (
+        f"{nrows} output row(s) of :func:`strided_box{k}` for ``nblocks`` vectors "
+        f"of outputs in a row, ``dst[o + j*ostep + v*lanes + i]``.  It reads the "
+        f"samples of one vector more (``2*lanes*(nblocks + 1)`` from each row "
+        f"start), which must lie inside ``src``.  Each input vector is loaded and "
+        f"split into its even and odd samples once (in order, two-source permutes), "
+        f"and the taps on the samples two on (``b >= 2``) are summed in place and "
+        f"shifted by one output afterwards, with the next vector's sums: no loads "
+        f"two samples on and no split of them.")
+    return run
+
+
+strided_box_run3, strided_box_run4 = _strided_box_run(3, 1), _strided_box_run(4, 1)
+strided_box_run3x2, strided_box_run4x2 = _strided_box_run(3, 2), _strided_box_run(4, 2)
+
+
 def _rows_fma(R, V):
     @intrinsic
     def rows_fma(typingctx, x, xo, xs, d, do, ds, nw, out, oo, os, check):
