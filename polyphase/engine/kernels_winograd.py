@@ -70,7 +70,8 @@ def transform_input1(x, off, jmin, M, nt, t0, n, v, cp):
             ra = max(t0, lane * nt) - lane * nt
             rb = min(t0 + n, (lane + 1) * nt) - 1 - lane * nt
             _split_columns(xf, (lane * cin + c) * nx, 1, nx, 0, 1, S, S * (ra + jmin),
-                           min(W, rb - ra + 1 + jmax - jmin), W, cpf, (lane - lane_a) * S * W)
+                           min(W, rb - ra + 1 + jmax - jmin), W, cpf, (lane - lane_a) * S * W,
+                           c == 0)
         for iq in range(nq):
             c0, c1, c2, c3 = coff[iq, 0], coff[iq, 1], coff[iq, 2], coff[iq, 3]
             dbase = (iq * cin + c) * vrow - t0
@@ -214,7 +215,7 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
             row0 = o1min + 2 * M1 * ra
             _split_columns(xf, (lane * cin + c) * n1 * n2, n1, n2, row0,
                            o1max + 2 * M1 * (rb + 1) - row0 + 1, S, -S * margin, W, W, cpf,
-                           (lane - lane_a) * R * S * W)
+                           (lane - lane_a) * R * S * W, c == 0)
         for e in range(E):
             for iq in range(nq):
                 c0, c1, c2 = coff[e, iq, 0], coff[e, iq, 1], coff[e, iq, 2]
@@ -245,23 +246,34 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
 
 
 @njit(cache=True, nogil=True)
-def _split_columns(xf, base, n1, n2, row0, count, S, col0, cols, W, cpf, d0):
+def _split_columns(xf, base, n1, n2, row0, count, S, col0, cols, W, cpf, d0, zeros):
     """``cp[i, k, j] = img[row0 + i, col0 + S*j + k]`` (zero outside the
     image) for the rows ``i < count`` and columns ``j < cols``; ``img`` is the
     ``n1 x n2`` image at ``xf[base:]`` and ``cp`` rows of ``S x W`` at
     ``cpf[d0:]``.  ``S`` = 2, 3, 4 or 6 split a vector of each phase per
     :mod:`.simd` call; the columns at the image's edges, and other ``S``,
-    go a sample at a time."""
+    go a sample at a time.
+
+    The zeros (rows and columns outside the image) are written only when
+    ``zeros`` is set: the callers split every channel of a chunk into the
+    same place, where the zeros of the first channel stay.  Writing them
+    for every channel, a sample at a time, was most of the split (the
+    64-channel strided conv2d: 0.17 of 0.29 ms per chunk)."""
     G = simd.lanes(xf.dtype)
     jlo = min(max(0, -(col0 // S)), cols)                  # col0 + S*j >= 0
     jhi = max(jlo, min(cols, (n2 - col0) // S))           # ... + S - 1 < n2
+    # the columns j with some sample inside the image: col0 + S*j + S - 1 >= 0
+    # and col0 + S*j < n2
+    jin0 = min(max(0, -((col0 + S - 1) // S)), cols)
+    jin1 = max(jin0, min(cols, -((col0 - n2) // S)))
     for i in range(count):
         xr = row0 + i
         d = d0 + i * S * W
         if xr < 0 or xr >= n1:
-            for k in range(S):
-                for j in range(cols):
-                    cpf[d + k * W + j] = 0
+            if zeros:
+                for k in range(S):
+                    for j in range(cols):
+                        cpf[d + k * W + j] = 0
             continue
         s = base + xr * n2 + col0                     # + S*j >= 0 from jlo on
         j = jlo
@@ -275,11 +287,13 @@ def _split_columns(xf, base, n1, n2, row0, count, S, col0, cols, W, cpf, d0):
             else:
                 simd.deinterleave6(xf, s + 6 * j, cpf, d + j, W)
             j += G
+        a0, a1 = (0, jlo) if zeros else (jin0, jlo)
+        b0, b1 = (j, cols) if zeros else (j, max(j, jin1))
         for k in range(S):
-            for jj in range(jlo):
+            for jj in range(a0, a1):
                 col = col0 + S * jj + k
                 cpf[d + k * W + jj] = xf[s - col0 + col] if 0 <= col < n2 else 0
-            for jj in range(j, cols):
+            for jj in range(b0, b1):
                 col = col0 + S * jj + k
                 cpf[d + k * W + jj] = xf[s - col0 + col] if 0 <= col < n2 else 0
 
