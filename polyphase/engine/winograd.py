@@ -54,6 +54,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .pinning import pinned, spread
+
 # Only worth it when the products are large enough for BLAS to run near peak:
 # below this many input channels (times input phases) and output rows the
 # transforms cost more than the multiply-adds they save.
@@ -195,7 +197,11 @@ def run_lanes(run, x, plans, args, out):
     layers took (lanes split against not): strided conv2d 10.2 against 11.4
     ms, conv1d 6.0 against 7.1, transposed conv2d 39.7 against 52.0,
     conv1d 11.2 against 14.6.  While a layer runs, BLAS calls from other
-    threads of the process also run on one thread.
+    threads of the process also run on one thread.  Each thread is held to
+    CPUs of its own for the call (:mod:`.pinning`): a woken pool thread
+    often shared the caller's CPU for the whole call (strided conv2d with
+    two threads ~12 ms instead of ~6 in those calls; in the benchmark 9.0-9.7
+    -> 6.6-7.0 ms).
     """
     import numba
 
@@ -212,17 +218,25 @@ def run_lanes(run, x, plans, args, out):
         pool = _pools.setdefault(workers,
                                  ThreadPoolExecutor(workers - 1, "polyphase-winograd"))
     cuts = [lanes * i // workers for i in range(workers + 1)]
+    # each thread on CPUs of its own for the call (see .pinning)
+    cpus = spread(workers) or [None] * workers
     with _blas_on_one_thread():
         # the first part in this thread, the others in the pool's
         chunk = CHUNK_BYTES // workers
-        parts = [pool.submit(run, x[a:b], plans, *args, out[a:b], chunk)
-                 for a, b in zip(cuts[1:-1], cuts[2:])]
+        parts = [pool.submit(_run_pinned, cpus[i + 1], run, x[a:b], plans, *args, out[a:b],
+                             chunk)
+                 for i, (a, b) in enumerate(zip(cuts[1:-1], cuts[2:]))]
         try:
-            run(x[:cuts[1]], plans, *args, out[:cuts[1]], chunk)
+            _run_pinned(cpus[0], run, x[:cuts[1]], plans, *args, out[:cuts[1]], chunk)
         finally:
             wait(parts)                # (BLAS's threads come back after all)
         for part in parts:
             part.result()
+
+
+def _run_pinned(cpus, run, *args):
+    with pinned(cpus):
+        run(*args)
 
 
 @contextlib.contextmanager
