@@ -87,8 +87,10 @@ def plan(taps, W, cin):
     ``taps`` is ``(T, 1 + d)``: input phase ``q`` and delays ``k``; ``W`` is
     ``(1, R, T * C_in)`` (one channel group).  Applies for ``d`` = 1 or 2 when
     the taps of each input phase are exactly a full box of 2 delays per axis.
-    Returns ``(qs, kmin, U)``: the input phases, each box's smallest delays
-    and the transformed weights ``U`` of shape ``(points, R, n_q * C_in)``.
+    Returns ``(qs, kmin, U, UT)``: the input phases, each box's smallest
+    delays, the transformed weights ``U`` of shape ``(points, R, n_q * C_in)``
+    and, for real data, ``U`` transposed to ``(points, n_q * C_in, R)``
+    (else None).
     """
     d = taps.shape[1] - 1
     if W.shape[0] != 1 or d not in (1, 2):
@@ -114,8 +116,10 @@ def plan(taps, W, cin):
     g = g.reshape((2,) * d + (R, qs.size * cin))
     G = _G[d]
     U = np.einsum("xu,yv,uvrc->xyrc", G, G, g) if d == 2 else np.einsum("xu,urc->xrc", G, g)
-    U = U.reshape(-1, R, qs.size * cin)
-    return qs, kmin, np.ascontiguousarray(U.astype(W.dtype))
+    U = np.ascontiguousarray(U.reshape(-1, R, qs.size * cin).astype(W.dtype))
+    # (U transposed for the register-blocked products, real data: see _products)
+    UT = np.ascontiguousarray(U.transpose(0, 2, 1)) if U.dtype.kind == "f" else None
+    return qs, kmin, U, UT
 
 
 def _tiles(points, cz, R, n, dtype, entries=1):
@@ -138,6 +142,29 @@ def _tiles(points, cz, R, n, dtype, entries=1):
     v = scratch("winograd-v", (entries, points, _plane_rows(points, cz, w * isz), w), dtype)
     m = scratch("winograd-m", (entries * points, _plane_rows(points, R, w * isz), w), dtype)
     return v, v[:, :, :cz, :n], m, m[:, :R, :n]
+
+
+def _chunk_width(ntiles, fits):
+    """Tiles per chunk: ``fits`` (the budget's), at least 64, in whole blocks
+    of 64 tiles (:func:`_products` runs blocks of four vectors; a block cut
+    short overlaps the one before it, recomputing its tiles), and no more
+    than there are."""
+    return min(ntiles, max(64, fits - fits % 64))
+
+
+def _products(U, UT, v, vn, m, mn, n):
+    """``mn = U @ vn`` for a chunk of ``n`` tiles: in registers by
+    :func:`.kernels_winograd.products` where it applies (real data, output
+    rows in fours, four vectors of tiles or more), else by BLAS."""
+    from . import kernels_winograd as kw
+    R = U.shape[1]
+    if UT is not None and R % 4 == 0 and n >= 256 // U.itemsize:
+        # (rows_fma4x4 adds value - value of its outputs to ``check``, which
+        # is not read here: BLAS's products would not say either)
+        from .scratch import scratch
+        kw.products(UT, v, m, n, scratch("winograd-check", (64 // U.itemsize,), U.dtype))
+    else:
+        np.matmul(U, vn, out=mn)
 
 
 def _row_length(n, isz):
@@ -207,7 +234,7 @@ def run_lanes(run, x, plans, args, out):
 
     lanes = x.shape[0]
     workers = min(lanes, numba.get_num_threads())
-    rows = max(U.shape[1] for _, _, U in plans)
+    rows = max(U.shape[1] for _, _, U, _ in plans)
     if workers < 2 or x.size * rows < THREADS_MIN_WORK:
         run(x, plans, *args, out)
         return
@@ -278,12 +305,12 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None):
     lanes = x.shape[0]
     nt = -(-nb // TILE[1])
     ntiles = lanes * nt
-    for entry, (qs, kmin, U) in enumerate(plans):
+    for entry, (qs, kmin, U, UT) in enumerate(plans):
         # x index of each tile's first sample d[0] (delay kmin + 1)
         off = ((b0 - kmin[:, 0] - 1) * M + qs - pre).astype(np.int64)
         cz, R = U.shape[2], U.shape[1]
         budget = chunk_bytes or CHUNK_BYTES
-        width = max(64, min(ntiles, budget // (4 * max(cz, R) * x.itemsize)))
+        width = _chunk_width(ntiles, budget // (4 * max(cz, R) * x.itemsize))
         phase0 = 0 if len(plans) == 1 else entry
         # the signal's samples a chunk's tiles read, split into 3*M phases
         j = (off[:, None] + np.arange(4) * M) // (3 * M)
@@ -294,7 +321,7 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None):
             n = min(width, ntiles - t0)
             v, vn, m, mn = _tiles(4, cz, R, n, x.dtype)
             kw.transform_input1(x, off, jmin, M, nt, t0, n, v[0], cp)
-            np.matmul(U, vn[0], out=mn)
+            _products(U, UT, v[0], vn[0], m, mn, n)
             kw.transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out)
 
 
@@ -338,7 +365,7 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None):
                          x.dtype)
     # entries (output phases) that read the same input phases share one split
     # of the input: a transposed layer's four phases differ only in their delays
-    same = all(np.array_equal(q, plans[0][0]) for q, _, _ in plans)
+    same = all(np.array_equal(q, plans[0][0]) for q, _, _, _ in plans)
     groups = [list(range(len(plans)))] if same else [[e] for e in range(len(plans))]
     isz = x.itemsize
     for group in groups:
@@ -352,15 +379,16 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None):
         E, cz = len(group), plans[group[0]][2].shape[2]
         R = max(plans[e][2].shape[1] for e in group)
         budget = chunk_bytes or CHUNK_BYTES
-        width = max(64, min(ntiles, budget // (9 * E * max(cz, R) * isz)))
+        width = _chunk_width(ntiles, budget // (9 * E * max(cz, R) * isz))
         cp = _column_phases(off1, off2, M, nt1, nt2, width, x.dtype)
         for t0 in range(0, ntiles, width):
             n = min(width, ntiles - t0)
             v, vn, m, mn = _tiles(9, cz, R, n, x.dtype, E)
             kw.transform_input2(x, off1, off2, cp[1], M[0], M[1], nt1, nt2, t0, n, v, cp[0])
             for i, e in enumerate(group):
-                U = plans[e][2]
-                np.matmul(U, vn[i], out=mn[9 * i:9 * i + 9, :U.shape[1]])
+                U, UT = plans[e][2], plans[e][3]
+                _products(U, UT, v[i], vn[i], m[9 * i:9 * i + 9], mn[9 * i:9 * i + 9, :U.shape[1]],
+                          n)
                 me = m[9 * i:9 * i + 9]
                 kw.transform_output2(me, U.shape[1], n, 0 if len(plans) == 1 else e, cout,
                                      target is not out, L[0], L[1], crop[0], crop[1], nb[0],
