@@ -334,10 +334,10 @@ def _winograd_plans(pm, dtype, plan, cin):
     cache = pm.__dict__.setdefault("_plans", {})
     key = ("winograd", np.dtype(dtype).str)
     if key not in cache:
-        from .winograd import plan as winograd_plan
+        from .winograd import Plans, plan as winograd_plan
         plans = [winograd_plan(taps, W, cin) if taps.shape[0] else None
                  for taps, W in plan]
-        cache[key] = plans if all(p is not None for p in plans) else None
+        cache[key] = Plans(plans) if all(p is not None for p in plans) else None
     return cache[key]
 
 

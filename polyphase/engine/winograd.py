@@ -144,6 +144,32 @@ def _tiles(points, cz, R, n, dtype, entries=1):
     return v, v[:, :, :cz, :n], m, m[:, :R, :n]
 
 
+class Plans(list):
+    """:func:`plan` of every entry of a GEMM plan, and ``stacked``: the
+    entries' ``UT`` in one array ``(entries, points, K, R)`` when they read
+    the same input phases, have equal shapes and ``R`` is a multiple of 4
+    (else None), for :func:`.kernels_winograd.chunks2`."""
+
+    def __init__(self, plans):
+        super().__init__(plans)
+        self.stacked = None
+        first = plans[0]
+        if all(p[3] is not None and p[3].shape == first[3].shape
+               and np.array_equal(p[0], first[0]) for p in plans) \
+                and first[3].shape[2] % 4 == 0:
+            self.stacked = np.ascontiguousarray(np.stack([p[3] for p in plans]))
+
+
+def _stacked(plans, group):
+    """The stacked ``UT`` of ``group`` (entry indices), or None."""
+    if len(group) == len(plans) and getattr(plans, "stacked", None) is not None:
+        return plans.stacked
+    UT = plans[group[0]][3]
+    if len(group) == 1 and UT is not None and UT.shape[2] % 4 == 0:
+        return UT[None]
+    return None
+
+
 def _chunk_width(ntiles, fits):
     """Tiles per chunk: ``fits`` (the budget's), at least 64, in whole blocks
     of 64 tiles (:func:`_products` runs blocks of four vectors; a block cut
@@ -381,6 +407,15 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None):
         budget = chunk_bytes or CHUNK_BYTES
         width = _chunk_width(ntiles, budget // (9 * E * max(cz, R) * isz))
         cp = _column_phases(off1, off2, M, nt1, nt2, width, x.dtype)
+        UT = _stacked(plans, group)
+        if UT is not None:
+            # all chunks in one numba call
+            v, _, m, _ = _tiles(9, cz, R, width, x.dtype, E)
+            phases = np.array([0 if len(plans) == 1 else e for e in group], dtype=np.int64)
+            kw.chunks2(x, off1, off2, cp[1], M[0], M[1], nt1, nt2, ntiles, width, cp[0], v,
+                       UT, m, phases, cout, target is not out, L[0], L[1], crop[0], crop[1],
+                       nb[0], nb[1], target, scratch("winograd-check", (64 // isz,), x.dtype))
+            continue
         for t0 in range(0, ntiles, width):
             n = min(width, ntiles - t0)
             v, vn, m, mn = _tiles(9, cz, R, n, x.dtype, E)
