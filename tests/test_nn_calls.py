@@ -109,3 +109,28 @@ def test_the_box_route_falls_back_on_the_general_one(monkeypatch):
     np.testing.assert_array_equal(layer(wide), layer(np.ones((1, 1, 40, 40))))
     np.testing.assert_array_equal(layer(np.ones((1, 1, 40, 40), np.int64)),
                                   layer(np.ones((1, 1, 40, 40))))
+
+
+def test_functional_layers_of_large_weights_are_reused_only_for_the_same_bits():
+    """Weights over 1 KB are compared bit by bit with the one a cached layer
+    was built from (not hashed): a copy finds the layer, a change in place
+    or a zero of the other sign builds another."""
+    from polyphase.nn import functional
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 8, 11, 11))
+    w = rng.standard_normal((8, 8, 3, 3))
+    w[0, 0, 0, 0] = 0.0
+    assert w.nbytes > 1024
+    first = functional._layer(pnn.Conv2d, w, None, 2, 1, 1, 1)
+    assert functional._layer(pnn.Conv2d, w.copy(), None, 2, 1, 1, 1) is first
+    assert functional._layer(pnn.Conv2d, w, None, 2, 0, 1, 1) is not first
+    np.testing.assert_array_equal(pnn.conv2d(x, w, stride=2, padding=1),
+                                  pnn.Conv2d(w.copy(), stride=2, padding=1)(x))
+    w[0, 0, 0, 0] = -0.0
+    assert functional._layer(pnn.Conv2d, w, None, 2, 1, 1, 1) is not first
+    w[1, 2, 1, 1] += 1.0                               # changed in place
+    np.testing.assert_array_equal(pnn.conv2d(x, w, stride=2, padding=1),
+                                  pnn.Conv2d(w.copy(), stride=2, padding=1)(x))
+    assert functional._layer(pnn.Conv2d, np.asfortranarray(w), None, 2, 1, 1, 1) is \
+        functional._layer(pnn.Conv2d, w, None, 2, 1, 1, 1)

@@ -242,7 +242,7 @@ def run_lanes(run, x, plans, args, out):
     (images) split between numba's number of threads.
 
     Each thread runs whole images, transforms and products, with BLAS held to
-    one thread for the duration (threadpoolctl).  The transforms are serial
+    one thread for the duration (threadpoolctl) where products go to BLAS.  The transforms are serial
     numba code between the BLAS products of each chunk: with BLAS on two
     threads they ran on one core while the products ran on both, and numba's
     own threads, spinning after a parallel region, fought OpenBLAS's for the
@@ -273,7 +273,10 @@ def run_lanes(run, x, plans, args, out):
     cuts = [lanes * i // workers for i in range(workers + 1)]
     # each thread on CPUs of its own for the call (see .pinning)
     cpus = spread(workers) or [None] * workers
-    with _blas_on_one_thread():
+    # (BLAS held to one thread only where a product goes to BLAS: complex
+    # data, output rows not in fours; the limit and its restoring cost ~80 us)
+    blas = any(UT is None or UT.shape[2] % 4 for _, _, _, UT in plans)
+    with _blas_on_one_thread() if blas else contextlib.nullcontext():
         # the first part in this thread, the others in the pool's
         chunk = CHUNK_BYTES // workers
         parts = [pool.submit(_run_pinned, cpus[i + 1], run, x[a:b], plans, *args, out[a:b],
