@@ -151,6 +151,37 @@ def at3x3(typingctx, src, a, step, dst, o0, o1, top, bottom):
     return types.void(src, a, step, dst, o0, o1, top, bottom), codegen
 
 
+@intrinsic
+def at4(typingctx, src, a, step, dst, o):
+    """Winograd F(3, 2)'s output transform ``AT m = (m0 + m1 + m2, m1 - m2,
+    m1 + m2 + m3)`` of one vector of tiles, tile ``i`` having ``m[p] =
+    src[a + p*step + i]``, its three outputs interleaved into
+    ``dst[o + 3*i + j]``: three whole vectors (a stride-3 store of each
+    output had compiled to single elements)."""
+    def codegen(context, builder, sig, args):
+        _, A, P, _, O = args
+        src_v, dst_v = _arrays(context, builder, sig, args, 0, 3)
+        b, n, per = builder, src_v.count, src_v.per
+        m = [src_v.load(_offset(b, A, p, P)) for p in range(4)]
+        s12 = b.fadd(m[1], m[2])
+        y = (b.fadd(m[0], s12), b.fsub(m[1], m[2]), b.fadd(s12, m[3]))
+        ity = ir.IntType(32)
+        for q in range(3):
+            # element e of output vector q is output j of tile i: 3*i + j = q*n + e
+            where = [divmod(q * n + e, 3) for e in range(n)]
+            first = [(j * n + i) * per + r if j < 2 else r
+                     for i, j in where for r in range(per)]
+            pair = b.shuffle_vector(y[0], y[1], ir.Constant(ir.VectorType(ity, len(first)),
+                                                            first))
+            final = [(n + i) * per + r if j == 2 else e * per + r
+                     for e, (i, j) in enumerate(where) for r in range(per)]
+            value = b.shuffle_vector(pair, y[2], ir.Constant(ir.VectorType(ity, len(final)),
+                                                             final))
+            dst_v.store(value, b.add(O, ir.Constant(O.type, q * n)))
+        return context.get_dummy_value()
+    return types.void(src, a, step, dst, o), codegen
+
+
 def _halves(builder, lo, hi, count, per, odd):
     """The even (``odd`` False) or odd elements of ``lo`` followed by ``hi``,
     elements of ``per`` components."""
