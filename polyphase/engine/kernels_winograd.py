@@ -133,7 +133,7 @@ def transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out):
                 k0 = 0
                 if L == 1:
                     # a vector of tiles at a time, their outputs interleaved
-                    # into whole vectors (0.8 -> 0.N ms of the 64-channel
+                    # into whole vectors (0.8 -> 0.5 ms of the 64-channel
                     # strided conv1d's ~6)
                     src = row * mrow + b0 + lo
                     dst0 = ((lane * cout + c) * nout) + 3 * (r + lo) + shift
