@@ -60,12 +60,19 @@ def _split_layer(monkeypatch, lanes=4):
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity")
                     else True, reason="needs two CPUs")
 def test_the_threads_of_a_split_layer_run_on_cpus_of_their_own(monkeypatch):
+    import threading
+
     layer, x = _split_layer(monkeypatch)
+    # one part per thread, each thread made to take one (a part waits for
+    # the other to start)
+    monkeypatch.setattr(winograd, "PARTS_PER_THREAD", 1)
+    both = threading.Barrier(2, timeout=30)
     seen = []
     run = winograd.run2
 
     def spy(xs, *args):
         seen.append(frozenset(os.sched_getaffinity(0)))
+        both.wait()
         return run(xs, *args)
 
     monkeypatch.setattr(winograd, "run2", spy)
@@ -87,3 +94,30 @@ def test_a_process_that_may_not_pin_runs_unpinned(monkeypatch):
     monkeypatch.setattr(os, "sched_setaffinity", refuse)
     monkeypatch.setattr(pinning, "spread", lambda workers: [{0}, {1}])
     np.testing.assert_array_equal(layer(x), expected)
+
+
+def test_a_thread_that_starts_late_takes_fewer_parts(monkeypatch):
+    """The threads take parts of the lanes in turn: when the pool's thread
+    starts late (a CPU woken from idle), the caller runs the parts it would
+    have waited for."""
+    import threading
+    import time
+
+    layer, x = _split_layer(monkeypatch)
+    expected = layer(x[:1]), layer(x[1:])
+    take = winograd._take_parts
+    ran = []
+
+    def late(cpus, run, *args):
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.5)
+
+        def counted(xs, *rest):
+            ran.append(threading.current_thread() is threading.main_thread())
+            return run(xs, *rest)
+        return take(cpus, counted, *args)
+
+    monkeypatch.setattr(winograd, "_take_parts", late)
+    got = layer(x)
+    assert ran == [True] * 4                   # all four parts in the caller
+    np.testing.assert_allclose(got, np.concatenate(expected), rtol=1e-13, atol=1e-12)

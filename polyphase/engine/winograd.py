@@ -216,6 +216,12 @@ def _plane_rows(points, rows, row_bytes):
 # samples times output rows (about 1 ms of work and more; handing a part to a
 # thread costs ~50 us).
 THREADS_MIN_WORK = 1 << 23
+# Parts of the lanes per thread (see run_lanes).  Two threads, in one
+# process, a pause before each block of calls: 1 / 2 / 4 parts a thread
+# took 6.22 / 6.29 / 6.45 ms (strided conv2d) and 3.97 / 4.39 / 4.48 ms
+# (conv1d); 1 against 2 again: 3.89 / 3.98, 5.09 / 4.81, 6.14 / 6.20, 5.86
+# / 5.87.  One lane a part costs ~5 % on one thread (smaller chunks).
+PARTS_PER_THREAD = 2
 
 _pools = {}
 # threadpoolctl's controller (made on first use), the callers inside
@@ -270,29 +276,38 @@ def run_lanes(run, x, plans, args, out):
     if pool is None:
         pool = _pools.setdefault(workers,
                                  ThreadPoolExecutor(workers - 1, "polyphase-winograd"))
-    cuts = [lanes * i // workers for i in range(workers + 1)]
+    # Lanes in parts, several per thread, which the threads take in turn
+    # until none is left: a thread that starts late (a vCPU woken from idle
+    # took up to 3 ms to run the pool thread) runs fewer parts rather than
+    # its whole share after the others have finished (strided conv1d with
+    # two threads right after a pause: 7.3-7.8 ms with halves).
+    nparts = min(lanes, PARTS_PER_THREAD * workers)
+    cuts = [lanes * i // nparts for i in range(nparts + 1)]
+    parts = iter(list(zip(cuts[:-1], cuts[1:])))   # (next() holds the GIL: one taker)
     # each thread on CPUs of its own for the call (see .pinning)
     cpus = spread(workers) or [None] * workers
     # (BLAS held to one thread only where a product goes to BLAS: complex
     # data, output rows not in fours; the limit and its restoring cost ~80 us)
     blas = any(UT is None or UT.shape[2] % 4 for _, _, _, UT in plans)
     with _blas_on_one_thread() if blas else contextlib.nullcontext():
-        # the first part in this thread, the others in the pool's
         chunk = CHUNK_BYTES // workers
-        parts = [pool.submit(_run_pinned, cpus[i + 1], run, x[a:b], plans, *args, out[a:b],
-                             chunk)
-                 for i, (a, b) in enumerate(zip(cuts[1:-1], cuts[2:]))]
+        args = (run, x, plans, args, out, chunk, parts)
+        helpers = [pool.submit(_take_parts, cpus[i], *args) for i in range(1, workers)]
         try:
-            _run_pinned(cpus[0], run, x[:cuts[1]], plans, *args, out[:cuts[1]], chunk)
+            _take_parts(cpus[0], *args)
         finally:
-            wait(parts)                # (BLAS's threads come back after all)
-        for part in parts:
-            part.result()
+            wait(helpers)              # (BLAS's threads come back after all)
+        for helper in helpers:
+            helper.result()
 
 
-def _run_pinned(cpus, run, *args):
+def _take_parts(cpus, run, x, plans, args, out, chunk, parts):
+    """Run the lanes ``a:b`` of the parts left in ``parts`` until none is."""
     with pinned(cpus):
-        run(*args)
+        for a, b in parts:
+            run(x[a:b], plans, *args, out[a:b], chunk)
+
+
 
 
 @contextlib.contextmanager
