@@ -463,3 +463,18 @@ def chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, ntiles, width, cp, v, UT, m
             products(UT[e], v[e], me, n, check)
             transform_output2(me, R, n, phases[e], cout, planes, L1, L2, crop1, crop2, nb1,
                               nb2, nt1, nt2, t0, out)
+
+
+@njit(cache=True, nogil=True)
+def chunks1(x, off, jmin, M, nt, ntiles, width, cp, v, UT, m, phase0, L, crop, nb, out,
+            check):
+    """All chunks of tiles of one entry of a 1-D layer (:func:`.winograd.run1`):
+    :func:`transform_input1`, :func:`products` and :func:`transform_output1`
+    in one call (see :func:`chunks2`); ``v`` and ``m`` are the scratch of a
+    chunk of ``width`` tiles."""
+    R = UT.shape[2]
+    for t0 in range(0, ntiles, width):
+        n = min(width, ntiles - t0)
+        transform_input1(x, off, jmin, M, nt, t0, n, v, cp)
+        products(UT, v, m, n, check)
+        transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out)

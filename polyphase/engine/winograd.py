@@ -361,6 +361,12 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None):
         jmin = int(j.min())
         cp = scratch("winograd-columns", (-(-width // nt) + 1, 3 * M,
                                           width + int(j.max()) - jmin), x.dtype)
+        if UT is not None and R % 4 == 0:
+            # all chunks in one numba call
+            v, _, m, _ = _tiles(4, cz, R, width, x.dtype)
+            kw.chunks1(x, off, jmin, M, nt, ntiles, width, cp, v[0], UT, m, phase0, L, crop,
+                       nb, out, scratch("winograd-check", (64 // x.itemsize,), x.dtype))
+            continue
         for t0 in range(0, ntiles, width):
             n = min(width, ntiles - t0)
             v, vn, m, mn = _tiles(4, cz, R, n, x.dtype)
