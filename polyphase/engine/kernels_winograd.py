@@ -34,7 +34,7 @@ def _run_of_tiles(t, end, nt1, nt2):
     return lane, r1, r2, min(nt2 - r2, end - t)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def transform_input1(x, off, jmin, M, nt, t0, n, v, cp):
     """``v[k, ch, t - t0] = (BT d)[k]`` for the ``n`` 4-sample tiles ``d`` of the
     chunk, channel ``ch``, of the signals ``x`` (lanes, C_in, n_x).
@@ -69,7 +69,10 @@ def transform_input1(x, off, jmin, M, nt, t0, n, v, cp):
         for lane in range(lane_a, lane_b + 1):
             ra = max(t0, lane * nt) - lane * nt
             rb = min(t0 + n, (lane + 1) * nt) - 1 - lane * nt
-            _split_columns(xf, (lane * cin + c) * nx, 1, nx, 0, 1, S, S * (ra + jmin),
+            # (np.int64: literal arguments would compile _split_columns a second
+            # time, apart from transform_input2's)
+            _split_columns(xf, (lane * cin + c) * nx, np.int64(1), nx, np.int64(0),
+                           np.int64(1), S, S * (ra + jmin),
                            min(W, rb - ra + 1 + jmax - jmin), W, cpf, (lane - lane_a) * S * W,
                            c == 0)
         for iq in range(nq):
@@ -94,7 +97,7 @@ def transform_input1(x, off, jmin, M, nt, t0, n, v, cp):
                 t += cnt
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out):
     """``out[lane, c, B*L + p - crop] = (AT m_r)[j]`` for the tiles of the chunk,
     ``B = 3*r2 + j``: straight into the result (lanes, C_out, n), interleaved
@@ -181,7 +184,7 @@ def _edge_out(m0, m1, m2, m3, B, blo, bhi, L, shift, dst):
         dst[(B + 2) * L + shift] = s12 + m3
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
     """``v[e, :, ch, t - t0] = BT d BT^T`` for the ``n`` 3x3 tiles ``d`` of the
     chunk, channel ``ch``, of the images ``x`` (lanes, C_in, n1, n2), for each
@@ -211,7 +214,12 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
     G = simd.lanes(x.dtype)
     xf, cpf, vf = x.reshape(x.size), cp.reshape(cp.size), v.reshape(v.size)
     plane, vrow = v.shape[2] * v.shape[3], v.shape[3]
-    o1min, o1max = off1.min(), off1.max()
+    # (loops, not off1.min(): each numpy function is one more overload to
+    # compile, 0.5 s of the first call for these two)
+    o1min, o1max = off1[0, 0], off1[0, 0]
+    for e in range(E):
+        for iq in range(nq):
+            o1min, o1max = min(o1min, off1[e, iq]), max(o1max, off1[e, iq])
     lane_a, lane_b = t0 // T, (t0 + n - 1) // T
     # d[., b] of tile r2 = 0 of each entry and phase, from the start of a cp row
     coff = np.empty((E, nq, 3), dtype=np.int64)
@@ -318,7 +326,7 @@ def _at3x3(m0, m1, m2, m3, m4, m5, m6, m7, m8):
     return ((m0 + m3) + s14, s14 + (m2 + m5), (m3 + m6) + s47, s47 + (m5 + m8))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def transform_output2(m, R, n, phase0, cout, planes, L1, L2, crop1, crop2, nb1, nb2,
                       nt1, nt2, t0, out):
     """``out[lane, c, B1*L1 + p1 - crop1, B2*L2 + p2 - crop2] = (AT M_r AT^T)[i, j]``
@@ -407,7 +415,7 @@ def _edge_out2(m, row, b, B1, B2, blo1, bhi1, blo2, bhi2, L1, L2, s1, s2, img):
             img[i * L1 + s1, j * L2 + s2] = y[k]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def products(UT, v, m, n, check):
     """``m[p, r, t] = sum_k U[p, r, k] * v[p, k, t]`` for the tiles ``t < n``:
     the Winograd products of a chunk, from ``UT = U.transpose(0, 2, 1)``
