@@ -101,6 +101,25 @@ def test_axis0_route_is_taken_and_equals_scipy(monkeypatch, L, M, K, dtype):
     np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("dtype, taken", [(np.float64, True), (np.float32, False)])
+@pytest.mark.parametrize("L, M, K", [(2, 1, 8), (4, 1, 16), (2, 1, 12)])
+def test_axis0_few_taps_per_phase_take_the_band_route_in_float64(monkeypatch, L, M, K,
+                                                                 dtype, taken):
+    """Four to seven taps per output phase: the band route along axis 0 in
+    float64 only (band.MIN_TAPS_AXIS0_F64), the axis-0 kernel in float32;
+    both equal scipy."""
+    h = ss.firwin(K, 0.8 / max(L, M)).astype(dtype)
+    x = RNG.standard_normal((3000 * M // L + 400, 70)).astype(dtype)
+    serial = record_calls(monkeypatch, kernels_band, "run_serial")
+    parallel = record_calls(monkeypatch, kernels_band, "run_parallel")
+    y = pp.upfirdn(h, x, L, M, axis=0)
+    assert bool(serial + parallel) == taken
+    ref = ss.upfirdn(h.astype(np.float64), x.astype(np.float64), L, M, axis=0)
+    assert y.dtype == dtype and y.shape == ref.shape
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
 @pytest.mark.parametrize("dtype, lanes", [(np.float64, 16), (np.float64, 40),
                                           (np.float32, 70)])
 def test_axis0_non_finite_input_runs_the_exact_kernel(dtype, lanes):

@@ -571,7 +571,8 @@ def _band_plan(pm, dtype, n, in_origin, start, length, lanes=0):
             lanes < 4 or dtype == np.float32 and lanes < 64):
         return None
     band = submodule("polyphase.engine.band")
-    bp = band.plan(pm, dtype)
+    bp = band.plan(pm, dtype, band.MIN_TAPS_AXIS0_F64 if lanes and dtype == np.float64
+                   else band.MIN_TAPS)
     if bp is None or band.interior_blocks(bp, n, in_origin, start, length) \
             < BAND_MIN_BLOCKS:
         return None

@@ -31,6 +31,13 @@ from .._lazy import submodule
 
 # Fewest taps per output phase for the band route.
 MIN_TAPS = 8
+# ... along axis 0 in float64 (the rows of the dense products are vectors of
+# lanes there): (65536, 64), one thread, L=2 with 8 / 12 taps 11.4-12.0 /
+# 12.2-12.4 -> 7.7-8.3 / 8.9-9.0 ms, L=4 with 16 taps 9.8-10.2 -> 6.3 ms
+# (axis-0 kernel against band route, alternating runs; 3/2 with 12 taps and
+# 5/3 with 20 fail the waste gate below either way).  float32 there and
+# along rows: no gain measured.
+MIN_TAPS_AXIS0_F64 = 4
 # Most multiply-adds (padding included) per tap.  160/147 with 3201 taps
 # does 1.7 per tap in float32 and still runs 2.4x faster than phase streams.
 MAX_WASTE = 2.0
@@ -65,10 +72,14 @@ class BandPlan(NamedTuple):
     hi: int
 
 
-def plan(pm, dtype):
+def plan(pm, dtype, min_taps=None):
     """The :class:`BandPlan` of ``pm`` for ``dtype``, or None where the route
-    does not apply (cached on ``pm``)."""
+    does not apply (cached on ``pm``).  ``min_taps``: the fewest taps per
+    output phase (default :data:`MIN_TAPS`)."""
     dtype = np.dtype(dtype)
+    min_taps = MIN_TAPS if min_taps is None else min_taps
+    if pm.nnz < min_taps * pm.ups[0]:
+        return None
     key = ("band", dtype)
     cache = pm.__dict__.setdefault("_plans", {})
     if key not in cache:
@@ -80,8 +91,6 @@ def _build(pm, dtype):
     if dtype not in (np.float32, np.float64) or pm.c.dtype.kind == "c" or pm.nnz == 0:
         return None
     L, M = pm.ups[0], pm.downs[0]
-    if pm.nnz < MIN_TAPS * L:
-        return None
     G = 64 // dtype.itemsize
     Ls = L * G // math.gcd(L, G)
     T = Ls // L                                  # blocks of the matrix per macro-block
