@@ -220,11 +220,11 @@ class _ConvNd(Operator):
         if route is not None and x.flags.c_contiguous:
             # a single-channel stride-2 image straight to its kernel, which
             # reads x as one flat array
-            lengths = tuple(b - a for a, b in windows)
-            y = submodule("polyphase.engine").run_box_route(
-                route, x.reshape((-1,) + x.shape[-2:]), lengths)
+            kernel_args, lengths, images, shape = route
+            y = submodule("polyphase.engine").run_box_route(kernel_args, x.reshape(images),
+                                                            lengths)
             if y is not None:
-                y = y.reshape(x.shape[:-2] + lengths)
+                y = y.reshape(shape)
         if y is None:
             y = submodule("polyphase.finite").apply_window(self, x, axes, windows,
                                                           channel_axis=axes[0] - 1)
@@ -235,9 +235,10 @@ class _ConvNd(Operator):
     def _prepared(self, x, window):
         """``(axes, windows, bias, route)`` of the PyTorch call on arrays of
         ``x``'s shape and dtype: the operator on the output ``window`` (what
-        ``Operator.__call__`` would find), the bias, and the stride-2 box
-        kernel's arguments when a single-channel 2-D image of the computation
-        dtype goes there (:func:`polyphase.engine.box_route`), else None."""
+        ``Operator.__call__`` would find), the bias, and when a single-channel
+        2-D image of the computation dtype goes to the stride-2 box kernel
+        ``(kernel arguments, output lengths, images shape, result shape)``
+        (:func:`polyphase.engine.box_route`), else None."""
         from ..finite import windows_for
 
         axes = list(range(x.ndim - self._dims, x.ndim))
@@ -248,9 +249,13 @@ class _ConvNd(Operator):
         if self._dims == 2 and not self._transposed and self.weight.shape[:2] == (1, 1) \
                 and x.dtype in (np.float32, np.float64) and self.weight.dtype.kind != "c" \
                 and min(x.shape[-2:]) > 0:
+            lengths = tuple(b - a for a, b in windows)
             route = submodule("polyphase.engine").box_route(
                 self.polyphase(), x.size // (x.shape[-1] * x.shape[-2]), x.dtype,
-                tuple(a for a, _ in windows), tuple(b - a for a, b in windows))
+                tuple(a for a, _ in windows), lengths)
+            if route is not None:
+                # with the shapes the call reshapes to and from (~1 us a call)
+                route = (route, lengths, (-1,) + x.shape[-2:], x.shape[:-2] + lengths)
         return axes, windows, bias, route
 
 
