@@ -425,3 +425,25 @@ def test_winograd_vector_transforms_equal_im2col(monkeypatch, transposed, dtype,
     assert fast.dtype == slow.dtype == dtype
     tol = 1e-5 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-12
     np.testing.assert_allclose(fast, slow, rtol=tol, atol=tol * np.abs(slow).max())
+
+
+@pytest.mark.parametrize("d", [1, 2])
+@pytest.mark.parametrize("cout", [16, 20, 18])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_products_for_any_number_of_output_rows(d, cout, dtype):
+    """The products in registers take output rows four at a time; rows not
+    in fours go to BLAS: all equal the im2col route, on chunks of one block
+    of tiles and of several, with a block overlapping the one before it."""
+    rng = np.random.default_rng(cout + d)
+    shape = (40, 70) if d == 2 else (1501,)
+    x = rng.standard_normal((3, 16) + shape).astype(dtype)
+    w = rng.standard_normal((cout, 16) + (4,) * d).astype(dtype)
+    layer = (pnn.Conv2d if d == 2 else pnn.Conv1d)(w, stride=2, padding=1)
+    pm = layer.polyphase()
+    win = windows_for(layer._declared, shape, "full")
+    args = (pm, x, np.dtype(dtype), (0,) * d, tuple(s for s, _ in win),
+            tuple(e - s for s, e in win))
+    fast = gemm.run_gemm(*args, algorithm="winograd")
+    slow = gemm.run_gemm(*args, algorithm="im2col")
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(fast, slow, rtol=tol, atol=tol * np.abs(slow).max())
