@@ -415,15 +415,19 @@ def test_winograd_vector_transforms_equal_im2col(monkeypatch, transposed, dtype,
         w = w - 1j * rng.standard_normal(w.shape).astype(dtype)
     cls = {(1, False): pnn.Conv1d, (1, True): pnn.ConvTranspose1d,
            (2, False): pnn.Conv2d, (2, True): pnn.ConvTranspose2d}[d, transposed]
-    layer = cls(w, stride=stride, padding=padding)
-    pm = layer.polyphase()
+    assert_winograd_equals_im2col(cls(w, stride=stride, padding=padding), x)
+
+
+def assert_winograd_equals_im2col(layer, x):
+    """The engine's Winograd and im2col routes on the layer's full window."""
+    shape, dtype = x.shape[2:], x.dtype
     win = windows_for(layer._declared, shape, "full")
-    args = (pm, x, np.dtype(dtype), (0,) * d, tuple(s for s, _ in win),
+    args = (layer.polyphase(), x, dtype, (0,) * len(shape), tuple(s for s, _ in win),
             tuple(e - s for s, e in win))
     fast = gemm.run_gemm(*args, algorithm="winograd")
     slow = gemm.run_gemm(*args, algorithm="im2col")
     assert fast.dtype == slow.dtype == dtype
-    tol = 1e-5 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-12
+    tol = 1e-5 if dtype in (np.float32, np.complex64) else 1e-12
     np.testing.assert_allclose(fast, slow, rtol=tol, atol=tol * np.abs(slow).max())
 
 
@@ -439,11 +443,4 @@ def test_winograd_products_for_any_number_of_output_rows(d, cout, dtype):
     x = rng.standard_normal((3, 16) + shape).astype(dtype)
     w = rng.standard_normal((cout, 16) + (4,) * d).astype(dtype)
     layer = (pnn.Conv2d if d == 2 else pnn.Conv1d)(w, stride=2, padding=1)
-    pm = layer.polyphase()
-    win = windows_for(layer._declared, shape, "full")
-    args = (pm, x, np.dtype(dtype), (0,) * d, tuple(s for s, _ in win),
-            tuple(e - s for s, e in win))
-    fast = gemm.run_gemm(*args, algorithm="winograd")
-    slow = gemm.run_gemm(*args, algorithm="im2col")
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(fast, slow, rtol=tol, atol=tol * np.abs(slow).max())
+    assert_winograd_equals_im2col(layer, x)
