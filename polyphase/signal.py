@@ -20,7 +20,7 @@ _FILTERS = BuildCache(size=32)
 def cached_upfirdn(kernel, up, down):
     """``UpFirDn(kernel, up, down)``, reused while ``kernel``'s bytes are the same."""
     from .operators import UpFirDn
-    return _FILTERS.get((digest(kernel), up, down), lambda: UpFirDn(kernel, up, down))
+    return _FILTERS.get_for(kernel, (up, down), lambda: UpFirDn(kernel, up, down))
 
 
 def upfirdn(h, x, up=1, down=1, axis=-1, mode="constant", cval=0, method="auto"):

@@ -191,13 +191,14 @@ def test_upfirdn_filter_cache_sees_in_place_changes():
     import scipy.signal
 
     from polyphase import signal as sig
-    h = np.array([1.0, 2.0, 3.0])
-    x = np.arange(7.0)
-    first = pp.upfirdn(h, x, 2, 3)
-    assert sig.cached_upfirdn(h, 2, 3) is sig.cached_upfirdn(h.copy(), 2, 3)
-    h[1] = -5.0                                 # same object, new coefficients
-    np.testing.assert_allclose(pp.upfirdn(h, x, 2, 3), scipy.signal.upfirdn(h, x, 2, 3))
-    assert not np.allclose(first, pp.upfirdn(h, x, 2, 3))
+    # 3 taps (bytes in the key) and 300 (over 1 KB: compared bit by bit)
+    for h in (np.array([1.0, 2.0, 3.0]), RNG.standard_normal(300)):
+        x = np.arange(700.0)
+        first = pp.upfirdn(h, x, 2, 3)
+        assert sig.cached_upfirdn(h, 2, 3) is sig.cached_upfirdn(h.copy(), 2, 3)
+        h[1] = -5.0                             # same object, new coefficients
+        np.testing.assert_allclose(pp.upfirdn(h, x, 2, 3), scipy.signal.upfirdn(h, x, 2, 3))
+        assert not np.allclose(first, pp.upfirdn(h, x, 2, 3))
 
 
 def test_upfirdn_repeated_calls_match_scipy():
