@@ -89,8 +89,9 @@ def plan(taps, W, cin):
     the taps of each input phase are exactly a full box of 2 delays per axis.
     Returns ``(qs, kmin, U, UT)``: the input phases, each box's smallest
     delays, the transformed weights ``U`` of shape ``(points, R, n_q * C_in)``
-    and, for real data, ``U`` transposed to ``(points, n_q * C_in, R)``
-    (else None).
+    and ``UT``, ``U`` transposed to ``(points, n_q * C_in, R)`` for the
+    products in registers (:func:`.kernels_winograd.products`: real data,
+    ``R`` a multiple of 4), else None (the products go to BLAS).
     """
     d = taps.shape[1] - 1
     if W.shape[0] != 1 or d not in (1, 2):
@@ -117,8 +118,8 @@ def plan(taps, W, cin):
     G = _G[d]
     U = np.einsum("xu,yv,uvrc->xyrc", G, G, g) if d == 2 else np.einsum("xu,urc->xrc", G, g)
     U = np.ascontiguousarray(U.reshape(-1, R, qs.size * cin).astype(W.dtype))
-    # (U transposed for the register-blocked products, real data: see _products)
-    UT = np.ascontiguousarray(U.transpose(0, 2, 1)) if U.dtype.kind == "f" else None
+    UT = np.ascontiguousarray(U.transpose(0, 2, 1)) \
+        if U.dtype.kind == "f" and R % 4 == 0 else None
     return qs, kmin, U, UT
 
 
@@ -147,25 +148,24 @@ def _tiles(points, cz, R, n, dtype, entries=1):
 class Plans(list):
     """:func:`plan` of every entry of a GEMM plan, and ``stacked``: the
     entries' ``UT`` in one array ``(entries, points, K, R)`` when they read
-    the same input phases, have equal shapes and ``R`` is a multiple of 4
-    (else None), for :func:`.kernels_winograd.chunks2`."""
+    the same input phases and have equal shapes (else None), for
+    :func:`.kernels_winograd.chunks2`."""
 
     def __init__(self, plans):
         super().__init__(plans)
         self.stacked = None
         first = plans[0]
         if all(p[3] is not None and p[3].shape == first[3].shape
-               and np.array_equal(p[0], first[0]) for p in plans) \
-                and first[3].shape[2] % 4 == 0:
+               and np.array_equal(p[0], first[0]) for p in plans):
             self.stacked = np.ascontiguousarray(np.stack([p[3] for p in plans]))
 
 
 def _stacked(plans, group):
     """The stacked ``UT`` of ``group`` (entry indices), or None."""
-    if len(group) == len(plans) and getattr(plans, "stacked", None) is not None:
+    if len(group) == len(plans) and plans.stacked is not None:
         return plans.stacked
     UT = plans[group[0]][3]
-    if len(group) == 1 and UT is not None and UT.shape[2] % 4 == 0:
+    if len(group) == 1 and UT is not None:
         return UT[None]
     return None
 
@@ -180,11 +180,10 @@ def _chunk_width(ntiles, fits):
 
 def _products(U, UT, v, vn, m, mn, n):
     """``mn = U @ vn`` for a chunk of ``n`` tiles: in registers by
-    :func:`.kernels_winograd.products` where it applies (real data, output
-    rows in fours, four vectors of tiles or more), else by BLAS."""
+    :func:`.kernels_winograd.products` where the plan has ``UT`` and there
+    are four vectors of tiles or more, else by BLAS."""
     from . import kernels_winograd as kw
-    R = U.shape[1]
-    if UT is not None and R % 4 == 0 and n >= 256 // U.itemsize:
+    if UT is not None and n >= 256 // U.itemsize:
         # (rows_fma4x4 adds value - value of its outputs to ``check``, which
         # is not read here: BLAS's products would not say either)
         from .scratch import scratch
@@ -248,9 +247,10 @@ def run_lanes(run, x, plans, args, out):
     (images) split between numba's number of threads.
 
     Each thread runs whole images, transforms and products, with BLAS held to
-    one thread for the duration (threadpoolctl) where products go to BLAS.  The transforms are serial
-    numba code between the BLAS products of each chunk: with BLAS on two
-    threads they ran on one core while the products ran on both, and numba's
+    one thread for the duration (threadpoolctl) where products go to BLAS.
+    The transforms are serial numba code between the products of each
+    chunk: with BLAS on two threads they ran on one core while the products
+    ran on both, and numba's
     own threads, spinning after a parallel region, fought OpenBLAS's for the
     cores.  With two threads, in one benchmark run each, the 64-channel
     layers took (lanes split against not): strided conv2d 10.2 against 11.4
@@ -288,7 +288,7 @@ def run_lanes(run, x, plans, args, out):
     cpus = spread(workers) or [None] * workers
     # (BLAS held to one thread only where a product goes to BLAS: complex
     # data, output rows not in fours; the limit and its restoring cost ~80 us)
-    blas = any(UT is None or UT.shape[2] % 4 for _, _, _, UT in plans)
+    blas = any(UT is None for _, _, _, UT in plans)
     with _blas_on_one_thread() if blas else contextlib.nullcontext():
         chunk = CHUNK_BYTES // workers
         args = (run, x, plans, args, out, chunk, parts)
@@ -361,7 +361,7 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None):
         jmin = int(j.min())
         cp = scratch("winograd-columns", (-(-width // nt) + 1, 3 * M,
                                           width + int(j.max()) - jmin), x.dtype)
-        if UT is not None and R % 4 == 0:
+        if UT is not None:
             # all chunks in one numba call
             v, _, m, _ = _tiles(4, cz, R, width, x.dtype)
             kw.chunks1(x, off, jmin, M, nt, ntiles, width, cp, v[0], UT, m, phase0, L, crop,
