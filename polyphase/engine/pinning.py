@@ -20,17 +20,25 @@ not change affinities, the threads run unpinned as before.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+
+
+@functools.lru_cache(maxsize=1)
+def _sched_getcpu():
+    """libc's ``sched_getcpu``, or None (looked up once)."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None).sched_getcpu
+    except (OSError, AttributeError):
+        return None
 
 
 def _current_cpu():
     """The CPU the calling thread runs on, or None when unknown."""
-    try:
-        import ctypes
-
-        cpu = ctypes.CDLL(None).sched_getcpu()
-    except (OSError, AttributeError):
-        return None
+    getcpu = _sched_getcpu()
+    cpu = getcpu() if getcpu is not None else -1
     return cpu if cpu >= 0 else None
 
 
