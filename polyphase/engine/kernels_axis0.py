@@ -28,6 +28,9 @@ instructions; results can differ from the last-axis kernel in the last bit.
 import numpy as np
 from numba import njit, prange
 
+from . import simd
+from .registers import lanes
+
 
 @njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
 def _taps(out, o, ostride, x, rows, base, coef, t, r, after, xstride, nb, w, first):
@@ -243,6 +246,8 @@ def run_jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, j
     acc2 = np.empty(bpj * tile, dtype=out.dtype)   # the other phase of a pair
     ua = np.uint64(after)
     xstride = np.uint64(M * after)
+    # rows of whole lines: the interleaved copies of a large output can stream
+    stream = out.size * out.itemsize >= simd.STREAM_BYTES and after * out.itemsize % 64 == 0
     ngroups = L
     if pairs is not None:       # (None: numba prunes the pairs from that copy)
         ngroups = pairs[0].shape[0]
@@ -320,15 +325,17 @@ def run_jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, j
                                   tc[t0:t1], t1 - t0, after, xstride, passes, c_hi - c_lo,
                                   np.int64(1))
                 if flat and L > 1:
-                    _interleave(acc, ob, np.uint64(j), L, ua, nb, w)
+                    _interleave(acc, ob, np.uint64(j), L, ua, nb, w, stream)
             if pairs is not None:
                 if ph > pl:
                     _pair_rows(pairs, g, p0, p1, xb, ob, acc, acc2, pl, ph, L, M, w0, w,
-                               after)
+                               after, stream)
+    if stream:
+        simd.fence()
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _pair_rows(pairs, g, p0, p1, xb, ob, acc, acc2, pl, ph, L, M, w0, w, after):
+def _pair_rows(pairs, g, p0, p1, xb, ob, acc, acc2, pl, ph, L, M, w0, w, after, stream):
     """Blocks ``[pl, ph)`` of the pair ``g`` of phases ``(p0, p1)`` (see
     :func:`run_jobs`): the shared rows eight at a time, then each phase's other
     taps, then both phases' rows interleaved into ``ob``."""
@@ -352,18 +359,27 @@ def _pair_rows(pairs, g, p0, p1, xb, ob, acc, acc2, pl, ph, L, M, w0, w, after):
                           pl * M, rcoef[r0:r1], r1 - r0, after, xstride, passes,
                           c_hi - c_lo, np.int64(0))
     ua = np.uint64(after)
-    _interleave(acc, ob, np.uint64(pl * L + p0 - w0), L, ua, nb, w)
-    _interleave(acc2, ob, np.uint64(pl * L + p1 - w0), L, ua, nb, w)
+    _interleave(acc, ob, np.uint64(pl * L + p0 - w0), L, ua, nb, w, stream)
+    _interleave(acc2, ob, np.uint64(pl * L + p1 - w0), L, ua, nb, w, stream)
 
 
 @njit(cache=True, nogil=True)
-def _interleave(acc, ob, j, L, ua, nb, w):
+def _interleave(acc, ob, j, L, ua, nb, w, stream):
     """Rows ``bb < nb`` of ``acc`` (``w`` samples each, contiguous) to rows
-    ``j + bb*L`` of ``ob`` (``ua`` samples apart)."""
+    ``j + bb*L`` of ``ob`` (``ua`` samples apart).  ``stream``: rows that
+    start on a 64-byte line are written with non-temporal stores, whole
+    vectors at a time (see :data:`.simd.STREAM_BYTES`)."""
+    G = np.uint64(lanes(acc.dtype))
+    whole = w // G * G
     for bb in range(nb):
         d = (j + bb * np.uint64(L)) * ua
         s = bb * w
-        for i in range(w):
+        i0 = np.uint64(0)
+        if stream and (ob.ctypes.data + d * np.uint64(ob.itemsize)) % np.uint64(64) == 0:
+            for i in range(np.uint64(0), whole, G):
+                simd.stream_vector(acc, s + i, ob, d + i)
+            i0 = whole
+        for i in range(i0, w):
             ob[d + i] = acc[s + i]
 
 

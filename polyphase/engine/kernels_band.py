@@ -101,6 +101,9 @@ def _interior_rows(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff, after):
     wide4 = ua // block * block
     rows4 = np.uint64(D.shape[1] * G)
     wide = np.uint64(after // NB * NB)
+    # whole lines from a line boundary: the stores can stream
+    stream = out.size * out.itemsize >= simd.STREAM_BYTES and out.ctypes.data % 64 == 0 \
+        and after * out.itemsize % 64 == 0
     for B in range(B0, B1):
         for c in range(offs.shape[0]):
             d = D[c]
@@ -110,7 +113,7 @@ def _interior_rows(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff, after):
                 for r0 in range(0, G, 4):
                     simd.rows_fma4x4(x, first + lane, ua, D, np.uint64(c) * rows4 + np.uint64(r0),
                                      np.uint64(G), widths[c], out,
-                                     o + np.uint64(r0) * ua + lane, ua, check)
+                                     o + np.uint64(r0) * ua + lane, ua, check, stream)
             for lane in range(wide4, wide, np.uint64(NB)):
                 for a in range(NB * G):
                     acc[a] = 0
@@ -127,6 +130,8 @@ def _interior_rows(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff, after):
                     for i in range(G):
                         out[o + np.uint64(i) * ua + lane + np.uint64(j)] = acc[j * G + i]
                         check[i] += acc[j * G + i] - acc[j * G + i]
+    if stream:
+        simd.fence()
     bad = 0.0
     for i in range(G):
         bad += check[i]

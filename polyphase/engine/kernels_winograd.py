@@ -450,7 +450,7 @@ def products(UT, v, m, n, check):
             for t in range(0, n, B):
                 t0 = min(t, n - B)
                 simd.rows_fma4x4(vf, p * vplane + t0, vrow, uf, p * K * R + r0, R, K,
-                                 mf, p * mplane + r0 * mrow + t0, mrow, check)
+                                 mf, p * mplane + r0 * mrow + t0, mrow, check, False)
 
 
 @njit(cache=True, nogil=True)
