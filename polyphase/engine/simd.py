@@ -63,11 +63,30 @@ class _Vectors:
             off = b.mul(off, ir.Constant(off.type, self.per))
         return b.bitcast(b.gep(self.base, [off]), self.vty.as_pointer())
 
-    def load(self, off):
-        return self.builder.load(self._at(off), align=self.align)
+    def load(self, off, mask=None):
+        """The vector at ``off``; with ``mask`` (:func:`_first`) only its lanes
+        that are on are read (the others are zero and may lie outside the array)."""
+        if mask is None:
+            return self.builder.load(self._at(off), align=self.align)
+        fn = self._masked("load", ir.FunctionType(self.vty, [self.vty.as_pointer(), _I32,
+                                                             mask.type, self.vty]))
+        return self.builder.call(fn, [self._at(off), ir.Constant(_I32, self.align), mask,
+                                      ir.Constant(self.vty, None)])
 
-    def store(self, value, off):
-        self.builder.store(value, self._at(off), align=self.align)
+    def store(self, value, off, mask=None):
+        """Store ``value`` at ``off``; with ``mask``, only its lanes that are on."""
+        if mask is None:
+            self.builder.store(value, self._at(off), align=self.align)
+            return
+        fn = self._masked("store", ir.FunctionType(ir.VoidType(), [
+            self.vty, self.vty.as_pointer(), _I32, mask.type]))
+        self.builder.call(fn, [value, self._at(off), ir.Constant(_I32, self.align), mask])
+
+    def _masked(self, what, fnty):
+        # AVX-512 runs these as one masked move (no access past the lanes that are on)
+        part = "f32" if self.vty.element == ir.FloatType() else "f64"
+        name = f"llvm.masked.{what}.v{self.vty.count}{part}.p0"
+        return cgutils.get_or_insert_function(self.builder.module, fnty, name)
 
     def stream(self, value, off):
         """A non-temporal store of a whole vector; ``off`` must start a 64-byte line."""
@@ -114,6 +133,19 @@ def fence(typingctx):
     return types.void(), codegen
 
 
+_I32 = ir.IntType(32)
+
+
+def _first(builder, count, n, per, skip=0):
+    """The mask of a vector's elements ``e`` (``n`` of them, ``per`` components
+    each) with ``e + skip < count``: its first ``count - skip`` (none if that
+    is <= 0, all if it is >= ``n``)."""
+    ity = count.type
+    index = ir.Constant(ir.VectorType(ity, n * per), [e + skip for e in range(n)
+                                                      for _ in range(per)])
+    return builder.icmp_signed("<", index, _splat(builder, count, n * per))
+
+
 def _arrays(context, builder, sig, args, *which):
     """:class:`_Vectors` over the intrinsic's array arguments ``which``."""
     return [_Vectors(context, builder, sig.args[i], args[i]) for i in which]
@@ -126,6 +158,23 @@ def _offset(builder, base, k, step):
     return builder.add(base, builder.mul(step, ir.Constant(step.type, k)))
 
 
+def _bt3x3(part):
+    """The code of :func:`bt3x3` (``part``: of :func:`bt3x3_part`)."""
+    def codegen(context, builder, sig, args):
+        _, R0, R1, R2, C0, C1, C2, _, D, P = args[:10]
+        src_v, dst_v = _arrays(context, builder, sig, args, 0, 7)
+        b = builder
+        mask = _first(b, args[10], src_v.count, src_v.per) if part else None
+        x = [[src_v.load(b.add(r, c), mask) for c in (C0, C1, C2)] for r in (R0, R1, R2)]
+        e = [[b.fsub(row[0], row[1]), row[1], b.fsub(row[2], row[1])] for row in x]
+        for col in range(3):
+            dst_v.store(b.fsub(e[0][col], e[1][col]), _offset(b, D, col, P), mask)
+            dst_v.store(e[1][col], _offset(b, D, 3 + col, P), mask)
+            dst_v.store(b.fsub(e[2][col], e[1][col]), _offset(b, D, 6 + col, P), mask)
+        return context.get_dummy_value()
+    return codegen
+
+
 @intrinsic
 def bt3x3(typingctx, src, r0, r1, r2, c0, c1, c2, dst, d, step):
     """Winograd F(2x2, 2x2)'s data transform ``BT d BT^T`` of one vector of
@@ -134,18 +183,14 @@ def bt3x3(typingctx, src, r0, r1, r2, c0, c1, c2, dst, d, step):
 
     Along a row ``BT`` gives ``(d0 - d1, d1, d2 - d1)``; across rows the same.
     """
-    def codegen(context, builder, sig, args):
-        _, R0, R1, R2, C0, C1, C2, _, D, P = args
-        src_v, dst_v = _arrays(context, builder, sig, args, 0, 7)
-        b = builder
-        x = [[src_v.load(b.add(r, c)) for c in (C0, C1, C2)] for r in (R0, R1, R2)]
-        e = [[b.fsub(row[0], row[1]), row[1], b.fsub(row[2], row[1])] for row in x]
-        for col in range(3):
-            dst_v.store(b.fsub(e[0][col], e[1][col]), _offset(b, D, col, P))
-            dst_v.store(e[1][col], _offset(b, D, 3 + col, P))
-            dst_v.store(b.fsub(e[2][col], e[1][col]), _offset(b, D, 6 + col, P))
-        return context.get_dummy_value()
-    return types.void(src, r0, r1, r2, c0, c1, c2, dst, d, step), codegen
+    return types.void(src, r0, r1, r2, c0, c1, c2, dst, d, step), _bt3x3(False)
+
+
+@intrinsic
+def bt3x3_part(typingctx, src, r0, r1, r2, c0, c1, c2, dst, d, step, count):
+    """:func:`bt3x3` of the tiles ``i < count`` only (``count < lanes``: the
+    end of a run of tiles), with masked loads and stores."""
+    return types.void(src, r0, r1, r2, c0, c1, c2, dst, d, step, count), _bt3x3(True)
 
 
 @intrinsic
@@ -165,19 +210,21 @@ def bt4(typingctx, src, c0, c1, c2, c3, dst, d, step):
     return types.void(src, c0, c1, c2, c3, dst, d, step), codegen
 
 
-@intrinsic
-def at3x3(typingctx, src, a, step, dst, o0, o1, top, bottom):
-    """Winograd F(2x2, 2x2)'s output transform ``AT M AT^T`` (the sums of the
-    2x2 windows of a 3x3 ``M``) of one vector of tiles: tile ``i`` has
-    ``M[p] = src[a + p*step + i]``; its outputs ``(0, 0), (0, 1)`` go to
-    ``dst[o0 + 2*i]`` and ``dst[o0 + 2*i + 1]`` when ``top``, ``(1, 0), (1,
-    1)`` to ``dst[o1 + 2*i]`` and ``+ 1`` when ``bottom``: two vectors of
-    each output row, the tiles' columns interleaved."""
+def _at3x3(part):
+    """The code of :func:`at3x3` (``part``: of :func:`at3x3_part`)."""
     def codegen(context, builder, sig, args):
-        _, A, P, _, O0, O1, TOP, BOTTOM = args
+        _, A, P, _, O0, O1, TOP, BOTTOM = args[:8]
         src_v, dst_v = _arrays(context, builder, sig, args, 0, 3)
         b, n, per = builder, src_v.count, src_v.per
-        m = [src_v.load(_offset(b, A, p, P)) for p in range(9)]
+        tiles, halves = None, (None, None)
+        if part:
+            # the tiles i < count; their outputs in a row are the first 2*count
+            # elements of the row's pair of vectors
+            count = args[8]
+            twice = b.add(count, count)
+            tiles = _first(b, count, n, per)
+            halves = (_first(b, twice, n, per), _first(b, twice, n, per, n))
+        m = [src_v.load(_offset(b, A, p, P), tiles) for p in range(9)]
         s14, s47 = b.fadd(m[1], m[4]), b.fadd(m[4], m[7])
         rows = ((TOP, O0, b.fadd(b.fadd(m[0], m[3]), s14), b.fadd(s14, b.fadd(m[2], m[5]))),
                 (BOTTOM, O1, b.fadd(b.fadd(m[3], m[6]), s47), b.fadd(s47, b.fadd(m[5], m[8]))))
@@ -186,13 +233,31 @@ def at3x3(typingctx, src, a, step, dst, o0, o1, top, bottom):
             with b.if_then(keep):
                 for half in range(2):
                     # tiles half*n/2 .. : their left and right columns in turn
-                    mask = [(t + half * n // 2 + side * n) * per + r
-                            for t in range(n // 2) for side in (0, 1) for r in range(per)]
+                    order = [(t + half * n // 2 + side * n) * per + r
+                             for t in range(n // 2) for side in (0, 1) for r in range(per)]
                     pair = b.shuffle_vector(left, right,
-                                            ir.Constant(ir.VectorType(ity, len(mask)), mask))
-                    dst_v.store(pair, b.add(O, ir.Constant(O.type, half * n)))
+                                            ir.Constant(ir.VectorType(ity, len(order)), order))
+                    dst_v.store(pair, b.add(O, ir.Constant(O.type, half * n)), halves[half])
         return context.get_dummy_value()
-    return types.void(src, a, step, dst, o0, o1, top, bottom), codegen
+    return codegen
+
+
+@intrinsic
+def at3x3(typingctx, src, a, step, dst, o0, o1, top, bottom):
+    """Winograd F(2x2, 2x2)'s output transform ``AT M AT^T`` (the sums of the
+    2x2 windows of a 3x3 ``M``) of one vector of tiles: tile ``i`` has
+    ``M[p] = src[a + p*step + i]``; its outputs ``(0, 0), (0, 1)`` go to
+    ``dst[o0 + 2*i]`` and ``dst[o0 + 2*i + 1]`` when ``top``, ``(1, 0), (1,
+    1)`` to ``dst[o1 + 2*i]`` and ``+ 1`` when ``bottom``: two vectors of
+    each output row, the tiles' columns interleaved."""
+    return types.void(src, a, step, dst, o0, o1, top, bottom), _at3x3(False)
+
+
+@intrinsic
+def at3x3_part(typingctx, src, a, step, dst, o0, o1, top, bottom, count):
+    """:func:`at3x3` of the tiles ``i < count`` only (``count < lanes``), with
+    masked loads and stores."""
+    return types.void(src, a, step, dst, o0, o1, top, bottom, count), _at3x3(True)
 
 
 @intrinsic
