@@ -294,6 +294,19 @@ def _split_columns(xf, base, n1, n2, row0, count, S, col0, cols, W, cpf, d0, zer
             else:
                 simd.deinterleave6(xf, s + 6 * j, cpf, d + j, W)
             j += G
+        if S in (2, 3, 4, 6) and j < jhi:
+            # the rest of the row's inside columns: one masked vector (a
+            # sample at a time, rows of 32 samples -- 32x32 images, where no
+            # whole vector fits -- took ~1 ms of the 64-channel strided layer)
+            if S == 2:
+                simd.deinterleave2_part(xf, s + 2 * j, cpf, d + j, W, jhi - j)
+            elif S == 3:
+                simd.deinterleave3_part(xf, s + 3 * j, cpf, d + j, W, jhi - j)
+            elif S == 4:
+                simd.deinterleave4_part(xf, s + 4 * j, cpf, d + j, W, jhi - j)
+            else:
+                simd.deinterleave6_part(xf, s + 6 * j, cpf, d + j, W, jhi - j)
+            j = jhi
         a0, a1 = (0, jlo) if zeros else (jin0, jlo)
         b0, b1 = (j, cols) if zeros else (j, max(j, jin1))
         for k in range(S):

@@ -323,27 +323,38 @@ def _phase(builder, vectors, M, m, count, per):
     return acc
 
 
+def _deinterleave_code(M, part):
+    """The code of ``deinterleave{M}`` (``part``: of ``deinterleave{M}_part``)."""
+    def codegen(context, builder, sig, args):
+        _, S, _, D, P = args[:5]
+        src_v, dst_v = _arrays(context, builder, sig, args, 0, 2)
+        b, n, per = builder, src_v.count, src_v.per
+        loads, stores = [None] * M, None
+        if part:
+            # the first count elements of each phase: the first M*count of src
+            count = args[5]
+            total = b.mul(count, ir.Constant(count.type, M))
+            loads = [_first(b, total, n, per, m * n) for m in range(M)]
+            stores = _first(b, count, n, per)
+        v = [src_v.load(_offset(b, S, m, ir.Constant(S.type, n)), loads[m]) for m in range(M)]
+        if M == 4:
+            # two rounds of even/odd halves (8 permutes, not 12): phase
+            # m is the (m // 2)-th half of the (m % 2)-th halves of both pairs
+            lo = [_halves(b, v[0], v[1], n, per, odd) for odd in (0, 1)]
+            hi = [_halves(b, v[2], v[3], n, per, odd) for odd in (0, 1)]
+            phases = [_halves(b, lo[m % 2], hi[m % 2], n, per, m // 2) for m in range(4)]
+        else:
+            phases = [_phase(b, v, M, m, n, per) for m in range(M)]
+        for m, value in enumerate(phases):
+            dst_v.store(value, _offset(b, D, m, P), stores)
+        return context.get_dummy_value()
+    return codegen
+
+
 def _deinterleave(M):
     @intrinsic
     def deinterleave(typingctx, src, s, dst, d, step):
-        def codegen(context, builder, sig, args):
-            _, S, _, D, P = args
-            src_v, dst_v = _arrays(context, builder, sig, args, 0, 2)
-            n, per = src_v.count, src_v.per
-            v = [src_v.load(_offset(builder, S, m, ir.Constant(S.type, n))) for m in range(M)]
-            if M == 4:
-                # two rounds of even/odd halves (8 permutes, not 12): phase
-                # m is the (m // 2)-th half of the (m % 2)-th halves of both pairs
-                lo = [_halves(builder, v[0], v[1], n, per, odd) for odd in (0, 1)]
-                hi = [_halves(builder, v[2], v[3], n, per, odd) for odd in (0, 1)]
-                phases = [_halves(builder, lo[m % 2], hi[m % 2], n, per, m // 2)
-                          for m in range(4)]
-            else:
-                phases = [_phase(builder, v, M, m, n, per) for m in range(M)]
-            for m, value in enumerate(phases):
-                dst_v.store(value, _offset(builder, D, m, P))
-            return context.get_dummy_value()
-        return types.void(src, s, dst, d, step), codegen
+        return types.void(src, s, dst, d, step), _deinterleave_code(M, False)
     deinterleave.__doc__ = (
         f"``dst[d + m*step + i] = src[s + {M}*i + m]`` for ``m < {M}`` and the "
         f"``lanes`` elements ``i``: one vector of each of the {M} phases of "
@@ -351,8 +362,21 @@ def _deinterleave(M):
     return deinterleave
 
 
+def _deinterleave_part(M):
+    @intrinsic
+    def deinterleave_part(typingctx, src, s, dst, d, step, count):
+        return types.void(src, s, dst, d, step, count), _deinterleave_code(M, True)
+    deinterleave_part.__doc__ = (
+        f"``deinterleave{M}`` of the elements ``i < count`` only (``count < "
+        f"lanes``: the end of a row), with masked loads and stores: no sample "
+        f"past ``src[s + {M}*count - 1]`` is read.")
+    return deinterleave_part
+
+
 deinterleave2, deinterleave3 = _deinterleave(2), _deinterleave(3)
 deinterleave4, deinterleave6 = _deinterleave(4), _deinterleave(6)
+deinterleave2_part, deinterleave3_part = _deinterleave_part(2), _deinterleave_part(3)
+deinterleave4_part, deinterleave6_part = _deinterleave_part(4), _deinterleave_part(6)
 
 
 def _fma_function(builder, vty):
