@@ -283,48 +283,68 @@ def test_winograd_route_matches_torch(d, transposed, stride, dilation, padding):
 
 
 @pytest.mark.parametrize("transposed", [False, True])
-@pytest.mark.parametrize("d, lanes", [(1, 2), (1, 3), (2, 3), (2, 8)])
-def test_lanes_split_between_threads_equal_one_thread(monkeypatch, transposed, d, lanes):
-    """With several numba threads, whole images run on each thread (BLAS held
-    to one thread meanwhile): the same numbers as one thread running them
-    all, each part on its own images, and BLAS's threads restored after."""
+@pytest.mark.parametrize("d, lanes, size", [(1, 2, 10), (1, 3, 10), (2, 3, 10), (2, 8, 10),
+                                            (1, 1, 700), (2, 1, 40)])
+def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d, lanes,
+                                                      size):
+    """With several numba threads, each thread runs parts of the work (BLAS
+    held to one thread meanwhile): the same numbers as one thread running it
+    all, and BLAS's threads restored after.  1-D layers and 2-D layers with
+    one output phase are cut into ranges of tiles, which split one image
+    too; 2-D layers with several output phases into ranges of images."""
     import numba
     import threadpoolctl
 
     monkeypatch.setattr(numba, "get_num_threads", lambda: 3)
     rng = np.random.default_rng(lanes + d)
-    x = rng.standard_normal((lanes, 16) + (10,) * d)
+    x = rng.standard_normal((lanes, 16) + (size,) * d)
     w = rng.standard_normal((16, 16) + (4,) * d)
     cls = {(1, False): pnn.Conv1d, (1, True): pnn.ConvTranspose1d,
            (2, False): pnn.Conv2d, (2, True): pnn.ConvTranspose2d}[d, transposed]
     layer = cls(w, stride=2, padding=1)
     run = winograd.run1 if d == 1 else winograd.run2
-    parts = []
-
-    budgets = []
+    calls = []
 
     def spy(xs, *args):
-        parts.append(xs.shape[0])
-        budgets.append(args[-1] if len(args) == 9 else None)
+        # (lanes, chunk budget, part): the budget and part come with a split
+        calls.append((xs.shape[0],) + (tuple(args[-2:]) if len(args) == 10 else (None, None)))
         return run(xs, *args)
 
     monkeypatch.setattr(winograd, "run1" if d == 1 else "run2", spy)
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 1 << 62)
     whole = layer(x)
-    assert parts == [lanes]
+    assert calls == [(lanes, None, None)]
     before = threadpoolctl.threadpool_info()
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
-    parts.clear()
+    calls.clear()
     split = layer(x)
-    workers = min(lanes, 3)
-    # the lanes in parts, several per thread, each run once
-    nparts = min(lanes, winograd.PARTS_PER_THREAD * workers)
-    assert sorted(parts) == sorted(np.diff([lanes * i // nparts
-                                            for i in range(nparts + 1)]).tolist())
-    # the threads share the chunk budget (their chunks compete for the cache)
-    assert budgets[:1] == [None] and budgets[1:] == [winograd.CHUNK_BYTES // workers] * nparts
+    by_tiles = d == 1 or not transposed
+    workers = 3 if by_tiles else min(lanes, 3)
+    nparts = winograd.PARTS_PER_THREAD * workers
+    if by_tiles:
+        # every part of the tiles run once, on all the lanes
+        assert sorted(calls) == [(lanes, winograd.CHUNK_BYTES // workers, (k, nparts))
+                                 for k in range(nparts)]
+    elif lanes == 1:
+        assert calls == [(1, None, None)]           # one image: nothing to split
+    else:
+        # the lanes in parts, several per thread, each run once
+        nparts = min(lanes, nparts)
+        sizes = np.diff([lanes * i // nparts for i in range(nparts + 1)]).tolist()
+        assert sorted(calls) == sorted((n, winograd.CHUNK_BYTES // workers, None)
+                                       for n in sizes)
     assert threadpoolctl.threadpool_info() == before
     np.testing.assert_allclose(split, whole, rtol=1e-13, atol=1e-13 * np.abs(whole).max())
+
+
+@pytest.mark.parametrize("ntiles", [1, 63, 64, 65, 100, 1000, 4096])
+@pytest.mark.parametrize("K", [1, 2, 4, 6])
+def test_tile_parts_cover_the_tiles_once_in_blocks_of_64(ntiles, K):
+    ranges = [winograd._tile_range(ntiles, (k, K)) for k in range(K)]
+    assert ranges[0][0] == 0 and ranges[-1][1] == ntiles
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    assert all(a <= b and a % 64 == 0 for a, b in ranges)
+    assert winograd._tile_range(ntiles, None) == (0, ntiles)
 
 
 def test_layers_called_from_several_threads_at_once(monkeypatch):

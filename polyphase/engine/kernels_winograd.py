@@ -457,17 +457,18 @@ def products(UT, v, m, n, check):
 
 
 @njit(cache=True, nogil=True)
-def chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, ntiles, width, cp, v, UT, m, phases,
-            cout, planes, L1, L2, crop1, crop2, nb1, nb2, out, check):
-    """All chunks of tiles of a 2-D layer's entries that share their input
-    phases (:func:`.winograd.run2`): :func:`transform_input2`, then per entry
-    ``e`` :func:`products` with ``UT[e]`` and :func:`transform_output2` as
-    output phase ``phases[e]``, in one call (~20 us of Python dispatch a
-    chunk otherwise: 0.25 ms of a 64-channel strided conv2d's ~10).  ``v``
-    and ``m`` are the scratch of a chunk of ``width`` tiles."""
+def chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, first, last, width, cp, v, UT, m,
+            phases, cout, planes, L1, L2, crop1, crop2, nb1, nb2, out, check):
+    """The chunks of tiles ``[first, last)`` of a 2-D layer's entries that
+    share their input phases (:func:`.winograd.run2`): :func:`transform_input2`,
+    then per entry ``e`` :func:`products` with ``UT[e]`` and
+    :func:`transform_output2` as output phase ``phases[e]``, in one call (~20
+    us of Python dispatch a chunk otherwise: 0.25 ms of a 64-channel strided
+    conv2d's ~10).  ``v`` and ``m`` are the scratch of a chunk of ``width``
+    tiles."""
     E, R = UT.shape[0], UT.shape[3]
-    for t0 in range(0, ntiles, width):
-        n = min(width, ntiles - t0)
+    for t0 in range(first, last, width):
+        n = min(width, last - t0)
         transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp)
         for e in range(E):
             me = m[9 * e:9 * e + 9]
@@ -477,15 +478,15 @@ def chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, ntiles, width, cp, v, UT, m
 
 
 @njit(cache=True, nogil=True)
-def chunks1(x, off, jmin, M, nt, ntiles, width, cp, v, UT, m, phase0, L, crop, nb, out,
+def chunks1(x, off, jmin, M, nt, first, last, width, cp, v, UT, m, phase0, L, crop, nb, out,
             check):
-    """All chunks of tiles of one entry of a 1-D layer (:func:`.winograd.run1`):
-    :func:`transform_input1`, :func:`products` and :func:`transform_output1`
-    in one call (see :func:`chunks2`); ``v`` and ``m`` are the scratch of a
-    chunk of ``width`` tiles."""
+    """The chunks of tiles ``[first, last)`` of one entry of a 1-D layer
+    (:func:`.winograd.run1`): :func:`transform_input1`, :func:`products` and
+    :func:`transform_output1` in one call (see :func:`chunks2`); ``v`` and
+    ``m`` are the scratch of a chunk of ``width`` tiles."""
     R = UT.shape[2]
-    for t0 in range(0, ntiles, width):
-        n = min(width, ntiles - t0)
+    for t0 in range(first, last, width):
+        n = min(width, last - t0)
         transform_input1(x, off, jmin, M, nt, t0, n, v, cp)
         products(UT, v, m, n, check)
         transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out)

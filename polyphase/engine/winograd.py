@@ -48,6 +48,7 @@ as in the Winograd convolutions of oneDNN and cuDNN.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 from functools import lru_cache
@@ -170,6 +171,18 @@ def _stacked(plans, group):
     return None
 
 
+def _tile_range(ntiles, part):
+    """Tiles ``[first, last)`` of ``part = (k, K)``: the k-th of K parts of
+    ``ntiles`` tiles, cut between blocks of 64 tiles (the register products'
+    block: a shorter chunk inside a part would go to BLAS); all of them for
+    None."""
+    if part is None:
+        return 0, ntiles
+    k, K = part
+    blocks = -(-ntiles // 64)
+    return min(ntiles, blocks * k // K * 64), min(ntiles, blocks * (k + 1) // K * 64)
+
+
 def _chunk_width(ntiles, fits):
     """Tiles per chunk: ``fits`` (the budget's), at least 64, in whole blocks
     of 64 tiles (:func:`_products` runs blocks of four vectors; a block cut
@@ -243,10 +256,11 @@ if hasattr(os, "register_at_fork"):
 
 
 def run_lanes(run, x, plans, args, out):
-    """``run(x, plans, *args, out)`` (:func:`run1` or :func:`run2`), its lanes
-    (images) split between numba's number of threads.
+    """``run(x, plans, *args, out)`` (:func:`run1` or :func:`run2`), split
+    between numba's number of threads: by ranges of tiles, or of lanes
+    (images) for 2-D layers with several output phases.
 
-    Each thread runs whole images, transforms and products, with BLAS held to
+    Each thread runs its own tiles, transforms and products, with BLAS held to
     one thread for the duration (threadpoolctl) where products go to BLAS.
     The transforms are serial numba code between the products of each
     chunk: with BLAS on two threads they ran on one core while the products
@@ -265,7 +279,14 @@ def run_lanes(run, x, plans, args, out):
     import numba
 
     lanes = x.shape[0]
-    workers = min(lanes, numba.get_num_threads())
+    # 1-D layers and 2-D layers with one output phase write each tile's
+    # outputs straight into the result: their parts are ranges of tiles, so
+    # that a batch of fewer images than parts splits as evenly as a large one
+    # (one 64x64 image of the 64-channel strided conv2d, two threads: 1.26 ->
+    # 0.6 ms).  A 2-D layer with several output phases interleaves their
+    # planes at the end, from all its lanes: its parts are ranges of lanes.
+    by_tiles = run is run1 or math.prod(args[3]) == 1
+    workers = numba.get_num_threads() if by_tiles else min(lanes, numba.get_num_threads())
     rows = max(U.shape[1] for _, _, U, _ in plans)
     if workers < 2 or x.size * rows < THREADS_MIN_WORK:
         run(x, plans, *args, out)
@@ -281,9 +302,14 @@ def run_lanes(run, x, plans, args, out):
     # took up to 3 ms to run the pool thread) runs fewer parts rather than
     # its whole share after the others have finished (strided conv1d with
     # two threads right after a pause: 7.3-7.8 ms with halves).
-    nparts = min(lanes, PARTS_PER_THREAD * workers)
-    cuts = [lanes * i // nparts for i in range(nparts + 1)]
-    parts = iter(list(zip(cuts[:-1], cuts[1:])))   # (next() holds the GIL: one taker)
+    if by_tiles:
+        nparts = PARTS_PER_THREAD * workers
+        parts = [(0, lanes, (k, nparts)) for k in range(nparts)]
+    else:
+        nparts = min(lanes, PARTS_PER_THREAD * workers)
+        cuts = [lanes * i // nparts for i in range(nparts + 1)]
+        parts = [(a, b, None) for a, b in zip(cuts[:-1], cuts[1:])]
+    parts = iter(parts)                 # (next() holds the GIL: one taker)
     # each thread on CPUs of its own for the call (see .pinning)
     cpus = spread(workers) or [None] * workers
     # (BLAS held to one thread only where a product goes to BLAS: complex
@@ -302,10 +328,11 @@ def run_lanes(run, x, plans, args, out):
 
 
 def _take_parts(cpus, run, x, plans, args, out, chunk, parts):
-    """Run the lanes ``a:b`` of the parts left in ``parts`` until none is."""
+    """Run the parts left in ``parts`` until none is: the lanes ``a:b``, and
+    of them the tiles of ``part`` (None: all)."""
     with pinned(cpus):
-        for a, b in parts:
-            run(x[a:b], plans, *args, out[a:b], chunk)
+        for a, b, part in parts:
+            run(x[a:b], plans, *args, out[a:b], chunk, part)
 
 
 
@@ -331,7 +358,7 @@ def _blas_on_one_thread():
                 _held["limiter"] = None
 
 
-def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None):
+def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
     """All output phases of a 1-D layer through F(3, 2), from ``x`` into ``out``.
 
     ``x`` is ``(lanes, C_in, n)`` and ``out`` the result ``(lanes, C_out, n_out)``.
@@ -341,20 +368,24 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None):
     is ``out[..., b * L + p - crop]``.  ``plans`` holds one :func:`plan` per
     entry of the GEMM plan: one for all phases (stacked) or one per phase.
     ``chunk_bytes`` is the transformed input per chunk of tiles
-    (``CHUNK_BYTES``; :func:`run_lanes` gives each thread its share).
+    (``CHUNK_BYTES``; :func:`run_lanes` gives each thread its share), and
+    ``part = (k, K)`` runs only the k-th of K parts of the tiles
+    (:func:`_tile_range`).
     """
     from . import kernels_winograd as kw
     from .scratch import scratch
 
     lanes = x.shape[0]
     nt = -(-nb // TILE[1])
-    ntiles = lanes * nt
+    first, last = _tile_range(lanes * nt, part)
+    if first >= last:
+        return
     for entry, (qs, kmin, U, UT) in enumerate(plans):
         # x index of each tile's first sample d[0] (delay kmin + 1)
         off = ((b0 - kmin[:, 0] - 1) * M + qs - pre).astype(np.int64)
         cz, R = U.shape[2], U.shape[1]
         budget = chunk_bytes or CHUNK_BYTES
-        width = _chunk_width(ntiles, budget // (4 * max(cz, R) * x.itemsize))
+        width = _chunk_width(last - first, budget // (4 * max(cz, R) * x.itemsize))
         phase0 = 0 if len(plans) == 1 else entry
         # the signal's samples a chunk's tiles read, split into 3*M phases
         j = (off[:, None] + np.arange(4) * M) // (3 * M)
@@ -364,11 +395,11 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None):
         if UT is not None:
             # all chunks in one numba call
             v, _, m, _ = _tiles(4, cz, R, width, x.dtype)
-            kw.chunks1(x, off, jmin, M, nt, ntiles, width, cp, v[0], UT, m, phase0, L, crop,
-                       nb, out, scratch("winograd-check", (64 // x.itemsize,), x.dtype))
+            kw.chunks1(x, off, jmin, M, nt, first, last, width, cp, v[0], UT, m, phase0, L,
+                       crop, nb, out, scratch("winograd-check", (64 // x.itemsize,), x.dtype))
             continue
-        for t0 in range(0, ntiles, width):
-            n = min(width, ntiles - t0)
+        for t0 in range(first, last, width):
+            n = min(width, last - t0)
             v, vn, m, mn = _tiles(4, cz, R, n, x.dtype)
             kw.transform_input1(x, off, jmin, M, nt, t0, n, v[0], cp)
             _products(U, UT, v[0], vn[0], m, mn, n)
@@ -392,19 +423,23 @@ def _column_phases(off1, off2, M, nt1, nt2, width, dtype):
     return scratch("winograd-columns", (images, rows, S, columns), dtype), margin
 
 
-def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None):
+def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
     """All output phases of a 2-D layer through F(2x2, 2x2), from ``x`` into ``out``.
 
     As :func:`run1`, per axis: ``x`` is ``(lanes, C_in, n1, n2)``, ``out`` the
     result ``(lanes, C_out, m1, m2)``, and ``b0``, ``M``, ``pre``, ``L``,
-    ``crop`` and ``nb`` are pairs; ``chunk_bytes`` as there.
+    ``crop`` and ``nb`` are pairs; ``chunk_bytes`` as there, and ``part`` too
+    when there is one output phase (several are interleaved from planes of
+    all the lanes at the end).
     """
     from . import kernels_winograd as kw
     from .scratch import scratch
 
     lanes, cout = x.shape[0], out.shape[1]
     nt1, nt2 = -(-nb[0] // TILE[2]), -(-nb[1] // TILE[2])
-    ntiles = lanes * nt1 * nt2
+    first, last = _tile_range(lanes * nt1 * nt2, part)
+    if first >= last:
+        return
     target = out
     if L[0] * L[1] > 1:
         # Several output phases: each row of M is one phase plane, written
@@ -429,19 +464,19 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None):
         E, cz = len(group), plans[group[0]][2].shape[2]
         R = max(plans[e][2].shape[1] for e in group)
         budget = chunk_bytes or CHUNK_BYTES
-        width = _chunk_width(ntiles, budget // (9 * E * max(cz, R) * isz))
+        width = _chunk_width(last - first, budget // (9 * E * max(cz, R) * isz))
         cp = _column_phases(off1, off2, M, nt1, nt2, width, x.dtype)
         UT = _stacked(plans, group)
         if UT is not None:
             # all chunks in one numba call
             v, _, m, _ = _tiles(9, cz, R, width, x.dtype, E)
             phases = np.array([0 if len(plans) == 1 else e for e in group], dtype=np.int64)
-            kw.chunks2(x, off1, off2, cp[1], M[0], M[1], nt1, nt2, ntiles, width, cp[0], v,
-                       UT, m, phases, cout, target is not out, L[0], L[1], crop[0], crop[1],
+            kw.chunks2(x, off1, off2, cp[1], M[0], M[1], nt1, nt2, first, last, width, cp[0],
+                       v, UT, m, phases, cout, target is not out, L[0], L[1], crop[0], crop[1],
                        nb[0], nb[1], target, scratch("winograd-check", (64 // isz,), x.dtype))
             continue
-        for t0 in range(0, ntiles, width):
-            n = min(width, ntiles - t0)
+        for t0 in range(first, last, width):
+            n = min(width, last - t0)
             v, vn, m, mn = _tiles(9, cz, R, n, x.dtype, E)
             kw.transform_input2(x, off1, off2, cp[1], M[0], M[1], nt1, nt2, t0, n, v, cp[0])
             for i, e in enumerate(group):
