@@ -89,11 +89,9 @@ def transform_input1(x, off, jmin, M, nt, t0, n, v, cp):
                     simd.bt4(cpf, a0 + i + c0, a0 + i + c1, a0 + i + c2, a0 + i + c3, vf,
                              o + i, plane)
                     i += G
-                for i in range(i, cnt):
-                    a, b = a0 + i, o + i
-                    d0, d1, d2, d3 = cpf[a + c0], cpf[a + c1], cpf[a + c2], cpf[a + c3]
-                    vf[b], vf[b + plane], vf[b + 2 * plane], vf[b + 3 * plane] = \
-                        d0 - d2, d1 + d2, d2 - d1, d3 - d1
+                if i < cnt:                   # the rest: one masked vector
+                    simd.bt4_part(cpf, a0 + i + c0, a0 + i + c1, a0 + i + c2, a0 + i + c3,
+                                  vf, o + i, plane, cnt - i)
                 t += cnt
 
 
@@ -143,6 +141,9 @@ def transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out):
                     while k0 + G <= hi - lo:
                         simd.at4(mf, src + k0, plane, of, dst0 + 3 * k0)
                         k0 += G
+                    if k0 < hi - lo:          # the rest: one masked vector
+                        simd.at4_part(mf, src + k0, plane, of, dst0 + 3 * k0, hi - lo - k0)
+                        k0 = hi - lo
                 if L == 1:              # contiguous stores
                     for k in range(k0, hi - lo):
                         s12 = a1[lo + k] + a2[lo + k]

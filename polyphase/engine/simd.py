@@ -193,21 +193,34 @@ def bt3x3_part(typingctx, src, r0, r1, r2, c0, c1, c2, dst, d, step, count):
     return types.void(src, r0, r1, r2, c0, c1, c2, dst, d, step, count), _bt3x3(True)
 
 
+def _bt4(part):
+    """The code of :func:`bt4` (``part``: of :func:`bt4_part`)."""
+    def codegen(context, builder, sig, args):
+        _, C0, C1, C2, C3, _, D, P = args[:8]
+        src_v, dst_v = _arrays(context, builder, sig, args, 0, 5)
+        b = builder
+        mask = _first(b, args[8], src_v.count, src_v.per) if part else None
+        d0, d1, d2, d3 = (src_v.load(c, mask) for c in (C0, C1, C2, C3))
+        for p, value in enumerate((b.fsub(d0, d2), b.fadd(d1, d2), b.fsub(d2, d1),
+                                   b.fsub(d3, d1))):
+            dst_v.store(value, _offset(b, D, p, P), mask)
+        return context.get_dummy_value()
+    return codegen
+
+
 @intrinsic
 def bt4(typingctx, src, c0, c1, c2, c3, dst, d, step):
     """Winograd F(3, 2)'s data transform ``BT d = (d0 - d2, d1 + d2, d2 - d1,
     d3 - d1)`` of one vector of tiles: tile ``i`` has ``d[a] = src[c_a + i]``,
     and point ``p`` of its transform goes to ``dst[d + p*step + i]``."""
-    def codegen(context, builder, sig, args):
-        _, C0, C1, C2, C3, _, D, P = args
-        src_v, dst_v = _arrays(context, builder, sig, args, 0, 5)
-        b = builder
-        d0, d1, d2, d3 = (src_v.load(c) for c in (C0, C1, C2, C3))
-        for p, value in enumerate((b.fsub(d0, d2), b.fadd(d1, d2), b.fsub(d2, d1),
-                                   b.fsub(d3, d1))):
-            dst_v.store(value, _offset(b, D, p, P))
-        return context.get_dummy_value()
-    return types.void(src, c0, c1, c2, c3, dst, d, step), codegen
+    return types.void(src, c0, c1, c2, c3, dst, d, step), _bt4(False)
+
+
+@intrinsic
+def bt4_part(typingctx, src, c0, c1, c2, c3, dst, d, step, count):
+    """:func:`bt4` of the tiles ``i < count`` only (``count < lanes``), with
+    masked loads and stores."""
+    return types.void(src, c0, c1, c2, c3, dst, d, step, count), _bt4(True)
 
 
 def _at3x3(part):
@@ -260,18 +273,21 @@ def at3x3_part(typingctx, src, a, step, dst, o0, o1, top, bottom, count):
     return types.void(src, a, step, dst, o0, o1, top, bottom, count), _at3x3(True)
 
 
-@intrinsic
-def at4(typingctx, src, a, step, dst, o):
-    """Winograd F(3, 2)'s output transform ``AT m = (m0 + m1 + m2, m1 - m2,
-    m1 + m2 + m3)`` of one vector of tiles, tile ``i`` having ``m[p] =
-    src[a + p*step + i]``, its three outputs interleaved into
-    ``dst[o + 3*i + j]``: three whole vectors (a stride-3 store of each
-    output had compiled to single elements)."""
+def _at4(part):
+    """The code of :func:`at4` (``part``: of :func:`at4_part`)."""
     def codegen(context, builder, sig, args):
-        _, A, P, _, O = args
+        _, A, P, _, O = args[:5]
         src_v, dst_v = _arrays(context, builder, sig, args, 0, 3)
         b, n, per = builder, src_v.count, src_v.per
-        m = [src_v.load(_offset(b, A, p, P)) for p in range(4)]
+        tiles, thirds = None, (None,) * 3
+        if part:
+            # the tiles i < count; their outputs are the first 3*count
+            # elements of the three output vectors
+            count = args[5]
+            outputs = b.mul(count, ir.Constant(count.type, 3))
+            tiles = _first(b, count, n, per)
+            thirds = tuple(_first(b, outputs, n, per, q * n) for q in range(3))
+        m = [src_v.load(_offset(b, A, p, P), tiles) for p in range(4)]
         s12 = b.fadd(m[1], m[2])
         y = (b.fadd(m[0], s12), b.fsub(m[1], m[2]), b.fadd(s12, m[3]))
         ity = ir.IntType(32)
@@ -286,9 +302,26 @@ def at4(typingctx, src, a, step, dst, o):
                      for e, (i, j) in enumerate(where) for r in range(per)]
             value = b.shuffle_vector(pair, y[2], ir.Constant(ir.VectorType(ity, len(final)),
                                                              final))
-            dst_v.store(value, b.add(O, ir.Constant(O.type, q * n)))
+            dst_v.store(value, b.add(O, ir.Constant(O.type, q * n)), thirds[q])
         return context.get_dummy_value()
-    return types.void(src, a, step, dst, o), codegen
+    return codegen
+
+
+@intrinsic
+def at4(typingctx, src, a, step, dst, o):
+    """Winograd F(3, 2)'s output transform ``AT m = (m0 + m1 + m2, m1 - m2,
+    m1 + m2 + m3)`` of one vector of tiles, tile ``i`` having ``m[p] =
+    src[a + p*step + i]``, its three outputs interleaved into
+    ``dst[o + 3*i + j]``: three whole vectors (a stride-3 store of each
+    output had compiled to single elements)."""
+    return types.void(src, a, step, dst, o), _at4(False)
+
+
+@intrinsic
+def at4_part(typingctx, src, a, step, dst, o, count):
+    """:func:`at4` of the tiles ``i < count`` only (``count < lanes``), with
+    masked loads and stores."""
+    return types.void(src, a, step, dst, o, count), _at4(True)
 
 
 def _halves(builder, lo, hi, count, per, odd):
