@@ -246,8 +246,9 @@ def run_jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, j
     acc2 = np.empty(bpj * tile, dtype=out.dtype)   # the other phase of a pair
     ua = np.uint64(after)
     xstride = np.uint64(M * after)
-    # rows of whole lines: the interleaved copies of a large output can stream
-    stream = out.size * out.itemsize >= simd.STREAM_BYTES and after * out.itemsize % 64 == 0
+    # the interleaved copies of a large output can stream (each row is
+    # checked again where it is written: a tile may start inside a line)
+    stream = simd.streams(out, after)
     ngroups = L
     if pairs is not None:       # (None: numba prunes the pairs from that copy)
         ngroups = pairs[0].shape[0]

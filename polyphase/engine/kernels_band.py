@@ -101,9 +101,7 @@ def _interior_rows(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff, after):
     wide4 = ua // block * block
     rows4 = np.uint64(D.shape[1] * G)
     wide = np.uint64(after // NB * NB)
-    # whole lines from a line boundary: the stores can stream
-    stream = out.size * out.itemsize >= simd.STREAM_BYTES and out.ctypes.data % 64 == 0 \
-        and after * out.itemsize % 64 == 0
+    stream = simd.streams(out, after)
     for B in range(B0, B1):
         for c in range(offs.shape[0]):
             d = D[c]

@@ -19,7 +19,8 @@ whole elements, which act on the components alike).
 """
 
 from llvmlite import ir
-from numba import types
+import numpy as np
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -110,6 +111,15 @@ class _Vectors:
 STREAM_BYTES = 1 << 24
 
 
+@njit(inline="always")
+def streams(out, after):
+    """Whether a kernel streams ``out``: at least ``STREAM_BYTES``, 64-byte
+    aligned, and rows of ``after`` elements that are whole lines (so every
+    row starts on one)."""
+    return out.size * out.itemsize >= STREAM_BYTES and \
+        out.ctypes.data % np.uint64(64) == 0 and after * out.itemsize % 64 == 0
+
+
 @intrinsic
 def stream_vector(typingctx, src, s, dst, d):
     """``dst[d + i] = src[s + i]`` for the ``lanes`` elements ``i``, a
@@ -144,6 +154,13 @@ def _first(builder, count, n, per, skip=0):
     index = ir.Constant(ir.VectorType(ity, n * per), [e + skip for e in range(n)
                                                       for _ in range(per)])
     return builder.icmp_signed("<", index, _splat(builder, count, n * per))
+
+
+def _spread(builder, count, k, n, per):
+    """The masks of ``k`` consecutive vectors over their first ``k * count``
+    elements (``k`` elements per tile of the first ``count``), one per vector."""
+    total = builder.mul(count, ir.Constant(count.type, k))
+    return tuple(_first(builder, total, n, per, q * n) for q in range(k))
 
 
 def _arrays(context, builder, sig, args, *which):
@@ -233,10 +250,8 @@ def _at3x3(part):
         if part:
             # the tiles i < count; their outputs in a row are the first 2*count
             # elements of the row's pair of vectors
-            count = args[8]
-            twice = b.add(count, count)
-            tiles = _first(b, count, n, per)
-            halves = (_first(b, twice, n, per), _first(b, twice, n, per, n))
+            tiles = _first(b, args[8], n, per)
+            halves = _spread(b, args[8], 2, n, per)
         m = [src_v.load(_offset(b, A, p, P), tiles) for p in range(9)]
         s14, s47 = b.fadd(m[1], m[4]), b.fadd(m[4], m[7])
         rows = ((TOP, O0, b.fadd(b.fadd(m[0], m[3]), s14), b.fadd(s14, b.fadd(m[2], m[5]))),
@@ -283,10 +298,8 @@ def _at4(part):
         if part:
             # the tiles i < count; their outputs are the first 3*count
             # elements of the three output vectors
-            count = args[5]
-            outputs = b.mul(count, ir.Constant(count.type, 3))
-            tiles = _first(b, count, n, per)
-            thirds = tuple(_first(b, outputs, n, per, q * n) for q in range(3))
+            tiles = _first(b, args[5], n, per)
+            thirds = _spread(b, args[5], 3, n, per)
         m = [src_v.load(_offset(b, A, p, P), tiles) for p in range(4)]
         s12 = b.fadd(m[1], m[2])
         y = (b.fadd(m[0], s12), b.fsub(m[1], m[2]), b.fadd(s12, m[3]))
@@ -365,10 +378,8 @@ def _deinterleave_code(M, part):
         loads, stores = [None] * M, None
         if part:
             # the first count elements of each phase: the first M*count of src
-            count = args[5]
-            total = b.mul(count, ir.Constant(count.type, M))
-            loads = [_first(b, total, n, per, m * n) for m in range(M)]
-            stores = _first(b, count, n, per)
+            loads = _spread(b, args[5], M, n, per)
+            stores = _first(b, args[5], n, per)
         v = [src_v.load(_offset(b, S, m, ir.Constant(S.type, n)), loads[m]) for m in range(M)]
         if M == 4:
             # two rounds of even/odd halves (8 permutes, not 12): phase
