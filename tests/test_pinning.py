@@ -108,14 +108,14 @@ def test_a_thread_that_starts_late_takes_fewer_parts(monkeypatch):
     take = winograd._take_parts
     ran = []
 
-    def late(cpus, run, *args):
+    def late(run, *args):
         if threading.current_thread() is not threading.main_thread():
             time.sleep(0.5)
 
         def counted(xs, *rest):
             ran.append(threading.current_thread() is threading.main_thread())
             return run(xs, *rest)
-        return take(cpus, counted, *args)
+        return take(counted, *args)
 
     monkeypatch.setattr(winograd, "_take_parts", late)
     got = layer(x)

@@ -392,7 +392,7 @@ def test_threads_split_in_a_forked_child(monkeypatch):
     x = rng.standard_normal((4, 16, 12, 12))
     w = rng.standard_normal((16, 16, 4, 4))
     expected = pnn.conv2d(x, w, stride=2, padding=1)     # the parent's pool exists
-    assert winograd._pools
+    assert winograd._crews
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(1) as pool:
         got = pool.apply_async(_conv2d_in_child, (x, w)).get(timeout=60)

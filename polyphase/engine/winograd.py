@@ -48,6 +48,7 @@ as in the Winograd convolutions of oneDNN and cuDNN.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import threading
@@ -55,7 +56,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .pinning import pinned, spread
+from .pinning import spread
 
 # Only worth it when the products are large enough for BLAS to run near peak:
 # below this many input channels (times input phases) and output rows the
@@ -235,7 +236,8 @@ THREADS_MIN_WORK = 1 << 23
 # / 5.87.  One lane a part costs ~5 % on one thread (smaller chunks).
 PARTS_PER_THREAD = 2
 
-_pools = {}
+_crews = {}
+_crews_lock = threading.Lock()
 # threadpoolctl's controller (made on first use), the callers inside
 # _blas_on_one_thread and the limit they share
 _held = {"controller": None, "users": 0, "limiter": None}
@@ -244,9 +246,10 @@ _held_lock = threading.Lock()
 
 def _after_fork():
     # A forked child (multiprocessing, torch's DataLoader) has none of the
-    # pool's threads: a task submitted to the inherited pool would wait forever.
-    global _held_lock
-    _pools.clear()
+    # crew's threads: a task given to the inherited crew would wait forever.
+    global _held_lock, _crews_lock
+    _crews.clear()
+    _crews_lock = threading.Lock()
     _held.update(users=0, limiter=None)
     _held_lock = threading.Lock()
 
@@ -271,10 +274,10 @@ def run_lanes(run, x, plans, args, out):
     ms, conv1d 6.0 against 7.1, transposed conv2d 39.7 against 52.0,
     conv1d 11.2 against 14.6.  While a layer runs, BLAS calls from other
     threads of the process also run on one thread.  Each thread is held to
-    CPUs of its own for the call (:mod:`.pinning`): a woken pool thread
-    often shared the caller's CPU for the whole call (strided conv2d with
-    two threads ~12 ms instead of ~6 in those calls; in the benchmark 9.0-9.7
-    -> 6.6-7.0 ms).
+    CPUs of its own (:mod:`.pinning`), the helpers' set before they are
+    woken (:class:`.crew.Crew`): a woken pool thread often shared the
+    caller's CPU for the whole call (strided conv2d with two threads ~12 ms
+    instead of ~6 in those calls; in the benchmark 9.0-9.7 -> 6.6-7.0 ms).
     """
     import numba
 
@@ -291,17 +294,17 @@ def run_lanes(run, x, plans, args, out):
     if workers < 2 or x.size * rows < THREADS_MIN_WORK:
         run(x, plans, *args, out)
         return
-    from concurrent.futures import ThreadPoolExecutor, wait
-
-    pool = _pools.get(workers)
-    if pool is None:
-        pool = _pools.setdefault(workers,
-                                 ThreadPoolExecutor(workers - 1, "polyphase-winograd"))
+    crew = _crews.get(workers)
+    if crew is None:
+        from .crew import Crew
+        with _crews_lock:
+            crew = _crews.get(workers) or _crews.setdefault(
+                workers, Crew(workers - 1, "polyphase-winograd"))
     # Lanes in parts, several per thread, which the threads take in turn
     # until none is left: a thread that starts late (a vCPU woken from idle
-    # took up to 3 ms to run the pool thread) runs fewer parts rather than
-    # its whole share after the others have finished (strided conv1d with
-    # two threads right after a pause: 7.3-7.8 ms with halves).
+    # takes up to ~1 ms) runs fewer parts rather than its whole share after
+    # the others have finished (strided conv1d with two threads right after
+    # a pause: 7.3-7.8 ms with halves).
     if by_tiles:
         nparts = PARTS_PER_THREAD * workers
         parts = [(0, lanes, (k, nparts)) for k in range(nparts)]
@@ -316,25 +319,16 @@ def run_lanes(run, x, plans, args, out):
     # data, output rows not in fours; the limit and its restoring cost ~80 us)
     blas = any(UT is None for _, _, _, UT in plans)
     with _blas_on_one_thread() if blas else contextlib.nullcontext():
-        chunk = CHUNK_BYTES // workers
-        args = (run, x, plans, args, out, chunk, parts)
-        helpers = [pool.submit(_take_parts, cpus[i], *args) for i in range(1, workers)]
-        try:
-            _take_parts(cpus[0], *args)
-        finally:
-            wait(helpers)              # (BLAS's threads come back after all)
-        for helper in helpers:
-            helper.result()
+        # (BLAS's threads come back after all have finished)
+        crew.run(functools.partial(_take_parts, run, x, plans, args, out,
+                                   CHUNK_BYTES // workers, parts), cpus)
 
 
-def _take_parts(cpus, run, x, plans, args, out, chunk, parts):
+def _take_parts(run, x, plans, args, out, chunk, parts):
     """Run the parts left in ``parts`` until none is: the lanes ``a:b``, and
     of them the tiles of ``part`` (None: all)."""
-    with pinned(cpus):
-        for a, b, part in parts:
-            run(x[a:b], plans, *args, out[a:b], chunk, part)
-
-
+    for a, b, part in parts:
+        run(x[a:b], plans, *args, out[a:b], chunk, part)
 
 
 @contextlib.contextmanager
