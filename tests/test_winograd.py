@@ -464,3 +464,60 @@ def test_winograd_products_for_any_number_of_output_rows(d, cout, dtype):
     w = rng.standard_normal((cout, 16) + (4,) * d).astype(dtype)
     layer = (pnn.Conv2d if d == 2 else pnn.Conv1d)(w, stride=2, padding=1)
     assert_winograd_equals_im2col(layer, x)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("layout", ["batched", "one image", "not contiguous", "int input"])
+def test_a_layer_goes_straight_to_the_winograd_route(monkeypatch, transposed, layout):
+    """A channel-mixing layer's call takes the Winograd route it prepared
+    for the input's shape and dtype, without the general dispatch
+    (apply_window, engine.run, run_gemm): the same numbers as brute force,
+    for a batch, one image without a batch axis, a view that is not
+    contiguous and an integer input (computed in float64); calls of another
+    shape prepare their own."""
+    from polyphase import finite
+
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((16, 20, 4, 4) if transposed else (20, 16, 4, 4))
+    layer = (pnn.ConvTranspose2d if transposed else pnn.Conv2d)(w, stride=2, padding=1)
+    brute = brute_conv_transpose2d if transposed else brute_conv2d
+    x = rng.standard_normal((3, 16, 10, 14))
+    if layout == "int input":
+        x = rng.integers(-5, 5, (3, 16, 10, 14))
+    elif layout == "not contiguous":
+        x = rng.standard_normal((3, 16, 10, 28))[..., ::2]
+    expected = brute(x.astype(np.float64), w, 2, 1)
+    if layout == "one image":
+        x, expected = x[1], expected[1]
+
+    def general(*args, **kwargs):
+        raise AssertionError("the general dispatch ran")
+
+    monkeypatch.setattr(finite, "apply_window", general)
+    monkeypatch.setattr(gemm, "run_gemm", general)
+    for _ in range(2):                            # preparing, then prepared
+        got = layer(x)
+        assert got.dtype == np.float64 and got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    y = x[..., :8, :12]                           # another shape
+    np.testing.assert_allclose(layer(y), brute(y[None] if y.ndim == 3 else y, w, 2, 1)
+                               .reshape(layer(y).shape), rtol=1e-12, atol=1e-12)
+
+
+def test_a_layer_route_stays_off_for_other_routes():
+    """Single-channel layers, 1x1 layers and kernels that are not 2-tap
+    boxes per phase prepare no Winograd route (their numbers come from the
+    general dispatch); a 4x4 stride-2 kernel with as many channels does."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 16, 9, 9))
+    for layer, xs in ((pnn.Conv2d(rng.standard_normal((16, 16, 1, 1)), stride=2), x),
+                      (pnn.Conv2d(rng.standard_normal((16, 16, 3, 3)), stride=2), x),
+                      (pnn.Conv1d(rng.standard_normal((1, 1, 4)), stride=2), x[:, :1, 0])):
+        expected = layer(xs)
+        (_, _, _, route), = layer._calls.values()
+        assert route is None or route[0] == "box"
+        np.testing.assert_array_equal(layer(xs), expected)
+    layer = pnn.Conv2d(rng.standard_normal((16, 16, 4, 4)), stride=2)
+    layer(x)
+    (_, _, _, route), = layer._calls.values()
+    assert route[0] == "winograd"

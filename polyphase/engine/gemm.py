@@ -162,18 +162,8 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
                          "full boxes of 2 delays per axis")
     if fast:
         # straight from x into the result: no phase streams, no product
-        from . import winograd
-        out = result((lanes, cout) + tuple(lengths), dtype)
-        crop = [s - f * L for s, f, L in zip(starts, first, ups)]
-        b0 = [f - ob for f, ob in zip(first, origin_block)]
-        xd = np.ascontiguousarray(x, dtype=dtype)
-        if d == 1:
-            winograd.run_lanes(winograd.run1, xd, fast, (b0[0], downs[0], pre[0], ups[0],
-                                                         crop[0], nblocks[0]), out)
-        else:
-            winograd.run_lanes(winograd.run2, xd, fast, (b0, downs, pre, ups, crop, nblocks),
-                               out)
-        return out
+        return run_winograd_route(_winograd_call(pm, fast, lanes, in_origin, starts, lengths),
+                                  x)
     # Input block j of stream column c is block c - pad_lo + origin_block; pad
     # so that output blocks [first, first + nblocks) read inside for every k.
     delays = _delays(pm)
@@ -324,6 +314,58 @@ def _pointwise(pm, x, dtype, in_origin, starts, lengths, G, plan):
     out = result((lanes, G, W.shape[1], xs.shape[-1]), dtype)
     np.matmul(W, xs, out=out)
     return out.reshape((lanes, G * W.shape[1]) + tuple(lengths))
+
+
+def winograd_route(pm, shape, dtype, in_origin, starts, lengths):
+    """What a repeated call of :func:`polyphase.engine.run` with ``method="auto"``
+    on arrays of ``shape`` (lanes, C_in, \\*n) needs when it takes the Winograd
+    route: plain data a layer keeps per input shape (see
+    :func:`run_winograd_route`), or None for any other route.
+
+    Through :func:`polyphase.finite.apply_window`, :func:`polyphase.engine.run`
+    and :func:`run_gemm`, the 64-channel strided conv2d (N8, 64x64) spent
+    ~0.15 ms of its ~9 a call in Python that works out the same numbers
+    each time, before its threads could start.
+    """
+    lanes, cin = shape[:2]
+    if pm.channels in (None, (1, 1)) or pm.ndim not in (1, 2) or pm.nnz == 0 \
+            or lanes * cin == 0 or min(lengths) <= 0 or min(shape[2:]) <= 0:
+        return None                 # (the channel-agnostic kernels, or zeros)
+    G, plan = _plan(pm, dtype)
+    if all(L == 1 for L in pm.ups) and len(plan) == 1 and plan[0][0].shape[0] == 1:
+        return None                 # (a pointwise product: :func:`_pointwise`)
+    fast = _winograd_plans(pm, dtype, plan, cin)
+    return _winograd_call(pm, fast, lanes, in_origin, starts, lengths) if fast else None
+
+
+def _winograd_call(pm, fast, lanes, in_origin, starts, lengths):
+    """``(d, plans, args, out shape)``: the :func:`.winograd.run1` (d = 1) or
+    :func:`.winograd.run2` call that computes this window of ``pm``."""
+    ups, downs = pm.ups, pm.downs
+    origin_block = [o // M for o, M in zip(in_origin, downs)]
+    pre = tuple(o - b * M for o, b, M in zip(in_origin, origin_block, downs))
+    first = [s // L for s, L in zip(starts, ups)]
+    nblocks = tuple((s + n - 1) // L - f + 1
+                    for s, n, L, f in zip(starts, lengths, ups, first))
+    crop = tuple(s - f * L for s, f, L in zip(starts, first, ups))
+    b0 = tuple(f - ob for f, ob in zip(first, origin_block))
+    args = (b0, downs, pre, ups, crop, nblocks)
+    if pm.ndim == 1:
+        args = tuple(a[0] for a in args)
+    cout = 1 if pm.channels is None else pm.channels[0]
+    return pm.ndim, fast, args, (lanes, cout) + tuple(lengths)
+
+
+def run_winograd_route(route, x):
+    """The output of :func:`winograd_route`'s call on ``x`` (lanes, C_in, \\*n):
+    straight from ``x`` into the result, no phase streams, no im2col."""
+    from . import winograd
+    d, plans, args, shape = route
+    dtype = plans[0][2].dtype
+    out = result(shape, dtype)
+    winograd.run_lanes(winograd.run1 if d == 1 else winograd.run2,
+                       np.ascontiguousarray(x, dtype=dtype), plans, args, out)
+    return out
 
 
 def _winograd_plans(pm, dtype, plan, cin):

@@ -128,7 +128,17 @@ def plan(taps, W, cin):
 def _tiles(points, cz, R, n, dtype, entries=1):
     """Scratch for a chunk of ``n`` tiles: transformed input ``(entries, points,
     cz', w)`` and products ``(entries * points, R', w')``, C-contiguous, and the
-    views ``[..., :cz, :n]`` and ``[:, :R, :n]`` of them that BLAS gets.
+    views ``[..., :cz, :n]`` and ``[:, :R, :n]`` of them that BLAS gets
+    (shapes from :func:`_tile_shapes`)."""
+    from .scratch import scratch
+    vshape, mshape = _tile_shapes(points, cz, R, n, dtype, entries)
+    v = scratch("winograd-v", vshape, dtype)
+    m = scratch("winograd-m", mshape, dtype)
+    return v, v[:, :, :cz, :n], m, m[:, :R, :n]
+
+
+def _tile_shapes(points, cz, R, n, dtype, entries=1):
+    """Shapes of :func:`_tiles`'s scratch.
 
     Rows are padded to whole cache lines (``w >= n``; misaligned rows cost
     the 1-D layer ~4 %), and each plane gets a few spare rows (``cz' >= cz``)
@@ -139,12 +149,10 @@ def _tiles(points, cz, R, n, dtype, entries=1):
     took 1.37 ms against 0.52 ms).  C-contiguous, because numba vectorises
     stores only with a unit stride it knows of.
     """
-    from .scratch import scratch
     isz = np.dtype(dtype).itemsize
     w = _row_length(n, isz)
-    v = scratch("winograd-v", (entries, points, _plane_rows(points, cz, w * isz), w), dtype)
-    m = scratch("winograd-m", (entries * points, _plane_rows(points, R, w * isz), w), dtype)
-    return v, v[:, :, :cz, :n], m, m[:, :R, :n]
+    return ((entries, points, _plane_rows(points, cz, w * isz), w),
+            (entries * points, _plane_rows(points, R, w * isz), w))
 
 
 class Plans(list):
@@ -160,6 +168,25 @@ class Plans(list):
         if all(p[3] is not None and p[3].shape == first[3].shape
                and np.array_equal(p[0], first[0]) for p in plans):
             self.stacked = np.ascontiguousarray(np.stack([p[3] for p in plans]))
+        self._setups = {}
+
+    def setup(self, key, build):
+        """``build()``, kept under ``key`` (the last ``SETUPS`` keys): what
+        :func:`run1` and :func:`run2` work out from the shapes of a call.
+        Worked out anew each call it was ~0.1 ms of Python (with the
+        caller's) that all threads of a split call wait for, and after a
+        kernel of a few ms the interpreter's code and data are no longer in
+        the caches, so every line of it is slower than it measures alone."""
+        found = self._setups.get(key)
+        if found is None:
+            if len(self._setups) >= SETUPS:
+                self._setups.clear()
+            found = self._setups[key] = build()
+        return found
+
+
+# Setups kept per Plans: one per call shape, thread part and chunk budget
+SETUPS = 64
 
 
 def _stacked(plans, group):
@@ -369,29 +396,23 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
     from . import kernels_winograd as kw
     from .scratch import scratch
 
-    lanes = x.shape[0]
-    nt = -(-nb // TILE[1])
-    first, last = _tile_range(lanes * nt, part)
+    key = (1, x.shape[0], b0, M, pre, nb, chunk_bytes, part, x.dtype.str)
+    nt, first, last, entries = plans.setup(
+        key, lambda: _setup1(plans, x.shape[0], b0, M, pre, nb, chunk_bytes, part, x.dtype))
     if first >= last:
         return
-    for entry, (qs, kmin, U, UT) in enumerate(plans):
-        # x index of each tile's first sample d[0] (delay kmin + 1)
-        off = ((b0 - kmin[:, 0] - 1) * M + qs - pre).astype(np.int64)
-        cz, R = U.shape[2], U.shape[1]
-        budget = chunk_bytes or CHUNK_BYTES
-        width = _chunk_width(last - first, budget // (4 * max(cz, R) * x.itemsize))
+    check = scratch("winograd-check", (64 // x.itemsize,), x.dtype)
+    for entry, (off, jmin, cp_shape, width, vshape, mshape) in enumerate(entries):
+        _, _, U, UT = plans[entry]
         phase0 = 0 if len(plans) == 1 else entry
-        # the signal's samples a chunk's tiles read, split into 3*M phases
-        j = (off[:, None] + np.arange(4) * M) // (3 * M)
-        jmin = int(j.min())
-        cp = scratch("winograd-columns", (-(-width // nt) + 1, 3 * M,
-                                          width + int(j.max()) - jmin), x.dtype)
+        cp = scratch("winograd-columns", cp_shape, x.dtype)
         if UT is not None:
             # all chunks in one numba call
-            v, _, m, _ = _tiles(4, cz, R, width, x.dtype)
+            v, m = scratch("winograd-v", vshape, x.dtype), scratch("winograd-m", mshape, x.dtype)
             kw.chunks1(x, off, jmin, M, nt, first, last, width, cp, v[0], UT, m, phase0, L,
-                       crop, nb, out, scratch("winograd-check", (64 // x.itemsize,), x.dtype))
+                       crop, nb, out, check)
             continue
+        cz, R = U.shape[2], U.shape[1]
         for t0 in range(first, last, width):
             n = min(width, last - t0)
             v, vn, m, mn = _tiles(4, cz, R, n, x.dtype)
@@ -400,12 +421,32 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
             kw.transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out)
 
 
-def _column_phases(off1, off2, M, nt1, nt2, width, dtype):
-    """Scratch for :func:`.kernels_winograd.transform_input2` and its margin:
-    the rows a chunk of ``width`` tiles reads from each image it touches,
-    split into ``2 * M[1]`` column phases, with the zero columns that tiles
-    at the image's edges read first (``margin``) and last."""
-    from .scratch import scratch
+def _setup1(plans, lanes, b0, M, pre, nb, chunk_bytes, part, dtype):
+    """What :func:`run1` works out from a call's shapes: tiles per lane, the
+    part's tiles ``[first, last)`` and per entry the x offset of its tiles,
+    their first column phase, the scratch shapes and the chunk width."""
+    nt = -(-nb // TILE[1])
+    first, last = _tile_range(lanes * nt, part)
+    isz = np.dtype(dtype).itemsize
+    entries = []
+    for qs, kmin, U, _ in plans:
+        # x index of each tile's first sample d[0] (delay kmin + 1)
+        off = ((b0 - kmin[:, 0] - 1) * M + qs - pre).astype(np.int64)
+        cz, R = U.shape[2], U.shape[1]
+        width = _chunk_width(last - first, (chunk_bytes or CHUNK_BYTES) // (4 * max(cz, R) * isz))
+        # the signal's samples a chunk's tiles read, split into 3*M phases
+        j = (off[:, None] + np.arange(4) * M) // (3 * M)
+        jmin = int(j.min())
+        cp_shape = (-(-width // nt) + 1, 3 * M, width + int(j.max()) - jmin)
+        entries.append((off, jmin, cp_shape, width) + _tile_shapes(4, cz, R, width, dtype))
+    return nt, first, last, entries
+
+
+def _column_phases(off1, off2, M, nt1, nt2, width):
+    """Shape of the scratch for :func:`.kernels_winograd.transform_input2`,
+    and its margin: the rows a chunk of ``width`` tiles reads from each image
+    it touches, split into ``2 * M[1]`` column phases, with the zero columns
+    that tiles at the image's edges read first (``margin``) and last."""
     S = 2 * M[1]
     # column phase offset of d[., b] of tile 0, per entry, phase and b
     j = (off2[..., None] + np.arange(3) * M[1]) // S
@@ -414,7 +455,7 @@ def _column_phases(off1, off2, M, nt1, nt2, width, dtype):
     tile_rows = min(nt1, -(-width // nt2) + 1)          # per image a chunk touches
     rows = int(off1.max() - off1.min()) + 2 * M[0] * tile_rows + 1
     images = -(-width // (nt1 * nt2)) + 1
-    return scratch("winograd-columns", (images, rows, S, columns), dtype), margin
+    return (images, rows, S, columns), margin
 
 
 def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
@@ -430,8 +471,10 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
     from .scratch import scratch
 
     lanes, cout = x.shape[0], out.shape[1]
-    nt1, nt2 = -(-nb[0] // TILE[2]), -(-nb[1] // TILE[2])
-    first, last = _tile_range(lanes * nt1 * nt2, part)
+    key = (2, lanes, tuple(b0), tuple(M), tuple(pre), tuple(nb), chunk_bytes, part,
+           x.dtype.str)
+    nt1, nt2, first, last, groups = plans.setup(
+        key, lambda: _setup2(plans, lanes, b0, M, pre, nb, chunk_bytes, part, x.dtype))
     if first >= last:
         return
     target = out
@@ -442,12 +485,51 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
         # took 18 against 8 + 4.5 ms on a 64-channel transposed layer.
         target = scratch("winograd-planes", (lanes, L[0] * L[1] * cout) + tuple(nb),
                          x.dtype)
-    # entries (output phases) that read the same input phases share one split
-    # of the input: a transposed layer's four phases differ only in their delays
+    check = scratch("winograd-check", (64 // x.itemsize,), x.dtype)
+    for group, off1, off2, cp_shape, margin, width, UT, phases, vshape, mshape in groups:
+        cp = scratch("winograd-columns", cp_shape, x.dtype)
+        if UT is not None:
+            # all chunks in one numba call
+            v, m = scratch("winograd-v", vshape, x.dtype), scratch("winograd-m", mshape, x.dtype)
+            kw.chunks2(x, off1, off2, margin, M[0], M[1], nt1, nt2, first, last, width, cp,
+                       v, UT, m, phases, cout, target is not out, L[0], L[1], crop[0],
+                       crop[1], nb[0], nb[1], target, check)
+            continue
+        E, cz = len(group), plans[group[0]][2].shape[2]
+        R = max(plans[e][2].shape[1] for e in group)
+        for t0 in range(first, last, width):
+            n = min(width, last - t0)
+            v, vn, m, mn = _tiles(9, cz, R, n, x.dtype, E)
+            kw.transform_input2(x, off1, off2, margin, M[0], M[1], nt1, nt2, t0, n, v, cp)
+            for i, e in enumerate(group):
+                U, UT = plans[e][2], plans[e][3]
+                _products(U, UT, v[i], vn[i], m[9 * i:9 * i + 9], mn[9 * i:9 * i + 9, :U.shape[1]],
+                          n)
+                me = m[9 * i:9 * i + 9]
+                kw.transform_output2(me, U.shape[1], n, phases[i], cout,
+                                     target is not out, L[0], L[1], crop[0], crop[1], nb[0],
+                                     nb[1], nt1, nt2, t0, target)
+    if target is not out:
+        from .kernels2d import interleave_blocks
+        planes = target.reshape((lanes, L[0], L[1], cout) + tuple(nb))
+        interleave_blocks(planes.transpose(1, 2, 3, 0, 4, 5), np.int64(crop[0]),
+                          np.int64(crop[1]), out)
+
+
+def _setup2(plans, lanes, b0, M, pre, nb, chunk_bytes, part, dtype):
+    """What :func:`run2` works out from a call's shapes: tiles per axis, the
+    part's tiles ``[first, last)`` and per group of entries that read the
+    same input phases (a transposed layer's four output phases differ only
+    in their delays, and share one split of the input) the x offsets of
+    their tiles' corners, the column-phase scratch, the chunk width, the
+    stacked ``UT`` (or None: products by BLAS), the entries' output phases
+    and the tile scratch shapes."""
+    nt1, nt2 = -(-nb[0] // TILE[2]), -(-nb[1] // TILE[2])
+    first, last = _tile_range(lanes * nt1 * nt2, part)
     same = all(np.array_equal(q, plans[0][0]) for q, _, _, _ in plans)
-    groups = [list(range(len(plans)))] if same else [[e] for e in range(len(plans))]
-    isz = x.itemsize
-    for group in groups:
+    isz = np.dtype(dtype).itemsize
+    groups = []
+    for group in [list(range(len(plans)))] if same else [[e] for e in range(len(plans))]:
         qs = plans[group[0]][0]
         q1, q2 = qs // M[1], qs % M[1]
         # x index of each tile's corner d[0, 0] (delay kmin + 1), per entry and phase
@@ -457,32 +539,10 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
                          for e in group], dtype=np.int64)
         E, cz = len(group), plans[group[0]][2].shape[2]
         R = max(plans[e][2].shape[1] for e in group)
-        budget = chunk_bytes or CHUNK_BYTES
-        width = _chunk_width(last - first, budget // (9 * E * max(cz, R) * isz))
-        cp = _column_phases(off1, off2, M, nt1, nt2, width, x.dtype)
-        UT = _stacked(plans, group)
-        if UT is not None:
-            # all chunks in one numba call
-            v, _, m, _ = _tiles(9, cz, R, width, x.dtype, E)
-            phases = np.array([0 if len(plans) == 1 else e for e in group], dtype=np.int64)
-            kw.chunks2(x, off1, off2, cp[1], M[0], M[1], nt1, nt2, first, last, width, cp[0],
-                       v, UT, m, phases, cout, target is not out, L[0], L[1], crop[0], crop[1],
-                       nb[0], nb[1], target, scratch("winograd-check", (64 // isz,), x.dtype))
-            continue
-        for t0 in range(first, last, width):
-            n = min(width, last - t0)
-            v, vn, m, mn = _tiles(9, cz, R, n, x.dtype, E)
-            kw.transform_input2(x, off1, off2, cp[1], M[0], M[1], nt1, nt2, t0, n, v, cp[0])
-            for i, e in enumerate(group):
-                U, UT = plans[e][2], plans[e][3]
-                _products(U, UT, v[i], vn[i], m[9 * i:9 * i + 9], mn[9 * i:9 * i + 9, :U.shape[1]],
-                          n)
-                me = m[9 * i:9 * i + 9]
-                kw.transform_output2(me, U.shape[1], n, 0 if len(plans) == 1 else e, cout,
-                                     target is not out, L[0], L[1], crop[0], crop[1], nb[0],
-                                     nb[1], nt1, nt2, t0, target)
-    if target is not out:
-        from .kernels2d import interleave_blocks
-        planes = target.reshape((lanes, L[0], L[1], cout) + tuple(nb))
-        interleave_blocks(planes.transpose(1, 2, 3, 0, 4, 5), np.int64(crop[0]),
-                          np.int64(crop[1]), out)
+        width = _chunk_width(last - first,
+                             (chunk_bytes or CHUNK_BYTES) // (9 * E * max(cz, R) * isz))
+        cp_shape, margin = _column_phases(off1, off2, M, nt1, nt2, width)
+        phases = np.array([0 if len(plans) == 1 else e for e in group], dtype=np.int64)
+        groups.append((group, off1, off2, cp_shape, margin, width, _stacked(plans, group),
+                       phases) + _tile_shapes(9, cz, R, width, dtype, E))
+    return nt1, nt2, first, last, groups

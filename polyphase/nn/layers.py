@@ -36,9 +36,12 @@ float64.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._lazy import submodule
+from .._validation import signal_dtype
 from ..operators import ChannelConv, Delay, Down, Operator, Transpose
 from . import _args
 
@@ -217,10 +220,15 @@ class _ConvNd(Operator):
                 calls[key] = prepared
         axes, windows, bias, route = prepared
         y = None
-        if route is not None and x.flags.c_contiguous:
+        if route is not None and route[0] == "winograd":
+            # a channel-mixing layer straight to the Winograd route
+            _, call, lanes, shape = route
+            y = submodule("polyphase.engine.gemm").run_winograd_route(
+                call, x.reshape(lanes)).reshape(shape)
+        elif route is not None and x.flags.c_contiguous:
             # a single-channel stride-2 image straight to its kernel, which
             # reads x as one flat array
-            kernel_args, lengths, images, shape = route
+            _, kernel_args, lengths, images, shape = route
             y = submodule("polyphase.engine").run_box_route(kernel_args, x.reshape(images),
                                                             lengths)
             if y is not None:
@@ -235,10 +243,13 @@ class _ConvNd(Operator):
     def _prepared(self, x, window):
         """``(axes, windows, bias, route)`` of the PyTorch call on arrays of
         ``x``'s shape and dtype: the operator on the output ``window`` (what
-        ``Operator.__call__`` would find), the bias, and when a single-channel
-        2-D image of the computation dtype goes to the stride-2 box kernel
-        ``(kernel arguments, output lengths, images shape, result shape)``
-        (:func:`polyphase.engine.box_route`), else None."""
+        ``Operator.__call__`` would find), the bias, and the route the call
+        can take straight away: when a single-channel 2-D image of the
+        computation dtype goes to the stride-2 box kernel ``("box", kernel
+        arguments, output lengths, images shape, result shape)``
+        (:func:`polyphase.engine.box_route`), when a channel-mixing layer goes
+        to the Winograd route ``("winograd", call, lanes shape, result shape)``
+        (:func:`polyphase.engine.gemm.winograd_route`), else None."""
         from ..finite import windows_for
 
         axes = list(range(x.ndim - self._dims, x.ndim))
@@ -246,16 +257,25 @@ class _ConvNd(Operator):
         bias = None if self.bias is None else \
             self.bias.reshape((-1,) + (1,) * self._dims)
         route = None
+        lengths = tuple(b - a for a, b in windows)
+        starts = tuple(a for a, _ in windows)
         if self._dims == 2 and not self._transposed and self.weight.shape[:2] == (1, 1) \
                 and x.dtype in (np.float32, np.float64) and self.weight.dtype.kind != "c" \
                 and min(x.shape[-2:]) > 0:
-            lengths = tuple(b - a for a, b in windows)
             route = submodule("polyphase.engine").box_route(
-                self.polyphase(), x.size // (x.shape[-1] * x.shape[-2]), x.dtype,
-                tuple(a for a, _ in windows), lengths)
+                self.polyphase(), x.size // (x.shape[-1] * x.shape[-2]), x.dtype, starts,
+                lengths)
             if route is not None:
                 # with the shapes the call reshapes to and from (~1 us a call)
-                route = (route, lengths, (-1,) + x.shape[-2:], x.shape[:-2] + lengths)
+                route = ("box", route, lengths, (-1,) + x.shape[-2:], x.shape[:-2] + lengths)
+        elif self.weight.shape[:2] != (1, 1):
+            d = self._dims
+            lanes = (math.prod(x.shape[:-d - 1]), x.shape[-d - 1]) + x.shape[-d:]
+            call = submodule("polyphase.engine.gemm").winograd_route(
+                self.polyphase(), lanes, signal_dtype(x.dtype, self.is_complex), (0,) * d,
+                starts, lengths)
+            if call is not None:
+                route = ("winograd", call, lanes, x.shape[:-d - 1] + call[3][1:])
         return axes, windows, bias, route
 
 
