@@ -8,7 +8,9 @@ arrays' bytes, so an array changed in place gets a new operator; arrays
 over 1 KB are instead compared bit by bit with a copy kept with the
 operator (:meth:`BuildCache.get_for`), which is exact and faster than
 hashing them (9 against 152 us for a 64x64x4x4 float32 weight, ~2 % of that
-layer's call).
+layer's call; :func:`polyphase.engine.bits.same_bits`, one numba pass, in
+place of ``np.array_equal``: 30 against 80-94 us right after that layer's
+kernel).
 """
 
 from __future__ import annotations
@@ -88,10 +90,12 @@ class BuildCache:
             a = np.asarray(a)
         if a.nbytes <= 1024:
             return self.get((key, digest(a)), build)
+        from .engine.bits import same_bits
+
         bits = _bits(a)
         built = self.get((key, a.shape, a.dtype.str), list)  # [(bits copy, object)]
         for i, (kept, item) in enumerate(built):
-            if np.array_equal(kept, bits):
+            if same_bits(kept, bits):
                 built.insert(0, built.pop(i))
                 return item
         item = build()
