@@ -121,3 +121,78 @@ def test_a_thread_that_starts_late_takes_fewer_parts(monkeypatch):
     got = layer(x)
     assert ran == [True] * 4                   # all four parts in the caller
     np.testing.assert_allclose(got, np.concatenate(expected), rtol=1e-13, atol=1e-12)
+
+
+def _two_numba_threads():
+    import numba
+    return hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2 \
+        and numba.config.NUMBA_NUM_THREADS >= 2
+
+
+@pytest.mark.skipif(not _two_numba_threads(), reason="needs two CPUs and two numba threads")
+def test_numba_team_places_numbas_threads_before_a_kernel_after_a_pause(monkeypatch):
+    """After a pause the caller is held to its CPU and numba's other threads
+    to the others while the body runs, then all get their affinity back;
+    right after a kernel (its threads still awake) nothing is set."""
+    import threading
+    import time
+
+    import numba
+
+    from polyphase.engine.kernels_team import SUPPORTED
+    if not SUPPORTED:
+        pytest.skip("no gettid")
+    threads = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        team = pinning._team(2)
+        me = threading.get_native_id()
+        tasks = {int(t) for t in os.listdir("/proc/self/task")}
+        assert team and me not in team and set(team) <= tasks
+        before = {tid: os.sched_getaffinity(tid) for tid in (0,) + team}
+        monkeypatch.setattr(pinning._local, "end", time.perf_counter() - 1.0, raising=False)
+        with pinning.numba_team():
+            mine, cpu = os.sched_getaffinity(0), pinning._current_cpu()
+            theirs = [os.sched_getaffinity(tid) for tid in team]
+        assert cpu in mine or cpu is None
+        for cpus in theirs:
+            assert cpus and not cpus & mine
+        assert {tid: os.sched_getaffinity(tid) for tid in (0,) + team} == before
+        with pinning.numba_team():               # right after: left as it is
+            assert os.sched_getaffinity(0) == before[0]
+    finally:
+        numba.set_num_threads(threads)
+
+
+@pytest.mark.skipif(not _two_numba_threads(), reason="needs two CPUs and two numba threads")
+def test_parallel_kernels_after_a_pause_equal_serial_ones(monkeypatch):
+    """The engine's parallel kernels, each entered after a pause (threads
+    placed), give the numbers of the serial kernels."""
+    import time
+
+    import numba
+
+    import polyphase as pp
+    from polyphase import engine
+
+    rng = np.random.default_rng(3)
+    h = rng.standard_normal(16)
+    cases = [lambda: pp.upfirdn(h, x1, 3, 2), lambda: pp.upfirdn(h, x2, 2, axis=0),
+             lambda: pnn.conv_transpose2d(im, w3, stride=2),
+             lambda: pnn.conv2d(im, w4, stride=2), lambda: pnn.conv2d(im, w3, stride=3)]
+    x1 = rng.standard_normal(1 << 16)
+    x2 = rng.standard_normal((4096, 64))
+    im = rng.standard_normal((2, 1, 300, 300))
+    w3, w4 = rng.standard_normal((1, 1, 3, 3)), rng.standard_normal((1, 1, 4, 4))
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = [case() for case in cases]
+        numba.set_num_threads(2)
+        monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1)
+        for case, expected in zip(cases, serial):
+            monkeypatch.setattr(pinning._local, "end", time.perf_counter() - 1.0,
+                                raising=False)
+            np.testing.assert_allclose(case(), expected, rtol=1e-12, atol=1e-12)
+    finally:
+        numba.set_num_threads(threads)

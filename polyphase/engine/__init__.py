@@ -25,6 +25,8 @@ numba is imported on first use, so ``import polyphase`` stays fast.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .._lazy import submodule
@@ -209,6 +211,15 @@ def _parallel(lanes_work: int, taps_per_output: int) -> int:
     return 4 * threads if threads > 1 else 0   # a few groups per thread balance the load
 
 
+def _team(groups):
+    """Around a parallel kernel (``groups`` > 0): numba's threads placed on
+    CPUs of their own before it wakes them (:class:`.pinning.numba_team`);
+    nothing around a serial one."""
+    if not groups:
+        return contextlib.nullcontext()
+    return submodule("polyphase.engine.pinning").numba_team()
+
+
 def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     """Channel-agnostic 2-D matrix on images ``x`` (lanes, n1, n2).
 
@@ -238,7 +249,8 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     groups = _parallel(x.shape[0] * lengths[0] * lengths[1], taps_per_output)
     njobs = np.int64(kernels_ring.n_jobs(ring[0], x.shape[0], lengths[0]))
     if groups:
-        kernels_ring.run_parallel(xc, *ring, out, njobs, np.int64(groups))
+        with _team(groups):
+            kernels_ring.run_parallel(xc, *ring, out, njobs, np.int64(groups))
     else:
         kernels_ring.run_jobs(xc, *ring, out, np.int64(0), njobs)
     return out
@@ -287,7 +299,8 @@ def _run_phase_images(pm, x, dtype, in_origin, starts, lengths):
             np.int64(nrows), np.int64(starts[0]), np.int64(starts[1]), out)
     groups = _parallel(lanes * lengths[0] * lengths[1], tc.size // (L1 * L2))
     if groups:
-        kernels2d.run_parallel(*args, np.int64(groups))
+        with _team(groups):
+            kernels2d.run_parallel(*args, np.int64(groups))
     else:
         kernels2d.run_serial(*args)
     return out
@@ -321,8 +334,11 @@ def run_box_route(route, x, lengths):
     W, ro, so, groups = route
     kernels2d = submodule("polyphase.engine.kernels2d")
     out = result((x.shape[0],) + tuple(lengths), W.dtype)
-    bad = (kernels2d.strided_box_parallel(x, W, ro, so, out, groups) if groups
-           else kernels2d.strided_box_serial(x, W, ro, so, out))
+    if groups:
+        with _team(groups):
+            bad = kernels2d.strided_box_parallel(x, W, ro, so, out, groups)
+    else:
+        bad = kernels2d.strided_box_serial(x, W, ro, so, out)
     return out if bad == 0 else None
 
 
@@ -384,7 +400,8 @@ def _run_transposed2(pm, x, dtype, in_origin, starts, lengths):
     args = (xc, c, k1, k2, in_origin[0], in_origin[1], starts[0], starts[1], out)
     groups = _parallel(x.shape[0] * lengths[0] * lengths[1], pm.nnz // 4)
     if groups:
-        kernels2d.transposed2_parallel(*args, groups)
+        with _team(groups):
+            kernels2d.transposed2_parallel(*args, groups)
     else:
         kernels2d.transposed2_serial(*args)
     return out
@@ -469,7 +486,8 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
     x = np.ascontiguousarray(x, dtype=dtype)
     if bp is not None:
         run_band = submodule("polyphase.engine.band").run
-        out = run_band(bp, x, dtype, in_origin, start, length, groups)
+        with _team(groups):
+            out = run_band(bp, x, dtype, in_origin, start, length, groups)
         if out is not None:
             return out                     # (None: non-finite data, run exactly)
     kernels = submodule("polyphase.engine.kernels")   # (and numba with it)
@@ -484,7 +502,8 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
     # (Python ints reach numba as int64, without the cost of np.int64 boxing)
     args = (xq, *plan, L, start // L, nblocks, start, out, chunk)
     if groups:
-        kernels.run_parallel(*args, groups)
+        with _team(groups):
+            kernels.run_parallel(*args, groups)
     else:
         kernels.run_jobs(*args, 0, lanes * -(-nblocks // chunk))
     return out
@@ -671,7 +690,9 @@ def _run_axis0(pm, x, dtype, in_origin, start, length):
     bp = _band_plan(pm, work, n, in_origin, start, length, lanes=x.shape[2])
     if bp is not None:
         run_axis0 = submodule("polyphase.engine.band").run_axis0
-        if run_axis0(bp, x, out, in_origin, start, groups):
+        with _team(groups):
+            done = run_axis0(bp, x, out, in_origin, start, groups)
+        if done:
             return out.view(dtype)         # (else non-finite data: run exactly)
     ptr, tq, tk, tc = tap_lists(pm, work)
     cache = pm.__dict__.setdefault("_plans", {})
@@ -699,7 +720,8 @@ def _run_axis0(pm, x, dtype, in_origin, start, length):
     njobs = np.int64(kernels_axis0.n_jobs(before, out.shape[1], L, int(start), width, tile,
                                           bpj))
     if groups:
-        kernels_axis0.run_parallel(*args, njobs, groups)
+        with _team(groups):
+            kernels_axis0.run_parallel(*args, njobs, groups)
     else:
         kernels_axis0.run_jobs(*args, np.int64(0), njobs)
     return out.view(dtype)
