@@ -134,3 +134,39 @@ def test_functional_layers_of_large_weights_are_reused_only_for_the_same_bits():
                                   pnn.Conv2d(w.copy(), stride=2, padding=1)(x))
     assert functional._layer(pnn.Conv2d, np.asfortranarray(w), None, 2, 1, 1, 1) is \
         functional._layer(pnn.Conv2d, w, None, 2, 1, 1, 1)
+
+
+def test_functional_calls_with_a_small_weight_find_its_layer_only_for_the_same_call():
+    """The last small weight's layer is reused for the same class, bytes,
+    shape, dtype and arguments, and for nothing else: a weight changed in
+    place, the same bytes in another shape or dtype, other arguments or a
+    bias each give the numbers of a fresh layer."""
+    from polyphase.nn import functional
+
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((1, 1, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((1, 1, 3, 3)).astype(np.float32)
+
+    def fresh(weight, bias=None, **kw):
+        return (pnn.Conv2d(weight.copy(), None if bias is None else bias.copy(), **kw))(x)
+
+    first = functional._layer(pnn.Conv2d, w, None, 2, 0, 1, 1)
+    assert functional._layer(pnn.Conv2d, w, None, 2, 0, 1, 1) is first
+    assert functional._layer(pnn.Conv2d, w.copy(), None, 2, 0, 1, 1) is first
+    assert functional._layer(pnn.Conv2d, w, None, 2.0, 0, 1, 1) is not first
+    assert functional._layer(pnn.ConvTranspose2d, w, None, 2, 0, 0, 1, 1) is not first
+    np.testing.assert_array_equal(pnn.conv2d(x, w, stride=2), fresh(w, stride=2))
+    w[0, 0, 1, 2] += 1.0                                      # changed in place
+    np.testing.assert_array_equal(pnn.conv2d(x, w, stride=2), fresh(w, stride=2))
+    same_bytes = w.reshape(1, 1, 1, 9)                        # another shape
+    np.testing.assert_array_equal(pnn.conv2d(x, same_bytes, stride=2),
+                                  fresh(same_bytes, stride=2))
+    as_ints = w.view(np.int32)                                # another dtype
+    pnn.conv2d(x, w, stride=2)
+    np.testing.assert_array_equal(pnn.conv2d(x.astype(np.int32), as_ints, stride=2),
+                                  pnn.Conv2d(as_ints.copy(), stride=2)(x.astype(np.int32)))
+    np.testing.assert_array_equal(pnn.conv2d(x, w, stride=2, padding=1),
+                                  fresh(w, stride=2, padding=1))
+    b = np.ones(1, np.float32)
+    np.testing.assert_array_equal(pnn.conv2d(x, w, b, stride=2), fresh(w, b, stride=2))
+    np.testing.assert_array_equal(pnn.conv2d(x, w, stride=2), fresh(w, stride=2))
