@@ -27,7 +27,7 @@ PEAK_GMACS = {"float32": 57.7, "float64": 29.2, "complex64": 57.7 / 4,
 
 
 def interleaved(fns: dict, repeats: int = 7, min_repeat: float = MIN_REPEAT,
-                gap: float = 0.0) -> dict:
+                gap: float = 0.0, before: dict | None = None) -> dict:
     """Median seconds per call of each function, timed A B A B ...
 
     Each function is called once first (warm-up: JIT compilation, caches,
@@ -38,10 +38,15 @@ def interleaved(fns: dict, repeats: int = 7, min_repeat: float = MIN_REPEAT,
     too) otherwise compete for the cores with the one being timed, and
     whichever runs second pays (measured: our 64-channel layer 55 ms with
     2 threads when torch's threads were told not to spin, 90 ms when they
-    spun).
+    spun).  ``before[name]()``, when given, runs before each of ``name``'s
+    calls outside the timed loop and before each of its timed blocks (e.g.
+    setting the thread count it is timed with).
     """
+    before = before or {}
     inner = {}
     for name, fn in fns.items():
+        if name in before:
+            before[name]()
         fn()
         t = time.perf_counter()
         fn()
@@ -51,6 +56,8 @@ def interleaved(fns: dict, repeats: int = 7, min_repeat: float = MIN_REPEAT,
     for _ in range(repeats):
         for name, fn in fns.items():
             n = inner[name]
+            if name in before:
+                before[name]()
             if gap:
                 time.sleep(gap)
             t = time.perf_counter()
