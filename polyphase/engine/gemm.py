@@ -147,10 +147,7 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     lanes, cin = x.shape[:2]
     cout = 1 if pm.channels is None else pm.channels[0]
     ups, downs = pm.ups, pm.downs
-    origin_block = [o // M for o, M in zip(in_origin, downs)]
-    pre = [o - b * M for o, b, M in zip(in_origin, origin_block, downs)]
-    first = [s // L for s, L in zip(starts, ups)]
-    nblocks = [(s + n - 1) // L - f + 1 for s, n, L, f in zip(starts, lengths, ups, first)]
+    origin_block, pre, first, nblocks = _blocks(pm, in_origin, starts, lengths)
     G, plan = _plan(pm, dtype)
     if algorithm == "auto":
         out = _pointwise(pm, x, dtype, in_origin, starts, lengths, G, plan)
@@ -287,6 +284,12 @@ def _direct_products(pm, dtype, r, flat, taps, starts_t, W, rows):
         kd.products, (flat.reshape(-1), np.int64(L), toff, Wt, out))
 
 
+def _one_tap(pm, plan):
+    """Whether ``pm`` does not upsample and its GEMM ``plan`` has one tap
+    position (a 1x1 convolution, strided or not)."""
+    return all(L == 1 for L in pm.ups) and len(plan) == 1 and plan[0][0].shape[0] == 1
+
+
 def _pointwise(pm, x, dtype, in_origin, starts, lengths, G, plan):
     """A matrix of one tap position that does not upsample (a 1x1 convolution,
     strided or not) on a window inside the input: one batched product
@@ -297,7 +300,7 @@ def _pointwise(pm, x, dtype, in_origin, starts, lengths, G, plan):
     passes around one BLAS call (N8 C64->64 32x32: 1.7 against 1.0 ms for
     torch).
     """
-    if any(L != 1 for L in pm.ups) or len(plan) != 1 or plan[0][0].shape[0] != 1:
+    if not _one_tap(pm, plan):
         return None
     (q, *k), W = plan[0][0][0], plan[0][1]
     phase = np.unravel_index(q, pm.downs)
@@ -332,21 +335,30 @@ def winograd_route(pm, shape, dtype, in_origin, starts, lengths):
             or lanes * cin == 0 or min(lengths) <= 0 or min(shape[2:]) <= 0:
         return None                 # (the channel-agnostic kernels, or zeros)
     G, plan = _plan(pm, dtype)
-    if all(L == 1 for L in pm.ups) and len(plan) == 1 and plan[0][0].shape[0] == 1:
+    if _one_tap(pm, plan):
         return None                 # (a pointwise product: :func:`_pointwise`)
     fast = _winograd_plans(pm, dtype, plan, cin)
     return _winograd_call(pm, fast, lanes, in_origin, starts, lengths) if fast else None
+
+
+def _blocks(pm, in_origin, starts, lengths):
+    """Per signal axis: the input block of ``in_origin`` and the samples
+    ``pre`` it lies into that block, the first output block of the window
+    and its number of output blocks."""
+    ups, downs = pm.ups, pm.downs
+    origin_block = tuple(o // M for o, M in zip(in_origin, downs))
+    pre = tuple(o - b * M for o, b, M in zip(in_origin, origin_block, downs))
+    first = tuple(s // L for s, L in zip(starts, ups))
+    nblocks = tuple((s + n - 1) // L - f + 1
+                    for s, n, L, f in zip(starts, lengths, ups, first))
+    return origin_block, pre, first, nblocks
 
 
 def _winograd_call(pm, fast, lanes, in_origin, starts, lengths):
     """``(d, plans, args, out shape)``: the :func:`.winograd.run1` (d = 1) or
     :func:`.winograd.run2` call that computes this window of ``pm``."""
     ups, downs = pm.ups, pm.downs
-    origin_block = [o // M for o, M in zip(in_origin, downs)]
-    pre = tuple(o - b * M for o, b, M in zip(in_origin, origin_block, downs))
-    first = [s // L for s, L in zip(starts, ups)]
-    nblocks = tuple((s + n - 1) // L - f + 1
-                    for s, n, L, f in zip(starts, lengths, ups, first))
+    origin_block, pre, first, nblocks = _blocks(pm, in_origin, starts, lengths)
     crop = tuple(s - f * L for s, f, L in zip(starts, first, ups))
     b0 = tuple(f - ob for f, ob in zip(first, origin_block))
     args = (b0, downs, pre, ups, crop, nblocks)
