@@ -32,6 +32,37 @@ def record_calls(monkeypatch, owner, name):
     return calls
 
 
+def record_jobs(monkeypatch, owner, name, calls=None, parallel=None):
+    """:func:`record_calls` for a numba kernel of jobs, which also runs in
+    parallel groups: :func:`polyphase.engine.groups.run` receives the kernel
+    and its arguments (without the job range, which a serial call ends with)
+    and calls its compiled code by address.  Each call's arguments are
+    appended to ``calls`` (a new list if None), which is returned, and those
+    of parallel runs also to ``parallel`` if given."""
+    from polyphase.engine import groups
+
+    calls = [] if calls is None else calls
+    real = getattr(owner, name)
+
+    def recording(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(owner, name, recording)
+    run = groups.run
+
+    def run_recording(kernel, args, *rest, **options):
+        if kernel is recording:
+            calls.append(args)
+            if parallel is not None:
+                parallel.append(args)
+            kernel = real
+        return run(kernel, args, *rest, **options)
+
+    monkeypatch.setattr(groups, "run", run_recording)
+    return calls
+
+
 def assert_window_matches_dense(op, x, mode):
     """``op(x, mode=mode)`` equals the operator's dense matrix times ``x``,
     in ``x``'s dtype."""

@@ -19,7 +19,7 @@ from polyphase.extension import MODES
 from polyphase.finite import apply_window
 from polyphase.testing import reference_matrix
 
-from helpers import random_array, tolerance
+from helpers import random_array, record_jobs, tolerance
 
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
 RNG = np.random.default_rng(23)
@@ -64,18 +64,12 @@ def axis0_calls(monkeypatch):
 
 @pytest.fixture
 def kernel_inputs(monkeypatch):
-    """The arrays the axis-0 numba kernels (and the band route's) receive."""
-    seen = []
-    for module, name in ((kernels_axis0, "run_jobs"), (kernels_axis0, "run_parallel"),
-                         (kernels_band, "run_serial"), (kernels_band, "run_parallel")):
-        real = getattr(module, name)
-
-        def spy(x, *args, _real=real):
-            seen.append(x)
-            return _real(x, *args)
-
-        monkeypatch.setattr(module, name, spy)
-    return seen
+    """The arguments the axis-0 numba kernels (and the band route's) receive,
+    call by call (the input array first)."""
+    calls = []
+    for module in (kernels_axis0, kernels_band):
+        record_jobs(monkeypatch, module, "run_jobs", calls)
+    return calls
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
@@ -143,7 +137,7 @@ def test_middle_axis_in_place(shape, axis, dtype, axis0_calls, kernel_inputs):
     assert_close(got, scipy_upfirdn(h, x, 3, 2, axis), dtype)
     # the kernel read the caller's array and wrote the result in its layout
     assert got.flags.c_contiguous
-    assert len(kernel_inputs) == 1 and np.shares_memory(kernel_inputs[0], x)
+    assert len(kernel_inputs) == 1 and np.shares_memory(kernel_inputs[0][0], x)
     y = pp.Conv(h)(x, axis=axis)
     assert y.flags.c_contiguous
     np.testing.assert_allclose(y, np.apply_along_axis(np.convolve, axis, x, h),
@@ -154,9 +148,9 @@ def test_no_copy_of_the_input(kernel_inputs):
     x = RNG.standard_normal((500, 64))
     h = ss.firwin(64, 0.5)
     y = pp.upfirdn(h, x, 2, 1, axis=0)
-    assert y.flags.c_contiguous and np.shares_memory(kernel_inputs[-1], x)
+    assert y.flags.c_contiguous and np.shares_memory(kernel_inputs[-1][0], x)
     y = pp.Conv(h)(x, axis=0)
-    assert y.flags.c_contiguous and np.shares_memory(kernel_inputs[-1], x)
+    assert y.flags.c_contiguous and np.shares_memory(kernel_inputs[-1][0], x)
 
 
 OPS = {

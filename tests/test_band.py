@@ -11,7 +11,7 @@ import numba
 import numpy as np
 import pytest
 import scipy.signal as ss
-from helpers import record_calls
+from helpers import record_calls, record_jobs
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -90,10 +90,9 @@ def test_axis0_route_is_taken_and_equals_scipy(monkeypatch, L, M, K, dtype):
     x = RNG.standard_normal((3000 * M // L + 400, 37)).astype(dtype)
     if dtype == np.float32:
         x = RNG.standard_normal((3000 * M // L + 400, 70)).astype(dtype)
-    serial = record_calls(monkeypatch, kernels_band, "run_serial")
-    parallel = record_calls(monkeypatch, kernels_band, "run_parallel")
+    calls = record_jobs(monkeypatch, kernels_band, "run_jobs")
     y = pp.upfirdn(h, x, L, M, axis=0)
-    lanes = [c[12] for c in serial + parallel]
+    lanes = [c[12] for c in calls]
     assert lanes == [x.shape[1]]
     ref = ss.upfirdn(h.astype(np.float64), x.astype(np.float64), L, M, axis=0)
     assert y.dtype == dtype and y.shape == ref.shape
@@ -110,10 +109,9 @@ def test_axis0_few_taps_per_phase_take_the_band_route_in_float64(monkeypatch, L,
     both equal scipy."""
     h = ss.firwin(K, 0.8 / max(L, M)).astype(dtype)
     x = RNG.standard_normal((3000 * M // L + 400, 70)).astype(dtype)
-    serial = record_calls(monkeypatch, kernels_band, "run_serial")
-    parallel = record_calls(monkeypatch, kernels_band, "run_parallel")
+    calls = record_jobs(monkeypatch, kernels_band, "run_jobs")
     y = pp.upfirdn(h, x, L, M, axis=0)
-    assert bool(serial + parallel) == taken
+    assert bool(calls) == taken
     ref = ss.upfirdn(h.astype(np.float64), x.astype(np.float64), L, M, axis=0)
     assert y.dtype == dtype and y.shape == ref.shape
     tol = 1e-5 if dtype == np.float32 else 1e-12

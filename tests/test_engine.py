@@ -180,7 +180,7 @@ def test_deinterleave_2d_matches_phase_stream_definition(M1, M2):
                 nb = stream_blocks((n1, n2), (M1, M2), (p1, p2))
                 for extra in (0, 2):       # streams longer than the input
                     out = np.full((2, M1 * M2, nb[0] + extra, nb[1] + extra), np.nan)
-                    kernels2d.deinterleave(x, p1, p2, M1, M2, out)   # writes all of out
+                    kernels2d.deinterleave(x, p1, p2, M1, M2, out, 0, 2 * M1 * out.shape[2])  # all of out
                     check_phase_images(x, out, M1, M2, p1, p2)
 
 

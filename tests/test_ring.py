@@ -10,13 +10,13 @@ non-finite taps and is checked on the same cases.
 
 import numpy as np
 import pytest
-from helpers import assert_window_matches_dense, record_calls
+from helpers import assert_window_matches_dense, record_calls, record_jobs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import polyphase as pp
 import polyphase.nn as pnn
-from polyphase.engine import kernels2d, kernels_ring
+from polyphase.engine import groups, kernels2d, kernels_ring
 
 RATES = [((3, 3), (1, 1)), ((2, 3), (1, 1)), ((1, 1), (3, 2)), ((2, 3), (3, 2)),
          ((5, 1), (1, 4)), ((4, 4), (3, 5))]
@@ -35,7 +35,7 @@ def test_ring_windows_match_the_dense_matrix(rates, mode, dtype, monkeypatch):
     """Windows that start off the block grid and run past both ends of the
     image, for rates whose row and column phases take every split and
     interleave loop (literal 1-4 and the general one)."""
-    calls = record_calls(monkeypatch, kernels_ring, "run_jobs")
+    calls = record_jobs(monkeypatch, kernels_ring, "run_jobs")
     x = np.random.default_rng(2).standard_normal((13, 11)).astype(dtype)
     assert_window_matches_dense(resampler(*rates), x, mode)
     assert calls
@@ -46,7 +46,7 @@ def test_ring_windows_match_the_dense_matrix(rates, mode, dtype, monkeypatch):
 def test_phase_image_route_matches_the_dense_matrix(rates, mode, monkeypatch):
     """The route for non-finite taps, on the same cases (forced here)."""
     monkeypatch.setattr(kernels_ring, "plan", lambda *args: None)
-    calls = record_calls(monkeypatch, kernels2d, "run_serial")
+    calls = record_jobs(monkeypatch, kernels2d, "run_jobs")
     x = np.random.default_rng(2).standard_normal((13, 11))
     assert_window_matches_dense(resampler(*rates, seed=3), x, mode)
     assert calls
@@ -95,7 +95,7 @@ def test_parallel_and_serial_rings_agree(monkeypatch):
     rng = np.random.default_rng(4)
     x = rng.standard_normal((3, 1, 61, 47))
     w = rng.standard_normal((1, 1, 5, 4))
-    parallel = record_calls(monkeypatch, kernels_ring, "run_parallel")
+    parallel = record_calls(monkeypatch, groups, "run")
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1)
     y = pnn.conv_transpose2d(x, w, stride=3, padding=1)
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
@@ -124,8 +124,8 @@ def test_plan_sorts_taps_by_phase_and_covers_each_once():
 
 
 def test_non_finite_taps_take_the_phase_images(monkeypatch):
-    ring = record_calls(monkeypatch, kernels_ring, "run_jobs")
-    exact = record_calls(monkeypatch, kernels2d, "run_serial")
+    ring = record_jobs(monkeypatch, kernels_ring, "run_jobs")
+    exact = record_jobs(monkeypatch, kernels2d, "run_jobs")
     x = np.ones((1, 1, 5, 6))
     w = np.ones((1, 1, 3, 3))
     w[0, 0, 2, 2] = np.inf

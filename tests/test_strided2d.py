@@ -8,14 +8,14 @@ operator, on every window the finite operators use.
 
 import numpy as np
 import pytest
-from helpers import assert_window_matches_dense, record_calls
+from helpers import assert_window_matches_dense, record_jobs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import polyphase as pp
 import polyphase.nn as pnn
 from polyphase import engine
-from polyphase.engine import kernels2d, kernels_ring
+from polyphase.engine import groups, kernels2d, kernels_ring
 
 
 def brute_conv2d(x, w, stride, padding):
@@ -56,7 +56,7 @@ def test_box_kernel_vectors_match_brute_force(n1, n2, k1, k2, padding, lanes, dt
     w[rng.random(w.shape) < 0.4] = 0           # sparse: boxes of 3x3 inside 4x4
     w[-1, -1] = 1.5
     with pytest.MonkeyPatch.context() as mp:
-        box = record_calls(mp, kernels2d, "strided_box_serial")
+        box = record_jobs(mp, kernels2d, "strided_box_rows")
         got = pnn.conv2d(x[:, None], w[None, None], stride=2, padding=padding)[:, 0]
     assert box and got.dtype == dtype
     expected = brute_conv2d(x.astype(np.float64), w.astype(np.float64), 2, padding)
@@ -79,8 +79,11 @@ def test_box_kernel_tells_a_4x4_box_from_a_3x3_one():
 def rows_route(monkeypatch):
     """Send strided matrices to the row-pass kernel: the box kernel's output
     is kept only when finite, so have it report a non-finite one."""
-    for name in ("strided_box_serial", "strided_box_parallel"):
-        monkeypatch.setattr(kernels2d, name, lambda *args: 1.0)
+    monkeypatch.setattr(kernels2d, "strided_box_rows", lambda *args: 1.0)
+    run = groups.run
+    monkeypatch.setattr(groups, "run", lambda kernel, *args, **options:
+                        1.0 if kernel is kernels2d.strided_box_rows else
+                        run(kernel, *args, **options))
 
 
 @pytest.mark.parametrize("route", ["box", "rows"])
@@ -91,10 +94,10 @@ def test_operator_windows_match_the_dense_matrix(mode, dtype, route, monkeypatch
     (complex data always takes the row passes)."""
     if route == "rows":
         rows_route(monkeypatch)
-    kernel = "strided_box_serial" if route == "box" and dtype != np.complex128 \
+    kernel = "strided_box_rows" if route == "box" and dtype != np.complex128 \
         else "run_jobs"
-    calls = record_calls(monkeypatch, kernels_ring if kernel == "run_jobs" else kernels2d,
-                         kernel)
+    calls = record_jobs(monkeypatch, kernels_ring if kernel == "run_jobs" else kernels2d,
+                        kernel)
     rng = np.random.default_rng(3)
     op = pp.Down((2, 2)) @ pp.Conv(rng.standard_normal((4, 3)))
     assert_window_matches_dense(op, rng.standard_normal((9, 12)).astype(dtype), mode)
@@ -118,9 +121,9 @@ def test_row_passes_match_brute_force(n1, n2, k1, k2, padding, seed):
 
 
 def test_strided_matrices_take_the_direct_routes(monkeypatch):
-    box = record_calls(monkeypatch, kernels2d, "strided_box_serial")
-    rows = record_calls(monkeypatch, kernels_ring, "run_jobs")
-    phases = record_calls(monkeypatch, kernels2d, "deinterleave")
+    box = record_jobs(monkeypatch, kernels2d, "strided_box_rows")
+    rows = record_jobs(monkeypatch, kernels_ring, "run_jobs")
+    phases = record_jobs(monkeypatch, kernels2d, "deinterleave")
     x = np.ones((1, 1, 16, 16))
     pnn.conv2d(x, np.ones((1, 1, 4, 4)), stride=2, padding=1)
     assert len(box) == 1 and not rows and not phases
@@ -137,8 +140,8 @@ def test_non_finite_input_takes_the_row_passes(monkeypatch, width, where, dtype)
     run again.  The outputs it computes one at a time (narrow images, the
     columns at a row's ends) skip the zeros and are exact as they are.
     (Wide rows: the run of vectors that reads each input vector once.)"""
-    box = record_calls(monkeypatch, kernels2d, "strided_box_serial")
-    rows = record_calls(monkeypatch, kernels_ring, "run_jobs")
+    box = record_jobs(monkeypatch, kernels2d, "strided_box_rows")
+    rows = record_jobs(monkeypatch, kernels_ring, "run_jobs")
     x = np.ones((1, 1, 9, width), dtype)
     x[0, 0, 3, where] = np.inf
     y = pnn.conv2d(x, np.ones((1, 1, 3, 3), dtype), stride=2)
@@ -205,7 +208,7 @@ def test_ring_windows_match_the_dense_matrix(stride, mode, dtype, monkeypatch):
     """Windows with starts off the stride grid and past both ends of the image,
     through the ring kernel (the box kernel reports non-finite here)."""
     rows_route(monkeypatch)
-    calls = record_calls(monkeypatch, kernels_ring, "run_jobs")
+    calls = record_jobs(monkeypatch, kernels_ring, "run_jobs")
     rng = np.random.default_rng(5)
     op = pp.Down(stride) @ pp.Conv(rng.standard_normal((5, 4)))
     assert_window_matches_dense(op, rng.standard_normal((13, 11)).astype(dtype), mode)
@@ -227,8 +230,8 @@ def test_non_finite_input_on_the_ring_spreads_as_brute_force():
 def test_non_finite_taps_take_the_phase_images(monkeypatch):
     """A tap of inf would meet the ring's zeros around the image (NaN where the
     taps give 0 or inf): those matrices go to the phase-image route."""
-    ring = record_calls(monkeypatch, kernels_ring, "run_jobs")
-    phases = record_calls(monkeypatch, kernels2d, "deinterleave")
+    ring = record_jobs(monkeypatch, kernels_ring, "run_jobs")
+    phases = record_jobs(monkeypatch, kernels2d, "deinterleave")
     x = np.ones((1, 1, 7, 7))
     w = np.ones((1, 1, 3, 3))
     w[0, 0, 0, 0] = np.inf

@@ -211,6 +211,16 @@ def _parallel(lanes_work: int, taps_per_output: int) -> int:
     return 4 * threads if threads > 1 else 0   # a few groups per thread balance the load
 
 
+def _jobs(kernel, args, njobs, groups):
+    """``kernel(*args, 0, njobs)``: a kernel's jobs ``[0, njobs)``, in ``groups``
+    parallel groups when ``groups`` > 0 (:func:`.groups.run`, which returns
+    the sum of what the groups return)."""
+    if not groups:
+        return kernel(*args, 0, njobs)
+    with _team(groups):
+        return submodule("polyphase.engine.groups").run(kernel, args, njobs, groups)
+
+
 def _team(groups):
     """Around a parallel kernel (``groups`` > 0): numba's threads placed on
     CPUs of their own before it wakes them (:class:`.pinning.numba_team`);
@@ -247,12 +257,8 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     out = result((x.shape[0],) + tuple(lengths), dtype)
     taps_per_output = pm.nnz // (pm.ups[0] * pm.ups[1])
     groups = _parallel(x.shape[0] * lengths[0] * lengths[1], taps_per_output)
-    njobs = np.int64(kernels_ring.n_jobs(ring[0], x.shape[0], lengths[0]))
-    if groups:
-        with _team(groups):
-            kernels_ring.run_parallel(xc, *ring, out, njobs, np.int64(groups))
-    else:
-        kernels_ring.run_jobs(xc, *ring, out, np.int64(0), njobs)
+    _jobs(kernels_ring.run_jobs, (xc, *ring, out),
+          int(kernels_ring.n_jobs(ring[0], x.shape[0], lengths[0])), groups)
     return out
 
 
@@ -282,8 +288,9 @@ def _run_phase_images(pm, x, dtype, in_origin, starts, lengths):
         stream_blocks = submodule("polyphase.engine.gemm").stream_blocks
         xq = scratch("phases", (x.shape[0], M1 * M2)
                      + stream_blocks(x.shape[1:], pm.downs, pre), dtype)
-        kernels2d.deinterleave(np.ascontiguousarray(x, dtype=dtype), pre[0], pre[1], M1, M2,
-                               xq)
+        _jobs(kernels2d.deinterleave,
+              (np.ascontiguousarray(x, dtype=dtype), pre[0], pre[1], M1, M2, xq),
+              x.shape[0] * M1 * xq.shape[2], _parallel(xq.size, 1))
     # the taps are sorted by row key, which for one channel is the flat phase
     phase = pm.p[:, 0] * L2 + pm.p[:, 1]
     ptr = np.searchsorted(phase, np.arange(L1 * L2 + 1)).astype(np.int64)
@@ -295,14 +302,9 @@ def _run_phase_images(pm, x, dtype, in_origin, starts, lengths):
     out = result((lanes,) + tuple(lengths), dtype)   # every sample is written
     b1_first = starts[0] // L1
     nrows = (starts[0] + lengths[0] - 1) // L1 - b1_first + 1
-    args = (xq, ptr, ts, tk1, tk2, tc, np.int64(L1), np.int64(L2), np.int64(b1_first),
-            np.int64(nrows), np.int64(starts[0]), np.int64(starts[1]), out)
-    groups = _parallel(lanes * lengths[0] * lengths[1], tc.size // (L1 * L2))
-    if groups:
-        with _team(groups):
-            kernels2d.run_parallel(*args, np.int64(groups))
-    else:
-        kernels2d.run_serial(*args)
+    args = (xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, starts[0], starts[1], out)
+    _jobs(kernels2d.run_jobs, args, lanes * nrows,
+          _parallel(lanes * lengths[0] * lengths[1], tc.size // (L1 * L2)))
     return out
 
 
@@ -334,18 +336,15 @@ def run_box_route(route, x, lengths):
     W, ro, so, groups = route
     kernels2d = submodule("polyphase.engine.kernels2d")
     out = result((x.shape[0],) + tuple(lengths), W.dtype)
-    if groups:
-        with _team(groups):
-            bad = kernels2d.strided_box_parallel(x, W, ro, so, out, groups)
-    else:
-        bad = kernels2d.strided_box_serial(x, W, ro, so, out)
+    bad = _jobs(kernels2d.strided_box_rows, (x, W, ro, so, out), out.shape[0] * out.shape[1],
+                groups)
     return out if bad == 0 else None
 
 
 def _run_strided_box(pm, x, dtype, in_origin, starts, lengths):
     """:func:`_run_2d` for a matrix that decimates by 2 on both axes and does
     not upsample (a strided convolution) whose taps fit a 4x4 box: all taps
-    in one pass over each output row (:func:`.kernels2d.strided_box_serial`).
+    in one pass over each output row (:func:`.kernels2d.strided_box_rows`).
     None when they do not fit, or an output is not finite (the box's zeros
     may have met inf)."""
     box = _box_plan(pm, dtype, in_origin, starts)
@@ -383,7 +382,7 @@ def _strided_box(pm, dtype, in_origin, starts):
 
 def _run_transposed2(pm, x, dtype, in_origin, starts, lengths):
     """:func:`_run_2d` for a matrix that upsamples by 2 on both axes whose taps
-    lie in a 2x2 box of block delays (see :func:`.kernels2d._transposed2_rows`);
+    lie in a 2x2 box of block delays (see :func:`.kernels2d.transposed2_rows`);
     None when they do not, or when ``x`` or the taps are not finite (the
     kernel multiplies the box's empty places, and ``0 * inf`` is NaN)."""
     kernels2d = submodule("polyphase.engine.kernels2d")
@@ -398,12 +397,8 @@ def _run_transposed2(pm, x, dtype, in_origin, starts, lengths):
         return None
     out = result((x.shape[0],) + tuple(lengths), dtype)
     args = (xc, c, k1, k2, in_origin[0], in_origin[1], starts[0], starts[1], out)
-    groups = _parallel(x.shape[0] * lengths[0] * lengths[1], pm.nnz // 4)
-    if groups:
-        with _team(groups):
-            kernels2d.transposed2_parallel(*args, groups)
-    else:
-        kernels2d.transposed2_serial(*args)
+    _jobs(kernels2d.transposed2_rows, args, out.shape[0] * out.shape[1],
+          _parallel(x.shape[0] * lengths[0] * lengths[1], pm.nnz // 4))
     return out
 
 
@@ -501,11 +496,7 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         xq = x[:, None, :]         # one stream already, or each job splits its part
     # (Python ints reach numba as int64, without the cost of np.int64 boxing)
     args = (xq, *plan, L, start // L, nblocks, start, out, chunk)
-    if groups:
-        with _team(groups):
-            kernels.run_parallel(*args, groups)
-    else:
-        kernels.run_jobs(*args, 0, lanes * -(-nblocks // chunk))
+    _jobs(kernels.run_jobs, args, lanes * -(-nblocks // chunk), groups)
     return out
 
 
@@ -717,11 +708,7 @@ def _run_axis0(pm, x, dtype, in_origin, start, length):
     bpj = max(1, min(AXIS0_ACC_BYTES // row_bytes, AXIS0_IN_BYTES // (M * row_bytes)))
     args = (x.reshape(before, -1), ptr, toff, lo, hi, tc, L, M, int(start),
             out.reshape(before, -1), width, tile, bpj, _axis0_pairs(pm, work, in_origin))
-    njobs = np.int64(kernels_axis0.n_jobs(before, out.shape[1], L, int(start), width, tile,
-                                          bpj))
-    if groups:
-        with _team(groups):
-            kernels_axis0.run_parallel(*args, njobs, groups)
-    else:
-        kernels_axis0.run_jobs(*args, np.int64(0), njobs)
+    _jobs(kernels_axis0.run_jobs, args,
+          int(kernels_axis0.n_jobs(before, out.shape[1], L, int(start), width, tile, bpj)),
+          groups)
     return out.view(dtype)

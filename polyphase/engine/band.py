@@ -122,15 +122,14 @@ def _build(pm, dtype):
                     int(last[used].max()))
 
 
-def run(bp, x, dtype, in_origin, start, length, threads):
+def run(bp, x, dtype, in_origin, start, length, groups):
     """Outputs ``[start, start + length)`` of every row of ``x`` (lanes, n),
     column 0 being input index ``in_origin``; None if an output is not finite
     (then the exact kernel must run, see :mod:`.kernels_band`).
 
-    ``threads`` > 1 runs the parallel kernel.
+    ``groups`` > 0 runs the jobs in that many parallel groups.
     """
-    registers = submodule("polyphase.engine.registers")
-    NB = registers.NB
+    NB = submodule("polyphase.engine.registers").NB
 
     Bi0, Bi1 = _interior(bp, x.shape[1], in_origin, start, length)
     Bi1 = Bi0 + (Bi1 - Bi0) // NB * NB
@@ -139,25 +138,31 @@ def run(bp, x, dtype, in_origin, start, length, threads):
     # (every sample is written)
     args = (x, bp.D, bp.offs, bp.widths, bp.Ls, bp.Ms, -in_origin, start, out, Bi0, Bi1,
             chunk, None)
-    return out if registers.call(_kernel(threads), args) else None
+    return out if _run_jobs(args, groups) == 0 else None
 
 
-def run_axis0(bp, x, out, in_origin, start, threads) -> bool:
+def run_axis0(bp, x, out, in_origin, start, groups) -> bool:
     """:func:`run` along axis 1 of ``x`` (before, n, after), C-contiguous, into
     ``out`` (before, length, after); False if an output is not finite."""
-    call = submodule("polyphase.engine.registers").call
-
     before, n, after = x.shape
     Bi0, Bi1 = _interior(bp, n, in_origin, start, out.shape[1])
     chunk = max(1, JOB_BYTES // (bp.Ls * after * x.itemsize))
     args = (x.reshape(before, -1), bp.D, bp.offs, bp.widths, bp.Ls, bp.Ms, -in_origin,
             start, out.reshape(before, -1), Bi0, Bi1, chunk, after)
-    return call(_kernel(threads), args)
+    return _run_jobs(args, groups) == 0
 
 
-def _kernel(threads):
+def _run_jobs(args, groups):
+    """:func:`.kernels_band.run_jobs` on all jobs, compiled with LLVM's SLP
+    vectoriser (:mod:`.registers`); in ``groups`` parallel groups if > 0."""
     kernels_band = submodule("polyphase.engine.kernels_band")
-    return kernels_band.run_parallel if threads > 1 else kernels_band.run_serial
+    registers = submodule("polyphase.engine.registers")
+    x, Bi0, Bi1, chunk = args[0], args[9], args[10], args[11]
+    njobs = kernels_band.n_jobs(x.shape[0], Bi0, Bi1, chunk)
+    if groups:
+        return submodule("polyphase.engine.groups").run(
+            kernels_band.run_jobs, args, njobs, groups, setting=registers.slp_vectorizer)
+    return registers.call(kernels_band.run_jobs, args + (0, njobs))
 
 
 def _interior(bp, n, in_origin, start, length):

@@ -7,7 +7,8 @@ phase ``p`` of block ``b`` is ``sum c * xq[q, b - k]`` over the nonzero taps
 is never multiplied, and only output samples inside the requested window are
 computed.  Neighbouring phases that read the same samples run as a pair
 (:mod:`polyphase.engine.phase_pairs`).  Each output sample is written once
-(gather form), so ``prange`` over (lane, block chunk) jobs needs no atomics.
+(gather form), so jobs of (lane, block chunk) run in parallel
+(:func:`.groups.run`) with no atomics.
 
 Compile time (issue goal: 3 s a kernel): the tap helpers are plain numba
 functions rather than ``inline="always"`` (which re-types the callee at every
@@ -16,7 +17,7 @@ helper takes a literal argument, which would compile a copy per value.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
 
@@ -372,8 +373,9 @@ def run_jobs(xq, ints, coefs, L, b_first, nblocks, w0, out, chunk, job0, job1):
 
     Job ``j`` is the ``chunk`` output blocks number ``j % nchunks`` of lane
     ``j // nchunks``; ``ints, coefs`` are a
-    :class:`~polyphase.engine.phase_pairs.PhasePlan`, packed.  The serial
-    path calls this directly: one level of calls less to compile.
+    :class:`~polyphase.engine.phase_pairs.PhasePlan`, packed.  Both paths
+    call this directly, the parallel one by address (:func:`.groups.run`):
+    one level of calls less to compile.
 
     The last four of ``ints`` (after the packed plan) are ``split = (pre, M,
     kmin, kmax)`` (one array argument less to unbox: ~0.4 us of a call on
@@ -409,16 +411,3 @@ def run_jobs(xq, ints, coefs, L, b_first, nblocks, w0, out, chunk, job0, job1):
             P = local[:M * (end - base)].reshape((M, end - base))   # (C order:
             split_phases(xq[lane, 0], M, base * M - pre, P)        # unit strides)
         _chunk(P, plan, L, bs - base, be - base, w0 - base * L, out[lane], acc)
-
-
-@njit(cache=True, nogil=True, parallel=True, fastmath=CONTRACT)
-def run_parallel(xq, ints, coefs, L, b_first, nblocks, w0, out, chunk, ngroups):
-    """Jobs split into ``ngroups`` contiguous groups, one ``prange`` index each.
-
-    Every output sample belongs to exactly one job, so groups write disjoint
-    samples and need no synchronisation.
-    """
-    njobs = xq.shape[0] * ((nblocks + chunk - 1) // chunk)
-    for g in prange(ngroups):
-        run_jobs(xq, ints, coefs, L, b_first, nblocks, w0, out, chunk,
-                 g * njobs // ngroups, (g + 1) * njobs // ngroups)

@@ -2,7 +2,7 @@
 kernel, the one-pass kernels for stride-2 convolutions with k <= 4, and the
 helpers of the channel-mixing path.
 
-Phase-image kernel (``run_serial``): the input is cut into ``M1*M2`` phase
+Phase-image kernel (:func:`run_jobs`): the input is cut into ``M1*M2`` phase
 images ``xq[s, b1, b2]``; output phase ``(p1, p2)`` of block ``(b1, b2)`` is
 ``sum c * xq[s, b1 - k1, b2 - k2]`` over the nonzero taps of that phase.  A
 job is one row of output blocks ``b1``: for each output phase the taps are
@@ -11,11 +11,12 @@ a unit-stride run of a phase-image row, then the scratch rows of all column
 phases are interleaved into the output row.  It adds only products inside
 the image, so it is the route for matrices with a tap of inf or NaN; the
 ring kernel (:mod:`.kernels_ring`) runs the others faster.  Jobs write
-disjoint output rows, so ``prange`` over them needs no synchronisation.
+disjoint output rows, so they run in parallel (:func:`.groups.run`) with no
+synchronisation; so do the other kernels' jobs.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from . import simd
 from .kernels import split_phases
@@ -128,7 +129,9 @@ def interleave_row(acc, L2, blo, w2, orow):
 
 
 @njit(cache=True, nogil=True)
-def _rows(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, w1, w2, out, job0, job1):
+def run_jobs(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, w1, w2, out, job0, job1):
+    """Jobs ``[job0, job1)`` of the phase-image kernel: job ``j`` is output block
+    row ``b1_first + j % nrows`` of lane ``j // nrows``."""
     acc = np.empty((L2, out.shape[2] // L2 + 2), dtype=out.dtype)
     for job in range(job0, job1):
         lane = job // nrows
@@ -137,22 +140,7 @@ def _rows(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, w1, w2, out, job0,
 
 
 @njit(cache=True, nogil=True)
-def run_serial(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, w1, w2, out):
-    _rows(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, w1, w2, out,
-          np.int64(0), xq.shape[0] * nrows)     # (a literal 0: a second compile)
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def run_parallel(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, w1, w2, out,
-                 ngroups):
-    njobs = xq.shape[0] * nrows
-    for g in prange(ngroups):
-        _rows(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, w1, w2, out,
-              g * njobs // ngroups, (g + 1) * njobs // ngroups)
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def deinterleave(x, pre1, pre2, M1, M2, out):
+def deinterleave(x, pre1, pre2, M1, M2, out, job0, job1):
     """``out[lane, m1*M2 + m2, b1, b2] = x[lane, b1*M1 + m1 - pre1, b2*M2 + m2 - pre2]``,
     zero where that is outside ``x``.
 
@@ -161,10 +149,11 @@ def deinterleave(x, pre1, pre2, M1, M2, out):
     of the same measured 2-3x slower on a 2048x2048 image).  Every sample of ``out``
     is written once, so the buffer needs no zeroing first (a memset of the
     whole buffer cost 0.55 ms of 7 ms for a 2048x2048 strided convolution).
+    Jobs ``[job0, job1)`` of the ``lanes * M1 * nb1`` rows of phase images.
     """
-    lanes, n1, n2 = x.shape
-    nb1, nb2 = out.shape[2], out.shape[3]
-    for job in prange(lanes * M1 * nb1):
+    n1 = x.shape[1]
+    nb1 = out.shape[2]
+    for job in range(job0, job1):
         lane = job // (M1 * nb1)
         m1 = (job // nb1) % M1
         b1 = job % nb1
@@ -223,7 +212,7 @@ def not_finite(a):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, zero, job0, job1):
+def transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, job0, job1):
     """Output rows ``job0 <= lane * n_rows + r < job1`` of a matrix that
     upsamples by 2 on both axes and whose taps lie in 2x2 boxes of block
     delays (a stride-2 transposed convolution with k <= 4 and even padding).
@@ -243,6 +232,7 @@ def _transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, zero, job0, job1):
     """
     n1, n2 = x.shape[1], x.shape[2]
     rows, cols = out.shape[1], out.shape[2]
+    zero = np.zeros(n2, x.dtype)                     # the rows outside the image
     # column blocks with both outputs in the window and all samples in x
     B0 = max(-(-s2 // 2), k2 + 1 + in2)
     B1 = max(B0, min((s2 + cols) // 2, n2 + k2 + in2))
@@ -280,7 +270,7 @@ def _pair_rows(o, xa, xb, cp, n):
 
 @njit(cache=True, nogil=True, inline="always")
 def _transposed2_at(xa, xb, cp, o2, k2, in2):
-    """One output of :func:`_transposed2_rows` (column ``o2``), its taps only."""
+    """One output of :func:`transposed2_rows` (column ``o2``), its taps only."""
     b2 = o2 // 2
     p2 = o2 - 2 * b2
     s = xa.dtype.type(0)
@@ -294,24 +284,8 @@ def _transposed2_at(xa, xb, cp, o2, k2, in2):
     return s
 
 
-@njit(cache=True, nogil=True)
-def transposed2_serial(x, c, k1, k2, in1, in2, s1, s2, out):
-    zero = np.zeros(x.shape[2], x.dtype)
-    _transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, zero, np.int64(0),
-                      out.shape[0] * out.shape[1])
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def transposed2_parallel(x, c, k1, k2, in1, in2, s1, s2, out, ngroups):
-    njobs = out.shape[0] * out.shape[1]
-    zero = np.zeros(x.shape[2], x.dtype)
-    for g in prange(ngroups):
-        _transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, zero, g * njobs // ngroups,
-                          (g + 1) * njobs // ngroups)
-
-
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _strided_box_rows(x, W, ro, so, out, zero, check, job0, job1):
+def strided_box_rows(x, W, ro, so, out, job0, job1):
     """Output rows ``job0 <= lane * n_rows + r < job1`` of a matrix that
     decimates by 2 on both axes with its taps in a 4x4 box:
     ``out[lane, r, c] = sum_{a,b} W[a, b] * x[lane, 2r + ro + a, 2c + so + b]``
@@ -338,7 +312,7 @@ def _strided_box_rows(x, W, ro, so, out, zero, check, job0, job1):
     than a vector are computed one output at a time, skipping the zeros.  A
     3x3 kernel in the 4x4 box multiplies exact zeros while the data are
     finite; the vector calls add ``o - o`` of their outputs to ``check``
-    (the wrappers return its sum: not 0 when one is not finite, and the
+    (the function returns its sum: not 0 when one is not finite, and the
     caller then runs the taps exactly, on the ring of
     :mod:`.kernels_ring`).  The outputs computed one at a time skip the
     zeros and need no check (a pass over the output for it took 3 us).
@@ -348,6 +322,8 @@ def _strided_box_rows(x, W, ro, so, out, zero, check, job0, job1):
     c0 = min(cols, max(0, -(so // 2)))                  # 2c + so >= 0
     c1 = max(c0, min(cols, (n2 - 4 - so) // 2 + 1))     # 2c + so + 3 < n2
     G = simd.lanes(x.dtype)
+    zero = np.zeros(n2, x.dtype)             # the rows outside the image
+    check = np.zeros(G, x.dtype)
     xf, of = x.reshape(x.size), out.reshape(out.size)
     box3 = W[3, 0] == 0 and W[3, 1] == 0 and W[3, 2] == 0 and W[3, 3] == 0 and \
         W[0, 3] == 0 and W[1, 3] == 0 and W[2, 3] == 0
@@ -418,11 +394,12 @@ def _strided_box_rows(x, W, ro, so, out, zero, check, job0, job1):
             for j in range(hi, cols):
                 orow[j] = _strided_box_at(x0, x1, x2, x3, W, 2 * j + so)
         job += 2 if two else 1
+    return not_finite(check)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _strided_box_at(x0, x1, x2, x3, W, m):
-    """One output of :func:`_strided_box_rows`, first column ``m``, its taps only."""
+    """One output of :func:`strided_box_rows`, first column ``m``, its taps only."""
     s = x0.dtype.type(0)
     for b in range(4):
         if 0 <= m + b < x0.shape[0]:
@@ -435,24 +412,3 @@ def _strided_box_at(x0, x1, x2, x3, W, m):
             if W[3, b] != 0:
                 s += W[3, b] * x3[m + b]
     return s
-
-
-@njit(cache=True, nogil=True)
-def strided_box_serial(x, W, ro, so, out):
-    zero = np.zeros(x.shape[2], x.dtype)
-    check = np.zeros(simd.lanes(x.dtype), x.dtype)
-    _strided_box_rows(x, W, ro, so, out, zero, check, np.int64(0),
-                      out.shape[0] * out.shape[1])
-    return not_finite(check)
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def strided_box_parallel(x, W, ro, so, out, ngroups):
-    njobs = out.shape[0] * out.shape[1]
-    zero = np.zeros(x.shape[2], x.dtype)
-    G = simd.lanes(x.dtype)
-    check = np.zeros((ngroups, G), x.dtype)
-    for g in prange(ngroups):
-        j0, j1 = g * njobs // ngroups, (g + 1) * njobs // ngroups
-        _strided_box_rows(x, W, ro, so, out, zero, check[g], j0, j1)
-    return not_finite(check.reshape(-1))

@@ -18,7 +18,8 @@ then copied to their interleaved places (``L > 1``) or were written in place
 (``L == 1``).  Two phases that read the same rows (after upsampling) run as
 a pair, each loaded row serving both (:func:`_pair8`).  Rows near the ends of
 the input run their in-range taps row by row.  Each output sample is written
-by exactly one job, so ``prange`` over groups of jobs needs no atomics.
+by exactly one job, so groups of jobs run in parallel with no atomics
+(:func:`.groups.run`).
 
 ``fastmath={"contract"}`` only lets LLVM fuse ``a * b + c`` into one FMA (one
 rounding instead of two, no reordering), which halves the arithmetic
@@ -26,7 +27,7 @@ instructions; results can differ from the last-axis kernel in the last bit.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from . import simd
 from .registers import lanes
@@ -389,15 +390,3 @@ def n_jobs(before, length, L, w0, after, tile, bpj):
     for ``length`` output rows from output index ``w0``."""
     nblocks = (w0 + length - 1) // L - w0 // L + 1
     return before * -(-after // tile) * -(-nblocks // bpj)
-
-
-@njit(cache=True, nogil=True, parallel=True, fastmath={"contract"})
-def run_parallel(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, njobs,
-                 ngroups):
-    """:func:`run_jobs` with the ``njobs`` jobs split into ``ngroups`` contiguous
-    groups, one ``prange`` index each; jobs write disjoint output samples.  The
-    serial call is ``run_jobs`` itself: a wrapper around it would compile and
-    optimise all of it once more (1.3 s of the first call)."""
-    for g in prange(ngroups):
-        run_jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs,
-                 g * njobs // ngroups, (g + 1) * njobs // ngroups)

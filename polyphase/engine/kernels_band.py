@@ -28,7 +28,7 @@ kernel (the 1-D macro-blocks at a signal's ends report too; the axis-0
 route's edge rows skip the zeros and need no such care).
 """
 
-from numba import njit, prange
+from numba import njit
 import numpy as np
 
 from . import simd
@@ -253,31 +253,24 @@ def _job(x, D, offs, widths, Ls, Ms, xoff, start, out, Bi0, Bi1, chunk, k, last,
     return bad
 
 
+def n_jobs(signals, Bi0, Bi1, chunk):
+    """Jobs of :func:`run_jobs`: ``chunk`` interior macro-blocks each (at least
+    one job per signal, which also runs its edges)."""
+    return signals * max(1, -(-(Bi1 - Bi0) // chunk))
+
+
 @njit(cache=True, nogil=True)
-def run_serial(x, D, offs, widths, Ls, Ms, xoff, start, out, Bi0, Bi1, chunk, after):
-    """The band route on the signals ``x`` (signals, n * after) into ``out``
-    (signals, length * after), ``after`` None for 1-D signals (see
-    :func:`_job`): output index ``start`` first, input index ``-xoff``
-    first.  Returns whether every output is finite."""
+def run_jobs(x, D, offs, widths, Ls, Ms, xoff, start, out, Bi0, Bi1, chunk, after, t0, t1):
+    """Jobs ``[t0, t1)`` of the band route on the signals ``x`` (signals, n *
+    after) into ``out`` (signals, length * after), ``after`` None for 1-D
+    signals (see :func:`_job`): output index ``start`` first, input index
+    ``-xoff`` first.  Job ``t`` is job ``t % njobs`` of signal ``t // njobs``
+    (:func:`n_jobs`); they write disjoint outputs.  Returns 0 when every
+    output is finite."""
     njobs = max(1, -(-(Bi1 - Bi0) // chunk))
     bad = 0.0
-    for t in range(x.shape[0] * njobs):
+    for t in range(t0, t1):
         sig = t // njobs
         bad += _job(x[sig], D, offs, widths, Ls, Ms, xoff, start, out[sig], Bi0, Bi1, chunk,
                     t - sig * njobs, njobs - 1, after)
-    return bad == 0
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def run_parallel(x, D, offs, widths, Ls, Ms, xoff, start, out, Bi0, Bi1, chunk, after):
-    """:func:`run_serial` with one ``prange`` index per (signal, job): jobs
-    write disjoint outputs.  (Two functions: a ``parallel=True`` one also
-    serving the serial path tripled the serial path's cold compile.)"""
-    njobs = max(1, -(-(Bi1 - Bi0) // chunk))
-    total = x.shape[0] * njobs
-    bad = np.zeros(total)
-    for t in prange(total):
-        sig = t // njobs
-        bad[t] = _job(x[sig], D, offs, widths, Ls, Ms, xoff, start, out[sig], Bi0, Bi1,
-                      chunk, t - sig * njobs, njobs - 1, after)
-    return bad.sum() == 0
+    return bad

@@ -30,7 +30,7 @@ there); the caller sends non-finite taps elsewhere (``0 * inf``).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .kernels import split_phases
 from .kernels2d import interleave_row
@@ -135,16 +135,6 @@ def n_jobs(geo, lanes, rows):
     """How many jobs :func:`run_jobs` has for ``lanes`` images of ``rows``
     output rows: one per lane and output block row."""
     return lanes * ((int(geo[6]) + rows - 1) // int(geo[0]) + 1 - int(geo[6]) // int(geo[0]))
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def run_parallel(x, geo, ptr, tt, tc, out, njobs, ngroups):
-    """:func:`run_jobs` in ``ngroups`` contiguous groups of jobs, one
-    ``prange`` index each (jobs write disjoint output rows).  The serial
-    call is ``run_jobs`` itself: a wrapper around it would compile and
-    optimise all of it once more (1.3 s of the first call)."""
-    for g in prange(ngroups):
-        run_jobs(x, geo, ptr, tt, tc, out, g * njobs // ngroups, (g + 1) * njobs // ngroups)
 
 
 def plan(pm, dtype, in_origin, starts):
