@@ -100,10 +100,10 @@ def _in_groups(addr, args, njobs, ngroups, like):
         for g in prange(ngroups):
             _call(addr, packed, g * njobs // ngroups, (g + 1) * njobs // ngroups, like)
         return 0.0
-    sums = np.zeros(ngroups)
+    total = 0.0
     for g in prange(ngroups):
-        sums[g] = _call(addr, packed, g * njobs // ngroups, (g + 1) * njobs // ngroups, like)
-    return sums.sum()
+        total += _call(addr, packed, g * njobs // ngroups, (g + 1) * njobs // ngroups, like)
+    return total
 
 
 # (kernel, argument types) -> (address, like); the compiled code stays
