@@ -36,9 +36,10 @@ def record_jobs(monkeypatch, owner, name, calls=None, parallel=None):
     """:func:`record_calls` for a numba kernel of jobs, which also runs in
     parallel groups: :func:`polyphase.engine.groups.run` receives the kernel
     and its arguments (without the job range, which a serial call ends with)
-    and calls its compiled code by address.  Each call's arguments are
-    appended to ``calls`` (a new list if None), which is returned, and those
-    of parallel runs also to ``parallel`` if given."""
+    and calls its compiled code by address (also for a serial run of many
+    jobs, with one group).  Each call's arguments are appended to ``calls``
+    (a new list if None), which is returned, and those of parallel runs
+    (several groups) also to ``parallel`` if given."""
     from polyphase.engine import groups
 
     calls = [] if calls is None else calls
@@ -51,13 +52,13 @@ def record_jobs(monkeypatch, owner, name, calls=None, parallel=None):
     monkeypatch.setattr(owner, name, recording)
     run = groups.run
 
-    def run_recording(kernel, args, *rest, **options):
+    def run_recording(kernel, args, njobs, ngroups, **options):
         if kernel is recording:
             calls.append(args)
-            if parallel is not None:
+            if parallel is not None and ngroups > 1:
                 parallel.append(args)
             kernel = real
-        return run(kernel, args, *rest, **options)
+        return run(kernel, args, njobs, ngroups, **options)
 
     monkeypatch.setattr(groups, "run", run_recording)
     return calls

@@ -211,14 +211,29 @@ def _parallel(lanes_work: int, taps_per_output: int) -> int:
     return 4 * threads if threads > 1 else 0   # a few groups per thread balance the load
 
 
-def _jobs(kernel, args, njobs, groups):
+def _jobs(kernel, args, njobs, groups, by_address=True):
     """``kernel(*args, 0, njobs)``: a kernel's jobs ``[0, njobs)``, in ``groups``
     parallel groups when ``groups`` > 0 (:func:`.groups.run`, which returns
-    the sum of what the groups return)."""
-    if not groups:
-        return kernel(*args, 0, njobs)
-    with _team(groups):
-        return submodule("polyphase.engine.groups").run(kernel, args, njobs, groups)
+    the sum of what the groups return).
+
+    From ``BORROWED_MIN_JOBS`` jobs on, a serial run also goes through
+    :func:`.groups.run`, which passes the kernel its arrays uncounted:
+    numba's reference counts on them, an atomic add at each view a job takes
+    and each call it makes, cost the 1-D kernel 12-20 % of a short filter's
+    time (8 taps on 2**16-2**20 samples, 257-4097 jobs), ~2 % of a 64-tap
+    one's; the ring kernel's 5-6 %.  Below, the call's own ~1 us more would
+    not pay; nor does it for the kernels whose jobs count few references,
+    which set ``by_address=False`` (the box kernels: 2-3 % slower on a
+    512x512 image, whose call takes ~30 us)."""
+    if groups:
+        with _team(groups):
+            return submodule("polyphase.engine.groups").run(kernel, args, njobs, groups)
+    if by_address and njobs >= BORROWED_MIN_JOBS:
+        return submodule("polyphase.engine.groups").run(kernel, args, njobs, 1)
+    return kernel(*args, 0, njobs)
+
+
+BORROWED_MIN_JOBS = 64
 
 
 def _team(groups):
@@ -337,7 +352,7 @@ def run_box_route(route, x, lengths):
     kernels2d = submodule("polyphase.engine.kernels2d")
     out = result((x.shape[0],) + tuple(lengths), W.dtype)
     bad = _jobs(kernels2d.strided_box_rows, (x, W, ro, so, out), out.shape[0] * out.shape[1],
-                groups)
+                groups, by_address=False)
     return out if bad == 0 else None
 
 
@@ -398,7 +413,7 @@ def _run_transposed2(pm, x, dtype, in_origin, starts, lengths):
     out = result((x.shape[0],) + tuple(lengths), dtype)
     args = (xc, c, k1, k2, in_origin[0], in_origin[1], starts[0], starts[1], out)
     _jobs(kernels2d.transposed2_rows, args, out.shape[0] * out.shape[1],
-          _parallel(x.shape[0] * lengths[0] * lengths[1], pm.nnz // 4))
+          _parallel(x.shape[0] * lengths[0] * lengths[1], pm.nnz // 4), by_address=False)
     return out
 
 
