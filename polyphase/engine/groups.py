@@ -1,4 +1,5 @@
-"""A serial kernel's jobs run in parallel, without compiling the kernel again.
+"""A kernel's jobs run by calling its compiled code: in parallel without
+compiling the kernel again, and with its arrays uncounted.
 
 Each parallel kernel was ``for g in prange(ngroups): serial(..., j0, j1)``.
 Compiling it links the serial kernel's code in and optimises all of it
