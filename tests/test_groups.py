@@ -123,3 +123,19 @@ def test_a_kernel_returning_something_else_is_refused():
 
     with pytest.raises(TypeError, match="returning"):
         groups.run(pair, (np.ones(2),), 2, 1)
+
+
+def test_an_exception_on_the_calling_thread_reaches_the_caller():
+    """One group runs on the calling thread, and what the kernel raises is
+    raised (in parallel groups numba's loop drops it, as it did before)."""
+    @njit(nogil=True)
+    def check(x, j0, j1):
+        for j in range(j0, j1):
+            if x[j] < 0:
+                raise ValueError("negative sample")
+
+    x = np.ones(8)
+    assert groups.run(check, (x,), 8, 1) is None
+    x[5] = -1.0
+    with pytest.raises(ValueError, match="negative sample"):
+        groups.run(check, (x,), 8, 1)
