@@ -138,7 +138,7 @@ def run(bp, x, dtype, in_origin, start, length, groups):
     # (every sample is written)
     args = (x, bp.D, bp.offs, bp.widths, bp.Ls, bp.Ms, -in_origin, start, out, Bi0, Bi1,
             chunk, None)
-    return out if _run_jobs(args, groups) == 0 else None
+    return out if _run_jobs(args, (x.shape[0], Bi0, Bi1, chunk), groups) == 0 else None
 
 
 def run_axis0(bp, x, out, in_origin, start, groups) -> bool:
@@ -149,16 +149,16 @@ def run_axis0(bp, x, out, in_origin, start, groups) -> bool:
     chunk = max(1, JOB_BYTES // (bp.Ls * after * x.itemsize))
     args = (x.reshape(before, -1), bp.D, bp.offs, bp.widths, bp.Ls, bp.Ms, -in_origin,
             start, out.reshape(before, -1), Bi0, Bi1, chunk, after)
-    return _run_jobs(args, groups) == 0
+    return _run_jobs(args, (before, Bi0, Bi1, chunk), groups) == 0
 
 
-def _run_jobs(args, groups):
-    """:func:`.kernels_band.run_jobs` on all jobs, compiled with LLVM's SLP
-    vectoriser (:mod:`.registers`); in ``groups`` parallel groups if > 0."""
+def _run_jobs(args, jobs, groups):
+    """:func:`.kernels_band.run_jobs` on all its jobs (``jobs``: the arguments of
+    :func:`.kernels_band.n_jobs`), compiled with LLVM's SLP vectoriser
+    (:mod:`.registers`); in ``groups`` parallel groups if > 0."""
     kernels_band = submodule("polyphase.engine.kernels_band")
     registers = submodule("polyphase.engine.registers")
-    x, Bi0, Bi1, chunk = args[0], args[9], args[10], args[11]
-    njobs = kernels_band.n_jobs(x.shape[0], Bi0, Bi1, chunk)
+    njobs = kernels_band.n_jobs(*jobs)
     if groups:
         return submodule("polyphase.engine.groups").run(
             kernels_band.run_jobs, args, njobs, groups, setting=registers.slp_vectorizer)

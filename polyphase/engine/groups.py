@@ -143,15 +143,20 @@ def _address(kernel, args, setting):
         with global_compiler_lock, (setting() if setting else contextlib.nullcontext()):
             kernel.compile(argtypes)          # (or loaded from numba's cache)
         result = kernel.overloads[argtypes]
-        rtype = result.signature.return_type
-        like = (None if rtype == types.none else 0 if isinstance(rtype, types.Integer)
-                else 0.0 if isinstance(rtype, types.Float) else _unsupported(rtype))
-        found = (result.library.get_pointer_to_function(result.fndesc.llvm_func_name), like)
+        found = (result.library.get_pointer_to_function(result.fndesc.llvm_func_name),
+                 _like(result.signature.return_type))
         _ADDRESSES[key] = found
     return found
 
 
-def _unsupported(rtype):
+def _like(rtype):
+    """A Python value of the type a kernel returns, for :func:`_call`'s typing."""
+    if rtype == types.none:
+        return None
+    if isinstance(rtype, types.Integer):
+        return 0
+    if isinstance(rtype, types.Float):
+        return 0.0
     raise TypeError(f"groups.run: a kernel returning {rtype} is not supported")
 
 
