@@ -62,13 +62,14 @@ def test_band_matches_brute_force(L, M, extra, n, in_origin, start, length, lane
        n=st.integers(1, 200), in_origin=st.integers(-20, 20),
        start=st.integers(-100, 300), length=st.integers(1, 400),
        before=st.integers(1, 2),
-       after=st.sampled_from([4, 7, 19, 32, 37, 64, 69, 130]),
+       after=st.sampled_from([16, 19, 24, 32, 37, 40, 48, 64, 69, 88, 130]),
        dtype=st.sampled_from([np.float32, np.float64]), parallel=st.booleans())
 def test_axis0_band_matches_brute_force(L, M, extra, n, in_origin, start, length, before,
                                         after, dtype, parallel):
-    """The axis-0 form: rows of ``after`` lanes (blocks of four vectors of
-    lanes, :func:`polyphase.engine.simd.rows_fma4x4`; then whole groups of
-    NB lanes and the rest one at a time), several signals, any window."""
+    """The axis-0 form: rows of ``after`` lanes (tiles of four vectors of
+    lanes, :func:`polyphase.engine.simd.rows_fma4x4`; then of two and one,
+    and a last vector overlapping the one before), several signals, any
+    window."""
     h = RNG.standard_normal(8 * L + extra)
     pm, bp = band_plan(h, L, M, dtype)
     assume(bp is not None)
@@ -81,15 +82,14 @@ def test_axis0_band_matches_brute_force(L, M, extra, n, in_origin, start, length
     np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.abs(h).sum() * 4)
 
 
+@pytest.mark.parametrize("lanes", [24, 70])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("L, M, K", [(2, 1, 64), (1, 2, 64), (3, 2, 96), (160, 147, 3201)])
-def test_axis0_route_is_taken_and_equals_scipy(monkeypatch, L, M, K, dtype):
-    """Both dtypes take the band route (blocks of 4 lanes vectors x 4 rows,
-    then the rest of the lanes)."""
+def test_axis0_route_is_taken_and_equals_scipy(monkeypatch, L, M, K, dtype, lanes):
+    """Both dtypes take the band route, with fewer lanes than four vectors
+    of them too (float32: 24 lanes, one vector and an overlapping one)."""
     h = ss.firwin(K, 0.8 / max(L, M)).astype(dtype)
-    x = RNG.standard_normal((3000 * M // L + 400, 37)).astype(dtype)
-    if dtype == np.float32:
-        x = RNG.standard_normal((3000 * M // L + 400, 70)).astype(dtype)
+    x = RNG.standard_normal((3000 * M // L + 400, lanes)).astype(dtype)
     calls = record_jobs(monkeypatch, kernels_band, "run_jobs")
     y = pp.upfirdn(h, x, L, M, axis=0)
     lanes = [c[12] for c in calls]
@@ -98,6 +98,31 @@ def test_axis0_route_is_taken_and_equals_scipy(monkeypatch, L, M, K, dtype):
     assert y.dtype == dtype and y.shape == ref.shape
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_axis0_long_macro_blocks_run_their_ends_in_tiles(monkeypatch, dtype):
+    """147/160 has macro-blocks of 1176-2352 outputs, so a signal's ends are
+    whole macro-blocks: they run in the vector tiles with their taps cut to
+    the input, the chunks that straddle the window row by row; equal to
+    scipy.  (BAND_MIN_BLOCKS interior macro-blocks of 2560 input rows in
+    float32.)"""
+    x = RNG.standard_normal((48000, 40)).astype(dtype)
+    calls = record_jobs(monkeypatch, kernels_band, "run_jobs")
+    y = pp.resample_poly(x, 147, 160, axis=0)
+    assert calls
+    ref = ss.resample_poly(x.astype(np.float64), 147, 160, axis=0)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+def test_axis0_band_refuses_rows_narrower_than_a_vector():
+    """The kernel's last vector of a row may overlap the one before it, so a
+    row must hold one: 7 float64 lanes are refused with a ValueError."""
+    _, bp = band_plan(RNG.standard_normal(32), 2, 1, np.float64)
+    x = np.zeros((1, 400, 7))
+    with pytest.raises(ValueError, match="after=7"):
+        band.run_axis0(bp, x, np.zeros((1, 800, 7)), 0, 0, 0)
 
 
 @pytest.mark.parametrize("dtype, taken", [(np.float64, True), (np.float32, False)])
@@ -119,10 +144,10 @@ def test_axis0_few_taps_per_phase_take_the_band_route_in_float64(monkeypatch, L,
 
 
 @pytest.mark.parametrize("dtype, lanes", [(np.float64, 16), (np.float64, 40),
-                                          (np.float32, 70)])
+                                          (np.float32, 24), (np.float32, 70)])
 def test_axis0_non_finite_input_runs_the_exact_kernel(dtype, lanes):
-    """A zero of the band's padding times inf is NaN: every path of the rows
-    (blocks of four lane vectors, groups of NB lanes) reports it."""
+    """A zero of the band's padding times inf is NaN: every tile of the rows
+    (four, two and one lane vectors, the overlapping last one) reports it."""
     h = RNG.standard_normal(64).astype(dtype)
     x = RNG.standard_normal((2000, lanes)).astype(dtype)
     x[500, 3], x[1500, 9] = np.inf, np.nan
@@ -219,23 +244,23 @@ def test_plan_layout_and_gates():
     assert band_plan(RNG.standard_normal(15), 2, 1, np.float64)[1] is None
 
 
-@pytest.mark.parametrize("kernel", ["_interior", "_interior_rows", "_edge_blocks"])
+@pytest.mark.parametrize("kernel", ["_interior", "_rows", "_edge_blocks"])
 def test_kernel_is_vectorised(kernel):
     """With the SLP vectoriser on, the G multiply-adds of a row of D are one
-    packed instruction (scalar code is 2-3x slower).  (On axis 0 the lanes
-    that do not fill a group of NB run one at a time in a function of their
-    own, which LLVM may inline: its scalar code is not counted.)"""
+    packed instruction (scalar code is 2-3x slower).  (On axis 0 the chunks
+    that straddle the output window's ends run row by row, :func:`_edges`,
+    which LLVM may inline with a scalar tail loop: not counted there.)"""
     fresh = numba.njit(fastmath={"contract"})(getattr(kernels_band, kernel).py_func)
     D, offs, widths = np.zeros((1, 4, 8)), np.zeros(1, np.int64), np.full(1, 4, np.int64)
     if kernel == "_interior":      # 1-D: four macro-blocks of 8 outputs
         args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 4, np.zeros(64), 0)
     elif kernel == "_edge_blocks":  # 1-D: one macro-block at a time, outputs 0-31
         args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 4, np.zeros(64), 0, 0, 32)
-    else:                          # axis 0: one macro-block of 8 rows of 4 lanes
-        args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 1, np.zeros(64), 0, 4)
+    else:                          # axis 0: one macro-block of 8 rows of 8 lanes
+        args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 1, np.zeros(64), 0, 8, 0, 8)
     with registers.slp_vectorizer():
         fresh(*args)
     asm = fresh.inspect_asm(fresh.signatures[0])
     packed = re.findall(r"vfmadd\w*pd\s+[^\n]*%[yz]mm", asm)
     scalar = re.findall(r"vfmadd\w*sd\s", asm)
-    assert len(packed) >= 4 and (kernel == "_interior_rows" or not scalar)
+    assert len(packed) >= 4 and (kernel == "_rows" or not scalar)

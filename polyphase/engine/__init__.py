@@ -586,17 +586,22 @@ def _band_plan(pm, dtype, n, in_origin, start, length, lanes=0):
     macro-blocks for it to pay (see :mod:`polyphase.engine.band`), else None.
 
     ``lanes``: the axis-0 route on that many real lanes of ``dtype`` (at
-    least ``registers.NB``).  Against the axis-0 kernel (one thread, (65536,
-    64), U8's filters L=2 / M=2 / 3/2 / 160/147) the band route took 16.0 /
-    9.1 / 13.1 / 8.6 ms against 29.8 / 15.3 / 24.2 / 15.0 in float64, and
-    8.0 / 5.1 / 6.9 / 4.2 against 9.9 / 5.7 / 11.0 / 7.0 in float32, since
-    its rows run four vectors of lanes times four output rows in registers
-    (:func:`.simd.rows_fma4x4`; before that, with vectors along the output
-    rows and strided stores, float32 was 11.4 / 7.3 / 10.9 / 7.7: so float32
-    takes it only with at least those four vectors of lanes, 64).
+    least one 64-byte vector of them, which :func:`.kernels_band._rows`
+    needs; the route itself needs ``AXIS0_MIN_LANES``).  Against the axis-0
+    kernel (one thread, (65536, 64), U8's filters L=2 / M=2 / 3/2 / 160/147)
+    the band route took 16.0 / 9.1 / 13.1 / 8.6 ms against 29.8 / 15.3 / 24.2
+    / 15.0 in float64, and 8.0 / 5.1 / 6.9 / 4.2 against 9.9 / 5.7 / 11.0 /
+    7.0 in float32, since its rows run vectors of lanes times output rows in
+    registers (:func:`.simd.rows_fma4x4`).  Lanes left over from tiles of
+    four vectors, and rows of 16-48 float32 lanes, now run in tiles of two or
+    one vector(s) (:func:`.simd.rows_fma8x2`, ``8x1``): 2**21 samples in 16
+    to 128 lanes, one thread, the band route against the axis-0 kernel: 3/2
+    with 61 taps 1.4-2.7x faster in float64 and 1.5-2.9x in float32; 2/1
+    with 16 taps 0.92-1.7x and 1.05-1.55x; 1/2 with 64 taps 1.3-1.8x and
+    0.97-1.9x.
     """
-    if length * max(lanes, 1) < BAND_MIN_OUTPUTS or lanes and (
-            lanes < 4 or dtype == np.float32 and lanes < 64):
+    if length * max(lanes, 1) < BAND_MIN_OUTPUTS or \
+            lanes and lanes * np.dtype(dtype).itemsize < 64:
         return None
     band = submodule("polyphase.engine.band")
     bp = band.plan(pm, dtype, band.MIN_TAPS_AXIS0_F64 if lanes and dtype == np.float64

@@ -143,8 +143,14 @@ def run(bp, x, dtype, in_origin, start, length, groups):
 
 def run_axis0(bp, x, out, in_origin, start, groups) -> bool:
     """:func:`run` along axis 1 of ``x`` (before, n, after), C-contiguous, into
-    ``out`` (before, length, after); False if an output is not finite."""
+    ``out`` (before, length, after); False if an output is not finite.
+    ``after`` must be at least one 64-byte vector of lanes (the kernel's
+    last vector of a row may overlap the one before it, never the row
+    before)."""
     before, n, after = x.shape
+    if after * x.itemsize < 64:
+        raise ValueError(f"after={after}: the axis-0 band route needs at least "
+                         f"{64 // x.itemsize} lanes of {x.dtype}")
     Bi0, Bi1 = _interior(bp, n, in_origin, start, out.shape[1])
     chunk = max(1, JOB_BYTES // (bp.Ls * after * x.itemsize))
     args = (x.reshape(before, -1), bp.D, bp.offs, bp.widths, bp.Ls, bp.Ms, -in_origin,
