@@ -1,6 +1,7 @@
 """The direct, register-blocked products of the channel-mixing engine
 (:mod:`polyphase.engine.kernels_direct`), which replace im2col + BLAS for
-stride-1 and transposed layers and few-channel strided ones on one thread.
+stride-1 and transposed layers and few-channel strided ones, serial or in
+parallel groups of column chunks.
 
 Checked against brute-force numpy convolutions and against the im2col route
 on the same inputs, including windows of the operators.
@@ -8,13 +9,13 @@ on the same inputs, including windows of the operators.
 
 import numpy as np
 import pytest
-from helpers import record_calls
+from helpers import record_calls, record_jobs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import polyphase.nn as pnn
 from polyphase import engine
-from polyphase.engine import gemm
+from polyphase.engine import gemm, kernels_direct
 from polyphase.finite import windows_for
 
 
@@ -32,24 +33,26 @@ def brute_conv2d(x, w, stride, padding):
 
 @pytest.fixture
 def one_thread(monkeypatch):
-    """The direct kernel is the serial route: make every call serial."""
+    """Every call serial (the parallel groups are tested on their own)."""
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
 
 
 @settings(max_examples=30, deadline=None)
 @given(d=st.sampled_from([1, 2]), n=st.integers(1, 3), cin=st.integers(1, 20),
-       cout8=st.integers(1, 3), size=st.integers(3, 12), k=st.integers(1, 5),
+       cout=st.integers(1, 20), size=st.integers(3, 12), k=st.integers(1, 5),
        stride=st.integers(1, 3), padding=st.integers(0, 2), seed=st.integers(0, 99),
        dtype=st.sampled_from([np.float32, np.float64]))
-def test_direct_matches_brute_force(d, n, cin, cout8, size, k, stride, padding, seed,
+def test_direct_matches_brute_force(d, n, cin, cout, size, k, stride, padding, seed,
                                     dtype):
+    """Any number of output channels: the kernel's blocks of eight rows get
+    spare rows of zero weights, which the result leaves out."""
     if size + 2 * padding < k:
         return
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((n, cin) + (size,) * d).astype(dtype)
-        w = rng.standard_normal((8 * cout8, cin) + (k,) * d).astype(dtype)
+        w = rng.standard_normal((cout, cin) + (k,) * d).astype(dtype)
         f, brute = (pnn.conv1d, brute_conv1d) if d == 1 else (pnn.conv2d, brute_conv2d)
         got = f(x, w, stride=stride, padding=padding)
     assert got.dtype == dtype
@@ -64,7 +67,9 @@ def test_direct_matches_brute_force(d, n, cin, cout8, size, k, stride, padding, 
      (2, 8, 7, 6)),
     (pnn.ConvTranspose1d, (8, 8, 5), dict(stride=2, padding=2), (3, 8, 13)),
     (pnn.Conv2d, (8, 3, 7, 7), dict(stride=2, padding=3), (1, 3, 15, 14)),
-], ids=["conv2d-s1", "convT2d-s2", "convT1d-s2", "stem-s2"])
+    (pnn.ConvTranspose2d, (16, 3, 4, 4), dict(stride=2, padding=1), (2, 16, 6, 7)),
+    (pnn.Conv2d, (6, 16, 3, 3), dict(padding=1), (1, 16, 9, 9)),
+], ids=["conv2d-s1", "convT2d-s2", "convT1d-s2", "stem-s2", "convT2d-to-rgb", "6-rows"])
 def test_direct_route_runs_and_equals_im2col(cls, wshape, kw, shape, one_thread,
                                              monkeypatch):
     calls = record_calls(monkeypatch, gemm, "_direct_products")
@@ -101,12 +106,11 @@ def test_direct_windows_equal_im2col(mode, stride, one_thread, monkeypatch):
 
 
 def test_where_the_direct_route_does_not_apply(one_thread, monkeypatch):
-    """Rows not a multiple of eight, groups, complex data, strided layers with
-    many channels, and forced im2col keep BLAS."""
+    """Groups, complex data, strided layers with many channels, and forced
+    im2col keep BLAS."""
     calls = record_calls(monkeypatch, gemm, "_direct_products")
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 16, 9, 9))
-    pnn.conv2d(x, rng.standard_normal((6, 16, 3, 3)), padding=1)          # 6 rows
     pnn.conv2d(x, rng.standard_normal((16, 8, 3, 3)), padding=1, groups=2)
     pnn.conv2d(x, rng.standard_normal((16, 16, 3, 3)), stride=2)          # C_in 16
     op = pnn.Conv2d(rng.standard_normal((8, 16, 3, 3)))
@@ -114,3 +118,40 @@ def test_where_the_direct_route_does_not_apply(one_thread, monkeypatch):
     assert not calls
     pnn.conv2d(x, rng.standard_normal((16, 16, 3, 3)), padding=1)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("cls, wshape, kw, shape", [
+    (pnn.ConvTranspose2d, (16, 3, 4, 4), dict(stride=2, padding=1), (4, 16, 20, 19)),
+    (pnn.Conv2d, (16, 8, 3, 3), dict(padding=1), (3, 8, 25, 21)),
+    (pnn.Conv1d, (8, 8, 3), dict(padding=1), (2, 8, 3000)),
+], ids=["convT2d-to-rgb", "conv2d-s1", "conv1d-s1"])
+def test_direct_parallel_groups_equal_the_serial_kernel(cls, wshape, kw, shape,
+                                                       monkeypatch):
+    """With two threads the column chunks run in parallel groups
+    (:func:`polyphase.engine.groups.run`): the same compiled kernel on
+    disjoint columns, so the result equals the serial one bit for bit, and
+    both equal torch's semantics by brute force."""
+    import numba
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two numba threads")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape).astype(np.float32)
+    layer = cls(rng.standard_normal(wshape).astype(np.float32), **kw)
+    parallel = []
+    calls = record_jobs(monkeypatch, kernels_direct, "run_jobs", parallel=parallel)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1)
+    old = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        y = layer(x)
+    finally:
+        numba.set_num_threads(old)
+    assert parallel and len(parallel) == len(calls)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
+    serial, none = [], []
+    record_jobs(monkeypatch, kernels_direct, "run_jobs", calls=serial, parallel=none)
+    np.testing.assert_array_equal(layer(x), y)
+    assert serial and not none
+    if cls is pnn.Conv2d:
+        ref = brute_conv2d(x.astype(np.float64), layer.weight.astype(np.float64), 1, 1)
+        np.testing.assert_allclose(y, ref, rtol=2e-4, atol=2e-4)

@@ -196,10 +196,13 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
 
     # (scratch only for d <= 2, whose interleave copies it into a new array;
     # for d >= 3 the reshape below may return a view of it)
-    direct = _direct_applies(pm, dtype, algorithm, G, plan, cin, lanes * ncols)
+    direct = _direct_applies(pm, dtype, algorithm, G, plan, cin)
     width = -(-ncols // _DIRECT_PAD) * _DIRECT_PAD if direct else ncols
-    product = scratch("product", (prod(ups), cout, width), dtype) if d <= 2 else \
-        np.empty((prod(ups), cout, width), dtype=dtype)
+    # (the direct kernel writes whole blocks of rows: a phase's C_out rows
+    # may get spare ones, which the view below leaves out)
+    crows = _direct_rows(plan, cout) if direct else cout
+    product = scratch("product", (prod(ups), crows, width), dtype) if d <= 2 else \
+        np.empty((prod(ups), crows, width), dtype=dtype)
     for r, (taps, W) in enumerate(plan):
         # rows of group g are (phase, C_out/G) when all phases share the taps
         rows = product if len(plan) == 1 else product[r:r + 1]
@@ -243,45 +246,72 @@ _DIRECT_PAD = 16
 _DIRECT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _direct_applies(pm, dtype, algorithm, G, plan, cin, columns):
+def _direct_applies(pm, dtype, algorithm, G, plan, cin):
     """Whether the stacked products run on the direct kernel instead of BLAS.
 
     Measured against im2col + OpenBLAS, interleaved, one thread: 1.09-1.46x
     faster on stride-1 and transposed layers (3x3 and 5x5, 32-64 channels,
     1-D and 2-D) and on a 3-channel 7x7 stride-2 stem (1.38x), but 0.91-0.97x
     on strided 64-channel layers (k3 and k5, stride 2), whose four input
-    phases make each output read more streams.  Serial only: a parallel
-    version over column chunks did not scale (two threads: 9.7 against 10.2
-    ms; the cause was not found), where BLAS uses both cores.
+    phases make each output read more streams.  With two threads its column
+    chunks run in parallel groups (:func:`_direct_products`), against
+    im2col and OpenBLAS on both cores (one process, interleaved): 1.2-2.1x
+    faster (N8 C64 -> 64 32x32 k3: 4.4 against 5.6 ms; C64 -> 3 64x64 k4
+    s2 transposed: 7.7 against 16.1; 3-channel stems 1.3-1.6x).  (A
+    parallel version first measured did not scale, 9.7 against 10.2 ms: the
+    reference counts its jobs took on the shared arrays, which
+    :func:`.groups.run` does not take.)
     """
     if algorithm != "auto" or G != 1 or np.dtype(dtype) not in _DIRECT_DTYPES:
         return False
-    rows_per_block = submodule("polyphase.engine.kernels_direct").NB
-    if any(W.shape[1] % rows_per_block for _, W in plan):
+    if _direct_rows(plan, 1 if pm.channels is None else pm.channels[0]) is None:
         return False
     if prod(pm.downs) > 1 and cin >= 16:
         return False
-    rows = sum(W.shape[1] for _, W in plan)
-    engine = submodule("polyphase.engine")
-    return engine._parallel(columns * rows, plan[0][0].shape[0] * cin) == 0
+    return True
+
+
+def _direct_rows(plan, cout):
+    """Rows per output phase of the product the direct kernel writes (blocks
+    of ``NB``), or None when it cannot: ``cout``, or when each plan entry is
+    one phase's ``cout`` rows, ``cout`` rounded up to whole blocks (zero
+    weights in the spare rows).  A decoder's last layer (N8, C64 -> 3,
+    64x64, k4 s2) took 19.5 ms by im2col and BLAS products of three rows,
+    where torch took 13."""
+    NB = submodule("polyphase.engine.kernels_direct").NB
+    if all(W.shape[1] % NB == 0 for _, W in plan):
+        return cout
+    if all(W.shape[1] == cout for _, W in plan):
+        return -(-cout // NB) * NB
+    return None
 
 
 def _direct_products(pm, dtype, r, flat, taps, starts_t, W, rows):
     """:func:`_stacked_products` by the register-blocked kernel
     (:mod:`.kernels_direct`): no stacked copy of the input, and each input
-    vector loaded once for eight output rows."""
+    vector loaded once for eight output rows.  Its chunks of columns run in
+    parallel groups when the product is large enough for threads."""
     kd = submodule("polyphase.engine.kernels_direct")
     cache = pm.__dict__.setdefault("_plans", {})
     key = ("direct", np.dtype(dtype).str, r)
     if key not in cache:
-        cache[key] = (kd.weights(W, taps.shape[0], flat.shape[1]),
+        cache[key] = (kd.weights(W, taps.shape[0], flat.shape[1], prod(rows.shape[:-1])),
                       np.ascontiguousarray(taps[:, 0], dtype=np.int64))
     Wt, tq = cache[key]
     Q, C, L = flat.shape
     toff = tq * (C * L) + np.array(starts_t, dtype=np.int64)
     out = rows.reshape(-1, rows.shape[-1])
-    submodule("polyphase.engine.registers").call(
-        kd.products, (flat.reshape(-1), np.int64(L), toff, Wt, out))
+    args = (flat.reshape(-1), np.int64(L), toff, Wt, out)
+    njobs = kd.n_jobs(out.shape[1])
+    engine = submodule("polyphase.engine")
+    registers = submodule("polyphase.engine.registers")
+    groups = engine._parallel(out.size, taps.shape[0] * C)
+    if groups:
+        with engine._team(groups):
+            submodule("polyphase.engine.groups").run(kd.run_jobs, args, njobs, groups,
+                                                     setting=registers.slp_vectorizer)
+    else:
+        registers.call(kd.run_jobs, args + (0, njobs))
 
 
 def _one_tap(pm, plan):

@@ -92,15 +92,25 @@ def _columns(flat, L, toff, Wt, out, c0, c1):
 
 
 @njit(cache=True, nogil=True)
-def products(flat, L, toff, Wt, out):
-    """``out[r, p]`` for ``p < out.shape[1]`` (a multiple of ``G``); ``flat``
-    must reach ``C * L + toff.max() + out.shape[1]``."""
-    _columns(flat, L, toff, Wt, out, np.int64(0), out.shape[1])
+def run_jobs(flat, L, toff, Wt, out, job0, job1):
+    """``out[r, p]`` for the columns ``p`` of jobs ``[job0, job1)``: job ``j``
+    is columns ``[j * CHUNK, (j + 1) * CHUNK)`` of ``out.shape[1]`` (a
+    multiple of ``G``); ``flat`` must reach ``C * L + toff.max() +
+    out.shape[1]``.  Jobs write disjoint columns."""
+    _columns(flat, L, toff, Wt, out, job0 * CHUNK, min(job1 * CHUNK, out.shape[1]))
 
 
-def weights(W, taps, cin):
+def n_jobs(columns):
+    """Jobs of :func:`run_jobs` for ``columns`` columns."""
+    return -(-columns // CHUNK)
+
+
+def weights(W, taps, cin, rows=None):
     """``Wt`` for :func:`products` from a GEMM-path entry's ``W`` (one group,
-    ``(1, R, T * C_in)``, columns in (tap, channel) order): ``(T, C_in, R)``.
-    ``R`` must be a multiple of ``NB``."""
+    ``(1, R, T * C_in)``, columns in (tap, channel) order): ``(T, C_in,
+    rows)``, the rows after ``R`` zero (``rows`` a multiple of ``NB``, ``R``
+    by default)."""
     R = W.shape[1]
-    return np.ascontiguousarray(W[0].reshape(R, taps, cin).transpose(1, 2, 0))
+    Wt = np.zeros((taps, cin, R if rows is None else rows), W.dtype)
+    Wt[:, :, :R] = W[0].reshape(R, taps, cin).transpose(1, 2, 0)
+    return Wt

@@ -635,3 +635,4 @@ rows_fma4x4 = _rows_fma(4, 4)
 # (for the lanes left over from tiles of four vectors: as many accumulators
 # and eight output rows per loaded input vector)
 rows_fma8x2, rows_fma8x1 = _rows_fma(8, 2), _rows_fma(8, 1)
+rows_fma4x1 = _rows_fma(4, 1)
