@@ -258,9 +258,9 @@ def _direct_applies(pm, dtype, algorithm, G, plan, cin):
     im2col and OpenBLAS on both cores (one process, interleaved): 1.2-2.1x
     faster (N8 C64 -> 64 32x32 k3: 4.4 against 5.6 ms; C64 -> 3 64x64 k4
     s2 transposed: 7.7 against 16.1; 3-channel stems 1.3-1.6x).  (A
-    parallel version first measured did not scale, 9.7 against 10.2 ms: the
-    reference counts its jobs took on the shared arrays, which
-    :func:`.groups.run` does not take.)
+    ``prange`` version measured before did not scale, 9.7 against 10.2 ms,
+    most likely from the reference counts its jobs took on the shared
+    arrays, which :func:`.groups.run` does not take.)
     """
     if algorithm != "auto" or G != 1 or np.dtype(dtype) not in _DIRECT_DTYPES:
         return False
