@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import polyphase as pp
 from polyphase import engine
-from helpers import random_array, tolerance
+from helpers import random_array, record_calls, tolerance
 
 RNG = np.random.default_rng(5)
 
@@ -50,7 +50,7 @@ def test_odd_filter_pairs_with_an_extra_tap():
     np.testing.assert_array_equal(plan.ccoef[:, 1], h[1::2])
 
 
-def test_phases_that_share_little_stay_alone():
+def test_phases_that_share_nothing_stay_alone():
     # 3/2: phases 0 and 1 read the same samples; phase 2 is left over
     plan = plan_of(pp.Down(2) @ pp.Conv(RNG.standard_normal(96)) @ pp.Up(3))
     np.testing.assert_array_equal(plan.groups, [[0, 1], [2, -1]])
@@ -58,9 +58,14 @@ def test_phases_that_share_little_stay_alone():
     plan = plan_of(pp.Conv([1.0, 2.0, 3.0, 4.0]) @ pp.Up(4))
     np.testing.assert_array_equal(plan.groups, [[0, 1], [2, 3]])
     # phases reading different input streams share nothing
-    plan = plan_of(pp.Down(3) @ pp.Conv(RNG.standard_normal(5)) @ pp.Up(2))
+    plan = plan_of(pp.Down(3) @ pp.Conv(RNG.standard_normal(3)) @ pp.Up(2))
     assert np.all(plan.groups[:, 1] == -1)
     assert sorted(plan.groups[:, 0].tolist()) == [0, 1]
+    # one shared tap of three is enough (PAIR_SHARE): a pair's stores
+    # interleave both phases in one pass, where lone phases each store with
+    # a stride
+    plan = plan_of(pp.Down(3) @ pp.Conv(RNG.standard_normal(5)) @ pp.Up(2))
+    np.testing.assert_array_equal(plan.groups, [[0, 1]])
 
 
 def test_every_tap_is_run_once():
@@ -111,6 +116,49 @@ def test_unshared_taps_never_meet_an_inserted_zero():
     y = (pp.Conv(h) @ pp.Up(2))(x)
     touched = np.zeros(y.size, bool)
     touched[14:14 + h.size] = True                   # outputs 2*7 + (0..8)
+    assert not np.isnan(y).any()
+    np.testing.assert_array_equal(np.isinf(y), touched)
+
+
+@settings(max_examples=40, deadline=None)
+@given(L=st.integers(1, 4), M=st.integers(1, 3), K=st.integers(1, 14),
+       n=st.integers(2000, 30000), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_short_tails_meet_inf_exactly(L, M, K, n, seed, dtype):
+    """Groups of fewer than four taps run as four, the missing ones reading a
+    real tap's samples with coefficient 0 (kernels._four); 0 * inf is NaN,
+    so the kernel reports it and the call runs again exactly.  Infinite
+    and NaN samples give inf and NaN exactly where the taps meet them, as a
+    sum written tap by tap does; finite outputs equal it."""
+    rng = np.random.default_rng(seed)
+    pm = (pp.Down(M) @ pp.Conv(random_array(K, dtype, rng)) @ pp.Up(L)).polyphase()
+    x = random_array(n, dtype, rng)
+    x[rng.integers(0, n, 3)] = [np.inf, -np.inf, np.nan]
+    length = (n * L + K) // M
+    with np.errstate(invalid="ignore"):
+        y = engine.run_rows(pm, x[None], dtype, 0, 0, length, method="direct")[0]
+        ref = window_by_taps(pm, x.astype(np.float64), 0, length)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(ref))
+    np.testing.assert_array_equal(y[np.isinf(y)], ref[np.isinf(ref)])
+    finite = np.isfinite(ref)
+    np.testing.assert_allclose(y[finite], ref[finite], rtol=tolerance(dtype),
+                               atol=tolerance(dtype) * np.abs(ref[finite]).max(initial=1))
+
+
+def test_a_padded_pass_that_meets_inf_runs_again_exactly(monkeypatch):
+    """L=2 with 5 taps: the pair shares 2 taps, one padded pass of four; an
+    inf under it is reported and the jobs run again with ``exact``."""
+    h = np.arange(1.0, 6.0)
+    plan = plan_of(pp.Conv(h) @ pp.Up(2))
+    assert plan.cptr.tolist() == [0, 2]              # a pair, two shared taps
+    x = np.ones(100000)              # (jobs inside it, whose taps are not cut)
+    x[50000] = np.inf
+    calls = record_calls(monkeypatch, engine, "_jobs")
+    y = (pp.Conv(h) @ pp.Up(2))(x)
+    assert [c[1][-1] for c in calls] == [0, 1]
+    touched = np.zeros(y.size, bool)
+    touched[100000:100005] = True                    # outputs 2*50000 + (0..4)
     assert not np.isnan(y).any()
     np.testing.assert_array_equal(np.isinf(y), touched)
 

@@ -514,7 +514,10 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         xq = x[:, None, :]         # one stream already, or each job splits its part
     # (Python ints reach numba as int64, without the cost of np.int64 boxing)
     args = (xq, *plan, L, start // L, nblocks, start, out, chunk)
-    _jobs(kernels.run_jobs, args, lanes * -(-nblocks // chunk), groups)
+    njobs = lanes * -(-nblocks // chunk)
+    if _jobs(kernels.run_jobs, args + (0,), njobs, groups) != 0:
+        # an inf or NaN met a tap pass's padding: the jobs again, exactly
+        _jobs(kernels.run_jobs, args + (1,), njobs, groups)
     return out
 
 

@@ -193,56 +193,99 @@ def _edge_tap(a, xq, q, k, c, lo, hi):
             dst[i] += c * src[i]
 
 
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def not_finite(a):
+    """Sum of ``a - a`` over a 1-D array: zero unless an element is ``inf`` or
+    ``NaN``.  (``reassoc`` only lets LLVM vectorise the sum; it assumes
+    nothing about NaN.)  One call over a flat view: a call per row of a
+    512x512 image cost more than the sums."""
+    t = a.dtype.type(0)
+    for j in range(a.shape[0]):
+        t += a[j] - a[j]
+    return t
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _four(coef, j, end):
+    """Taps ``j+1, j+2, j+3`` clamped to ``end - 1``, and their coefficients
+    (0 past ``end``): fewer than four taps run as four, the missing ones
+    reading tap ``end - 1``'s samples again with coefficient 0."""
+    last = end - 1
+    t1, t2, t3 = min(j + 1, last), min(j + 2, last), min(j + 3, last)
+    zero = coef.dtype.type(0)
+    return (t1, t2, t3, coef[t1] if j + 1 < end else zero,
+            coef[t2] if j + 2 < end else zero, coef[t3] if j + 3 < end else zero)
+
+
 @njit(cache=True, nogil=True, fastmath=CONTRACT)
-def _taps1(a, xq, taps, coef, j, end, lo, hi):
-    """``a[b - lo] += sum c * xq[q, b - k]`` over taps ``j:end``, ``b`` in ``[lo, hi)``.
+def _taps1(a, xq, taps, coef, j, end, lo, hi, exact):
+    """``a[b - lo] += sum c * xq[q, b - k]`` over taps ``j:end``, ``b`` in
+    ``[lo, hi)``; returns :func:`not_finite` of the samples a padded pass
+    multiplied by 0 (see below).
 
     ``c`` is ``coef[j]``, a column of a plan's coefficients (one compiled copy
     for both columns; a literal column index would compile one each).  Taps
     are applied four at a time where all of them read inside the input, so
     the accumulator is loaded and stored once per four multiply-adds (far
     faster than one at a time, which is bound by the accumulator's loads and
-    stores).  A further pass of eight at a time was 3-6 % faster on
-    decimation (M=2, 64 taps) but cost 0.3 s of the kernel's 3 s cold
-    compile, so it went.
+    stores), and so are the last one to three (:func:`_four`), rather than a
+    pass each: upfirdn L=2 with 5 or 7 taps, memory-bound, ran at half the
+    speed of 8 taps.  A sample multiplied by 0 gives NaN if it is ``inf``:
+    the caller then runs again with ``exact``, which runs those taps one at
+    a time.  (Padding with a stream of zeros instead, exact for any data,
+    cost 0.6-0.8 s more cold JIT and 10-15 % on 8 taps.)  A further pass of
+    eight at a time was 3-6 % faster on decimation (M=2, 64 taps) but cost
+    0.3 s of the kernel's 3 s cold compile, so it went.
     """
     n = hi - lo
     nb = xq.shape[1]
-    while j + 4 <= end:
-        if _inside(taps, j, j + 4, lo, hi, nb):
-            s0, s1 = _stream(xq, taps, j, lo, hi), _stream(xq, taps, j + 1, lo, hi)
-            s2, s3 = _stream(xq, taps, j + 2, lo, hi), _stream(xq, taps, j + 3, lo, hi)
-            c0, c1, c2, c3 = coef[j], coef[j + 1], coef[j + 2], coef[j + 3]
+    bad = 0.0
+    while j < end:
+        stop = min(j + 4, end)
+        # (a last tap alone: one pass of its own, which reads less than four
+        # padded ones and needs no check)
+        if _inside(taps, j, stop, lo, hi, nb) and stop - j > 1 \
+                and not (exact and stop - j < 4):
+            t1, t2, t3, c1, c2, c3 = _four(coef, j, end)
+            s0, s1 = _stream(xq, taps, j, lo, hi), _stream(xq, taps, t1, lo, hi)
+            s2, s3 = _stream(xq, taps, t2, lo, hi), _stream(xq, taps, t3, lo, hi)
+            c0 = coef[j]
             for i in range(n):
                 a[i] += (c0 * s0[i] + c1 * s1[i]) + (c2 * s2[i] + c3 * s3[i])
+            if stop - j < 4:
+                bad += abs(not_finite(s3))   # (a float for complex data too)
         else:
-            for jj in range(j, j + 4):
+            for jj in range(j, stop):
                 _edge_tap(a, xq, taps[jj, 0], taps[jj, 1], coef[jj], lo, hi)
-        j += 4
-    for jj in range(j, end):
-        _edge_tap(a, xq, taps[jj, 0], taps[jj, 1], coef[jj], lo, hi)
+        j = stop
+    return bad
 
 
 @njit(cache=True, nogil=True, fastmath=CONTRACT)
-def _taps2(a0, a1, xq, taps, coef, j, end, lo, hi):
+def _taps2(a0, a1, xq, taps, coef, j, end, lo, hi, exact):
     """:func:`_taps1` for a pair of phases: ``coef[:, 0]`` into ``a0``, ``coef[:, 1]`` into ``a1``.
 
     Each input load feeds two multiply-adds (see :mod:`.phase_pairs`).  Four
-    taps at a time: eight ran no faster (16 coefficients spill registers)
-    and cost 0.4 s more to compile.  Returns the first tap not run; the
-    caller runs the rest through :func:`_taps1` (not called from here: each
-    level of calls between numba functions re-optimises the code below it
-    when compiling).  The first pass sets ``a0`` and ``a1`` rather than adding
-    to them (the caller zeroes them when no pass ran).
+    taps at a time, the last one to three too (:func:`_four`, and
+    :func:`_taps1` on ``exact``): eight ran no faster (16 coefficients
+    spill registers) and cost 0.4 s more to compile.  Returns the first tap
+    not run and :func:`_taps1`'s ``bad``; the caller runs the rest through
+    :func:`_taps1` (not called from here: each level of calls between numba
+    functions re-optimises the code below it when compiling).  The first
+    pass sets ``a0`` and ``a1`` rather than adding to them (the caller zeroes
+    them when no pass ran).
     """
     n = hi - lo
     nb = xq.shape[1]
     start = j
-    while j + 4 <= end and _inside(taps, j, j + 4, lo, hi, nb):
-        s0, s1 = _stream(xq, taps, j, lo, hi), _stream(xq, taps, j + 1, lo, hi)
-        s2, s3 = _stream(xq, taps, j + 2, lo, hi), _stream(xq, taps, j + 3, lo, hi)
-        c0, c1, c2, c3 = coef[j, 0], coef[j + 1, 0], coef[j + 2, 0], coef[j + 3, 0]
-        d0, d1, d2, d3 = coef[j, 1], coef[j + 1, 1], coef[j + 2, 1], coef[j + 3, 1]
+    bad = 0.0
+    while j < end and _inside(taps, j, min(j + 4, end), lo, hi, nb) \
+            and not (exact and end - j < 4):
+        t1, t2, t3, c1, c2, c3 = _four(coef[:, 0], j, end)
+        d1, d2, d3 = _four(coef[:, 1], j, end)[3:]
+        s0, s1 = _stream(xq, taps, j, lo, hi), _stream(xq, taps, t1, lo, hi)
+        s2, s3 = _stream(xq, taps, t2, lo, hi), _stream(xq, taps, t3, lo, hi)
+        c0, d0 = coef[j, 0], coef[j, 1]
         if j == start:              # the first pass sets: no zeroing pass before
             for i in range(n):
                 v0, v1, v2, v3 = s0[i], s1[i], s2[i], s3[i]
@@ -253,8 +296,10 @@ def _taps2(a0, a1, xq, taps, coef, j, end, lo, hi):
                 v0, v1, v2, v3 = s0[i], s1[i], s2[i], s3[i]
                 a0[i] += (c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)
                 a1[i] += (d0 * v0 + d1 * v1) + (d2 * v2 + d3 * v3)
-        j += 4
-    return j                # the caller runs the rest one phase at a time
+        if end - j < 4:
+            bad += abs(not_finite(s3))
+        j = min(j + 4, end)
+    return j, bad           # the caller runs the rest one phase at a time
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -299,17 +344,19 @@ def _zero(a):
 
 
 @njit(cache=True, nogil=True, inline="always", fastmath=CONTRACT)
-def _chunk(xq, plan, L, bs, be, w0, out, acc):
+def _chunk(xq, plan, L, bs, be, w0, out, acc, exact):
     """Output blocks ``[bs, be)`` of one lane, all phases, inside the window.
 
     ``xq`` is ``(M, B)`` (input block 0 at column 0), ``out`` the lane's output
     window starting at output index ``w0``.  Each group of phases is
     accumulated into the rows of ``acc`` and then stored with stride ``L``.
     (Accumulating all phases first and interleaving them in one pass measured
-    slower, 15.6 against 17.5 GMAC/s for f32 L=2 K=64.)
+    slower, 15.6 against 17.5 GMAC/s for f32 L=2 K=64.)  Returns the tap
+    passes' ``bad`` (see :func:`_taps1`).
     """
     groups, cptr, ctaps, ccoef, eptr, etaps, ecoef = plan
     nout = out.shape[0]
+    bad = 0.0
     for g in range(groups.shape[0]):
         p0, p1 = groups[g, 0], groups[g, 1]
         lo0, hi0 = _phase_range(p0, L, bs, be, w0, nout)
@@ -317,7 +364,7 @@ def _chunk(xq, plan, L, bs, be, w0, out, acc):
             if lo0 < hi0:
                 a = acc[0, :hi0 - lo0]
                 _zero(a)
-                _taps1(a, xq, ctaps, ccoef[:, 0], cptr[g], cptr[g + 1], lo0, hi0)
+                bad += _taps1(a, xq, ctaps, ccoef[:, 0], cptr[g], cptr[g + 1], lo0, hi0, exact)
                 _store(a, out, p0, L, lo0, hi0, w0)
             continue
         lo1, hi1 = _phase_range(p1, L, bs, be, w0, nout)
@@ -325,19 +372,20 @@ def _chunk(xq, plan, L, bs, be, w0, out, acc):
         if lo >= hi:                             # range is computed, not stored)
             continue
         a0, a1 = acc[0, :hi - lo], acc[1, :hi - lo]
-        j = _taps2(a0, a1, xq, ctaps, ccoef, cptr[g], cptr[g + 1], lo, hi)
+        j, bad2 = _taps2(a0, a1, xq, ctaps, ccoef, cptr[g], cptr[g + 1], lo, hi, exact)
+        bad += bad2
         if j == cptr[g]:                         # (else its first pass set them)
             _zero(a0)
             _zero(a1)
         # (calls only when there is work: each call between numba functions
         # costs reference counting on its arrays, ~5 % of an 8-tap filter)
         if j < cptr[g + 1]:
-            _taps1(a0, xq, ctaps, ccoef[:, 0], j, cptr[g + 1], lo, hi)
-            _taps1(a1, xq, ctaps, ccoef[:, 1], j, cptr[g + 1], lo, hi)
+            bad += _taps1(a0, xq, ctaps, ccoef[:, 0], j, cptr[g + 1], lo, hi, exact)
+            bad += _taps1(a1, xq, ctaps, ccoef[:, 1], j, cptr[g + 1], lo, hi, exact)
         if eptr[p0] < eptr[p0 + 1]:
-            _taps1(a0, xq, etaps, ecoef[:, 0], eptr[p0], eptr[p0 + 1], lo, hi)
+            bad += _taps1(a0, xq, etaps, ecoef[:, 0], eptr[p0], eptr[p0 + 1], lo, hi, exact)
         if eptr[p1] < eptr[p1 + 1]:
-            _taps1(a1, xq, etaps, ecoef[:, 0], eptr[p1], eptr[p1 + 1], lo, hi)
+            bad += _taps1(a1, xq, etaps, ecoef[:, 0], eptr[p1], eptr[p1 + 1], lo, hi, exact)
         if p1 == p0 + 1 and lo0 == lo1 and hi0 == hi1:
             _store2(a0, a1, out, p0, L, lo, hi, w0)
             continue
@@ -345,6 +393,7 @@ def _chunk(xq, plan, L, bs, be, w0, out, acc):
             _store(a0[lo0 - lo:], out, p0, L, lo0, hi0, w0)
         if lo1 < hi1:
             _store(a1[lo1 - lo:], out, p1, L, lo1, hi1, w0)
+    return bad
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -368,8 +417,12 @@ def unpack(ints, coefs):
 
 
 @njit(cache=True, nogil=True, fastmath=CONTRACT)
-def run_jobs(xq, ints, coefs, L, b_first, nblocks, w0, out, chunk, job0, job1):
+def run_jobs(xq, ints, coefs, L, b_first, nblocks, w0, out, chunk, exact, job0, job1):
     """Jobs ``[job0, job1)`` of output blocks ``[b_first, b_first + nblocks)``.
+
+    Returns 0 unless a tap pass of fewer than four taps read an ``inf`` or
+    ``NaN`` (see :func:`_taps1`): the caller then runs the jobs again with
+    ``exact`` (1), which runs those taps one at a time.
 
     Job ``j`` is the ``chunk`` output blocks number ``j % nchunks`` of lane
     ``j // nchunks``; ``ints, coefs`` are a
@@ -395,6 +448,7 @@ def run_jobs(xq, ints, coefs, L, b_first, nblocks, w0, out, chunk, job0, job1):
     pre, M, kmin, kmax = ints[n - 4], ints[n - 3], ints[n - 2], ints[n - 1]
     nbx = (xq.shape[2] + pre + M - 1) // M if M else 0     # blocks of the streams
     local = np.empty(M * (chunk + kmax - kmin), dtype=out.dtype)
+    bad = 0.0
     for job in range(job0, job1):
         lane = job // nchunks
         bs = b_first + (job - lane * nchunks) * chunk
@@ -410,4 +464,5 @@ def run_jobs(xq, ints, coefs, L, b_first, nblocks, w0, out, chunk, job0, job1):
             end = max(min(be - kmin, nbx), base)
             P = local[:M * (end - base)].reshape((M, end - base))   # (C order:
             split_phases(xq[lane, 0], M, base * M - pre, P)        # unit strides)
-        _chunk(P, plan, L, bs - base, be - base, w0 - base * L, out[lane], acc)
+        bad += _chunk(P, plan, L, bs - base, be - base, w0 - base * L, out[lane], acc, exact)
+    return bad

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from . import simd
-from .kernels import split_phases
+from .kernels import not_finite, split_phases  # noqa: F401 (not_finite: used here and by the engine)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -205,18 +205,6 @@ def interleave_blocks(y, s1, s2, out):
                 v = src[first:last]
                 for i in range(last - first):
                     dst[i * L2] = v[i]
-
-
-@njit(cache=True, nogil=True, fastmath={"reassoc"})
-def not_finite(a):
-    """Sum of ``a - a`` over a 1-D array: zero unless an element is ``inf`` or
-    ``NaN``.  (``reassoc`` only lets LLVM vectorise the sum; it assumes
-    nothing about NaN.)  One call over a flat view: a call per row of a
-    512x512 image cost more than the sums."""
-    t = a.dtype.type(0)
-    for j in range(a.shape[0]):
-        t += a[j] - a[j]
-    return t
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
