@@ -52,12 +52,51 @@ def test_stride2_k4_layers_take_the_winograd_route(transposed):
     assert gemm._winograd_plans(pm, np.float64, plan, 16) is not None
 
 
-@pytest.mark.parametrize("k, channels", [(3, 16), (4, 4), (5, 16)])
+@pytest.mark.parametrize("k, channels", [(4, 4), (5, 16), (2, 16)])
 def test_other_layers_keep_im2col(k, channels):
+    """Too few channels; taps wider than a box of two per phase; boxes so
+    empty (k = 2: one tap of four) that Winograd's products would outnumber
+    the taps."""
     w = np.ones((channels, channels, k, k))
     pm = pnn.Conv2d(w, stride=2).polyphase()
     G, plan = gemm._plan(pm, np.float64)
     assert gemm._winograd_plans(pm, np.float64, plan, channels) is None
+    assert gemm._winograd_plans(
+        pnn.ConvTranspose2d(np.ones((16, 16, 3, 3)), stride=2).polyphase(), np.float64,
+        gemm._plan(pnn.ConvTranspose2d(np.ones((16, 16, 3, 3)), stride=2).polyphase(),
+                   np.float64)[1], 16) is None           # (transposed: direct kernel)
+
+
+@pytest.mark.parametrize("d, k, stride", [(2, 3, 2), (1, 3, 2), (1, 4, 3), (1, 5, 3)])
+def test_strided_layers_with_partial_boxes_take_the_winograd_route(d, k, stride):
+    """Input phases whose taps lie in boxes of two without filling them run
+    with zero weights in the rest, as long as the products per output are
+    no more than the taps (k = 3, stride 2: 9 products for 9 taps in 2-D)."""
+    w = np.ones((16, 16) + (k,) * d)
+    pm = (pnn.Conv1d if d == 1 else pnn.Conv2d)(w, stride=stride).polyphase()
+    G, plan = gemm._plan(pm, np.float64)
+    assert gemm._winograd_plans(pm, np.float64, plan, 16) is not None
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=st.sampled_from([(2, 3, 2), (1, 3, 2), (1, 4, 3), (1, 5, 3)]),
+       n=st.integers(1, 3), c=st.sampled_from([16, 24]), size=st.integers(1, 30),
+       padding=st.integers(0, 3), seed=st.integers(0, 99))
+def test_partial_boxes_match_brute_force(case, n, c, size, padding, seed):
+    d, k, stride = case
+    if size + 2 * padding < k or d == 2 and size > 12:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c) + (size,) * d)
+    w = rng.standard_normal((c, c) + (k,) * d)
+    if d == 1:
+        expected = brute_conv1d(x, w, stride, padding)
+        got = pnn.conv1d(x, w, stride=stride, padding=padding)
+    else:
+        expected = brute_conv2d(x, w, stride, padding)
+        got = pnn.conv2d(x, w, stride=stride, padding=padding)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
 
 
 @settings(max_examples=30, deadline=None)
@@ -96,7 +135,7 @@ def test_winograd_equals_im2col_route(transposed, dtype, size):
 
 
 def test_winograd_refused_where_it_does_not_apply():
-    pm = pnn.Conv2d(np.ones((16, 16, 3, 3)), stride=2).polyphase()
+    pm = pnn.Conv2d(np.ones((16, 16, 5, 5)), stride=2).polyphase()
     x = np.ones((1, 16, 8, 8))
     with pytest.raises(ValueError, match="algorithm"):
         gemm.run_gemm(pm, x, np.dtype(np.float64), (0, 0), (0, 0), (3, 3),
@@ -505,13 +544,13 @@ def test_a_layer_goes_straight_to_the_winograd_route(monkeypatch, transposed, la
 
 
 def test_a_layer_route_stays_off_for_other_routes():
-    """Single-channel layers, 1x1 layers and kernels that are not 2-tap
-    boxes per phase prepare no Winograd route (their numbers come from the
+    """Single-channel layers, 1x1 layers and kernels that do not fit boxes of
+    2 taps per phase prepare no Winograd route (their numbers come from the
     general dispatch); a 4x4 stride-2 kernel with as many channels does."""
     rng = np.random.default_rng(8)
     x = rng.standard_normal((2, 16, 9, 9))
     for layer, xs in ((pnn.Conv2d(rng.standard_normal((16, 16, 1, 1)), stride=2), x),
-                      (pnn.Conv2d(rng.standard_normal((16, 16, 3, 3)), stride=2), x),
+                      (pnn.Conv2d(rng.standard_normal((16, 16, 5, 5)), stride=2), x),
                       (pnn.Conv1d(rng.standard_normal((1, 1, 4)), stride=2), x[:, :1, 0])):
         expected = layer(xs)
         (_, _, _, route), = layer._calls.values()

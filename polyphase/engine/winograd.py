@@ -1,4 +1,4 @@
-"""Winograd minimal filtering for channel-mixing phases whose taps are 2-tap boxes.
+"""Winograd minimal filtering for channel-mixing phases whose taps lie in 2-tap boxes.
 
 After the polyphase split, a stride-2 convolution with a kernel of 4 taps per
 axis is, for each output phase, a sum over input phases ``q`` of *stride-1*
@@ -83,12 +83,15 @@ AT = {1: np.array([[1, 1, 1, 0], [0, 1, -1, 0], [0, 1, 1, 1]]),
       2: np.array([[1, 1, 0], [0, 1, 1]])}
 
 
-def plan(taps, W, cin):
+def plan(taps, W, cin, partial=False):
     """Winograd form of one GEMM-path phase entry, or ``None``.
 
     ``taps`` is ``(T, 1 + d)``: input phase ``q`` and delays ``k``; ``W`` is
     ``(1, R, T * C_in)`` (one channel group).  Applies for ``d`` = 1 or 2 when
-    the taps of each input phase are exactly a full box of 2 delays per axis.
+    the taps of each input phase are exactly a full box of 2 delays per axis,
+    or with ``partial`` lie in one (the box's other weights zero) and the
+    products per output, ``(m + 1)**d / m**d`` per input phase for F(m, 2),
+    are no more than the taps.
     Returns ``(qs, kmin, U, UT)``: the input phases, each box's smallest
     delays, the transformed weights ``U`` of shape ``(points, R, n_q * C_in)``
     and ``UT``, ``U`` transposed to ``(points, n_q * C_in, R)`` for the
@@ -102,6 +105,8 @@ def plan(taps, W, cin):
     R = W.shape[1]
     if qs.size * cin < MIN_CHANNELS or R < MIN_CHANNELS:
         return None
+    if partial and (TILE[d] + 1) ** d * qs.size > taps.shape[0] * TILE[d] ** d:
+        return None     # (more products per output than the direct sum's taps)
     We = W[0].reshape(R, taps.shape[0], cin)
     kmin = np.zeros((qs.size, d), dtype=np.int64)
     g = np.zeros((2,) * d + (R, qs.size, cin), dtype=W.dtype)
@@ -109,8 +114,8 @@ def plan(taps, W, cin):
         sel = np.flatnonzero(taps[:, 0] == q)
         k = taps[sel, 1:]
         lo = k.min(axis=0)
-        if sel.size != 2 ** d or (k.max(axis=0) - lo != 1).any() or \
-                np.unique(k, axis=0).shape[0] != 2 ** d:
+        if np.unique(k, axis=0).shape[0] != sel.size or (k.max(axis=0) - lo > 1).any() \
+                or not partial and (sel.size != 2 ** d or (k.max(axis=0) - lo != 1).any()):
             return None
         kmin[iq] = lo
         for t, kt in zip(sel, k):
