@@ -92,7 +92,7 @@ def test_axis0_route_is_taken_and_equals_scipy(monkeypatch, L, M, K, dtype, lane
     x = RNG.standard_normal((3000 * M // L + 400, lanes)).astype(dtype)
     calls = record_jobs(monkeypatch, kernels_band, "run_jobs")
     y = pp.upfirdn(h, x, L, M, axis=0)
-    lanes = [c[12] for c in calls]
+    lanes = [c[13] for c in calls]            # (the argument after)
     assert lanes == [x.shape[1]]
     ref = ss.upfirdn(h.astype(np.float64), x.astype(np.float64), L, M, axis=0)
     assert y.dtype == dtype and y.shape == ref.shape
@@ -114,6 +114,22 @@ def test_axis0_long_macro_blocks_run_their_ends_in_tiles(monkeypatch, dtype):
     ref = ss.resample_poly(x.astype(np.float64), 147, 160, axis=0)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("L, M, K", [(1, 2, 40), (2, 1, 16), (3, 2, 96), (147, 160, 3201)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_spans_are_the_rows_where_each_group_has_weights(L, M, K, dtype):
+    """``spans[c, g]``: the first and one past the last row of ``D[c]`` with a
+    nonzero weight for the outputs of group ``g`` (fours, then eights)."""
+    _, bp = band_plan(RNG.standard_normal(K), L, M, dtype)
+    G = bp.D.shape[2]
+    assert bp.spans.shape == (bp.D.shape[0], G // 4 + G // 8, 2)
+    for c in range(bp.D.shape[0]):
+        for g, (size, k) in enumerate([(4, k) for k in range(G // 4)]
+                                      + [(8, k) for k in range(G // 8)]):
+            rows = np.flatnonzero((bp.D[c, :, k * size:(k + 1) * size] != 0).any(axis=1))
+            expected = (rows[0], rows[-1] + 1) if rows.size else (0, 0)
+            assert tuple(bp.spans[c, g]) == expected
 
 
 def test_axis0_band_refuses_rows_narrower_than_a_vector():
@@ -257,7 +273,8 @@ def test_kernel_is_vectorised(kernel):
     elif kernel == "_edge_blocks":  # 1-D: one macro-block at a time, outputs 0-31
         args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 4, np.zeros(64), 0, 0, 32)
     else:                          # axis 0: one macro-block of 8 rows of 8 lanes
-        args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 1, np.zeros(64), 0, 8, 0, 8)
+        spans = np.array([[[0, 4], [0, 4], [0, 4]]], np.int64)
+        args = (np.zeros(64), D, offs, widths, spans, 8, 4, 0, 0, 1, np.zeros(64), 0, 8, 0, 8)
     with registers.slp_vectorizer():
         fresh(*args)
     asm = fresh.inspect_asm(fresh.signatures[0])

@@ -60,7 +60,10 @@ class BandPlan(NamedTuple):
 
     Macro-block ``B`` holds outputs ``[B*Ls, (B+1)*Ls)``; its chunk ``c`` of
     ``G`` outputs reads input ``B*Ms + offs[c] + w`` for ``w < widths[c]``
-    with weights ``D[c, w, :]``.
+    with weights ``D[c, w, :]``.  ``spans[c, g]`` is ``[w0, w1)``, the rows
+    of ``D[c]`` where group ``g`` of the chunk's outputs has weights: the
+    groups of four outputs, then of eight (the axis-0 route's tiles, which
+    skip the band's zeros outside them).
     """
 
     Ls: int
@@ -70,6 +73,7 @@ class BandPlan(NamedTuple):
     D: np.ndarray
     lo: int            # least and greatest input offset a macro-block reads
     hi: int
+    spans: np.ndarray
 
 
 def plan(pm, dtype, min_taps=None):
@@ -119,7 +123,23 @@ def _build(pm, dtype):
     D[chunk, r - offs[chunk], lane] = coef
     used = widths > 0
     return BandPlan(Ls, T * M, offs, widths, D, int(offs[used].min()),
-                    int(last[used].max()))
+                    int(last[used].max()), _spans(chunk, lane, r - offs[chunk], nch, G))
+
+
+def _spans(chunk, lane, w, nch, G):
+    """:attr:`BandPlan.spans` from every tap's chunk, output in it and row of
+    ``D`` (a group with no taps gets ``[0, 0)``)."""
+    spans = []
+    for size in (4, 8):
+        group = chunk * (G // size) + lane // size
+        first = np.full(nch * G // size, np.iinfo(np.int64).max)
+        last = np.full(nch * G // size, -1, np.int64)
+        np.minimum.at(first, group, w)
+        np.maximum.at(last, group, w)
+        empty = last < first
+        first[empty], last[empty] = 0, -1
+        spans.append(np.stack([first, last + 1], axis=1).reshape(nch, G // size, 2))
+    return np.ascontiguousarray(np.concatenate(spans, axis=1), dtype=np.int64)
 
 
 def run(bp, x, dtype, in_origin, start, length, groups):
@@ -136,8 +156,8 @@ def run(bp, x, dtype, in_origin, start, length, groups):
     chunk = max(1, JOB_BYTES // (bp.Ls * x.itemsize) // NB) * NB
     out = submodule("polyphase.engine.scratch").result((x.shape[0], length), dtype)
     # (every sample is written)
-    args = (x, bp.D, bp.offs, bp.widths, bp.Ls, bp.Ms, -in_origin, start, out, Bi0, Bi1,
-            chunk, None)
+    args = (x, bp.D, bp.offs, bp.widths, bp.spans, bp.Ls, bp.Ms, -in_origin, start, out,
+            Bi0, Bi1, chunk, None)
     return out if _run_jobs(args, (x.shape[0], Bi0, Bi1, chunk), groups) == 0 else None
 
 
@@ -153,7 +173,8 @@ def run_axis0(bp, x, out, in_origin, start, groups) -> bool:
                          f"{64 // x.itemsize} lanes of {x.dtype}")
     Bi0, Bi1 = _interior(bp, n, in_origin, start, out.shape[1])
     chunk = max(1, JOB_BYTES // (bp.Ls * after * x.itemsize))
-    args = (x.reshape(before, -1), bp.D, bp.offs, bp.widths, bp.Ls, bp.Ms, -in_origin,
+    args = (x.reshape(before, -1), bp.D, bp.offs, bp.widths, bp.spans, bp.Ls, bp.Ms,
+            -in_origin,
             start, out.reshape(before, -1), Bi0, Bi1, chunk, after)
     return _run_jobs(args, (before, Bi0, Bi1, chunk), groups) == 0
 
