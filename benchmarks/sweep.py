@@ -10,7 +10,7 @@ our time, > 1: polyphase is faster).
 
 Examples::
 
-    python -m benchmarks.sweep                  # all three groups, ~5 minutes
+    python -m benchmarks.sweep                  # all four groups, ~8 minutes
     python -m benchmarks.sweep --groups layers --json sweep.json
 """
 
@@ -32,7 +32,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UPFIRDN = [(1000, 2, 1, 31), (1000, 1, 3, 5), (1000, 5, 3, 31), (1 << 17, 4, 1, 31),
            (1 << 17, 1, 3, 31), (1 << 17, 3, 7, 5), (1 << 20, 1, 4, 5),
            (1 << 20, 1, 8, 9), (1 << 20, 2, 5, 7), (1 << 20, 5, 3, 31),
-           (1 << 20, 1, 1, 5), (1 << 20, 3, 7, 200)]
+           (1 << 20, 1, 1, 5), (1 << 20, 3, 7, 200),
+           # short filters, memory-bound (U3's kind at other lengths and rates)
+           (1 << 21, 2, 1, 3), (1 << 21, 2, 1, 5), (1 << 21, 2, 1, 7), (1 << 21, 4, 1, 8)]
+# ((rows, lanes), L, M, taps) along axis 0: lanes that are not a multiple of
+# four vectors, and long macro-blocks (147/160)
+AXIS0 = [((65536, 48), 1, 2, 40), ((65536, 32), 3, 2, 61), ((131072, 32), 1, 3, 64),
+         ((87381, 24), 2, 1, 16), ((32768, 64), 147, 160, 3201)]
 # (transposed, size, k, stride): single-channel images
 IMAGES = [(t, size, k, s) for t in (False, True) for size in (256, 1024)
           for k, s in ((2, 2), (3, 3), (5, 2), (7, 3))]
@@ -43,17 +49,23 @@ LAYERS = [("conv2d", 8, 64, 64, 32, 3, 1, 1, 0), ("conv2d", 8, 64, 128, 32, 3, 2
           ("conv_transpose2d", 8, 64, 32, 32, 4, 2, 1, 0),
           ("conv_transpose2d", 8, 64, 64, 32, 3, 2, 1, 1),
           ("conv_transpose2d", 4, 32, 32, 32, 5, 2, 2, 1),
-          ("conv1d", 8, 64, 64, 4096, 3, 1, 1, 0), ("conv1d", 8, 64, 64, 4096, 5, 2, 2, 0)]
+          ("conv1d", 8, 64, 64, 4096, 3, 1, 1, 0), ("conv1d", 8, 64, 64, 4096, 5, 2, 2, 0),
+          # a decoder's last layer and an encoder's first, k3 stride 2, a small
+          # image with many channels
+          ("conv_transpose2d", 8, 64, 3, 64, 4, 2, 1, 0), ("conv2d", 8, 3, 64, 64, 4, 2, 1, 0),
+          ("conv1d", 8, 64, 64, 4096, 3, 2, 1, 0), ("conv_transpose2d", 8, 256, 128, 8, 4, 2, 1, 0)]
 
 
-def _upfirdn(rng, n, L, M, taps, dtype):
+def _upfirdn(rng, n, L, M, taps, dtype, axis=-1):
+    """``n`` samples (a shape along ``axis`` 0)."""
     import scipy.signal
 
     import polyphase as pp
     x = rng.standard_normal(n).astype(dtype)
     h = rng.standard_normal(taps).astype(dtype)
-    return (f"upfirdn n={n} L={L} M={M} K={taps}", lambda: pp.upfirdn(h, x, L, M),
-            lambda: scipy.signal.upfirdn(h, x, L, M))
+    where = f"{n} axis=0" if axis == 0 else f"n={n}"
+    return (f"upfirdn {where} L={L} M={M} K={taps}", lambda: pp.upfirdn(h, x, L, M, axis=axis),
+            lambda: scipy.signal.upfirdn(h, x, L, M, axis=axis))
 
 
 def _torch_layer(rng, name, n, cin, cout, size, k, stride, padding, output_padding):
@@ -84,6 +96,10 @@ def cases(groups):
         for n, L, M, taps in UPFIRDN:
             for dtype in ("float64", "float32"):
                 yield ("scipy", dtype) + _upfirdn(rng, n, L, M, taps, dtype)
+    if "axis0" in groups:
+        for shape, L, M, taps in AXIS0:
+            for dtype in ("float64", "float32"):
+                yield ("scipy", dtype) + _upfirdn(rng, shape, L, M, taps, dtype, axis=0)
     if "images" in groups:
         for transposed, size, k, s in IMAGES:
             name = "conv_transpose2d" if transposed else "conv2d"
@@ -100,7 +116,7 @@ def run(groups, repeats):
         import torch
         torch.set_num_threads(1)
     except ImportError:
-        groups = [g for g in groups if g == "upfirdn"]
+        groups = [g for g in groups if g in ("upfirdn", "axis0")]
     rows = []
     for peer, dtype, label, ours, theirs in cases(groups):
         a, b = ours(), theirs()
@@ -120,8 +136,9 @@ def run(groups, repeats):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sweep",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--groups", nargs="*", default=["upfirdn", "images", "layers"],
-                        choices=["upfirdn", "images", "layers"])
+    parser.add_argument("--groups", nargs="*",
+                        default=["upfirdn", "axis0", "images", "layers"],
+                        choices=["upfirdn", "axis0", "images", "layers"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", help="write the rows to this file")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
