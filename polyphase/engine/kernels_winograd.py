@@ -424,8 +424,8 @@ def products(UT, v, m, n, check):
     """``m[p, r, t] = sum_k U[p, r, k] * v[p, k, t]`` for the tiles ``t < n``:
     the Winograd products of a chunk, from ``UT = U.transpose(0, 2, 1)``
     (points, K, R), C-contiguous, and the scratch planes ``v`` (points, K',
-    w) and ``m`` (points, R', w).  ``R`` is a multiple of 4; ``n`` below four
-    vectors of lanes takes a plain loop.
+    w) and ``m`` (points, R', w).  ``R`` is a multiple of 4; ``n`` below one
+    vector of lanes takes a plain loop.
 
     Four output rows times four vectors of tiles stay in registers over all
     ``K`` (:func:`.simd.rows_fma4x4`; each loaded row of ``v`` serves four
@@ -439,18 +439,7 @@ def products(UT, v, m, n, check):
     vplane, vrow = v.shape[1] * v.shape[2], v.shape[2]
     mplane, mrow = m.shape[1] * m.shape[2], m.shape[2]
     uf, vf, mf = UT.reshape(UT.size), v.reshape(v.size), m.reshape(m.size)
-    if G <= n < B:
-        # a chunk narrower than a block (a small layer's, or a thread's part
-        # of one): a vector of tiles at a time, the last one overlapping
-        # (the loop below took N4 C256 -> 128 8x8 k4 s2 transposed ~4x longer)
-        for p in range(P):
-            for r0 in range(0, R, 4):
-                for t in range(0, n, G):
-                    t0 = min(t, n - G)
-                    simd.rows_fma4x1(vf, p * vplane + t0, vrow, uf, p * K * R + r0, R, K,
-                                     mf, p * mplane + r0 * mrow + t0, mrow, check, False)
-        return
-    if n < B:
+    if n < G:
         # (fewer tiles than a vector)
         for p in range(P):
             for r in range(R):
@@ -461,12 +450,20 @@ def products(UT, v, m, n, check):
                     for t in range(n):
                         m[p, r, t] += u * v[p, k, t]
         return
+    # a chunk narrower than a block (a small layer's, or a thread's part of
+    # one) runs a vector of tiles at a time, the last one overlapping (a
+    # plain loop took N4 C256 -> 128 8x8 k4 s2 transposed ~4x longer)
+    W = B if n >= B else G
     for p in range(P):
         for r0 in range(0, R, 4):
-            for t in range(0, n, B):
-                t0 = min(t, n - B)
-                simd.rows_fma4x4(vf, p * vplane + t0, vrow, uf, p * K * R + r0, R, K,
-                                 mf, p * mplane + r0 * mrow + t0, mrow, check, False)
+            for t in range(0, n, W):
+                t0 = min(t, n - W)
+                if W == B:
+                    simd.rows_fma4x4(vf, p * vplane + t0, vrow, uf, p * K * R + r0, R, K,
+                                     mf, p * mplane + r0 * mrow + t0, mrow, check, False)
+                else:
+                    simd.rows_fma4x1(vf, p * vplane + t0, vrow, uf, p * K * R + r0, R, K,
+                                     mf, p * mplane + r0 * mrow + t0, mrow, check, False)
 
 
 @njit(cache=True, nogil=True)
