@@ -196,11 +196,11 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
 
     # (scratch only for d <= 2, whose interleave copies it into a new array;
     # for d >= 3 the reshape below may return a view of it)
-    direct = _direct_applies(pm, dtype, algorithm, G, plan, cin)
-    width = -(-ncols // _DIRECT_PAD) * _DIRECT_PAD if direct else ncols
     # (the direct kernel writes whole blocks of rows: a phase's C_out rows
     # may get spare ones, which the view below leaves out)
-    crows = _direct_rows(plan, cout) if direct else cout
+    direct = _direct_applies(pm, dtype, algorithm, G, plan, cin)
+    width = -(-ncols // _DIRECT_PAD) * _DIRECT_PAD if direct else ncols
+    crows = direct or cout
     product = scratch("product", (prod(ups), crows, width), dtype) if d <= 2 else \
         np.empty((prod(ups), crows, width), dtype=dtype)
     for r, (taps, W) in enumerate(plan):
@@ -247,7 +247,8 @@ _DIRECT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _direct_applies(pm, dtype, algorithm, G, plan, cin):
-    """Whether the stacked products run on the direct kernel instead of BLAS.
+    """The rows per output phase the direct kernel writes when the stacked
+    products run on it instead of BLAS (:func:`_direct_rows`), else 0.
 
     Measured against im2col + OpenBLAS, interleaved, one thread: 1.09-1.46x
     faster on stride-1 and transposed layers (3x3 and 5x5, 32-64 channels,
@@ -262,13 +263,10 @@ def _direct_applies(pm, dtype, algorithm, G, plan, cin):
     most likely from the reference counts its jobs took on the shared
     arrays, which :func:`.groups.run` does not take.)
     """
-    if algorithm != "auto" or G != 1 or np.dtype(dtype) not in _DIRECT_DTYPES:
-        return False
-    if _direct_rows(plan, 1 if pm.channels is None else pm.channels[0]) is None:
-        return False
-    if prod(pm.downs) > 1 and cin >= 16:
-        return False
-    return True
+    if algorithm != "auto" or G != 1 or np.dtype(dtype) not in _DIRECT_DTYPES \
+            or prod(pm.downs) > 1 and cin >= 16:
+        return 0
+    return _direct_rows(plan, 1 if pm.channels is None else pm.channels[0]) or 0
 
 
 def _direct_rows(plan, cout):

@@ -228,8 +228,8 @@ def _taps1(a, xq, taps, coef, j, end, lo, hi, exact):
     are applied four at a time where all of them read inside the input, so
     the accumulator is loaded and stored once per four multiply-adds (far
     faster than one at a time, which is bound by the accumulator's loads and
-    stores), and so are the last one to three (:func:`_four`), rather than a
-    pass each: upfirdn L=2 with 5 or 7 taps, memory-bound, ran at half the
+    stores), and so are a last two or three (:func:`_four`; a last single
+    tap runs alone), rather than a pass each: upfirdn L=2 with 5 or 7 taps, memory-bound, ran at half the
     speed of 8 taps.  A sample multiplied by 0 gives NaN if it is ``inf``:
     the caller then runs again with ``exact``, which runs those taps one at
     a time.  (Padding with a stream of zeros instead, exact for any data,

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from . import simd
-from .kernels import not_finite, split_phases  # noqa: F401 (not_finite: used here and by the engine)
+from .kernels import not_finite, split_phases
 
 
 @njit(cache=True, nogil=True, inline="always")
