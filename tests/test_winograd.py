@@ -1,4 +1,5 @@
-"""The Winograd routes of the channel-mixing engine: F(3, 2) in 1-D, F(2x2, 2x2) in 2-D.
+"""The Winograd routes of the channel-mixing engine: F(3, 2) in 1-D, F(2x2, 2x2)
+and F(2x2, 3x3) in 2-D.
 
 Checked against brute-force numpy convolutions (independent of the engine)
 and against the engine's im2col route on the same inputs.
@@ -52,9 +53,9 @@ def test_stride2_k4_layers_take_the_winograd_route(transposed):
     assert gemm._winograd_plans(pm, np.float64, plan, 16) is not None
 
 
-@pytest.mark.parametrize("k, channels", [(4, 4), (5, 16), (2, 16)])
+@pytest.mark.parametrize("k, channels", [(4, 4), (7, 16), (2, 16)])
 def test_other_layers_keep_im2col(k, channels):
-    """Too few channels; taps wider than a box of two per phase; boxes so
+    """Too few channels; taps wider than a box of three per phase; boxes so
     empty (k = 2: one tap of four) that Winograd's products would outnumber
     the taps."""
     w = np.ones((channels, channels, k, k))
@@ -135,7 +136,7 @@ def test_winograd_equals_im2col_route(transposed, dtype, size):
 
 
 def test_winograd_refused_where_it_does_not_apply():
-    pm = pnn.Conv2d(np.ones((16, 16, 5, 5)), stride=2).polyphase()
+    pm = pnn.Conv2d(np.ones((16, 16, 7, 7)), stride=2).polyphase()
     x = np.ones((1, 16, 8, 8))
     with pytest.raises(ValueError, match="algorithm"):
         gemm.run_gemm(pm, x, np.dtype(np.float64), (0, 0), (0, 0), (3, 3),
@@ -151,6 +152,20 @@ def test_transformed_weights_reproduce_direct_2x2_correlation():
     direct = np.array([[np.sum(d[i:i + 2, j:j + 2] * g) for j in range(2)]
                        for i in range(2)])
     np.testing.assert_allclose(y, direct, rtol=1e-14)
+
+
+def test_transformed_weights_reproduce_direct_3x3_correlation():
+    """F(2x2, 3x3): U = G g G^T, V = BT d BT^T of a 4x4 tile, y = AT (U V) AT^T
+    is a 3x3 correlation; its transforms are 0/+-1 and G's halves exact."""
+    rng = np.random.default_rng(8)
+    d, g = rng.standard_normal((4, 4)), rng.standard_normal((3, 3))
+    BT, G, AT = winograd.BT3, winograd.G3, winograd.AT3
+    y = AT @ ((G @ g @ G.T) * (BT @ d @ BT.T)) @ AT.T
+    direct = np.array([[np.sum(d[i:i + 3, j:j + 3] * g) for j in range(2)]
+                       for i in range(2)])
+    np.testing.assert_allclose(y, direct, rtol=1e-14)
+    assert set(np.unique(BT)) <= {-1, 0, 1} and set(np.unique(AT)) <= {-1, 0, 1}
+    assert set(np.unique(2 * G)) <= {-2, -1, 0, 1, 2}
 
 
 def test_transformed_weights_reproduce_direct_2tap_correlation_of_three_outputs():
@@ -545,12 +560,12 @@ def test_a_layer_goes_straight_to_the_winograd_route(monkeypatch, transposed, la
 
 def test_a_layer_route_stays_off_for_other_routes():
     """Single-channel layers, 1x1 layers and kernels that do not fit boxes of
-    2 taps per phase prepare no Winograd route (their numbers come from the
+    3 taps per phase prepare no Winograd route (their numbers come from the
     general dispatch); a 4x4 stride-2 kernel with as many channels does."""
     rng = np.random.default_rng(8)
     x = rng.standard_normal((2, 16, 9, 9))
     for layer, xs in ((pnn.Conv2d(rng.standard_normal((16, 16, 1, 1)), stride=2), x),
-                      (pnn.Conv2d(rng.standard_normal((16, 16, 5, 5)), stride=2), x),
+                      (pnn.Conv2d(rng.standard_normal((16, 16, 7, 7)), stride=2), x),
                       (pnn.Conv1d(rng.standard_normal((1, 1, 4)), stride=2), x[:, :1, 0])):
         expected = layer(xs)
         (_, _, _, route), = layer._calls.values()
@@ -560,3 +575,81 @@ def test_a_layer_route_stays_off_for_other_routes():
     layer(x)
     (_, _, _, route), = layer._calls.values()
     assert route[0] == "winograd"
+
+
+# 2-D layers whose phases' taps lie in boxes of 3 per axis, F(2x2, 3x3):
+# (kernel, stride, transposed); k3 s1 and k6 s2 fill the boxes, k5 s2 and
+# k7 s3 do not (zero weights in the rest), k8 s3 splits columns by 6
+BOX3_LAYERS = [(3, 1, False), (5, 2, False), (6, 2, False), (7, 3, False), (8, 3, False),
+               (3, 1, True), (5, 2, True), (6, 2, True)]
+
+
+@pytest.mark.parametrize("k, stride, transposed", BOX3_LAYERS)
+def test_layers_with_boxes_of_three_take_f2x2_3x3(k, stride, transposed):
+    cls = pnn.ConvTranspose2d if transposed else pnn.Conv2d
+    pm = cls(np.ones((16, 16, k, k)), stride=stride).polyphase()
+    G, plan = gemm._plan(pm, np.float64)
+    fast = gemm._winograd_plans(pm, np.float64, plan, 16)
+    assert fast is not None
+    assert all(U.shape[0] == 16 for _, _, U, _ in fast)        # 4x4 points
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=st.sampled_from(BOX3_LAYERS), n=st.integers(1, 3), c=st.sampled_from([16, 24]),
+       size=st.integers(1, 14), padding=st.integers(0, 3), seed=st.integers(0, 99))
+def test_boxes_of_three_match_brute_force(case, n, c, size, padding, seed):
+    k, stride, transposed = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, size, size))
+    if transposed:
+        if (size - 1) * stride - 2 * padding + k <= 0:
+            return
+        w = rng.standard_normal((c, c, k, k))
+        expected = brute_conv_transpose2d(x, w, stride, padding)
+        got = pnn.conv_transpose2d(x, w, stride=stride, padding=padding)
+    else:
+        if size + 2 * padding < k:
+            return
+        w = rng.standard_normal((c, c, k, k))
+        expected = brute_conv2d(x, w, stride, padding)
+        got = pnn.conv2d(x, w, stride=stride, padding=padding)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("k, stride, transposed", BOX3_LAYERS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64])
+@pytest.mark.parametrize("shape, padding", [((37, 70), 1), ((20, 133), 0), ((35, 97), 2)])
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_boxes_of_three_vector_transforms_equal_im2col(monkeypatch, k, stride, transposed,
+                                                       dtype, shape, padding, chunk):
+    """F(2x2, 3x3)'s 4x4 data transform and 2x2 output transform by vectors of
+    tiles and masked vectors at the ends of tile rows, the column phases of
+    stride 1, 2 and 3, chunks of 64 tiles that cut tile rows; scratch rows
+    start as NaN (see :func:`test_winograd_vector_transforms_equal_im2col`)."""
+    if chunk is not None:
+        monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk)
+    scratch("winograd-columns", (1 << 22,), np.uint8)[:] = 0xFF
+    rng = np.random.default_rng(shape[-1] + padding + k)
+    x = rng.standard_normal((2, 16) + shape).astype(dtype)
+    w = rng.standard_normal((16, 16, k, k)).astype(dtype)
+    if np.dtype(dtype).kind == "c":
+        x = x + 1j * rng.standard_normal(x.shape).astype(dtype)
+        w = w - 1j * rng.standard_normal(w.shape).astype(dtype)
+    cls = pnn.ConvTranspose2d if transposed else pnn.Conv2d
+    assert_winograd_equals_im2col(cls(w, stride=stride, padding=padding), x)
+
+
+@pytest.mark.parametrize("origin", [(0, 0), (1, 0), (-2, 3)])
+@pytest.mark.parametrize("mode", ["same", "valid"])
+def test_boxes_of_three_on_cropped_windows(origin, mode):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 16, 13, 10))
+    for cls, k, stride in ((pnn.Conv2d, 3, 1), (pnn.Conv2d, 5, 2), (pnn.ConvTranspose2d, 5, 2)):
+        layer = cls(rng.standard_normal((16, 16, k, k)), stride=stride, padding=1)
+        win = windows_for(layer._declared, x.shape[2:], mode)
+        args = (layer.polyphase(), x, np.dtype(np.float64), origin,
+                tuple(s for s, _ in win), tuple(e - s for s, e in win))
+        fast = gemm.run_gemm(*args, algorithm="winograd")
+        slow = gemm.run_gemm(*args, algorithm="im2col")
+        np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12 * np.abs(slow).max())

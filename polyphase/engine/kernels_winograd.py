@@ -1,5 +1,5 @@
 """numba transforms of the Winograd path (see :mod:`.winograd`): F(3, 2) in
-1-D, F(2x2, 2x2) in 2-D.
+1-D, F(2x2, 2x2) and F(2x2, 3x3) in 2-D.
 
 Tile ``t`` of a chunk is tile ``(lane, r1, r2)`` in row-major order over
 ``(lanes, nt1, nt2)`` (1-D: ``(lanes, nt2)``); its output blocks are
@@ -176,9 +176,10 @@ def _edge_out(m0, m1, m2, m3, B, blo, bhi, L, shift, dst):
 
 @njit(cache=True, nogil=True, inline="always")
 def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
-    """``v[e, :, ch, t - t0] = BT d BT^T`` for the ``n`` 3x3 tiles ``d`` of the
-    chunk, channel ``ch``, of the images ``x`` (lanes, C_in, n1, n2), for each
-    entry ``e``.
+    """``v[e, :, ch, t - t0] = BT d BT^T`` for the ``n`` ``A x A`` tiles ``d`` of
+    the chunk, channel ``ch``, of the images ``x`` (lanes, C_in, n1, n2), for
+    each entry ``e``; ``A`` is 3 (F(2x2, 2x2)) or 4 (F(2x2, 3x3)), as ``v``
+    has 9 or 16 points.
 
     Channel ``ch = iq * C_in + c`` is channel ``c`` of input phase ``iq``;
     ``d[a, b]`` of tile ``(lane, r1, r2)`` of entry ``e`` is
@@ -188,8 +189,8 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
     ``(images, rows, S, W)``, ``margin`` zero columns first; a few tens of KB,
     in cache), once for all entries and phases: then ``d[., b]`` of a run of
     tiles along a tile row is a unit-stride run of one column phase, and
-    :func:`.simd.bt3x3` transforms a vector of tiles at once.  ``v`` is
-    C-contiguous.
+    :func:`.simd.bt3x3` (:func:`.simd.bt4x4`) transforms a vector of tiles at
+    once.  ``v`` is C-contiguous.
 
     Measured on the 64-channel strided layer (N8, 64x64, k4, float32): 4.2
     ms with stride-2 reads from phase images, 3.9 ms with LLVM's vectorised
@@ -198,6 +199,7 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
     """
     lanes_, cin, n1, n2 = x.shape
     E, nq = off1.shape
+    A = 4 if v.shape[1] == 16 else 3
     S = 2 * M2
     T = nt1 * nt2
     R, W = cp.shape[1], cp.shape[3]
@@ -212,10 +214,10 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
             o1min, o1max = min(o1min, off1[e, iq]), max(o1max, off1[e, iq])
     lane_a, lane_b = t0 // T, (t0 + n - 1) // T
     # d[., b] of tile r2 = 0 of each entry and phase, from the start of a cp row
-    coff = np.empty((E, nq, 3), dtype=np.int64)
+    coff = np.empty((E, nq, 4), dtype=np.int64)
     for e in range(E):
         for iq in range(nq):
-            for b in range(3):
+            for b in range(A):
                 col = off2[e, iq] + b * M2
                 coff[e, iq, b] = (col % S) * W + margin + col // S
     step = M1 * S * W                       # from d[a, .] to d[a + 1, .]
@@ -225,12 +227,12 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
             rb = (min(t0 + n, (lane + 1) * T) - 1 - lane * T) // nt2
             row0 = o1min + 2 * M1 * ra
             _split_columns(xf, (lane * cin + c) * n1 * n2, n1, n2, row0,
-                           o1max + 2 * M1 * (rb + 1) - row0 + 1, S, -S * margin, W, W, cpf,
+                           o1max + (2 * rb + A - 1) * M1 - row0 + 1, S, -S * margin, W, W, cpf,
                            (lane - lane_a) * R * S * W, c == 0)
         for e in range(E):
             for iq in range(nq):
-                c0, c1, c2 = coff[e, iq, 0], coff[e, iq, 1], coff[e, iq, 2]
-                dbase = (e * 9 * v.shape[2] + iq * cin + c) * vrow - t0
+                c0, c1, c2, c3 = coff[e, iq, 0], coff[e, iq, 1], coff[e, iq, 2], coff[e, iq, 3]
+                dbase = ((e * v.shape[1]) * v.shape[2] + iq * cin + c) * vrow - t0
                 t = t0
                 while t < t0 + n:
                     lane, r1, r2, cnt = _run_of_tiles(t, t0 + n, nt1, nt2)
@@ -241,15 +243,24 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
                     o = dbase + t
                     i = 0
                     while i + G <= cnt:
-                        simd.bt3x3(cpf, a0 + i, a0 + step + i, a0 + 2 * step + i, c0, c1, c2,
-                                   vf, o + i, plane)
+                        if A == 3:
+                            simd.bt3x3(cpf, a0 + i, a0 + step + i, a0 + 2 * step + i, c0, c1,
+                                       c2, vf, o + i, plane)
+                        else:
+                            simd.bt4x4(cpf, a0 + i, a0 + step + i, a0 + 2 * step + i,
+                                       a0 + 3 * step + i, c0, c1, c2, c3, vf, o + i, plane)
                         i += G
                     if i < cnt:
                         # the rest of the run: one masked vector (a tile at a
                         # time, rows of 8 tiles -- 32x32 images -- took 1.5 ms
                         # of the 64-channel strided layer's 4.0)
-                        simd.bt3x3_part(cpf, a0 + i, a0 + step + i, a0 + 2 * step + i, c0,
-                                        c1, c2, vf, o + i, plane, cnt - i)
+                        if A == 3:
+                            simd.bt3x3_part(cpf, a0 + i, a0 + step + i, a0 + 2 * step + i, c0,
+                                            c1, c2, vf, o + i, plane, cnt - i)
+                        else:
+                            simd.bt4x4_part(cpf, a0 + i, a0 + step + i, a0 + 2 * step + i,
+                                            a0 + 3 * step + i, c0, c1, c2, c3, vf, o + i,
+                                            plane, cnt - i)
                     t += cnt
 
 
@@ -319,11 +330,29 @@ def _split_columns(xf, base, n1, n2, row0, count, S, col0, cols, W, cpf, d0, zer
                 cpf[d + k * W + jj] = xf[s - col0 + col] if 0 <= col < n2 else 0
 
 
+@njit(cache=True, nogil=True)
+def _at2x2(m, row, b):
+    """``AT M AT^T``, row-major, of tile ``b`` of ``row``: ``M[p] = m[p, row,
+    b]`` is 3x3 (F(2x2, 2x2): the sums of its 2x2 windows) or 4x4 (F(2x2,
+    3x3): ``AT = [[1, 1, 1, 0], [0, 1, -1, -1]]``)."""
+    if m.shape[0] == 9:
+        m0, m1, m2, m3, m4 = m[0, row, b], m[1, row, b], m[2, row, b], m[3, row, b], \
+            m[4, row, b]
+        m5, m6, m7, m8 = m[5, row, b], m[6, row, b], m[7, row, b], m[8, row, b]
+        s14, s47 = m1 + m4, m4 + m7
+        return ((m0 + m3) + s14, s14 + (m2 + m5), (m3 + m6) + s47, s47 + (m5 + m8))
+    r00, r01 = _at_row(m, 0, row, b)
+    r10, r11 = _at_row(m, 4, row, b)
+    r20, r21 = _at_row(m, 8, row, b)
+    r30, r31 = _at_row(m, 12, row, b)
+    return (r00 + r10 + r20, r01 + r11 + r21, r10 - r20 - r30, r11 - r21 - r31)
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _at3x3(m0, m1, m2, m3, m4, m5, m6, m7, m8):
-    """``AT M AT^T`` of a 3x3 ``M`` (row-major): the sums of its 2x2 windows."""
-    s14, s47 = m1 + m4, m4 + m7
-    return ((m0 + m3) + s14, s14 + (m2 + m5), (m3 + m6) + s47, s47 + (m5 + m8))
+def _at_row(m, q, row, b):
+    """F(2, 3)'s ``AT`` of the points ``q .. q + 3`` of tile ``b`` of ``row``."""
+    m1, m2 = m[q + 1, row, b], m[q + 2, row, b]
+    return m[q, row, b] + m1 + m2, m1 - m2 - m[q + 3, row, b]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -331,7 +360,8 @@ def transform_output2(m, R, n, phase0, cout, planes, L1, L2, crop1, crop2, nb1, 
                       nt1, nt2, t0, out):
     """``out[lane, c, B1*L1 + p1 - crop1, B2*L2 + p2 - crop2] = (AT M_r AT^T)[i, j]``
     for the tiles of the chunk, ``B = 2*r + (i, j)``: straight into the result
-    (lanes, C_out, n1, n2), interleaved over the output phases.
+    (lanes, C_out, n1, n2), interleaved over the output phases.  ``M`` is
+    3x3 or 4x4 as ``m`` has 9 or 16 planes.
 
     Row ``r`` of ``m`` is output phase ``p = phase0 + r // cout`` (row-major
     ``(p1, p2)`` over ``(L1, L2)``) of channel ``c = r % cout``; blocks at or
@@ -341,6 +371,7 @@ def transform_output2(m, R, n, phase0, cout, planes, L1, L2, crop1, crop2, nb1, 
     """
     n1, n2 = out.shape[2], out.shape[3]
     P = R // cout
+    A = 4 if m.shape[0] == 16 else 3
     G = simd.lanes(m.dtype)
     mf, of = m.reshape(m.size), out.reshape(out.size)
     plane = m.shape[1] * m.shape[2]
@@ -358,9 +389,6 @@ def transform_output2(m, R, n, phase0, cout, planes, L1, L2, crop1, crop2, nb1, 
         # blocks whose samples lie inside the output
         blo1, bhi1 = max(0, -(s1 // Lp1)), min(nb1, (n1 - 1 - s1) // Lp1 + 1)
         blo2, bhi2 = max(0, -(s2 // Lp2)), min(nb2, (n2 - 1 - s2) // Lp2 + 1)
-        m0, m1, m2 = m[0, row], m[1, row], m[2, row]
-        m3, m4, m5 = m[3, row], m[4, row], m[5, row]
-        m6, m7, m8 = m[6, row], m[7, row], m[8, row]
         t = t0
         while t < t0 + n:
             lane, r1, r2, cnt = _run_of_tiles(t, t0 + n, nt1, nt2)
@@ -385,16 +413,22 @@ def transform_output2(m, R, n, phase0, cout, planes, L1, L2, crop1, crop2, nb1, 
                 o0 = ((lane * out.shape[1] + c) * n1 + np.int64(R0)) * n2 + np.int64(u0)
                 o1 = o0 + np.int64(R1 - R0) * n2
                 while k + G <= hi - lo:
-                    simd.at3x3(mf, at + k, plane, of, o0 + 2 * k, o1 + 2 * k, top, bottom)
+                    if A == 3:
+                        simd.at3x3(mf, at + k, plane, of, o0 + 2 * k, o1 + 2 * k, top, bottom)
+                    else:
+                        simd.at4x4(mf, at + k, plane, of, o0 + 2 * k, o1 + 2 * k, top, bottom)
                     k += G
                 if k < hi - lo:
-                    simd.at3x3_part(mf, at + k, plane, of, o0 + 2 * k, o1 + 2 * k, top,
-                                    bottom, hi - lo - k)
+                    if A == 3:
+                        simd.at3x3_part(mf, at + k, plane, of, o0 + 2 * k, o1 + 2 * k, top,
+                                        bottom, hi - lo - k)
+                    else:
+                        simd.at4x4_part(mf, at + k, plane, of, o0 + 2 * k, o1 + 2 * k, top,
+                                        bottom, hi - lo - k)
                     k = hi - lo
             for i in range(np.uint64(k), np.uint64(hi - lo)):
                 u, b = u0 + st * i, np.uint64(b0 + lo) + i
-                y00, y01, y10, y11 = _at3x3(m0[b], m1[b], m2[b], m3[b], m4[b], m5[b],
-                                            m6[b], m7[b], m8[b])
+                y00, y01, y10, y11 = _at2x2(m, row, b)
                 if top:
                     img[R0, u] = y00
                     img[R0, u + ll] = y01
@@ -411,8 +445,7 @@ def transform_output2(m, R, n, phase0, cout, planes, L1, L2, crop1, crop2, nb1, 
 def _edge_out2(m, row, b, B1, B2, blo1, bhi1, blo2, bhi2, L1, L2, s1, s2, img):
     """The kept samples of one tile of :func:`transform_output2` (first block
     ``(B1, B2)``)."""
-    y = _at3x3(m[0, row, b], m[1, row, b], m[2, row, b], m[3, row, b], m[4, row, b],
-               m[5, row, b], m[6, row, b], m[7, row, b], m[8, row, b])
+    y = _at2x2(m, row, b)
     for k in range(4):
         i, j = B1 + k // 2, B2 + k % 2
         if blo1 <= i < bhi1 and blo2 <= j < bhi2:
@@ -476,12 +509,12 @@ def chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, first, last, width, cp, v, 
     us of Python dispatch a chunk otherwise: 0.25 ms of a 64-channel strided
     conv2d's ~10).  ``v`` and ``m`` are the scratch of a chunk of ``width``
     tiles."""
-    E, R = UT.shape[0], UT.shape[3]
+    E, P, R = UT.shape[0], UT.shape[1], UT.shape[3]
     for t0 in range(first, last, width):
         n = min(width, last - t0)
         transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp)
         for e in range(E):
-            me = m[9 * e:9 * e + 9]
+            me = m[P * e:P * e + P]
             products(UT[e], v[e], me, n, check)
             transform_output2(me, R, n, phases[e], cout, planes, L1, L2, crop1, crop2, nb1,
                               nb2, nt1, nt2, t0, out)

@@ -175,19 +175,28 @@ def _offset(builder, base, k, step):
     return builder.add(base, builder.mul(step, ir.Constant(step.type, k)))
 
 
-def _bt3x3(part):
-    """The code of :func:`bt3x3` (``part``: of :func:`bt3x3_part`)."""
+def _bt(b, d):
+    """``BT d`` of 3 points (F(2, 2): ``(d0 - d1, d1, d2 - d1)``) or 4 (F(3, 2)
+    and F(2, 3): ``(d0 - d2, d1 + d2, d2 - d1, d3 - d1)``)."""
+    if len(d) == 3:
+        return b.fsub(d[0], d[1]), d[1], b.fsub(d[2], d[1])
+    return b.fsub(d[0], d[2]), b.fadd(d[1], d[2]), b.fsub(d[2], d[1]), b.fsub(d[3], d[1])
+
+
+def _bt2d(A, part):
+    """The code of :func:`bt3x3` (``A = 3``) and :func:`bt4x4` (``A = 4``),
+    ``part``: of their ``_part``: ``BT`` along each row of the ``A x A``
+    tile, then along each column."""
     def codegen(context, builder, sig, args):
-        _, R0, R1, R2, C0, C1, C2, _, D, P = args[:10]
-        src_v, dst_v = _arrays(context, builder, sig, args, 0, 7)
+        rows, cols, D, P = args[1:1 + A], args[1 + A:1 + 2 * A], args[2 + 2 * A], \
+            args[3 + 2 * A]
+        src_v, dst_v = _arrays(context, builder, sig, args, 0, 1 + 2 * A)
         b = builder
-        mask = _first(b, args[10], src_v.count, src_v.per) if part else None
-        x = [[src_v.load(b.add(r, c), mask) for c in (C0, C1, C2)] for r in (R0, R1, R2)]
-        e = [[b.fsub(row[0], row[1]), row[1], b.fsub(row[2], row[1])] for row in x]
-        for col in range(3):
-            dst_v.store(b.fsub(e[0][col], e[1][col]), _offset(b, D, col, P), mask)
-            dst_v.store(e[1][col], _offset(b, D, 3 + col, P), mask)
-            dst_v.store(b.fsub(e[2][col], e[1][col]), _offset(b, D, 6 + col, P), mask)
+        mask = _first(b, args[4 + 2 * A], src_v.count, src_v.per) if part else None
+        e = [_bt(b, [src_v.load(b.add(r, c), mask) for c in cols]) for r in rows]
+        for col in range(A):
+            for row, value in enumerate(_bt(b, [e[a][col] for a in range(A)])):
+                dst_v.store(value, _offset(b, D, A * row + col, P), mask)
         return context.get_dummy_value()
     return codegen
 
@@ -200,14 +209,14 @@ def bt3x3(typingctx, src, r0, r1, r2, c0, c1, c2, dst, d, step):
 
     Along a row ``BT`` gives ``(d0 - d1, d1, d2 - d1)``; across rows the same.
     """
-    return types.void(src, r0, r1, r2, c0, c1, c2, dst, d, step), _bt3x3(False)
+    return types.void(src, r0, r1, r2, c0, c1, c2, dst, d, step), _bt2d(3, False)
 
 
 @intrinsic
 def bt3x3_part(typingctx, src, r0, r1, r2, c0, c1, c2, dst, d, step, count):
     """:func:`bt3x3` of the tiles ``i < count`` only (``count < lanes``: the
     end of a run of tiles), with masked loads and stores."""
-    return types.void(src, r0, r1, r2, c0, c1, c2, dst, d, step, count), _bt3x3(True)
+    return types.void(src, r0, r1, r2, c0, c1, c2, dst, d, step, count), _bt2d(3, True)
 
 
 def _bt4(part):
@@ -217,9 +226,7 @@ def _bt4(part):
         src_v, dst_v = _arrays(context, builder, sig, args, 0, 5)
         b = builder
         mask = _first(b, args[8], src_v.count, src_v.per) if part else None
-        d0, d1, d2, d3 = (src_v.load(c, mask) for c in (C0, C1, C2, C3))
-        for p, value in enumerate((b.fsub(d0, d2), b.fadd(d1, d2), b.fsub(d2, d1),
-                                   b.fsub(d3, d1))):
+        for p, value in enumerate(_bt(b, [src_v.load(c, mask) for c in (C0, C1, C2, C3)])):
             dst_v.store(value, _offset(b, D, p, P), mask)
         return context.get_dummy_value()
     return codegen
@@ -240,8 +247,29 @@ def bt4_part(typingctx, src, c0, c1, c2, c3, dst, d, step, count):
     return types.void(src, c0, c1, c2, c3, dst, d, step, count), _bt4(True)
 
 
-def _at3x3(part):
-    """The code of :func:`at3x3` (``part``: of :func:`at3x3_part`)."""
+@intrinsic
+def bt4x4(typingctx, src, r0, r1, r2, r3, c0, c1, c2, c3, dst, d, step):
+    """Winograd F(2x2, 3x3)'s data transform ``BT d BT^T`` of one vector of
+    tiles: tile ``i`` (``i < lanes``) has ``d[a, b] = src[r_a + c_b + i]``,
+    and point ``p = 4a + b`` of its transform goes to ``dst[d + p*step + i]``.
+
+    Along a row ``BT`` gives :func:`bt4`'s ``(d0 - d2, d1 + d2, d2 - d1, d3 -
+    d1)``; across rows the same.
+    """
+    return types.void(src, r0, r1, r2, r3, c0, c1, c2, c3, dst, d, step), _bt2d(4, False)
+
+
+@intrinsic
+def bt4x4_part(typingctx, src, r0, r1, r2, r3, c0, c1, c2, c3, dst, d, step, count):
+    """:func:`bt4x4` of the tiles ``i < count`` only (``count < lanes``), with
+    masked loads and stores."""
+    return (types.void(src, r0, r1, r2, r3, c0, c1, c2, c3, dst, d, step, count),
+            _bt2d(4, True))
+
+
+def _at2x2(points, part):
+    """The code of the output transforms of a 2x2 tile from ``points`` (9:
+    :func:`at3x3`, 16: :func:`at4x4`; ``part``: their ``_part``)."""
     def codegen(context, builder, sig, args):
         _, A, P, _, O0, O1, TOP, BOTTOM = args[:8]
         src_v, dst_v = _arrays(context, builder, sig, args, 0, 3)
@@ -252,12 +280,21 @@ def _at3x3(part):
             # elements of the row's pair of vectors
             tiles = _first(b, args[8], n, per)
             halves = _spread(b, args[8], 2, n, per)
-        m = [src_v.load(_offset(b, A, p, P), tiles) for p in range(9)]
-        s14, s47 = b.fadd(m[1], m[4]), b.fadd(m[4], m[7])
-        rows = ((TOP, O0, b.fadd(b.fadd(m[0], m[3]), s14), b.fadd(s14, b.fadd(m[2], m[5]))),
-                (BOTTOM, O1, b.fadd(b.fadd(m[3], m[6]), s47), b.fadd(s47, b.fadd(m[5], m[8]))))
+        m = [src_v.load(_offset(b, A, p, P), tiles) for p in range(points)]
+        if points == 9:
+            # F(2x2, 2x2): the sums of the 2x2 windows
+            s14, s47 = b.fadd(m[1], m[4]), b.fadd(m[4], m[7])
+            y = ((b.fadd(b.fadd(m[0], m[3]), s14), b.fadd(s14, b.fadd(m[2], m[5]))),
+                 (b.fadd(b.fadd(m[3], m[6]), s47), b.fadd(s47, b.fadd(m[5], m[8]))))
+        else:
+            # F(2x2, 3x3): AT = [[1, 1, 1, 0], [0, 1, -1, -1]] along rows, then columns
+            def at(m0, m1, m2, m3):
+                return b.fadd(b.fadd(m0, m1), m2), b.fsub(b.fsub(m1, m2), m3)
+            r = [at(*m[4 * a:4 * a + 4]) for a in range(4)]
+            cols = [at(*(r[a][j] for a in range(4))) for j in range(2)]
+            y = ((cols[0][0], cols[1][0]), (cols[0][1], cols[1][1]))
         ity = ir.IntType(32)
-        for keep, O, left, right in rows:
+        for keep, O, (left, right) in ((TOP, O0, y[0]), (BOTTOM, O1, y[1])):
             with b.if_then(keep):
                 for half in range(2):
                     # tiles half*n/2 .. : their left and right columns in turn
@@ -278,14 +315,29 @@ def at3x3(typingctx, src, a, step, dst, o0, o1, top, bottom):
     ``dst[o0 + 2*i]`` and ``dst[o0 + 2*i + 1]`` when ``top``, ``(1, 0), (1,
     1)`` to ``dst[o1 + 2*i]`` and ``+ 1`` when ``bottom``: two vectors of
     each output row, the tiles' columns interleaved."""
-    return types.void(src, a, step, dst, o0, o1, top, bottom), _at3x3(False)
+    return types.void(src, a, step, dst, o0, o1, top, bottom), _at2x2(9, False)
 
 
 @intrinsic
 def at3x3_part(typingctx, src, a, step, dst, o0, o1, top, bottom, count):
     """:func:`at3x3` of the tiles ``i < count`` only (``count < lanes``), with
     masked loads and stores."""
-    return types.void(src, a, step, dst, o0, o1, top, bottom, count), _at3x3(True)
+    return types.void(src, a, step, dst, o0, o1, top, bottom, count), _at2x2(9, True)
+
+
+@intrinsic
+def at4x4(typingctx, src, a, step, dst, o0, o1, top, bottom):
+    """Winograd F(2x2, 3x3)'s output transform ``AT M AT^T`` of a 4x4 ``M``,
+    ``AT = [[1, 1, 1, 0], [0, 1, -1, -1]]``, of one vector of tiles, laid
+    out and stored as by :func:`at3x3`."""
+    return types.void(src, a, step, dst, o0, o1, top, bottom), _at2x2(16, False)
+
+
+@intrinsic
+def at4x4_part(typingctx, src, a, step, dst, o0, o1, top, bottom, count):
+    """:func:`at4x4` of the tiles ``i < count`` only (``count < lanes``), with
+    masked loads and stores."""
+    return types.void(src, a, step, dst, o0, o1, top, bottom, count), _at2x2(16, True)
 
 
 def _at4(part):

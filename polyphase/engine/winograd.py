@@ -1,4 +1,5 @@
-"""Winograd minimal filtering for channel-mixing phases whose taps lie in 2-tap boxes.
+"""Winograd minimal filtering for channel-mixing phases whose taps lie in 2-tap
+boxes (and, in 2-D, 3-tap boxes).
 
 After the polyphase split, a stride-2 convolution with a kernel of 4 taps per
 axis is, for each output phase, a sum over input phases ``q`` of *stride-1*
@@ -32,6 +33,24 @@ with ``V = BT d``, ``U = G g``, ``y = AT (U * V)`` in 1-D and ``V = BT d BT^T``,
 coefficients 0 and +-1 and the filter's 1/2 is exact, so rounding is that
 of a few extra additions, the order of the direct sum's.  Larger tiles need
 points such as 2 or 1/2, whose coefficients lose accuracy in float32.
+
+2-D phases whose taps need boxes of 3 delays per axis -- the stride-1 3x3
+layer, and 5x5 or 6x6 kernels at stride 2 -- run F(2x2, 3x3), 16 products
+per 2x2 tile instead of 36 (2.25x fewer), with F(2, 3) along each axis::
+
+    F(2, 3):  BT = F(3, 2)'s (the same points {0, 1, -1, inf})
+              G  = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, -1]]
+              AT = [[1, 1, 1, 0], [0, 1, -1, -1]]
+
+All entries of a layer then take boxes of 3, the taps of a phase that do
+not fill its box with zero weights in the rest, where that costs no more
+products per output than the taps (a 5x5 stride-2 kernel: 16 products for
+25 taps over its four input phases; the 2x2 phase of its transposed layer,
+4 for 4).  Measured against the routes these layers took before (im2col or
+the direct kernel), one thread, float32, torch (oneDNN) in the same process
+(one thread): N8 C64 -> 64 32x32 k3 s1 9.7 -> 4.1 ms (torch 6.0); N4 C64 ->
+64 32x32 k5 s2 4.3 -> 2.2 (torch 2.3); N8 C64 -> 128 32x32 k3 s1 16.4 ->
+7.0; N4 C32 -> 32 32x32 k5 s2 transposed 3.3 -> 3.0 (torch 3.2).
 
 Why F(2x2, 2x2) in 2-D: F(3x3, 2x2) (16 products per 9 outputs) was measured
 twice on the 64-channel strided 2-D layer (N8, 64x64, k4).  Its products run
@@ -81,17 +100,34 @@ BT = {1: np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, -1, 0, 1]]),
       2: np.array([[1, -1, 0], [0, 1, 0], [0, -1, 1]])}
 AT = {1: np.array([[1, 1, 1, 0], [0, 1, -1, 0], [0, 1, 1, 1]]),
       2: np.array([[1, 1, 0], [0, 1, 1]])}
+# F(2, 3) along each axis of a 2-D layer whose phases' taps lie in boxes of 3
+# (see the module's notes): the points {0, 1, -1, inf} of F(3, 2), so its
+# data transform is F(3, 2)'s ``BT`` (the last point's sign moves into G)
+G3 = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, -1]])
+BT3 = BT[1]
+AT3 = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])
 
 
-def plan(taps, W, cin, partial=False):
+def box_size(plan):
+    """The delays per axis of the smallest box that holds the taps of every
+    input phase of every entry of a GEMM ``plan`` (entries ``(taps, W)``)."""
+    size = 1
+    for taps, _ in plan:
+        for q in np.unique(taps[:, 0]):
+            k = taps[taps[:, 0] == q, 1:]
+            size = max(size, int((k.max(axis=0) - k.min(axis=0)).max()) + 1)
+    return size
+
+
+def plan(taps, W, cin, partial=False, box=2):
     """Winograd form of one GEMM-path phase entry, or ``None``.
 
     ``taps`` is ``(T, 1 + d)``: input phase ``q`` and delays ``k``; ``W`` is
     ``(1, R, T * C_in)`` (one channel group).  Applies for ``d`` = 1 or 2 when
-    the taps of each input phase are exactly a full box of 2 delays per axis,
-    or with ``partial`` lie in one (the box's other weights zero) and the
-    products per output, ``(m + 1)**d / m**d`` per input phase for F(m, 2),
-    are no more than the taps.
+    the taps of each input phase are exactly a full box of ``box`` delays per
+    axis (2, or 3 for ``d = 2``: F(2x2, 3x3)), or with ``partial`` lie in one
+    (the box's other weights zero) and the products per output, ``(m + box -
+    1)**d / m**d`` per input phase for F(m, box), are no more than the taps.
     Returns ``(qs, kmin, U, UT)``: the input phases, each box's smallest
     delays, the transformed weights ``U`` of shape ``(points, R, n_q * C_in)``
     and ``UT``, ``U`` transposed to ``(points, n_q * C_in, R)`` for the
@@ -99,30 +135,30 @@ def plan(taps, W, cin, partial=False):
     ``R`` a multiple of 4), else None (the products go to BLAS).
     """
     d = taps.shape[1] - 1
-    if W.shape[0] != 1 or d not in (1, 2):
+    if W.shape[0] != 1 or d not in (1, 2) or box not in (2, 3) or box == 3 and d != 2:
         return None
     qs = np.unique(taps[:, 0])
     R = W.shape[1]
     if qs.size * cin < MIN_CHANNELS or R < MIN_CHANNELS:
         return None
-    if partial and (TILE[d] + 1) ** d * qs.size > taps.shape[0] * TILE[d] ** d:
+    if partial and (TILE[d] + box - 1) ** d * qs.size > taps.shape[0] * TILE[d] ** d:
         return None     # (more products per output than the direct sum's taps)
     We = W[0].reshape(R, taps.shape[0], cin)
     kmin = np.zeros((qs.size, d), dtype=np.int64)
-    g = np.zeros((2,) * d + (R, qs.size, cin), dtype=W.dtype)
+    g = np.zeros((box,) * d + (R, qs.size, cin), dtype=W.dtype)
     for iq, q in enumerate(qs):
         sel = np.flatnonzero(taps[:, 0] == q)
         k = taps[sel, 1:]
         lo = k.min(axis=0)
-        if np.unique(k, axis=0).shape[0] != sel.size or (k.max(axis=0) - lo > 1).any() \
-                or not partial and (sel.size != 2 ** d or (k.max(axis=0) - lo != 1).any()):
+        if np.unique(k, axis=0).shape[0] != sel.size or (k.max(axis=0) - lo >= box).any() \
+                or not partial and (sel.size != box ** d or (k.max(axis=0) - lo != box - 1).any()):
             return None
         kmin[iq] = lo
         for t, kt in zip(sel, k):
-            # a tap of delay k reads the tile at offset 1 - (k - lo) on each axis
-            g[tuple(1 - (kt - lo)) + (slice(None), iq)] = We[:, t]
-    g = g.reshape((2,) * d + (R, qs.size * cin))
-    G = _G[d]
+            # a tap of delay k reads the tile at offset box - 1 - (k - lo) on each axis
+            g[tuple(box - 1 - (kt - lo)) + (slice(None), iq)] = We[:, t]
+    g = g.reshape((box,) * d + (R, qs.size * cin))
+    G = G3 if box == 3 else _G[d]
     U = np.einsum("xu,yv,uvrc->xyrc", G, G, g) if d == 2 else np.einsum("xu,urc->xrc", G, g)
     U = np.ascontiguousarray(U.reshape(-1, R, qs.size * cin).astype(W.dtype))
     UT = np.ascontiguousarray(U.transpose(0, 2, 1)) \
@@ -447,18 +483,19 @@ def _setup1(plans, lanes, b0, M, pre, nb, chunk_bytes, part, dtype):
     return nt, first, last, entries
 
 
-def _column_phases(off1, off2, M, nt1, nt2, width):
+def _column_phases(off1, off2, M, nt1, nt2, width, A=3):
     """Shape of the scratch for :func:`.kernels_winograd.transform_input2`,
-    and its margin: the rows a chunk of ``width`` tiles reads from each image
-    it touches, split into ``2 * M[1]`` column phases, with the zero columns
-    that tiles at the image's edges read first (``margin``) and last."""
+    and its margin: the rows a chunk of ``width`` tiles (``A x A`` samples
+    each) reads from each image it touches, split into ``2 * M[1]`` column
+    phases, with the zero columns that tiles at the image's edges read first
+    (``margin``) and last."""
     S = 2 * M[1]
     # column phase offset of d[., b] of tile 0, per entry, phase and b
-    j = (off2[..., None] + np.arange(3) * M[1]) // S
+    j = (off2[..., None] + np.arange(A) * M[1]) // S
     margin = int(max(0, -j.min()))
     columns = margin + int(j.max()) + nt2
     tile_rows = min(nt1, -(-width // nt2) + 1)          # per image a chunk touches
-    rows = int(off1.max() - off1.min()) + 2 * M[0] * tile_rows + 1
+    rows = int(off1.max() - off1.min()) + (2 * tile_rows + A - 3) * M[0] + 1
     images = -(-width // (nt1 * nt2)) + 1
     return (images, rows, S, columns), margin
 
@@ -491,6 +528,7 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
         target = scratch("winograd-planes", (lanes, L[0] * L[1] * cout) + tuple(nb),
                          x.dtype)
     check = scratch("winograd-check", (64 // x.itemsize,), x.dtype)
+    points = plans[0][2].shape[0]
     for group, off1, off2, cp_shape, margin, width, UT, phases, vshape, mshape in groups:
         cp = scratch("winograd-columns", cp_shape, x.dtype)
         if UT is not None:
@@ -504,13 +542,13 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
         R = max(plans[e][2].shape[1] for e in group)
         for t0 in range(first, last, width):
             n = min(width, last - t0)
-            v, vn, m, mn = _tiles(9, cz, R, n, x.dtype, E)
+            v, vn, m, mn = _tiles(points, cz, R, n, x.dtype, E)
             kw.transform_input2(x, off1, off2, margin, M[0], M[1], nt1, nt2, t0, n, v, cp)
             for i, e in enumerate(group):
                 U, UT = plans[e][2], plans[e][3]
-                _products(U, UT, v[i], vn[i], m[9 * i:9 * i + 9], mn[9 * i:9 * i + 9, :U.shape[1]],
-                          n)
-                me = m[9 * i:9 * i + 9]
+                me = m[points * i:points * (i + 1)]
+                _products(U, UT, v[i], vn[i], me,
+                          mn[points * i:points * (i + 1), :U.shape[1]], n)
                 kw.transform_output2(me, U.shape[1], n, phases[i], cout,
                                      target is not out, L[0], L[1], crop[0], crop[1], nb[0],
                                      nb[1], nt1, nt2, t0, target)
@@ -533,21 +571,25 @@ def _setup2(plans, lanes, b0, M, pre, nb, chunk_bytes, part, dtype):
     first, last = _tile_range(lanes * nt1 * nt2, part)
     same = all(np.array_equal(q, plans[0][0]) for q, _, _, _ in plans)
     isz = np.dtype(dtype).itemsize
+    points = plans[0][2].shape[0]
+    A = math.isqrt(points)                  # samples per tile and axis: 3 or 4
+    box = A - TILE[2] + 1
     groups = []
     for group in [list(range(len(plans)))] if same else [[e] for e in range(len(plans))]:
         qs = plans[group[0]][0]
         q1, q2 = qs // M[1], qs % M[1]
-        # x index of each tile's corner d[0, 0] (delay kmin + 1), per entry and phase
-        off1 = np.array([(b0[0] - plans[e][1][:, 0] - 1) * M[0] + q1 - pre[0]
+        # x index of each tile's corner d[0, 0] (delay kmin + box - 1), per
+        # entry and phase
+        off1 = np.array([(b0[0] - plans[e][1][:, 0] - box + 1) * M[0] + q1 - pre[0]
                          for e in group], dtype=np.int64)
-        off2 = np.array([(b0[1] - plans[e][1][:, 1] - 1) * M[1] + q2 - pre[1]
+        off2 = np.array([(b0[1] - plans[e][1][:, 1] - box + 1) * M[1] + q2 - pre[1]
                          for e in group], dtype=np.int64)
         E, cz = len(group), plans[group[0]][2].shape[2]
         R = max(plans[e][2].shape[1] for e in group)
         width = _chunk_width(last - first,
-                             (chunk_bytes or CHUNK_BYTES) // (9 * E * max(cz, R) * isz))
-        cp_shape, margin = _column_phases(off1, off2, M, nt1, nt2, width)
+                             (chunk_bytes or CHUNK_BYTES) // (points * E * max(cz, R) * isz))
+        cp_shape, margin = _column_phases(off1, off2, M, nt1, nt2, width, A)
         phases = np.array([0 if len(plans) == 1 else e for e in group], dtype=np.int64)
         groups.append((group, off1, off2, cp_shape, margin, width, _stacked(plans, group),
-                       phases) + _tile_shapes(9, cz, R, width, dtype, E))
+                       phases) + _tile_shapes(points, cz, R, width, dtype, E))
     return nt1, nt2, first, last, groups
