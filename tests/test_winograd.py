@@ -37,6 +37,16 @@ def brute_conv_transpose2d(x, w, stride, padding):
     return full[:, :, padding:full.shape[2] - padding, padding:full.shape[3] - padding]
 
 
+def brute_conv_transpose1d(x, w, stride, padding):
+    """torch.nn.functional.conv_transpose1d by scattering each input sample."""
+    n, cin, length = x.shape
+    k = w.shape[2]
+    full = np.zeros((n, w.shape[1], (length - 1) * stride + k))
+    for i in range(length):
+        full[:, :, i * stride:i * stride + k] += np.einsum("nc,cok->nok", x[:, :, i], w)
+    return full[:, :, padding:full.shape[2] - padding]
+
+
 def _layer_and_input(transposed, n, c, size, padding, seed, dtype=np.float64):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, size, size)).astype(dtype)
@@ -577,79 +587,101 @@ def test_a_layer_route_stays_off_for_other_routes():
     assert route[0] == "winograd"
 
 
-# 2-D layers whose phases' taps lie in boxes of 3 per axis, F(2x2, 3x3):
-# (kernel, stride, transposed); k3 s1 and k6 s2 fill the boxes, k5 s2 and
-# k7 s3 do not (zero weights in the rest), k8 s3 splits columns by 6
-BOX3_LAYERS = [(3, 1, False), (5, 2, False), (6, 2, False), (7, 3, False), (8, 3, False),
-               (3, 1, True), (5, 2, True), (6, 2, True)]
+# Layers whose phases' taps lie in boxes of 3 per axis, F(2, 3) and F(2x2,
+# 3x3): (d, kernel, stride, transposed); k3 s1 and k6 s2 fill the boxes, k5
+# s2 and k7 s3 do not (zero weights in the rest), k8 s3 splits columns by 6
+BOX3_LAYERS = [(d, k, stride, transposed) for d in (1, 2) for k, stride, transposed in [
+    (3, 1, False), (5, 2, False), (6, 2, False), (7, 3, False), (8, 3, False),
+    (3, 1, True), (5, 2, True), (6, 2, True)]]
+_CLS = {(1, False): pnn.Conv1d, (1, True): pnn.ConvTranspose1d,
+        (2, False): pnn.Conv2d, (2, True): pnn.ConvTranspose2d}
 
 
-@pytest.mark.parametrize("k, stride, transposed", BOX3_LAYERS)
-def test_layers_with_boxes_of_three_take_f2x2_3x3(k, stride, transposed):
-    cls = pnn.ConvTranspose2d if transposed else pnn.Conv2d
-    pm = cls(np.ones((16, 16, k, k)), stride=stride).polyphase()
+def test_transformed_weights_reproduce_direct_3tap_correlation_of_two_outputs():
+    """F(2, 3): y = AT ((G g) * (BT d)) gives y_i = sum_k g_k d_(i+k)."""
+    rng = np.random.default_rng(10)
+    d, g = rng.standard_normal(4), rng.standard_normal(3)
+    y = winograd.AT3 @ ((winograd.G3 @ g) * (winograd.BT3 @ d))
+    np.testing.assert_allclose(y, [d[i:i + 3] @ g for i in range(2)], rtol=1e-14)
+
+
+@pytest.mark.parametrize("d, k, stride, transposed", BOX3_LAYERS)
+def test_layers_with_boxes_of_three_take_the_winograd_route(d, k, stride, transposed):
+    pm = _CLS[d, transposed](np.ones((16, 16) + (k,) * d), stride=stride).polyphase()
     G, plan = gemm._plan(pm, np.float64)
     fast = gemm._winograd_plans(pm, np.float64, plan, 16)
-    assert fast is not None
-    assert all(U.shape[0] == 16 for _, _, U, _ in fast)        # 4x4 points
+    assert fast is not None and fast.box == 3
+    assert all(U.shape[0] == 4 ** d for _, _, U, _ in fast)        # 4 points per axis
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(case=st.sampled_from(BOX3_LAYERS), n=st.integers(1, 3), c=st.sampled_from([16, 24]),
        size=st.integers(1, 14), padding=st.integers(0, 3), seed=st.integers(0, 99))
 def test_boxes_of_three_match_brute_force(case, n, c, size, padding, seed):
-    k, stride, transposed = case
+    d, k, stride, transposed = case
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c, size, size))
+    if d == 1:
+        size *= 5
+    x = rng.standard_normal((n, c) + (size,) * d)
     if transposed:
         if (size - 1) * stride - 2 * padding + k <= 0:
             return
-        w = rng.standard_normal((c, c, k, k))
-        expected = brute_conv_transpose2d(x, w, stride, padding)
-        got = pnn.conv_transpose2d(x, w, stride=stride, padding=padding)
+        w = rng.standard_normal((c, c) + (k,) * d)
+        if d == 1:
+            expected = brute_conv_transpose1d(x, w, stride, padding)
+            got = pnn.conv_transpose1d(x, w, stride=stride, padding=padding)
+        else:
+            expected = brute_conv_transpose2d(x, w, stride, padding)
+            got = pnn.conv_transpose2d(x, w, stride=stride, padding=padding)
     else:
         if size + 2 * padding < k:
             return
-        w = rng.standard_normal((c, c, k, k))
-        expected = brute_conv2d(x, w, stride, padding)
-        got = pnn.conv2d(x, w, stride=stride, padding=padding)
+        w = rng.standard_normal((c, c) + (k,) * d)
+        brute, conv = (brute_conv1d, pnn.conv1d) if d == 1 else (brute_conv2d, pnn.conv2d)
+        expected = brute(x, w, stride, padding)
+        got = conv(x, w, stride=stride, padding=padding)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
 
 
-@pytest.mark.parametrize("k, stride, transposed", BOX3_LAYERS)
+@pytest.mark.parametrize("d, k, stride, transposed", BOX3_LAYERS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64])
 @pytest.mark.parametrize("shape, padding", [((37, 70), 1), ((20, 133), 0), ((35, 97), 2)])
 @pytest.mark.parametrize("chunk", [None, 1])
-def test_boxes_of_three_vector_transforms_equal_im2col(monkeypatch, k, stride, transposed,
+def test_boxes_of_three_vector_transforms_equal_im2col(monkeypatch, d, k, stride, transposed,
                                                        dtype, shape, padding, chunk):
-    """F(2x2, 3x3)'s 4x4 data transform and 2x2 output transform by vectors of
+    """F(2, 3)'s and F(2x2, 3x3)'s data and output transforms by vectors of
     tiles and masked vectors at the ends of tile rows, the column phases of
-    stride 1, 2 and 3, chunks of 64 tiles that cut tile rows; scratch rows
-    start as NaN (see :func:`test_winograd_vector_transforms_equal_im2col`)."""
+    stride 1, 2 and 3, chunks of 64 tiles that cut tile rows and signals;
+    scratch rows start as NaN (see
+    :func:`test_winograd_vector_transforms_equal_im2col`)."""
     if chunk is not None:
         monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk)
     scratch("winograd-columns", (1 << 22,), np.uint8)[:] = 0xFF
+    if d == 1:
+        shape = (shape[0] * shape[1],)
     rng = np.random.default_rng(shape[-1] + padding + k)
     x = rng.standard_normal((2, 16) + shape).astype(dtype)
-    w = rng.standard_normal((16, 16, k, k)).astype(dtype)
+    w = rng.standard_normal((16, 16) + (k,) * d).astype(dtype)
     if np.dtype(dtype).kind == "c":
         x = x + 1j * rng.standard_normal(x.shape).astype(dtype)
         w = w - 1j * rng.standard_normal(w.shape).astype(dtype)
-    cls = pnn.ConvTranspose2d if transposed else pnn.Conv2d
-    assert_winograd_equals_im2col(cls(w, stride=stride, padding=padding), x)
+    assert_winograd_equals_im2col(_CLS[d, transposed](w, stride=stride, padding=padding), x)
 
 
 @pytest.mark.parametrize("origin", [(0, 0), (1, 0), (-2, 3)])
 @pytest.mark.parametrize("mode", ["same", "valid"])
 def test_boxes_of_three_on_cropped_windows(origin, mode):
     rng = np.random.default_rng(9)
-    x = rng.standard_normal((2, 16, 13, 10))
-    for cls, k, stride in ((pnn.Conv2d, 3, 1), (pnn.Conv2d, 5, 2), (pnn.ConvTranspose2d, 5, 2)):
-        layer = cls(rng.standard_normal((16, 16, k, k)), stride=stride, padding=1)
-        win = windows_for(layer._declared, x.shape[2:], mode)
-        args = (layer.polyphase(), x, np.dtype(np.float64), origin,
-                tuple(s for s, _ in win), tuple(e - s for s, e in win))
-        fast = gemm.run_gemm(*args, algorithm="winograd")
-        slow = gemm.run_gemm(*args, algorithm="im2col")
-        np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12 * np.abs(slow).max())
+    for d in (1, 2):
+        x = rng.standard_normal((2, 16, 13, 10)) if d == 2 else rng.standard_normal((2, 16, 61))
+        for transposed, k, stride in ((False, 3, 1), (False, 5, 2), (True, 5, 2)):
+            layer = _CLS[d, transposed](rng.standard_normal((16, 16) + (k,) * d),
+                                        stride=stride, padding=1)
+            win = windows_for(layer._declared, x.shape[2:], mode)
+            args = (layer.polyphase(), x, np.dtype(np.float64), origin[:d],
+                    tuple(s for s, _ in win), tuple(e - s for s, e in win))
+            fast = gemm.run_gemm(*args, algorithm="winograd")
+            slow = gemm.run_gemm(*args, algorithm="im2col")
+            np.testing.assert_allclose(fast, slow, rtol=1e-12,
+                                       atol=1e-12 * np.abs(slow).max())

@@ -155,9 +155,8 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
             return out
     fast = _winograd_plans(pm, dtype, plan, cin) if algorithm != "im2col" else None
     if algorithm == "winograd" and not fast:
-        raise ValueError("algorithm='winograd' needs 1-D phases whose taps lie in boxes "
-                         "of 2 delays, or 2-D phases whose taps lie in boxes of 2 or 3 "
-                         "delays per axis")
+        raise ValueError("algorithm='winograd' needs 1-D or 2-D phases whose taps lie "
+                         "in boxes of 2 or 3 delays per axis")
     if fast:
         # straight from x into the result: no phase streams, no product
         return run_winograd_route(_winograd_call(pm, fast, lanes, in_origin, starts, lengths),
@@ -426,15 +425,16 @@ def _winograd_plans(pm, dtype, plan, cin):
         # 8.0-8.4 -> 5.4-5.6 ms, 0.64 -> 0.95x torch; conv2d 64x64 11.1-11.3
         # -> 8.8-9.0 ms; two threads 1.35-2x).  Not for transposed layers,
         # whose phases would multiply more zeros than the direct kernel.
-        # 2-D phases whose taps need boxes of 3 delays (k3 stride 1, k5 or k6
-        # stride 2) run F(2x2, 3x3), all entries alike (one box for all the
-        # planes of a call); where the taps of a transposed layer's phase do
-        # not fill the box it pays no more products than its taps either.
+        # Phases whose taps need boxes of 3 delays (k3 stride 1, k5 or k6
+        # stride 2) run F(2, 3) / F(2x2, 3x3), all entries alike (one box for
+        # all the planes of a call); where the taps of a transposed layer's
+        # phase do not fill the box it pays no more products than its taps
+        # either.
         box = box_size([entry for entry in plan if entry[0].shape[0]])
         partial = all(L == 1 for L in pm.ups) or box == 3
         plans = [winograd_plan(taps, W, cin, partial, max(box, 2)) if taps.shape[0] else None
                  for taps, W in plan]
-        cache[key] = Plans(plans) if all(p is not None for p in plans) else None
+        cache[key] = Plans(plans, max(box, 2)) if all(p is not None for p in plans) else None
     return cache[key]
 
 

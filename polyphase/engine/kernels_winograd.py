@@ -1,9 +1,9 @@
-"""numba transforms of the Winograd path (see :mod:`.winograd`): F(3, 2) in
-1-D, F(2x2, 2x2) and F(2x2, 3x3) in 2-D.
+"""numba transforms of the Winograd path (see :mod:`.winograd`): F(3, 2) and
+F(2, 3) in 1-D, F(2x2, 2x2) and F(2x2, 3x3) in 2-D.
 
 Tile ``t`` of a chunk is tile ``(lane, r1, r2)`` in row-major order over
 ``(lanes, nt1, nt2)`` (1-D: ``(lanes, nt2)``); its output blocks are
-``(3*r2 + j)`` in 1-D and ``(2*r1 + i, 2*r2 + j)`` in 2-D.  The transforms
+``(T*r2 + j)`` in 1-D (``T`` = 3 or 2 outputs a tile) and ``(2*r1 + i, 2*r2 + j)`` in 2-D.  The transforms
 walk runs of tiles along a tile row: ~700 tiles in 1-D, where views made per
 run are cheap and the loops over them vectorise; 16 to 33 for the 2-D layers
 measured, where the loops index flat buffers with unsigned offsets instead
@@ -15,7 +15,8 @@ numba's OpenMP threads, spinning after a parallel region, fought
 OpenBLAS's threads for the two cores.
 
 In 1-D the data transform is ``BT d = (d0 - d2, d1 + d2, d2 - d1, d3 - d1)``
-and the output transform ``AT m = (m0 + m1 + m2, m1 - m2, m1 + m2 + m3)``.
+and the output transform ``AT m = (m0 + m1 + m2, m1 - m2, m1 + m2 + m3)`` for
+F(3, 2), ``(m0 + m1 + m2, m1 - m2 - m3)`` for F(2, 3).
 """
 
 import numpy as np
@@ -40,9 +41,10 @@ def transform_input1(x, off, jmin, M, nt, t0, n, v, cp):
     chunk, channel ``ch``, of the signals ``x`` (lanes, C_in, n_x).
 
     Channel ``ch = iq * C_in + c`` is channel ``c`` of input phase ``iq``;
-    ``d[a]`` of tile ``(lane, r)`` is ``x[lane, c, off[iq] + (3*r + a)*M]``,
-    zero outside the signal.  The samples the chunk's tiles of each signal
-    read are first split into their ``S = 3*M`` phases (``cp``: ``(images, S,
+    ``d[a]`` of tile ``(lane, r)`` is ``x[lane, c, off[iq] + (T*r + a)*M]``
+    (``T``: outputs a tile, 3 or 2), zero outside the signal.  The samples the
+    chunk's tiles of each signal read are first split into their ``S = T*M``
+    phases (``cp``: ``(images, S,
     W)``, in cache; ``jmin`` is the smallest ``(off[iq] + a*M) // S``), so that
     ``d[a]`` of a run of tiles is a unit-stride run of one phase and
     :func:`.simd.bt4` transforms a vector of tiles at once (the stride-3 loads
@@ -51,7 +53,7 @@ def transform_input1(x, off, jmin, M, nt, t0, n, v, cp):
     """
     lanes_, cin, nx = x.shape
     nq = off.shape[0]
-    S = 3 * M
+    S = cp.shape[1]
     W = cp.shape[2]
     G = simd.lanes(x.dtype)
     xf, cpf, vf = x.reshape(x.size), cp.reshape(cp.size), v.reshape(v.size)
@@ -96,10 +98,11 @@ def transform_input1(x, off, jmin, M, nt, t0, n, v, cp):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out):
+def transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out, T):
     """``out[lane, c, B*L + p - crop] = (AT m_r)[j]`` for the tiles of the chunk,
-    ``B = 3*r2 + j``: straight into the result (lanes, C_out, n), interleaved
-    over the output phases, with no product buffer in between.
+    ``B = T*r2 + j``: straight into the result (lanes, C_out, n), interleaved
+    over the output phases, with no product buffer in between; ``T`` is 3
+    (F(3, 2)) or 2 (F(2, 3)).
 
     ``m`` holds the four planes of products (rows, tiles; the first ``R``
     rows and ``n`` tiles are the chunk's).  Row ``r`` is output phase
@@ -124,54 +127,66 @@ def transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out):
             a0, a1 = m[0, row, b0:b0 + cnt], m[1, row, b0:b0 + cnt]    # zero-based views
             a2, a3 = m[2, row, b0:b0 + cnt], m[3, row, b0:b0 + cnt]
             dst = out[lane, c]
-            # tiles whose three blocks are all kept
-            lo = min(max(-(-blo // 3) - r, 0), cnt)
-            hi = max(min((bhi - 3) // 3 + 1 - r, cnt), lo)
+            # tiles whose T blocks are all kept
+            lo = min(max(-(-blo // T) - r, 0), cnt)
+            hi = max(min((bhi - T) // T + 1 - r, cnt), lo)
             for i in range(lo):
-                _edge_out(a0[i], a1[i], a2[i], a3[i], 3 * (r + i), blo, bhi, L, shift, dst)
+                _edge_out(a0[i], a1[i], a2[i], a3[i], T, T * (r + i), blo, bhi, L, shift, dst)
             if hi > lo:
-                y = dst[3 * (r + lo) * L + shift:]            # zero-based view
+                y = dst[T * (r + lo) * L + shift:]            # zero-based view
                 k0 = 0
                 if L == 1:
                     # a vector of tiles at a time, their outputs interleaved
                     # into whole vectors (0.8 -> 0.5 ms of the 64-channel
                     # strided conv1d's ~6)
                     src = row * mrow + b0 + lo
-                    dst0 = ((lane * cout + c) * nout) + 3 * (r + lo) + shift
+                    dst0 = ((lane * cout + c) * nout) + T * (r + lo) + shift
                     while k0 + G <= hi - lo:
-                        simd.at4(mf, src + k0, plane, of, dst0 + 3 * k0)
+                        if T == 3:
+                            simd.at4(mf, src + k0, plane, of, dst0 + 3 * k0)
+                        else:
+                            simd.at4_2(mf, src + k0, plane, of, dst0 + 2 * k0)
                         k0 += G
                     if k0 < hi - lo:          # the rest: one masked vector
-                        simd.at4_part(mf, src + k0, plane, of, dst0 + 3 * k0, hi - lo - k0)
+                        if T == 3:
+                            simd.at4_part(mf, src + k0, plane, of, dst0 + 3 * k0,
+                                          hi - lo - k0)
+                        else:
+                            simd.at4_2_part(mf, src + k0, plane, of, dst0 + 2 * k0,
+                                            hi - lo - k0)
                         k0 = hi - lo
-                if L == 1:              # contiguous stores
-                    for k in range(k0, hi - lo):
-                        s12 = a1[lo + k] + a2[lo + k]
-                        y[3 * k] = a0[lo + k] + s12
-                        y[3 * k + 1] = a1[lo + k] - a2[lo + k]
-                        y[3 * k + 2] = s12 + a3[lo + k]
-                else:
-                    for k in range(hi - lo):
-                        s12 = a1[lo + k] + a2[lo + k]
-                        y[3 * L * k] = a0[lo + k] + s12
-                        y[3 * L * k + L] = a1[lo + k] - a2[lo + k]
-                        y[3 * L * k + 2 * L] = s12 + a3[lo + k]
+                for k in range(k0, hi - lo):            # (output phases L > 1)
+                    y0, y1, y2 = _at1(a0[lo + k], a1[lo + k], a2[lo + k], a3[lo + k], T)
+                    y[T * L * k] = y0
+                    y[T * L * k + L] = y1
+                    if T == 3:
+                        y[T * L * k + 2 * L] = y2
             for i in range(hi, cnt):
-                _edge_out(a0[i], a1[i], a2[i], a3[i], 3 * (r + i), blo, bhi, L, shift, dst)
+                _edge_out(a0[i], a1[i], a2[i], a3[i], T, T * (r + i), blo, bhi, L, shift, dst)
             t += cnt
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _at1(m0, m1, m2, m3, T):
+    """``AT m`` of one tile: F(3, 2)'s three outputs (``T = 3``) or F(2, 3)'s
+    two (and a zero)."""
+    s12 = m1 + m2
+    if T == 3:
+        return m0 + s12, m1 - m2, s12 + m3
+    return m0 + s12, m1 - m2 - m3, m0 - m0
+
+
 @njit(cache=True, nogil=True)
-def _edge_out(m0, m1, m2, m3, B, blo, bhi, L, shift, dst):
+def _edge_out(m0, m1, m2, m3, T, B, blo, bhi, L, shift, dst):
     """The kept samples of one tile of :func:`transform_output1` (first block ``B``),
     cut by the window or the end of the blocks."""
-    s12 = m1 + m2
+    y0, y1, y2 = _at1(m0, m1, m2, m3, T)
     if blo <= B < bhi:
-        dst[B * L + shift] = m0 + s12
+        dst[B * L + shift] = y0
     if blo <= B + 1 < bhi:
-        dst[(B + 1) * L + shift] = m1 - m2
-    if blo <= B + 2 < bhi:
-        dst[(B + 2) * L + shift] = s12 + m3
+        dst[(B + 1) * L + shift] = y1
+    if T == 3 and blo <= B + 2 < bhi:
+        dst[(B + 2) * L + shift] = y2
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -522,14 +537,14 @@ def chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, first, last, width, cp, v, 
 
 @njit(cache=True, nogil=True)
 def chunks1(x, off, jmin, M, nt, first, last, width, cp, v, UT, m, phase0, L, crop, nb, out,
-            check):
+            check, T):
     """The chunks of tiles ``[first, last)`` of one entry of a 1-D layer
     (:func:`.winograd.run1`): :func:`transform_input1`, :func:`products` and
     :func:`transform_output1` in one call (see :func:`chunks2`); ``v`` and
-    ``m`` are the scratch of a chunk of ``width`` tiles."""
+    ``m`` are the scratch of a chunk of ``width`` tiles; ``T`` outputs a tile."""
     R = UT.shape[2]
     for t0 in range(first, last, width):
         n = min(width, last - t0)
         transform_input1(x, off, jmin, M, nt, t0, n, v, cp)
         products(UT, v, m, n, check)
-        transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out)
+        transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out, T)

@@ -340,34 +340,39 @@ def at4x4_part(typingctx, src, a, step, dst, o0, o1, top, bottom, count):
     return types.void(src, a, step, dst, o0, o1, top, bottom, count), _at2x2(16, True)
 
 
-def _at4(part):
-    """The code of :func:`at4` (``part``: of :func:`at4_part`)."""
+def _at4(T, part):
+    """The code of :func:`at4` (``T = 3``) and :func:`at4_2` (``T = 2``);
+    ``part``: of their ``_part``."""
     def codegen(context, builder, sig, args):
         _, A, P, _, O = args[:5]
         src_v, dst_v = _arrays(context, builder, sig, args, 0, 3)
         b, n, per = builder, src_v.count, src_v.per
-        tiles, thirds = None, (None,) * 3
+        tiles, parts = None, (None,) * T
         if part:
-            # the tiles i < count; their outputs are the first 3*count
-            # elements of the three output vectors
+            # the tiles i < count; their outputs are the first T*count
+            # elements of the T output vectors
             tiles = _first(b, args[5], n, per)
-            thirds = _spread(b, args[5], 3, n, per)
+            parts = _spread(b, args[5], T, n, per)
         m = [src_v.load(_offset(b, A, p, P), tiles) for p in range(4)]
         s12 = b.fadd(m[1], m[2])
-        y = (b.fadd(m[0], s12), b.fsub(m[1], m[2]), b.fadd(s12, m[3]))
+        if T == 3:
+            y = (b.fadd(m[0], s12), b.fsub(m[1], m[2]), b.fadd(s12, m[3]))
+        else:
+            y = (b.fadd(m[0], s12), b.fsub(b.fsub(m[1], m[2]), m[3]))
         ity = ir.IntType(32)
-        for q in range(3):
-            # element e of output vector q is output j of tile i: 3*i + j = q*n + e
-            where = [divmod(q * n + e, 3) for e in range(n)]
+        for q in range(T):
+            # element e of output vector q is output j of tile i: T*i + j = q*n + e
+            where = [divmod(q * n + e, T) for e in range(n)]
             first = [(j * n + i) * per + r if j < 2 else r
                      for i, j in where for r in range(per)]
-            pair = b.shuffle_vector(y[0], y[1], ir.Constant(ir.VectorType(ity, len(first)),
-                                                            first))
-            final = [(n + i) * per + r if j == 2 else e * per + r
-                     for e, (i, j) in enumerate(where) for r in range(per)]
-            value = b.shuffle_vector(pair, y[2], ir.Constant(ir.VectorType(ity, len(final)),
-                                                             final))
-            dst_v.store(value, b.add(O, ir.Constant(O.type, q * n)), thirds[q])
+            value = b.shuffle_vector(y[0], y[1], ir.Constant(ir.VectorType(ity, len(first)),
+                                                             first))
+            if T == 3:
+                final = [(n + i) * per + r if j == 2 else e * per + r
+                         for e, (i, j) in enumerate(where) for r in range(per)]
+                value = b.shuffle_vector(value, y[2], ir.Constant(
+                    ir.VectorType(ity, len(final)), final))
+            dst_v.store(value, b.add(O, ir.Constant(O.type, q * n)), parts[q])
         return context.get_dummy_value()
     return codegen
 
@@ -379,14 +384,29 @@ def at4(typingctx, src, a, step, dst, o):
     src[a + p*step + i]``, its three outputs interleaved into
     ``dst[o + 3*i + j]``: three whole vectors (a stride-3 store of each
     output had compiled to single elements)."""
-    return types.void(src, a, step, dst, o), _at4(False)
+    return types.void(src, a, step, dst, o), _at4(3, False)
 
 
 @intrinsic
 def at4_part(typingctx, src, a, step, dst, o, count):
     """:func:`at4` of the tiles ``i < count`` only (``count < lanes``), with
     masked loads and stores."""
-    return types.void(src, a, step, dst, o, count), _at4(True)
+    return types.void(src, a, step, dst, o, count), _at4(3, True)
+
+
+@intrinsic
+def at4_2(typingctx, src, a, step, dst, o):
+    """Winograd F(2, 3)'s output transform ``AT m = (m0 + m1 + m2, m1 - m2 -
+    m3)`` of one vector of tiles, laid out as by :func:`at4`, its two outputs
+    interleaved into ``dst[o + 2*i + j]``."""
+    return types.void(src, a, step, dst, o), _at4(2, False)
+
+
+@intrinsic
+def at4_2_part(typingctx, src, a, step, dst, o, count):
+    """:func:`at4_2` of the tiles ``i < count`` only (``count < lanes``), with
+    masked loads and stores."""
+    return types.void(src, a, step, dst, o, count), _at4(2, True)
 
 
 def _halves(builder, lo, hi, count, per, odd):

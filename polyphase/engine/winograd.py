@@ -34,9 +34,11 @@ coefficients 0 and +-1 and the filter's 1/2 is exact, so rounding is that
 of a few extra additions, the order of the direct sum's.  Larger tiles need
 points such as 2 or 1/2, whose coefficients lose accuracy in float32.
 
-2-D phases whose taps need boxes of 3 delays per axis -- the stride-1 3x3
-layer, and 5x5 or 6x6 kernels at stride 2 -- run F(2x2, 3x3), 16 products
-per 2x2 tile instead of 36 (2.25x fewer), with F(2, 3) along each axis::
+Phases whose taps need boxes of 3 delays per axis -- the stride-1 layer of
+3 taps per axis, and 5 or 6 at stride 2 -- run F(2, 3) in 1-D, 4 products
+per 2 outputs instead of 6 (1.5x fewer), and F(2x2, 3x3) in 2-D, 16
+products per 2x2 tile instead of 36 (2.25x fewer), with F(2, 3) along each
+axis::
 
     F(2, 3):  BT = F(3, 2)'s (the same points {0, 1, -1, inf})
               G  = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, -1]]
@@ -50,7 +52,9 @@ products per output than the taps (a 5x5 stride-2 kernel: 16 products for
 the direct kernel), one thread, float32, torch (oneDNN) in the same process
 (one thread): N8 C64 -> 64 32x32 k3 s1 9.7 -> 4.1 ms (torch 6.0); N4 C64 ->
 64 32x32 k5 s2 4.3 -> 2.2 (torch 2.3); N8 C64 -> 128 32x32 k3 s1 16.4 ->
-7.0; N4 C32 -> 32 32x32 k5 s2 transposed 3.3 -> 3.0 (torch 3.2).
+7.0; N4 C32 -> 32 32x32 k5 s2 transposed 3.3 -> 3.0 (torch 3.2).  In 1-D
+(N8 C64 -> 64, 4096 samples): k3 s1 11.1 -> 7.1 ms (torch 9.9); k5 s2 12.1
+-> 6.8 (torch 8.4); k5 s2 transposed, 2048 samples, 10.6 -> 9.3 (torch 11.4).
 
 Why F(2x2, 2x2) in 2-D: F(3x3, 2x2) (16 products per 9 outputs) was measured
 twice on the 64-channel strided 2-D layer (N8, 64x64, k4).  Its products run
@@ -92,8 +96,8 @@ MIN_CHANNELS = 16
 # compete for the memory and the shared L3).
 CHUNK_BYTES = 1 << 21
 
-# F(m, 2) per signal dimension: outputs per tile and axis, and its transforms
-TILE = {1: 3, 2: 2}
+# F(m, 2) per signal dimension: its transforms (outputs per tile and axis:
+# :func:`tile`)
 _G = {1: np.array([[1, 0], [0.5, 0.5], [0.5, -0.5], [0, 1]]),
       2: np.array([[1, 0], [1, 1], [0, 1]])}
 BT = {1: np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, -1, 0, 1]]),
@@ -106,6 +110,12 @@ AT = {1: np.array([[1, 1, 1, 0], [0, 1, -1, 0], [0, 1, 1, 1]]),
 G3 = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, -1]])
 BT3 = BT[1]
 AT3 = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])
+
+
+def tile(d, box):
+    """Outputs per tile and axis: F(3, 2) in 1-D, F(2, 2) and F(2, 3) else
+    (4 points per axis, 3 for F(2, 2))."""
+    return 3 if d == 1 and box == 2 else 2
 
 
 def box_size(plan):
@@ -125,7 +135,7 @@ def plan(taps, W, cin, partial=False, box=2):
     ``taps`` is ``(T, 1 + d)``: input phase ``q`` and delays ``k``; ``W`` is
     ``(1, R, T * C_in)`` (one channel group).  Applies for ``d`` = 1 or 2 when
     the taps of each input phase are exactly a full box of ``box`` delays per
-    axis (2, or 3 for ``d = 2``: F(2x2, 3x3)), or with ``partial`` lie in one
+    axis (2, or 3: F(2, 3), F(2x2, 3x3)), or with ``partial`` lie in one
     (the box's other weights zero) and the products per output, ``(m + box -
     1)**d / m**d`` per input phase for F(m, box), are no more than the taps.
     Returns ``(qs, kmin, U, UT)``: the input phases, each box's smallest
@@ -135,13 +145,14 @@ def plan(taps, W, cin, partial=False, box=2):
     ``R`` a multiple of 4), else None (the products go to BLAS).
     """
     d = taps.shape[1] - 1
-    if W.shape[0] != 1 or d not in (1, 2) or box not in (2, 3) or box == 3 and d != 2:
+    if W.shape[0] != 1 or d not in (1, 2) or box not in (2, 3):
         return None
     qs = np.unique(taps[:, 0])
     R = W.shape[1]
     if qs.size * cin < MIN_CHANNELS or R < MIN_CHANNELS:
         return None
-    if partial and (TILE[d] + box - 1) ** d * qs.size > taps.shape[0] * TILE[d] ** d:
+    m = tile(d, box)
+    if partial and (m + box - 1) ** d * qs.size > taps.shape[0] * m ** d:
         return None     # (more products per output than the direct sum's taps)
     We = W[0].reshape(R, taps.shape[0], cin)
     kmin = np.zeros((qs.size, d), dtype=np.int64)
@@ -197,13 +208,14 @@ def _tile_shapes(points, cz, R, n, dtype, entries=1):
 
 
 class Plans(list):
-    """:func:`plan` of every entry of a GEMM plan, and ``stacked``: the
-    entries' ``UT`` in one array ``(entries, points, K, R)`` when they read
-    the same input phases and have equal shapes (else None), for
-    :func:`.kernels_winograd.chunks2`."""
+    """:func:`plan` of every entry of a GEMM plan, all with boxes of ``box``
+    delays, and ``stacked``: the entries' ``UT`` in one array ``(entries,
+    points, K, R)`` when they read the same input phases and have equal
+    shapes (else None), for :func:`.kernels_winograd.chunks2`."""
 
-    def __init__(self, plans):
+    def __init__(self, plans, box=2):
         super().__init__(plans)
+        self.box = box
         self.stacked = None
         first = plans[0]
         if all(p[3] is not None and p[3].shape == first[3].shape
@@ -451,7 +463,7 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
             # all chunks in one numba call
             v, m = scratch("winograd-v", vshape, x.dtype), scratch("winograd-m", mshape, x.dtype)
             kw.chunks1(x, off, jmin, M, nt, first, last, width, cp, v[0], UT, m, phase0, L,
-                       crop, nb, out, check)
+                       crop, nb, out, check, tile(1, plans.box))
             continue
         cz, R = U.shape[2], U.shape[1]
         for t0 in range(first, last, width):
@@ -459,26 +471,27 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
             v, vn, m, mn = _tiles(4, cz, R, n, x.dtype)
             kw.transform_input1(x, off, jmin, M, nt, t0, n, v[0], cp)
             _products(U, UT, v[0], vn[0], m, mn, n)
-            kw.transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out)
+            kw.transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out, tile(1, plans.box))
 
 
 def _setup1(plans, lanes, b0, M, pre, nb, chunk_bytes, part, dtype):
     """What :func:`run1` works out from a call's shapes: tiles per lane, the
     part's tiles ``[first, last)`` and per entry the x offset of its tiles,
     their first column phase, the scratch shapes and the chunk width."""
-    nt = -(-nb // TILE[1])
+    T, box = tile(1, plans.box), plans.box
+    nt = -(-nb // T)
     first, last = _tile_range(lanes * nt, part)
     isz = np.dtype(dtype).itemsize
     entries = []
     for qs, kmin, U, _ in plans:
-        # x index of each tile's first sample d[0] (delay kmin + 1)
-        off = ((b0 - kmin[:, 0] - 1) * M + qs - pre).astype(np.int64)
+        # x index of each tile's first sample d[0] (delay kmin + box - 1)
+        off = ((b0 - kmin[:, 0] - box + 1) * M + qs - pre).astype(np.int64)
         cz, R = U.shape[2], U.shape[1]
         width = _chunk_width(last - first, (chunk_bytes or CHUNK_BYTES) // (4 * max(cz, R) * isz))
-        # the signal's samples a chunk's tiles read, split into 3*M phases
-        j = (off[:, None] + np.arange(4) * M) // (3 * M)
+        # the signal's samples a chunk's tiles read, split into T*M phases
+        j = (off[:, None] + np.arange(4) * M) // (T * M)
         jmin = int(j.min())
-        cp_shape = (-(-width // nt) + 1, 3 * M, width + int(j.max()) - jmin)
+        cp_shape = (-(-width // nt) + 1, T * M, width + int(j.max()) - jmin)
         entries.append((off, jmin, cp_shape, width) + _tile_shapes(4, cz, R, width, dtype))
     return nt, first, last, entries
 
@@ -567,13 +580,13 @@ def _setup2(plans, lanes, b0, M, pre, nb, chunk_bytes, part, dtype):
     their tiles' corners, the column-phase scratch, the chunk width, the
     stacked ``UT`` (or None: products by BLAS), the entries' output phases
     and the tile scratch shapes."""
-    nt1, nt2 = -(-nb[0] // TILE[2]), -(-nb[1] // TILE[2])
+    nt1, nt2 = -(-nb[0] // 2), -(-nb[1] // 2)
     first, last = _tile_range(lanes * nt1 * nt2, part)
     same = all(np.array_equal(q, plans[0][0]) for q, _, _, _ in plans)
     isz = np.dtype(dtype).itemsize
     points = plans[0][2].shape[0]
-    A = math.isqrt(points)                  # samples per tile and axis: 3 or 4
-    box = A - TILE[2] + 1
+    box = plans.box
+    A = box + 1                             # samples per tile and axis: 3 or 4
     groups = []
     for group in [list(range(len(plans)))] if same else [[e] for e in range(len(plans))]:
         qs = plans[group[0]][0]
