@@ -206,8 +206,8 @@ def _parallel(lanes_work: int, taps_per_output: int) -> int:
     """Number of job groups for the parallel kernels, 0 for the serial one."""
     if lanes_work * max(1, taps_per_output) < PARALLEL_MIN_WORK:
         return 0                    # (asking numba for its threads costs ~3 us)
-    import numba
-    threads = numba.get_num_threads()
+    from .numba_threads import count
+    threads = count()
     return 4 * threads if threads > 1 else 0   # a few groups per thread balance the load
 
 
@@ -488,11 +488,10 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
     lanes, n = x.shape
     prep = _row_prep(pm, dtype, lanes, n, in_origin, start, length, method)
     if prep is None:
-        import numba
         from .fftpath import run_fft
+        from .numba_threads import count
         # as many FFT workers as the direct kernels would use threads
-        return run_fft(pm, x, dtype, in_origin, start, length,
-                       workers=numba.get_num_threads())
+        return run_fft(pm, x, dtype, in_origin, start, length, workers=count())
     plan, pre, nblocks, taps, chunk, L, M, bp, whole = prep
     groups = _parallel(lanes * length, taps) if lanes * length * taps >= PARALLEL_MIN_WORK \
         else 0                                      # (saves a call on short signals)

@@ -180,9 +180,9 @@ class numba_team:
         last = getattr(_local, "end", None)
         if last is not None and time.perf_counter() - last < TEAM_IDLE:
             return self                 # (its threads still spin: awake)
-        import numba
+        from .numba_threads import count
 
-        threads = numba.get_num_threads()
+        threads = count()
         groups = spread(threads) if threads > 1 else None
         team = _team(threads) if groups is not None else ()
         if not team:

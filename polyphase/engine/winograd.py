@@ -359,7 +359,7 @@ def run_lanes(run, x, plans, args, out):
     caller's CPU for the whole call (strided conv2d with two threads ~12 ms
     instead of ~6 in those calls; in the benchmark 9.0-9.7 -> 6.6-7.0 ms).
     """
-    import numba
+    from .numba_threads import count
 
     lanes = x.shape[0]
     # 1-D layers and 2-D layers with one output phase write each tile's
@@ -369,7 +369,7 @@ def run_lanes(run, x, plans, args, out):
     # 0.6 ms).  A 2-D layer with several output phases interleaves their
     # planes at the end, from all its lanes: its parts are ranges of lanes.
     by_tiles = run is run1 or math.prod(args[3]) == 1
-    workers = numba.get_num_threads() if by_tiles else min(lanes, numba.get_num_threads())
+    workers = count() if by_tiles else min(lanes, count())
     rows = max(U.shape[1] for _, _, U, _ in plans)
     if workers < 2 or x.size * rows < THREADS_MIN_WORK:
         run(x, plans, *args, out)

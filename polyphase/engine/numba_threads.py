@@ -1,0 +1,80 @@
+"""numba's thread count, its threads started without changing OpenMP's.
+
+numba's OpenMP threading layer starts its threads by calling
+``omp_set_num_threads(NUMBA_NUM_THREADS)`` on the thread that first asks for
+them.  An OpenMP runtime is shared by every library in the process that
+uses it -- torch's intra-op threads are OpenMP's -- so a first parallel
+call of polyphase undid the caller's ``torch.set_num_threads(1)`` (or
+``OMP_NUM_THREADS=1``): measured here, torch's N8 C64 -> 64 32x32 3x3
+conv2d then took 4.3 ms of wall time and 8.5 ms of CPU time a call, on two
+threads, where it had been asked for one.  numba's own parallel regions
+pass their thread count explicitly and do not need the changed default, so
+:func:`count` puts back what each OpenMP runtime loaded before held (one
+that numba loaded itself: what ``OMP_NUM_THREADS`` says, where it is set).
+"""
+
+import threading
+
+_started = False
+_lock = threading.Lock()
+
+
+def count() -> int:
+    """``numba.get_num_threads()``; the first call starts numba's threads and
+    restores the default thread count of the OpenMP runtimes that were
+    loaded before (see the module's notes).
+
+    Examples
+    --------
+    >>> from polyphase.engine import numba_threads
+    >>> numba_threads.count() >= 1
+    True
+    """
+    import numba
+    if not _started:
+        _start()
+    return numba.get_num_threads()
+
+
+def _start():
+    global _started
+    with _lock:
+        if _started:
+            return
+        import numba
+        from numba.np.ufunc import parallel
+        if getattr(parallel, "_is_initialized", False):
+            _started = True         # (started by someone else: not ours to undo)
+            return
+        before = _openmp_threads()
+        numba.get_num_threads()     # (starts numba's threads)
+        default = _environment_threads()
+        for path, lib in _openmp_controllers().items():
+            # (a runtime numba loaded itself held what the environment says)
+            was = before.get(path, default)
+            if was is not None and lib.num_threads != was:
+                lib.set_num_threads(was)
+        _started = True
+
+
+def _environment_threads():
+    """``OMP_NUM_THREADS``'s thread count (its first level), or None."""
+    import os
+    try:
+        n = int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0])
+    except ValueError:
+        return None
+    return n if n > 0 else None
+
+
+def _openmp_controllers():
+    """The OpenMP runtimes loaded in the process, by file path
+    (threadpoolctl's controllers)."""
+    from threadpoolctl import ThreadpoolController
+    return {lib.filepath: lib for lib in ThreadpoolController().lib_controllers
+            if lib.user_api == "openmp"}
+
+
+def _openmp_threads():
+    """Each loaded OpenMP runtime's default thread count, by file path."""
+    return {path: lib.num_threads for path, lib in _openmp_controllers().items()}

@@ -1,0 +1,60 @@
+"""numba's threads start without changing the OpenMP thread count that other
+libraries in the process (torch) share: :mod:`polyphase.engine.numba_threads`.
+
+Each case runs in a fresh process (numba starts its threads once per
+process), with one OpenMP thread asked for and two numba threads.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+_ENV = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="2")
+
+_SCRIPT = """
+import json
+{before}
+import numpy as np
+import numba
+import polyphase as pp
+pp.upfirdn(np.ones(64), np.ones(1 << 22), 2)        # (a parallel call)
+from threadpoolctl import threadpool_info
+print(json.dumps(dict(
+    layer=numba.threading_layer(), numba=numba.get_num_threads(),
+    openmp=[i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"],
+    torch={torch})))
+"""
+
+
+def _run(before="", torch="None"):
+    out = subprocess.run([sys.executable, "-c", _SCRIPT.format(before=before, torch=torch)],
+                         env=_ENV, check=True, stdout=subprocess.PIPE, text=True).stdout
+    res = json.loads(out.strip().splitlines()[-1])
+    if res["layer"] != "omp":
+        pytest.skip(f"numba's threading layer is {res['layer']}, not OpenMP")
+    return res
+
+
+def test_openmp_keeps_its_thread_count():
+    res = _run()
+    assert res["numba"] == 2
+    assert res["openmp"] and all(n == 1 for n in res["openmp"])
+
+
+def test_torch_keeps_its_thread_count():
+    pytest.importorskip("torch")
+    res = _run("import torch\ntorch.set_num_threads(1)", "torch.get_num_threads()")
+    assert res["numba"] == 2
+    assert res["torch"] == 1
+    assert all(n == 1 for n in res["openmp"])
+
+
+def test_torch_imported_after_keeps_the_environment_s_count():
+    """A runtime numba loaded first holds what ``OMP_NUM_THREADS`` says."""
+    pytest.importorskip("torch")
+    res = _run("", "__import__('torch').get_num_threads()")
+    assert res["numba"] == 2
+    assert res["torch"] == 1
