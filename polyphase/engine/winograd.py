@@ -306,8 +306,8 @@ def _plane_rows(points, rows, row_bytes):
 
 
 # Lanes run on several threads when the layer has at least this many input
-# samples times output rows (about 1 ms of work and more; handing a part to a
-# thread costs ~50 us).
+# samples times output rows of all entries (about 1 ms of work and more;
+# handing a part to a thread costs ~50 us).
 THREADS_MIN_WORK = 1 << 23
 # Parts of the lanes per thread (see run_lanes).  Two threads, in one
 # process, a pause before each block of calls: 1 / 2 / 4 parts a thread
@@ -370,7 +370,9 @@ def run_lanes(run, x, plans, args, out):
     # planes at the end, from all its lanes: its parts are ranges of lanes.
     by_tiles = run is run1 or math.prod(args[3]) == 1
     workers = count() if by_tiles else min(lanes, count())
-    rows = max(U.shape[1] for _, _, U, _ in plans)
+    # (the rows of all entries: a transposed layer's output phases are each
+    # an entry of products as large as a strided layer's one)
+    rows = sum(U.shape[1] for _, _, U, _ in plans)
     if workers < 2 or x.size * rows < THREADS_MIN_WORK:
         run(x, plans, *args, out)
         return
