@@ -345,29 +345,38 @@ def _split_columns(xf, base, n1, n2, row0, count, S, col0, cols, W, cpf, d0, zer
                 cpf[d + k * W + jj] = xf[s - col0 + col] if 0 <= col < n2 else 0
 
 
-@njit(cache=True, nogil=True)
-def _at2x2(m, row, b):
-    """``AT M AT^T``, row-major, of tile ``b`` of ``row``: ``M[p] = m[p, row,
-    b]`` is 3x3 (F(2x2, 2x2): the sums of its 2x2 windows) or 4x4 (F(2x2,
-    3x3): ``AT = [[1, 1, 1, 0], [0, 1, -1, -1]]``)."""
-    if m.shape[0] == 9:
-        m0, m1, m2, m3, m4 = m[0, row, b], m[1, row, b], m[2, row, b], m[3, row, b], \
-            m[4, row, b]
-        m5, m6, m7, m8 = m[5, row, b], m[6, row, b], m[7, row, b], m[8, row, b]
-        s14, s47 = m1 + m4, m4 + m7
-        return ((m0 + m3) + s14, s14 + (m2 + m5), (m3 + m6) + s47, s47 + (m5 + m8))
-    r00, r01 = _at_row(m, 0, row, b)
-    r10, r11 = _at_row(m, 4, row, b)
-    r20, r21 = _at_row(m, 8, row, b)
-    r30, r31 = _at_row(m, 12, row, b)
-    return (r00 + r10 + r20, r01 + r11 + r21, r10 - r20 - r30, r11 - r21 - r31)
+# AT of F(2, 2) (3 points) and F(2, 3) (4 points), for the tiles at the edges
+_AT3 = np.array([[1, 1, 0, 0], [0, 1, 1, 0]], dtype=np.int64)
+_AT4 = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.int64)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _at_row(m, q, row, b):
-    """F(2, 3)'s ``AT`` of the points ``q .. q + 3`` of tile ``b`` of ``row``."""
-    m1, m2 = m[q + 1, row, b], m[q + 2, row, b]
-    return m[q, row, b] + m1 + m2, m1 - m2 - m[q + 3, row, b]
+def _at2x2(m, row, b):
+    """``AT M AT^T``, row-major, of tile ``b`` of ``row``: ``M[p] = m[p, row,
+    b]`` is 3x3 (F(2x2, 2x2): the sums of its 2x2 windows) or 4x4 (F(2x2,
+    3x3): ``AT = [[1, 1, 1, 0], [0, 1, -1, -1]]``).  Additions and
+    subtractions only, as the vector transforms (no ``0 * inf``)."""
+    A = 4 if m.shape[0] == 16 else 3
+    AT = _AT4 if A == 4 else _AT3
+    y00 = y01 = y10 = y11 = m[0, row, b] - m[0, row, b]
+    for a in range(A):
+        for c in range(A):
+            v = m[a * A + c, row, b]
+            y00 = _add(y00, v, AT[0, a] * AT[0, c])
+            y01 = _add(y01, v, AT[0, a] * AT[1, c])
+            y10 = _add(y10, v, AT[1, a] * AT[0, c])
+            y11 = _add(y11, v, AT[1, a] * AT[1, c])
+    return y00, y01, y10, y11
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add(y, v, w):
+    """``y + w * v`` for ``w`` in -1, 0, 1, without multiplying."""
+    if w == 1:
+        return y + v
+    if w == -1:
+        return y - v
+    return y
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -417,39 +426,29 @@ def transform_output2(m, R, n, phase0, cout, planes, L1, L2, crop1, crop2, nb1, 
             for i in range(lo):
                 _edge_out2(m, row, b0 + i, B1, 2 * (r2 + i), blo1, bhi1, blo2, bhi2,
                            Lp1, Lp2, s1, s2, img)
-            R0 = np.uint64(max(B1 * Lp1 + s1, 0))
-            R1 = np.uint64(max((B1 + 1) * Lp1 + s1, 0))
-            u0 = np.uint64(max(2 * (r2 + lo) * Lp2 + s2, 0))
-            ll, st = np.uint64(Lp2), np.uint64(2 * Lp2)
+            R0 = max(B1 * Lp1 + s1, 0)
+            R1 = max((B1 + 1) * Lp1 + s1, 0)
+            u0 = max(2 * (r2 + lo) * Lp2 + s2, 0)
+            # a vector of tiles at a time, both columns of each interleaved
+            # (Lp1 = Lp2 = 1: a layer with several output phases writes
+            # planes, one with a single phase writes its samples in a row)
+            at = row * m.shape[2] + b0 + lo
+            o0 = ((lane * out.shape[1] + c) * n1 + R0) * n2 + u0
+            o1 = o0 + (R1 - R0) * n2
             k = 0
-            if Lp2 == 1:
-                # a vector of tiles at a time, both columns of each interleaved
-                at = row * m.shape[2] + b0 + lo
-                o0 = ((lane * out.shape[1] + c) * n1 + np.int64(R0)) * n2 + np.int64(u0)
-                o1 = o0 + np.int64(R1 - R0) * n2
-                while k + G <= hi - lo:
-                    if A == 3:
-                        simd.at3x3(mf, at + k, plane, of, o0 + 2 * k, o1 + 2 * k, top, bottom)
-                    else:
-                        simd.at4x4(mf, at + k, plane, of, o0 + 2 * k, o1 + 2 * k, top, bottom)
-                    k += G
-                if k < hi - lo:
-                    if A == 3:
-                        simd.at3x3_part(mf, at + k, plane, of, o0 + 2 * k, o1 + 2 * k, top,
-                                        bottom, hi - lo - k)
-                    else:
-                        simd.at4x4_part(mf, at + k, plane, of, o0 + 2 * k, o1 + 2 * k, top,
-                                        bottom, hi - lo - k)
-                    k = hi - lo
-            for i in range(np.uint64(k), np.uint64(hi - lo)):
-                u, b = u0 + st * i, np.uint64(b0 + lo) + i
-                y00, y01, y10, y11 = _at2x2(m, row, b)
-                if top:
-                    img[R0, u] = y00
-                    img[R0, u + ll] = y01
-                if bottom:
-                    img[R1, u] = y10
-                    img[R1, u + ll] = y11
+            while k + G <= hi - lo:
+                if A == 3:
+                    simd.at3x3(mf, at + k, plane, of, o0 + 2 * k, o1 + 2 * k, top, bottom)
+                else:
+                    simd.at4x4(mf, at + k, plane, of, o0 + 2 * k, o1 + 2 * k, top, bottom)
+                k += G
+            if k < hi - lo:
+                if A == 3:
+                    simd.at3x3_part(mf, at + k, plane, of, o0 + 2 * k, o1 + 2 * k, top,
+                                    bottom, hi - lo - k)
+                else:
+                    simd.at4x4_part(mf, at + k, plane, of, o0 + 2 * k, o1 + 2 * k, top,
+                                    bottom, hi - lo - k)
             for i in range(hi, cnt):
                 _edge_out2(m, row, b0 + i, B1, 2 * (r2 + i), blo1, bhi1, blo2, bhi2,
                            Lp1, Lp2, s1, s2, img)
