@@ -267,3 +267,54 @@ def test_packed_plan_unpacks_to_the_plan(L, K):
         assert a.dtype == b.dtype, field
         np.testing.assert_array_equal(a, b.reshape(a.shape), err_msg=field)
         assert a.shape == b.shape, field
+
+
+@settings(max_examples=60, deadline=None)
+@given(L=st.sampled_from([3, 4]), M=st.integers(1, 3), K=st.integers(1, 24),
+       empty=st.sets(st.integers(0, 3), max_size=3), n=st.integers(1, 3000),
+       start=st.integers(-20, 40), extra=st.integers(-30, 30),
+       dtype=st.sampled_from([np.float32, np.float64, np.complex128]),
+       seed=st.integers(0, 2**16))
+def test_all_phases_interleaved_in_one_pass(L, M, K, empty, n, start, extra, dtype, seed):
+    """L = 3 and 4 accumulate every phase of a job and interleave them in one
+    pass (:func:`polyphase.engine.kernels._store_all`): phases without taps
+    (``empty``: their taps zero) are zeros, window edges cut phases apart,
+    against a sum written tap by tap."""
+    rng = np.random.default_rng(seed)
+    h = random_array(K, dtype, rng)
+    h[[k for k in range(K) if k % L in empty]] = 0
+    if not h.any():
+        return
+    pm = (pp.Down(M) @ pp.Conv(h) @ pp.Up(L)).polyphase()
+    x = random_array(n, dtype, rng)
+    length = max(0, (n * L + K) // M + extra)
+    if length == 0:
+        return
+    y = engine.run_rows(pm, x[None], dtype, 0, start, length, method="direct")[0]
+    ref = window_by_taps(pm, x.astype(np.complex128), start, length)
+    np.testing.assert_allclose(y, ref, rtol=tolerance(dtype),
+                               atol=tolerance(dtype) * np.abs(ref).max(initial=1))
+
+
+@pytest.mark.parametrize("L", [3, 4])
+@pytest.mark.parametrize("w0, nout", [(0, 40), (5, 31), (-3, 50)])
+def test_store_all_interleaves_phases_and_zeros_the_uncovered(L, w0, nout):
+    """Blocks ``[bs, be)`` of all phases into the window ``[w0, w0 + nout)``
+    of the output: phase ``p`` of block ``b`` is sample ``b*L + p``, a
+    phase whose bit of ``covered`` is clear is zero whatever its row holds,
+    samples outside the window are left alone."""
+    from polyphase.engine.kernels import _store_all
+    bs, be = 2, 12
+    acc = RNG.standard_normal((L, 16))
+    acc[1] = np.nan                               # phase 1: not covered
+    covered = sum(1 << p for p in range(L) if p != 1)
+    out = np.full(nout, -7.0)
+    _store_all(acc, np.int64(covered), out, np.int64(L), np.int64(bs), np.int64(be),
+               np.int64(w0))
+    expected = np.full(nout, -7.0)
+    for b in range(bs, be):
+        for p in range(L):
+            i = b * L + p - w0
+            if 0 <= i < nout:
+                expected[i] = 0.0 if p == 1 else acc[p, b - bs]
+    np.testing.assert_array_equal(out, expected)

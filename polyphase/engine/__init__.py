@@ -514,9 +514,10 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
     # (Python ints reach numba as int64, without the cost of np.int64 boxing)
     args = (xq, *plan, L, start // L, nblocks, start, out, chunk)
     njobs = lanes * -(-nblocks // chunk)
-    if _jobs(kernels.run_jobs, args + (0,), njobs, groups) != 0:
+    kernel = kernels.run_jobs_gather if 2 < L <= kernels.GATHER_MAX else kernels.run_jobs
+    if _jobs(kernel, args + (0,), njobs, groups) != 0:
         # an inf or NaN met a tap pass's padding: the jobs again, exactly
-        _jobs(kernels.run_jobs, args + (1,), njobs, groups)
+        _jobs(kernel, args + (1,), njobs, groups)
     return out
 
 

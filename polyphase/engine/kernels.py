@@ -344,34 +344,45 @@ def _zero(a):
 
 
 @njit(cache=True, nogil=True, inline="always", fastmath=CONTRACT)
-def _chunk(xq, plan, L, bs, be, w0, out, acc, exact):
+def _chunk(xq, plan, L, bs, be, w0, out, acc, exact, gather):
     """Output blocks ``[bs, be)`` of one lane, all phases, inside the window.
 
     ``xq`` is ``(M, B)`` (input block 0 at column 0), ``out`` the lane's output
     window starting at output index ``w0``.  Each group of phases is
-    accumulated into the rows of ``acc`` and then stored with stride ``L``.
-    (Accumulating all phases first and interleaving them in one pass measured
-    slower, 15.6 against 17.5 GMAC/s for f32 L=2 K=64.)  Returns the tap
-    passes' ``bad`` (see :func:`_taps1`).
+    accumulated into the rows of ``acc`` and then stored with stride ``L``;
+    with ``gather`` (``acc`` has ``L`` rows, ``L`` from 3 to ``GATHER_MAX``)
+    each phase has a row of its own (block ``bs`` at column 0) and nothing is
+    stored: the caller interleaves all rows in one pass (:func:`_store_all`).
+    (For L = 2 the pairs' stores are that pass already: accumulating both
+    phases first measured slower, 15.6 against 17.5 GMAC/s for f32 L=2
+    K=64.)  Returns the tap passes' ``bad`` (see :func:`_taps1`) and the
+    phases written, a bit each (with ``gather``).
     """
     groups, cptr, ctaps, ccoef, eptr, etaps, ecoef = plan
     nout = out.shape[0]
+    covered = groups.shape[0] * 0       # (not a literal 0: one type for every use)
     bad = 0.0
     for g in range(groups.shape[0]):
         p0, p1 = groups[g, 0], groups[g, 1]
         lo0, hi0 = _phase_range(p0, L, bs, be, w0, nout)
         if p1 < 0:
             if lo0 < hi0:
-                a = acc[0, :hi0 - lo0]
+                a = acc[p0, lo0 - bs:hi0 - bs] if gather else acc[0, :hi0 - lo0]
                 _zero(a)
                 bad += _taps1(a, xq, ctaps, ccoef[:, 0], cptr[g], cptr[g + 1], lo0, hi0, exact)
-                _store(a, out, p0, L, lo0, hi0, w0)
+                if gather:
+                    covered |= 1 << p0
+                else:
+                    _store(a, out, p0, L, lo0, hi0, w0)
             continue
         lo1, hi1 = _phase_range(p1, L, bs, be, w0, nout)
         lo, hi = min(lo0, lo1), max(hi0, hi1)    # (a block outside one phase's
         if lo >= hi:                             # range is computed, not stored)
             continue
-        a0, a1 = acc[0, :hi - lo], acc[1, :hi - lo]
+        if gather:
+            a0, a1 = acc[p0, lo - bs:hi - bs], acc[p1, lo - bs:hi - bs]
+        else:
+            a0, a1 = acc[0, :hi - lo], acc[1, :hi - lo]
         j, bad2 = _taps2(a0, a1, xq, ctaps, ccoef, cptr[g], cptr[g + 1], lo, hi, exact)
         bad += bad2
         if j == cptr[g]:                         # (else its first pass set them)
@@ -386,6 +397,9 @@ def _chunk(xq, plan, L, bs, be, w0, out, acc, exact):
             bad += _taps1(a0, xq, etaps, ecoef[:, 0], eptr[p0], eptr[p0 + 1], lo, hi, exact)
         if eptr[p1] < eptr[p1 + 1]:
             bad += _taps1(a1, xq, etaps, ecoef[:, 0], eptr[p1], eptr[p1 + 1], lo, hi, exact)
+        if gather:
+            covered |= (1 << p0) | (1 << p1)
+            continue
         if p1 == p0 + 1 and lo0 == lo1 and hi0 == hi1:
             _store2(a0, a1, out, p0, L, lo, hi, w0)
             continue
@@ -393,7 +407,66 @@ def _chunk(xq, plan, L, bs, be, w0, out, acc, exact):
             _store(a0[lo0 - lo:], out, p0, L, lo0, hi0, w0)
         if lo1 < hi1:
             _store(a1[lo1 - lo:], out, p1, L, lo1, hi1, w0)
-    return bad
+    return bad, covered
+
+
+# Phases per block up to which the 1-D kernel accumulates every phase of a
+# job and interleaves them in one pass (:func:`_chunk`): the job's outputs
+# (JOB_BYTES_SHORT or _LONG) then sit in ``L`` rows instead of one pair.
+# The pass is a loop of literal stride only for L = 3 and 4; with a
+# variable stride it compiled to single elements and took L = 5 (10 taps,
+# 2**22 float32) from 25 % of the copy bandwidth down to 17 %.
+GATHER_MAX = 4
+
+
+@njit(cache=True, nogil=True)
+def _store_all(acc, covered, out, L, bs, be, w0):
+    """All ``L`` phases of blocks ``[bs, be)`` into ``out``: phase ``p`` of
+    block ``b`` is ``acc[p, b - bs]``, or zero where bit ``p`` of ``covered``
+    is clear (a phase without taps); samples outside the window are not
+    written.
+
+    The blocks whose every phase is inside the window are one contiguous run
+    of ``out``, written in order; the window's edges a phase at a time.
+    Against a pass per pair of phases with stride ``L`` after each pair's
+    taps, one thread, 2**21 samples, old and new code in alternating
+    processes: L = 3 with 9 taps 4.9-5.2 -> 3.2-3.4 ms (float32), 7.2-7.4
+    -> 5.8-6.0 (float64); L = 4 with 8 taps 5.7-6.1 -> 3.5-3.7 (float32),
+    with 16 taps 5.3-5.9 -> 2.8-3.1; L = 3 with 64 taps 4.2-4.9 -> 4.0;
+    L = 2 unchanged.
+    """
+    nout = out.shape[0]
+    for p in range(L):
+        if not covered >> p & 1:
+            acc[p, :be - bs] = 0
+    # phase p's blocks [lo_p, hi_p) shrink as p grows: all phases are inside
+    # from lo_0 (the largest lo) to hi_(L-1) (the smallest hi)
+    lo, _ = _phase_range(0, L, bs, be, w0, nout)
+    _, hi = _phase_range(L - 1, L, bs, be, w0, nout)
+    for p in range(L):
+        lp, hp = _phase_range(p, L, bs, be, w0, nout)
+        if lp < min(lo, hp):
+            _store(acc[p, lp - bs:], out, p, L, lp, min(lo, hp), w0)
+        if max(hi, lp) < hp:
+            s = max(hi, lp)
+            _store(acc[p, s - bs:], out, p, L, s, hp, w0)
+    if lo >= hi:
+        return
+    dst = out[lo * L - w0:(lo * L - w0) + (hi - lo) * L]
+    if L == 3:      # (L = 3 or 4: GATHER_MAX)
+        a0, a1, a2 = acc[0, lo - bs:hi - bs], acc[1, lo - bs:hi - bs], acc[2, lo - bs:hi - bs]
+        for i in range(hi - lo):
+            dst[3 * i] = a0[i]
+            dst[3 * i + 1] = a1[i]
+            dst[3 * i + 2] = a2[i]
+    else:
+        a0, a1 = acc[0, lo - bs:hi - bs], acc[1, lo - bs:hi - bs]
+        a2, a3 = acc[2, lo - bs:hi - bs], acc[3, lo - bs:hi - bs]
+        for i in range(hi - lo):
+            dst[4 * i] = a0[i]
+            dst[4 * i + 1] = a1[i]
+            dst[4 * i + 2] = a2[i]
+            dst[4 * i + 3] = a3[i]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -416,53 +489,70 @@ def unpack(ints, coefs):
     return groups, cptr, ctaps, ccoef, eptr, etaps, ecoef
 
 
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
-def run_jobs(xq, ints, coefs, L, b_first, nblocks, w0, out, chunk, exact, job0, job1):
-    """Jobs ``[job0, job1)`` of output blocks ``[b_first, b_first + nblocks)``.
+def _jobs_kernel(gather):
+    """:func:`run_jobs` (``gather`` False) or :func:`run_jobs_gather`: one
+    source, two compiled kernels, so that a signal with L = 2 does not
+    compile the one-pass interleave of all phases (1.5-1.9 s more of the 1-D
+    kernel's cold JIT when both were one kernel)."""
+    @njit(cache=True, nogil=True, fastmath=CONTRACT)
+    def run_jobs(xq, ints, coefs, L, b_first, nblocks, w0, out, chunk, exact, job0, job1):
+        """Jobs ``[job0, job1)`` of output blocks ``[b_first, b_first + nblocks)``.
 
-    Returns 0 unless a tap pass of fewer than four taps read an ``inf`` or
-    ``NaN`` (see :func:`_taps1`): the caller then runs the jobs again with
-    ``exact`` (1), which runs those taps one at a time.
+        Returns 0 unless a tap pass of fewer than four taps read an ``inf`` or
+        ``NaN`` (see :func:`_taps1`): the caller then runs the jobs again with
+        ``exact`` (1), which runs those taps one at a time.
 
-    Job ``j`` is the ``chunk`` output blocks number ``j % nchunks`` of lane
-    ``j // nchunks``; ``ints, coefs`` are a
-    :class:`~polyphase.engine.phase_pairs.PhasePlan`, packed.  Both paths
-    call this directly, the parallel one by address (:func:`.groups.run`):
-    one level of calls less to compile.
+        Job ``j`` is the ``chunk`` output blocks number ``j % nchunks`` of lane
+        ``j // nchunks``; ``ints, coefs`` are a
+        :class:`~polyphase.engine.phase_pairs.PhasePlan`, packed.  Both paths
+        call this directly, the parallel one by address (:func:`.groups.run`):
+        one level of calls less to compile.
 
-    The last four of ``ints`` (after the packed plan) are ``split = (pre, M,
-    kmin, kmax)`` (one array argument less to unbox: ~0.4 us of a call on
-    256 samples): ``M = 0`` when ``xq`` holds the phase
-    streams ``(lanes, M, B)``.  Else ``xq`` is the signal ``(lanes, 1, n)``
-    (``pre`` zeros before it in its first block) and each job splits the
-    input blocks its taps read (delays ``kmin..kmax``) into a buffer that stays in
-    cache (:func:`split_phases`), rather than the whole signal going through
-    memory once more as phase streams first (M = 8, 9 taps, 2**20 doubles:
-    0.56 against 0.80 ms, scipy 0.57).  One compiled body for both: a
-    second copy of it cost 2.3 s of cold JIT.
-    """
-    plan = unpack(ints, coefs)
-    nchunks = (nblocks + chunk - 1) // chunk
-    acc = np.empty((2, chunk), dtype=out.dtype)
-    n = ints.shape[0]
-    pre, M, kmin, kmax = ints[n - 4], ints[n - 3], ints[n - 2], ints[n - 1]
-    nbx = (xq.shape[2] + pre + M - 1) // M if M else 0     # blocks of the streams
-    local = np.empty(M * (chunk + kmax - kmin), dtype=out.dtype)
-    bad = 0.0
-    for job in range(job0, job1):
-        lane = job // nchunks
-        bs = b_first + (job - lane * nchunks) * chunk
-        be = min(bs + chunk, b_first + nblocks)
-        if M == 0:
-            base = 0
-            P = xq[lane]
-        else:
-            # the input blocks the taps read, inside the phase streams:
-            # block `base` is the buffer's column 0 (taps reading outside
-            # are skipped as they would be on the whole streams)
-            base = min(max(bs - kmax, 0), nbx)
-            end = max(min(be - kmin, nbx), base)
-            P = local[:M * (end - base)].reshape((M, end - base))   # (C order:
-            split_phases(xq[lane, 0], M, base * M - pre, P)        # unit strides)
-        bad += _chunk(P, plan, L, bs - base, be - base, w0 - base * L, out[lane], acc, exact)
-    return bad
+        The last four of ``ints`` (after the packed plan) are ``split = (pre, M,
+        kmin, kmax)`` (one array argument less to unbox: ~0.4 us of a call on
+        256 samples): ``M = 0`` when ``xq`` holds the phase
+        streams ``(lanes, M, B)``.  Else ``xq`` is the signal ``(lanes, 1, n)``
+        (``pre`` zeros before it in its first block) and each job splits the
+        input blocks its taps read (delays ``kmin..kmax``) into a buffer that stays in
+        cache (:func:`split_phases`), rather than the whole signal going through
+        memory once more as phase streams first (M = 8, 9 taps, 2**20 doubles:
+        0.56 against 0.80 ms, scipy 0.57).  One compiled body for both: a
+        second copy of it cost 2.3 s of cold JIT.  :func:`run_jobs_gather`
+        (L from 3 to ``GATHER_MAX``) interleaves all phases of a job in one
+        pass after its taps (:func:`_store_all`).
+        """
+        plan = unpack(ints, coefs)
+        nchunks = (nblocks + chunk - 1) // chunk
+        acc = np.empty((L if gather else 2, chunk), dtype=out.dtype)
+        n = ints.shape[0]
+        pre, M, kmin, kmax = ints[n - 4], ints[n - 3], ints[n - 2], ints[n - 1]
+        nbx = (xq.shape[2] + pre + M - 1) // M if M else 0     # blocks of the streams
+        local = np.empty(M * (chunk + kmax - kmin), dtype=out.dtype)
+        bad = 0.0
+        for job in range(job0, job1):
+            lane = job // nchunks
+            bs = b_first + (job - lane * nchunks) * chunk
+            be = min(bs + chunk, b_first + nblocks)
+            if M == 0:
+                base = 0
+                P = xq[lane]
+            else:
+                # the input blocks the taps read, inside the phase streams:
+                # block `base` is the buffer's column 0 (taps reading outside
+                # are skipped as they would be on the whole streams)
+                base = min(max(bs - kmax, 0), nbx)
+                end = max(min(be - kmin, nbx), base)
+                P = local[:M * (end - base)].reshape((M, end - base))   # (C order:
+                split_phases(xq[lane, 0], M, base * M - pre, P)        # unit strides)
+            b, covered = _chunk(P, plan, L, bs - base, be - base, w0 - base * L, out[lane],
+                                acc, exact, gather)
+            bad += b
+            if gather:
+                _store_all(acc, covered, out[lane], L, bs - base, be - base, w0 - base * L)
+        return bad
+    return run_jobs
+
+
+run_jobs = _jobs_kernel(False)
+# L from 3 to GATHER_MAX: all phases of a job accumulated, then one interleave
+run_jobs_gather = _jobs_kernel(True)
