@@ -270,13 +270,13 @@ def test_packed_plan_unpacks_to_the_plan(L, K):
 
 
 @settings(max_examples=60, deadline=None)
-@given(L=st.sampled_from([3, 4]), M=st.integers(1, 3), K=st.integers(1, 24),
-       empty=st.sets(st.integers(0, 3), max_size=3), n=st.integers(1, 3000),
+@given(L=st.integers(3, 8), M=st.integers(1, 3), K=st.integers(1, 40),
+       empty=st.sets(st.integers(0, 7), max_size=3), n=st.integers(1, 3000),
        start=st.integers(-20, 40), extra=st.integers(-30, 30),
        dtype=st.sampled_from([np.float32, np.float64, np.complex128]),
        seed=st.integers(0, 2**16))
 def test_all_phases_interleaved_in_one_pass(L, M, K, empty, n, start, extra, dtype, seed):
-    """L = 3 and 4 accumulate every phase of a job and interleave them in one
+    """L = 3 to 8 accumulate every phase of a job and interleave them in one
     pass (:func:`polyphase.engine.kernels._store_all`): phases without taps
     (``empty``: their taps zero) are zeros, window edges cut phases apart,
     against a sum written tap by tap."""
@@ -296,22 +296,24 @@ def test_all_phases_interleaved_in_one_pass(L, M, K, empty, n, start, extra, dty
                                atol=tolerance(dtype) * np.abs(ref).max(initial=1))
 
 
-@pytest.mark.parametrize("L", [3, 4])
-@pytest.mark.parametrize("w0, nout", [(0, 40), (5, 31), (-3, 50)])
-def test_store_all_interleaves_phases_and_zeros_the_uncovered(L, w0, nout):
+@pytest.mark.parametrize("L", range(3, 9))
+@pytest.mark.parametrize("w0, nout", [(0, 200), (5, 131), (-3, 250), (7, 20)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+def test_store_all_interleaves_phases_and_zeros_the_uncovered(L, w0, nout, dtype):
     """Blocks ``[bs, be)`` of all phases into the window ``[w0, w0 + nout)``
-    of the output: phase ``p`` of block ``b`` is sample ``b*L + p``, a
-    phase whose bit of ``covered`` is clear is zero whatever its row holds,
-    samples outside the window are left alone."""
+    of the output: phase ``p`` of block ``b`` is sample ``b*L + p`` (whole
+    vectors of blocks and a masked one at the end), a phase whose bit of
+    ``covered`` is clear is zero whatever its row holds, samples outside
+    the window are left alone."""
     from polyphase.engine.kernels import _store_all
-    bs, be = 2, 12
-    acc = RNG.standard_normal((L, 16))
+    bs, be = 2, 41
+    acc = random_array((L, 48), dtype, RNG)
     acc[1] = np.nan                               # phase 1: not covered
     covered = sum(1 << p for p in range(L) if p != 1)
-    out = np.full(nout, -7.0)
+    out = np.full(nout, -7.0, dtype)
     _store_all(acc, np.int64(covered), out, np.int64(L), np.int64(bs), np.int64(be),
                np.int64(w0))
-    expected = np.full(nout, -7.0)
+    expected = np.full(nout, -7.0, dtype)
     for b in range(bs, be):
         for p in range(L):
             i = b * L + p - w0

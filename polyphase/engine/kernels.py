@@ -19,6 +19,8 @@ helper takes a literal argument, which would compile a copy per value.
 import numpy as np
 from numba import njit
 
+from . import simd
+
 
 
 # Blocks per de-interleave tile: a tile of the input (TILE * M samples) stays in
@@ -413,10 +415,9 @@ def _chunk(xq, plan, L, bs, be, w0, out, acc, exact, gather):
 # Phases per block up to which the 1-D kernel accumulates every phase of a
 # job and interleaves them in one pass (:func:`_chunk`): the job's outputs
 # (JOB_BYTES_SHORT or _LONG) then sit in ``L`` rows instead of one pair.
-# The pass is a loop of literal stride only for L = 3 and 4; with a
-# variable stride it compiled to single elements and took L = 5 (10 taps,
-# 2**22 float32) from 25 % of the copy bandwidth down to 17 %.
-GATHER_MAX = 4
+# (A pass per phase with a variable stride ``L`` compiles to single
+# elements; so did one loop over all phases.)
+GATHER_MAX = 8
 
 
 @njit(cache=True, nogil=True)
@@ -433,7 +434,11 @@ def _store_all(acc, covered, out, L, bs, be, w0):
     processes: L = 3 with 9 taps 4.9-5.2 -> 3.2-3.4 ms (float32), 7.2-7.4
     -> 5.8-6.0 (float64); L = 4 with 8 taps 5.7-6.1 -> 3.5-3.7 (float32),
     with 16 taps 5.3-5.9 -> 2.8-3.1; L = 3 with 64 taps 4.2-4.9 -> 4.0;
-    L = 2 unchanged.
+    L = 2 unchanged.  On 2**20 samples, float32: L = 5 with 10 taps 4.4-4.5
+    -> 3.4, L = 6 with 12 5.0-5.2 -> 3.5-3.7, L = 7 with 14 6.7-6.9 ->
+    5.8-6.2, L = 8 with 16 7.0-7.7 -> 4.7-4.9 (float64 L = 5: unchanged).
+    The kernel with this pass (:func:`run_jobs_gather`) compiles in 5.0-5.1
+    s cold, where :func:`run_jobs` took 4.5.
     """
     nout = out.shape[0]
     for p in range(L):
@@ -452,21 +457,46 @@ def _store_all(acc, covered, out, L, bs, be, w0):
             _store(acc[p, s - bs:], out, p, L, s, hp, w0)
     if lo >= hi:
         return
-    dst = out[lo * L - w0:(lo * L - w0) + (hi - lo) * L]
-    if L == 3:      # (L = 3 or 4: GATHER_MAX)
-        a0, a1, a2 = acc[0, lo - bs:hi - bs], acc[1, lo - bs:hi - bs], acc[2, lo - bs:hi - bs]
-        for i in range(hi - lo):
-            dst[3 * i] = a0[i]
-            dst[3 * i + 1] = a1[i]
-            dst[3 * i + 2] = a2[i]
-    else:
-        a0, a1 = acc[0, lo - bs:hi - bs], acc[1, lo - bs:hi - bs]
-        a2, a3 = acc[2, lo - bs:hi - bs], acc[3, lo - bs:hi - bs]
-        for i in range(hi - lo):
-            dst[4 * i] = a0[i]
-            dst[4 * i + 1] = a1[i]
-            dst[4 * i + 2] = a2[i]
-            dst[4 * i + 3] = a3[i]
+    # a vector of blocks of every phase at a time, interleaved in registers
+    # (:func:`.simd.interleave3` ..; loops of literal stride, which LLVM
+    # vectorises itself, were as fast and took 1.3 s to compile for L = 3-8)
+    G = simd.lanes(out.dtype)
+    af, of = acc.reshape(acc.size), out
+    s, d, step, cnt = lo - bs, lo * L - w0, acc.shape[1], hi - lo
+    i = 0
+    while i < cnt:
+        n = min(G, cnt - i)
+        if L == 3:
+            if n == G:
+                simd.interleave3(af, s + i, step, of, d + 3 * i)
+            else:
+                simd.interleave3_part(af, s + i, step, of, d + 3 * i, n)
+        elif L == 4:
+            if n == G:
+                simd.interleave4(af, s + i, step, of, d + 4 * i)
+            else:
+                simd.interleave4_part(af, s + i, step, of, d + 4 * i, n)
+        elif L == 5:
+            if n == G:
+                simd.interleave5(af, s + i, step, of, d + 5 * i)
+            else:
+                simd.interleave5_part(af, s + i, step, of, d + 5 * i, n)
+        elif L == 6:
+            if n == G:
+                simd.interleave6(af, s + i, step, of, d + 6 * i)
+            else:
+                simd.interleave6_part(af, s + i, step, of, d + 6 * i, n)
+        elif L == 7:
+            if n == G:
+                simd.interleave7(af, s + i, step, of, d + 7 * i)
+            else:
+                simd.interleave7_part(af, s + i, step, of, d + 7 * i, n)
+        else:
+            if n == G:
+                simd.interleave8(af, s + i, step, of, d + 8 * i)
+            else:
+                simd.interleave8_part(af, s + i, step, of, d + 8 * i, n)
+        i += n
 
 
 @njit(cache=True, nogil=True, inline="always")
