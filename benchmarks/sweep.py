@@ -34,7 +34,8 @@ UPFIRDN = [(1000, 2, 1, 31), (1000, 1, 3, 5), (1000, 5, 3, 31), (1 << 17, 4, 1, 
            (1 << 20, 1, 8, 9), (1 << 20, 2, 5, 7), (1 << 20, 5, 3, 31),
            (1 << 20, 1, 1, 5), (1 << 20, 3, 7, 200),
            # short filters, memory-bound (U3's kind at other lengths and rates)
-           (1 << 21, 2, 1, 3), (1 << 21, 2, 1, 5), (1 << 21, 2, 1, 7), (1 << 21, 4, 1, 8)]
+           (1 << 21, 2, 1, 3), (1 << 21, 2, 1, 5), (1 << 21, 2, 1, 7), (1 << 21, 4, 1, 8),
+           (1 << 21, 3, 1, 9), (1 << 20, 5, 1, 10), (1 << 20, 8, 1, 16)]
 # ((rows, lanes), L, M, taps) along axis 0: lanes that are not a multiple of
 # four vectors, and long macro-blocks (147/160)
 AXIS0 = [((65536, 48), 1, 2, 40), ((65536, 32), 3, 2, 61), ((131072, 32), 1, 3, 64),
@@ -53,7 +54,11 @@ LAYERS = [("conv2d", 8, 64, 64, 32, 3, 1, 1, 0), ("conv2d", 8, 64, 128, 32, 3, 2
           # a decoder's last layer and an encoder's first, k3 stride 2, a small
           # image with many channels
           ("conv_transpose2d", 8, 64, 3, 64, 4, 2, 1, 0), ("conv2d", 8, 3, 64, 64, 4, 2, 1, 0),
-          ("conv1d", 8, 64, 64, 4096, 3, 2, 1, 0), ("conv_transpose2d", 8, 256, 128, 8, 4, 2, 1, 0)]
+          ("conv1d", 8, 64, 64, 4096, 3, 2, 1, 0), ("conv_transpose2d", 8, 256, 128, 8, 4, 2, 1, 0),
+          # 3 taps a phase (F(2x2, 3x3), F(2, 3)) at other channels and sizes
+          ("conv2d", 8, 128, 128, 16, 3, 1, 1, 0), ("conv2d", 1, 64, 64, 56, 3, 1, 1, 0),
+          ("conv2d", 8, 64, 64, 64, 6, 2, 2, 0), ("conv_transpose2d", 8, 64, 64, 16, 5, 2, 2, 1),
+          ("conv_transpose1d", 8, 64, 64, 2048, 5, 2, 2, 1)]
 
 
 def _upfirdn(rng, n, L, M, taps, dtype, axis=-1):

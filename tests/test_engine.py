@@ -99,7 +99,8 @@ def test_jobs_split_what_they_read(L, M, monkeypatch):
     expected = scipy.signal.upfirdn(h, x, L, M)
     with monkeypatch.context() as m:          # serial, recording the split
         m.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
-        calls = record_jobs(m, kernels, "run_jobs")
+        calls = record_jobs(m, kernels, "run_jobs_gather" if 2 < L <= kernels.GATHER_MAX
+                            else "run_jobs")
         np.testing.assert_allclose(pp.upfirdn(h, x, L, M), expected, rtol=1e-12,
                                    atol=1e-12)
     assert calls and all(c[1][-3] == M for c in calls)   # ints ends (pre, M, kmin, kmax)
