@@ -37,16 +37,6 @@ def brute_conv_transpose2d(x, w, stride, padding):
     return full[:, :, padding:full.shape[2] - padding, padding:full.shape[3] - padding]
 
 
-def brute_conv_transpose1d(x, w, stride, padding):
-    """torch.nn.functional.conv_transpose1d by scattering each input sample."""
-    n, cin, length = x.shape
-    k = w.shape[2]
-    full = np.zeros((n, w.shape[1], (length - 1) * stride + k))
-    for i in range(length):
-        full[:, :, i * stride:i * stride + k] += np.einsum("nc,cok->nok", x[:, :, i], w)
-    return full[:, :, padding:full.shape[2] - padding]
-
-
 def _layer_and_input(transposed, n, c, size, padding, seed, dtype=np.float64):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, size, size)).astype(dtype)

@@ -463,40 +463,20 @@ def _store_all(acc, covered, out, L, bs, be, w0):
     G = simd.lanes(out.dtype)
     af, of = acc.reshape(acc.size), out
     s, d, step, cnt = lo - bs, lo * L - w0, acc.shape[1], hi - lo
-    i = 0
-    while i < cnt:
+    for i in range(0, cnt, G):
         n = min(G, cnt - i)
         if L == 3:
-            if n == G:
-                simd.interleave3(af, s + i, step, of, d + 3 * i)
-            else:
-                simd.interleave3_part(af, s + i, step, of, d + 3 * i, n)
+            simd.interleave3(af, s + i, step, of, d + 3 * i, n)
         elif L == 4:
-            if n == G:
-                simd.interleave4(af, s + i, step, of, d + 4 * i)
-            else:
-                simd.interleave4_part(af, s + i, step, of, d + 4 * i, n)
+            simd.interleave4(af, s + i, step, of, d + 4 * i, n)
         elif L == 5:
-            if n == G:
-                simd.interleave5(af, s + i, step, of, d + 5 * i)
-            else:
-                simd.interleave5_part(af, s + i, step, of, d + 5 * i, n)
+            simd.interleave5(af, s + i, step, of, d + 5 * i, n)
         elif L == 6:
-            if n == G:
-                simd.interleave6(af, s + i, step, of, d + 6 * i)
-            else:
-                simd.interleave6_part(af, s + i, step, of, d + 6 * i, n)
+            simd.interleave6(af, s + i, step, of, d + 6 * i, n)
         elif L == 7:
-            if n == G:
-                simd.interleave7(af, s + i, step, of, d + 7 * i)
-            else:
-                simd.interleave7_part(af, s + i, step, of, d + 7 * i, n)
+            simd.interleave7(af, s + i, step, of, d + 7 * i, n)
         else:
-            if n == G:
-                simd.interleave8(af, s + i, step, of, d + 8 * i)
-            else:
-                simd.interleave8_part(af, s + i, step, of, d + 8 * i, n)
-        i += n
+            simd.interleave8(af, s + i, step, of, d + 8 * i, n)
 
 
 @njit(cache=True, nogil=True, inline="always")

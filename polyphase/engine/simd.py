@@ -417,28 +417,33 @@ def _halves(builder, lo, hi, count, per, odd):
                                                       mask))
 
 
-def _phase(builder, vectors, M, m, count, per):
-    """Phase ``m`` of the ``M`` vectors (elements ``m, m + M, ...`` of their
-    concatenation), gathered a vector at a time: each step takes the
-    elements that lie in the next vector (one two-source permute)."""
+def _gather(builder, vectors, where, per):
+    """The vector whose element ``e`` is element ``where[e][1]`` of
+    ``vectors[where[e][0]]``, built a source vector at a time (one
+    two-source permute each, the first one a permute of its own)."""
     ity = ir.IntType(32)
-    want = [M * i + m for i in range(count)]            # element indices
+    n = len(where)
     acc = None
     for k, vec in enumerate(vectors):
-        here = [i for i, e in enumerate(want) if e // count == k]
-        if not here:
+        lane = {e: i for e, (src, i) in enumerate(where) if src == k}
+        if not lane:
             continue
         if acc is None:
-            mask = [(want[i] - k * count) * per + r if i in here else 0
-                    for i in range(count) for r in range(per)]
+            mask = [lane[e] * per + r if e in lane else 0 for e in range(n) for r in range(per)]
             acc = builder.shuffle_vector(vec, vec, ir.Constant(ir.VectorType(ity, len(mask)),
                                                                mask))
             continue
         # lanes from ``vec`` are indexed after the accumulator's
-        mask = [(count + want[i] - k * count) * per + r if i in here else i * per + r
-                for i in range(count) for r in range(per)]
+        mask = [(n + lane[e]) * per + r if e in lane else e * per + r
+                for e in range(n) for r in range(per)]
         acc = builder.shuffle_vector(acc, vec, ir.Constant(ir.VectorType(ity, len(mask)), mask))
     return acc
+
+
+def _phase(builder, vectors, M, m, count, per):
+    """Phase ``m`` of the ``M`` vectors (elements ``m, m + M, ...`` of their
+    concatenation), gathered a vector at a time (:func:`_gather`)."""
+    return _gather(builder, vectors, [divmod(M * i + m, count) for i in range(count)], per)
 
 
 def _deinterleave_code(M, part):
@@ -495,24 +500,21 @@ deinterleave2_part, deinterleave3_part = _deinterleave_part(2), _deinterleave_pa
 deinterleave4_part, deinterleave6_part = _deinterleave_part(4), _deinterleave_part(6)
 
 
-def _interleave_code(M, part):
-    """The code of ``interleave{M}`` (``part``: of ``interleave{M}_part``).
+def _interleave_code(M):
+    """The code of ``interleave{M}``.
 
     An even number of rows is the interleave of the even rows' interleave
     and the odd rows' (one two-source permute per output vector, ``M
     log2(M)`` in all for L = 4 and 8); an odd number gathers each output
-    vector from the rows by a chain of two-source permutes (:func:`_phase`
-    run backwards).  (The chain alone for every ``M`` was 10-20 % slower
-    than LLVM's own vectorised loops for L = 4, 5 and 8.)"""
+    vector from the rows (:func:`_gather`).  (Gathering for every ``M`` was
+    10-20 % slower than LLVM's own vectorised loops for L = 4, 5 and 8.)"""
     def codegen(context, builder, sig, args):
-        _, S, P, _, D = args[:5]
+        _, S, P, _, D, count = args
         src_v, dst_v = _arrays(context, builder, sig, args, 0, 3)
         b, n, per = builder, src_v.count, src_v.per
-        loads, stores = None, [None] * M
-        if part:
-            # the first count elements of each row: the first M*count of dst
-            loads = _first(b, args[5], n, per)
-            stores = _spread(b, args[5], M, n, per)
+        # the first count elements of each row: the first M*count of dst
+        # (masked moves: all lanes on costs what a plain one does)
+        loads, stores = _first(b, count, n, per), _spread(b, count, M, n, per)
         rows = [src_v.load(_offset(b, S, m, P), loads) for m in range(M)]
         for q, value in enumerate(_interleaved(b, rows, n, per)):
             dst_v.store(value, b.add(D, ir.Constant(D.type, q * n)), stores[q])
@@ -524,66 +526,35 @@ def _interleaved(b, rows, n, per):
     """The vectors of ``rows`` interleaved (element ``e`` of vector ``q`` is
     element ``(q*n + e) // M`` of row ``(q*n + e) % M``), in order."""
     M = len(rows)
-    ity = ir.IntType(32)
     if M == 1:
         return rows
-    if M % 2 == 0:
-        out = []
-        for x, y in zip(_interleaved(b, rows[0::2], n, per),
-                        _interleaved(b, rows[1::2], n, per)):
-            for half in (0, 1):
-                mask = [(t + half * n // 2 + side * n) * per + r
-                        for t in range(n // 2) for side in (0, 1) for r in range(per)]
-                out.append(b.shuffle_vector(x, y, ir.Constant(ir.VectorType(ity, len(mask)),
-                                                              mask)))
-        return out
+    if M % 2 == 1:
+        return [_gather(b, rows, [((q * n + e) % M, (q * n + e) // M) for e in range(n)], per)
+                for q in range(M)]
     out = []
-    for q in range(M):
-        value = None
-        for m in range(M):
-            lane = {e: (q * n + e) // M for e in range(n) if (q * n + e) % M == m}
-            if not lane:
-                continue
-            if value is None:
-                mask = [lane[e] * per + r if e in lane else 0
-                        for e in range(n) for r in range(per)]
-                value = b.shuffle_vector(rows[m], rows[m], ir.Constant(
-                    ir.VectorType(ity, len(mask)), mask))
-                continue
-            mask = [(n + lane[e]) * per + r if e in lane else e * per + r
-                    for e in range(n) for r in range(per)]
-            value = b.shuffle_vector(value, rows[m], ir.Constant(
-                ir.VectorType(ity, len(mask)), mask))
-        out.append(value)
+    ity = ir.IntType(32)
+    for x, y in zip(_interleaved(b, rows[0::2], n, per), _interleaved(b, rows[1::2], n, per)):
+        for half in (0, 1):
+            mask = [(t + half * n // 2 + side * n) * per + r
+                    for t in range(n // 2) for side in (0, 1) for r in range(per)]
+            out.append(b.shuffle_vector(x, y, ir.Constant(ir.VectorType(ity, len(mask)), mask)))
     return out
 
 
-def _interleave(M, part):
-    if part:
-        @intrinsic
-        def interleave_part(typingctx, src, s, step, dst, d, count):
-            return types.void(src, s, step, dst, d, count), _interleave_code(M, True)
-        interleave_part.__doc__ = (
-            f"``interleave{M}`` of the elements ``i < count`` only (``count < "
-            f"lanes``), with masked loads and stores.")
-        return interleave_part
-
+def _interleave(M):
     @intrinsic
-    def interleave(typingctx, src, s, step, dst, d):
-        return types.void(src, s, step, dst, d), _interleave_code(M, False)
+    def interleave(typingctx, src, s, step, dst, d, count):
+        return types.void(src, s, step, dst, d, count), _interleave_code(M)
     interleave.__doc__ = (
         f"``dst[d + {M}*i + m] = src[s + m*step + i]`` for ``m < {M}`` and the "
-        f"``lanes`` elements ``i``: one vector of each of {M} rows into {M} "
-        f"vectors of ``dst``, interleaved.")
+        f"elements ``i < count`` (``count <= lanes``): a vector of each of {M} "
+        f"rows into {M} vectors of ``dst``, interleaved, with masked loads and "
+        f"stores.")
     return interleave
 
 
-interleave3, interleave3_part = _interleave(3, False), _interleave(3, True)
-interleave4, interleave4_part = _interleave(4, False), _interleave(4, True)
-interleave5, interleave5_part = _interleave(5, False), _interleave(5, True)
-interleave6, interleave6_part = _interleave(6, False), _interleave(6, True)
-interleave7, interleave7_part = _interleave(7, False), _interleave(7, True)
-interleave8, interleave8_part = _interleave(8, False), _interleave(8, True)
+interleave3, interleave4, interleave5 = _interleave(3), _interleave(4), _interleave(5)
+interleave6, interleave7, interleave8 = _interleave(6), _interleave(7), _interleave(8)
 
 
 def _fma_function(builder, vty):
