@@ -90,12 +90,17 @@ def test_partial_boxes_match_brute_force(case, n, c, size, padding, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c) + (size,) * d)
     w = rng.standard_normal((c, c) + (k,) * d)
-    if d == 1:
-        expected = brute_conv1d(x, w, stride, padding)
-        got = pnn.conv1d(x, w, stride=stride, padding=padding)
-    else:
-        expected = brute_conv2d(x, w, stride, padding)
-        got = pnn.conv2d(x, w, stride=stride, padding=padding)
+    assert_layer_matches_brute_force(d, False, x, w, stride, padding)
+
+
+def assert_layer_matches_brute_force(d, transposed, x, w, stride, padding):
+    """polyphase.nn's layer against its brute-force sum, float64."""
+    brute, layer = {(1, False): (brute_conv1d, pnn.conv1d),
+                    (1, True): (brute_conv_transpose1d, pnn.conv_transpose1d),
+                    (2, False): (brute_conv2d, pnn.conv2d),
+                    (2, True): (brute_conv_transpose2d, pnn.conv_transpose2d)}[d, transposed]
+    expected = brute(x, w, stride, padding)
+    got = layer(x, w, stride=stride, padding=padding)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
 
@@ -612,26 +617,11 @@ def test_boxes_of_three_match_brute_force(case, n, c, size, padding, seed):
     rng = np.random.default_rng(seed)
     if d == 1:
         size *= 5
+    if (size - 1) * stride - 2 * padding + k <= 0 if transposed else size + 2 * padding < k:
+        return
     x = rng.standard_normal((n, c) + (size,) * d)
-    if transposed:
-        if (size - 1) * stride - 2 * padding + k <= 0:
-            return
-        w = rng.standard_normal((c, c) + (k,) * d)
-        if d == 1:
-            expected = brute_conv_transpose1d(x, w, stride, padding)
-            got = pnn.conv_transpose1d(x, w, stride=stride, padding=padding)
-        else:
-            expected = brute_conv_transpose2d(x, w, stride, padding)
-            got = pnn.conv_transpose2d(x, w, stride=stride, padding=padding)
-    else:
-        if size + 2 * padding < k:
-            return
-        w = rng.standard_normal((c, c) + (k,) * d)
-        brute, conv = (brute_conv1d, pnn.conv1d) if d == 1 else (brute_conv2d, pnn.conv2d)
-        expected = brute(x, w, stride, padding)
-        got = conv(x, w, stride=stride, padding=padding)
-    assert got.shape == expected.shape
-    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+    w = rng.standard_normal((c, c) + (k,) * d)
+    assert_layer_matches_brute_force(d, transposed, x, w, stride, padding)
 
 
 @pytest.mark.parametrize("d, k, stride, transposed", BOX3_LAYERS)
