@@ -3,7 +3,8 @@ F(2, 3) in 1-D, F(2x2, 2x2) and F(2x2, 3x3) in 2-D.
 
 Tile ``t`` of a chunk is tile ``(lane, r1, r2)`` in row-major order over
 ``(lanes, nt1, nt2)`` (1-D: ``(lanes, nt2)``); its output blocks are
-``(T*r2 + j)`` in 1-D (``T`` = 3 or 2 outputs a tile) and ``(2*r1 + i, 2*r2 + j)`` in 2-D.  The transforms
+``(T*r2 + j)`` in 1-D (``T`` = 3 or 2 outputs a tile) and ``(2*r1 + i,
+2*r2 + j)`` in 2-D.  The transforms
 walk runs of tiles along a tile row: ~700 tiles in 1-D, where views made per
 run are cheap and the loops over them vectorise; 16 to 33 for the 2-D layers
 measured, where the loops index flat buffers with unsigned offsets instead
