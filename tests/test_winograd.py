@@ -344,20 +344,22 @@ def test_winograd_route_matches_torch(d, transposed, stride, dilation, padding):
 @pytest.mark.parametrize("transposed", [False, True])
 @pytest.mark.parametrize("d, lanes, size", [(1, 2, 10), (1, 3, 10), (2, 3, 10), (2, 8, 10),
                                             (1, 1, 700), (2, 1, 40)])
+@pytest.mark.parametrize("k", [4, 5])
 def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d, lanes,
-                                                      size):
+                                                      size, k):
     """With several numba threads, each thread runs parts of the work (BLAS
     held to one thread meanwhile): the same numbers as one thread running it
     all, and BLAS's threads restored after.  1-D layers and 2-D layers with
     one output phase are cut into ranges of tiles, which split one image
-    too; 2-D layers with several output phases into ranges of images."""
+    too; 2-D layers with several output phases into ranges of images.  With
+    k = 5 the phases take boxes of 3 (F(2, 3), F(2x2, 3x3))."""
     import numba
     import threadpoolctl
 
     monkeypatch.setattr(numba, "get_num_threads", lambda: 3)
     rng = np.random.default_rng(lanes + d)
     x = rng.standard_normal((lanes, 16) + (size,) * d)
-    w = rng.standard_normal((16, 16) + (4,) * d)
+    w = rng.standard_normal((16, 16) + (k,) * d)
     cls = {(1, False): pnn.Conv1d, (1, True): pnn.ConvTranspose1d,
            (2, False): pnn.Conv2d, (2, True): pnn.ConvTranspose2d}[d, transposed]
     layer = cls(w, stride=2, padding=1)
