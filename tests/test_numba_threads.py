@@ -58,3 +58,20 @@ def test_torch_imported_after_keeps_the_environment_s_count():
     res = _run("", "__import__('torch').get_num_threads()")
     assert res["numba"] == 2
     assert res["torch"] == 1
+
+
+def test_numba_starts_when_threadpoolctl_cannot_inspect():
+    """The restore is a courtesy: if threadpoolctl fails, numba's threads
+    still start and the count is numba's."""
+    script = """
+import threadpoolctl
+def broken(*a, **k):
+    raise RuntimeError("no inspection here")
+threadpoolctl.ThreadpoolController.__init__ = broken
+import numba
+from polyphase.engine import numba_threads
+print(numba_threads.count() == numba.get_num_threads() >= 1)
+"""
+    out = subprocess.run([sys.executable, "-c", script], env=_ENV, check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    assert out.strip().splitlines()[-1] == "True"

@@ -46,15 +46,23 @@ def _start():
         if getattr(parallel, "_is_initialized", False):
             _started = True         # (started by someone else: not ours to undo)
             return
-        before = _openmp_threads()
+        try:
+            before = _openmp_threads()
+        except Exception:           # (threadpoolctl could not inspect the process:
+            before = None           # numba starts, nothing is put back)
         numba.get_num_threads()     # (starts numba's threads)
-        default = _environment_threads()
-        for path, lib in _openmp_controllers().items():
-            # (a runtime numba loaded itself held what the environment says)
-            was = before.get(path, default)
-            if was is not None and lib.num_threads != was:
-                lib.set_num_threads(was)
         _started = True
+        if before is None:
+            return
+        default = _environment_threads()
+        try:
+            for path, lib in _openmp_controllers().items():
+                # (a runtime numba loaded itself held what the environment says)
+                was = before.get(path, default)
+                if was is not None and lib.num_threads != was:
+                    lib.set_num_threads(was)
+        except Exception:
+            pass                    # (a thread count left as numba set it, not an error)
 
 
 def _environment_threads():
