@@ -430,11 +430,11 @@ def _winograd_plans(pm, dtype, plan, cin):
         # all the planes of a call); where the taps of a transposed layer's
         # phase do not fill the box it pays no more products than its taps
         # either.
-        box = box_size([entry for entry in plan if entry[0].shape[0]])
+        box = max(2, box_size([entry for entry in plan if entry[0].shape[0]]))
         partial = all(L == 1 for L in pm.ups) or box == 3
-        plans = [winograd_plan(taps, W, cin, partial, max(box, 2)) if taps.shape[0] else None
+        plans = [winograd_plan(taps, W, cin, partial, box) if taps.shape[0] else None
                  for taps, W in plan]
-        cache[key] = Plans(plans, max(box, 2)) if all(p is not None for p in plans) else None
+        cache[key] = Plans(plans, box) if all(p is not None for p in plans) else None
     return cache[key]
 
 

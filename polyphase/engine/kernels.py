@@ -22,7 +22,6 @@ from numba import njit
 from . import simd
 
 
-
 # Blocks per de-interleave tile: a tile of the input (TILE * M samples) stays in
 # cache while it is scattered into the M phase streams.
 TILE = 256

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 from . import simd
+from .winograd import AT, AT3
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -346,9 +347,10 @@ def _split_columns(xf, base, n1, n2, row0, count, S, col0, cols, W, cpf, d0, zer
                 cpf[d + k * W + jj] = xf[s - col0 + col] if 0 <= col < n2 else 0
 
 
-# AT of F(2, 2) (3 points) and F(2, 3) (4 points), for the tiles at the edges
-_AT3 = np.array([[1, 1, 0, 0], [0, 1, 1, 0]], dtype=np.int64)
-_AT4 = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.int64)
+# AT of F(2, 2) (3 points, a zero column added) and of F(2, 3) (4 points),
+# for the tiles at the edges: the matrices of :mod:`.winograd`
+_AT3 = np.pad(AT[2], ((0, 0), (0, 1))).astype(np.int64)
+_AT4 = AT3.astype(np.int64)
 
 
 @njit(cache=True, nogil=True, inline="always")

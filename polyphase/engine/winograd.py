@@ -1,5 +1,5 @@
-"""Winograd minimal filtering for channel-mixing phases whose taps lie in 2-tap
-boxes (and, in 2-D, 3-tap boxes).
+"""Winograd minimal filtering for channel-mixing phases whose taps lie in boxes
+of 2 or 3 taps per axis.
 
 After the polyphase split, a stride-2 convolution with a kernel of 4 taps per
 axis is, for each output phase, a sum over input phases ``q`` of *stride-1*
@@ -104,9 +104,10 @@ BT = {1: np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, -1, 0, 1]]),
       2: np.array([[1, -1, 0], [0, 1, 0], [0, -1, 1]])}
 AT = {1: np.array([[1, 1, 1, 0], [0, 1, -1, 0], [0, 1, 1, 1]]),
       2: np.array([[1, 1, 0], [0, 1, 1]])}
-# F(2, 3) along each axis of a 2-D layer whose phases' taps lie in boxes of 3
-# (see the module's notes): the points {0, 1, -1, inf} of F(3, 2), so its
-# data transform is F(3, 2)'s ``BT`` (the last point's sign moves into G)
+# F(2, 3), in 1-D and along each axis in 2-D, for phases whose taps lie in
+# boxes of 3 (see the module's notes): the points {0, 1, -1, inf} of F(3, 2),
+# so its data transform is F(3, 2)'s ``BT`` (the last point's sign moves
+# into G)
 G3 = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, -1]])
 BT3 = BT[1]
 AT3 = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])
@@ -498,7 +499,7 @@ def _setup1(plans, lanes, b0, M, pre, nb, chunk_bytes, part, dtype):
     return nt, first, last, entries
 
 
-def _column_phases(off1, off2, M, nt1, nt2, width, A=3):
+def _column_phases(off1, off2, M, nt1, nt2, width, A):
     """Shape of the scratch for :func:`.kernels_winograd.transform_input2`,
     and its margin: the rows a chunk of ``width`` tiles (``A x A`` samples
     each) reads from each image it touches, split into ``2 * M[1]`` column
