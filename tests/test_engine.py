@@ -86,6 +86,22 @@ def test_long_signal_spans_many_chunks():
                                rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("L, taps", [(2, 8), (3, 9), (8, 13)])
+def test_upsampler_spans_many_jobs(L, taps, monkeypatch):
+    """Short filters that upsample take longer jobs than decimators (see
+    ``JOB_BYTES_SHORT``): several of them, and a last partial one, against
+    scipy, serial and in parallel."""
+    import scipy.signal
+    h = RNG.standard_normal(taps)
+    blocks = engine.job_blocks(L, -(-taps // L), 8)
+    assert blocks == engine.JOB_BYTES_SHORT // (L * 8)
+    x = RNG.standard_normal((2, 5 * blocks + 17))
+    expected = scipy.signal.upfirdn(h, x, L)
+    for work in (1 << 62, 1):                  # serial, then parallel
+        monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", work)
+        np.testing.assert_allclose(pp.upfirdn(h, x, L), expected, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("L, M", [(1, 2), (1, 3), (1, 4), (1, 6), (1, 11), (2, 3),
                                   (2, 11), (5, 7)])
 def test_jobs_split_what_they_read(L, M, monkeypatch):
