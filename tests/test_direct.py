@@ -69,7 +69,10 @@ def test_direct_matches_brute_force(d, n, cin, cout, size, k, stride, padding, s
     (pnn.Conv2d, (8, 3, 7, 7), dict(stride=2, padding=3), (1, 3, 15, 14)),
     (pnn.ConvTranspose2d, (16, 3, 4, 4), dict(stride=2, padding=1), (2, 16, 6, 7)),
     (pnn.Conv2d, (6, 16, 3, 3), dict(padding=1), (1, 16, 9, 9)),
-], ids=["conv2d-s1", "convT2d-s2", "convT1d-s2", "stem-s2", "convT2d-to-rgb", "6-rows"])
+    (pnn.Conv2d, (16, 24, 7, 7), dict(stride=2, padding=3), (2, 24, 13, 12)),
+    (pnn.Conv1d, (8, 32, 3), dict(stride=3, padding=1), (2, 32, 40)),
+], ids=["conv2d-s1", "convT2d-s2", "convT1d-s2", "stem-s2", "convT2d-to-rgb", "6-rows",
+        "strided-24-channels", "conv1d-s3-32-channels"])
 def test_direct_route_runs_and_equals_im2col(cls, wshape, kw, shape, one_thread,
                                              monkeypatch):
     calls = record_calls(monkeypatch, gemm, "_direct_products")
@@ -156,3 +159,39 @@ def test_direct_parallel_groups_equal_the_serial_kernel(cls, wshape, kw, shape,
     if cls is pnn.Conv2d:
         ref = brute_conv2d(x.astype(np.float64), layer.weight.astype(np.float64), 1, 1)
         np.testing.assert_allclose(y, ref, rtol=2e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_fma_taps_closed_form(dtype):
+    """The kernel's block (:func:`polyphase.engine.simd.rows_fma_taps8x2`):
+    eight rows of two vectors, summed over taps at arbitrary offsets and
+    channels at a stride, against the same sum in numpy; the outputs around
+    the block stay untouched."""
+    from numba import njit
+
+    from polyphase.engine import simd
+
+    @njit
+    def block(x, xo, xs, toff, d, do, ds, nc, out, oo, os):
+        simd.rows_fma_taps8x2(x, xo, xs, toff, d, do, ds, nc, out, oo, os)
+
+    rng = np.random.default_rng(3)
+    G = 64 // np.dtype(dtype).itemsize
+    nc, xs, ds = 5, 97, 11
+    toff = np.array([0, 3, 41, 2, 7], np.int64)
+    x = rng.standard_normal(1000).astype(dtype)
+    d = rng.standard_normal(600).astype(dtype)
+    out = np.full((12, 3 * G), np.nan, dtype)
+    xo, do, os = 5, 2, out.shape[1]
+    block(x, xo, xs, toff, d, do, ds, nc, out.reshape(-1), 2 * os + 1, os)
+    want = np.zeros((8, 2 * G))
+    for t in range(toff.size):
+        for c in range(nc):
+            row = x[xo + toff[t] + c * xs:][:2 * G].astype(np.float64)
+            coef = d[do + (t * nc + c) * ds:][:8].astype(np.float64)
+            want += coef[:, None] * row[None, :]
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out[2:10, 1:1 + 2 * G], want, rtol=tol, atol=tol)
+    untouched = np.ones(out.shape, bool)
+    untouched[2:10, 1:1 + 2 * G] = False
+    assert np.isnan(out[untouched]).all()

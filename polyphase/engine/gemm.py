@@ -198,7 +198,7 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     # for d >= 3 the reshape below may return a view of it)
     # (the direct kernel writes whole blocks of rows: a phase's C_out rows
     # may get spare ones, which the view below leaves out)
-    direct = _direct_applies(pm, dtype, algorithm, G, plan, cin)
+    direct = _direct_applies(pm, dtype, algorithm, G, plan)
     width = -(-ncols // _DIRECT_PAD) * _DIRECT_PAD if direct else ncols
     crows = direct or cout
     product = scratch("product", (prod(ups), crows, width), dtype) if d <= 2 else \
@@ -241,30 +241,40 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
 
 
 # Columns of slack after the flat streams and in the product rows: the direct
-# kernel computes whole vectors of columns (16 float32).
-_DIRECT_PAD = 16
+# kernel computes whole blocks of two vectors of columns (32 float32).
+_DIRECT_PAD = 32
 _DIRECT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _direct_applies(pm, dtype, algorithm, G, plan, cin):
+def _direct_applies(pm, dtype, algorithm, G, plan):
     """The rows per output phase the direct kernel writes when the stacked
     products run on it instead of BLAS (:func:`_direct_rows`), else 0.
 
-    Measured against im2col + OpenBLAS, interleaved, one thread: 1.09-1.46x
-    faster on stride-1 and transposed layers (3x3 and 5x5, 32-64 channels,
-    1-D and 2-D) and on a 3-channel 7x7 stride-2 stem (1.38x), but 0.91-0.97x
-    on strided 64-channel layers (k3 and k5, stride 2), whose four input
-    phases make each output read more streams.  With two threads its column
-    chunks run in parallel groups (:func:`_direct_products`), against
-    im2col and OpenBLAS on both cores (one process, interleaved): 1.2-2.1x
-    faster (N8 C64 -> 64 32x32 k3: 4.4 against 5.6 ms; C64 -> 3 64x64 k4
-    s2 transposed: 7.7 against 16.1; 3-channel stems 1.3-1.6x).  (A
-    ``prange`` version measured before did not scale, 9.7 against 10.2 ms,
-    most likely from the reference counts its jobs took on the shared
-    arrays, which :func:`.groups.run` does not take.)
+    Measured against im2col + OpenBLAS, interleaved, one thread, on the EPYC
+    with the kernel's first form (one vector of columns, SLP-vectorised
+    scalar code): 1.09-1.46x faster on stride-1 and transposed layers (3x3
+    and 5x5, 32-64 channels, 1-D and 2-D) and on a 3-channel 7x7 stride-2
+    stem (1.38x), but 0.91-0.97x on strided 64-channel layers (k3 and k5,
+    stride 2), which then kept im2col.  With two threads its column chunks
+    run in parallel groups (:func:`_direct_products`), against im2col and
+    OpenBLAS on both cores (one process, interleaved): 1.2-2.1x faster (N8
+    C64 -> 64 32x32 k3: 4.4 against 5.6 ms; C64 -> 3 64x64 k4 s2
+    transposed: 7.7 against 16.1; 3-channel stems 1.3-1.6x).  (A ``prange``
+    version measured before did not scale, 9.7 against 10.2 ms, most likely
+    from the reference counts its jobs took on the shared arrays, which
+    :func:`.groups.run` does not take.)
+
+    On the Xeon that form reached 27-32 GMAC/s on the grid; with explicit
+    512-bit vectors, two per row (:func:`.simd.rows_fma_taps8x2`), 50-68
+    (old and new code in alternating processes).  Whole layers against
+    torch in one process: transposed C64 -> 64 32x32 k3 s2 1.14 -> 1.84x,
+    C64 -> 3 64x64 k4 s2 0.79-0.86 -> 1.11x, the 3-channel stems 0.45-0.48
+    -> 0.62-0.66x.  Strided 64-channel layers the Winograd route does not
+    take now run here too: N8 C64 -> 64 32x32 k7 s2 10.2 against 14.9 ms
+    by im2col, 48x48 k3 s3 3.96 against 4.19, 32 channels 64x64 k4 s4 3.36
+    against 3.90.
     """
-    if algorithm != "auto" or G != 1 or np.dtype(dtype) not in _DIRECT_DTYPES \
-            or prod(pm.downs) > 1 and cin >= 16:
+    if algorithm != "auto" or G != 1 or np.dtype(dtype) not in _DIRECT_DTYPES:
         return 0
     return _direct_rows(plan, 1 if pm.channels is None else pm.channels[0]) or 0
 

@@ -7,95 +7,64 @@ channel) at grid column ``p`` is::
 
     out[r, p] = sum_t sum_c Wt[t, c, r] * flat[tq[t], c, ts[t] + p]
 
-Here that sum runs in registers: ``NB`` output rows times one vector of
-``G`` grid columns are accumulated on the stack (see
-:mod:`.registers`), each input vector loaded once for ``NB`` broadcast
-multiply-adds, over all taps and input channels, then stored once.
+Here that sum runs in registers: ``NB`` output rows times ``V`` vectors of
+``G`` grid columns are accumulated (:func:`.simd.rows_fma_taps8x2`), each
+input vector loaded once for ``NB`` broadcast multiply-adds and each
+broadcast coefficient serving ``V`` vectors, over all taps and input
+channels, then stored once.  No stacked copy of the input is made.
+
 Measured on a stride-1 3x3 layer (N8, C64 -> 64, 32x32, float32, one
-thread): 50-56 GMAC/s on the grid alone, 87-97 % of the FMA peak (``NB =
-4``: 39, load-bound), where the stacked route (im2col copies, then
-OpenBLAS) reached 34 and torch's oneDNN about 50; the whole layer 1.09x
-faster than the stacked route (the grid's padding columns, the phase
-streams and the interleave stay).  No stacked copy of the input is made.
-See :func:`polyphase.engine.gemm._direct_applies` for where it runs.
+thread), on the grid alone: on the EPYC (one 512-bit FMA a cycle), with one
+vector of columns and scalar code LLVM's SLP vectoriser turned into vector
+instructions, 50-56 GMAC/s (87-97 % of its FMA peak; ``NB = 4``: 39,
+load-bound), where the stacked route (im2col copies, then OpenBLAS) reached
+34 and torch's oneDNN about 50.  On the Xeon (two 512-bit FMA units a core,
+OpenBLAS sgemm at 78 GMAC/s) that code reached 32 GMAC/s: LLVM's tuning for
+Intel server cores prefers 256-bit vectors, so SLP split each accumulator in
+two, and eight chains of multiply-adds do not keep two FMA units busy.
+Explicit 512-bit vectors, two of them per row (16 accumulators): see
+:func:`polyphase.engine.gemm._direct_applies` for the measurements and
+where the kernel runs.
 """
 
-import numba
 import numpy as np
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit
 
+from . import simd
 from .registers import lanes
 
-# Output rows per register block: 8 vectors of accumulators, each input vector
-# serving 8 multiply-adds (4 ran at 39 GMAC/s, load-bound).
-NB = 8
+# Output rows per register block: 8 rows of V = 2 vectors of accumulators,
+# each input vector serving 8 multiply-adds.
+NB, V = 8, 2
 
-CONTRACT = {"contract"}
-
-# Grid columns per chunk (a multiple of every G): C_in rows of it stay in L2.
+# Grid columns per chunk (a multiple of every V * G): C_in rows of it stay in
+# L2 while every block of output rows reads it (the whole width per block of
+# rows streamed 8 MB eight times for a 64-channel conv1d: 50 against ~9 ms).
 CHUNK = 256
 
 
-@intrinsic
-def _stack(typingctx, dtype):
-    count = NB * 512 // dtype.dtype.bitwidth
-
-    def codegen(context, builder, signature, args):
-        ty = context.get_value_type(dtype.dtype)
-        return cgutils.alloca_once(builder, ty, size=context.get_constant(types.intp, count))
-    return types.CPointer(dtype.dtype)(dtype), codegen
-
-
-@njit(inline="always")
-def _accumulators(dtype):
-    """``NB * G`` elements of ``dtype`` on the stack (see :mod:`.registers`)."""
-    return numba.carray(_stack(dtype), (NB * lanes(dtype),))
-
-
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
+@njit(cache=True, nogil=True)
 def _columns(flat, L, toff, Wt, out, c0, c1):
-    """Grid columns ``[c0, c1)`` (a multiple of ``G`` wide) of every row;
+    """Grid columns ``[c0, c1)`` (a multiple of ``V * G`` wide) of every row;
     ``flat`` is the streams flattened, channel ``c`` of tap ``t`` starting at
     ``c * L + toff[t]``."""
-    G = lanes(flat.dtype)
+    step = V * lanes(flat.dtype)
     T, C, R = Wt.shape
-    acc = _accumulators(flat.dtype)
-    # columns in chunks whose input (C rows of CHUNK + a few samples) stays
-    # in L2 while every block of output rows reads it (the whole width per
-    # block of rows streamed 8 MB eight times for a 64-channel conv1d: 50
-    # against ~9 ms)
+    wf = Wt.reshape(Wt.size)
+    of = out.reshape(out.size)
+    ostride = out.shape[1]
     for q0 in range(c0, c1, CHUNK):
         for r0 in range(0, R, NB):
-            for p0 in range(q0, min(q0 + CHUNK, c1), G):
-                for a in range(NB * G):
-                    acc[a] = 0
-                for c in range(C):
-                    # zero-based views of one flat array: a signed or 3-D index
-                    # per tap cost 70 % more (12.4 against 7.3 ms)
-                    xc = flat[c * L + p0:]
-                    for t in range(T):
-                        v = xc[toff[t]:]
-                        w = Wt[t, c, r0:]
-                        for j in range(NB):
-                            wj = w[j]
-                            for i in range(G):
-                                acc[j * G + i] += wj * v[i]
-                # (a constant trip count and no condition: every index of acc must
-                # be a constant for LLVM to keep it in registers; storing
-                # min(NB, R - r0) rows took 9.5 ms, a test per row 27 ms)
-                for j in range(NB):
-                    o = out[r0 + j, p0:]
-                    for i in range(G):
-                        o[i] = acc[j * G + i]
+            for p0 in range(q0, min(q0 + CHUNK, c1), step):
+                simd.rows_fma_taps8x2(flat, p0, L, toff, wf, r0, R, C, of,
+                                      r0 * ostride + p0, ostride)
 
 
 @njit(cache=True, nogil=True)
 def run_jobs(flat, L, toff, Wt, out, job0, job1):
     """``out[r, p]`` for the columns ``p`` of jobs ``[job0, job1)``: job ``j``
     is columns ``[j * CHUNK, (j + 1) * CHUNK)`` of ``out.shape[1]`` (a
-    multiple of ``G``); ``flat`` must reach ``C * L + toff.max() +
+    multiple of ``V * G``); ``flat`` must reach ``C * L + toff.max() +
     out.shape[1]``.  Jobs write disjoint columns."""
     _columns(flat, L, toff, Wt, out, job0 * CHUNK, min(job1 * CHUNK, out.shape[1]))
 

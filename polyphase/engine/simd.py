@@ -715,6 +715,26 @@ strided_box_run3, strided_box_run4 = _strided_box_run(3, 1), _strided_box_run(4,
 strided_box_run3x2, strided_box_run4x2 = _strided_box_run(3, 2), _strided_box_run(4, 2)
 
 
+def _accumulators(builder, R, V, vty):
+    """``R x V`` vector accumulators, zero, on the stack: LLVM promotes them to
+    registers."""
+    zero = ir.Constant(vty, None)
+    return [[cgutils.alloca_once_value(builder, zero) for _ in range(V)] for _ in range(R)]
+
+
+def _fma_row(b, xv, dptr, fma, acc, xrow, drow):
+    """``acc[r][v] += d[drow + r] * x[xrow + v*G:][:G]`` for every ``r``, ``v``:
+    ``V`` vectors of ``x`` loaded once, each broadcast coefficient serving
+    ``V`` of them."""
+    n = xv.count
+    xs_ = [xv.load(b.add(xrow, ir.Constant(xrow.type, v * n))) for v in range(len(acc[0]))]
+    for r, row in enumerate(acc):
+        coef = b.load(b.gep(dptr, [b.add(drow, ir.Constant(drow.type, r))]))
+        cr = _splat(b, coef, n)
+        for v, a in enumerate(row):
+            b.store(b.call(fma, [cr, xs_[v], b.load(a)]), a)
+
+
 def _rows_fma(R, V):
     @intrinsic
     def rows_fma(typingctx, x, xo, xs, d, do, ds, nw, out, oo, os, check, stream):
@@ -724,21 +744,12 @@ def _rows_fma(R, V):
             b = builder
             n, vty = xv.count, xv.vty
             fma = _fma_function(b, vty)
-            comp = vty.element
-            dptr = _pointer(context, b, sig.args[3], Dv, comp)
-            zero = ir.Constant(vty, None)
-            # accumulators on the stack: LLVM promotes them to registers
-            acc = [[cgutils.alloca_once_value(b, zero) for _ in range(V)] for _ in range(R)]
+            dptr = _pointer(context, b, sig.args[3], Dv, vty.element)
+            acc = _accumulators(b, R, V, vty)
             with cgutils.for_range(b, NW) as loop:
                 w = loop.index
-                row = b.add(XO, b.mul(w, XS))
-                xs_ = [xv.load(b.add(row, ir.Constant(row.type, v * n))) for v in range(V)]
-                drow = b.add(DO, b.mul(w, DS))
-                for r in range(R):
-                    coef = b.load(b.gep(dptr, [b.add(drow, ir.Constant(drow.type, r))]))
-                    cr = _splat(b, coef, n)
-                    for v in range(V):
-                        b.store(b.call(fma, [cr, xs_[v], b.load(acc[r][v])]), acc[r][v])
+                _fma_row(b, xv, dptr, fma, acc, b.add(XO, b.mul(w, XS)),
+                         b.add(DO, b.mul(w, DS)))
             total = cv.load(ir.Constant(OO.type, 0))
             values = [[b.load(acc[r][v]) for v in range(V)] for r in range(R)]
             for r in range(R):
@@ -770,3 +781,46 @@ rows_fma4x4 = _rows_fma(4, 4)
 # and eight output rows per loaded input vector)
 rows_fma8x2, rows_fma8x1 = _rows_fma(8, 2), _rows_fma(8, 1)
 rows_fma4x1 = _rows_fma(4, 1)
+
+
+def _rows_fma_taps(R, V):
+    @intrinsic
+    def rows_fma_taps(typingctx, x, xo, xs, toff, d, do, ds, nc, out, oo, os):
+        def codegen(context, builder, sig, args):
+            _, XO, XS, TOFF, Dv, DO, DS, NC, _, OO, OS = args
+            xv, ov = _arrays(context, builder, sig, args, 0, 8)
+            b = builder
+            vty = xv.vty
+            fma = _fma_function(b, vty)
+            dptr = _pointer(context, b, sig.args[4], Dv, vty.element)
+            taps = context.make_array(sig.args[3])(context, b, TOFF)
+            ntaps = cgutils.unpack_tuple(b, taps.shape, 1)[0]
+            acc = _accumulators(b, R, V, vty)
+            with cgutils.for_range(b, ntaps) as outer:
+                t = outer.index
+                xt = b.add(XO, b.load(b.gep(taps.data, [t])))
+                dt = b.add(DO, b.mul(b.mul(t, NC), DS))
+                with cgutils.for_range(b, NC) as inner:
+                    c = inner.index
+                    _fma_row(b, xv, dptr, fma, acc, b.add(xt, b.mul(c, XS)),
+                             b.add(dt, b.mul(c, DS)))
+            for r in range(R):
+                base = b.add(OO, b.mul(OS, ir.Constant(OS.type, r)))
+                for v in range(V):
+                    ov.store(b.load(acc[r][v]), b.add(base, ir.Constant(base.type, v * xv.count)))
+            return context.get_dummy_value()
+        return types.void(x, xo, xs, toff, d, do, ds, nc, out, oo, os), codegen
+    rows_fma_taps.__doc__ = (
+        f"{R} rows of {V} vectors: ``out[oo + r*os + v*G + i] = sum_(t, c < nc) "
+        f"d[do + (t*nc + c)*ds + r] * x[xo + toff[t] + c*xs + v*G + i]`` for "
+        f"``r < {R}``, ``v < {V}`` and the ``G`` lanes ``i``, over every tap "
+        f"offset ``toff[t]`` (int64) and ``nc`` channels, accumulated in "
+        f"registers.  Each vector of ``x`` loaded serves {R} rows of outputs and "
+        f"each broadcast coefficient {V} vectors.")
+    return rows_fma_taps
+
+
+# (the direct kernel's block: 16 vectors of accumulators, two FMAs in flight
+# per coefficient broadcast)
+rows_fma_taps8x2 = _rows_fma_taps(8, 2)
+
