@@ -384,7 +384,7 @@ def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d
     nparts = winograd.PARTS_PER_THREAD * workers
     if by_tiles:
         # every part of the tiles run once, on all the lanes
-        assert sorted(calls) == [(lanes, winograd.CHUNK_BYTES // workers, (k, nparts))
+        assert sorted(calls) == [(lanes, winograd.thread_chunk(workers), (k, nparts))
                                  for k in range(nparts)]
     elif lanes == 1:
         assert calls == [(1, None, None)]           # one image: nothing to split
@@ -392,7 +392,7 @@ def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d
         # the lanes in parts, several per thread, each run once
         nparts = min(lanes, nparts)
         sizes = np.diff([lanes * i // nparts for i in range(nparts + 1)]).tolist()
-        assert sorted(calls) == sorted((n, winograd.CHUNK_BYTES // workers, None)
+        assert sorted(calls) == sorted((n, winograd.thread_chunk(workers), None)
                                        for n in sizes)
     assert threadpoolctl.threadpool_info() == before
     np.testing.assert_allclose(split, whole, rtol=1e-13, atol=1e-13 * np.abs(whole).max())

@@ -31,6 +31,7 @@ import numpy as np
 
 from .._lazy import submodule
 from .._validation import as_method
+from . import machine
 from .cost import FFT_CALL, choose, direct_cost, fft_may_win
 from .scratch import result, scratch
 
@@ -45,19 +46,21 @@ PARALLEL_MIN_WORK = 1 << 16
 # long runs (f32 L=2 K=64: 20.2 at 16 KB against 17.4 at 2 KB).  At least 512
 # blocks a job when taps dominate: resample_poly 160/147 ran its kernel in
 # 13.6 ms (f64) and 8.0 ms (f32) at 512, against 15.0 and 9.8 at 256 (and
-# 23.5 at 64).  Short filters that upsample take 16 KB: on the Xeon (one
-# thread, 2**12-2**21 samples, L = 2..8 with 3-16 taps, f32 and f64, L = 3
-# with M = 2) 1.1-1.8x faster than at 4 KB, 1.2-1.5x on 2**22 samples, L = 2
-# with 8 taps; on the EPYC, L = 2 with 8 taps had measured 4.7 GMAC/s at 4 KB
-# against 3.7 at 32 KB, with an earlier kernel.  Decimators (L = 1) keep 4 KB:
-# 16 KB was 0.85-0.96x on the Xeon (M = 2, 8 taps).
-JOB_BYTES_SHORT, JOB_BYTES_DECIMATE, JOB_BYTES_LONG = 1 << 14, 1 << 12, 1 << 14
+# 23.5 at 64).  Short filters that upsample, per machine (:mod:`.machine`):
+# on the EPYC, L = 2 with 8 taps (f64) measured 4.7 GMAC/s at 4 KB against
+# 3.7 at 32 KB; on the Xeon (one thread, in one process, 2**12-2**21
+# samples, L = 2..8 with 3-16 taps, f32 and f64, and L = 3 with M = 2) 16 KB
+# was 1.1-1.8x faster than 4 KB, and on 2**22 samples with L = 2 and 8 taps
+# 1.2-1.5x (32 KB: as fast on 2**21, slower on 2**12-2**16).  Decimators
+# (L = 1) keep 4 KB: 16 KB was 0.85-0.96x on the Xeon (M = 2, 8 taps).
+JOB_BYTES_SHORT = {"amd": 1 << 12, "intel": 1 << 14}
+JOB_BYTES_DECIMATE, JOB_BYTES_LONG = 1 << 12, 1 << 14
 
 
 def job_blocks(L: int, taps_per_phase: int, itemsize: int) -> int:
     """Output blocks per job of the 1-D kernel (see ``JOB_BYTES_*``)."""
     if taps_per_phase <= 8:
-        job_bytes = JOB_BYTES_SHORT if L > 1 else JOB_BYTES_DECIMATE
+        job_bytes = machine.pick(JOB_BYTES_SHORT) if L > 1 else JOB_BYTES_DECIMATE
         return max(64, job_bytes // (L * itemsize))
     return max(512, JOB_BYTES_LONG // (L * itemsize))
 

@@ -95,6 +95,21 @@ MIN_CHANNELS = 16
 # conv2d 9.7 / 8.3 / 8.2 ms, conv1d 6.2 / 4.3 / 4.6 (the threads' chunks
 # compete for the memory and the shared L3).
 CHUNK_BYTES = 1 << 21
+# At most this much of it per thread, per machine (:mod:`.machine`).  On the
+# Xeon (one process, the same call at each size in turn, N8 64-channel
+# layers, float32), one thread, 0.25 / 0.5 / 0.75 / 1 / 2 MB: conv1d k3 s1
+# 6.5 / 5.96 / 6.16 / 6.27 / 7.09 ms, k3 s2 4.24 / 3.97 / 4.12 / 4.45 / 5.17,
+# k5 s2 5.81 / 5.29 / 5.57 / 5.39 / 6.36, conv2d k3 s1 2.95 / 2.91 / 3.12 /
+# 3.39 / 3.41, k4 s2 64x64 within 7 %; two threads, 0.25 / 0.5 / 1 MB each:
+# conv1d k3 s1 3.72 / 3.37 / 3.58, conv2d k3 s1 1.82 / 1.74 / 1.96.
+THREAD_CHUNK_BYTES = {"amd": CHUNK_BYTES, "intel": 1 << 19}
+
+
+def thread_chunk(workers=1):
+    """Bytes of transformed input per chunk of tiles for each of ``workers``
+    threads: their share of ``CHUNK_BYTES``, at most ``THREAD_CHUNK_BYTES``."""
+    from .machine import pick
+    return min(CHUNK_BYTES // workers, pick(THREAD_CHUNK_BYTES))
 
 # F(m, 2) per signal dimension: its transforms (outputs per tile and axis:
 # :func:`tile`)
@@ -404,7 +419,7 @@ def run_lanes(run, x, plans, args, out):
     with _blas_on_one_thread() if blas else contextlib.nullcontext():
         # (BLAS's threads come back after all have finished)
         crew.run(functools.partial(_take_parts, run, x, plans, args, out,
-                                   CHUNK_BYTES // workers, parts), cpus)
+                                   thread_chunk(workers), parts), cpus)
 
 
 def _take_parts(run, x, plans, args, out, chunk, parts):
@@ -445,7 +460,7 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
     is ``out[..., b * L + p - crop]``.  ``plans`` holds one :func:`plan` per
     entry of the GEMM plan: one for all phases (stacked) or one per phase.
     ``chunk_bytes`` is the transformed input per chunk of tiles
-    (``CHUNK_BYTES``; :func:`run_lanes` gives each thread its share), and
+    (:func:`thread_chunk`; :func:`run_lanes` gives each thread its share), and
     ``part = (k, K)`` runs only the k-th of K parts of the tiles
     (:func:`_tile_range`).
     """
@@ -490,7 +505,8 @@ def _setup1(plans, lanes, b0, M, pre, nb, chunk_bytes, part, dtype):
         # x index of each tile's first sample d[0] (delay kmin + box - 1)
         off = ((b0 - kmin[:, 0] - box + 1) * M + qs - pre).astype(np.int64)
         cz, R = U.shape[2], U.shape[1]
-        width = _chunk_width(last - first, (chunk_bytes or CHUNK_BYTES) // (4 * max(cz, R) * isz))
+        width = _chunk_width(last - first,
+                             (chunk_bytes or thread_chunk()) // (4 * max(cz, R) * isz))
         # the signal's samples a chunk's tiles read, split into T*M phases
         j = (off[:, None] + np.arange(4) * M) // (T * M)
         jmin = int(j.min())
@@ -603,7 +619,7 @@ def _setup2(plans, lanes, b0, M, pre, nb, chunk_bytes, part, dtype):
         E, cz = len(group), plans[group[0]][2].shape[2]
         R = max(plans[e][2].shape[1] for e in group)
         width = _chunk_width(last - first,
-                             (chunk_bytes or CHUNK_BYTES) // (points * E * max(cz, R) * isz))
+                             (chunk_bytes or thread_chunk()) // (points * E * max(cz, R) * isz))
         cp_shape, margin = _column_phases(off1, off2, M, nt1, nt2, width, A)
         phases = np.array([0 if len(plans) == 1 else e for e in group], dtype=np.int64)
         groups.append((group, off1, off2, cp_shape, margin, width, _stacked(plans, group),
