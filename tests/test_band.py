@@ -268,8 +268,8 @@ def test_kernel_is_vectorised(kernel):
     which LLVM may inline with a scalar tail loop: not counted there.)"""
     fresh = numba.njit(fastmath={"contract"})(getattr(kernels_band, kernel).py_func)
     D, offs, widths = np.zeros((1, 4, 8)), np.zeros(1, np.int64), np.full(1, 4, np.int64)
-    if kernel == "_interior":      # 1-D: four macro-blocks of 8 outputs
-        args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 4, np.zeros(64), 0)
+    if kernel == "_interior":      # 1-D: eight macro-blocks of 8 outputs
+        args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 8, np.zeros(64), 0)
     elif kernel == "_edge_blocks":  # 1-D: one macro-block at a time, outputs 0-31
         args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 4, np.zeros(64), 0, 0, 32)
     else:                          # axis 0: one macro-block of 8 rows of 8 lanes
@@ -281,3 +281,36 @@ def test_kernel_is_vectorised(kernel):
     packed = re.findall(r"vfmadd\w*pd\s+[^\n]*%[yz]mm", asm)
     scalar = re.findall(r"vfmadd\w*sd\s", asm)
     assert len(packed) >= 4 and (kernel == "_rows" or not scalar)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_band_fma_closed_form(dtype):
+    """The 1-D interior's block (:func:`polyphase.engine.simd.band_fma8`):
+    eight vectors of outputs at a stride, each a band of samples times rows
+    of ``D``, against numpy; the check sums stay 0 for finite data and turn
+    NaN when a sample is inf; the outputs around the block stay untouched."""
+    from polyphase.engine import simd
+
+    @numba.njit
+    def block(d, do, ds, x, xo, xs, nw, out, oo, os, check):
+        simd.band_fma8(d, do, ds, x, xo, xs, nw, out, oo, os, check)
+
+    G = 64 // np.dtype(dtype).itemsize
+    nw, xs, ds, do, xo, os = 13, 5, G + 3, 4, 2, 2 * G + 1
+    d = RNG.standard_normal(do + nw * ds + G).astype(dtype)
+    x = RNG.standard_normal(xo + nw + 8 * xs).astype(dtype)
+    out = np.full(3 + 8 * os + G, np.nan, dtype)
+    check = np.zeros(G, dtype)
+    block(d, do, ds, x, xo, xs, nw, out, 3, os, check)
+    rows = np.stack([d[do + w * ds:][:G] for w in range(nw)]).astype(np.float64)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    written = np.zeros(out.size, bool)
+    for j in range(8):
+        want = x[xo + j * xs:][:nw].astype(np.float64) @ rows
+        np.testing.assert_allclose(out[3 + j * os:][:G], want, rtol=tol, atol=tol)
+        written[3 + j * os:3 + j * os + G] = True
+    assert np.isnan(out[~written]).all()
+    assert (check == 0).all()
+    x[xo + 3 * xs + 1] = np.inf
+    block(d, do, ds, x, xo, xs, nw, out, 3, os, check)
+    assert np.isnan(check.sum())

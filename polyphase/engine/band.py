@@ -149,7 +149,7 @@ def run(bp, x, dtype, in_origin, start, length, groups):
 
     ``groups`` > 0 runs the jobs in that many parallel groups.
     """
-    NB = submodule("polyphase.engine.registers").NB
+    NB = submodule("polyphase.engine.kernels_band").BLOCKS   # (macro-blocks at a time)
 
     Bi0, Bi1 = _interior(bp, x.shape[1], in_origin, start, length)
     Bi1 = Bi0 + (Bi1 - Bi0) // NB * NB

@@ -722,14 +722,16 @@ def _accumulators(builder, R, V, vty):
     return [[cgutils.alloca_once_value(builder, zero) for _ in range(V)] for _ in range(R)]
 
 
-def _fma_row(b, xv, dptr, fma, acc, xrow, drow):
-    """``acc[r][v] += d[drow + r] * x[xrow + v*G:][:G]`` for every ``r``, ``v``:
-    ``V`` vectors of ``x`` loaded once, each broadcast coefficient serving
-    ``V`` of them."""
+def _fma_row(b, xv, dptr, fma, acc, xrow, drow, dstep=None):
+    """``acc[r][v] += d[drow + r*dstep] * x[xrow + v*G:][:G]`` for every
+    ``r``, ``v`` (``dstep`` 1 when None): ``V`` vectors of ``x`` loaded once,
+    each broadcast coefficient serving ``V`` of them."""
     n = xv.count
     xs_ = [xv.load(b.add(xrow, ir.Constant(xrow.type, v * n))) for v in range(len(acc[0]))]
     for r, row in enumerate(acc):
-        coef = b.load(b.gep(dptr, [b.add(drow, ir.Constant(drow.type, r))]))
+        at = ir.Constant(drow.type, r) if dstep is None else \
+            b.mul(dstep, ir.Constant(dstep.type, r))
+        coef = b.load(b.gep(dptr, [b.add(drow, at)]))
         cr = _splat(b, coef, n)
         for v, a in enumerate(row):
             b.store(b.call(fma, [cr, xs_[v], b.load(a)]), a)
@@ -823,4 +825,39 @@ def _rows_fma_taps(R, V):
 # (the direct kernel's block: 16 vectors of accumulators, two FMAs in flight
 # per coefficient broadcast)
 rows_fma_taps8x2 = _rows_fma_taps(8, 2)
+
+
+def _band_fma(J):
+    @intrinsic
+    def band_fma(typingctx, d, do, ds, x, xo, xs, nw, out, oo, os, check):
+        def codegen(context, builder, sig, args):
+            _, DO, DS, Xv, XO, XS, NW, _, OO, OS, _ = args
+            dv, ov, cv = _arrays(context, builder, sig, args, 0, 7, 10)
+            b = builder
+            fma = _fma_function(b, dv.vty)
+            xptr = _pointer(context, b, sig.args[3], Xv, dv.vty.element)
+            acc = _accumulators(b, J, 1, dv.vty)
+            with cgutils.for_range(b, NW) as loop:
+                w = loop.index
+                _fma_row(b, dv, xptr, fma, acc, b.add(DO, b.mul(w, DS)), b.add(XO, w), XS)
+            total = cv.load(ir.Constant(OO.type, 0))
+            for j in range(J):
+                value = b.load(acc[j][0])
+                total = b.fadd(total, b.fsub(value, value))
+                ov.store(value, _offset(b, OO, j, OS))
+            cv.store(total, ir.Constant(OO.type, 0))
+            return context.get_dummy_value()
+        return types.void(d, do, ds, x, xo, xs, nw, out, oo, os, check), codegen
+    band_fma.__doc__ = (
+        f"{J} vectors of outputs of the band route: ``out[oo + j*os + i] = "
+        f"sum_(w < nw) x[xo + w + j*xs] * d[do + w*ds + i]`` for ``j < {J}`` and "
+        f"the ``G`` lanes ``i``, accumulated in registers; adds ``value - value`` "
+        f"of every output vector to ``check[:G]`` (0 unless one is not finite).  "
+        f"Each vector of ``d`` loaded serves {J} broadcast samples.")
+    return band_fma
+
+
+# (the 1-D band route's interior: eight macro-blocks, eight chains of
+# multiply-adds, as many as two FMA units with four cycles of latency keep busy)
+band_fma8 = _band_fma(8)
 
