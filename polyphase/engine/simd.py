@@ -722,6 +722,35 @@ def _accumulators(builder, R, V, vty):
     return [[cgutils.alloca_once_value(builder, zero) for _ in range(V)] for _ in range(R)]
 
 
+def _products(context, builder, sig, args, vec, coef, R, V):
+    """What a register-blocked product needs: :class:`_Vectors` over argument
+    ``vec`` (the loaded vectors), LLVM's fma for them, a pointer to the
+    elements of argument ``coef`` (the broadcast coefficients) and ``R x V``
+    zero accumulators."""
+    vv = _Vectors(context, builder, sig.args[vec], args[vec])
+    fma = _fma_function(builder, vv.vty)
+    cptr = _pointer(context, builder, sig.args[coef], args[coef], vv.vty.element)
+    return vv, fma, cptr, _accumulators(builder, R, V, vv.vty)
+
+
+def _store_rows(b, put, values, OO, OS, n):
+    """``put(values[r][v], OO + r*OS + v*n)`` for every row ``r`` and vector
+    ``v`` (``put``: a :class:`_Vectors` store)."""
+    for r, row in enumerate(values):
+        base = _offset(b, OO, r, OS)
+        for v, value in enumerate(row):
+            put(value, b.add(base, ir.Constant(base.type, v * n)))
+
+
+def _add_checks(b, cv, values, at):
+    """``check[:G] += value - value`` over ``values`` (0 unless one is not
+    finite); ``at`` is a zero offset of the arguments' integer type."""
+    total = cv.load(at)
+    for value in values:
+        total = b.fadd(total, b.fsub(value, value))
+    cv.store(total, at)
+
+
 def _fma_row(b, xv, dptr, fma, acc, xrow, drow, dstep=None):
     """``acc[r][v] += d[drow + r*dstep] * x[xrow + v*G:][:G]`` for every
     ``r``, ``v`` (``dstep`` 1 when None): ``V`` vectors of ``x`` loaded once,
@@ -741,30 +770,21 @@ def _rows_fma(R, V):
     @intrinsic
     def rows_fma(typingctx, x, xo, xs, d, do, ds, nw, out, oo, os, check, stream):
         def codegen(context, builder, sig, args):
-            _, XO, XS, Dv, DO, DS, NW, _, OO, OS, _, STREAM = args
-            xv, ov, cv = _arrays(context, builder, sig, args, 0, 7, 10)
+            _, XO, XS, _, DO, DS, NW, _, OO, OS, _, STREAM = args
+            ov, cv = _arrays(context, builder, sig, args, 7, 10)
             b = builder
-            n, vty = xv.count, xv.vty
-            fma = _fma_function(b, vty)
-            dptr = _pointer(context, b, sig.args[3], Dv, vty.element)
-            acc = _accumulators(b, R, V, vty)
+            xv, fma, dptr, acc = _products(context, b, sig, args, 0, 3, R, V)
+            n = xv.count
             with cgutils.for_range(b, NW) as loop:
                 w = loop.index
                 _fma_row(b, xv, dptr, fma, acc, b.add(XO, b.mul(w, XS)),
                          b.add(DO, b.mul(w, DS)))
-            total = cv.load(ir.Constant(OO.type, 0))
             values = [[b.load(acc[r][v]) for v in range(V)] for r in range(R)]
-            for r in range(R):
-                for v in range(V):
-                    total = b.fadd(total, b.fsub(values[r][v], values[r][v]))
-            cv.store(total, ir.Constant(OO.type, 0))
+            _add_checks(b, cv, [v for row in values for v in row], ir.Constant(OO.type, 0))
             with b.if_else(STREAM) as (streamed, plain):
                 for branch, put in ((streamed, ov.stream), (plain, ov.store)):
                     with branch:
-                        for r in range(R):
-                            base = b.add(OO, b.mul(OS, ir.Constant(OS.type, r)))
-                            for v in range(V):
-                                put(values[r][v], b.add(base, ir.Constant(base.type, v * n)))
+                        _store_rows(b, put, values, OO, OS, n)
             return context.get_dummy_value()
         return types.void(x, xo, xs, d, do, ds, nw, out, oo, os, check, stream), codegen
     rows_fma.__doc__ = (
@@ -789,15 +809,12 @@ def _rows_fma_taps(R, V):
     @intrinsic
     def rows_fma_taps(typingctx, x, xo, xs, toff, d, do, ds, nc, out, oo, os):
         def codegen(context, builder, sig, args):
-            _, XO, XS, TOFF, Dv, DO, DS, NC, _, OO, OS = args
-            xv, ov = _arrays(context, builder, sig, args, 0, 8)
+            _, XO, XS, TOFF, _, DO, DS, NC, _, OO, OS = args
+            (ov,) = _arrays(context, builder, sig, args, 8)
             b = builder
-            vty = xv.vty
-            fma = _fma_function(b, vty)
-            dptr = _pointer(context, b, sig.args[4], Dv, vty.element)
+            xv, fma, dptr, acc = _products(context, b, sig, args, 0, 4, R, V)
             taps = context.make_array(sig.args[3])(context, b, TOFF)
             ntaps = cgutils.unpack_tuple(b, taps.shape, 1)[0]
-            acc = _accumulators(b, R, V, vty)
             with cgutils.for_range(b, ntaps) as outer:
                 t = outer.index
                 xt = b.add(XO, b.load(b.gep(taps.data, [t])))
@@ -806,10 +823,8 @@ def _rows_fma_taps(R, V):
                     c = inner.index
                     _fma_row(b, xv, dptr, fma, acc, b.add(xt, b.mul(c, XS)),
                              b.add(dt, b.mul(c, DS)))
-            for r in range(R):
-                base = b.add(OO, b.mul(OS, ir.Constant(OS.type, r)))
-                for v in range(V):
-                    ov.store(b.load(acc[r][v]), b.add(base, ir.Constant(base.type, v * xv.count)))
+            _store_rows(b, ov.store, [[b.load(a) for a in row] for row in acc], OO, OS,
+                        xv.count)
             return context.get_dummy_value()
         return types.void(x, xo, xs, toff, d, do, ds, nc, out, oo, os), codegen
     rows_fma_taps.__doc__ = (
@@ -831,21 +846,16 @@ def _band_fma(J):
     @intrinsic
     def band_fma(typingctx, d, do, ds, x, xo, xs, nw, out, oo, os, check):
         def codegen(context, builder, sig, args):
-            _, DO, DS, Xv, XO, XS, NW, _, OO, OS, _ = args
-            dv, ov, cv = _arrays(context, builder, sig, args, 0, 7, 10)
+            _, DO, DS, _, XO, XS, NW, _, OO, OS, _ = args
+            ov, cv = _arrays(context, builder, sig, args, 7, 10)
             b = builder
-            fma = _fma_function(b, dv.vty)
-            xptr = _pointer(context, b, sig.args[3], Xv, dv.vty.element)
-            acc = _accumulators(b, J, 1, dv.vty)
+            dv, fma, xptr, acc = _products(context, b, sig, args, 0, 3, J, 1)
             with cgutils.for_range(b, NW) as loop:
                 w = loop.index
                 _fma_row(b, dv, xptr, fma, acc, b.add(DO, b.mul(w, DS)), b.add(XO, w), XS)
-            total = cv.load(ir.Constant(OO.type, 0))
-            for j in range(J):
-                value = b.load(acc[j][0])
-                total = b.fadd(total, b.fsub(value, value))
-                ov.store(value, _offset(b, OO, j, OS))
-            cv.store(total, ir.Constant(OO.type, 0))
+            values = [[b.load(acc[j][0])] for j in range(J)]
+            _add_checks(b, cv, [row[0] for row in values], ir.Constant(OO.type, 0))
+            _store_rows(b, ov.store, values, OO, OS, dv.count)
             return context.get_dummy_value()
         return types.void(d, do, ds, x, xo, xs, nw, out, oo, os, check), codegen
     band_fma.__doc__ = (
