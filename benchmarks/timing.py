@@ -19,11 +19,22 @@ import numpy as np
 
 MIN_REPEAT = 0.04
 
-# One core's FMA-chain peak, measured with an L1-resident numba loop on this
-# machine (AMD EPYC Zen 4, 2 x 256-bit FMA pipes at ~3.6 GHz); see
-# shared/reference/performance-baseline.md section 1.
-PEAK_GMACS = {"float32": 57.7, "float64": 29.2, "complex64": 57.7 / 4,
-              "complex128": 29.2 / 4}
+# One core's FMA peak per machine (docs/performance.rst), by the CPU's maker
+# (polyphase.engine.machine): the AMD EPYC Zen 4 (2 x 256-bit FMA pipes at
+# ~3.6 GHz), measured with an L1-resident numba loop (see
+# shared/reference/performance-baseline.md section 1); the Intel Xeon (two
+# 512-bit FMA units), measured with 16 chains of explicit 512-bit vectors
+# (polyphase.engine.simd.rows_fma_taps8x2 on L1-resident data).
+_PEAKS = {"amd": (57.7, 29.2), "intel": (114.7, 54.1)}
+
+
+def _peak_gmacs():
+    from polyphase.engine.machine import pick
+    f32, f64 = pick(_PEAKS)
+    return {"float32": f32, "float64": f64, "complex64": f32 / 4, "complex128": f64 / 4}
+
+
+PEAK_GMACS = _peak_gmacs()
 
 
 def interleaved(fns: dict, repeats: int = 7, min_repeat: float = MIN_REPEAT,
