@@ -298,7 +298,9 @@ def _direct_products(pm, dtype, r, flat, taps, starts_t, W, rows):
     """:func:`_stacked_products` by the register-blocked kernel
     (:mod:`.kernels_direct`): no stacked copy of the input, and each input
     vector loaded once for eight output rows.  Its chunks of columns run in
-    parallel groups when the product is large enough for threads."""
+    parallel groups when the product is large enough for threads.  (Its
+    vectors are explicit: it needs none of LLVM's vectorisers, see
+    :mod:`.registers`.)"""
     kd = submodule("polyphase.engine.kernels_direct")
     cache = pm.__dict__.setdefault("_plans", {})
     key = ("direct", np.dtype(dtype).str, r)
@@ -312,14 +314,12 @@ def _direct_products(pm, dtype, r, flat, taps, starts_t, W, rows):
     args = (flat.reshape(-1), np.int64(L), toff, Wt, out)
     njobs = kd.n_jobs(out.shape[1])
     engine = submodule("polyphase.engine")
-    registers = submodule("polyphase.engine.registers")
     groups = engine._parallel(out.size, taps.shape[0] * C)
     if groups:
         with engine._team(groups):
-            submodule("polyphase.engine.groups").run(kd.run_jobs, args, njobs, groups,
-                                                     setting=registers.slp_vectorizer)
+            submodule("polyphase.engine.groups").run(kd.run_jobs, args, njobs, groups)
     else:
-        registers.call(kd.run_jobs, args + (0, njobs))
+        kd.run_jobs(*args, 0, njobs)
 
 
 def _one_tap(pm, plan):
