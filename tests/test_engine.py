@@ -166,7 +166,7 @@ def test_tiny_taps_are_kept_when_running():
     assert not pp.Conv([1e-13, 1.0]).equals(pp.Conv([0.0, 1.0]), rtol=0)
 
 
-@pytest.mark.parametrize("M", [2, 3, 4, 5, 7, 17])
+@pytest.mark.parametrize("M", [2, 3, 4, 5, 7, 16, 17, 32])
 def test_deinterleave_any_offset(M):
     """Phase streams for every offset, also negative ones (the FFT path's);
     lengths past one tile of the general split (64 blocks) and the wide one."""
