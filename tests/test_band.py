@@ -314,3 +314,27 @@ def test_band_fma_closed_form(dtype):
     x[xo + 3 * xs + 1] = np.inf
     block(d, do, ds, x, xo, xs, nw, out, 3, os, check)
     assert np.isnan(check.sum())
+
+
+@pytest.mark.parametrize("maker, taken", [("intel", True), ("amd", False)])
+def test_waste_limit_along_rows_is_per_machine(monkeypatch, maker, taken):
+    """Decimation by 2 with 12 taps in float64 does 1 + 7 * 2 / 12 = 2.2
+    multiply-adds per tap on the band: over the EPYC's limit, under the
+    Xeon's (``MAX_WASTE_ROWS``); either route equals scipy.  Along axis 0
+    the limit stays ``MAX_WASTE``."""
+    from polyphase.engine import machine
+    monkeypatch.setattr(machine, "maker", lambda: maker)
+    h = RNG.standard_normal(12)
+    x = RNG.standard_normal(1 << 15)
+    pm = (pp.Down(2) @ pp.Conv(h)).polyphase()
+    assert 2 < band_waste(pm) < 8
+    calls = record_calls(monkeypatch, band, "run")
+    y = pp.upfirdn(h, x, 1, 2)
+    assert bool(calls) == taken
+    np.testing.assert_allclose(y, ss.upfirdn(h, x, 1, 2), rtol=1e-12, atol=1e-12)
+    assert band.plan(pm, np.float64) is None                   # (the axis-0 limit)
+
+
+def band_waste(pm):
+    """Multiply-adds per tap of ``pm``'s band plan in float64, whatever the limit."""
+    return band.plan(pm, np.float64, max_waste=np.inf).waste

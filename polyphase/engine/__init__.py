@@ -618,7 +618,8 @@ def _band_plan(pm, dtype, n, in_origin, start, length, lanes=0):
         return None
     band = submodule("polyphase.engine.band")
     bp = band.plan(pm, dtype, band.MIN_TAPS_AXIS0_F64 if lanes and dtype == np.float64
-                   else band.MIN_TAPS)
+                   else band.MIN_TAPS,
+                   band.MAX_WASTE if lanes else machine.pick(band.MAX_WASTE_ROWS))
     if bp is None or band.interior_blocks(bp, n, in_origin, start, length) \
             < BAND_MIN_BLOCKS:
         return None

@@ -7,7 +7,8 @@ applies, and runs it.
 When (:func:`plan`): real float32/float64 data, at least ``MIN_TAPS`` taps
 per output phase (shorter filters are bound by memory traffic, where the
 phase-stream kernel does well and the band's padding would cost), and at
-most ``MAX_WASTE`` times as many multiply-adds as taps.  Measured against
+most ``MAX_WASTE`` times as many multiply-adds as taps (``MAX_WASTE_ROWS``
+along rows, per machine).  Measured against
 the phase-stream kernel (kernel time, one thread, 2**22 samples, f64 / f32):
 
 =================  ===============  ===============
@@ -40,7 +41,21 @@ MIN_TAPS = 8
 MIN_TAPS_AXIS0_F64 = 4
 # Most multiply-adds (padding included) per tap.  160/147 with 3201 taps
 # does 1.7 per tap in float32 and still runs 2.4x faster than phase streams.
+# A chunk of G outputs of a decimator by M reads (G - 1) * M + K samples:
+# 1 + (G - 1) * M / K multiply-adds per tap.
 MAX_WASTE = 2.0
+# ... along rows (the 1-D route), per machine (:mod:`.machine`).  On the
+# Xeon, where the band's products run on explicit 512-bit vectors at about
+# twice the phase-stream kernel's speed (one thread, one process, ratios to
+# scipy at a limit of 2 / 8, 2**22 samples, float64 and float32):
+# decimation by 2 with 12 taps 3.2 / 9.2x and 5.2 / 10.6x, by 2 with 9 taps
+# 3.3 / 9.9x and 5.0 / 9.9x, by 4 with 12 taps 3.1 / 5.3x and 4.1 / 6.0x,
+# by 8 with 24 taps 1.9 / 3.3x and 2.8 / 4.5x, by 16 with 40 taps 0.7 /
+# 2.3x and 1.4 / 3.1x; 2/3 with 12 taps 4.4 / 4.6x and 6.4 / 7.2x.  On
+# 2**16 samples as fast or faster (by 8 with 24 taps in float64: 2.2 /
+# 2.0x).  Along axis 0 the limit stays 2: there 8 taps in float64 lost
+# 11-19 % at 8.
+MAX_WASTE_ROWS = {"amd": MAX_WASTE, "intel": 8.0}
 # Largest D (bytes): it is read once per four macro-blocks and should stay
 # in L2 (rates like 48000/44101 have tens of thousands of chunks).
 MAX_D_BYTES = 1 << 19
@@ -74,12 +89,14 @@ class BandPlan(NamedTuple):
     lo: int            # least and greatest input offset a macro-block reads
     hi: int
     spans: np.ndarray
+    waste: float       # multiply-adds (the band's padding included) per tap
 
 
-def plan(pm, dtype, min_taps=None):
+def plan(pm, dtype, min_taps=None, max_waste=MAX_WASTE):
     """The :class:`BandPlan` of ``pm`` for ``dtype``, or None where the route
     does not apply (cached on ``pm``).  ``min_taps``: the fewest taps per
-    output phase (default :data:`MIN_TAPS`)."""
+    output phase (default :data:`MIN_TAPS`); ``max_waste``: the most
+    multiply-adds per tap."""
     dtype = np.dtype(dtype)
     min_taps = MIN_TAPS if min_taps is None else min_taps
     if pm.nnz < min_taps * pm.ups[0]:
@@ -88,7 +105,8 @@ def plan(pm, dtype, min_taps=None):
     cache = pm.__dict__.setdefault("_plans", {})
     if key not in cache:
         cache[key] = _build(pm, dtype)
-    return cache[key]
+    bp = cache[key]
+    return None if bp is None or bp.waste > max_waste else bp
 
 
 def _build(pm, dtype):
@@ -116,14 +134,14 @@ def _build(pm, dtype):
     empty = last < offs                          # (no taps: never true for
     offs[empty], last[empty] = 0, -1             # chunks of a matrix with taps)
     widths = last - offs + 1
-    if widths.sum() * G > MAX_WASTE * T * pm.nnz \
-            or nch * widths.max() * G * dtype.itemsize > MAX_D_BYTES:
+    if nch * widths.max() * G * dtype.itemsize > MAX_D_BYTES:
         return None
     D = np.zeros((nch, int(widths.max()), G), dtype)
     D[chunk, r - offs[chunk], lane] = coef
     used = widths > 0
     return BandPlan(Ls, T * M, offs, widths, D, int(offs[used].min()),
-                    int(last[used].max()), _spans(chunk, lane, r - offs[chunk], nch, G))
+                    int(last[used].max()), _spans(chunk, lane, r - offs[chunk], nch, G),
+                    float(widths.sum() * G / (T * pm.nnz)))
 
 
 def _spans(chunk, lane, w, nch, G):
