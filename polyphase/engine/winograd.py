@@ -79,6 +79,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import machine
 from .pinning import spread
 
 # Only worth it when the products are large enough for BLAS to run near peak:
@@ -108,8 +109,7 @@ THREAD_CHUNK_BYTES = {"amd": CHUNK_BYTES, "intel": 1 << 19}
 def thread_chunk(workers=1):
     """Bytes of transformed input per chunk of tiles for each of ``workers``
     threads: their share of ``CHUNK_BYTES``, at most ``THREAD_CHUNK_BYTES``."""
-    from .machine import pick
-    return min(CHUNK_BYTES // workers, pick(THREAD_CHUNK_BYTES))
+    return min(CHUNK_BYTES // workers, machine.pick(THREAD_CHUNK_BYTES))
 
 # F(m, 2) per signal dimension: its transforms (outputs per tile and axis:
 # :func:`tile`)
