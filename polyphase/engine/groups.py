@@ -30,9 +30,11 @@ import contextlib
 
 import numba
 import numpy as np
-from numba import njit, prange, types
+from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from .jit import njit
 
 
 @intrinsic

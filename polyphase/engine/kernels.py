@@ -17,7 +17,7 @@ helper takes a literal argument, which would compile a copy per value.
 """
 
 import numpy as np
-from numba import njit
+from .jit import njit
 
 from . import simd
 

@@ -16,7 +16,7 @@ synchronisation; so do the other kernels' jobs.
 """
 
 import numpy as np
-from numba import njit
+from .jit import njit
 
 from . import simd
 from .kernels import not_finite, split_phases

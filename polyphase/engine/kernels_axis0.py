@@ -27,7 +27,7 @@ instructions; results can differ from the last-axis kernel in the last bit.
 """
 
 import numpy as np
-from numba import njit
+from .jit import njit
 
 from . import simd
 from .registers import lanes

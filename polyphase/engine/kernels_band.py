@@ -39,7 +39,7 @@ kernel (the 1-D macro-blocks at a signal's ends report too; the axis-0
 route's edge rows skip the zeros and need no such care).
 """
 
-from numba import njit
+from .jit import njit
 import numpy as np
 
 from . import simd

@@ -28,7 +28,7 @@ where the kernel runs.
 """
 
 import numpy as np
-from numba import njit
+from .jit import njit
 
 from . import simd
 from .registers import lanes

@@ -30,7 +30,7 @@ there); the caller sends non-finite taps elsewhere (``0 * inf``).
 """
 
 import numpy as np
-from numba import njit
+from .jit import njit
 
 from .kernels import split_phases
 from .kernels2d import interleave_row

@@ -8,9 +8,12 @@ asks each thread for its id (``gettid``).
 import platform
 
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from .jit import njit
+
 
 def _has_gettid():
     try:

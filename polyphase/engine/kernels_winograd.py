@@ -21,7 +21,7 @@ F(3, 2), ``(m0 + m1 + m2, m1 - m2 - m3)`` for F(2, 3).
 """
 
 import numpy as np
-from numba import njit
+from .jit import njit
 
 from . import simd
 from .winograd import AT, AT3

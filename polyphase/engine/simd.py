@@ -20,9 +20,11 @@ whole elements, which act on the components alike).
 
 from llvmlite import ir
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from .jit import njit
 
 # (``lanes(dtype)``: elements of ``dtype`` in one vector, a compile-time
 # constant; the register-blocked kernels use the same width)

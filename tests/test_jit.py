@@ -1,0 +1,100 @@
+"""Kernels loaded from numba's cache without numba's registry refresh
+(:mod:`polyphase.engine.jit`): in a fresh process with a warm cache they
+run, give the results of compiled ones, leave numba's compiler unloaded,
+and numba still compiles the user's own functions afterwards."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.signal
+
+import polyphase as pp
+import polyphase.nn as pnn
+
+# the benchmark's J2 kernels (1-D, band, axis 0, 2-D boxes, ring, GEMM and
+# interleave), float32 and complex cases, and calls large enough for the
+# parallel path (numba's thread pool, started by the kernel's reload hook)
+CALLS = [
+    "pp.upfirdn(rng.standard_normal(8), rng.standard_normal(1 << 14), 2)",
+    "pp.upfirdn(rng.standard_normal(4), rng.standard_normal(1 << 15), 1, 2)",
+    "pp.upfirdn(rng.standard_normal(96), rng.standard_normal(1 << 15), 3, 2)",
+    "pp.upfirdn(rng.standard_normal(4), rng.standard_normal((2048, 64)), 2, axis=0)",
+    "pp.upfirdn(rng.standard_normal(8), rng.standard_normal((4096, 64)), 2, axis=0)",
+    "pp.upfirdn(rng.standard_normal(64).astype(np.float32), "
+    "rng.standard_normal(1 << 20).astype(np.float32), 2)",
+    "pp.upfirdn(rng.standard_normal(16), rng.standard_normal(1 << 20), 3, 2)",
+    "pp.upfirdn(rng.standard_normal(5) + 1j, rng.standard_normal(1000) - 2j, 3)",
+    "pnn.conv_transpose2d(rng.standard_normal((1, 1, 128, 128)), "
+    "rng.standard_normal((1, 1, 3, 3)), stride=2)",
+    "pnn.conv2d(rng.standard_normal((1, 1, 256, 256)), rng.standard_normal((1, 1, 3, 3)), "
+    "stride=2)",
+    "pnn.conv2d(rng.standard_normal((1, 1, 512, 512)), rng.standard_normal((1, 1, 3, 3)), "
+    "stride=3)",
+    "pnn.conv_transpose2d(rng.standard_normal((1, 8, 16, 16)), "
+    "rng.standard_normal((8, 8, 3, 3)), stride=2)",
+]
+
+_CHILD = """
+import json, sys
+import numpy as np
+import polyphase as pp
+import polyphase.nn as pnn
+rng = np.random.default_rng(0)
+outs = [{calls}]
+np.savez({path!r}, *outs)
+compiler_loaded = "numba.np.arraymath" in sys.modules
+import numba
+user = numba.njit(lambda a: np.sum(a))          # numba compiles after the loads
+print(json.dumps(dict(compiler_loaded=compiler_loaded,
+                      user_jit=float(user(np.arange(4.0))))))
+"""
+
+
+def _child(path):
+    script = _CHILD.format(calls=", ".join(CALLS), path=str(path))
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_kernels_loaded_from_the_cache(tmp_path):
+    _child(tmp_path / "fill.npz")                  # compiles what the cache lacks
+    res = _child(tmp_path / "warm.npz")
+    assert not res["compiler_loaded"], "a load refreshed numba's registries"
+    assert res["user_jit"] == 6.0
+    expected = _calls("pp.upfirdn")
+    with np.load(tmp_path / "warm.npz") as warm:
+        got = [warm[f"arr_{i}"] for i in range(len(CALLS))]
+    for call, e, g in zip(CALLS, expected, got):
+        assert g.dtype == e.dtype and g.shape == e.shape, call
+        np.testing.assert_array_equal(g, e, err_msg=call)
+    # and the 1-D ones against scipy (an independent reference)
+    for call, g, ref in zip(CALLS, got, _calls("scipy.signal.upfirdn")):
+        if call.startswith("pp.upfirdn"):
+            tol = 1e-4 if g.dtype == np.float32 else 1e-10
+            np.testing.assert_allclose(g, ref, rtol=tol, atol=tol * np.abs(ref).max(),
+                                       err_msg=call)
+
+
+def _calls(upfirdn):
+    """:data:`CALLS` in this process, ``pp.upfirdn`` replaced by ``upfirdn``."""
+    names = dict(np=np, pp=pp, pnn=pnn, scipy=scipy, rng=np.random.default_rng(0))
+    return [eval(call.replace("pp.upfirdn", upfirdn), names) for call in CALLS]
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_njit_keeps_numba_semantics(cache):
+    from polyphase.engine.jit import njit
+
+    @njit(cache=cache, nogil=True)
+    def scaled(a, c):
+        return a * c
+
+    x = np.arange(5, dtype=np.float32)
+    np.testing.assert_array_equal(scaled(x, np.float32(2)), x * 2)
+    assert scaled(x, np.float32(2)).dtype == np.float32
