@@ -107,7 +107,7 @@ def _edge(row, col, d, j):
     d[j] = row[col] if 0 <= col < row.shape[0] else 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, internal=True, nogil=True)
 def split_phases(row, M, so, P):
     """``P[m, j] = row[M*j + so + m]`` for all ``M`` phases (zero outside ``row``).
 
@@ -189,7 +189,7 @@ def _stream(xq, taps, j, lo, hi):
     return xq[taps[j, 0], lo - taps[j, 1]:hi - taps[j, 1]]
 
 
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
+@njit(cache=True, internal=True, nogil=True, fastmath=CONTRACT)
 def _edge_tap(a, xq, q, k, c, lo, hi):
     """``a[b - lo] += c * xq[q, b - k]`` for the blocks of ``[lo, hi)`` in range."""
     b0 = max(lo, k)
@@ -225,7 +225,7 @@ def _four(coef, j, end):
             coef[t2] if j + 2 < end else zero, coef[t3] if j + 3 < end else zero)
 
 
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
+@njit(cache=True, internal=True, nogil=True, fastmath=CONTRACT)
 def _taps1(a, xq, taps, coef, j, end, lo, hi, exact):
     """``a[b - lo] += sum c * xq[q, b - k]`` over taps ``j:end``, ``b`` in
     ``[lo, hi)``; returns :func:`not_finite` of the samples a padded pass
@@ -269,7 +269,7 @@ def _taps1(a, xq, taps, coef, j, end, lo, hi, exact):
     return bad
 
 
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
+@njit(cache=True, internal=True, nogil=True, fastmath=CONTRACT)
 def _taps2(a0, a1, xq, taps, coef, j, end, lo, hi, exact):
     """:func:`_taps1` for a pair of phases: ``coef[:, 0]`` into ``a0``, ``coef[:, 1]`` into ``a1``.
 
@@ -316,7 +316,7 @@ def _phase_range(p, L, bs, be, w0, nout):
     return max(bs, -((p - w0) // L)), min(be, (w0 + nout - 1 - p) // L + 1)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, internal=True, nogil=True)
 def _store(a, out, p, L, lo, hi, w0):
     """Phase ``p``'s samples of blocks ``[lo, hi)`` (``a[0]`` is block ``lo``) into ``out``."""
     # a zero-based view: an index LLVM cannot prove non-negative gets a
@@ -326,7 +326,7 @@ def _store(a, out, p, L, lo, hi, w0):
         dst[i * L] = a[i]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, internal=True, nogil=True)
 def _store2(a0, a1, out, p, L, lo, hi, w0):
     """:func:`_store` for neighbouring phases ``p, p + 1`` in one pass.
 
@@ -345,7 +345,7 @@ def _store2(a0, a1, out, p, L, lo, hi, w0):
             dst[i * L + 1] = a1[i]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, internal=True, nogil=True)
 def _zero(a):
     for i in range(a.shape[0]):
         a[i] = 0

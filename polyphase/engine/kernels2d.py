@@ -41,7 +41,7 @@ def _one_tap(a, row, k2, c, lo, hi, first):
             dst[i] += c * src[i]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, internal=True, nogil=True)
 def _block_row(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1, w1, w2, out, acc):
     """Output block row ``b1`` of one lane: rows ``b1*L1 + p1`` of the window.
 
@@ -74,7 +74,7 @@ def _block_row(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1, w1, w2, out, acc):
         interleave_row(acc, L2, blo, w2, orow)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, internal=True, nogil=True)
 def interleave_row(acc, L2, blo, w2, orow):
     """``orow[L2*(blo + j) + p2 - w2] = acc[p2, j]`` where that is inside ``orow``:
     the column phases of a block row, accumulated in the rows of ``acc``,
@@ -253,7 +253,7 @@ def transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, job0, job1):
             orow[j] = _transposed2_at(xa, xb, c[p1], s2 + j, k2, in2)
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"}, inline="always")
+@njit(cache=True, internal=True, nogil=True, fastmath={"contract"}, inline="always")
 def _pair_rows(o, xa, xb, cp, n):
     """``o[2j + p] = sum_{r,t} cp[r, p, t] * (xa, xb)[r][j + 1 - t]`` for ``j < n``."""
     a0, a1, b0, b1 = xa[1:], xa[:n], xb[1:], xb[:n]

@@ -136,7 +136,7 @@ def _taps8(out, o, ostride, x, rows, base, coef, t, after, xstride, nb, w, first
                                + a6 * x[o6 + s + i] + a7 * x[o7 + s + i])
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, internal=True, nogil=True, fastmath={"contract"})
 def _run_taps(out, o, ostride, x, rows, base, coef, nv, after, xstride, nb, w, fresh):
     """All ``nv >= 1`` taps, eight (then four) at a time, onto ``nb`` rows (see
     :func:`_taps`); ``fresh`` (0 or 1, an integer: a literal ``True`` or ``False``
@@ -155,7 +155,7 @@ def _run_taps(out, o, ostride, x, rows, base, coef, nv, after, xstride, nb, w, f
         r += s
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, internal=True, nogil=True, fastmath={"contract"})
 def _pair8(acc_a, acc_b, x, rows, base, coef, t, after, xstride, nb, w, first):
     """Taps ``t .. t+7`` of a pair of output phases that read the same input rows,
     on ``nb`` rows of ``w`` samples: ``acc_a[bb*w + i]`` and ``acc_b[bb*w + i]``
@@ -191,7 +191,7 @@ def _pair8(acc_a, acc_b, x, rows, base, coef, t, after, xstride, nb, w, first):
                 acc_b[d + i] += sb
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, internal=True, nogil=True)
 def _passes(nb, w, flat, x, row, after):
     """``(passes, width, split)`` for ``nb`` rows of ``w`` samples: one pass of
     ``nb * w`` when they are ``flat`` (consecutive in the input and in the
@@ -336,7 +336,7 @@ def run_jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, j
         simd.fence()
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, internal=True, nogil=True, fastmath={"contract"})
 def _pair_rows(pairs, g, p0, p1, xb, ob, acc, acc2, pl, ph, L, M, w0, w, after, stream):
     """Blocks ``[pl, ph)`` of the pair ``g`` of phases ``(p0, p1)`` (see
     :func:`run_jobs`): the shared rows eight at a time, then each phase's other
@@ -365,7 +365,7 @@ def _pair_rows(pairs, g, p0, p1, xb, ob, acc, acc2, pl, ph, L, M, w0, w, after, 
     _interleave(acc2, ob, np.uint64(pl * L + p1 - w0), L, ua, nb, w, stream)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, internal=True, nogil=True)
 def _interleave(acc, ob, j, L, ua, nb, w, stream):
     """Rows ``bb < nb`` of ``acc`` (``w`` samples each, contiguous) to rows
     ``j + bb*L`` of ``ob`` (``ua`` samples apart).  ``stream``: rows that

@@ -53,7 +53,7 @@ CONTRACT = {"contract"}
 BLOCKS = 8
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, internal=True, nogil=True)
 def _interior(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff):
     """Macro-blocks ``[B0, B1)`` (a multiple of ``BLOCKS`` of them) whose inputs
     all lie in ``x``.  Returns ``sum(a - a)`` over the outputs: 0 unless one
@@ -92,7 +92,7 @@ def _span(span, base, nx, ua, c, rows, g):
             nw)
 
 
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
+@njit(cache=True, internal=True, nogil=True, fastmath=CONTRACT)
 def _rows(x, D, offs, widths, spans, Ls, Ms, xoff, B0, B1, out, ooff, after, n0, n1):
     """Outputs ``[n0, n1)`` of macro-blocks ``[B0, B1)``; ``after`` must be at
     least one vector of lanes (``G``).
@@ -184,7 +184,7 @@ def _rows(x, D, offs, widths, spans, Ls, Ms, xoff, B0, B1, out, ooff, after, n0,
     return bad
 
 
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
+@njit(cache=True, internal=True, nogil=True, fastmath=CONTRACT)
 def _edges(x, D, offs, widths, Ls, Ms, xoff, n0, n1, out, ooff, after):
     """Outputs (rows of ``after`` lanes) ``[n0, n1)`` one at a time, reading
     only the samples in ``x`` and skipping the zeros of ``D``: the taps
@@ -208,7 +208,7 @@ def _edges(x, D, offs, widths, Ls, Ms, xoff, n0, n1, out, ooff, after):
                     dst[i] += coef * src[i]
 
 
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
+@njit(cache=True, internal=True, nogil=True, fastmath=CONTRACT)
 def _edge_blocks(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff, n0, n1):
     """The outputs in ``[n0, n1)`` of the 1-D macro-blocks ``[B0, B1)``, one
     macro-block at a time: as :func:`_interior`, with the samples each chunk

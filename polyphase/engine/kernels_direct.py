@@ -43,7 +43,7 @@ NB, V = 8, 2
 CHUNK = 256
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, internal=True, nogil=True)
 def _columns(flat, L, toff, Wt, out, c0, c1):
     """Grid columns ``[c0, c1)`` (a multiple of ``V * G`` wide) of every row;
     ``flat`` is the streams flattened, channel ``c`` of tap ``t`` starting at

@@ -36,7 +36,7 @@ from .kernels import split_phases
 from .kernels2d import interleave_row
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, internal=True, nogil=True, fastmath={"contract"})
 def _pass(o, ring, off, tc, t, u):
     """``o[j] += sum_{v<u} tc[t+v] * ring[off[t+v] + j]`` for ``u`` = 1, 2, 4
     or 8 taps: one pass over ``o``, whose load and store cost about as much

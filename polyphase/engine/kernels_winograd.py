@@ -178,7 +178,7 @@ def _at1(m0, m1, m2, m3, T):
     return m0 + s12, m1 - m2 - m3, m0 - m0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, internal=True, nogil=True)
 def _edge_out(m0, m1, m2, m3, T, B, blo, bhi, L, shift, dst):
     """The kept samples of one tile of :func:`transform_output1` (first block ``B``),
     cut by the window or the end of the blocks."""
@@ -281,7 +281,7 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
                     t += cnt
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, internal=True, nogil=True)
 def _split_columns(xf, base, n1, n2, row0, count, S, col0, cols, W, cpf, d0, zeros):
     """``cp[i, k, j] = img[row0 + i, col0 + S*j + k]`` (zero outside the
     image) for the rows ``i < count`` and columns ``j < cols``; ``img`` is the
@@ -458,7 +458,7 @@ def transform_output2(m, R, n, phase0, cout, planes, L1, L2, crop1, crop2, nb1, 
             t += cnt
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, internal=True, nogil=True)
 def _edge_out2(m, row, b, B1, B2, blo1, bhi1, blo2, bhi2, L1, L2, s1, s2, img):
     """The kept samples of one tile of :func:`transform_output2` (first block
     ``(B1, B2)``)."""
