@@ -8,7 +8,7 @@ import numpy as np
 
 from ._cache import BuildCache, digest
 from ._lazy import submodule
-from ._validation import as_axis, as_factor, as_kernel, as_method, as_signal
+from ._validation import as_axis, as_factor, as_kernel, as_method, as_signal, signal_dtype
 
 __all__ = ["upfirdn", "resample_poly", "decompose", "interleave", "dilate"]
 
@@ -78,7 +78,9 @@ def upfirdn(h, x, up=1, down=1, axis=-1, mode="constant", cval=0, method="auto")
     """
     repeat = _repeat_key(h, x, up, down, axis, mode, cval, method)
     if repeat is not None and repeat in _REPEATS:
-        op, dtype, n_out = _REPEATS[repeat]
+        op, dtype, n_out, rows = _REPEATS[repeat]
+        if rows is not None:                     # (x.ndim >= 1, x.size > 0)
+            return rows(x.reshape(-1, x.shape[-1])).reshape(x.shape[:-1] + (n_out,))
         return _last_axis(op, x.astype(dtype, copy=False), n_out)
     h_arr = np.asarray(h)
     kernel = as_kernel(h, "h")
@@ -97,7 +99,7 @@ def upfirdn(h, x, up=1, down=1, axis=-1, mode="constant", cval=0, method="auto")
     if repeat is not None:
         if len(_REPEATS) >= _FILTERS.size:
             _REPEATS.clear()
-        _REPEATS[repeat] = op, dtype, n_out
+        _REPEATS[repeat] = op, dtype, n_out, _serial_rows(op, dtype, x, n_out)
     return _upfirdn_window(op, kernel.size, x.astype(dtype, copy=False), up, down, axis,
                            (0, n_out), mode, cval, method)
 
@@ -116,6 +118,17 @@ def _repeat_key(h, x, up, down, axis, mode, cval, method):
             and type(cval) in (int, float) and cval == 0 and method == "auto"):
         return digest(h), x.dtype, x.shape, up, down
     return None
+
+
+def _serial_rows(op, dtype, x, n_out):
+    """The engine's prepared call (:func:`polyphase.engine.serial_rows`) for
+    ``upfirdn``'s repeats of a call on ``x``'s last axis, when the call is
+    short enough for it (and goes the way :func:`_last_axis` would), else None."""
+    pm = op.polyphase()
+    if not x.size or not pm.nnz or signal_dtype(dtype, op.is_complex) != dtype:
+        return None
+    engine = submodule("polyphase.engine")
+    return engine.serial_rows(pm, dtype, x.size // x.shape[-1], x.shape[-1], 0, n_out)
 
 
 def _last_axis(op, x, n_out):

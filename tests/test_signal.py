@@ -223,6 +223,63 @@ def test_upfirdn_repeated_calls_match_scipy():
         pp.upfirdn(h, x, 1.5, 2)
 
 
+@pytest.mark.parametrize("up, down, taps", [(2, 1, 8), (1, 3, 5), (3, 2, 9), (1, 2, 3),
+                                            (4, 1, 7), (1, 1, 4)])
+def test_upfirdn_repeats_run_a_prepared_call(up, down, taps):
+    """Short repeated calls keep the engine's prepared call
+    (:func:`polyphase.engine.serial_rows`) and run it directly: equal to
+    scipy for 1-D and N-D, non-contiguous, integer, float32 and complex
+    input, and the filter's products for inf and NaN (which the kernel's
+    padded tap passes, in jobs inside a longer signal, detect and run again
+    exactly)."""
+    from polyphase import signal as sig
+    h = RNG.standard_normal(taps)
+    # (4096 samples: several jobs, whose inside ones run padded tap passes)
+    cases = [RNG.standard_normal(256), RNG.standard_normal(4096), RNG.standard_normal((3, 2, 50)),
+             RNG.standard_normal(600)[::2], RNG.integers(-9, 9, 64),
+             RNG.standard_normal(100).astype(np.float32),
+             RNG.standard_normal(90) + 1j * RNG.standard_normal(90)]
+    for x in cases:
+        key = sig._repeat_key(h, x, up, down, -1, "constant", 0, "auto")
+        sig._REPEATS.pop(key, None)
+        for _ in range(3):
+            assert_matches_scipy(h, x, up, down)
+        assert sig._REPEATS[key][3] is not None, x.shape
+        if x.dtype.kind == "f":
+            # (same shape: a repeat)
+            x.flat[5], x.flat[x.size // 2], x.flat[x.size - 3] = np.inf, -np.inf, np.nan
+            expected = np.apply_along_axis(_upfirdn_products, -1, x, h, up, down)
+            tol = tolerance(expected.dtype)
+            # (inf and NaN where the products have them: assert_allclose compares them)
+            np.testing.assert_allclose(pp.upfirdn(h, x, up, down), expected, rtol=tol,
+                                       atol=tol * np.abs(expected[np.isfinite(expected)]).max())
+
+
+def _upfirdn_products(x, h, up, down):
+    """``y[n] = sum h[k] * x[j]`` over ``j*up + k = n*down``: the filter's own
+    taps only.  (scipy pads ``h`` to a multiple of ``up`` with zeros and
+    multiplies them too, so an ``inf`` or ``NaN`` input gives it NaN where
+    the padding meets it.)"""
+    y = np.zeros(((len(x) - 1) * up + len(h) - 1) // down + 1, np.result_type(h, x))
+    for j in range(len(x)):
+        for k in range(len(h)):
+            if (j * up + k) % down == 0:
+                y[(j * up + k) // down] += h[k] * x[j]
+    return y
+
+
+def test_upfirdn_repeats_prepare_only_short_serial_calls():
+    """Long signals (parallel jobs, the band route) and long filters (FFT)
+    repeat through the full path: no prepared call for them."""
+    from polyphase import signal as sig
+    for h, x in ((RNG.standard_normal(8), RNG.standard_normal(1 << 16)),
+                 (RNG.standard_normal(2000), RNG.standard_normal(4096))):
+        for _ in range(2):
+            assert_matches_scipy(h, x, 2, 1)
+        key = sig._repeat_key(h, x, 2, 1, -1, "constant", 0, "auto")
+        assert sig._REPEATS[key][3] is None
+
+
 def test_upfirdn_all_zero_filter_repeated():
     for _ in range(2):
         np.testing.assert_array_equal(pp.upfirdn(np.zeros(3), np.ones(4), 2), np.zeros(9))

@@ -531,6 +531,47 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
     return out
 
 
+def serial_rows(pm, dtype, lanes, n, start, length):
+    """``f(x)``, equal to ``run_rows(pm, x, dtype, 0, start, length)`` for ``x``
+    of shape ``(lanes, n)``, when that call runs the 1-D kernel once on the
+    calling thread (a short signal); else None.
+
+    For a caller that repeats one call (:func:`polyphase.upfirdn` on a stream
+    of blocks): ``f`` holds what :func:`run_rows` looks up each time (its
+    plan, the kernel and its arguments), ~1.5 us of a 5.5 us call on 256
+    samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import polyphase as pp
+    >>> pm = pp.UpFirDn([1.0, 2.0, 1.0], 2, 1).polyphase()
+    >>> f = serial_rows(pm, np.dtype(np.float64), 1, 4, 0, 9)
+    >>> x = np.array([[1.0, 0.0, 0.0, 2.0]])
+    >>> bool(np.array_equal(f(x), run_rows(pm, x, np.float64, 0, 0, 9)))
+    True
+    """
+    prep = _row_prep(pm, dtype, lanes, n, 0, start, length, "auto")
+    if prep is None:
+        return None                                     # the FFT path
+    plan, pre, nblocks, taps, chunk, L, M, bp, whole = prep
+    njobs = lanes * -(-nblocks // chunk)
+    if (bp is not None or whole or lanes * length * taps >= PARALLEL_MIN_WORK
+            or njobs >= BORROWED_MIN_JOBS):
+        return None
+    kernels = submodule("polyphase.engine.kernels")
+    kernel = kernels.run_jobs_gather if 2 < L <= kernels.GATHER_MAX else kernels.run_jobs
+    head = (*plan, L, start // L, nblocks, start)
+
+    def run(x):
+        xq = np.ascontiguousarray(x, dtype=dtype)[:, None, :]
+        out = np.empty((lanes, length), dtype)          # (every sample is written)
+        if kernel(xq, *head, out, chunk, 0, 0, njobs) != 0:
+            kernel(xq, *head, out, chunk, 1, 0, njobs)  # (see run_rows)
+        return out
+    return run
+
+
 # Preparations of run_rows kept per matrix: a short signal filtered again and
 # again (a stream in blocks) skips them.  Bounded: lengths may vary.
 ROW_PREP_SIZE = 64
