@@ -345,16 +345,22 @@ def test_winograd_route_matches_torch(d, transposed, stride, dilation, padding):
 @pytest.mark.parametrize("d, lanes, size", [(1, 2, 10), (1, 3, 10), (2, 3, 10), (2, 8, 10),
                                             (1, 1, 700), (2, 1, 40)])
 @pytest.mark.parametrize("k", [4, 5])
+@pytest.mark.parametrize("maker", ["amd", "intel"])
 def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d, lanes,
-                                                      size, k):
+                                                      size, k, maker):
     """With several numba threads, each thread runs parts of the work (BLAS
     held to one thread meanwhile): the same numbers as one thread running it
     all, and BLAS's threads restored after.  1-D layers and 2-D layers with
     one output phase are cut into ranges of tiles, which split one image
     too; 2-D layers with several output phases into ranges of images.  With
-    k = 5 the phases take boxes of 3 (F(2, 3), F(2x2, 3x3))."""
+    k = 5 the phases take boxes of 3 (F(2, 3), F(2x2, 3x3)).  The parts of
+    tiles a thread takes depend on the machine (``TILE_PARTS_PER_THREAD``)."""
     import numba
     import threadpoolctl
+
+    from polyphase.engine import machine
+
+    monkeypatch.setattr(machine, "maker", lambda: maker)
 
     monkeypatch.setattr(numba, "get_num_threads", lambda: 3)
     rng = np.random.default_rng(lanes + d)
@@ -383,6 +389,7 @@ def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d
     workers = 3 if by_tiles else min(lanes, 3)
     nparts = winograd.PARTS_PER_THREAD * workers
     if by_tiles:
+        nparts = winograd.TILE_PARTS_PER_THREAD[maker] * workers
         # every part of the tiles run once, on all the lanes
         assert sorted(calls) == [(lanes, winograd.thread_chunk(workers), (k, nparts))
                                  for k in range(nparts)]

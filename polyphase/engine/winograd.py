@@ -331,6 +331,14 @@ THREADS_MIN_WORK = 1 << 23
 # (conv1d); 1 against 2 again: 3.89 / 3.98, 5.09 / 4.81, 6.14 / 6.20, 5.86
 # / 5.87.  One lane a part costs ~5 % on one thread (smaller chunks).
 PARTS_PER_THREAD = 2
+# Parts of the tiles per thread (1-D layers, 2-D layers with one output
+# phase), per machine (:mod:`.machine`).  On the Xeon, two threads, the
+# benchmark's C7 conv1d (interleaved with torch, two runs each) took
+# 2.67-2.74 ms with two parts a thread and 2.54-2.55 with one (1.02-1.03 ->
+# 1.06-1.08x torch); in one process, alternating, conv1d k3 s1 3.40-3.52 ->
+# 3.22-3.28 ms, the 2-D layers within 2 %.  Parts of lanes (C5) lost 2-5 %
+# with one there, and keep two.
+TILE_PARTS_PER_THREAD = {"amd": PARTS_PER_THREAD, "intel": 1}
 
 _crews = {}
 _crews_lock = threading.Lock()
@@ -404,7 +412,7 @@ def run_lanes(run, x, plans, args, out):
     # the others have finished (strided conv1d with two threads right after
     # a pause: 7.3-7.8 ms with halves).
     if by_tiles:
-        nparts = PARTS_PER_THREAD * workers
+        nparts = machine.pick(TILE_PARTS_PER_THREAD) * workers
         parts = [(0, lanes, (k, nparts)) for k in range(nparts)]
     else:
         nparts = min(lanes, PARTS_PER_THREAD * workers)
