@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import polyphase.nn as pnn
-from polyphase.engine import pinning, winograd
+from polyphase.engine import machine, pinning, winograd
 
 linux = pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux only")
 
@@ -65,7 +65,7 @@ def test_the_threads_of_a_split_layer_run_on_cpus_of_their_own(monkeypatch):
     layer, x = _split_layer(monkeypatch)
     # one part per thread, each thread made to take one (a part waits for
     # the other to start)
-    monkeypatch.setattr(winograd, "PARTS_PER_THREAD", 1)
+    monkeypatch.setattr(winograd, "TILE_PARTS_PER_THREAD", {"amd": 1, "intel": 1})
     both = threading.Barrier(2, timeout=30)
     seen = []
     run = winograd.run2
@@ -96,13 +96,15 @@ def test_a_process_that_may_not_pin_runs_unpinned(monkeypatch):
     np.testing.assert_array_equal(layer(x), expected)
 
 
-def test_a_thread_that_starts_late_takes_fewer_parts(monkeypatch):
-    """The threads take parts of the lanes in turn: when the pool's thread
+@pytest.mark.parametrize("maker", ["amd", "intel"])
+def test_a_thread_that_starts_late_takes_fewer_parts(monkeypatch, maker):
+    """The threads take parts of the tiles in turn: when the pool's thread
     starts late (a CPU woken from idle), the caller runs the parts it would
     have waited for."""
     import threading
     import time
 
+    monkeypatch.setattr(machine, "maker", lambda: maker)
     layer, x = _split_layer(monkeypatch)
     expected = layer(x[:1]), layer(x[1:])
     take = winograd._take_parts
@@ -119,7 +121,9 @@ def test_a_thread_that_starts_late_takes_fewer_parts(monkeypatch):
 
     monkeypatch.setattr(winograd, "_take_parts", late)
     got = layer(x)
-    assert ran == [True] * 4                   # all four parts in the caller
+    # (a strided conv2d: parts of tiles, as many a thread as the machine's)
+    parts = 2 * machine.pick(winograd.TILE_PARTS_PER_THREAD)
+    assert ran == [True] * parts               # all the parts in the caller
     np.testing.assert_allclose(got, np.concatenate(expected), rtol=1e-13, atol=1e-12)
 
 
