@@ -111,6 +111,66 @@ def test_the_box_route_falls_back_on_the_general_one(monkeypatch):
                                   layer(np.ones((1, 1, 40, 40))))
 
 
+def brute_conv_transpose2d(x, w, b, stride, padding, output_padding):
+    """Single channel: the zero-upsampled images convolved in full with ``w``,
+    then ``padding`` cropped at each end (``output_padding`` more at the end,
+    zeros past the full product)."""
+    from scipy.signal import convolve2d
+    n1, n2 = x.shape[-2:]
+    up = np.zeros(x.shape[:-2] + (stride * (n1 - 1) + 1, stride * (n2 - 1) + 1), x.dtype)
+    up[..., ::stride, ::stride] = x
+    full = np.stack([convolve2d(img, w[0, 0]) for img in up.reshape((-1,) + up.shape[-2:])])
+    size = [(n - 1) * stride + w.shape[-1] - 2 * padding + output_padding for n in (n1, n2)]
+    out = np.zeros((full.shape[0],) + tuple(size))
+    part = full[:, padding:padding + size[0], padding:padding + size[1]]
+    out[:, :part.shape[1], :part.shape[2]] = part
+    return out.reshape(x.shape[:-2] + tuple(size)) + b[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k, padding, output_padding, shape",
+                         [(3, 0, 0, (2, 1, 40, 37)), (4, 2, 1, (1, 38, 52)),
+                          (2, 0, 1, (1, 1, 5, 70)), (4, 0, 0, (3, 1, 4, 4)),
+                          (3, 1, 0, (1, 1, 9, 11))])
+def test_single_channel_stride_2_transposed_images_go_straight_to_their_kernel(
+        monkeypatch, dtype, k, padding, output_padding, shape):
+    """The transposed layers likewise (:func:`polyphase.engine.transposed2_route`):
+    the numbers of the full sums, dtype and shape, with the bias, batched or
+    not.  (An odd padding moves one phase's taps by a block: those layers
+    take the general route, and must give the same numbers.)"""
+    from polyphase import finite
+    rng = np.random.default_rng(k + padding + output_padding)
+    w = rng.standard_normal((1, 1, k, k))
+    b = rng.standard_normal(1)
+    layer = pnn.ConvTranspose2d(w, b, stride=2, padding=padding,
+                                output_padding=output_padding)
+    x = rng.standard_normal(shape).astype(dtype)
+    expected = brute_conv_transpose2d(x.astype(np.float64), w, b, 2, padding, output_padding)
+    layer(x)
+    general, original = [], finite.apply_window
+    monkeypatch.setattr(finite, "apply_window",
+                        lambda *a, **kw: general.append(1) or original(*a, **kw))
+    for _ in range(2):
+        y = layer(x)
+        assert y.dtype == dtype and y.shape == expected.shape
+        assert bool(general) == (padding % 2 == 1)
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(y, expected, rtol=tol, atol=tol * 10)
+
+
+def test_the_transposed_route_falls_back_on_the_general_one():
+    """An input that is not finite (the kernel multiplies the zeros of a 3x3
+    kernel's 2x2 boxes): the general route, with its exact sums."""
+    w = np.ones((1, 1, 3, 3))
+    layer = pnn.ConvTranspose2d(w, stride=2)
+    x = np.ones((1, 1, 20, 20))
+    layer(x)
+    x[0, 0, 3, 4] = np.inf
+    y = layer(x)
+    assert not np.isnan(y).any() and np.isinf(y).sum() == 9
+    np.testing.assert_array_equal(y, brute_conv_transpose2d(x, w, np.zeros(1), 2, 0, 0))
+
+
 def test_functional_layers_of_large_weights_are_reused_only_for_the_same_bits():
     """Weights over 1 KB are compared bit by bit with the one a cached layer
     was built from (not hashed): a copy finds the layer, a change in place

@@ -413,21 +413,57 @@ def _run_transposed2(pm, x, dtype, in_origin, starts, lengths):
     lie in a 2x2 box of block delays (see :func:`.kernels2d.transposed2_rows`);
     None when they do not, or when ``x`` or the taps are not finite (the
     kernel multiplies the box's empty places, and ``0 * inf`` is NaN)."""
-    kernels2d = submodule("polyphase.engine.kernels2d")
-
-    taps = _cached_plan(pm, "transposed2", np.dtype(dtype),
-                        lambda: _transposed2_taps(pm, dtype))
+    taps = _transposed2_plan(pm, dtype)
     if taps is None:
         return None
-    c, k1, k2 = taps
-    xc = np.ascontiguousarray(x, dtype=dtype)
-    if kernels2d.not_finite(xc.reshape(-1)) != 0:
+    return run_transposed2_route(taps + (tuple(in_origin), tuple(starts), pm.nnz // 4),
+                                 np.ascontiguousarray(x, dtype=dtype), lengths)
+
+
+def transposed2_route(pm, lanes, dtype, starts, lengths):
+    """:func:`box_route` for single-channel images that the stride-2
+    transposed kernel takes: ``(c, k1, k2, in_origin, starts, taps)`` (taps
+    per output), plain data a layer keeps per input shape, or None for any
+    other route.  (``lanes`` as for :func:`box_route`; the split between
+    threads is the call's.)
+
+    :func:`run_transposed2_route` then checks the input and calls the kernel
+    straight away, split for the thread count of the call: through
+    :func:`run` a 512x512 float32 image took 0.302 ms, 0.272 straight (the
+    kernel alone 0.241).
+    """
+    if pm.channels == (1, 1):
+        pm = _single_channel(pm)
+    if pm.channels is not None or pm.ndim != 2 or pm.ups != (2, 2) or \
+            pm.downs != (1, 1) or pm.nnz == 0 or min(lengths) <= 0:
         return None
-    out = result((x.shape[0],) + tuple(lengths), dtype)
-    args = (xc, c, k1, k2, in_origin[0], in_origin[1], starts[0], starts[1], out)
-    _jobs(kernels2d.transposed2_rows, args, out.shape[0] * out.shape[1],
-          _parallel(x.shape[0] * lengths[0] * lengths[1], pm.nnz // 4), by_address=False)
+    taps = _transposed2_plan(pm, dtype)
+    if taps is None:
+        return None
+    return taps + ((0, 0), tuple(starts), pm.nnz // 4)
+
+
+def run_transposed2_route(route, x, lengths):
+    """``run``'s output for images ``x`` (lanes, n1, n2), C-contiguous and of
+    the route's dtype, by :func:`transposed2_route`'s (or
+    :func:`_run_transposed2`'s) kernel arguments; None when ``x`` is not
+    finite (then :func:`run` takes the exact route)."""
+    c, k1, k2, in_origin, starts, taps = route
+    kernels2d = submodule("polyphase.engine.kernels2d")
+    if kernels2d.not_finite(x.reshape(-1)) != 0:
+        return None
+    out = result((x.shape[0],) + tuple(lengths), c.dtype)
+    groups = _parallel(out.size, taps)
+    args = (x, c, k1, k2, in_origin[0], in_origin[1], starts[0], starts[1], out)
+    _jobs(kernels2d.transposed2_rows, args, out.shape[0] * out.shape[1], groups,
+          by_address=False)
     return out
+
+
+def _transposed2_plan(pm, dtype):
+    """:func:`_transposed2_taps`, cached on ``pm``."""
+    return _cached_plan(pm, "transposed2", np.dtype(dtype),
+                        lambda: _transposed2_taps(pm, dtype))
 
 
 def _transposed2_taps(pm, dtype):

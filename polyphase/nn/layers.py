@@ -228,9 +228,10 @@ class _ConvNd(Operator):
         elif route is not None and x.flags.c_contiguous:
             # a single-channel stride-2 image straight to its kernel, which
             # reads x as one flat array
-            _, kernel_args, lengths, images, shape = route
-            y = submodule("polyphase.engine").run_box_route(kernel_args, x.reshape(images),
-                                                            lengths)
+            kind, kernel_args, lengths, images, shape = route
+            engine = submodule("polyphase.engine")
+            run = engine.run_box_route if kind == "box" else engine.run_transposed2_route
+            y = run(kernel_args, x.reshape(images), lengths)
             if y is not None:
                 y = y.reshape(shape)
         if y is None:
@@ -247,7 +248,9 @@ class _ConvNd(Operator):
         can take straight away: when a single-channel 2-D image of the
         computation dtype goes to the stride-2 box kernel ``("box", kernel
         arguments, output lengths, images shape, result shape)``
-        (:func:`polyphase.engine.box_route`), when a channel-mixing layer goes
+        (:func:`polyphase.engine.box_route`) or to the stride-2 transposed
+        kernel (``"transposed2"``, :func:`polyphase.engine.transposed2_route`),
+        when a channel-mixing layer goes
         to the Winograd route ``("winograd", call, lanes shape, result shape)``
         (:func:`polyphase.engine.gemm.winograd_route`), else None."""
         from ..finite import windows_for
@@ -259,15 +262,17 @@ class _ConvNd(Operator):
         route = None
         lengths = tuple(b - a for a, b in windows)
         starts = tuple(a for a, _ in windows)
-        if self._dims == 2 and not self._transposed and self.weight.shape[:2] == (1, 1) \
+        if self._dims == 2 and self.weight.shape[:2] == (1, 1) \
                 and x.dtype in (np.float32, np.float64) and self.weight.dtype.kind != "c" \
                 and min(x.shape[-2:]) > 0:
-            route = submodule("polyphase.engine").box_route(
-                self.polyphase(), x.size // (x.shape[-1] * x.shape[-2]), x.dtype, starts,
-                lengths)
+            engine = submodule("polyphase.engine")
+            kind = "transposed2" if self._transposed else "box"
+            find = engine.transposed2_route if self._transposed else engine.box_route
+            route = find(self.polyphase(), x.size // (x.shape[-1] * x.shape[-2]), x.dtype,
+                         starts, lengths)
             if route is not None:
                 # with the shapes the call reshapes to and from (~1 us a call)
-                route = ("box", route, lengths, (-1,) + x.shape[-2:], x.shape[:-2] + lengths)
+                route = (kind, route, lengths, (-1,) + x.shape[-2:], x.shape[:-2] + lengths)
         elif self.weight.shape[:2] != (1, 1):
             d = self._dims
             lanes = (math.prod(x.shape[:-d - 1]), x.shape[-d - 1]) + x.shape[-d:]
