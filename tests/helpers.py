@@ -72,3 +72,16 @@ def assert_window_matches_dense(op, x, mode):
     tol = 1e-5 if x.dtype == np.float32 else tolerance(x.dtype)
     np.testing.assert_allclose(y.ravel(), D @ x.ravel(), rtol=tol, atol=tol)
     assert y.dtype == x.dtype
+
+
+def brute_conv_transpose2d(x, w, stride, padding, output_padding):
+    """torch.nn.functional.conv_transpose2d, one channel, by scattering."""
+    lanes, n1, n2 = x.shape
+    k1, k2 = w.shape
+    full = np.zeros((lanes, (n1 - 1) * stride + k1 + output_padding,
+                     (n2 - 1) * stride + k2 + output_padding))
+    for i in range(n1):
+        for j in range(n2):
+            full[:, i * stride:i * stride + k1, j * stride:j * stride + k2] += \
+                x[:, i, j, None, None] * w
+    return full[:, padding:full.shape[1] - padding, padding:full.shape[2] - padding]

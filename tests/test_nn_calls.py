@@ -4,6 +4,7 @@ must be those of the first call."""
 
 import numpy as np
 import pytest
+from helpers import brute_conv_transpose2d
 
 import polyphase.nn as pnn
 
@@ -111,20 +112,12 @@ def test_the_box_route_falls_back_on_the_general_one(monkeypatch):
                                   layer(np.ones((1, 1, 40, 40))))
 
 
-def brute_conv_transpose2d(x, w, b, stride, padding, output_padding):
-    """Single channel: the zero-upsampled images convolved in full with ``w``,
-    then ``padding`` cropped at each end (``output_padding`` more at the end,
-    zeros past the full product)."""
-    from scipy.signal import convolve2d
-    n1, n2 = x.shape[-2:]
-    up = np.zeros(x.shape[:-2] + (stride * (n1 - 1) + 1, stride * (n2 - 1) + 1), x.dtype)
-    up[..., ::stride, ::stride] = x
-    full = np.stack([convolve2d(img, w[0, 0]) for img in up.reshape((-1,) + up.shape[-2:])])
-    size = [(n - 1) * stride + w.shape[-1] - 2 * padding + output_padding for n in (n1, n2)]
-    out = np.zeros((full.shape[0],) + tuple(size))
-    part = full[:, padding:padding + size[0], padding:padding + size[1]]
-    out[:, :part.shape[1], :part.shape[2]] = part
-    return out.reshape(x.shape[:-2] + tuple(size)) + b[0]
+def brute_transposed_layer(x, w, b, padding, output_padding):
+    """A single-channel stride-2 transposed layer's output, batched or not
+    (:func:`helpers.brute_conv_transpose2d` on the images, plus the bias)."""
+    images = x.reshape((-1,) + x.shape[-2:])
+    y = brute_conv_transpose2d(images, w[0, 0], 2, padding, output_padding)
+    return y.reshape(x.shape[:-2] + y.shape[-2:]) + b[0]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -145,7 +138,7 @@ def test_single_channel_stride_2_transposed_images_go_straight_to_their_kernel(
     layer = pnn.ConvTranspose2d(w, b, stride=2, padding=padding,
                                 output_padding=output_padding)
     x = rng.standard_normal(shape).astype(dtype)
-    expected = brute_conv_transpose2d(x.astype(np.float64), w, b, 2, padding, output_padding)
+    expected = brute_transposed_layer(x.astype(np.float64), w, b, padding, output_padding)
     layer(x)
     general, original = [], finite.apply_window
     monkeypatch.setattr(finite, "apply_window",
@@ -168,7 +161,7 @@ def test_the_transposed_route_falls_back_on_the_general_one():
     x[0, 0, 3, 4] = np.inf
     y = layer(x)
     assert not np.isnan(y).any() and np.isinf(y).sum() == 9
-    np.testing.assert_array_equal(y, brute_conv_transpose2d(x, w, np.zeros(1), 2, 0, 0))
+    np.testing.assert_array_equal(y, brute_transposed_layer(x, w, np.zeros(1), 0, 0))
 
 
 def test_functional_layers_of_large_weights_are_reused_only_for_the_same_bits():

@@ -8,26 +8,13 @@ back to the ring kernel, which multiplies no empty place.
 
 import numpy as np
 import pytest
-from helpers import assert_window_matches_dense, record_jobs
+from helpers import assert_window_matches_dense, brute_conv_transpose2d, record_jobs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import polyphase as pp
 import polyphase.nn as pnn
 from polyphase.engine import kernels2d, kernels_ring
-
-
-def brute_conv_transpose2d(x, w, stride, padding, output_padding):
-    """torch.nn.functional.conv_transpose2d, one channel, by scattering."""
-    lanes, n1, n2 = x.shape
-    k1, k2 = w.shape
-    full = np.zeros((lanes, (n1 - 1) * stride + k1 + output_padding,
-                     (n2 - 1) * stride + k2 + output_padding))
-    for i in range(n1):
-        for j in range(n2):
-            full[:, i * stride:i * stride + k1, j * stride:j * stride + k2] += \
-                x[:, i, j, None, None] * w
-    return full[:, padding:full.shape[1] - padding, padding:full.shape[2] - padding]
 
 
 @settings(max_examples=60, deadline=None)

@@ -538,7 +538,7 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         from .numba_threads import count
         # as many FFT workers as the direct kernels would use threads
         return run_fft(pm, x, dtype, in_origin, start, length, workers=count())
-    plan, pre, nblocks, taps, chunk, L, M, bp, whole = prep
+    pre, taps, M, bp, whole = prep[1], prep[3], prep[6], prep[7], prep[8]
     groups = _parallel(lanes * length, taps) if lanes * length * taps >= PARALLEL_MIN_WORK \
         else 0                                      # (saves a call on short signals)
     x = np.ascontiguousarray(x, dtype=dtype)
@@ -548,19 +548,17 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
             out = run_band(bp, x, dtype, in_origin, start, length, groups)
         if out is not None:
             return out                     # (None: non-finite data, run exactly)
-    kernels = submodule("polyphase.engine.kernels")   # (and numba with it)
+    kernel, head, chunk, jobs = _row_kernel(prep, start)    # (and numba with it)
     out = result((lanes, length), dtype)     # the kernel writes every sample
     if whole:
         # many phases: the whole signal, tiled (a job's blocks of them would
         # not stay in cache)
         xq = scratch("phases", (lanes, M, -(-(n + pre) // M)), dtype)
-        kernels.deinterleave(x, pre, M, xq)
+        submodule("polyphase.engine.kernels").deinterleave(x, pre, M, xq)
     else:
         xq = x[:, None, :]         # one stream already, or each job splits its part
-    # (Python ints reach numba as int64, without the cost of np.int64 boxing)
-    args = (xq, *plan, L, start // L, nblocks, start, out, chunk)
-    njobs = lanes * -(-nblocks // chunk)
-    kernel = kernels.run_jobs_gather if 2 < L <= kernels.GATHER_MAX else kernels.run_jobs
+    args = (xq, *head, out, chunk)
+    njobs = lanes * jobs
     if _jobs(kernel, args + (0,), njobs, groups) != 0:
         # an inf or NaN met a tap pass's padding: the jobs again, exactly
         _jobs(kernel, args + (1,), njobs, groups)
@@ -590,14 +588,12 @@ def serial_rows(pm, dtype, lanes, n, start, length):
     prep = _row_prep(pm, dtype, lanes, n, 0, start, length, "auto")
     if prep is None:
         return None                                     # the FFT path
-    plan, pre, nblocks, taps, chunk, L, M, bp, whole = prep
-    njobs = lanes * -(-nblocks // chunk)
+    taps, bp, whole = prep[3], prep[7], prep[8]
+    kernel, head, chunk, jobs = _row_kernel(prep, start)
+    njobs = lanes * jobs
     if (bp is not None or whole or lanes * length * taps >= PARALLEL_MIN_WORK
             or njobs >= BORROWED_MIN_JOBS):
         return None
-    kernels = submodule("polyphase.engine.kernels")
-    kernel = kernels.run_jobs_gather if 2 < L <= kernels.GATHER_MAX else kernels.run_jobs
-    head = (*plan, L, start // L, nblocks, start)
 
     def run(x):
         xq = np.ascontiguousarray(x, dtype=dtype)[:, None, :]
@@ -606,6 +602,17 @@ def serial_rows(pm, dtype, lanes, n, start, length):
             kernel(xq, *head, out, chunk, 1, 0, njobs)  # (see run_rows)
         return out
     return run
+
+
+def _row_kernel(prep, start):
+    """The 1-D kernel that runs :func:`_row_prep`'s ``prep`` for output
+    window ``start``: ``(kernel, head, chunk, jobs)``, its arguments between
+    the input streams and the output, blocks per job, and jobs per lane."""
+    plan, _, nblocks, _, chunk, L = prep[:6]
+    kernels = submodule("polyphase.engine.kernels")
+    kernel = kernels.run_jobs_gather if 2 < L <= kernels.GATHER_MAX else kernels.run_jobs
+    # (Python ints reach numba as int64, without the cost of np.int64 boxing)
+    return kernel, (*plan, L, start // L, nblocks, start), chunk, -(-nblocks // chunk)
 
 
 # Preparations of run_rows kept per matrix: a short signal filtered again and
