@@ -39,17 +39,21 @@ def record_jobs(monkeypatch, owner, name, calls=None, parallel=None):
     and calls its compiled code by address (also for a serial run of many
     jobs, with one group).  Each call's arguments are appended to ``calls``
     (a new list if None), which is returned, and those of parallel runs
-    (several groups) also to ``parallel`` if given."""
+    (several groups) also to ``parallel`` if given.  ``owner`` may be a
+    dict of kernels (``name`` a key)."""
     from polyphase.engine import groups
 
     calls = [] if calls is None else calls
-    real = getattr(owner, name)
+    real = owner[name] if isinstance(owner, dict) else getattr(owner, name)
 
     def recording(*args):
         calls.append(args)
         return real(*args)
 
-    monkeypatch.setattr(owner, name, recording)
+    if isinstance(owner, dict):
+        monkeypatch.setitem(owner, name, recording)
+    else:
+        monkeypatch.setattr(owner, name, recording)
     run = groups.run
 
     def run_recording(kernel, args, njobs, ngroups, **options):

@@ -102,6 +102,60 @@ def test_upsampler_spans_many_jobs(L, taps, monkeypatch):
         np.testing.assert_allclose(pp.upfirdn(h, x, L), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("L, M, taps", [(1, 2, 13), (1, 5, 9), (2, 1, 8), (2, 3, 13),
+                                        (3, 1, 9), (3, 2, 9), (5, 7, 13), (9, 2, 20)])
+def test_each_kind_runs_its_own_1d_kernel(L, M, taps, monkeypatch):
+    """:func:`.kernels.job_kernel` picks the kernel compiled for the signal's
+    kind (gather, split, pairs): serial and parallel runs against scipy, and
+    the recorded kernel is that kind's (a kernel without pairs skips pair
+    groups, so a wrong pick would show in the numbers)."""
+    import scipy.signal
+    from polyphase.engine import kernels
+    h = RNG.standard_normal(taps)
+    x = RNG.standard_normal((2, 3 * engine.job_blocks(L, taps, 8) * M + 11))
+    expected = scipy.signal.upfirdn(h, x, L, M)
+    kind = (2 < L <= kernels.GATHER_MAX, M > 1, L > 1)
+    for work in (1 << 62, 1):                  # serial, then parallel
+        with monkeypatch.context() as m:
+            m.setattr(engine, "PARALLEL_MIN_WORK", work)
+            m.setattr(engine, "BAND_MIN_OUTPUTS", 1 << 62)       # (not the band route)
+            m.setattr(pp.signal, "_REPEATS", {})     # (a repeat keeps its kernel call)
+            calls = record_jobs(m, kernels.RUN_JOBS, kind)
+            np.testing.assert_allclose(pp.upfirdn(h, x, L, M), expected, rtol=1e-12,
+                                       atol=1e-12)
+        assert calls
+
+
+# A fresh process and an empty cache: the first call of a kind compiles the
+# helpers that kind runs and no others (J1 of the issue times that call)
+_KIND_CHILD = """
+import json
+import numpy as np
+import polyphase as pp
+from polyphase.engine import kernels
+pp.upfirdn(np.ones({taps}), np.ones(1 << 15), {L}, {M})
+print(json.dumps(dict(kinds=[k for k, f in kernels.RUN_JOBS.items() if f.overloads],
+                      helpers=[n for n in ("split_phases", "_taps2", "_store2", "_store_all")
+                               if getattr(kernels, n).overloads])))
+"""
+
+
+@pytest.mark.parametrize("L, M, taps, helpers", [
+    (2, 1, 8, ["_taps2", "_store2"]),
+    (1, 2, 4, ["split_phases"]),
+])
+def test_a_kind_compiles_only_its_own_code(L, M, taps, helpers, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", _KIND_CHILD.format(L=L, M=M, taps=taps)],
+                         env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
+    got = json.loads(out.strip().splitlines()[-1])
+    assert got == dict(kinds=[[False, M > 1, L > 1]], helpers=helpers)
+
+
 @pytest.mark.parametrize("L, M", [(1, 2), (1, 3), (1, 4), (1, 6), (1, 11), (2, 3),
                                   (2, 11), (5, 7)])
 def test_jobs_split_what_they_read(L, M, monkeypatch):
@@ -115,8 +169,7 @@ def test_jobs_split_what_they_read(L, M, monkeypatch):
     expected = scipy.signal.upfirdn(h, x, L, M)
     with monkeypatch.context() as m:          # serial, recording the split
         m.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
-        calls = record_jobs(m, kernels, "run_jobs_gather" if 2 < L <= kernels.GATHER_MAX
-                            else "run_jobs")
+        calls = record_jobs(m, kernels.RUN_JOBS, (2 < L <= kernels.GATHER_MAX, True, L > 1))
         np.testing.assert_allclose(pp.upfirdn(h, x, L, M), expected, rtol=1e-12,
                                    atol=1e-12)
     assert calls and all(c[1][-3] == M for c in calls)   # ints ends (pre, M, kmin, kmax)

@@ -449,9 +449,9 @@ def run_transposed2_route(route, x, lengths):
     :func:`_run_transposed2`'s) kernel arguments; None when ``x`` is not
     finite (then :func:`run` takes the exact route)."""
     c, k1, k2, in_origin, starts, taps = route
-    kernels2d = submodule("polyphase.engine.kernels2d")
-    if kernels2d.not_finite(x.reshape(-1)) != 0:
+    if submodule("polyphase.engine.kernels").any_not_finite(x.reshape(-1)):
         return None
+    kernels2d = submodule("polyphase.engine.kernels2d")
     out = result((x.shape[0],) + tuple(lengths), c.dtype)
     groups = _parallel(out.size, taps)
     args = (x, c, k1, k2, in_origin[0], in_origin[1], starts[0], starts[1], out)
@@ -610,7 +610,7 @@ def _row_kernel(prep, start):
     the input streams and the output, blocks per job, and jobs per lane."""
     plan, _, nblocks, _, chunk, L = prep[:6]
     kernels = submodule("polyphase.engine.kernels")
-    kernel = kernels.run_jobs_gather if 2 < L <= kernels.GATHER_MAX else kernels.run_jobs
+    kernel = kernels.job_kernel(L, plan[0][-3])       # (the split's M)
     # (Python ints reach numba as int64, without the cost of np.int64 boxing)
     return kernel, (*plan, L, start // L, nblocks, start), chunk, -(-nblocks // chunk)
 

@@ -201,16 +201,34 @@ def _edge_tap(a, xq, q, k, c, lo, hi):
             dst[i] += c * src[i]
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc"})
+@njit(cache=True, internal=True, nogil=True, fastmath={"reassoc"})
 def not_finite(a):
     """Sum of ``a - a`` over a 1-D array: zero unless an element is ``inf`` or
     ``NaN``.  (``reassoc`` only lets LLVM vectorise the sum; it assumes
     nothing about NaN.)  One call over a flat view: a call per row of a
-    512x512 image cost more than the sums."""
+    512x512 image cost more than the sums.  For the kernels; from Python,
+    :func:`any_not_finite`."""
     t = a.dtype.type(0)
     for j in range(a.shape[0]):
         t += a[j] - a[j]
     return t
+
+
+@njit(cache=True, nogil=True)
+def any_not_finite(a):
+    """:func:`not_finite` called from Python (``True`` if ``a`` holds an
+    ``inf`` or ``NaN``).  The kernels call :func:`not_finite` itself, which
+    has no Python wrapper: its compile in the 1-D kernel took 0.13 s with one
+    and 0.02-0.03 s without.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from polyphase.engine.kernels import any_not_finite
+    >>> any_not_finite(np.array([1.0, np.inf])), any_not_finite(np.ones(3))
+    (True, False)
+    """
+    return not_finite(a) != 0
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -351,75 +369,8 @@ def _zero(a):
         a[i] = 0
 
 
-@njit(cache=True, nogil=True, inline="always", fastmath=CONTRACT)
-def _chunk(xq, plan, L, bs, be, w0, out, acc, exact, gather):
-    """Output blocks ``[bs, be)`` of one lane, all phases, inside the window.
-
-    ``xq`` is ``(M, B)`` (input block 0 at column 0), ``out`` the lane's output
-    window starting at output index ``w0``.  Each group of phases is
-    accumulated into the rows of ``acc`` and then stored with stride ``L``;
-    with ``gather`` (``acc`` has ``L`` rows, ``L`` from 3 to ``GATHER_MAX``)
-    each phase has a row of its own (block ``bs`` at column 0) and nothing is
-    stored: the caller interleaves all rows in one pass (:func:`_store_all`).
-    (For L = 2 the pairs' stores are that pass already: accumulating both
-    phases first measured slower, 15.6 against 17.5 GMAC/s for f32 L=2
-    K=64.)  Returns the tap passes' ``bad`` (see :func:`_taps1`) and the
-    phases written, a bit each (with ``gather``).
-    """
-    groups, cptr, ctaps, ccoef, eptr, etaps, ecoef = plan
-    nout = out.shape[0]
-    covered = groups.shape[0] * 0       # (not a literal 0: one type for every use)
-    bad = 0.0
-    for g in range(groups.shape[0]):
-        p0, p1 = groups[g, 0], groups[g, 1]
-        lo0, hi0 = _phase_range(p0, L, bs, be, w0, nout)
-        if p1 < 0:
-            if lo0 < hi0:
-                a = acc[p0, lo0 - bs:hi0 - bs] if gather else acc[0, :hi0 - lo0]
-                _zero(a)
-                bad += _taps1(a, xq, ctaps, ccoef[:, 0], cptr[g], cptr[g + 1], lo0, hi0, exact)
-                if gather:
-                    covered |= 1 << p0
-                else:
-                    _store(a, out, p0, L, lo0, hi0, w0)
-            continue
-        lo1, hi1 = _phase_range(p1, L, bs, be, w0, nout)
-        lo, hi = min(lo0, lo1), max(hi0, hi1)    # (a block outside one phase's
-        if lo >= hi:                             # range is computed, not stored)
-            continue
-        if gather:
-            a0, a1 = acc[p0, lo - bs:hi - bs], acc[p1, lo - bs:hi - bs]
-        else:
-            a0, a1 = acc[0, :hi - lo], acc[1, :hi - lo]
-        j, bad2 = _taps2(a0, a1, xq, ctaps, ccoef, cptr[g], cptr[g + 1], lo, hi, exact)
-        bad += bad2
-        if j == cptr[g]:                         # (else its first pass set them)
-            _zero(a0)
-            _zero(a1)
-        # (calls only when there is work: each call between numba functions
-        # costs reference counting on its arrays, ~5 % of an 8-tap filter)
-        if j < cptr[g + 1]:
-            bad += _taps1(a0, xq, ctaps, ccoef[:, 0], j, cptr[g + 1], lo, hi, exact)
-            bad += _taps1(a1, xq, ctaps, ccoef[:, 1], j, cptr[g + 1], lo, hi, exact)
-        if eptr[p0] < eptr[p0 + 1]:
-            bad += _taps1(a0, xq, etaps, ecoef[:, 0], eptr[p0], eptr[p0 + 1], lo, hi, exact)
-        if eptr[p1] < eptr[p1 + 1]:
-            bad += _taps1(a1, xq, etaps, ecoef[:, 0], eptr[p1], eptr[p1 + 1], lo, hi, exact)
-        if gather:
-            covered |= (1 << p0) | (1 << p1)
-            continue
-        if p1 == p0 + 1 and lo0 == lo1 and hi0 == hi1:
-            _store2(a0, a1, out, p0, L, lo, hi, w0)
-            continue
-        if lo0 < hi0:
-            _store(a0[lo0 - lo:], out, p0, L, lo0, hi0, w0)
-        if lo1 < hi1:
-            _store(a1[lo1 - lo:], out, p1, L, lo1, hi1, w0)
-    return bad, covered
-
-
 # Phases per block up to which the 1-D kernel accumulates every phase of a
-# job and interleaves them in one pass (:func:`_chunk`): the job's outputs
+# job and interleaves them in one pass (:func:`run_jobs`): the job's outputs
 # (JOB_BYTES_SHORT or _LONG) then sit in ``L`` rows instead of one pair.
 # (A pass per phase with a variable stride ``L`` compiles to single
 # elements; so did one loop over all phases.)
@@ -505,11 +456,14 @@ def unpack(ints, coefs):
     return groups, cptr, ctaps, ccoef, eptr, etaps, ecoef
 
 
-def _jobs_kernel(gather):
-    """:func:`run_jobs` (``gather`` False) or :func:`run_jobs_gather`: one
-    source, two compiled kernels, so that a signal with L = 2 does not
-    compile the one-pass interleave of all phases (1.5-1.9 s more of the 1-D
-    kernel's cold JIT when both were one kernel)."""
+def _jobs_kernel(gather, split, pairs):
+    """:func:`run_jobs` for one kind of signal: ``gather`` (L from 3 to
+    ``GATHER_MAX``: all phases of a job accumulated, then one interleave),
+    ``split`` (each job splits the input blocks it reads into phases, else
+    ``xq`` holds phase streams) and ``pairs`` (L > 1: phases in pairs).  One
+    source, a compiled kernel for each kind: a signal compiles only the code
+    its kind runs, the first call of a kernel is what the issue's J1 times
+    (see :func:`job_kernel`)."""
     @njit(cache=True, nogil=True, fastmath=CONTRACT)
     def run_jobs(xq, ints, coefs, L, b_first, nblocks, w0, out, chunk, exact, job0, job1):
         """Jobs ``[job0, job1)`` of output blocks ``[b_first, b_first + nblocks)``.
@@ -527,32 +481,30 @@ def _jobs_kernel(gather):
         The last four of ``ints`` (after the packed plan) are ``split = (pre, M,
         kmin, kmax)`` (one array argument less to unbox: ~0.4 us of a call on
         256 samples): ``M = 0`` when ``xq`` holds the phase
-        streams ``(lanes, M, B)``.  Else ``xq`` is the signal ``(lanes, 1, n)``
+        streams ``(lanes, M, B)`` (the kernels without ``split``).  Else
+        ``xq`` is the signal ``(lanes, 1, n)``
         (``pre`` zeros before it in its first block) and each job splits the
         input blocks its taps read (delays ``kmin..kmax``) into a buffer that stays in
         cache (:func:`split_phases`), rather than the whole signal going through
         memory once more as phase streams first (M = 8, 9 taps, 2**20 doubles:
-        0.56 against 0.80 ms, scipy 0.57).  One compiled body for both: a
-        second copy of it cost 2.3 s of cold JIT.  :func:`run_jobs_gather`
-        (L from 3 to ``GATHER_MAX``) interleaves all phases of a job in one
-        pass after its taps (:func:`_store_all`).
+        0.56 against 0.80 ms, scipy 0.57).  With ``gather`` (L from 3 to
+        ``GATHER_MAX``) all phases of a job are interleaved in one pass after
+        its taps (:func:`_store_all`).
         """
-        plan = unpack(ints, coefs)
+        groups, cptr, ctaps, ccoef, eptr, etaps, ecoef = unpack(ints, coefs)
         nchunks = (nblocks + chunk - 1) // chunk
         acc = np.empty((L if gather else 2, chunk), dtype=out.dtype)
         n = ints.shape[0]
         pre, M, kmin, kmax = ints[n - 4], ints[n - 3], ints[n - 2], ints[n - 1]
-        nbx = (xq.shape[2] + pre + M - 1) // M if M else 0     # blocks of the streams
-        local = np.empty(M * (chunk + kmax - kmin), dtype=out.dtype)
+        if split:
+            nbx = (xq.shape[2] + pre + M - 1) // M          # blocks of the streams
+            local = np.empty(M * (chunk + kmax - kmin), dtype=out.dtype)
         bad = 0.0
         for job in range(job0, job1):
             lane = job // nchunks
             bs = b_first + (job - lane * nchunks) * chunk
             be = min(bs + chunk, b_first + nblocks)
-            if M == 0:
-                base = 0
-                P = xq[lane]
-            else:
+            if split:
                 # the input blocks the taps read, inside the phase streams:
                 # block `base` is the buffer's column 0 (taps reading outside
                 # are skipped as they would be on the whole streams)
@@ -560,15 +512,88 @@ def _jobs_kernel(gather):
                 end = max(min(be - kmin, nbx), base)
                 P = local[:M * (end - base)].reshape((M, end - base))   # (C order:
                 split_phases(xq[lane, 0], M, base * M - pre, P)        # unit strides)
-            b, covered = _chunk(P, plan, L, bs - base, be - base, w0 - base * L, out[lane],
-                                acc, exact, gather)
-            bad += b
+            else:
+                base = 0
+                P = xq[lane]
+            # Output blocks [cs, ce) of the lane (`P` holds input block 0 at
+            # column 0), all phases, inside the window (`row`, output index
+            # `cw` at its column 0).  Each group of phases is accumulated into
+            # the rows of `acc` and stored with stride L; with `gather` each
+            # phase has a row of its own (block `cs` at column 0) and all rows
+            # are interleaved in one pass after the groups (for L = 2 the
+            # pairs' stores are that pass already: accumulating both phases
+            # first measured slower, 15.6 against 17.5 GMAC/s for f32 L=2
+            # K=64).  (Written out here, not a function inlined by numba:
+            # its inlining took 0.19 s of the kernel's cold compile.)
+            cs, ce, cw, row = bs - base, be - base, w0 - base * L, out[lane]
+            nout = row.shape[0]
+            covered = groups.shape[0] * 0       # (not a literal 0: one type for every use)
+            for g in range(groups.shape[0]):
+                p0, p1 = groups[g, 0], groups[g, 1]
+                lo0, hi0 = _phase_range(p0, L, cs, ce, cw, nout)
+                if p1 < 0:
+                    if lo0 < hi0:
+                        a = acc[p0, lo0 - cs:hi0 - cs] if gather else acc[0, :hi0 - lo0]
+                        _zero(a)
+                        bad += _taps1(a, P, ctaps, ccoef[:, 0], cptr[g], cptr[g + 1],
+                                      lo0, hi0, exact)
+                        if gather:
+                            covered |= 1 << p0
+                        else:
+                            _store(a, row, p0, L, lo0, hi0, cw)
+                    continue
+                if pairs:       # (else none: their code is not compiled)
+                    lo1, hi1 = _phase_range(p1, L, cs, ce, cw, nout)
+                    lo, hi = min(lo0, lo1), max(hi0, hi1)    # (a block outside one phase's
+                    if lo >= hi:                             # range is computed, not stored)
+                        continue
+                    if gather:
+                        a0, a1 = acc[p0, lo - cs:hi - cs], acc[p1, lo - cs:hi - cs]
+                    else:
+                        a0, a1 = acc[0, :hi - lo], acc[1, :hi - lo]
+                    j, bad2 = _taps2(a0, a1, P, ctaps, ccoef, cptr[g], cptr[g + 1], lo, hi, exact)
+                    bad += bad2
+                    if j == cptr[g]:                         # (else its first pass set them)
+                        _zero(a0)
+                        _zero(a1)
+                    # (calls only when there is work: each call between numba functions
+                    # costs reference counting on its arrays, ~5 % of an 8-tap filter)
+                    if j < cptr[g + 1]:
+                        bad += _taps1(a0, P, ctaps, ccoef[:, 0], j, cptr[g + 1], lo, hi, exact)
+                        bad += _taps1(a1, P, ctaps, ccoef[:, 1], j, cptr[g + 1], lo, hi, exact)
+                    if eptr[p0] < eptr[p0 + 1]:
+                        bad += _taps1(a0, P, etaps, ecoef[:, 0], eptr[p0], eptr[p0 + 1],
+                                      lo, hi, exact)
+                    if eptr[p1] < eptr[p1 + 1]:
+                        bad += _taps1(a1, P, etaps, ecoef[:, 0], eptr[p1], eptr[p1 + 1],
+                                      lo, hi, exact)
+                    if gather:
+                        covered |= (1 << p0) | (1 << p1)
+                        continue
+                    if p1 == p0 + 1 and lo0 == lo1 and hi0 == hi1:
+                        _store2(a0, a1, row, p0, L, lo, hi, cw)
+                        continue
+                    if lo0 < hi0:
+                        _store(a0[lo0 - lo:], row, p0, L, lo0, hi0, cw)
+                    if lo1 < hi1:
+                        _store(a1[lo1 - lo:], row, p1, L, lo1, hi1, cw)
             if gather:
-                _store_all(acc, covered, out[lane], L, bs - base, be - base, w0 - base * L)
+                _store_all(acc, covered, row, L, cs, ce, cw)
         return bad
     return run_jobs
 
 
-run_jobs = _jobs_kernel(False)
-# L from 3 to GATHER_MAX: all phases of a job accumulated, then one interleave
-run_jobs_gather = _jobs_kernel(True)
+# The 1-D kernel's kinds, by (gather, split, pairs); gather has pairs (L >= 3).
+# A kernel's first call compiles only what its kind runs: with all of them in
+# one kernel (split or not, pairs or not) the first call of L = 2 or of M = 2
+# compiled in 3.8-3.9 s on the Xeon (the issue's J1: <= 3 s), both paths
+# included; a user of both kinds now compiles two kernels.
+RUN_JOBS = {(gather, split, pairs): _jobs_kernel(gather, split, pairs)
+            for gather in (False, True) for split in (False, True)
+            for pairs in (False, True) if pairs or not gather}
+
+
+def job_kernel(L, M):
+    """The 1-D kernel (:func:`run_jobs`) for ``L`` phases and the jobs'
+    split ``M`` (0: the kernel reads phase streams)."""
+    return RUN_JOBS[2 < L <= GATHER_MAX, bool(M), L > 1]
