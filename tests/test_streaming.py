@@ -1,9 +1,13 @@
 """Large outputs written with non-temporal stores (``simd.STREAM_BYTES``).
 
 The kernels stream only outputs of at least ``STREAM_BYTES`` (a numba global,
-fixed when they compile), so these cases are that large: every one is
-checked against ``scipy.signal.upfirdn`` on the same array, with one thread
-and with two (the parallel kernels stream from each thread).
+fixed when they compile), and only into a recycled result buffer, whose
+pages are mapped (:func:`polyphase.engine.scratch.mapped`): so these cases
+are that large, and each runs twice, its first result dropped.  Every
+second result is checked against ``scipy.signal.upfirdn`` (or a scatter of
+the taps, for the transposed layer) on the same array, with one thread and
+with two (the parallel kernels stream from each thread); the first, into
+fresh memory, is not streamed, and is checked too.
 """
 
 import numba
@@ -12,7 +16,9 @@ import pytest
 import scipy.signal
 
 import polyphase as pp
+import polyphase.nn as pnn
 from polyphase.engine import simd
+from polyphase.engine.scratch import mapped, release
 
 
 @pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
@@ -25,6 +31,19 @@ def threads(request):
 
 def _filter(taps, L, dtype):
     return scipy.signal.firwin(taps, 1 / max(L, 2)).astype(dtype)
+
+
+def _twice(call):
+    """``call()`` into fresh memory, then again into its recycled buffer:
+    both results (the second streamed).  The first is copied and its buffer
+    filled with NaN, so a sample the second call does not write shows."""
+    first = call()
+    kept = first.copy()
+    first[...] = np.nan
+    del first
+    second = call()
+    assert mapped(second)
+    return kept, second
 
 
 # shape, axis, L, taps, dtype: what runs it
@@ -49,12 +68,12 @@ def test_large_outputs_match_scipy(case, threads):
         x = x + 1j * rng.standard_normal(shape)
     x = x.astype(dtype)
     h = _filter(taps, L, np.float64 if np.dtype(dtype).kind == "c" else dtype)
-    y = pp.upfirdn(h, x, L, axis=axis)
-    assert y.nbytes >= simd.STREAM_BYTES
-    assert y.dtype == dtype
     ref = scipy.signal.upfirdn(h, x, L, axis=axis)
     tol = 1e-5 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-12
-    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * np.abs(ref).max())
+    for y in _twice(lambda: pp.upfirdn(h, x, L, axis=axis)):
+        assert y.nbytes >= simd.STREAM_BYTES
+        assert y.dtype == dtype
+        np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * np.abs(ref).max())
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -64,11 +83,12 @@ def test_large_output_window_from_an_odd_row(dtype, threads):
     n = 40000 if dtype == np.float32 else 20000
     x = np.random.default_rng(8).standard_normal((n, 64)).astype(dtype)
     h = _filter(8, 2, dtype)
-    y = (pp.Conv(h) @ pp.Up(2))(x, axis=0, mode=(1, 2 * n + 1))
-    assert y.nbytes >= simd.STREAM_BYTES
     full = scipy.signal.upfirdn(h, x, 2, axis=0)
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(y, full[1:2 * n + 1], rtol=tol, atol=tol * np.abs(full).max())
+    for y in _twice(lambda: (pp.Conv(h) @ pp.Up(2))(x, axis=0, mode=(1, 2 * n + 1))):
+        assert y.nbytes >= simd.STREAM_BYTES
+        np.testing.assert_allclose(y, full[1:2 * n + 1], rtol=tol,
+                                   atol=tol * np.abs(full).max())
 
 
 def test_large_band_output_with_inf_falls_back_exactly(threads):
@@ -77,10 +97,78 @@ def test_large_band_output_with_inf_falls_back_exactly(threads):
     x = np.random.default_rng(9).standard_normal((20000, 64))
     x[12345, 7] = np.inf
     h = _filter(8, 2, np.float64)
-    y = pp.upfirdn(h, x, 2, axis=0)
-    assert y.nbytes >= simd.STREAM_BYTES
     ref = scipy.signal.upfirdn(h, x, 2, axis=0)
-    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
-    np.testing.assert_array_equal(np.isinf(y), np.isinf(ref))
     ok = np.isfinite(ref)
-    np.testing.assert_allclose(y[ok], ref[ok], rtol=1e-12, atol=1e-12)
+    for y in _twice(lambda: pp.upfirdn(h, x, 2, axis=0)):
+        assert y.nbytes >= simd.STREAM_BYTES
+        np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+        np.testing.assert_array_equal(np.isinf(y), np.isinf(ref))
+        np.testing.assert_allclose(y[ok], ref[ok], rtol=1e-12, atol=1e-12)
+
+
+def _scatter_transposed2(x, w):
+    """A stride-2 transposed convolution of one image, a strided add per tap."""
+    (n1, n2), (k1, k2) = x.shape, w.shape
+    full = np.zeros((2 * n1 - 2 + k1, 2 * n2 - 2 + k2))
+    for a in range(k1):
+        for b in range(k2):
+            full[a:a + 2 * n1 - 1:2, b:b + 2 * n2 - 1:2] += w[a, b] * x
+    return full
+
+
+@pytest.mark.parametrize("dtype, k", [(np.float32, 4), (np.float64, 3)])
+def test_large_transposed_layer_streams_its_rows(dtype, k, threads):
+    """The stride-2 transposed kernel streams an output whose rows start
+    anywhere in a line (2050 or 2049 columns): a row at a time through a
+    row in cache, the line-aligned middle streamed, the ends stored."""
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((1, 1, 1024, 1024)).astype(dtype)
+    w = rng.standard_normal((1, 1, k, k)).astype(dtype)
+    ref = _scatter_transposed2(x[0, 0].astype(np.float64), w[0, 0].astype(np.float64))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for y in _twice(lambda: pnn.conv_transpose2d(x, w, stride=2)):
+        assert y.nbytes >= simd.STREAM_BYTES and y.dtype == dtype
+        np.testing.assert_allclose(y[0, 0], ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+# where each kernel takes ``mapped`` (its job range, if any, comes after it)
+_MAPPED_ARG = {"run_jobs": 14, "transposed2_rows": 9}
+
+
+@pytest.mark.parametrize("kernel", ["axis-0", "transposed"])
+def test_kernels_are_told_whether_the_output_is_recycled(kernel, monkeypatch):
+    """The kernels receive ``mapped``: 0 for a result in fresh memory, 1
+    for one in a recycled buffer (the caller dropped an earlier result
+    of that size)."""
+    from helpers import record_jobs
+
+    from polyphase.engine import kernels2d, kernels_axis0
+    rng = np.random.default_rng(11)
+    if kernel == "axis-0":
+        owner, name = kernels_axis0, "run_jobs"
+        x = rng.standard_normal((40000, 64)).astype(np.float32)
+        h = _filter(8, 2, np.float32)
+
+        def call():
+            return pp.upfirdn(h, x, 2, axis=0)
+    else:
+        owner, name = kernels2d, "transposed2_rows"
+        x = rng.standard_normal((1, 1, 1024, 1024)).astype(np.float32)
+
+        def call():
+            return pnn.conv_transpose2d(x, np.ones((1, 1, 4, 4), np.float32), stride=2)
+    calls = record_jobs(monkeypatch, owner, name)
+
+    def mapped_arg():
+        (args,) = calls         # (one kernel run; its arguments hold the output)
+        calls.clear()
+        return args[_MAPPED_ARG[name]]
+
+    release()           # (no result buffers of earlier tests to recycle)
+    a = call()          # fresh memory
+    first = mapped_arg()
+    b = call()          # a is kept: fresh memory again
+    second = mapped_arg()
+    del a, b
+    call()              # a buffer of theirs
+    assert [first, second, mapped_arg()] == [0, 0, 1]

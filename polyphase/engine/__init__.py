@@ -33,7 +33,7 @@ from .._lazy import submodule
 from .._validation import as_method
 from . import machine
 from .cost import FFT_CALL, choose, direct_cost, fft_may_win
-from .scratch import result, scratch
+from .scratch import mapped, result, scratch
 
 # Below this many output samples times taps the parallel region's start-up
 # (about 10 us) costs more than it saves.
@@ -454,7 +454,8 @@ def run_transposed2_route(route, x, lengths):
     kernels2d = submodule("polyphase.engine.kernels2d")
     out = result((x.shape[0],) + tuple(lengths), c.dtype)
     groups = _parallel(out.size, taps)
-    args = (x, c, k1, k2, in_origin[0], in_origin[1], starts[0], starts[1], out)
+    args = (x, c, k1, k2, in_origin[0], in_origin[1], starts[0], starts[1], out,
+            int(mapped(out)))
     _jobs(kernels2d.transposed2_rows, args, out.shape[0] * out.shape[1], groups,
           by_address=False)
     return out
@@ -828,7 +829,8 @@ def _run_axis0(pm, x, dtype, in_origin, start, length):
     row_bytes = tile * work.itemsize
     bpj = max(1, min(AXIS0_ACC_BYTES // row_bytes, AXIS0_IN_BYTES // (M * row_bytes)))
     args = (x.reshape(before, -1), ptr, toff, lo, hi, tc, L, M, int(start),
-            out.reshape(before, -1), width, tile, bpj, _axis0_pairs(pm, work, in_origin))
+            out.reshape(before, -1), width, tile, bpj, _axis0_pairs(pm, work, in_origin),
+            int(mapped(out)))        # (an int: groups.run passes no bools)
     _jobs(kernels_axis0.run_jobs, args,
           int(kernels_axis0.n_jobs(before, out.shape[1], L, int(start), width, tile, bpj)),
           groups)

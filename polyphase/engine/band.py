@@ -175,7 +175,7 @@ def run(bp, x, dtype, in_origin, start, length, groups):
     out = submodule("polyphase.engine.scratch").result((x.shape[0], length), dtype)
     # (every sample is written)
     args = (x, bp.D, bp.offs, bp.widths, bp.spans, bp.Ls, bp.Ms, -in_origin, start, out,
-            Bi0, Bi1, chunk, None)
+            Bi0, Bi1, chunk, None, 0)
     return out if _run_jobs(args, (x.shape[0], Bi0, Bi1, chunk), groups) == 0 else None
 
 
@@ -192,8 +192,8 @@ def run_axis0(bp, x, out, in_origin, start, groups) -> bool:
     Bi0, Bi1 = _interior(bp, n, in_origin, start, out.shape[1])
     chunk = max(1, JOB_BYTES // (bp.Ls * after * x.itemsize))
     args = (x.reshape(before, -1), bp.D, bp.offs, bp.widths, bp.spans, bp.Ls, bp.Ms,
-            -in_origin,
-            start, out.reshape(before, -1), Bi0, Bi1, chunk, after)
+            -in_origin, start, out.reshape(before, -1), Bi0, Bi1, chunk, after,
+            int(submodule("polyphase.engine.scratch").mapped(out)))
     return _run_jobs(args, (before, Bi0, Bi1, chunk), groups) == 0
 
 

@@ -213,7 +213,8 @@ def _passes(nb, w, flat, x, row, after):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def run_jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, job0, job1):
+def run_jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, mapped, job0,
+             job1):
     """Jobs ``[job0, job1)`` of :func:`n_jobs`, ordered (before, column tile,
     block chunk).
 
@@ -249,7 +250,7 @@ def run_jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, j
     xstride = np.uint64(M * after)
     # the interleaved copies of a large output can stream (each row is
     # checked again where it is written: a tile may start inside a line)
-    stream = simd.streams(out, after)
+    stream = simd.streams(out, after, mapped)
     ngroups = L
     if pairs is not None:       # (None: numba prunes the pairs from that copy)
         ngroups = pairs[0].shape[0]

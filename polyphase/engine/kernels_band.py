@@ -93,7 +93,7 @@ def _span(span, base, nx, ua, c, rows, g):
 
 
 @njit(cache=True, internal=True, nogil=True, fastmath=CONTRACT)
-def _rows(x, D, offs, widths, spans, Ls, Ms, xoff, B0, B1, out, ooff, after, n0, n1):
+def _rows(x, D, offs, widths, spans, Ls, Ms, xoff, B0, B1, out, ooff, after, n0, n1, mapped):
     """Outputs ``[n0, n1)`` of macro-blocks ``[B0, B1)``; ``after`` must be at
     least one vector of lanes (``G``).
 
@@ -144,7 +144,7 @@ def _rows(x, D, offs, widths, spans, Ls, Ms, xoff, B0, B1, out, ooff, after, n0,
     two = ua - wide4 >= 2 * g                 # a tile of two vectors after them
     one = ua - wide4 - (2 * g if two else 0) >= g
     last = ua - g                             # the last vector (may overlap)
-    stream = simd.streams(out, after)         # (then ``after`` is a multiple of G)
+    stream = simd.streams(out, after, mapped)     # (then ``after`` is a multiple of G)
     for B in range(B0, B1):
         for c in range(offs.shape[0]):
             r0 = B * Ls + c * G
@@ -247,8 +247,8 @@ def n_jobs(signals, Bi0, Bi1, chunk):
 
 
 @njit(cache=True, nogil=True)
-def run_jobs(x, D, offs, widths, spans, Ls, Ms, xoff, start, out, Bi0, Bi1, chunk, after, t0,
-             t1):
+def run_jobs(x, D, offs, widths, spans, Ls, Ms, xoff, start, out, Bi0, Bi1, chunk, after,
+             mapped, t0, t1):
     """Jobs ``[t0, t1)`` of the band route on the signals ``x`` (signals, n *
     after) into ``out`` (signals, length * after), ``after`` None for 1-D
     signals: output index ``start`` first, input index ``-xoff`` first.
@@ -258,7 +258,8 @@ def run_jobs(x, D, offs, widths, spans, Ls, Ms, xoff, start, out, Bi0, Bi1, chun
     (:func:`n_jobs`): interior macro-blocks ``[Bi0 + k*chunk, ...)``, plus
     the outputs before ``Bi0`` for the first job and after ``Bi1`` for the
     last (1-D: :func:`_edge_blocks`; rows: :func:`_rows`, cut to them); jobs
-    write disjoint outputs.  ``after is None``: a 1-D signal (:func:`_interior`,
+    write disjoint outputs; ``mapped``: whether ``out``'s pages are (rows
+    then stream, see :func:`.simd.streams`).  ``after is None``: a 1-D signal (:func:`_interior`,
     ``Bi1 - Bi0`` and ``chunk`` multiples of ``BLOCKS``); else rows of ``after``
     lanes (:func:`_rows`).  (None rather than 1: numba compiles a
     copy per argument type and prunes the branch on ``is None`` at typing,
@@ -293,13 +294,13 @@ def run_jobs(x, D, offs, widths, spans, Ls, Ms, xoff, start, out, Bi0, Bi1, chun
                 e1 = min(stop, max(start, Bi0 * Ls))
                 if start < e1:
                     bad += _rows(xs, D, offs, widths, spans, Ls, Ms, xoff, start // Ls,
-                                 (e1 - 1) // Ls + 1, os, start, after, start, e1)
+                                 (e1 - 1) // Ls + 1, os, start, after, start, e1, mapped)
             if b0 < b1:
                 bad += _rows(xs, D, offs, widths, spans, Ls, Ms, xoff, b0, b1, os, start, after,
-                             start, stop)
+                             start, stop, mapped)
             if k == last:
                 e0 = max(start, Bi1 * Ls)
                 if e0 < stop:
                     bad += _rows(xs, D, offs, widths, spans, Ls, Ms, xoff, e0 // Ls,
-                                 (stop - 1) // Ls + 1, os, start, after, e0, stop)
+                                 (stop - 1) // Ls + 1, os, start, after, e0, stop, mapped)
     return bad

@@ -109,16 +109,18 @@ class _Vectors:
 # float32 (axis-0 kernel) 4.5-4.6 -> 2.9 ms.  They also bypass the cache,
 # which a result that fits in it and is read soon after would rather keep:
 # kernels stream outputs of at least ``STREAM_BYTES`` (half the L3 here),
-# and end with :func:`fence`.
+# and end with :func:`fence`; and only into recycled memory, whose pages
+# are mapped (:func:`.scratch.mapped`: into fresh pages streaming was slower).
 STREAM_BYTES = 1 << 24
 
 
 @njit(inline="always")
-def streams(out, after):
-    """Whether a kernel streams ``out``: at least ``STREAM_BYTES``, 64-byte
-    aligned, and rows of ``after`` elements that are whole lines (so every
-    row starts on one)."""
-    return out.size * out.itemsize >= STREAM_BYTES and \
+def streams(out, after, mapped):
+    """Whether a kernel streams ``out``: ``mapped`` (its pages are, see
+    :func:`.scratch.mapped`), at least ``STREAM_BYTES``, 64-byte aligned,
+    and rows of ``after`` elements that are whole lines (so every row starts
+    on one)."""
+    return mapped != 0 and out.size * out.itemsize >= STREAM_BYTES and \
         out.ctypes.data % np.uint64(64) == 0 and after * out.itemsize % 64 == 0
 
 
@@ -132,6 +134,28 @@ def stream_vector(typingctx, src, s, dst, d):
         dst_v.stream(src_v.load(S), D)
         return context.get_dummy_value()
     return types.void(src, s, dst, d), codegen
+
+
+@njit(cache=True, internal=True, nogil=True)
+def stream_copy(src, dst):
+    """``dst[:] = src[:dst.shape[0]]``, the whole 64-byte lines of ``dst``
+    with non-temporal stores (:func:`stream_vector`), the samples before its
+    first line and after its last with plain ones: for a row of an output
+    whose rows do not start on a line (a 4098-column image).  The caller
+    ends with :func:`fence`."""
+    n = dst.shape[0]
+    G = lanes(dst.dtype)
+    # (unsigned: the address is; elements divide a line)
+    head = (np.uint64(64) - dst.ctypes.data % np.uint64(64)) % np.uint64(64) \
+        // np.uint64(dst.itemsize)
+    head = min(n, head)
+    for i in range(head):
+        dst[i] = src[i]
+    stop = head + (n - head) // G * G
+    for i in range(head, stop, G):
+        stream_vector(src, i, dst, i)
+    for i in range(stop, n):
+        dst[i] = src[i]
 
 
 @intrinsic
