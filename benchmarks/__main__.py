@@ -121,6 +121,14 @@ JIT_CASES = {
     # (4 taps: 8 take the band route on the Xeon, see band.MAX_WASTE_ROWS)
     "upfirdn M=2 (1-D kernel, split jobs)":
         "pp.upfirdn(np.ones(4, dt), np.ones(1 << 15, dt), 1, 2)",
+    # (the 1-D kernel is compiled per kind of signal, see kernels.job_kernel:
+    # these three are the kinds with the most code)
+    "upfirdn L=3 (1-D kernel, phase streams, gather)":
+        "pp.upfirdn(np.ones(9, dt), np.ones(1 << 14, dt), 3)",
+    "upfirdn 2/3 (1-D kernel, split jobs, pairs)":
+        "pp.upfirdn(np.ones(8, dt), np.ones(1 << 15, dt), 2, 3)",
+    "upfirdn 3/2, 9 taps (1-D kernel, split jobs, gather)":
+        "pp.upfirdn(np.ones(9, dt), np.ones(1 << 15, dt), 3, 2)",
     "upfirdn 3/2, 96 taps (band kernel)":
         "pp.upfirdn(np.ones(96, dt), np.ones(1 << 15, dt), 3, 2)",
     "upfirdn axis=0, 4 taps (axis-0 kernel)":

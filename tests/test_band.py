@@ -274,7 +274,7 @@ def test_kernel_is_vectorised(kernel):
         args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 4, np.zeros(64), 0, 0, 32)
     else:                          # axis 0: one macro-block of 8 rows of 8 lanes
         spans = np.array([[[0, 4], [0, 4], [0, 4]]], np.int64)
-        args = (np.zeros(64), D, offs, widths, spans, 8, 4, 0, 0, 1, np.zeros(64), 0, 8, 0, 8)
+        args = (np.zeros(64), D, offs, widths, spans, 8, 4, 0, 0, 1, np.zeros(64), 0, 8, 0, 8, 0)
     with registers.slp_vectorizer():
         fresh(*args)
     asm = fresh.inspect_asm(fresh.signatures[0])
