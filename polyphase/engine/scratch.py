@@ -128,6 +128,7 @@ def mapped(out) -> bool:
 
     Examples
     --------
+    >>> release()                                # (no buffers kept yet)
     >>> a = result((1 << 18,), np.float64)      # fresh memory
     >>> mapped(a)
     False
