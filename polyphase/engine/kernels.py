@@ -596,5 +596,15 @@ RUN_JOBS = {(gather, split, pairs): _jobs_kernel(gather, split, pairs)
 
 def job_kernel(L, M):
     """The 1-D kernel (:func:`run_jobs`) for ``L`` phases and the jobs'
-    split ``M`` (0: the kernel reads phase streams)."""
+    split ``M`` (0: the kernel reads phase streams).
+
+    Examples
+    --------
+    >>> job_kernel(2, 0) is RUN_JOBS[False, False, True]     # L=2: pairs
+    True
+    >>> job_kernel(3, 2) is RUN_JOBS[True, True, True]       # 3/2: gather, split
+    True
+    >>> job_kernel(1, 5) is RUN_JOBS[False, True, False]     # decimation
+    True
+    """
     return RUN_JOBS[2 < L <= GATHER_MAX, bool(M), L > 1]
