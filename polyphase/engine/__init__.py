@@ -26,6 +26,7 @@ numba is imported on first use, so ``import polyphase`` stays fast.
 from __future__ import annotations
 
 import contextlib
+from typing import NamedTuple
 
 import numpy as np
 
@@ -455,7 +456,7 @@ def run_transposed2_route(route, x, lengths):
     out = result((x.shape[0],) + tuple(lengths), c.dtype)
     groups = _parallel(out.size, taps)
     args = (x, c, k1, k2, in_origin[0], in_origin[1], starts[0], starts[1], out,
-            int(mapped(out)))
+            mapped(out))
     _jobs(kernels2d.transposed2_rows, args, out.shape[0] * out.shape[1], groups,
           by_address=False)
     return out
@@ -539,7 +540,7 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         from .numba_threads import count
         # as many FFT workers as the direct kernels would use threads
         return run_fft(pm, x, dtype, in_origin, start, length, workers=count())
-    pre, taps, M, bp, whole = prep[1], prep[3], prep[6], prep[7], prep[8]
+    pre, taps, M, bp, whole = prep.pre, prep.taps, prep.M, prep.band, prep.whole
     groups = _parallel(lanes * length, taps) if lanes * length * taps >= PARALLEL_MIN_WORK \
         else 0                                      # (saves a call on short signals)
     x = np.ascontiguousarray(x, dtype=dtype)
@@ -589,10 +590,9 @@ def serial_rows(pm, dtype, lanes, n, start, length):
     prep = _row_prep(pm, dtype, lanes, n, 0, start, length, "auto")
     if prep is None:
         return None                                     # the FFT path
-    taps, bp, whole = prep[3], prep[7], prep[8]
     kernel, head, chunk, jobs = _row_kernel(prep, start)
     njobs = lanes * jobs
-    if (bp is not None or whole or lanes * length * taps >= PARALLEL_MIN_WORK
+    if (prep.band is not None or prep.whole or lanes * length * prep.taps >= PARALLEL_MIN_WORK
             or njobs >= BORROWED_MIN_JOBS):
         return None
 
@@ -609,11 +609,24 @@ def _row_kernel(prep, start):
     """The 1-D kernel that runs :func:`_row_prep`'s ``prep`` for output
     window ``start``: ``(kernel, head, chunk, jobs)``, its arguments between
     the input streams and the output, blocks per job, and jobs per lane."""
-    plan, _, nblocks, _, chunk, L = prep[:6]
-    kernels = submodule("polyphase.engine.kernels")
-    kernel = kernels.job_kernel(L, plan[0][-3])       # (the split's M)
+    plan, L, nblocks = prep.plan, prep.L, prep.nblocks
+    kernel = submodule("polyphase.engine.kernels").job_kernel(L, plan[0][-3])  # (split's M)
     # (Python ints reach numba as int64, without the cost of np.int64 boxing)
-    return kernel, (*plan, L, start // L, nblocks, start), chunk, -(-nblocks // chunk)
+    return kernel, (*plan, L, start // L, nblocks, start), prep.chunk, -(-nblocks // prep.chunk)
+
+
+class RowPrep(NamedTuple):
+    """What :func:`run_rows` needs besides the data (:func:`_row_prep`)."""
+    plan: tuple        # the kernel's tap plan packed into two arrays (delayed to
+    #                    the input's first block), ints ending with the jobs' split
+    pre: int           # zeros before the input's first sample in its block
+    nblocks: int       # output blocks
+    taps: int          # taps per phase (at least 1)
+    chunk: int         # blocks per job
+    L: int
+    M: int
+    band: object       # the BandPlan when the band route runs instead, else None
+    whole: bool        # the whole signal split into phase streams first
 
 
 # Preparations of run_rows kept per matrix: a short signal filtered again and
@@ -622,17 +635,10 @@ ROW_PREP_SIZE = 64
 
 
 def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
-    """What :func:`run_rows` needs besides the data, or None for the FFT path.
-
-    ``(plan, pre, nblocks, taps, chunk, L, M, band, whole)``: the kernel's tap plan
-    packed into two arrays (delayed to the input's first block), the zeros before the
-    input's first sample in its block, output blocks, taps per phase (at
-    least 1), blocks per job, the rates, and the
-    :class:`~polyphase.engine.band.BandPlan` when the band route runs
-    instead (None otherwise), and whether the whole signal is split into
-    phase streams first (else the plan ends with the jobs' ``split``, see
-    :func:`_split_jobs`).
-    Cached on ``pm`` by call shape (~2 us of a 12 us call on 256 samples).
+    """What :func:`run_rows` needs besides the data (a :class:`RowPrep`),
+    or None for the FFT path.  Without ``whole`` the plan's ints end with
+    the jobs' ``split`` (:func:`_split_jobs`).  Cached on ``pm`` by call
+    shape (~2 us of a 12 us call on 256 samples).
     """
     key = (dtype, lanes, n, in_origin, start, length, method)
     try:
@@ -657,10 +663,10 @@ def _row_prep(pm, dtype, lanes, n, in_origin, start, length, method):
             pre = in_origin - origin_block * M
             ints, coefs = plan.packed()
             split = _split_jobs(plan, pre, M)
-            prep = ((np.concatenate([ints, split]), coefs), pre,
-                    (start + length - 1) // L - start // L + 1, taps,
-                    job_blocks(L, taps, np.dtype(dtype).itemsize), L, M, bp,
-                    bool(M > 1 and split[1] == 0))
+            prep = RowPrep((np.concatenate([ints, split]), coefs), pre,
+                           (start + length - 1) // L - start // L + 1, taps,
+                           job_blocks(L, taps, np.dtype(dtype).itemsize), L, M, bp,
+                           bool(M > 1 and split[1] == 0))
         if len(preps) >= ROW_PREP_SIZE:
             preps.clear()
         preps[key] = prep
@@ -830,7 +836,7 @@ def _run_axis0(pm, x, dtype, in_origin, start, length):
     bpj = max(1, min(AXIS0_ACC_BYTES // row_bytes, AXIS0_IN_BYTES // (M * row_bytes)))
     args = (x.reshape(before, -1), ptr, toff, lo, hi, tc, L, M, int(start),
             out.reshape(before, -1), width, tile, bpj, _axis0_pairs(pm, work, in_origin),
-            int(mapped(out)))        # (an int: groups.run passes no bools)
+            mapped(out))
     _jobs(kernels_axis0.run_jobs, args,
           int(kernels_axis0.n_jobs(before, out.shape[1], L, int(start), width, tile, bpj)),
           groups)

@@ -193,7 +193,7 @@ def run_axis0(bp, x, out, in_origin, start, groups) -> bool:
     chunk = max(1, JOB_BYTES // (bp.Ls * after * x.itemsize))
     args = (x.reshape(before, -1), bp.D, bp.offs, bp.widths, bp.spans, bp.Ls, bp.Ms,
             -in_origin, start, out.reshape(before, -1), Bi0, Bi1, chunk, after,
-            int(submodule("polyphase.engine.scratch").mapped(out)))
+            submodule("polyphase.engine.scratch").mapped(out))
     return _run_jobs(args, (before, Bi0, Bi1, chunk), groups) == 0
 
 

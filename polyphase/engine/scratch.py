@@ -114,9 +114,11 @@ def result(shape, dtype) -> np.ndarray:
     return owner[offset:offset + nbytes].view(dtype).reshape(shape)
 
 
-def mapped(out) -> bool:
-    """Whether ``out`` (or a view of it) is this thread's last :func:`result`
-    and was carved out of a recycled buffer, whose pages are mapped.
+def mapped(out) -> int:
+    """1 if ``out`` (or a view of it) is this thread's last :func:`result`
+    and was carved out of a recycled buffer, whose pages are mapped, else 0
+    (an int: the kernels take it as an argument, and
+    :func:`.groups.run` passes no bools).
 
     Kernels write a large output with non-temporal stores only then
     (:data:`.simd.STREAM_BYTES`).  A fresh page is zeroed by the system when
@@ -131,12 +133,12 @@ def mapped(out) -> bool:
     >>> release()                                # (no buffers kept yet)
     >>> a = result((1 << 18,), np.float64)      # fresh memory
     >>> mapped(a)
-    False
+    0
     >>> del a
     >>> b = result((1 << 18,), np.float64)      # a's buffer again
     >>> mapped(b), mapped(b.reshape(2, -1)), mapped(np.empty(4))
-    (True, True, False)
+    (1, 1, 0)
     """
     owner = getattr(_local, "recycled", None)
     # (a view's base is the array that owns the memory: numpy collapses bases)
-    return owner is not None and out.base is owner
+    return int(owner is not None and out.base is owner)
