@@ -98,3 +98,35 @@ def test_njit_keeps_numba_semantics(cache):
     x = np.arange(5, dtype=np.float32)
     np.testing.assert_array_equal(scaled(x, np.float32(2)), x * 2)
     assert scaled(x, np.float32(2)).dtype == np.float32
+
+
+_INTERNAL_CALLS = """
+import importlib, json, pkgutil
+import numpy as np
+from polyphase import engine
+names = []
+for mod in pkgutil.iter_modules(engine.__path__):
+    module = importlib.import_module("polyphase.engine." + mod.name)
+    for name, f in vars(module).items():
+        if getattr(f, "targetoptions", {}).get("no_cpython_wrapper") and f.__module__ == module.__name__:
+            try:
+                f(np.ones(4))
+            except TypeError as e:
+                names.append((name, str(e)))
+print(json.dumps(names))
+"""
+
+
+def test_internal_helpers_refuse_python_calls():
+    """A helper built without numba's Python wrapper (``internal=True``)
+    raises ``TypeError`` when Python calls it; numba would otherwise jump to
+    the wrapper it never built and crash the process (run in a child, so
+    that a crash fails this test only)."""
+    out = subprocess.run([sys.executable, "-c", _INTERNAL_CALLS], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    refused = dict(json.loads(out.strip().splitlines()[-1]))
+    assert {"not_finite", "split_phases", "_taps1", "_taps2"} <= set(refused)
+    assert all("cannot be called from Python" in m for m in refused.values())
+    # numba's own calls still reach the helper
+    from polyphase.engine.kernels import any_not_finite
+    assert any_not_finite(np.array([1.0, np.nan])) and not any_not_finite(np.ones(3))

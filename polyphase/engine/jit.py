@@ -51,7 +51,8 @@ def njit(**options):
     and machine code cost ~20 ms a helper (a trivial one: 40-46 against
     22-26 ms).  The 1-D kernel's seven such helpers took its cold JIT from
     3.90-3.92 to 3.69-3.72 s on the Xeon.  The helper cannot be called from
-    Python.
+    Python: such a call raises ``TypeError`` (numba would jump to the
+    wrapper that was not built, and the process would crash).
 
     Examples
     --------
@@ -68,16 +69,39 @@ def njit(**options):
     ...     return t
     >>> total(np.arange(4.0))
     6.0
+    >>> add(1.0, 2.0)
+    Traceback (most recent call last):
+    ...
+    TypeError: add is compiled for numba functions only (internal=True); it cannot be called from Python
     """
-    if options.pop("internal", False):
+    internal = options.pop("internal", False)
+    if internal:
         options.update(no_cpython_wrapper=True, no_cfunc_wrapper=True)
     cache = options.pop("cache", False)
 
     def decorate(func):
         dispatcher = numba.njit(**options)(func)
+        if internal:
+            dispatcher.__class__ = _internal_class(type(dispatcher))
         if cache and _FAST_LOAD:
             dispatcher._cache = KernelCache(dispatcher.py_func)
         elif cache:
             dispatcher.enable_caching()
         return dispatcher
     return decorate
+
+
+_INTERNAL_CLASSES: dict = {}
+
+
+def _internal_class(base):
+    """A subclass of numba's dispatcher class ``base`` whose Python calls
+    raise ``TypeError``; numba's own calls, which are typed and linked at
+    compile time, never go through ``__call__``."""
+    if base not in _INTERNAL_CLASSES:
+        def __call__(self, *args, **kwargs):
+            raise TypeError(f"{self.py_func.__name__} is compiled for numba functions only "
+                            "(internal=True); it cannot be called from Python")
+        _INTERNAL_CLASSES[base] = type("Internal" + base.__name__, (base,),
+                                       {"__call__": __call__, "__module__": __name__})
+    return _INTERNAL_CLASSES[base]
