@@ -305,6 +305,26 @@ def test_large_results_are_recycled_only_once_released():
     assert third.ctypes.data == address or fourth.ctypes.data == address
 
 
+def test_a_caller_that_drops_its_results_gets_one_buffer():
+    """Calls whose results are dropped each time write into one recycled
+    buffer, not two in turn (which doubled the memory the calls keep in
+    cache: the record of which buffer was recycled once held it)."""
+    import scipy.signal
+    from polyphase.engine.scratch import mapped, release
+    h = RNG.standard_normal(8)
+    x = RNG.standard_normal(1 << 18)
+    expected = scipy.signal.upfirdn(h, x, 2)
+    release()
+    seen = []
+    for k in range(1, 6):
+        y = pp.upfirdn(h, k * x, 2)
+        np.testing.assert_allclose(y, k * expected, rtol=1e-12, atol=1e-12)
+        seen.append((y.ctypes.data, mapped(y)))
+        del y
+    assert len({a for a, _ in seen}) == 1
+    assert [m for _, m in seen] == [0, 1, 1, 1, 1]
+
+
 def test_row_preparations_are_bounded_and_per_call_shape():
     pm = pp.Conv(RNG.standard_normal(5)).polyphase()
     for n in range(1, 3 * engine.ROW_PREP_SIZE):
