@@ -86,15 +86,20 @@ def test_long_signal_spans_many_chunks():
                                rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("L, taps", [(2, 8), (3, 9), (8, 13)])
-def test_upsampler_spans_many_jobs(L, taps, monkeypatch):
+@pytest.mark.parametrize("L, taps, job_bytes", [(2, 8, "PAIR_OUT"), (2, 12, "SHORT"),
+                                                (3, 9, "SHORT"), (8, 13, "SHORT")])
+def test_upsampler_spans_many_jobs(L, taps, job_bytes, monkeypatch):
     """Short filters that upsample take longer jobs than decimators (see
-    ``JOB_BYTES_SHORT``): several of them, and a last partial one, against
-    scipy, serial and in parallel."""
+    ``JOB_BYTES_SHORT``), and L = 2 with at most four taps a phase longer
+    still (``JOB_BYTES_PAIR_OUT``): several of them, and a last partial one,
+    against scipy, serial and in parallel."""
     import scipy.signal
     h = RNG.standard_normal(taps)
     blocks = engine.job_blocks(L, -(-taps // L), 8)
-    assert blocks == engine.machine.pick(engine.JOB_BYTES_SHORT) // (L * 8)
+    expected_bytes = getattr(engine, "JOB_BYTES_" + job_bytes)
+    if isinstance(expected_bytes, dict):
+        expected_bytes = engine.machine.pick(expected_bytes)
+    assert blocks == expected_bytes // (L * 8)
     x = RNG.standard_normal((2, 5 * blocks + 17))
     expected = scipy.signal.upfirdn(h, x, L)
     for work in (1 << 62, 1):                  # serial, then parallel
@@ -135,13 +140,13 @@ import polyphase as pp
 from polyphase.engine import kernels
 pp.upfirdn(np.ones({taps}), np.ones(1 << 15), {L}, {M})
 print(json.dumps(dict(kinds=[k for k, f in kernels.RUN_JOBS.items() if f.overloads],
-                      helpers=[n for n in ("split_phases", "_taps2", "_store2", "_store_all")
+                      helpers=[n for n in ("split_phases", "_taps2", "_taps2_out", "_store2", "_store_all")
                                if getattr(kernels, n).overloads])))
 """
 
 
 @pytest.mark.parametrize("L, M, taps, helpers", [
-    (2, 1, 8, ["_taps2", "_store2"]),
+    (2, 1, 8, ["_taps2_out", "_store2"]),
     (1, 2, 4, ["split_phases"]),
 ])
 def test_a_kind_compiles_only_its_own_code(L, M, taps, helpers, tmp_path):

@@ -56,6 +56,10 @@ CASES = {
     "axis-0 kernel, complex128": ((10000, 64), 0, 2, 8, np.complex128),
     "rows not whole lines (plain stores)": ((60000, 72), 0, 2, 8, np.float32),
     "column tiles (plain stores)": ((4200, 1040), 0, 2, 8, np.float32),
+    "1-D kernel, L=2 in single passes": ((1 << 21,), -1, 2, 8, np.float32),
+    # rows of 2**20 + 11 doubles: some start on a line, some inside one,
+    # some at an odd sample (plain stores); 3 taps a phase (a padded pass)
+    "1-D kernel, rows anywhere in a line": ((4, (1 << 19) + 3), -1, 2, 6, np.float64),
 }
 
 
@@ -91,15 +95,18 @@ def test_large_output_window_from_an_odd_row(dtype, threads):
                                    atol=tol * np.abs(full).max())
 
 
-def test_large_band_output_with_inf_falls_back_exactly(threads):
-    """A band zero times inf is NaN: the route must report it, and the exact
-    kernel then overwrite every streamed row."""
-    x = np.random.default_rng(9).standard_normal((20000, 64))
-    x[12345, 7] = np.inf
-    h = _filter(8, 2, np.float64)
-    ref = scipy.signal.upfirdn(h, x, 2, axis=0)
+@pytest.mark.parametrize("shape, at, axis, taps", [((20000, 64), (12345, 7), 0, 8),
+                                                  ((1 << 21,), (12345,), -1, 6)],
+                         ids=["band route", "1-D kernel"])
+def test_large_output_with_inf_falls_back_exactly(shape, at, axis, taps, threads):
+    """A band zero (or a padded tap's) times inf is NaN: the kernel must
+    report it, and the exact run then overwrite every streamed sample."""
+    x = np.random.default_rng(9).standard_normal(shape)
+    x[at] = np.inf
+    h = _filter(taps, 2, np.float64)
+    ref = scipy.signal.upfirdn(h, x, 2, axis=axis)
     ok = np.isfinite(ref)
-    for y in _twice(lambda: pp.upfirdn(h, x, 2, axis=0)):
+    for y in _twice(lambda: pp.upfirdn(h, x, 2, axis=axis)):
         assert y.nbytes >= simd.STREAM_BYTES
         np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
         np.testing.assert_array_equal(np.isinf(y), np.isinf(ref))
@@ -132,17 +139,17 @@ def test_large_transposed_layer_streams_its_rows(dtype, k, threads):
 
 
 # where each kernel takes ``mapped`` (its job range, if any, comes after it)
-_MAPPED_ARG = {"run_jobs": 14, "transposed2_rows": 9}
+_MAPPED_ARG = {"axis-0": 14, "transposed": 9, "1-D": 8}
 
 
-@pytest.mark.parametrize("kernel", ["axis-0", "transposed"])
+@pytest.mark.parametrize("kernel", ["axis-0", "transposed", "1-D"])
 def test_kernels_are_told_whether_the_output_is_recycled(kernel, monkeypatch):
     """The kernels receive ``mapped``: 0 for a result in fresh memory, 1
     for one in a recycled buffer (the caller dropped an earlier result
     of that size)."""
     from helpers import record_jobs
 
-    from polyphase.engine import kernels2d, kernels_axis0
+    from polyphase.engine import kernels, kernels2d, kernels_axis0
     rng = np.random.default_rng(11)
     if kernel == "axis-0":
         owner, name = kernels_axis0, "run_jobs"
@@ -151,18 +158,26 @@ def test_kernels_are_told_whether_the_output_is_recycled(kernel, monkeypatch):
 
         def call():
             return pp.upfirdn(h, x, 2, axis=0)
-    else:
+    elif kernel == "transposed":
         owner, name = kernels2d, "transposed2_rows"
         x = rng.standard_normal((1, 1, 1024, 1024)).astype(np.float32)
 
         def call():
             return pnn.conv_transpose2d(x, np.ones((1, 1, 4, 4), np.float32), stride=2)
+    else:
+        owner = kernels.RUN_JOBS
+        name = next(k for k, f in owner.items() if f is kernels.job_kernel(2, 0))
+        x = rng.standard_normal(1 << 21).astype(np.float32)
+        h = _filter(8, 2, np.float32)
+
+        def call():
+            return pp.upfirdn(h, x, 2)
     calls = record_jobs(monkeypatch, owner, name)
 
     def mapped_arg():
         (args,) = calls         # (one kernel run; its arguments hold the output)
         calls.clear()
-        return args[_MAPPED_ARG[name]]
+        return args[_MAPPED_ARG[kernel]]
 
     release()           # (no result buffers of earlier tests to recycle)
     a = call()          # fresh memory

@@ -56,10 +56,20 @@ PARALLEL_MIN_WORK = 1 << 16
 # (L = 1) keep 4 KB: 16 KB was 0.85-0.96x on the Xeon (M = 2, 8 taps).
 JOB_BYTES_SHORT = {"amd": 1 << 12, "intel": 1 << 14}
 JOB_BYTES_DECIMATE, JOB_BYTES_LONG = 1 << 12, 1 << 14
+# L = 2 with at most four taps a phase: one pass over each pair of phases
+# writes the output itself (see kernels._taps2), so no rows of the job wait
+# in L1 between passes and a job costs only its overhead besides its
+# samples.  On the Xeon, L = 2 with 8 taps, 2**22 samples, ns per input,
+# 16 / 32 / 64 KB: one thread float32 0.72 / 0.61 / 0.57, float64 1.46 /
+# 1.24 / 1.16; two threads float32 0.38 / 0.34 / 0.33; but on 2**16 with
+# two threads 0.41 / 0.42 / 0.52 (fewer jobs than the threads want).
+JOB_BYTES_PAIR_OUT = 1 << 15
 
 
 def job_blocks(L: int, taps_per_phase: int, itemsize: int) -> int:
     """Output blocks per job of the 1-D kernel (see ``JOB_BYTES_*``)."""
+    if L == 2 and taps_per_phase <= 4:
+        return JOB_BYTES_PAIR_OUT // (L * itemsize)
     if taps_per_phase <= 8:
         job_bytes = machine.pick(JOB_BYTES_SHORT) if L > 1 else JOB_BYTES_DECIMATE
         return max(64, job_bytes // (L * itemsize))
@@ -559,7 +569,7 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         submodule("polyphase.engine.kernels").deinterleave(x, pre, M, xq)
     else:
         xq = x[:, None, :]         # one stream already, or each job splits its part
-    args = (xq, *head, out, chunk)
+    args = (xq, *head, out, mapped(out), chunk)
     njobs = lanes * jobs
     if _jobs(kernel, args + (0,), njobs, groups) != 0:
         # an inf or NaN met a tap pass's padding: the jobs again, exactly
@@ -599,8 +609,8 @@ def serial_rows(pm, dtype, lanes, n, start, length):
     def run(x):
         xq = np.ascontiguousarray(x, dtype=dtype)[:, None, :]
         out = np.empty((lanes, length), dtype)          # (every sample is written)
-        if kernel(xq, *head, out, chunk, 0, 0, njobs) != 0:
-            kernel(xq, *head, out, chunk, 1, 0, njobs)  # (see run_rows)
+        if kernel(xq, *head, out, 0, chunk, 0, 0, njobs) != 0:
+            kernel(xq, *head, out, 0, chunk, 1, 0, njobs)  # (see run_rows)
         return out
     return run
 

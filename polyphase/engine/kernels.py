@@ -287,45 +287,96 @@ def _taps1(a, xq, taps, coef, j, end, lo, hi, exact):
     return bad
 
 
-@njit(cache=True, internal=True, nogil=True, fastmath=CONTRACT)
-def _taps2(a0, a1, xq, taps, coef, j, end, lo, hi, exact):
-    """:func:`_taps1` for a pair of phases: ``coef[:, 0]`` into ``a0``, ``coef[:, 1]`` into ``a1``.
-
-    Each input load feeds two multiply-adds (see :mod:`.phase_pairs`).  Four
-    taps at a time, the last one to three too (:func:`_four`, and
-    :func:`_taps1` on ``exact``): eight ran no faster (16 coefficients
-    spill registers) and cost 0.4 s more to compile.  Returns the first tap
-    not run and :func:`_taps1`'s ``bad``; the caller runs the rest through
-    :func:`_taps1` (not called from here: each level of calls between numba
-    functions re-optimises the code below it when compiling).  The first
-    pass sets ``a0`` and ``a1`` rather than adding to them (the caller zeroes
-    them when no pass ran).
-    """
-    n = hi - lo
-    nb = xq.shape[1]
-    start = j
-    bad = 0.0
-    while j < end and _inside(taps, j, min(j + 4, end), lo, hi, nb) \
-            and not (exact and end - j < 4):
-        t1, t2, t3, c1, c2, c3 = _four(coef[:, 0], j, end)
-        d1, d2, d3 = _four(coef[:, 1], j, end)[3:]
-        s0, s1 = _stream(xq, taps, j, lo, hi), _stream(xq, taps, t1, lo, hi)
-        s2, s3 = _stream(xq, taps, t2, lo, hi), _stream(xq, taps, t3, lo, hi)
-        c0, d0 = coef[j, 0], coef[j, 1]
-        if j == start:              # the first pass sets: no zeroing pass before
-            for i in range(n):
-                v0, v1, v2, v3 = s0[i], s1[i], s2[i], s3[i]
-                a0[i] = (c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)
-                a1[i] = (d0 * v0 + d1 * v1) + (d2 * v2 + d3 * v3)
+@njit(cache=True, internal=True, nogil=True)
+def _pair_out(s0, s1, s2, s3, coefs, dst, n, stream):
+    """``dst[2i], dst[2i + 1]`` for ``i < n``: four taps of two phases
+    (``coefs``: the first phase's four, then the second's) over the samples
+    ``s0 .. s3``, a vector of ``i`` at a time (:func:`.simd.pair_taps4`).
+    With ``stream`` the whole lines of ``dst`` are written with
+    non-temporal stores, from the first block whose pair starts one (none
+    when ``dst`` never does; the blocks before it with plain ones)."""
+    G = simd.lanes(dst.dtype)
+    i = 0
+    if stream:
+        size = 2 * dst.itemsize
+        at = np.int64(dst.ctypes.data % np.uint64(64))     # (signed from here)
+        if at % size == 0:
+            i = min(n, (64 - at) % 64 // size)
+            if i > 0:
+                simd.pair_taps4(s0, s1, s2, s3, 0, coefs, dst, 0, i, 0)
         else:
-            for i in range(n):
-                v0, v1, v2, v3 = s0[i], s1[i], s2[i], s3[i]
-                a0[i] += (c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)
-                a1[i] += (d0 * v0 + d1 * v1) + (d2 * v2 + d3 * v3)
-        if end - j < 4:
-            bad += abs(not_finite(s3))
-        j = min(j + 4, end)
-    return j, bad           # the caller runs the rest one phase at a time
+            stream = 0
+    while i < n:
+        k = min(G, n - i)
+        simd.pair_taps4(s0, s1, s2, s3, i, coefs, dst, 2 * i, k, stream if k == G else 0)
+        i += k
+
+
+def _taps2_kernel(out):
+    """:func:`_taps2`, and with ``out`` the kernel for L = 2 whose single
+    pass may write the output itself (a closure constant: the other kinds
+    do not compile that loop)."""
+    @njit(cache=True, internal=True, nogil=True, fastmath=CONTRACT)
+    def _taps2(a0, a1, xq, taps, coef, j, end, lo, hi, exact, dst, stream):
+        """:func:`_taps1` for a pair of phases: ``coef[:, 0]`` into ``a0``, ``coef[:, 1]`` into ``a1``.
+
+        Each input load feeds two multiply-adds (see :mod:`.phase_pairs`).
+        Four taps at a time, the last one to three too (:func:`_four`, and
+        :func:`_taps1` on ``exact``): eight ran no faster (16 coefficients
+        spill registers) and cost 0.4 s more to compile.  Returns the first
+        tap not run, :func:`_taps1`'s ``bad`` and whether the output is
+        written; the caller runs the rest through :func:`_taps1` (not called
+        from here: each level of calls between numba functions re-optimises
+        the code below it when compiling).  The first pass sets ``a0`` and
+        ``a1`` rather than adding to them (the caller zeroes them when no
+        pass ran).
+
+        When one pass runs all the taps and ``dst`` is not empty (the kernel
+        for L = 2, phases ``p, p + 1`` that are the whole output there),
+        that pass writes them interleaved, ``dst[2i + 0/1]`` (:func:`_pair_out`),
+        rather than into ``a0, a1`` for a store pass after it: short
+        filters are bound by memory, and stores spread over the pass overlap
+        their misses with its loads and arithmetic, where a pass of stores
+        alone waits on them; a large output into a recycled buffer is
+        streamed (``stream``).  upfirdn L=2 with 8 taps, 2**22 samples, one
+        thread, on the Xeon: float32 6.5-6.9 -> 2.6-2.7 ms, float64
+        13.3-13.5 -> 5.3-5.9 ms (see docs/design-notes.rst).
+        """
+        n = hi - lo
+        nb = xq.shape[1]
+        start = j
+        bad = 0.0
+        while j < end and _inside(taps, j, min(j + 4, end), lo, hi, nb) \
+                and not (exact and end - j < 4):
+            t1, t2, t3, c1, c2, c3 = _four(coef[:, 0], j, end)
+            d1, d2, d3 = _four(coef[:, 1], j, end)[3:]
+            s0, s1 = _stream(xq, taps, j, lo, hi), _stream(xq, taps, t1, lo, hi)
+            s2, s3 = _stream(xq, taps, t2, lo, hi), _stream(xq, taps, t3, lo, hi)
+            c0, d0 = coef[j, 0], coef[j, 1]
+            if end - j < 4:
+                bad += abs(not_finite(s3))
+            if out:
+                if j == start and end - j <= 4 and dst.shape[0] > 0:
+                    _pair_out(s0, s1, s2, s3, (c0, c1, c2, c3, d0, d1, d2, d3), dst, n,
+                              stream)
+                    return end, bad, True
+            if j == start:              # the first pass sets: no zeroing pass before
+                for i in range(n):
+                    v0, v1, v2, v3 = s0[i], s1[i], s2[i], s3[i]
+                    a0[i] = (c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)
+                    a1[i] = (d0 * v0 + d1 * v1) + (d2 * v2 + d3 * v3)
+            else:
+                for i in range(n):
+                    v0, v1, v2, v3 = s0[i], s1[i], s2[i], s3[i]
+                    a0[i] += (c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)
+                    a1[i] += (d0 * v0 + d1 * v1) + (d2 * v2 + d3 * v3)
+            j = min(j + 4, end)
+        return j, bad, False    # the caller runs the rest one phase at a time
+    return _taps2
+
+
+_taps2 = _taps2_kernel(False)
+_taps2_out = _taps2_kernel(True)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -466,7 +517,8 @@ def _jobs_kernel(gather, split, pairs):
     its kind runs, the first call of a kernel is what the issue's J1 times
     (see :func:`job_kernel`)."""
     @njit(cache=True, nogil=True, fastmath=CONTRACT)
-    def run_jobs(xq, ints, coefs, L, b_first, nblocks, w0, out, chunk, exact, job0, job1):
+    def run_jobs(xq, ints, coefs, L, b_first, nblocks, w0, out, mapped, chunk, exact, job0,
+                 job1):
         """Jobs ``[job0, job1)`` of output blocks ``[b_first, b_first + nblocks)``.
 
         Returns 0 unless a tap pass of fewer than four taps read an ``inf`` or
@@ -500,6 +552,9 @@ def _jobs_kernel(gather, split, pairs):
         if split:
             nbx = (xq.shape[2] + pre + M - 1) // M          # blocks of the streams
             local = np.empty(M * (chunk + kmax - kmin), dtype=out.dtype)
+        # a large output into a recycled buffer: L = 2's single passes
+        # stream it (see _taps2)
+        stream = int(not gather and mapped != 0 and out.size * out.itemsize >= simd.STREAM_BYTES)
         bad = 0.0
         for job in range(job0, job1):
             lane = job // nchunks
@@ -552,8 +607,21 @@ def _jobs_kernel(gather, split, pairs):
                         a0, a1 = acc[p0, lo - cs:hi - cs], acc[p1, lo - cs:hi - cs]
                     else:
                         a0, a1 = acc[0, :hi - lo], acc[1, :hi - lo]
-                    j, bad2 = _taps2(a0, a1, P, ctaps, ccoef, cptr[g], cptr[g + 1], lo, hi, exact)
+                    # L = 2 and the pair is all of the output there: a
+                    # single pass may write it (see _taps2)
+                    fuse = not gather and L == 2 and p1 == p0 + 1 and lo0 == lo1 and \
+                        hi0 == hi1 and eptr[p0] == eptr[p0 + 1] and \
+                        eptr[p1] == eptr[p1 + 1] and simd.real(out)
+                    dst = row[lo * L + p0 - cw:] if fuse else row[:0]
+                    if gather:
+                        j, bad2, done = _taps2(a0, a1, P, ctaps, ccoef, cptr[g], cptr[g + 1],
+                                               lo, hi, exact, dst, stream)
+                    else:
+                        j, bad2, done = _taps2_out(a0, a1, P, ctaps, ccoef, cptr[g],
+                                                   cptr[g + 1], lo, hi, exact, dst, stream)
                     bad += bad2
+                    if done:
+                        continue
                     if j == cptr[g]:                         # (else its first pass set them)
                         _zero(a0)
                         _zero(a1)
@@ -580,6 +648,8 @@ def _jobs_kernel(gather, split, pairs):
                         _store(a1[lo1 - lo:], row, p1, L, lo1, hi1, cw)
             if gather:
                 _store_all(acc, covered, row, L, cs, ce, cw)
+        if stream:
+            simd.fence()
         return bad
     return run_jobs
 

@@ -583,6 +583,57 @@ interleave3, interleave4, interleave5 = _interleave(3), _interleave(4), _interle
 interleave6, interleave7, interleave8 = _interleave(6), _interleave(7), _interleave(8)
 
 
+@intrinsic
+def real(typingctx, a):
+    """Whether array ``a`` holds real numbers, a compile-time constant
+    (``np.iscomplexobj`` would do, but its implementation lives in a numba
+    module that a kernel calling it imports whenever it is loaded from the
+    cache, and with it numba's compiler: see :mod:`.jit`)."""
+    def codegen(context, builder, sig, args):
+        return context.get_constant(types.boolean, not isinstance(a.dtype, types.Complex))
+    return types.boolean(a), codegen
+
+
+@intrinsic
+def pair_taps4(typingctx, s0, s1, s2, s3, i, coefs, dst, d, count, stream):
+    """``dst[d + 2k] = sum_t coefs[t] * s_t[i + k]`` and ``dst[d + 2k + 1] =
+    sum_t coefs[4 + t] * s_t[i + k]`` (``t < 4``) for the elements ``k <
+    count`` (``count <= lanes``): a vector of four taps' samples, two
+    phases' multiply-adds, interleaved into two vectors of ``dst`` (the
+    1-D kernel's single pass for L = 2, :func:`.kernels._taps2`).  Loads
+    and stores are masked to ``count``; with ``stream`` (and ``count ==
+    lanes``; ``dst[d]`` must then start a 64-byte line) the stores are
+    non-temporal.  Real data only: for complex arrays (which the kernel
+    never passes) it does nothing.
+    """
+    def codegen(context, builder, sig, args):
+        if isinstance(sig.args[0].dtype, types.Complex):
+            return context.get_dummy_value()
+        I, C, D, count, stream = args[4], args[5], args[7], args[8], args[9]
+        src = _arrays(context, builder, sig, args, 0, 1, 2, 3)
+        out, = _arrays(context, builder, sig, args, 6)
+        b, n = builder, out.count
+        fma = _fma_function(b, out.vty)
+        loads, stores = _first(b, count, n, 1), _spread(b, count, 2, n, 1)
+        v = [s.load(I, loads) for s in src]
+        c = [_splat(b, b.extract_value(C, t), n) for t in range(8)]
+        # (c0 v0 + c1 v1) + (c2 v2 + c3 v3), the scalar loops' order
+        phases = [b.fadd(b.call(fma, [c[o + 1], v[1], b.fmul(c[o], v[0])]),
+                         b.call(fma, [c[o + 3], v[3], b.fmul(c[o + 2], v[2])]))
+                  for o in (0, 4)]
+        where = [D, b.add(D, ir.Constant(D.type, n))]
+        values = _interleaved(b, phases, n, 1)
+        with b.if_else(cgutils.is_true(b, stream)) as (streamed, plain):
+            with streamed:
+                for value, at in zip(values, where):
+                    out.stream(value, at)
+            with plain:
+                for value, at, mask in zip(values, where, stores):
+                    out.store(value, at, mask)
+        return context.get_dummy_value()
+    return types.void(s0, s1, s2, s3, i, coefs, dst, d, count, stream), codegen
+
+
 def _fma_function(builder, vty):
     """LLVM's fused multiply-add on vectors of type ``vty``."""
     name = f"llvm.fma.v{vty.count}{'f32' if vty.element == ir.FloatType() else 'f64'}"
