@@ -57,8 +57,9 @@ CASES = {
     "rows not whole lines (plain stores)": ((60000, 72), 0, 2, 8, np.float32),
     "column tiles (plain stores)": ((4200, 1040), 0, 2, 8, np.float32),
     "1-D kernel, L=2 in single passes": ((1 << 21,), -1, 2, 8, np.float32),
-    # rows of 2**20 + 11 doubles: some start on a line, some inside one,
-    # some at an odd sample (plain stores); 3 taps a phase (a padded pass)
+    # rows of 2**20 + 10 doubles, 16 bytes past a line each: the blocks
+    # before a row's first line are stored plain; 3 taps a phase (a padded
+    # pass)
     "1-D kernel, rows anywhere in a line": ((4, (1 << 19) + 3), -1, 2, 6, np.float64),
 }
 
@@ -80,12 +81,17 @@ def test_large_outputs_match_scipy(case, threads):
         np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * np.abs(ref).max())
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_large_output_window_from_an_odd_row(dtype, threads):
+@pytest.mark.parametrize("dtype, lanes", [(np.float64, 64), (np.float32, 64),
+                                          (np.float32, 0)])
+def test_large_output_window_from_an_odd_row(dtype, lanes, threads):
     """Output window ``[1, 2n + 1)``: each job's first rows are other phases
-    than with a window from 0, and the streamed rows must still land right."""
+    than with a window from 0, and the streamed rows must still land right
+    (along axis 0; or one signal, ``lanes`` 0, whose pairs of phases then
+    start an odd sample into a line and are stored plain)."""
     n = 40000 if dtype == np.float32 else 20000
-    x = np.random.default_rng(8).standard_normal((n, 64)).astype(dtype)
+    shape = (n, lanes) if lanes else (64 * n,)
+    n = shape[0]
+    x = np.random.default_rng(8).standard_normal(shape).astype(dtype)
     h = _filter(8, 2, dtype)
     full = scipy.signal.upfirdn(h, x, 2, axis=0)
     tol = 1e-5 if dtype == np.float32 else 1e-12
