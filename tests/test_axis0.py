@@ -348,3 +348,36 @@ def test_rows_not_on_cache_lines(offset):
     np.testing.assert_allclose(y, ss.upfirdn(h.astype(np.float64), x.astype(np.float64), 2, 1,
                                              axis=0), rtol=2e-5, atol=2e-5)
 
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("after, tile", [(64, None), (67, None), (1040, 256)],
+                         ids=["whole lines", "rows inside lines", "column tiles"])
+def test_pairs_of_four_taps_write_their_rows(dtype, after, tile, monkeypatch, kernel_inputs):
+    """L = 2 with 8 taps: both phases read the same four rows, and the pair
+    runs in one pass that writes its output rows (``sptr`` of four,
+    ``kernels_axis0._four_taps``): against scipy with windows that start
+    and end on either phase, serial and parallel, on whole-line rows, rows
+    that start inside lines and column tiles."""
+    if tile:
+        monkeypatch.setattr(engine, "AXIS0_TILE", tile)
+    monkeypatch.setattr(engine, "BAND_MIN_OUTPUTS", 1 << 62)      # (not the band route)
+    h = random(8, dtype)
+    x = random((3001, after), dtype)
+    pm = pp.Conv(h).__matmul__(pp.Up(2)).polyphase()
+    pairs = engine._axis0_pairs(pm, np.dtype(dtype), 0)
+    assert pairs is not None and list(np.diff(pairs[1])) == [4]
+    full = scipy_upfirdn(h, x, 2, 1, 0)
+    op = pp.Conv(h) @ pp.Up(2)
+    for work in (1 << 62, 1):                  # serial, then parallel
+        monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", work)
+        for start, stop in [(0, len(full)), (1, len(full) - 1), (5, 2000), (-3, 40)]:
+            got = apply_window(op, x, 0, (start, stop))
+            lo, hi = max(start, 0), min(stop, len(full))
+            expected = np.zeros((stop - start, after))
+            expected[lo - start:hi - start] = full[lo:hi]
+            assert_close(got, expected, dtype, (start, stop))
+    assert kernel_inputs
+    # a phase with taps of its own (7 taps: 4 and 3) keeps the accumulators
+    pm7 = (pp.Conv(h[:7]) @ pp.Up(2)).polyphase()
+    assert engine._axis0_pairs(pm7, np.dtype(dtype), 0) is None

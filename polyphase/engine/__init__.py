@@ -744,15 +744,18 @@ def _axis0_pairs(pm, dtype, in_origin):
     :func:`.kernels_axis0.run_jobs` takes it, from :func:`phase_plan`: a pair's
     shared taps as input-row offsets, the first multiple of eight of them
     (``sptr``; none when fewer than eight are shared), and each paired phase's
-    other taps, the rest of the shared ones among them (``rptr``).  None when
-    no pair shares eight taps: the kernel compiled for None has no pair code
-    (1.7 s less cold JIT).
+    other taps, the rest of the shared ones among them (``rptr``).  For L = 2,
+    a pair whose taps are four shared ones and no others has ``sptr`` of
+    four: one pass writes its output rows (:func:`.kernels_axis0._four_taps`).
+    None when no pair shares eight taps (or four so): the kernel compiled for
+    None has no pair code (1.7 s less cold JIT).
     """
     cache = pm.__dict__.setdefault("_plans", {})
     key = ("axis0 pairs", np.dtype(dtype), int(in_origin))
     if key not in cache:
         plan = phase_plan(pm, dtype)
         M = pm.downs[0]
+        real = np.dtype(dtype).kind != "c"
         offset = lambda taps: taps[:, 0] - taps[:, 1] * M - in_origin    # noqa: E731
         L = pm.ups[0]
         srow, scoef, sptr = [], [], [0]
@@ -760,6 +763,10 @@ def _axis0_pairs(pm, dtype, in_origin):
         for g, (p0, p1) in enumerate(plan.groups):
             c0, c1 = plan.cptr[g], plan.cptr[g + 1]
             n8 = (c1 - c0) // 8 * 8 if p1 >= 0 else 0
+            if L == 2 and p1 == p0 + 1 and c1 - c0 == 4 and real and \
+                    plan.eptr[p0] == plan.eptr[p0 + 1] and plan.eptr[p1] == plan.eptr[p1 + 1]:
+                n8 = 4          # four shared taps, no others: written in one pass
+
             rows = offset(plan.ctaps[c0:c1])
             srow.append(rows[:n8])
             scoef.append(plan.ccoef[c0:c0 + n8])

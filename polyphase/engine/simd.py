@@ -634,6 +634,43 @@ def pair_taps4(typingctx, s0, s1, s2, s3, i, coefs, dst, d, count, stream):
     return types.void(s0, s1, s2, s3, i, coefs, dst, d, count, stream), codegen
 
 
+@intrinsic
+def rows_pair4(typingctx, x, o0, o1, o2, o3, coefs, out, d0, d1, count, stream):
+    """``out[d0 + k] = sum_t coefs[t] * x[o_t + k]`` and ``out[d1 + k] =
+    sum_t coefs[4 + t] * x[o_t + k]`` (``t < 4``) for the elements ``k <
+    count`` (``count <= lanes``): four input rows' samples, two phases'
+    multiply-adds, two output rows (the axis-0 kernel's pairs of phases
+    with four taps, :func:`.kernels_axis0._pair_rows`).  Masked loads and
+    stores; with ``stream`` (and ``count == lanes``; ``out[d0]`` and
+    ``out[d1]`` must start 64-byte lines) the stores are non-temporal.
+    Real data only: for complex arrays (which the kernel never passes) it
+    does nothing.
+    """
+    def codegen(context, builder, sig, args):
+        if isinstance(sig.args[0].dtype, types.Complex):
+            return context.get_dummy_value()
+        C, D0, D1, count, stream = args[5], args[7], args[8], args[9], args[10]
+        xv, ov = _arrays(context, builder, sig, args, 0, 6)
+        b, n = builder, xv.count
+        fma = _fma_function(b, xv.vty)
+        mask = _first(b, count, n, 1)
+        v = [xv.load(o, mask) for o in args[1:5]]
+        c = [_splat(b, b.extract_value(C, t), n) for t in range(8)]
+        # (c0 v0 + c1 v1) + (c2 v2 + c3 v3), the scalar loops' order
+        rows = [b.fadd(b.call(fma, [c[o + 1], v[1], b.fmul(c[o], v[0])]),
+                       b.call(fma, [c[o + 3], v[3], b.fmul(c[o + 2], v[2])]))
+                for o in (0, 4)]
+        with b.if_else(cgutils.is_true(b, stream)) as (streamed, plain):
+            with streamed:
+                for value, at in zip(rows, (D0, D1)):
+                    ov.stream(value, at)
+            with plain:
+                for value, at in zip(rows, (D0, D1)):
+                    ov.store(value, at, mask)
+        return context.get_dummy_value()
+    return types.void(x, o0, o1, o2, o3, coefs, out, d0, d1, count, stream), codegen
+
+
 def _fma_function(builder, vty):
     """LLVM's fused multiply-add on vectors of type ``vty``."""
     name = f"llvm.fma.v{vty.count}{'f32' if vty.element == ir.FloatType() else 'f64'}"
