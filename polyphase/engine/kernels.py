@@ -542,7 +542,10 @@ def _jobs_kernel(gather, split, pairs):
         memory once more as phase streams first (M = 8, 9 taps, 2**20 doubles:
         0.56 against 0.80 ms, scipy 0.57).  With ``gather`` (L from 3 to
         ``GATHER_MAX``) all phases of a job are interleaved in one pass after
-        its taps (:func:`_store_all`).
+        its taps (:func:`_store_all`).  ``mapped`` (0 or 1,
+        :func:`.scratch.mapped`): ``out`` was carved out of a recycled
+        buffer, and a large one is then streamed where a single pass writes
+        it (L = 2, :func:`_pair_out`).
         """
         groups, cptr, ctaps, ccoef, eptr, etaps, ecoef = unpack(ints, coefs)
         nchunks = (nblocks + chunk - 1) // chunk
