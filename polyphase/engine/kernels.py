@@ -287,31 +287,6 @@ def _taps1(a, xq, taps, coef, j, end, lo, hi, exact):
     return bad
 
 
-@njit(cache=True, internal=True, nogil=True)
-def _pair_out(s0, s1, s2, s3, coefs, dst, n, stream):
-    """``dst[2i], dst[2i + 1]`` for ``i < n``: four taps of two phases
-    (``coefs``: the first phase's four, then the second's) over the samples
-    ``s0 .. s3``, a vector of ``i`` at a time (:func:`.simd.pair_taps4`).
-    With ``stream`` the whole lines of ``dst`` are written with
-    non-temporal stores, from the first block whose pair starts one (none
-    when ``dst`` never does; the blocks before it with plain ones)."""
-    G = simd.lanes(dst.dtype)
-    i = 0
-    if stream:
-        size = 2 * dst.itemsize
-        at = np.int64(dst.ctypes.data % np.uint64(64))     # (signed from here)
-        if at % size == 0:
-            i = min(n, (64 - at) % 64 // size)
-            if i > 0:
-                simd.pair_taps4(s0, s1, s2, s3, 0, coefs, dst, 0, i, 0)
-        else:
-            stream = 0
-    while i < n:
-        k = min(G, n - i)
-        simd.pair_taps4(s0, s1, s2, s3, i, coefs, dst, 2 * i, k, stream if k == G else 0)
-        i += k
-
-
 def _taps2_kernel(out):
     """:func:`_taps2`, and with ``out`` the kernel for L = 2 whose single
     pass may write the output itself (a closure constant: the other kinds
@@ -333,7 +308,8 @@ def _taps2_kernel(out):
 
         When one pass runs all the taps and ``dst`` is not empty (the kernel
         for L = 2, phases ``p, p + 1`` that are the whole output there),
-        that pass writes them interleaved, ``dst[2i + 0/1]`` (:func:`_pair_out`),
+        that pass writes them interleaved, ``dst[2i + 0/1]``
+        (:func:`.simd.pair_taps4_run`),
         rather than into ``a0, a1`` for a store pass after it: short
         filters are bound by memory, and stores spread over the pass overlap
         their misses with its loads and arithmetic, where a pass of stores
@@ -357,8 +333,8 @@ def _taps2_kernel(out):
                 bad += abs(not_finite(s3))
             if out:
                 if j == start and end - j <= 4 and dst.shape[0] > 0:
-                    _pair_out(s0, s1, s2, s3, (c0, c1, c2, c3, d0, d1, d2, d3), dst, n,
-                              stream)
+                    simd.pair_taps4_run(s0, s1, s2, s3, (c0, c1, c2, c3, d0, d1, d2, d3),
+                                        dst, n, stream)
                     return end, bad, True
             if j == start:              # the first pass sets: no zeroing pass before
                 for i in range(n):
@@ -545,7 +521,7 @@ def _jobs_kernel(gather, split, pairs):
         its taps (:func:`_store_all`).  ``mapped`` (0 or 1,
         :func:`.scratch.mapped`): ``out`` was carved out of a recycled
         buffer, and a large one is then streamed where a single pass writes
-        it (L = 2, :func:`_pair_out`).
+        it (L = 2, :func:`.simd.pair_taps4_run`).
         """
         groups, cptr, ctaps, ccoef, eptr, etaps, ecoef = unpack(ints, coefs)
         nchunks = (nblocks + chunk - 1) // chunk

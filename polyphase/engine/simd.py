@@ -595,43 +595,67 @@ def real(typingctx, a):
 
 
 @intrinsic
-def pair_taps4(typingctx, s0, s1, s2, s3, i, coefs, dst, d, count, stream):
-    """``dst[d + 2k] = sum_t coefs[t] * s_t[i + k]`` and ``dst[d + 2k + 1] =
-    sum_t coefs[4 + t] * s_t[i + k]`` (``t < 4``) for the elements ``k <
-    count`` (``count <= lanes``): a vector of four taps' samples, two
-    phases' multiply-adds, interleaved into two vectors of ``dst`` (the
-    1-D kernel's single pass for L = 2, :func:`.kernels._taps2`).  Loads
-    and stores are masked to ``count``; with ``stream`` (and ``count ==
-    lanes``; ``dst[d]`` must then start a 64-byte line) the stores are
-    non-temporal.  Real data only: for complex arrays (which the kernel
-    never passes) it does nothing.
+def pair_taps4_run(typingctx, s0, s1, s2, s3, coefs, dst, n, stream):
+    """``dst[2k] = sum_t coefs[t] * s_t[k]`` and ``dst[2k + 1] = sum_t
+    coefs[4 + t] * s_t[k]`` (``t < 4``) for ``k < n``: four taps' samples,
+    two phases' multiply-adds, interleaved, a vector of ``k`` at a time (the
+    1-D kernel's single pass for L = 2, :func:`.kernels._taps2`).
+
+    Loads and stores are masked moves.  With ``stream``, the whole vectors
+    from the first ``k`` whose ``dst[2k]`` starts a 64-byte line are written
+    with non-temporal stores (none when no such ``k`` exists: ``dst`` an odd
+    number of samples into a line); the ``head`` before it is a vector of
+    its own.  The loop, with one copy of its body, and the head are emitted
+    here rather than written in numba: the 1-D kernel's L=2 kind compiled
+    0.15 s faster (3.15 -> 3.0 s on the Xeon).  Real data only: for complex
+    arrays (which the kernel never passes) it does nothing.
     """
     def codegen(context, builder, sig, args):
         if isinstance(sig.args[0].dtype, types.Complex):
             return context.get_dummy_value()
-        I, C, D, count, stream = args[4], args[5], args[7], args[8], args[9]
+        C, N, stream = args[4], args[6], args[7]
         src = _arrays(context, builder, sig, args, 0, 1, 2, 3)
-        out, = _arrays(context, builder, sig, args, 6)
+        out, = _arrays(context, builder, sig, args, 5)
         b, n = builder, out.count
         fma = _fma_function(b, out.vty)
-        loads, stores = _first(b, count, n, 1), _spread(b, count, 2, n, 1)
-        v = [s.load(I, loads) for s in src]
         c = [_splat(b, b.extract_value(C, t), n) for t in range(8)]
-        # (c0 v0 + c1 v1) + (c2 v2 + c3 v3), the scalar loops' order
-        phases = [b.fadd(b.call(fma, [c[o + 1], v[1], b.fmul(c[o], v[0])]),
-                         b.call(fma, [c[o + 3], v[3], b.fmul(c[o + 2], v[2])]))
-                  for o in (0, 4)]
-        where = [D, b.add(D, ir.Constant(D.type, n))]
-        values = _interleaved(b, phases, n, 1)
-        with b.if_else(cgutils.is_true(b, stream)) as (streamed, plain):
-            with streamed:
-                for value, at in zip(values, where):
-                    out.stream(value, at)
-            with plain:
-                for value, at, mask in zip(values, where, stores):
-                    out.store(value, at, mask)
+        i64 = N.type
+        zero, one, G = (ir.Constant(i64, v) for v in (0, 1, n))
+        # the head: samples before the first pair of phases that starts a
+        # line (a line is 64 bytes, a pair 2 * itemsize of them)
+        pair = ir.Constant(i64, 2 * context.get_abi_sizeof(out.vty.element))
+        at = b.and_(b.ptrtoint(out.base, i64), ir.Constant(i64, 63))
+        on = b.and_(cgutils.is_true(b, stream),
+                    b.icmp_signed("==", b.srem(at, pair), zero))
+        head = b.select(on, b.sdiv(b.and_(b.sub(ir.Constant(i64, 64), at),
+                                          ir.Constant(i64, 63)), pair), zero)
+        h = b.select(b.icmp_signed("<", head, N), head, N)
+        first = b.zext(b.icmp_signed(">", h, zero), i64)      # a head vector or not
+        steps = b.add(first, b.sdiv(b.add(b.sub(N, h), b.sub(G, one)), G))
+        with cgutils.for_range(b, steps) as loop:
+            k = loop.index
+            in_head = b.icmp_signed("<", k, first)
+            i = b.select(in_head, zero, b.add(h, b.mul(b.sub(k, first), G)))
+            left = b.sub(N, i)
+            count = b.select(in_head, h, b.select(b.icmp_signed("<", left, G), left, G))
+            v = [s.load(i, _first(b, count, n, 1)) for s in src]
+            # (c0 v0 + c1 v1) + (c2 v2 + c3 v3), the scalar loops' order
+            phases = [b.fadd(b.call(fma, [c[o + 1], v[1], b.fmul(c[o], v[0])]),
+                             b.call(fma, [c[o + 3], v[3], b.fmul(c[o + 2], v[2])]))
+                      for o in (0, 4)]
+            values = _interleaved(b, phases, n, 1)
+            d = b.mul(i, ir.Constant(i64, 2))
+            where = [d, b.add(d, G)]
+            whole = b.and_(b.not_(in_head), b.icmp_signed("==", count, G))
+            with b.if_else(b.and_(whole, on)) as (streamed, plain):
+                with streamed:
+                    for value, at_ in zip(values, where):
+                        out.stream(value, at_)
+                with plain:
+                    for value, at_, mask in zip(values, where, _spread(b, count, 2, n, 1)):
+                        out.store(value, at_, mask)
         return context.get_dummy_value()
-    return types.void(s0, s1, s2, s3, i, coefs, dst, d, count, stream), codegen
+    return types.void(s0, s1, s2, s3, coefs, dst, n, stream), codegen
 
 
 @intrinsic
