@@ -747,8 +747,8 @@ def _axis0_pairs(pm, dtype, in_origin):
     other taps, the rest of the shared ones among them (``rptr``).  For L = 2,
     a pair whose taps are four shared ones and no others has ``sptr`` of
     four: one pass writes its output rows (:func:`.kernels_axis0._four_taps`).
-    None when no pair shares eight taps (or four so): the kernel compiled for
-    None has no pair code (1.7 s less cold JIT).
+    None when no pair shares eight taps or is such a pair of four: the
+    kernel compiled for None has no pair code (1.7 s less cold JIT).
     """
     cache = pm.__dict__.setdefault("_plans", {})
     key = ("axis0 pairs", np.dtype(dtype), int(in_origin))
@@ -766,7 +766,6 @@ def _axis0_pairs(pm, dtype, in_origin):
             if L == 2 and p1 == p0 + 1 and c1 - c0 == 4 and real and \
                     plan.eptr[p0] == plan.eptr[p0 + 1] and plan.eptr[p1] == plan.eptr[p1 + 1]:
                 n8 = 4          # four shared taps, no others: written in one pass
-
             rows = offset(plan.ctaps[c0:c1])
             srow.append(rows[:n8])
             scoef.append(plan.ccoef[c0:c0 + n8])
