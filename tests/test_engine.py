@@ -139,9 +139,9 @@ import numpy as np
 import polyphase as pp
 from polyphase.engine import kernels
 pp.upfirdn(np.ones({taps}), np.ones(1 << 15), {L}, {M})
+helpers = ("split_phases", "_taps2", "_taps2_out", "_store2", "_store_all")
 print(json.dumps(dict(kinds=[k for k, f in kernels.RUN_JOBS.items() if f.overloads],
-                      helpers=[n for n in ("split_phases", "_taps2", "_taps2_out", "_store2", "_store_all")
-                               if getattr(kernels, n).overloads])))
+                      helpers=[n for n in helpers if getattr(kernels, n).overloads])))
 """
 
 

@@ -72,7 +72,7 @@ def njit(**options):
     >>> add(1.0, 2.0)
     Traceback (most recent call last):
     ...
-    TypeError: add is compiled for numba functions only (internal=True); it cannot be called from Python
+    TypeError: add is for numba functions only (internal=True), not for calls from Python
     """
     internal = options.pop("internal", False)
     if internal:
@@ -100,8 +100,8 @@ def _internal_class(base):
     compile time, never go through ``__call__``."""
     if base not in _INTERNAL_CLASSES:
         def __call__(self, *args, **kwargs):
-            raise TypeError(f"{self.py_func.__name__} is compiled for numba functions only "
-                            "(internal=True); it cannot be called from Python")
+            raise TypeError(f"{self.py_func.__name__} is for numba functions only "
+                            "(internal=True), not for calls from Python")
         _INTERNAL_CLASSES[base] = type("Internal" + base.__name__, (base,),
                                        {"__call__": __call__, "__module__": __name__})
     return _INTERNAL_CLASSES[base]

@@ -293,7 +293,8 @@ def _taps2_kernel(out):
     do not compile that loop)."""
     @njit(cache=True, internal=True, nogil=True, fastmath=CONTRACT)
     def _taps2(a0, a1, xq, taps, coef, j, end, lo, hi, exact, dst, stream):
-        """:func:`_taps1` for a pair of phases: ``coef[:, 0]`` into ``a0``, ``coef[:, 1]`` into ``a1``.
+        """:func:`_taps1` for a pair of phases: ``coef[:, 0]`` into ``a0``,
+        ``coef[:, 1]`` into ``a1``.
 
         Each input load feeds two multiply-adds (see :mod:`.phase_pairs`).
         Four taps at a time, the last one to three too (:func:`_four`, and
