@@ -593,6 +593,9 @@ def _jobs_kernel(gather, split, pairs):
                         hi0 == hi1 and eptr[p0] == eptr[p0 + 1] and \
                         eptr[p1] == eptr[p1 + 1] and simd.real(out)
                     dst = row[lo * L + p0 - cw:] if fuse else row[:0]
+                    # (a global per branch, not a closure variable holding the
+                    # one the kind calls: a dispatcher in a closure made a kernel
+                    # loaded from the cache start numba's compiler, see jit.py)
                     if gather:
                         j, bad2, done = _taps2(a0, a1, P, ctaps, ccoef, cptr[g], cptr[g + 1],
                                                lo, hi, exact, dst, stream)

@@ -594,6 +594,15 @@ def real(typingctx, a):
     return types.boolean(a), codegen
 
 
+def _two_phases(b, fma, c, v):
+    """Two phases' sums of four taps over the vectors ``v``: coefficients
+    (splat vectors) ``c[0:4]`` and ``c[4:8]``, each summed as ``(c0 v0 +
+    c1 v1) + (c2 v2 + c3 v3)``, the scalar loops' order."""
+    return [b.fadd(b.call(fma, [c[o + 1], v[1], b.fmul(c[o], v[0])]),
+                   b.call(fma, [c[o + 3], v[3], b.fmul(c[o + 2], v[2])]))
+            for o in (0, 4)]
+
+
 @intrinsic
 def pair_taps4_run(typingctx, s0, s1, s2, s3, coefs, dst, n, stream):
     """``dst[2k] = sum_t coefs[t] * s_t[k]`` and ``dst[2k + 1] = sum_t
@@ -639,11 +648,7 @@ def pair_taps4_run(typingctx, s0, s1, s2, s3, coefs, dst, n, stream):
             left = b.sub(N, i)
             count = b.select(in_head, h, b.select(b.icmp_signed("<", left, G), left, G))
             v = [s.load(i, _first(b, count, n, 1)) for s in src]
-            # (c0 v0 + c1 v1) + (c2 v2 + c3 v3), the scalar loops' order
-            phases = [b.fadd(b.call(fma, [c[o + 1], v[1], b.fmul(c[o], v[0])]),
-                             b.call(fma, [c[o + 3], v[3], b.fmul(c[o + 2], v[2])]))
-                      for o in (0, 4)]
-            values = _interleaved(b, phases, n, 1)
+            values = _interleaved(b, _two_phases(b, fma, c, v), n, 1)
             d = b.mul(i, ir.Constant(i64, 2))
             where = [d, b.add(d, G)]
             whole = b.and_(b.not_(in_head), b.icmp_signed("==", count, G))
@@ -680,10 +685,7 @@ def rows_pair4(typingctx, x, o0, o1, o2, o3, coefs, out, d0, d1, count, stream):
         mask = _first(b, count, n, 1)
         v = [xv.load(o, mask) for o in args[1:5]]
         c = [_splat(b, b.extract_value(C, t), n) for t in range(8)]
-        # (c0 v0 + c1 v1) + (c2 v2 + c3 v3), the scalar loops' order
-        rows = [b.fadd(b.call(fma, [c[o + 1], v[1], b.fmul(c[o], v[0])]),
-                       b.call(fma, [c[o + 3], v[3], b.fmul(c[o + 2], v[2])]))
-                for o in (0, 4)]
+        rows = _two_phases(b, fma, c, v)
         with b.if_else(cgutils.is_true(b, stream)) as (streamed, plain):
             with streamed:
                 for value, at in zip(rows, (D0, D1)):
