@@ -20,6 +20,7 @@ import numpy as np
 from .jit import njit
 
 from . import simd
+from .inline_builtins import empty1, empty2, flag, imax, imin
 
 
 # Blocks per de-interleave tile: a tile of the input (TILE * M samples) stays in
@@ -52,7 +53,7 @@ def _transpose_blocks(row, pre, M, out, i0, i1):
     scipy's whole decimation.)
     """
     for b0 in range(i0, i1, 8):
-        n = min(8, i1 - b0)
+        n = imin(8, i1 - b0)
         seg = row[b0 * M - pre:]
         for q in range(M):
             dst = out[q, b0:b0 + n]
@@ -80,8 +81,8 @@ def deinterleave(x, pre, M, out):
     for lane in range(lanes):
         row = x[lane]
         for t0 in range(0, nblocks, TILE):
-            t1 = min(t0 + TILE, nblocks)
-            i0, i1 = max(t0, first), min(t1, last)
+            t1 = imin(t0 + TILE, nblocks)
+            i0, i1 = imax(t0, first), imin(t1, last)
             if i0 < i1:
                 if M >= WIDE:
                     _transpose_blocks(row, pre, M, out[lane], i0, i1)
@@ -96,9 +97,9 @@ def deinterleave(x, pre, M, out):
             # per sample)
             for q in range(M):
                 dst = out[lane, q]
-                for b in range(t0, max(t0, min(i0, t1))):
+                for b in range(t0, imax(t0, imin(i0, t1))):
                     _edge(row, b * M + q - pre, dst, b)
-                for b in range(max(t0, min(max(i1, i0), t1)), t1):
+                for b in range(imax(t0, imin(imax(i1, i0), t1)), t1):
                     _edge(row, b * M + q - pre, dst, b)
 
 
@@ -118,8 +119,8 @@ def split_phases(row, M, so, P):
     Also the 2-D kernels' split of image rows.
     """
     n, ncp = row.shape[0], P.shape[1]
-    j0 = min(max(0, -(so // M)), ncp)           # first j with M*j + so >= 0
-    j1 = max(j0, min(ncp, (n - so) // M))       # ... and M*j + so + M - 1 < n
+    j0 = imin(imax(0, -(so // M)), ncp)           # first j with M*j + so >= 0
+    j1 = imax(j0, imin(ncp, (n - so) // M))       # ... and M*j + so + M - 1 < n
     src = row[M * j0 + so:]      # zero-based views: a signed index stops LLVM
     cnt = j1 - j0
     if M == 1:
@@ -148,7 +149,7 @@ def split_phases(row, M, so, P):
         # 64 blocks at a time, phase by phase: the tile's M*64 samples stay
         # in L1 while its phases are gathered
         for t0 in range(0, cnt, 64):
-            t1 = min(t0 + 64, cnt)
+            t1 = imin(t0 + 64, cnt)
             for m in range(M):
                 s = src[M * t0 + m:]
                 d = P[m, j0 + t0:j0 + t1]
@@ -178,8 +179,8 @@ def _inside(taps, j, jend, lo, hi, nb):
     kmax = taps[j, 1]
     kmin = taps[j, 1]
     for jj in range(j + 1, jend):
-        kmax = max(kmax, taps[jj, 1])
-        kmin = min(kmin, taps[jj, 1])
+        kmax = imax(kmax, taps[jj, 1])
+        kmin = imin(kmin, taps[jj, 1])
     return lo >= kmax and hi <= nb + kmin
 
 
@@ -192,8 +193,8 @@ def _stream(xq, taps, j, lo, hi):
 @njit(cache=True, internal=True, nogil=True, fastmath=CONTRACT)
 def _edge_tap(a, xq, q, k, c, lo, hi):
     """``a[b - lo] += c * xq[q, b - k]`` for the blocks of ``[lo, hi)`` in range."""
-    b0 = max(lo, k)
-    b1 = min(hi, xq.shape[1] + k)
+    b0 = imax(lo, k)
+    b1 = imin(hi, xq.shape[1] + k)
     if b0 < b1:
         src = xq[q, b0 - k:b1 - k]
         dst = a[b0 - lo:b1 - lo]
@@ -237,7 +238,7 @@ def _four(coef, j, end):
     (0 past ``end``): fewer than four taps run as four, the missing ones
     reading tap ``end - 1``'s samples again with coefficient 0."""
     last = end - 1
-    t1, t2, t3 = min(j + 1, last), min(j + 2, last), min(j + 3, last)
+    t1, t2, t3 = imin(j + 1, last), imin(j + 2, last), imin(j + 3, last)
     zero = coef.dtype.type(0)
     return (t1, t2, t3, coef[t1] if j + 1 < end else zero,
             coef[t2] if j + 2 < end else zero, coef[t3] if j + 3 < end else zero)
@@ -255,8 +256,8 @@ def _taps1(a, xq, taps, coef, j, end, lo, hi, exact):
     the accumulator is loaded and stored once per four multiply-adds (far
     faster than one at a time, which is bound by the accumulator's loads and
     stores), and so are a last two or three (:func:`_four`; a last single
-    tap runs alone), rather than a pass each: upfirdn L=2 with 5 or 7 taps, memory-bound, ran at half the
-    speed of 8 taps.  A sample multiplied by 0 gives NaN if it is ``inf``:
+    tap runs alone), rather than a pass each: upfirdn L=2 with 5 or 7 taps,
+    memory-bound, ran at half the speed of 8 taps.  A sample multiplied by 0 gives NaN if it is ``inf``:
     the caller then runs again with ``exact``, which runs those taps one at
     a time.  (Padding with a stream of zeros instead, exact for any data,
     cost 0.6-0.8 s more cold JIT and 10-15 % on 8 taps.)  A further pass of
@@ -267,7 +268,7 @@ def _taps1(a, xq, taps, coef, j, end, lo, hi, exact):
     nb = xq.shape[1]
     bad = 0.0
     while j < end:
-        stop = min(j + 4, end)
+        stop = imin(j + 4, end)
         # (a last tap alone: one pass of its own, which reads less than four
         # padded ones and needs no check)
         if _inside(taps, j, stop, lo, hi, nb) and stop - j > 1 \
@@ -323,7 +324,7 @@ def _taps2_kernel(out):
         nb = xq.shape[1]
         start = j
         bad = 0.0
-        while j < end and _inside(taps, j, min(j + 4, end), lo, hi, nb) \
+        while j < end and _inside(taps, j, imin(j + 4, end), lo, hi, nb) \
                 and not (exact and end - j < 4):
             t1, t2, t3, c1, c2, c3 = _four(coef[:, 0], j, end)
             d1, d2, d3 = _four(coef[:, 1], j, end)[3:]
@@ -347,7 +348,7 @@ def _taps2_kernel(out):
                     v0, v1, v2, v3 = s0[i], s1[i], s2[i], s3[i]
                     a0[i] += (c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)
                     a1[i] += (d0 * v0 + d1 * v1) + (d2 * v2 + d3 * v3)
-            j = min(j + 4, end)
+            j = imin(j + 4, end)
         return j, bad, False    # the caller runs the rest one phase at a time
     return _taps2
 
@@ -359,7 +360,7 @@ _taps2_out = _taps2_kernel(True)
 @njit(cache=True, nogil=True, inline="always")
 def _phase_range(p, L, bs, be, w0, nout):
     """Blocks ``[lo, hi)`` of ``[bs, be)`` whose phase-``p`` sample is in the window."""
-    return max(bs, -((p - w0) // L)), min(be, (w0 + nout - 1 - p) // L + 1)
+    return imax(bs, -((p - w0) // L)), imin(be, (w0 + nout - 1 - p) // L + 1)
 
 
 @njit(cache=True, internal=True, nogil=True)
@@ -436,10 +437,10 @@ def _store_all(acc, covered, out, L, bs, be, w0):
     _, hi = _phase_range(L - 1, L, bs, be, w0, nout)
     for p in range(L):
         lp, hp = _phase_range(p, L, bs, be, w0, nout)
-        if lp < min(lo, hp):
-            _store(acc[p, lp - bs:], out, p, L, lp, min(lo, hp), w0)
-        if max(hi, lp) < hp:
-            s = max(hi, lp)
+        if lp < imin(lo, hp):
+            _store(acc[p, lp - bs:], out, p, L, lp, imin(lo, hp), w0)
+        if imax(hi, lp) < hp:
+            s = imax(hi, lp)
             _store(acc[p, s - bs:], out, p, L, s, hp, w0)
     if lo >= hi:
         return
@@ -450,7 +451,7 @@ def _store_all(acc, covered, out, L, bs, be, w0):
     af, of = acc.reshape(acc.size), out
     s, d, step, cnt = lo - bs, lo * L - w0, acc.shape[1], hi - lo
     for i in range(0, cnt, G):
-        n = min(G, cnt - i)
+        n = imin(G, cnt - i)
         if L == 3:
             simd.interleave3(af, s + i, step, of, d + 3 * i, n)
         elif L == 4:
@@ -526,26 +527,26 @@ def _jobs_kernel(gather, split, pairs):
         """
         groups, cptr, ctaps, ccoef, eptr, etaps, ecoef = unpack(ints, coefs)
         nchunks = (nblocks + chunk - 1) // chunk
-        acc = np.empty((L if gather else 2, chunk), dtype=out.dtype)
+        acc = empty2(out, L if gather else 2, chunk)
         n = ints.shape[0]
         pre, M, kmin, kmax = ints[n - 4], ints[n - 3], ints[n - 2], ints[n - 1]
         if split:
             nbx = (xq.shape[2] + pre + M - 1) // M          # blocks of the streams
-            local = np.empty(M * (chunk + kmax - kmin), dtype=out.dtype)
+            local = empty1(out, M * (chunk + kmax - kmin))
         # a large output into a recycled buffer: L = 2's single passes
         # stream it (see _taps2)
-        stream = int(not gather and mapped != 0 and out.size * out.itemsize >= simd.STREAM_BYTES)
+        stream = flag(not gather and mapped != 0 and out.size * out.itemsize >= simd.STREAM_BYTES)
         bad = 0.0
         for job in range(job0, job1):
             lane = job // nchunks
             bs = b_first + (job - lane * nchunks) * chunk
-            be = min(bs + chunk, b_first + nblocks)
+            be = imin(bs + chunk, b_first + nblocks)
             if split:
                 # the input blocks the taps read, inside the phase streams:
                 # block `base` is the buffer's column 0 (taps reading outside
                 # are skipped as they would be on the whole streams)
-                base = min(max(bs - kmax, 0), nbx)
-                end = max(min(be - kmin, nbx), base)
+                base = imin(imax(bs - kmax, 0), nbx)
+                end = imax(imin(be - kmin, nbx), base)
                 P = local[:M * (end - base)].reshape((M, end - base))   # (C order:
                 split_phases(xq[lane, 0], M, base * M - pre, P)        # unit strides)
             else:
@@ -580,7 +581,7 @@ def _jobs_kernel(gather, split, pairs):
                     continue
                 if pairs:       # (else none: their code is not compiled)
                     lo1, hi1 = _phase_range(p1, L, cs, ce, cw, nout)
-                    lo, hi = min(lo0, lo1), max(hi0, hi1)    # (a block outside one phase's
+                    lo, hi = imin(lo0, lo1), imax(hi0, hi1)    # (a block outside one phase's
                     if lo >= hi:                             # range is computed, not stored)
                         continue
                     if gather:

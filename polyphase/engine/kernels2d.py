@@ -16,6 +16,7 @@ synchronisation; so do the other kernels' jobs.
 """
 
 import numpy as np
+from .inline_builtins import imax, imin
 from .jit import njit
 
 from . import simd
@@ -27,8 +28,8 @@ def _one_tap(a, row, k2, c, lo, hi, first):
     """``a[b - lo] += c * row[b - k2]`` for the blocks of ``[lo, hi)`` in range;
     ``first``: ``a`` is set instead (zero where the tap reads outside ``row``),
     which saves a zeroing pass (15 % of a 512x512 transposed convolution)."""
-    b0 = min(max(lo, k2), hi)
-    b1 = max(min(hi, row.shape[0] + k2), b0)
+    b0 = imin(imax(lo, k2), hi)
+    b1 = imax(imin(hi, row.shape[0] + k2), b0)
     src = row[b0 - k2:b1 - k2]
     dst = a[b0 - lo:b1 - lo]
     if first:
@@ -89,8 +90,8 @@ def interleave_row(acc, L2, blo, w2, orow):
     cols = orow.shape[0]
     nb2 = (w2 + cols - 1) // L2 + 1 - blo       # (acc's rows are longer: padding)
     # blocks whose L2 outputs all lie inside the row, then the ends
-    jlo = min(-(-w2 // L2) - blo, nb2)
-    jhi = max(jlo, min((w2 + cols) // L2 - blo, nb2))
+    jlo = imin(-(-w2 // L2) - blo, nb2)
+    jhi = imax(jlo, imin((w2 + cols) // L2 - blo, nb2))
     m = jhi - jlo
     dst = orow[L2 * (blo + jlo) - w2:]
     if L2 == 1:
@@ -191,13 +192,13 @@ def interleave_blocks(y, s1, s2, out):
                 # stride of the loop below, a variable, stops it: 0.4 of a 1.1
                 # ms strided conv2d, N8 C3->64 64x64 k4)
                 src = y[p1, 0, c, lane, b1, s2:]
-                for i in range(min(n2, nb2 - s2)):
+                for i in range(imin(n2, nb2 - s2)):
                     orow[i] = src[i]
                 continue
             for p2 in range(L2):
                 src = y[p1, p2, c, lane, b1]
                 first = -((p2 - s2) // L2)            # first b2 with index >= 0
-                last = min(nb2, (n2 - 1 + s2 - p2) // L2 + 1)
+                last = imin(nb2, (n2 - 1 + s2 - p2) // L2 + 1)
                 if first >= last:
                     continue
                 # zero-based views (see _block_row)
@@ -236,10 +237,10 @@ def transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, mapped, job0, job1):
     stream = mapped != 0 and out.size * out.itemsize >= simd.STREAM_BYTES
     line = np.empty(cols if stream else 0, out.dtype)
     # column blocks with both outputs in the window and all samples in x
-    B0 = max(-(-s2 // 2), k2 + 1 + in2)
-    B1 = max(B0, min((s2 + cols) // 2, n2 + k2 + in2))
-    head = min(cols, 2 * B0 - s2)
-    tail = max(head, 2 * B1 - s2)
+    B0 = imax(-(-s2 // 2), k2 + 1 + in2)
+    B1 = imax(B0, imin((s2 + cols) // 2, n2 + k2 + in2))
+    head = imin(cols, 2 * B0 - s2)
+    tail = imax(head, 2 * B1 - s2)
     e = B0 - k2 - in2 - 1
     for job in range(job0, job1):
         lane = job // rows
@@ -325,8 +326,8 @@ def strided_box_rows(x, W, ro, so, out, job0, job1):
     """
     n1, n2 = x.shape[1], x.shape[2]
     rows, cols = out.shape[1], out.shape[2]
-    c0 = min(cols, max(0, -(so // 2)))                  # 2c + so >= 0
-    c1 = max(c0, min(cols, (n2 - 4 - so) // 2 + 1))     # 2c + so + 3 < n2
+    c0 = imin(cols, imax(0, -(so // 2)))                  # 2c + so >= 0
+    c1 = imax(c0, imin(cols, (n2 - 4 - so) // 2 + 1))     # 2c + so + 3 < n2
     G = simd.lanes(x.dtype)
     zero = np.zeros(n2, x.dtype)             # the rows outside the image
     check = np.zeros(G, x.dtype)
@@ -351,7 +352,7 @@ def strided_box_rows(x, W, ro, so, out, job0, job1):
             n = c1 - c0
             # vectors of outputs the run intrinsics take: they also read the
             # next vector's samples, which must lie in the row
-            nb = max(0, min(n // G, (n2 - 2 * c0 - so) // (2 * G) - 1))
+            nb = imax(0, imin(n // G, (n2 - 2 * c0 - so) // (2 * G) - 1))
             if nb > 0:
                 x0 = xs
                 if two and box3:
@@ -369,7 +370,7 @@ def strided_box_rows(x, W, ro, so, out, job0, job1):
                                           of, os, 0, nb, check)
             # the rest a vector at a time, the last one overlapping the one before
             for j in range(nb * G, n, G):
-                j = min(j, n - G)
+                j = imin(j, n - G)
                 x0 = xs + 2 * j
                 if two and box3:
                     simd.strided_box3x2(xf, (x0, x0 + n2, x0 + 2 * n2, x0 + 3 * n2,

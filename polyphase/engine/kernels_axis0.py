@@ -27,6 +27,7 @@ instructions; results can differ from the last-axis kernel in the last bit.
 """
 
 import numpy as np
+from .inline_builtins import flag, imax, imin
 from .jit import njit
 
 from . import simd
@@ -149,7 +150,7 @@ def _run_taps(out, o, ostride, x, rows, base, coef, nv, after, xstride, nb, w, f
                fresh == 1 and r == 0)
         r += 8
     while r < nv:
-        s = min(nv - r, 4)
+        s = imin(nv - r, 4)
         _taps(out, o, ostride, x, rows, base, coef, r, s, after, xstride, nb, w,
               fresh == 1 and r == 0)
         r += s
@@ -241,7 +242,7 @@ def run_jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, m
     nchunks = (nblocks + bpj - 1) // bpj
     most = 1
     for p in range(L):
-        most = max(most, ptr[p + 1] - ptr[p])
+        most = imax(most, ptr[p + 1] - ptr[p])
     rows = np.empty(most, dtype=np.int64)          # the taps inside the input
     coef = np.empty(most, dtype=tc.dtype)
     acc = np.empty(bpj * tile, dtype=out.dtype)    # one phase's rows, contiguous
@@ -257,10 +258,10 @@ def run_jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, m
     for job in range(job0, job1):
         rest = job // nchunks
         B0 = b_first + (job - rest * nchunks) * bpj
-        B1 = min(B0 + bpj, b_first + nblocks)
+        B1 = imin(B0 + bpj, b_first + nblocks)
         bf = rest // ntiles
         c0 = (rest - bf * ntiles) * tile
-        w = np.uint64(min(c0 + tile, after) - c0)
+        w = np.uint64(imin(c0 + tile, after) - c0)
         xb = x[bf, c0:]                            # column c0 of row 0
         ob = out[bf, c0:]
         flat = xstride == w               # the input rows are consecutive
@@ -271,9 +272,9 @@ def run_jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, m
             if pairs is not None:
                 p0, p1 = pairs[0][g, 0], pairs[0][g, 1]
                 if p1 >= 0 and pairs[1][g + 1] > pairs[1][g]:
-                    pl = max(B0, -((p0 - w0) // L), -(lo[p0] // M), -(lo[p1] // M))
-                    ph = min(B1, (w0 + length - 1 - p1) // L + 1,
-                             (n - 1 - max(hi[p0], hi[p1])) // M + 1)
+                    pl = imax(imax(B0, -((p0 - w0) // L)), imax(-(lo[p0] // M), -(lo[p1] // M)))
+                    ph = imin(imin(B1, (w0 + length - 1 - p1) // L + 1),
+                              (n - 1 - imax(hi[p0], hi[p1])) // M + 1)
                     if pl >= ph:
                         pl, ph = B1, B1
             for k in range(2):
@@ -281,14 +282,14 @@ def run_jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, m
                 if p < 0:
                     continue
                 # blocks whose phase-p row lies in the window ...
-                bl = max(B0, -((p - w0) // L))
-                bh = min(B1, (w0 + length - 1 - p) // L + 1)
+                bl = imax(B0, -((p - w0) // L))
+                bh = imin(B1, (w0 + length - 1 - p) // L + 1)
                 if bl >= bh:
                     continue
                 t0, t1 = ptr[p], ptr[p + 1]
                 # ... and those whose taps all read inside the input
-                il = max(bl, -(lo[p] // M))
-                ih = min(bh, (n - 1 - hi[p]) // M + 1)
+                il = imax(bl, -(lo[p] // M))
+                ih = imin(bh, (n - 1 - hi[p]) // M + 1)
                 if t0 == t1 or il >= ih:
                     il = ih = bh
                 if ph > pl:
@@ -389,9 +390,9 @@ def _four_taps(xb, ob, rows, coef, pl, ph, L, M, w0, w, after, p0, stream):
         x0, x1 = (base + rows[0]) * after, (base + rows[1]) * after
         x2, x3 = (base + rows[2]) * after, (base + rows[3]) * after
         d = (b * L + p0 - w0) * after
-        st = int(stream and (ob.ctypes.data + np.uint64(d * ob.itemsize)) % np.uint64(64) == 0)
+        st = flag(stream and (ob.ctypes.data + np.uint64(d * ob.itemsize)) % np.uint64(64) == 0)
         for c in range(0, w, G):
-            k = min(G, w - c)
+            k = imin(G, w - c)
             simd.rows_pair4(xb, x0 + c, x1 + c, x2 + c, x3 + c, co, ob, d + c, d + after + c,
                             k, st if k == G else 0)
 

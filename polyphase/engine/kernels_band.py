@@ -39,6 +39,7 @@ kernel (the 1-D macro-blocks at a signal's ends report too; the axis-0
 route's edge rows skip the zeros and need no such care).
 """
 
+from .inline_builtins import imax, imin
 from .jit import njit
 import numpy as np
 
@@ -86,9 +87,9 @@ def _span(span, base, nx, ua, c, rows, g):
     """A tile's rows of ``D[c]``: its group's ``span`` cut to the input rows
     inside ``x`` (``base`` the chunk's first); the offsets of its first input
     row and weight, and the count."""
-    w0 = max(span[0], -base)
-    nw = max(0, min(span[1], nx - base) - w0)
-    return (np.uint64(max(0, base + w0)) * ua, np.uint64(c) * rows + np.uint64(w0) * g,
+    w0 = imax(span[0], -base)
+    nw = imax(0, imin(span[1], nx - base) - w0)
+    return (np.uint64(imax(0, base + w0)) * ua, np.uint64(c) * rows + np.uint64(w0) * g,
             nw)
 
 
@@ -149,7 +150,7 @@ def _rows(x, D, offs, widths, spans, Ls, Ms, xoff, B0, B1, out, ooff, after, n0,
         for c in range(offs.shape[0]):
             r0 = B * Ls + c * G
             if r0 < n0 or r0 + G > n1:
-                _edges(x, D, offs, widths, Ls, Ms, xoff, max(n0, r0), min(n1, r0 + G), out,
+                _edges(x, D, offs, widths, Ls, Ms, xoff, imax(n0, r0), imin(n1, r0 + G), out,
                        ooff, after)
                 continue
             base = B * Ms + offs[c] + xoff
@@ -200,7 +201,7 @@ def _edges(x, D, offs, widths, Ls, Ms, xoff, n0, n1, out, ooff, after):
         dst = out[(n - ooff) * after:(n - ooff + 1) * after]
         for i in range(after):
             dst[i] = 0
-        for w in range(max(0, -base), min(widths[c], nx - base)):
+        for w in range(imax(0, -base), imin(widths[c], nx - base)):
             coef = D[c, w, j]
             if coef != 0:
                 src = x[(base + w) * after:(base + w + 1) * after]
@@ -228,13 +229,13 @@ def _edge_blocks(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff, n0, n1):
             base = B * Ms + offs[c] + xoff
             for i in range(G):
                 acc[i] = 0
-            for w in range(max(0, -base), min(widths[c], nx - base)):
+            for w in range(imax(0, -base), imin(widths[c], nx - base)):
                 dw = d[w]
                 v = x[base + w]
                 for i in range(G):
                     acc[i] += dw[i] * v
             first = B * Ls + c * G
-            for i in range(max(0, n0 - first), min(G, n1 - first)):
+            for i in range(imax(0, n0 - first), imin(G, n1 - first)):
                 out[first + i - ooff] = acc[i]
                 bad += acc[i] - acc[i]
     return bad
@@ -266,7 +267,7 @@ def run_jobs(x, D, offs, widths, spans, Ls, Ms, xoff, start, out, Bi0, Bi1, chun
     so the 1-D route does not compile the other interior: 1.3 against 2.3 s
     cold.  The job is not a function of its own: one level of calls less
     to compile: 3.2 -> 2.3 s cold for the rows.)"""
-    njobs = max(1, -(-(Bi1 - Bi0) // chunk))
+    njobs = imax(1, -(-(Bi1 - Bi0) // chunk))
     last = njobs - 1
     width = 1 if after is None else after
     bad = 0.0
@@ -276,7 +277,7 @@ def run_jobs(x, D, offs, widths, spans, Ls, Ms, xoff, start, out, Bi0, Bi1, chun
         xs, os = x[sig], out[sig]
         stop = start + os.shape[0] // width
         b0 = Bi0 + k * chunk
-        b1 = min(b0 + chunk, Bi1)
+        b1 = imin(b0 + chunk, Bi1)
         if after is None:
             # (Bi1 - Bi0 a multiple of BLOCKS: the rest of the interior is edge blocks)
             if k == 0:
@@ -291,7 +292,7 @@ def run_jobs(x, D, offs, widths, spans, Ls, Ms, xoff, start, out, Bi0, Bi1, chun
             # (the ends: the macro-blocks around outputs [start, Bi0*Ls) and
             # [Bi1*Ls, stop), cut to them)
             if k == 0:
-                e1 = min(stop, max(start, Bi0 * Ls))
+                e1 = imin(stop, imax(start, Bi0 * Ls))
                 if start < e1:
                     bad += _rows(xs, D, offs, widths, spans, Ls, Ms, xoff, start // Ls,
                                  (e1 - 1) // Ls + 1, os, start, after, start, e1, mapped)
@@ -299,7 +300,7 @@ def run_jobs(x, D, offs, widths, spans, Ls, Ms, xoff, start, out, Bi0, Bi1, chun
                 bad += _rows(xs, D, offs, widths, spans, Ls, Ms, xoff, b0, b1, os, start, after,
                              start, stop, mapped)
             if k == last:
-                e0 = max(start, Bi1 * Ls)
+                e0 = imax(start, Bi1 * Ls)
                 if e0 < stop:
                     bad += _rows(xs, D, offs, widths, spans, Ls, Ms, xoff, e0 // Ls,
                                  (stop - 1) // Ls + 1, os, start, after, e0, stop, mapped)

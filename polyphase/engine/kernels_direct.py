@@ -28,6 +28,7 @@ where the kernel runs.
 """
 
 import numpy as np
+from .inline_builtins import imin
 from .jit import njit
 
 from . import simd
@@ -55,7 +56,7 @@ def _columns(flat, L, toff, Wt, out, c0, c1):
     ostride = out.shape[1]
     for q0 in range(c0, c1, CHUNK):
         for r0 in range(0, R, NB):
-            for p0 in range(q0, min(q0 + CHUNK, c1), step):
+            for p0 in range(q0, imin(q0 + CHUNK, c1), step):
                 simd.rows_fma_taps8x2(flat, p0, L, toff, wf, r0, R, C, of,
                                       r0 * ostride + p0, ostride)
 
@@ -66,7 +67,7 @@ def run_jobs(flat, L, toff, Wt, out, job0, job1):
     is columns ``[j * CHUNK, (j + 1) * CHUNK)`` of ``out.shape[1]`` (a
     multiple of ``V * G``); ``flat`` must reach ``C * L + toff.max() +
     out.shape[1]``.  Jobs write disjoint columns."""
-    _columns(flat, L, toff, Wt, out, job0 * CHUNK, min(job1 * CHUNK, out.shape[1]))
+    _columns(flat, L, toff, Wt, out, job0 * CHUNK, imin(job1 * CHUNK, out.shape[1]))
 
 
 def n_jobs(columns):

@@ -21,6 +21,7 @@ F(3, 2), ``(m0 + m1 + m2, m1 - m2 - m3)`` for F(2, 3).
 """
 
 import numpy as np
+from .inline_builtins import imax, imin
 from .jit import njit
 
 from . import simd
@@ -34,7 +35,7 @@ def _run_of_tiles(t, end, nt1, nt2):
     lane = t // (nt1 * nt2)
     r1 = (t - lane * nt1 * nt2) // nt2
     r2 = t - lane * nt1 * nt2 - r1 * nt2
-    return lane, r1, r2, min(nt2 - r2, end - t)
+    return lane, r1, r2, imin(nt2 - r2, end - t)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -68,16 +69,16 @@ def transform_input1(x, off, jmin, M, nt, t0, n, v, cp):
         for a in range(4):
             col = off[iq] + a * M
             coff[iq, a] = (col % S) * W + col // S - jmin
-            jmax = max(jmax, col // S)
+            jmax = imax(jmax, col // S)
     for c in range(cin):
         for lane in range(lane_a, lane_b + 1):
-            ra = max(t0, lane * nt) - lane * nt
-            rb = min(t0 + n, (lane + 1) * nt) - 1 - lane * nt
+            ra = imax(t0, lane * nt) - lane * nt
+            rb = imin(t0 + n, (lane + 1) * nt) - 1 - lane * nt
             # (np.int64: literal arguments would compile _split_columns a second
             # time, apart from transform_input2's)
             _split_columns(xf, (lane * cin + c) * nx, np.int64(1), nx, np.int64(0),
                            np.int64(1), S, S * (ra + jmin),
-                           min(W, rb - ra + 1 + jmax - jmin), W, cpf, (lane - lane_a) * S * W,
+                           imin(W, rb - ra + 1 + jmax - jmin), W, cpf, (lane - lane_a) * S * W,
                            c == 0)
         for iq in range(nq):
             c0, c1, c2, c3 = coff[iq, 0], coff[iq, 1], coff[iq, 2], coff[iq, 3]
@@ -85,7 +86,7 @@ def transform_input1(x, off, jmin, M, nt, t0, n, v, cp):
             t = t0
             while t < t0 + n:
                 lane, _, r, cnt = _run_of_tiles(t, t0 + n, 1, nt)
-                ra = max(t0, lane * nt) - lane * nt
+                ra = imax(t0, lane * nt) - lane * nt
                 a0 = (lane - lane_a) * S * W + r - ra
                 o = dbase + t
                 i = 0
@@ -120,8 +121,8 @@ def transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out, T):
         c = row % cout
         shift = p - crop                                 # sample = B*L + shift
         # blocks whose samples lie inside the output
-        blo = max(0, -(shift // L))
-        bhi = min(nb, (nout - 1 - shift) // L + 1)
+        blo = imax(0, -(shift // L))
+        bhi = imin(nb, (nout - 1 - shift) // L + 1)
         t = t0
         while t < t0 + n:
             lane, _, r, cnt = _run_of_tiles(t, t0 + n, 1, nt)
@@ -130,8 +131,8 @@ def transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out, T):
             a2, a3 = m[2, row, b0:b0 + cnt], m[3, row, b0:b0 + cnt]
             dst = out[lane, c]
             # tiles whose T blocks are all kept
-            lo = min(max(-(-blo // T) - r, 0), cnt)
-            hi = max(min((bhi - T) // T + 1 - r, cnt), lo)
+            lo = imin(imax(-(-blo // T) - r, 0), cnt)
+            hi = imax(imin((bhi - T) // T + 1 - r, cnt), lo)
             for i in range(lo):
                 _edge_out(a0[i], a1[i], a2[i], a3[i], T, T * (r + i), blo, bhi, L, shift, dst)
             if hi > lo:
@@ -228,7 +229,7 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
     o1min, o1max = off1[0, 0], off1[0, 0]
     for e in range(E):
         for iq in range(nq):
-            o1min, o1max = min(o1min, off1[e, iq]), max(o1max, off1[e, iq])
+            o1min, o1max = imin(o1min, off1[e, iq]), imax(o1max, off1[e, iq])
     lane_a, lane_b = t0 // T, (t0 + n - 1) // T
     # d[., b] of tile r2 = 0 of each entry and phase, from the start of a cp row
     coff = np.empty((E, nq, 4), dtype=np.int64)
@@ -240,8 +241,8 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
     step = M1 * S * W                       # from d[a, .] to d[a + 1, .]
     for c in range(cin):
         for lane in range(lane_a, lane_b + 1):
-            ra = (max(t0, lane * T) - lane * T) // nt2
-            rb = (min(t0 + n, (lane + 1) * T) - 1 - lane * T) // nt2
+            ra = (imax(t0, lane * T) - lane * T) // nt2
+            rb = (imin(t0 + n, (lane + 1) * T) - 1 - lane * T) // nt2
             row0 = o1min + 2 * M1 * ra
             _split_columns(xf, (lane * cin + c) * n1 * n2, n1, n2, row0,
                            o1max + (2 * rb + A - 1) * M1 - row0 + 1, S, -S * margin, W, W, cpf,
@@ -253,7 +254,7 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
                 t = t0
                 while t < t0 + n:
                     lane, r1, r2, cnt = _run_of_tiles(t, t0 + n, nt1, nt2)
-                    ra = (max(t0, lane * T) - lane * T) // nt2
+                    ra = (imax(t0, lane * T) - lane * T) // nt2
                     # the cp row of d[0, .] of this run's first tile
                     i0 = off1[e, iq] + 2 * M1 * (r1 - ra) - o1min
                     a0 = ((lane - lane_a) * R + i0) * S * W + r2
@@ -296,12 +297,12 @@ def _split_columns(xf, base, n1, n2, row0, count, S, col0, cols, W, cpf, d0, zer
     for every channel, a sample at a time, was most of the split (the
     64-channel strided conv2d: 0.17 of 0.29 ms per chunk)."""
     G = simd.lanes(xf.dtype)
-    jlo = min(max(0, -(col0 // S)), cols)                  # col0 + S*j >= 0
-    jhi = max(jlo, min(cols, (n2 - col0) // S))           # ... + S - 1 < n2
+    jlo = imin(imax(0, -(col0 // S)), cols)                  # col0 + S*j >= 0
+    jhi = imax(jlo, imin(cols, (n2 - col0) // S))           # ... + S - 1 < n2
     # the columns j with some sample inside the image: col0 + S*j + S - 1 >= 0
     # and col0 + S*j < n2
-    jin0 = min(max(0, -((col0 + S - 1) // S)), cols)
-    jin1 = max(jin0, min(cols, -((col0 - n2) // S)))
+    jin0 = imin(imax(0, -((col0 + S - 1) // S)), cols)
+    jin1 = imax(jin0, imin(cols, -((col0 - n2) // S)))
     for i in range(count):
         xr = row0 + i
         d = d0 + i * S * W
@@ -337,7 +338,7 @@ def _split_columns(xf, base, n1, n2, row0, count, S, col0, cols, W, cpf, d0, zer
                 simd.deinterleave6_part(xf, s + 6 * j, cpf, d + j, W, jhi - j)
             j = jhi
         a0, a1 = (0, jlo) if zeros else (jin0, jlo)
-        b0, b1 = (j, cols) if zeros else (j, max(j, jin1))
+        b0, b1 = (j, cols) if zeros else (j, imax(j, jin1))
         for k in range(S):
             for jj in range(a0, a1):
                 col = col0 + S * jj + k
@@ -414,8 +415,8 @@ def transform_output2(m, R, n, phase0, cout, planes, L1, L2, crop1, crop2, nb1, 
         if planes:
             s1, s2, c, Lp1, Lp2 = 0, 0, p * cout + c, 1, 1
         # blocks whose samples lie inside the output
-        blo1, bhi1 = max(0, -(s1 // Lp1)), min(nb1, (n1 - 1 - s1) // Lp1 + 1)
-        blo2, bhi2 = max(0, -(s2 // Lp2)), min(nb2, (n2 - 1 - s2) // Lp2 + 1)
+        blo1, bhi1 = imax(0, -(s1 // Lp1)), imin(nb1, (n1 - 1 - s1) // Lp1 + 1)
+        blo2, bhi2 = imax(0, -(s2 // Lp2)), imin(nb2, (n2 - 1 - s2) // Lp2 + 1)
         t = t0
         while t < t0 + n:
             lane, r1, r2, cnt = _run_of_tiles(t, t0 + n, nt1, nt2)
@@ -424,14 +425,14 @@ def transform_output2(m, R, n, phase0, cout, planes, L1, L2, crop1, crop2, nb1, 
             b0 = t - t0
             img = out[lane, c]
             # tiles whose two columns are both kept
-            lo = min(max(-(-blo2 // 2) - r2, 0), cnt)
-            hi = max(min((bhi2 - 2) // 2 + 1 - r2, cnt), lo)
+            lo = imin(imax(-(-blo2 // 2) - r2, 0), cnt)
+            hi = imax(imin((bhi2 - 2) // 2 + 1 - r2, cnt), lo)
             for i in range(lo):
                 _edge_out2(m, row, b0 + i, B1, 2 * (r2 + i), blo1, bhi1, blo2, bhi2,
                            Lp1, Lp2, s1, s2, img)
-            R0 = max(B1 * Lp1 + s1, 0)
-            R1 = max((B1 + 1) * Lp1 + s1, 0)
-            u0 = max(2 * (r2 + lo) * Lp2 + s2, 0)
+            R0 = imax(B1 * Lp1 + s1, 0)
+            R1 = imax((B1 + 1) * Lp1 + s1, 0)
+            u0 = imax(2 * (r2 + lo) * Lp2 + s2, 0)
             # a vector of tiles at a time, both columns of each interleaved
             # (Lp1 = Lp2 = 1: a layer with several output phases writes
             # planes, one with a single phase writes its samples in a row)
@@ -507,7 +508,7 @@ def products(UT, v, m, n, check):
     for p in range(P):
         for r0 in range(0, R, 4):
             for t in range(0, n, W):
-                t0 = min(t, n - W)
+                t0 = imin(t, n - W)
                 if W == B:
                     simd.rows_fma4x4(vf, p * vplane + t0, vrow, uf, p * K * R + r0, R, K,
                                      mf, p * mplane + r0 * mrow + t0, mrow, check, False)
@@ -528,7 +529,7 @@ def chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, first, last, width, cp, v, 
     tiles."""
     E, P, R = UT.shape[0], UT.shape[1], UT.shape[3]
     for t0 in range(first, last, width):
-        n = min(width, last - t0)
+        n = imin(width, last - t0)
         transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp)
         for e in range(E):
             me = m[P * e:P * e + P]
@@ -546,7 +547,7 @@ def chunks1(x, off, jmin, M, nt, first, last, width, cp, v, UT, m, phase0, L, cr
     ``m`` are the scratch of a chunk of ``width`` tiles; ``T`` outputs a tile."""
     R = UT.shape[2]
     for t0 in range(first, last, width):
-        n = min(width, last - t0)
+        n = imin(width, last - t0)
         transform_input1(x, off, jmin, M, nt, t0, n, v, cp)
         products(UT, v, m, n, check)
         transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out, T)

@@ -24,6 +24,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .inline_builtins import imin
 from .jit import njit
 
 # (``lanes(dtype)``: elements of ``dtype`` in one vector, a compile-time
@@ -148,7 +149,7 @@ def stream_copy(src, dst):
     # (unsigned: the address is; elements divide a line)
     head = (np.uint64(64) - dst.ctypes.data % np.uint64(64)) % np.uint64(64) \
         // np.uint64(dst.itemsize)
-    head = min(n, head)
+    head = imin(n, np.int64(head))
     for i in range(head):
         dst[i] = src[i]
     stop = head + (n - head) // G * G

@@ -1,0 +1,164 @@
+"""Stand-ins for numba builtins that compile at their call site.
+
+numba 0.68 implements ``min``, ``max``, ``int`` and ``np.empty`` as
+overloads: each is a function of its own, typed, lowered, optimised and
+turned into machine code once per signature in a process, then linked into
+its caller and optimised again.  A kernel's first call paid for each: in
+the 1-D kernel's cold compile, ``min`` and ``max`` (two signatures each)
+took 0.10 s, ``np.empty`` 0.08 s and ``int`` 0.02 s of about 3 s.  The
+intrinsics here emit the same few instructions straight into the caller
+(``min``: a compare and a select; ``empty``: numba's runtime allocation),
+so there is nothing to compile for them.
+
+For the engine's kernels only: the kernels' arguments are checked before
+the call, and these accept integers (``imin``, ``imax``) and non-negative
+sizes (``empty``, which raises ``ValueError`` on a negative one) only.
+"""
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array, populate_array
+
+
+def _integers(typingctx, a, b):
+    """The type both integers compare in (``None`` if either is not one)."""
+    if not (isinstance(a, types.Integer) and isinstance(b, types.Integer)):
+        return None
+    ty = typingctx.unify_types(a, b)
+    return ty if isinstance(ty, types.Integer) else None
+
+
+def _select(less_first):
+    def typer(typingctx, a, b):
+        ty = _integers(typingctx, a, b)
+        if ty is None:
+            return None
+
+        def codegen(context, builder, sig, args):
+            x = context.cast(builder, args[0], sig.args[0], ty)
+            y = context.cast(builder, args[1], sig.args[1], ty)
+            op = builder.icmp_signed if ty.signed else builder.icmp_unsigned
+            first = op("<" if less_first else ">", x, y)
+            return builder.select(first, x, y)
+        return ty(a, b), codegen
+    return typer
+
+
+imin = intrinsic(_select(True))
+imin.__doc__ = """``min(a, b)`` of two integers, compiled in place (see the module docstring).
+
+Examples
+--------
+>>> from polyphase.engine.jit import njit
+>>> njit()(lambda a, b: imin(a, b))(3, -2)
+-2
+"""
+
+imax = intrinsic(_select(False))
+imax.__doc__ = """``max(a, b)`` of two integers, compiled in place (see the module docstring).
+
+Examples
+--------
+>>> from polyphase.engine.jit import njit
+>>> njit()(lambda a, b: imax(a, b))(3, -2)
+3
+"""
+
+
+@intrinsic
+def flag(typingctx, cond):
+    """``int(cond)`` of a boolean: 1 or 0 as an ``int64``, compiled in place.
+
+    Examples
+    --------
+    >>> from polyphase.engine.jit import njit
+    >>> njit()(lambda v: flag(v > 2))(3)
+    1
+    """
+    if not isinstance(cond, types.Boolean):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.zext(args[0], ir.IntType(64))
+    return types.int64(cond), codegen
+
+
+def _sizes(context, builder, tys, values):
+    """The sizes as ``intp`` values, and a check that none is negative."""
+    sizes = [context.cast(builder, v, t, types.intp) for v, t in zip(values, tys)]
+    negative = cgutils.false_bit
+    for s in sizes:
+        negative = builder.or_(negative, cgutils.is_neg_int(builder, s))
+    with builder.if_then(negative, likely=False):
+        context.call_conv.return_user_exc(builder, ValueError,
+                                          ("negative dimensions not allowed",))
+    return sizes
+
+
+def _allocate(context, builder, arrtype, sizes):
+    """A new C-ordered array of ``arrtype`` with shape ``sizes`` from numba's
+    runtime (what ``np.empty`` does, without its overload's function)."""
+    ary = make_array(arrtype)(context, builder)
+    itemsize = context.get_abi_sizeof(context.get_data_type(arrtype.dtype))
+    intp = context.get_value_type(types.intp)
+    count = ir.Constant(intp, 1)
+    for s in sizes:
+        count = builder.mul(count, s)
+    strides = [ir.Constant(intp, itemsize)]
+    for s in reversed(sizes[1:]):
+        strides.append(builder.mul(strides[-1], s))
+    meminfo = context.nrt.meminfo_alloc_aligned(
+        builder, size=builder.mul(count, ir.Constant(intp, itemsize)),
+        align=context.get_preferred_array_alignment(arrtype.dtype))
+    data = context.nrt.meminfo_data(builder, meminfo)
+    populate_array(ary, data=builder.bitcast(data, context.get_data_type(arrtype.dtype)
+                                             .as_pointer()),
+                   shape=cgutils.pack_array(builder, sizes, ty=intp),
+                   strides=cgutils.pack_array(builder, list(reversed(strides)), ty=intp),
+                   itemsize=ir.Constant(intp, itemsize), meminfo=meminfo)
+    return ary._getvalue()
+
+
+def _empty(typingctx, like, *sizes):
+    if not isinstance(like, types.Array) or \
+            not all(isinstance(s, types.Integer) for s in sizes):
+        return None
+    arrtype = types.Array(like.dtype, len(sizes), "C")
+
+    def codegen(context, builder, sig, args):
+        sizes = _sizes(context, builder, sig.args[1:], args[1:])
+        return _allocate(context, builder, arrtype, sizes)
+    return arrtype(like, *sizes), codegen
+
+
+@intrinsic
+def empty1(typingctx, like, n):
+    """``np.empty(n, like.dtype)``, compiled in place (see the module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from polyphase.engine.jit import njit
+    >>> a = njit()(lambda x, n: empty1(x, n))(np.ones(2, np.float32), 5)
+    >>> a.shape, a.dtype
+    ((5,), dtype('float32'))
+    """
+    return _empty(typingctx, like, n)
+
+
+@intrinsic
+def empty2(typingctx, like, n0, n1):
+    """``np.empty((n0, n1), like.dtype)``, compiled in place (see the module
+    docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from polyphase.engine.jit import njit
+    >>> a = njit()(lambda x, m, n: empty2(x, m, n))(np.ones(2), 3, 4)
+    >>> a.shape, a.dtype, a.flags.c_contiguous
+    ((3, 4), dtype('float64'), True)
+    """
+    return _empty(typingctx, like, n0, n1)

@@ -1,0 +1,108 @@
+"""The kernels' stand-ins for numba's ``min``, ``max``, ``int`` of a bool and
+``np.empty`` (:mod:`polyphase.engine.inline_builtins`) against Python's and
+numpy's own."""
+
+import os
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from polyphase.engine.inline_builtins import empty1, empty2, flag, imax, imin
+
+
+@numba.njit(cache=False)
+def _min_max_i64(a, b):
+    return imin(a, b), imax(a, b)
+
+
+@numba.njit(cache=False)
+def _min_max(a, b):
+    return imin(a, b), imax(a, b)
+
+
+@numba.njit(cache=False)
+def _mixed_widths(a, b):
+    # an int32 and an int64: compared as int64, as numba's min does
+    return imin(np.int32(a), b), imax(b, np.int32(a))
+
+
+@given(st.integers(-2**63, 2**63 - 1), st.integers(-2**63, 2**63 - 1))
+def test_min_and_max_of_signed_integers(a, b):
+    assert _min_max_i64(a, b) == (min(a, b), max(a, b))
+
+
+@given(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1))
+def test_min_and_max_of_unsigned_integers_compare_unsigned(a, b):
+    lo, hi = _min_max(np.uint64(a), np.uint64(b))
+    assert (int(lo), int(hi)) == (min(a, b), max(a, b))
+
+
+@given(st.integers(-2**31, 2**31 - 1), st.integers(-2**63, 2**63 - 1))
+def test_min_and_max_of_mixed_widths(a, b):
+    assert _mixed_widths(a, b) == (min(a, b), max(a, b))
+
+
+def test_min_of_a_float_is_refused():
+    # (only integers: a float would need NaN's rules, which numba's min has)
+    f = numba.njit(cache=False)(lambda a, b: imin(a, b))
+    with pytest.raises(numba.core.errors.TypingError):
+        f(1.0, 2)
+
+
+def test_flag_is_one_or_zero():
+    f = numba.njit(cache=False)(lambda v, t: flag(v > t))
+    assert (f(3, 2), f(2, 3)) == (1, 0)
+    assert numba.typeof(f(3, 2)) == numba.int64
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128, np.int64])
+def test_empty_arrays_have_the_shape_dtype_and_layout_of_np_empty(dtype):
+    @numba.njit(cache=False)
+    def make(like, m, n):
+        a, b = empty1(like, m), empty2(like, m, n)
+        a[:] = 1
+        b[:] = 2
+        return a, b
+
+    a, b = make(np.zeros(1, dtype), 5, 3)
+    for got, want in ((a, np.full(5, 1, dtype)), (b, np.full((5, 3), 2, dtype))):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert got.flags.c_contiguous
+        assert got.ctypes.data % 32 == 0           # numba's alignment for arrays
+        np.testing.assert_array_equal(got, want)
+    assert b.strides == np.empty((5, 3), dtype).strides
+    assert make(np.zeros(1, dtype), 0, 4)[1].shape == (0, 4)
+
+
+def test_empty_refuses_a_negative_size():
+    f = numba.njit(cache=False)(lambda like, m, n: empty2(like, m, n))
+    with pytest.raises(ValueError, match="negative dimensions"):
+        f(np.zeros(1), 3, -1)
+
+
+def test_empty_arrays_are_freed():
+    # numba's runtime counts its allocations when NUMBA_NRT_STATS is set at
+    # start-up: an array the intrinsic made and the caller dropped must be
+    # freed, as np.empty's are, and take as many allocations
+    script = """
+import numba, numpy as np
+from numba.core.runtime import rtsys
+from polyphase.engine.inline_builtins import empty1
+for f in (numba.njit(cache=False)(lambda like, n: empty1(like, n).shape[0]),
+          numba.njit(cache=False)(lambda like, n: np.empty(n, like.dtype).shape[0])):
+    f(np.zeros(1), 10)
+    before = rtsys.get_allocation_stats()
+    for _ in range(5):
+        f(np.zeros(1), 1000)
+    after = rtsys.get_allocation_stats()
+    print(after.alloc - before.alloc, after.free - before.free)
+"""
+    out = subprocess.run([sys.executable, "-c", script], check=True, text=True,
+                         stdout=subprocess.PIPE,
+                         env=dict(os.environ, NUMBA_NRT_STATS="1")).stdout
+    ours, numpys = out.splitlines()
+    assert ours == numpys and len(set(ours.split())) == 1 and ours.split()[0] != "0"
