@@ -131,3 +131,45 @@ def test_internal_helpers_refuse_python_calls():
     # numba's own calls still reach the helper
     from polyphase.engine.kernels import any_not_finite
     assert any_not_finite(np.array([1.0, np.nan])) and not any_not_finite(np.ones(3))
+
+
+_HELPERS_CHILD = """
+import numpy as np
+import polyphase as pp
+rng = np.random.default_rng(1)
+h, x = rng.standard_normal(9), rng.standard_normal(1 << 14)
+np.savez({path!r}, *[pp.upfirdn(h, x, L, M) for L, M in {rates}])
+"""
+
+
+def test_helpers_from_the_cache_link_into_new_kernels(tmp_path):
+    """Helpers only kernels call keep no machine code of their own
+    (:class:`polyphase.engine.jit._LinkOnlyLibrary`); their cache entries
+    hold the code a new kernel links.  A first process compiles the L=2
+    kind (caching ``_taps1``, ``_taps2`` ...); a second compiles three other
+    kinds, which load those helpers from the cache, and matches scipy."""
+    from polyphase.engine import jit
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_NUM_THREADS="1")
+    rates = {"first": [(2, 1)], "then": [(3, 1), (3, 2), (1, 3), (2, 3)]}
+    for name, r in rates.items():
+        script = _HELPERS_CHILD.format(path=str(tmp_path / f"{name}.npz"), rates=r)
+        subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    rng = np.random.default_rng(1)
+    h, x = rng.standard_normal(9), rng.standard_normal(1 << 14)
+    with np.load(tmp_path / "then.npz") as got:
+        for i, (L, M) in enumerate(rates["then"]):
+            np.testing.assert_allclose(got[f"arr_{i}"], scipy.signal.upfirdn(h, x, L, M),
+                                       rtol=1e-12, atol=1e-12, err_msg=f"{L}/{M}")
+    # (a helper compiled here is link-only, and its caller runs)
+    @jit.njit(internal=True, nogil=True)
+    def twice(v):
+        return 2 * v
+
+    @jit.njit(nogil=True)
+    def caller(v):
+        return twice(v) + 1
+
+    assert caller(3.0) == 7.0
+    (cres,) = twice.overloads.values()
+    if jit._LINK_ONLY:
+        assert isinstance(cres.library, jit._LinkOnlyLibrary)

@@ -303,14 +303,19 @@ def test_store_all_interleaves_phases_and_zeros_the_uncovered(L, w0, nout, dtype
     vectors of blocks and a masked one at the end), a phase whose bit of
     ``covered`` is clear is zero whatever its row holds, samples outside
     the window are left alone."""
+    import numba
     from polyphase.engine.kernels import _store_all
+
+    @numba.njit(cache=False)
+    def store_all(*args):            # (a kernels-only helper: no Python wrapper)
+        _store_all(*args)
     bs, be = 2, 41
     acc = random_array((L, 48), dtype, RNG)
     acc[1] = np.nan                               # phase 1: not covered
     covered = sum(1 << p for p in range(L) if p != 1)
     out = np.full(nout, -7.0, dtype)
-    _store_all(acc, np.int64(covered), out, np.int64(L), np.int64(bs), np.int64(be),
-               np.int64(w0))
+    store_all(acc, np.int64(covered), out, np.int64(L), np.int64(bs), np.int64(be),
+              np.int64(w0))
     expected = np.full(nout, -7.0, dtype)
     for b in range(bs, be):
         for p in range(L):

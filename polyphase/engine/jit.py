@@ -23,8 +23,11 @@ release lacks the private methods this relies on, the stock cache is used.
 from __future__ import annotations
 
 import numba
-from numba.core import caching
+from numba.core import caching, codegen
+from numba.core.compiler import CompilerBase, DefaultPassBuilder
+from numba.core.compiler_machinery import register_pass
 from numba.core.runtime import rtsys
+from numba.core.typed_passes import NativeLowering
 
 
 class KernelCache(caching.FunctionCache):
@@ -39,6 +42,80 @@ class KernelCache(caching.FunctionCache):
 
 _FAST_LOAD = all(hasattr(caching.FunctionCache, name) for name in
                  ("_guard_against_spurious_io_errors", "_load_overload"))
+
+
+class _LinkOnlyLibrary(codegen.JITCodeLibrary):
+    """The code of a helper that only other numba functions call
+    (``internal=True``): optimised, kept for linking into its callers, and
+    never turned into machine code of its own.
+
+    numba makes machine code of every function it compiles, and a caller
+    links the helper's optimised LLVM IR and compiles it again, inlined:
+    the helper's own machine code is never run.  Making it took 0.1-0.25 s
+    of the 1-D kernel's first call (see docs/design-notes.rst, "Compile
+    time").  The cache keeps the IR for linking (numba's "bitcode" form;
+    a helper loaded from it gets machine code then, as numba's own bitcode
+    entries do).  numba sets the address of a function's environment after
+    compiling it; the helpers' code never reads theirs (a kernel loaded
+    from the cache runs without it), so that is skipped.
+    """
+
+    def _finalize_final_module(self):
+        self._finalize_dynamic_globals()
+        self._verify_declare_only_symbols()
+        self._finalized = True
+
+    @property
+    def codegen(self):
+        return _NoEnvironment(self._codegen)
+
+    def serialize_using_object_code(self):
+        return self.name, "bitcode", self._get_module_for_linking().as_bitcode()
+
+
+class _NoEnvironment:
+    """numba's code generator, for a :class:`_LinkOnlyLibrary`: setting the
+    environment of a function with no machine code does nothing."""
+
+    def __init__(self, codegen):
+        self._codegen = codegen
+
+    def set_env(self, env_name, env):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._codegen, name)
+
+
+@register_pass(mutates_CFG=True, analysis_only=False)
+class _LinkOnlyLowering(NativeLowering):
+    """numba's lowering into a :class:`_LinkOnlyLibrary`."""
+    _name = "polyphase_link_only_lowering"
+
+    def run_pass(self, state):
+        if state.library is None:
+            state.library = _LinkOnlyLibrary(state.targetctx.codegen(),
+                                             state.func_id.func_qualname)
+            state.library.enable_object_caching()
+        return super().run_pass(state)
+
+
+class _HelperCompiler(CompilerBase):
+    """numba's nopython pipeline with :class:`_LinkOnlyLowering`."""
+
+    def define_pipelines(self):
+        pm = DefaultPassBuilder.define_nopython_pipeline(self.state)
+        pm.passes = [(_LinkOnlyLowering if cls is NativeLowering else cls, what)
+                     for cls, what in pm.passes]
+        pm.finalize()
+        return [pm]
+
+
+# (numba's private methods the link-only helpers rely on; without them a
+# helper compiles as any function does)
+_LINK_ONLY = all(hasattr(codegen.JITCodeLibrary, name) for name in
+                 ("_finalize_dynamic_globals", "_verify_declare_only_symbols",
+                  "_get_module_for_linking", "_finalize_final_module"))
 
 
 def njit(**options):
@@ -77,6 +154,8 @@ def njit(**options):
     internal = options.pop("internal", False)
     if internal:
         options.update(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+        if _LINK_ONLY:
+            options.update(pipeline_class=_HelperCompiler)
     cache = options.pop("cache", False)
 
     def decorate(func):

@@ -406,7 +406,7 @@ def _zero(a):
 GATHER_MAX = 8
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, internal=True, nogil=True)
 def _store_all(acc, covered, out, L, bs, be, w0):
     """All ``L`` phases of blocks ``[bs, be)`` into ``out``: phase ``p`` of
     block ``b`` is ``acc[p, b - bs]``, or zero where bit ``p`` of ``covered``
