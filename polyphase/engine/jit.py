@@ -46,19 +46,27 @@ _FAST_LOAD = all(hasattr(caching.FunctionCache, name) for name in
 
 class _LinkOnlyLibrary(codegen.JITCodeLibrary):
     """The code of a helper that only other numba functions call
-    (``internal=True``): optimised, kept for linking into its callers, and
-    never turned into machine code of its own.
+    (``internal=True``): kept for linking into its callers, and neither
+    optimised as a module nor turned into machine code of its own.
 
-    numba makes machine code of every function it compiles, and a caller
-    links the helper's optimised LLVM IR and compiles it again, inlined:
-    the helper's own machine code is never run.  Making it took 0.1-0.25 s
-    of the 1-D kernel's first call (see docs/design-notes.rst, "Compile
-    time").  The cache keeps the IR for linking (numba's "bitcode" form;
+    numba optimises every function it compiles and makes its machine code;
+    a caller then links the helper's LLVM IR, optimises it again with its
+    own and makes machine code of all of it (the helper inlined or not):
+    the helper's own machine code is never run, and its own optimisation is
+    done again.  The two took 0.25-0.6 s of the 1-D kernel's first calls
+    (see docs/design-notes.rst, "Compile time").  The helper keeps numba's
+    function passes (which run before a module is linked anywhere).  The
+    cache keeps the IR for linking (numba's "bitcode" form;
     a helper loaded from it gets machine code then, as numba's own bitcode
     entries do).  numba sets the address of a function's environment after
     compiling it; the helpers' code never reads theirs (a kernel loaded
     from the cache runs without it), so that is skipped.
     """
+
+    def _optimize_final_module(self):
+        # (its callers optimise the IR they link, so it is optimised once,
+        # there: numba's function passes only here)
+        pass
 
     def _finalize_final_module(self):
         self._finalize_dynamic_globals()
