@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from polyphase.engine.inline_builtins import empty1, empty2, flag, imax, imin
+from polyphase.engine.inline_builtins import empty1, empty2, flag, imax, imin, zero_fill
 
 
 @numba.njit(cache=False)
@@ -106,3 +106,25 @@ for f in (numba.njit(cache=False)(lambda like, n: empty1(like, n).shape[0]),
                          env=dict(os.environ, NUMBA_NRT_STATS="1")).stdout
     ours, numpys = out.splitlines()
     assert ours == numpys and len(set(ours.split())) == 1 and ours.split()[0] != "0"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128, np.int64])
+def test_zero_fill_zeroes_a_contiguous_view_and_nothing_else(dtype):
+    @numba.njit(cache=False)
+    def fill(a, i, j):
+        zero_fill(a[i:j])
+
+    a = (np.arange(1, 11) * (1 + 1j if dtype == np.complex128 else 1)).astype(dtype)
+    expected = a.copy()
+    expected[3:8] = 0
+    fill(a, 3, 8)
+    np.testing.assert_array_equal(a, expected)
+    fill(a, 5, 5)                                   # an empty view: nothing
+    np.testing.assert_array_equal(a, expected)
+
+
+def test_zero_fill_refuses_a_strided_view():
+    # (a memset would zero the elements between the view's)
+    f = numba.njit(cache=False)(lambda a: zero_fill(a[::2]))
+    with pytest.raises(numba.core.errors.TypingError):
+        f(np.ones(6))

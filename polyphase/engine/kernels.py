@@ -20,7 +20,7 @@ import numpy as np
 from .jit import njit
 
 from . import simd
-from .inline_builtins import empty1, empty2, flag, imax, imin
+from .inline_builtins import empty1, empty2, flag, imax, imin, zero_fill
 
 
 # Blocks per de-interleave tile: a tile of the input (TILE * M samples) stays in
@@ -392,12 +392,6 @@ def _store2(a0, a1, out, p, L, lo, hi, w0):
             dst[i * L + 1] = a1[i]
 
 
-@njit(cache=True, internal=True, nogil=True)
-def _zero(a):
-    for i in range(a.shape[0]):
-        a[i] = 0
-
-
 # Phases per block up to which the 1-D kernel accumulates every phase of a
 # job and interleaves them in one pass (:func:`run_jobs`): the job's outputs
 # (JOB_BYTES_SHORT or _LONG) then sit in ``L`` rows instead of one pair.
@@ -571,7 +565,7 @@ def _jobs_kernel(gather, split, pairs):
                 if p1 < 0:
                     if lo0 < hi0:
                         a = acc[p0, lo0 - cs:hi0 - cs] if gather else acc[0, :hi0 - lo0]
-                        _zero(a)
+                        zero_fill(a)
                         bad += _taps1(a, P, ctaps, ccoef[:, 0], cptr[g], cptr[g + 1],
                                       lo0, hi0, exact)
                         if gather:
@@ -607,8 +601,8 @@ def _jobs_kernel(gather, split, pairs):
                     if done:
                         continue
                     if j == cptr[g]:                         # (else its first pass set them)
-                        _zero(a0)
-                        _zero(a1)
+                        zero_fill(a0)
+                        zero_fill(a1)
                     # (calls only when there is work: each call between numba functions
                     # costs reference counting on its arrays, ~5 % of an 8-tap filter)
                     if j < cptr[g + 1]:
