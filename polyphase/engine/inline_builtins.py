@@ -21,7 +21,6 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
-from numba.np.arrayobj import make_array, populate_array
 
 
 def _integers(typingctx, a, b):
@@ -102,7 +101,10 @@ def _sizes(context, builder, tys, values):
 def _allocate(context, builder, arrtype, sizes):
     """A new C-ordered array of ``arrtype`` with shape ``sizes`` from numba's
     runtime (what ``np.empty`` does, without its overload's function)."""
-    ary = make_array(arrtype)(context, builder)
+    # (imported when compiling: numba.np.arrayobj took 20-30 ms of
+    # ``import polyphase``, which a warm start pays)
+    from numba.np.arrayobj import populate_array
+    ary = context.make_array(arrtype)(context, builder)
     itemsize = context.get_abi_sizeof(context.get_data_type(arrtype.dtype))
     intp = context.get_value_type(types.intp)
     count = ir.Constant(intp, 1)
@@ -185,7 +187,7 @@ def zero_fill(typingctx, a):
         return None
 
     def codegen(context, builder, sig, args):
-        ary = make_array(sig.args[0])(context, builder, args[0])
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
         size = builder.mul(ary.nitems, ary.itemsize)
         cgutils.memset(builder, ary.data, size, 0)
         return context.get_dummy_value()
