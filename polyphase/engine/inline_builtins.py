@@ -31,7 +31,8 @@ def _integers(typingctx, a, b):
     return ty if isinstance(ty, types.Integer) else None
 
 
-def _select(less_first):
+def _select(name, less_first):
+    """The intrinsic ``i{name}(a, b)``: Python's ``{name}`` of two integers."""
     def typer(typingctx, a, b):
         ty = _integers(typingctx, a, b)
         if ty is None:
@@ -44,28 +45,21 @@ def _select(less_first):
             first = op("<" if less_first else ">", x, y)
             return builder.select(first, x, y)
         return ty(a, b), codegen
-    return typer
+    typer.__name__ = typer.__qualname__ = f"i{name}"
+    typer.__doc__ = f"""``{name}(a, b)`` of two integers, compiled in place (see the module
+    docstring).
+
+    Examples
+    --------
+    >>> from polyphase.engine.jit import njit
+    >>> njit()(lambda a, b: i{name}(a, b))(3, -2)
+    {min(3, -2) if less_first else max(3, -2)}
+    """
+    return intrinsic(typer)
 
 
-imin = intrinsic(_select(True))
-imin.__doc__ = """``min(a, b)`` of two integers, compiled in place (see the module docstring).
-
-Examples
---------
->>> from polyphase.engine.jit import njit
->>> njit()(lambda a, b: imin(a, b))(3, -2)
--2
-"""
-
-imax = intrinsic(_select(False))
-imax.__doc__ = """``max(a, b)`` of two integers, compiled in place (see the module docstring).
-
-Examples
---------
->>> from polyphase.engine.jit import njit
->>> njit()(lambda a, b: imax(a, b))(3, -2)
-3
-"""
+imin = _select("min", True)
+imax = _select("max", False)
 
 
 @intrinsic
