@@ -135,9 +135,12 @@ def njit(**options):
     calls from Python and through C pointers, whose lowering, optimisation
     and machine code cost ~20 ms a helper (a trivial one: 40-46 against
     22-26 ms).  The 1-D kernel's seven such helpers took its cold JIT from
-    3.90-3.92 to 3.69-3.72 s on the Xeon.  The helper cannot be called from
-    Python: such a call raises ``TypeError`` (numba would jump to the
-    wrapper that was not built, and the process would crash).
+    3.90-3.92 to 3.69-3.72 s on the Xeon.  Its code is compiled to LLVM IR
+    for its callers to link, and neither optimised as a module nor turned
+    into machine code of its own (:class:`_LinkOnlyLibrary`).  The helper
+    cannot be called from Python: such a call raises ``TypeError`` (numba
+    would jump to the wrapper that was not built, and the process would
+    crash).
 
     Examples
     --------
