@@ -94,7 +94,12 @@ def _sizes(context, builder, tys, values):
 
 def _allocate(context, builder, arrtype, sizes):
     """A new C-ordered array of ``arrtype`` with shape ``sizes`` from numba's
-    runtime (what ``np.empty`` does, without its overload's function)."""
+    runtime (what ``np.empty`` does, without its overload's function).
+
+    (numba's own ``arrayobj._empty_nd_impl`` would do, but it allocates
+    through ``compile_internal``, which compiles two more functions: the
+    costs this module is here to avoid.  Sizes are the kernels' own, far
+    from overflowing, so its overflow check is left out.)"""
     # (imported when compiling: numba.np.arrayobj took 20-30 ms of
     # ``import polyphase``, which a warm start pays)
     from numba.np.arrayobj import populate_array

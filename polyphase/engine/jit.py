@@ -123,7 +123,8 @@ class _HelperCompiler(CompilerBase):
 # helper compiles as any function does)
 _LINK_ONLY = all(hasattr(codegen.JITCodeLibrary, name) for name in
                  ("_finalize_dynamic_globals", "_verify_declare_only_symbols",
-                  "_get_module_for_linking", "_finalize_final_module"))
+                  "_get_module_for_linking", "_finalize_final_module",
+                  "_optimize_final_module", "serialize_using_object_code", "codegen"))
 
 
 def njit(**options):
