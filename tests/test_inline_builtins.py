@@ -1,6 +1,6 @@
-"""The kernels' stand-ins for numba's ``min``, ``max``, ``int`` of a bool and
-``np.empty`` (:mod:`polyphase.engine.inline_builtins`) against Python's and
-numpy's own."""
+"""The kernels' stand-ins for numba's ``min``, ``max``, ``int`` of a bool,
+``np.empty`` and ``reshape`` (:mod:`polyphase.engine.inline_builtins`)
+against Python's and numpy's own."""
 
 import os
 import subprocess
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from polyphase.engine.inline_builtins import empty1, empty2, flag, imax, imin, zero_fill
+from polyphase.engine.inline_builtins import (empty1, empty2, flag, flat, imax, imin,
+                                              matrix, zero_fill)
 
 
 @numba.njit(cache=False)
@@ -84,10 +85,17 @@ def test_empty_refuses_a_negative_size():
         f(np.zeros(1), 3, -1)
 
 
+def _allocations(script):
+    """What ``script`` prints, run with numba's runtime counting its
+    allocations (NUMBA_NRT_STATS is read at start-up: a child process)."""
+    return subprocess.run([sys.executable, "-c", script], check=True, text=True,
+                          stdout=subprocess.PIPE,
+                          env=dict(os.environ, NUMBA_NRT_STATS="1")).stdout
+
+
 def test_empty_arrays_are_freed():
-    # numba's runtime counts its allocations when NUMBA_NRT_STATS is set at
-    # start-up: an array the intrinsic made and the caller dropped must be
-    # freed, as np.empty's are, and take as many allocations
+    # an array the intrinsic made and the caller dropped must be freed, as
+    # np.empty's are, and take as many allocations
     script = """
 import numba, numpy as np
 from numba.core.runtime import rtsys
@@ -101,10 +109,7 @@ for f in (numba.njit(cache=False)(lambda like, n: empty1(like, n).shape[0]),
     after = rtsys.get_allocation_stats()
     print(after.alloc - before.alloc, after.free - before.free)
 """
-    out = subprocess.run([sys.executable, "-c", script], check=True, text=True,
-                         stdout=subprocess.PIPE,
-                         env=dict(os.environ, NUMBA_NRT_STATS="1")).stdout
-    ours, numpys = out.splitlines()
+    ours, numpys = _allocations(script).splitlines()
     assert ours == numpys and len(set(ours.split())) == 1 and ours.split()[0] != "0"
 
 
@@ -128,3 +133,70 @@ def test_zero_fill_refuses_a_strided_view():
     f = numba.njit(cache=False)(lambda a: zero_fill(a[::2]))
     with pytest.raises(numba.core.errors.TypingError):
         f(np.ones(6))
+
+
+@numba.njit(cache=False)
+def _views(a, o, rows, cols):
+    return matrix(a[o:], rows, cols), flat(matrix(a[o:], rows, cols))
+
+
+@given(st.integers(0, 5), st.integers(0, 6), st.integers(0, 6), st.integers(0, 4),
+       st.sampled_from([np.float32, np.float64, np.complex128, np.int64]))
+def test_matrix_and_flat_are_numpys_reshape(o, rows, cols, spare, dtype):
+    a = np.arange(o + rows * cols + spare).astype(dtype)
+    m, f = _views(a, o, rows, cols)
+    want = a[o:o + rows * cols].reshape((rows, cols))
+    assert m.dtype == want.dtype and m.shape == want.shape
+    if m.size:                                      # (an empty one's are numpy's choice)
+        assert m.strides == want.strides
+    np.testing.assert_array_equal(m, want)
+    np.testing.assert_array_equal(f, want.reshape(-1))
+    if m.size:                                     # views: they write through
+        m[-1, -1] = 99
+        assert a[o + rows * cols - 1] == 99
+        f[0] = 77
+        assert a[o] == 77
+
+
+def test_matrix_refuses_a_view_larger_than_its_array_or_a_negative_size():
+    f = numba.njit(cache=False)(lambda a, m, n: matrix(a, m, n))
+    with pytest.raises(ValueError, match="larger than its array"):
+        f(np.ones(5), 2, 3)
+    with pytest.raises(ValueError, match="negative dimensions"):
+        f(np.ones(5), -1, -2)
+
+
+def test_views_refuse_a_strided_array():
+    with pytest.raises(numba.core.errors.TypingError):
+        numba.njit(cache=False)(lambda a: matrix(a[::2], 1, 2))(np.ones(6))
+    with pytest.raises(numba.core.errors.TypingError):
+        numba.njit(cache=False)(lambda a: flat(a[:, ::2]))(np.ones((2, 4)))
+
+
+def test_a_view_keeps_its_array_alive_and_is_freed_with_it():
+    # a view returned from the function that allocated its array holds the
+    # array (numba's reference count on it): as for reshape, the data stays
+    # valid, and is freed once the view is dropped
+    script = """
+import gc, numba, numpy as np
+from numba.core.runtime import rtsys
+from polyphase.engine.inline_builtins import empty1, matrix
+for f in (numba.njit(cache=False)(lambda like, n: matrix(empty1(like, 2 * n), n, 2)),
+          numba.njit(cache=False)(lambda like, n: np.empty(2 * n, like.dtype).reshape((n, 2)))):
+    f(np.zeros(1), 10)
+    before = rtsys.get_allocation_stats()
+    views = [f(np.zeros(1), 1000) for _ in range(5)]
+    for v in views:
+        v[:] = 3.0
+    held = rtsys.get_allocation_stats()
+    ok = all(float(v.sum()) == 6000.0 for v in views)
+    del views, v
+    gc.collect()
+    after = rtsys.get_allocation_stats()
+    print(ok, held.alloc - before.alloc, held.free - before.free,
+          after.alloc - before.alloc, after.free - before.free)
+"""
+    ours, numpys = _allocations(script).splitlines()
+    assert ours == numpys
+    ok, alloc_held, free_held, alloc, free = map(eval, ours.split())
+    assert ok and free_held < alloc_held == alloc == free

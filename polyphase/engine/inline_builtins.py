@@ -6,7 +6,9 @@ turned into machine code once per signature in a process, then linked into
 its caller and optimised again.  A kernel's first call paid for each: in
 the 1-D kernel's cold compile, ``min`` and ``max`` (two signatures each)
 took 0.10 s, ``np.empty`` 0.08 s and ``int`` 0.02 s of about 3 s (and
-the kernel's own zeroing loop, a helper, 0.02 s).  The
+the kernel's own zeroing loop, a helper, 0.02 s).  ``reshape`` is worse:
+its first use in a process compiles a function of numba's through
+``compile_internal``, 0.13 s (the 1-D kernel's plan is unpacked with five).  The
 intrinsics here emit the same few instructions straight into the caller
 (``min``: a compare and a select; ``empty``: numba's runtime allocation),
 so there is nothing to compile for them.
@@ -14,7 +16,7 @@ so there is nothing to compile for them.
 For the engine's kernels only: the kernels' arguments are checked before
 the call, and these accept integers (``imin``, ``imax``), non-negative
 sizes (``empty1``, ``empty2``, which raise ``ValueError`` on a negative
-one) and contiguous arrays (``zero_fill``) only.
+one) and contiguous arrays (``zero_fill``, ``matrix``, ``flat``) only.
 """
 
 from llvmlite import ir
@@ -29,6 +31,11 @@ def _integers(typingctx, a, b):
         return None
     ty = typingctx.unify_types(a, b)
     return ty if isinstance(ty, types.Integer) else None
+
+
+def _contiguous(a):
+    """Whether ``a`` is a C-contiguous array type."""
+    return isinstance(a, types.Array) and a.layout == "C"
 
 
 def _select(name, less_first):
@@ -100,27 +107,32 @@ def _allocate(context, builder, arrtype, sizes):
     through ``compile_internal``, which compiles two more functions: the
     costs this module is here to avoid.  Sizes are the kernels' own, far
     from overflowing, so its overflow check is left out.)"""
-    # (imported when compiling: numba.np.arrayobj took 20-30 ms of
-    # ``import polyphase``, which a warm start pays)
-    from numba.np.arrayobj import populate_array
-    ary = context.make_array(arrtype)(context, builder)
     itemsize = context.get_abi_sizeof(context.get_data_type(arrtype.dtype))
     intp = context.get_value_type(types.intp)
     count = ir.Constant(intp, 1)
     for s in sizes:
         count = builder.mul(count, s)
-    strides = [ir.Constant(intp, itemsize)]
-    for s in reversed(sizes[1:]):
-        strides.append(builder.mul(strides[-1], s))
     meminfo = context.nrt.meminfo_alloc_aligned(
         builder, size=builder.mul(count, ir.Constant(intp, itemsize)),
         align=context.get_preferred_array_alignment(arrtype.dtype))
     data = context.nrt.meminfo_data(builder, meminfo)
-    populate_array(ary, data=builder.bitcast(data, context.get_data_type(arrtype.dtype)
-                                             .as_pointer()),
-                   shape=cgutils.pack_array(builder, sizes, ty=intp),
-                   strides=cgutils.pack_array(builder, list(reversed(strides)), ty=intp),
-                   itemsize=ir.Constant(intp, itemsize), meminfo=meminfo)
+    return _array(context, builder, arrtype, sizes, ir.Constant(intp, itemsize),
+                  builder.bitcast(data, context.get_data_type(arrtype.dtype).as_pointer()),
+                  meminfo)
+
+
+def _array(context, builder, arrtype, sizes, itemsize, data, meminfo, parent=None):
+    """The C-ordered array of ``arrtype`` with shape ``sizes`` over ``data``."""
+    # (imported when compiling: numba.np.arrayobj took 20-30 ms of
+    # ``import polyphase``, which a warm start pays)
+    from numba.np.arrayobj import populate_array
+    strides = [itemsize]
+    for s in reversed(sizes[1:]):
+        strides.append(builder.mul(strides[-1], s))
+    ary = context.make_array(arrtype)(context, builder)
+    populate_array(ary, data=data, shape=cgutils.pack_array(builder, sizes),
+                   strides=cgutils.pack_array(builder, list(reversed(strides))),
+                   itemsize=itemsize, meminfo=meminfo, parent=parent)
     return ary._getvalue()
 
 
@@ -182,7 +194,7 @@ def zero_fill(typingctx, a):
     >>> a
     array([0., 0., 0., 3.])
     """
-    if not (isinstance(a, types.Array) and a.layout == "C"):
+    if not _contiguous(a):
         return None
 
     def codegen(context, builder, sig, args):
@@ -191,3 +203,64 @@ def zero_fill(typingctx, a):
         cgutils.memset(builder, ary.data, size, 0)
         return context.get_dummy_value()
     return types.void(a), codegen
+
+
+def _view(context, builder, sig, args, sizes):
+    """A C-ordered view of shape ``sizes`` over the data of the intrinsic's
+    first argument, a contiguous array (``ValueError`` if larger than it)."""
+    # (imported when compiling, see _array)
+    from numba.core.imputils import impl_ret_borrowed
+    src = context.make_array(sig.args[0])(context, builder, args[0])
+    count = ir.Constant(sizes[0].type, 1)
+    for s in sizes:
+        count = builder.mul(count, s)
+    with builder.if_then(builder.icmp_signed(">", count, src.nitems), likely=False):
+        context.call_conv.return_user_exc(builder, ValueError, ("view larger than its array",))
+    view = _array(context, builder, sig.return_type, sizes, src.itemsize, src.data,
+                  src.meminfo, src.parent)
+    return impl_ret_borrowed(context, builder, sig.return_type, view)
+
+
+@intrinsic
+def matrix(typingctx, a, rows, cols):
+    """``a[:rows * cols].reshape((rows, cols))`` of a contiguous 1-D array:
+    a view, compiled in place (see the module docstring).  ``ValueError``
+    if a size is negative or the view is larger than ``a``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from polyphase.engine.jit import njit
+    >>> njit()(lambda v: matrix(v, 2, 3))(np.arange(7))
+    array([[0, 1, 2],
+           [3, 4, 5]])
+    """
+    if not (_contiguous(a) and a.ndim == 1 and isinstance(rows, types.Integer)
+            and isinstance(cols, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return _view(context, builder, sig, args, _sizes(context, builder, sig.args[1:],
+                                                         args[1:]))
+    return a.copy(ndim=2)(a, rows, cols), codegen
+
+
+@intrinsic
+def flat(typingctx, a):
+    """``a.reshape(a.size)`` of a contiguous array: a view, compiled in
+    place (see the module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from polyphase.engine.jit import njit
+    >>> njit()(lambda v: flat(v))(np.arange(6).reshape(2, 3))
+    array([0, 1, 2, 3, 4, 5])
+    """
+    if not _contiguous(a):
+        return None
+
+    def codegen(context, builder, sig, args):
+        src = context.make_array(sig.args[0])(context, builder, args[0])
+        return _view(context, builder, sig, args, [src.nitems])
+    return a.copy(ndim=1)(a), codegen

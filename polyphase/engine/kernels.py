@@ -20,7 +20,7 @@ import numpy as np
 from .jit import njit
 
 from . import simd
-from .inline_builtins import empty1, empty2, flag, imax, imin, zero_fill
+from .inline_builtins import empty1, empty2, flag, flat, imax, imin, matrix, zero_fill
 
 
 # Blocks per de-interleave tile: a tile of the input (TILE * M samples) stays in
@@ -442,7 +442,7 @@ def _store_all(acc, covered, out, L, bs, be, w0):
     # (:func:`.simd.interleave3` ..; loops of literal stride, which LLVM
     # vectorises itself, were as fast and took 1.3 s to compile for L = 3-8)
     G = simd.lanes(out.dtype)
-    af, of = acc.reshape(acc.size), out
+    af, of = flat(acc), out
     s, d, step, cnt = lo - bs, lo * L - w0, acc.shape[1], hi - lo
     for i in range(0, cnt, G):
         n = imin(G, cnt - i)
@@ -466,17 +466,17 @@ def unpack(ints, coefs):
     :meth:`~polyphase.engine.phase_pairs.PhasePlan.packed` (views)."""
     G, nc, nt, ne, nx = ints[0], ints[1], ints[2], ints[3], ints[4]
     o = 5
-    groups = ints[o:o + 2 * G].reshape((G, 2))
+    groups = matrix(ints[o:], G, 2)
     o += 2 * G
     cptr = ints[o:o + nc]
     o += nc
-    ctaps = ints[o:o + 2 * nt].reshape((nt, 2))
+    ctaps = matrix(ints[o:], nt, 2)
     o += 2 * nt
     eptr = ints[o:o + ne]
     o += ne
-    etaps = ints[o:o + 2 * nx].reshape((nx, 2))
-    ccoef = coefs[:2 * nt].reshape((nt, 2))
-    ecoef = coefs[2 * nt:2 * nt + nx].reshape((nx, 1))
+    etaps = matrix(ints[o:], nx, 2)
+    ccoef = matrix(coefs, nt, 2)
+    ecoef = matrix(coefs[2 * nt:], nx, 1)
     return groups, cptr, ctaps, ccoef, eptr, etaps, ecoef
 
 
@@ -541,7 +541,7 @@ def _jobs_kernel(gather, split, pairs):
                 # are skipped as they would be on the whole streams)
                 base = imin(imax(bs - kmax, 0), nbx)
                 end = imax(imin(be - kmin, nbx), base)
-                P = local[:M * (end - base)].reshape((M, end - base))   # (C order:
+                P = matrix(local, M, end - base)                  # (C order:
                 split_phases(xq[lane, 0], M, base * M - pre, P)        # unit strides)
             else:
                 base = 0
