@@ -173,3 +173,49 @@ def test_helpers_from_the_cache_link_into_new_kernels(tmp_path):
     (cres,) = twice.overloads.values()
     if jit._LINK_ONLY:
         assert isinstance(cres.library, jit._LinkOnlyLibrary)
+
+
+_KINDS_CHILD = """
+import json, sys
+import numpy as np
+import polyphase as pp
+from polyphase.engine import kernels
+rng = np.random.default_rng(1)
+h, x = rng.standard_normal(9), rng.standard_normal(1 << 14)
+out = {{}}
+for L, M in {rates}:
+    y = pp.upfirdn(h, x, L, M)
+    (cres,) = kernels.job_kernel(L, M).overloads.values()
+    out[f"{{L}}/{{M}}"] = [y.tolist(), cres.fndesc.mangled_name]
+print(json.dumps(out))
+"""
+
+
+def test_kinds_compiled_in_two_processes_keep_their_own_code(tmp_path):
+    """The 1-D kernel's kinds are closures of one source.  numba names a
+    function's code after its qualified name, its argument types and a
+    counter of the compiling process: two kinds, each compiled first thing
+    in a process of its own, had one name (``run_jobs`` ``v1``), and a
+    process that loaded both from the cache held two bodies under one
+    symbol (numba issue #10486).  Each kind now has a name of its own
+    (``njit(name=...)``): two processes compile a kind each, a third loads
+    both, and each matches scipy."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS="1")
+    rates = [(3, 2), (2, 3)]
+
+    def child(rates):
+        script = _KINDS_CHILD.format(rates=rates)
+        out = subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                             stdout=subprocess.PIPE, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    names = [child([r])[f"{r[0]}/{r[1]}"][1] for r in rates]
+    assert names[0] != names[1]
+    both = child(rates)
+    rng = np.random.default_rng(1)
+    h, x = rng.standard_normal(9), rng.standard_normal(1 << 14)
+    for (L, M), name in zip(rates, names):
+        y, loaded = both[f"{L}/{M}"]
+        assert loaded == name                   # (from the cache, not compiled again)
+        np.testing.assert_allclose(y, scipy.signal.upfirdn(h, x, L, M), rtol=1e-12,
+                                   atol=1e-12, err_msg=f"{L}/{M}")

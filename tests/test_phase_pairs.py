@@ -266,10 +266,15 @@ def test_axis0_pairs_match_a_tap_by_tap_sum(L, M, K, zeros, start, extra, width,
 def test_packed_plan_unpacks_to_the_plan(L, K):
     """The 1-D kernel gets the plan as two flat arrays (fewer arguments to
     unbox per call) and unpacks every field as it was."""
-    from polyphase.engine import kernels
+    import numba
+    from polyphase.engine.kernels import unpack
+
+    @numba.njit(cache=False)                # (unpack is for numba functions only)
+    def unpacked(ints, coefs):
+        return unpack(ints, coefs)
 
     plan = plan_of(pp.Conv(RNG.standard_normal(K)) @ pp.Up(L)).delayed(3)
-    got = kernels.unpack(*plan.packed())
+    got = unpacked(*plan.packed())
     for field, a, b in zip(plan._fields, got, plan):
         assert a.dtype == b.dtype, field
         np.testing.assert_array_equal(a, b.reshape(a.shape), err_msg=field)

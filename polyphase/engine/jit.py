@@ -143,6 +143,15 @@ def njit(**options):
     would jump to the wrapper that was not built, and the process would
     crash).
 
+    ``name`` replaces the function's qualified name, for the functions a
+    factory makes from one source (a kernel per kind of signal): each needs
+    a name of its own.  numba names a function's code after its qualified
+    name, its argument types and a counter of the process that compiled it
+    (``v<count>``): the 1-D kernel's kinds, each compiled first thing in a
+    process of its own, were all ``run_jobs`` with ``v1``, two bodies under
+    one symbol in a process that loads both from the cache (numba issue
+    #10486: a call may then reach the other body).
+
     Examples
     --------
     >>> import numpy as np
@@ -164,6 +173,7 @@ def njit(**options):
     TypeError: add is for numba functions only (internal=True), not for calls from Python
     """
     internal = options.pop("internal", False)
+    name = options.pop("name", None)
     if internal:
         options.update(no_cpython_wrapper=True, no_cfunc_wrapper=True)
         if _LINK_ONLY:
@@ -171,6 +181,8 @@ def njit(**options):
     cache = options.pop("cache", False)
 
     def decorate(func):
+        if name is not None:
+            func.__qualname__ = f"{func.__qualname__.rpartition('.')[0]}.{name}".lstrip(".")
         dispatcher = numba.njit(**options)(func)
         if internal:
             dispatcher.__class__ = _internal_class(type(dispatcher))

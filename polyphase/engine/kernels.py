@@ -10,10 +10,14 @@ computed.  Neighbouring phases that read the same samples run as a pair
 (gather form), so jobs of (lane, block chunk) run in parallel
 (:func:`.groups.run`) with no atomics.
 
-Compile time (issue goal: 3 s a kernel): the tap helpers are plain numba
-functions rather than ``inline="always"`` (which re-types the callee at every
-call site: 35 s for the first version of the pair kernel, 2.9 s now), and no
-helper takes a literal argument, which would compile a copy per value.
+Compile time (issue goal: 3 s a kernel): the helpers, down to the smallest,
+are numba functions of their own rather than ``inline="always"``, which
+copies and re-types the callee at every call site (35 s for the first
+version of the pair kernel; the small helpers' 21 call sites in the 3/2
+kind, 0.3-0.4 s), and no helper takes a literal argument, which would
+compile a copy per value.  A helper only kernels call is compiled once, to
+code its callers link (:func:`.jit.njit`, ``internal=True``), and LLVM
+inlines the small ones there: the kernels' machine code calls none of them.
 """
 
 import numpy as np
@@ -103,7 +107,7 @@ def deinterleave(x, pre, M, out):
                     _edge(row, b * M + q - pre, dst, b)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, internal=True, nogil=True)
 def _edge(row, col, d, j):
     d[j] = row[col] if 0 <= col < row.shape[0] else 0
 
@@ -165,11 +169,12 @@ def split_phases(row, M, so, P):
                 _edge(row, M * j + so + m, P[m], j)
 
 
-# (_inside and _stream are inlined into their callers' numba IR: as
-# functions of their own they took 0.4 s of the kernel's 2.85 s cold
-# compile, 2.44 s with them inlined; larger helpers inlined this way cost
-# more than they save, see the module docstring)
-@njit(cache=True, nogil=True, inline="always")
+# (_inside, _stream, _four, _phase_range, _edge and unpack were inlined
+# into their callers' numba IR while every function cost machine code and
+# wrappers of its own: 0.4 s less then.  As link-only helpers, functions
+# again, the first calls of the 2/3 and 3/2 kinds took 2.84 -> 2.57 and
+# 3.03 -> 2.66 s on the Xeon, run time unchanged; see the module docstring)
+@njit(cache=True, internal=True, nogil=True)
 def _inside(taps, j, jend, lo, hi, nb):
     """Whether taps ``j:jend`` read inside the input for all blocks ``[lo, hi)``.
 
@@ -184,7 +189,7 @@ def _inside(taps, j, jend, lo, hi, nb):
     return lo >= kmax and hi <= nb + kmin
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, internal=True, nogil=True)
 def _stream(xq, taps, j, lo, hi):
     """Input samples tap ``j`` reads for blocks ``[lo, hi)`` (a zero-based view)."""
     return xq[taps[j, 0], lo - taps[j, 1]:hi - taps[j, 1]]
@@ -232,7 +237,7 @@ def any_not_finite(a):
     return not_finite(a) != 0
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, internal=True, nogil=True)
 def _four(coef, j, end):
     """Taps ``j+1, j+2, j+3`` clamped to ``end - 1``, and their coefficients
     (0 past ``end``): fewer than four taps run as four, the missing ones
@@ -291,8 +296,9 @@ def _taps1(a, xq, taps, coef, j, end, lo, hi, exact):
 def _taps2_kernel(out):
     """:func:`_taps2`, and with ``out`` the kernel for L = 2 whose single
     pass may write the output itself (a closure constant: the other kinds
-    do not compile that loop)."""
-    @njit(cache=True, internal=True, nogil=True, fastmath=CONTRACT)
+    do not compile that loop; a name of its own, see :func:`.jit.njit`)."""
+    @njit(cache=True, internal=True, nogil=True, fastmath=CONTRACT,
+          name="_taps2_out" if out else "_taps2")
     def _taps2(a0, a1, xq, taps, coef, j, end, lo, hi, exact, dst, stream):
         """:func:`_taps1` for a pair of phases: ``coef[:, 0]`` into ``a0``,
         ``coef[:, 1]`` into ``a1``.
@@ -357,7 +363,7 @@ _taps2 = _taps2_kernel(False)
 _taps2_out = _taps2_kernel(True)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, internal=True, nogil=True)
 def _phase_range(p, L, bs, be, w0, nout):
     """Blocks ``[lo, hi)`` of ``[bs, be)`` whose phase-``p`` sample is in the window."""
     return imax(bs, -((p - w0) // L)), imin(be, (w0 + nout - 1 - p) // L + 1)
@@ -460,7 +466,7 @@ def _store_all(acc, covered, out, L, bs, be, w0):
             simd.interleave8(af, s + i, step, of, d + 8 * i, n)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, internal=True, nogil=True)
 def unpack(ints, coefs):
     """The :class:`~polyphase.engine.phase_pairs.PhasePlan` tuple from
     :meth:`~polyphase.engine.phase_pairs.PhasePlan.packed` (views)."""
@@ -487,8 +493,12 @@ def _jobs_kernel(gather, split, pairs):
     ``xq`` holds phase streams) and ``pairs`` (L > 1: phases in pairs).  One
     source, a compiled kernel for each kind: a signal compiles only the code
     its kind runs, the first call of a kernel is what the issue's J1 times
-    (see :func:`job_kernel`)."""
-    @njit(cache=True, nogil=True, fastmath=CONTRACT)
+    (see :func:`job_kernel`).  Each kind's code has a name of its own
+    (``run_jobs_gather_split_pairs`` .., see :func:`.jit.njit`)."""
+    kind = "".join(f"_{word}" for word, on in
+                   (("gather", gather), ("split", split), ("pairs", pairs)) if on)
+
+    @njit(cache=True, nogil=True, fastmath=CONTRACT, name="run_jobs" + kind)
     def run_jobs(xq, ints, coefs, L, b_first, nblocks, w0, out, mapped, chunk, exact, job0,
                  job1):
         """Jobs ``[job0, job1)`` of output blocks ``[b_first, b_first + nblocks)``.
