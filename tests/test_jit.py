@@ -3,11 +3,13 @@
 run, give the results of compiled ones, leave numba's compiler unloaded,
 and numba still compiles the user's own functions afterwards."""
 
+import gc
 import json
 import os
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 import scipy.signal
@@ -219,3 +221,59 @@ def test_kinds_compiled_in_two_processes_keep_their_own_code(tmp_path):
         assert loaded == name                   # (from the cache, not compiled again)
         np.testing.assert_allclose(y, scipy.signal.upfirdn(h, x, L, M), rtol=1e-12,
                                    atol=1e-12, err_msg=f"{L}/{M}")
+
+
+_DEFAULT_THRESHOLDS = gc.get_threshold()
+
+
+def test_compiles_run_with_the_collector_paused_and_restore_it(monkeypatch):
+    """A kernel compiles with Python's cyclic garbage collector paused (it
+    ran ~350 times in one kernel's compile), and leaves it as it was:
+    collections while numba's pipeline runs are counted, with a threshold
+    that collects at about every allocation."""
+    from numba.core import compiler
+
+    from polyphase.engine import jit
+
+    inside, seen = [False], []
+    pipeline = compiler.compile_extra
+
+    def watched_pipeline(*args, **kwargs):
+        inside[0] = True
+        try:
+            return pipeline(*args, **kwargs)
+        finally:
+            inside[0] = False
+
+    def watch(phase, info):
+        if phase == "start":
+            seen.append(inside[0])
+
+    monkeypatch.setattr(compiler, "compile_extra", watched_pipeline)
+
+    def fresh():
+        @jit.njit(nogil=True)
+        def grow(n):
+            t = 0.0
+            for i in range(n):
+                t += i * 0.5
+            return t
+        return grow
+
+    gc.callbacks.append(watch)
+    try:
+        gc.set_threshold(1, 1, 1)
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            seen.clear()
+            assert fresh()(4) == 3.0
+            assert True not in seen and gc.isenabled() == enabled
+        # the count can fail: numba's own dispatcher, its collector not paused
+        gc.enable()
+        seen.clear()
+        assert numba.njit(fresh().py_func)(4) == 3.0
+        assert seen.count(True) > 0
+    finally:
+        gc.callbacks.remove(watch)
+        gc.set_threshold(*_DEFAULT_THRESHOLDS)
+        gc.enable()

@@ -433,7 +433,8 @@ def _store_all(acc, covered, out, L, bs, be, w0):
             acc[p, :be - bs] = 0
     # phase p's blocks [lo_p, hi_p) shrink as p grows: all phases are inside
     # from lo_0 (the largest lo) to hi_(L-1) (the smallest hi)
-    lo, _ = _phase_range(0, L, bs, be, w0, nout)
+    # (L * 0, not a literal 0: a literal argument compiles a copy of the helper)
+    lo, _ = _phase_range(L * 0, L, bs, be, w0, nout)
     _, hi = _phase_range(L - 1, L, bs, be, w0, nout)
     for p in range(L):
         lp, hp = _phase_range(p, L, bs, be, w0, nout)
