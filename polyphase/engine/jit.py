@@ -132,7 +132,8 @@ _LINK_ONLY = all(hasattr(codegen.JITCodeLibrary, name) for name in
 
 def njit(**options):
     """``numba.njit(**options)``, keywords only; with ``cache=True`` the
-    dispatcher's cache is a :class:`KernelCache`.
+    dispatcher's cache is a :class:`KernelCache`.  The dispatcher compiles
+    with Python's garbage collector paused (:class:`_PausedCollector`).
 
     ``internal=True`` marks a helper that only other numba functions call:
     numba then builds neither of the wrappers it gives every function for
