@@ -277,3 +277,21 @@ def test_compiles_run_with_the_collector_paused_and_restore_it(monkeypatch):
         gc.callbacks.remove(watch)
         gc.set_threshold(*_DEFAULT_THRESHOLDS)
         gc.enable()
+
+
+def test_a_cached_closure_needs_a_name_of_its_own():
+    """Closures of one source share a qualified name, hence numba's symbol
+    (see the test above): ``njit`` refuses a cached one without ``name``,
+    and names it with one."""
+    from polyphase.engine import jit
+
+    def make(scale, name=None):
+        def scaled(v):
+            return scale * v
+        return jit.njit(cache=True, name=name)(scaled)
+
+    with pytest.raises(TypeError, match="needs njit\\(name=...\\)"):
+        make(2.0)
+    named = make(3.0, name="scaled_by_3")
+    assert named.py_func.__qualname__.endswith(".scaled_by_3")
+    assert named(2.0) == 6.0

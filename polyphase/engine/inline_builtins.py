@@ -99,6 +99,14 @@ def _sizes(context, builder, tys, values):
     return sizes
 
 
+def _count(builder, sizes):
+    """The number of elements of an array of shape ``sizes`` (``intp`` values)."""
+    count = ir.Constant(sizes[0].type, 1)
+    for s in sizes:
+        count = builder.mul(count, s)
+    return count
+
+
 def _allocate(context, builder, arrtype, sizes):
     """A new C-ordered array of ``arrtype`` with shape ``sizes`` from numba's
     runtime (what ``np.empty`` does, without its overload's function).
@@ -109,11 +117,8 @@ def _allocate(context, builder, arrtype, sizes):
     from overflowing, so its overflow check is left out.)"""
     itemsize = context.get_abi_sizeof(context.get_data_type(arrtype.dtype))
     intp = context.get_value_type(types.intp)
-    count = ir.Constant(intp, 1)
-    for s in sizes:
-        count = builder.mul(count, s)
     meminfo = context.nrt.meminfo_alloc_aligned(
-        builder, size=builder.mul(count, ir.Constant(intp, itemsize)),
+        builder, size=builder.mul(_count(builder, sizes), ir.Constant(intp, itemsize)),
         align=context.get_preferred_array_alignment(arrtype.dtype))
     data = context.nrt.meminfo_data(builder, meminfo)
     return _array(context, builder, arrtype, sizes, ir.Constant(intp, itemsize),
@@ -211,10 +216,8 @@ def _view(context, builder, sig, args, sizes):
     # (imported when compiling, see _array)
     from numba.core.imputils import impl_ret_borrowed
     src = context.make_array(sig.args[0])(context, builder, args[0])
-    count = ir.Constant(sizes[0].type, 1)
-    for s in sizes:
-        count = builder.mul(count, s)
-    with builder.if_then(builder.icmp_signed(">", count, src.nitems), likely=False):
+    with builder.if_then(builder.icmp_signed(">", _count(builder, sizes), src.nitems),
+                         likely=False):
         context.call_conv.return_user_exc(builder, ValueError, ("view larger than its array",))
     view = _array(context, builder, sig.return_type, sizes, src.itemsize, src.data,
                   src.meminfo, src.parent)

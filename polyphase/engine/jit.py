@@ -154,7 +154,8 @@ def njit(**options):
     (``v<count>``): the 1-D kernel's kinds, each compiled first thing in a
     process of its own, were all ``run_jobs`` with ``v1``, two bodies under
     one symbol in a process that loads both from the cache (numba issue
-    #10486: a call may then reach the other body).
+    #10486: a call may then reach the other body).  A closure with
+    ``cache=True`` and no ``name`` is refused (``TypeError``).
 
     Examples
     --------
@@ -185,6 +186,10 @@ def njit(**options):
     cache = options.pop("cache", False)
 
     def decorate(func):
+        # (a cached closure without a name of its own is the collision above)
+        if cache and func.__closure__ and name is None:
+            raise TypeError(f"{func.__qualname__}: a cached closure needs njit(name=...), "
+                            "one per closure made from its source")
         if name is not None:
             func.__qualname__ = f"{func.__qualname__.rpartition('.')[0]}.{name}".lstrip(".")
         dispatcher = numba.njit(**options)(func)
