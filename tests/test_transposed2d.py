@@ -67,19 +67,45 @@ def test_operator_windows_match_the_dense_matrix(mode, dtype, monkeypatch):
     assert calls
 
 
-def test_non_finite_input_takes_the_exact_kernel(monkeypatch):
-    """The kernel multiplies the box's empty places; inf there would be NaN
-    where the taps give inf, so such input goes to the ring kernel."""
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("width, where", [(7, 3), (7, 0), (7, 6), (70, 35), (70, 1),
+                                          (70, 69), (200, 150)])
+def test_non_finite_input_takes_the_exact_kernel(monkeypatch, width, where, dtype, value):
+    """The kernel's vector pass multiplies the box's empty places; inf there
+    gives NaN where the taps give inf, so the ring kernel, which multiplies
+    no empty place, runs again.  The outputs it computes one at a time (the
+    columns at a row's ends) skip the zeros and are exact as they are."""
     calls = record_jobs(monkeypatch, kernels2d, "transposed2_rows")
     exact = record_jobs(monkeypatch, kernels_ring, "run_jobs")
-    x = np.ones((1, 1, 6, 7))
-    x[0, 0, 2, 3] = np.inf
-    w = np.ones((1, 1, 3, 3))          # k = 3: phases have 4, 2, 2 and 1 taps
+    x = np.ones((1, 1, 6, width), dtype)
+    x[0, 0, 2, where] = value
+    w = np.ones((1, 1, 3, 3), dtype)   # k = 3: phases have 4, 2, 2 and 1 taps
     y = pnn.conv_transpose2d(x, w, stride=2)
     expected = brute_conv_transpose2d(x[:, 0], w[0, 0], 2, 0, 0)
-    assert not calls and len(exact) == 1
-    assert not np.isnan(y).any()
+    np.testing.assert_array_equal(y[:, 0], expected)   # (NaN where expected's are)
+    if value != value:
+        assert np.isnan(y).any()
+    else:
+        assert not np.isnan(y).any()
+    if 0 < where < width - 1:
+        # read by the vector pass: the layer's straight route, then the
+        # engine's, give the images up, and the ring kernel runs
+        assert len(calls) == 2 and len(exact) == 1
+
+
+def test_non_finite_output_of_finite_input_is_kept_exact(monkeypatch):
+    """Finite input whose sums overflow: the check sees inf and the ring
+    kernel runs; its result is the same (inf where the sums overflow)."""
+    exact = record_jobs(monkeypatch, kernels_ring, "run_jobs")
+    x = np.full((1, 1, 5, 40), 3e38, np.float32)
+    w = np.ones((1, 1, 3, 3), np.float32)
+    y = pnn.conv_transpose2d(x, w, stride=2)
+    with np.errstate(over="ignore"):    # (sums of positive terms: any order overflows alike)
+        expected = brute_conv_transpose2d(x[:, 0], w[0, 0], 2, 0, 0).astype(np.float32)
+    assert np.isinf(expected).any() and np.isfinite(expected).any()
     np.testing.assert_array_equal(y[:, 0], expected)
+    assert exact
 
 
 def test_wider_boxes_and_complex_data_take_the_ring_kernel(monkeypatch):

@@ -212,29 +212,12 @@ def not_finite(a):
     """Sum of ``a - a`` over a 1-D array: zero unless an element is ``inf`` or
     ``NaN``.  (``reassoc`` only lets LLVM vectorise the sum; it assumes
     nothing about NaN.)  One call over a flat view: a call per row of a
-    512x512 image cost more than the sums.  For the kernels; from Python,
-    :func:`any_not_finite`."""
+    512x512 image cost more than the sums.  For the kernels only (no Python
+    wrapper: see :func:`.jit.njit`'s ``internal``)."""
     t = a.dtype.type(0)
     for j in range(a.shape[0]):
         t += a[j] - a[j]
     return t
-
-
-@njit(cache=True, nogil=True)
-def any_not_finite(a):
-    """:func:`not_finite` called from Python (``True`` if ``a`` holds an
-    ``inf`` or ``NaN``).  The kernels call :func:`not_finite` itself, which
-    has no Python wrapper: its compile in the 1-D kernel took 0.13 s with one
-    and 0.02-0.03 s without.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from polyphase.engine.kernels import any_not_finite
-    >>> any_not_finite(np.array([1.0, np.inf])), any_not_finite(np.ones(3))
-    (True, False)
-    """
-    return not_finite(a) != 0
 
 
 @njit(cache=True, internal=True, nogil=True)

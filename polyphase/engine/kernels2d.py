@@ -217,19 +217,28 @@ def transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, mapped, job0, job1):
     Output ``(o1, o2)`` (window origin ``(s1, s2)``), in blocks ``b = o // 2``
     and phases ``p = o % 2``, is ``sum_{r,t} c[p1, r, p2, t] * x[b1 - k1[p1] -
     r, b2 - k2 - t]`` (input origin ``(in1, in2)``): each output row reads
-    two input rows, and both column phases are written in one pass, an
-    interleaved store LLVM vectorises.  The taps a phase lacks are zeros of
-    ``c``, multiplied like the others (the caller checks that ``x`` and ``c``
-    are finite, so they add exact zeros: the input, a quarter of the output,
-    is cheaper to check, 13 against 50 us for a 512x512 image).  The
-    phase-by-phase kernel (:func:`_block_row`) made a pass over a scratch
-    row per tap and column phase and one to interleave them: 0.39-0.50
-    against 0.15 ms for a 512x512 float32 image.  The columns at the
-    window's ends are computed one at a time, skipping the absent taps.
+    two input rows, and both column phases are written in one pass
+    (:func:`.simd.pair_taps4_checked`: a vector of each phase, then
+    interleaved).  The phase-by-phase kernel (:func:`_block_row`) made a
+    pass over a scratch row per tap and column phase and one to interleave
+    them: 0.39-0.50 against 0.15 ms for a 512x512 float32 image.  The
+    columns at the window's ends are computed one at a time, skipping the
+    absent taps.
+
+    The taps a phase lacks are zeros of ``c``, multiplied like the others:
+    exact while the data are finite, but ``0 * inf`` is NaN.  The vector
+    pass adds ``o - o`` of its outputs to a check, whose sum the function
+    returns: not 0 when one is not finite, and the caller then runs the
+    taps exactly.  (It had checked the input before the kernel instead, a
+    pass over 1 MB for a 512x512 float32 image that the kernel's 4 MB
+    output had pushed out of the cache: 0.03 of the call's 0.27-0.31 ms,
+    one thread, on the Xeon.)  The outputs computed one at a time skip the
+    zeros and need no check.
     """
     n1, n2 = x.shape[1], x.shape[2]
     rows, cols = out.shape[1], out.shape[2]
     zero = np.zeros(n2, x.dtype)                     # the rows outside the image
+    check = np.zeros(simd.lanes(x.dtype), x.dtype)
     # a large output into mapped pages (simd.STREAM_BYTES) is written a row
     # at a time into a row that stays in cache, then streamed: its rows
     # start anywhere in a line (C2, 2048x2048 float32 to 4098x4098, one
@@ -252,8 +261,14 @@ def transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, mapped, job0, job1):
         xb = x[lane, ia - 1] if 0 <= ia - 1 < n1 else zero
         orow = line if stream else out[lane, r]
         if B1 > B0:
-            # zero-based views: a signed index would stop vectorisation
-            _pair_rows(orow[2 * B0 - s2:], xa[e:], xb[e:], c[p1], B1 - B0)
+            # output 2j + p2 of the run is (c[p1, 0, p2, 0] xa[e + 1 + j] +
+            # c[p1, 0, p2, 1] xa[e + j]) + (the same of xb with r = 1)
+            cp = c[p1]
+            simd.pair_taps4_checked(
+                xa[e + 1:], xa[e:], xb[e + 1:], xb[e:],
+                (cp[0, 0, 0], cp[0, 0, 1], cp[1, 0, 0], cp[1, 0, 1],
+                 cp[0, 1, 0], cp[0, 1, 1], cp[1, 1, 0], cp[1, 1, 1]),
+                orow[2 * B0 - s2:], B1 - B0, check)
         for j in range(head):
             orow[j] = _transposed2_at(xa, xb, c[p1], s2 + j, k2, in2)
         for j in range(tail, cols):
@@ -262,17 +277,7 @@ def transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, mapped, job0, job1):
             simd.stream_copy(line, out[lane, r])
     if stream:
         simd.fence()
-
-
-@njit(cache=True, internal=True, nogil=True, fastmath={"contract"}, inline="always")
-def _pair_rows(o, xa, xb, cp, n):
-    """``o[2j + p] = sum_{r,t} cp[r, p, t] * (xa, xb)[r][j + 1 - t]`` for ``j < n``."""
-    a0, a1, b0, b1 = xa[1:], xa[:n], xb[1:], xb[:n]
-    c000, c001, c010, c011 = cp[0, 0, 0], cp[0, 0, 1], cp[0, 1, 0], cp[0, 1, 1]
-    c100, c101, c110, c111 = cp[1, 0, 0], cp[1, 0, 1], cp[1, 1, 0], cp[1, 1, 1]
-    for j in range(n):
-        o[2 * j] = (c000 * a0[j] + c001 * a1[j]) + (c100 * b0[j] + c101 * b1[j])
-        o[2 * j + 1] = (c010 * a0[j] + c011 * a1[j]) + (c110 * b0[j] + c111 * b1[j])
+    return not_finite(check)
 
 
 @njit(cache=True, nogil=True, inline="always")
