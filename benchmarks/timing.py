@@ -37,6 +37,32 @@ def _peak_gmacs():
 PEAK_GMACS = _peak_gmacs()
 
 
+def settle_allocator() -> None:
+    """Put the C allocator in the state of a process that has freed a large
+    array: allocate and free one 16 MB block, once per process.
+
+    glibc's ``malloc`` serves blocks above its ``mmap`` threshold (128 KB at
+    start) with fresh mappings, whose every page faults when first written;
+    freeing such a block raises the threshold to its size (up to 32 MB), and
+    from then on large temporaries come from the heap, their pages already
+    mapped.  A peer that allocates its output and temporaries at each call
+    took twice as long before as after: torch's ``conv_transpose2d`` of a
+    512x512 float32 image with a 3x3 kernel, one thread, on the Xeon,
+    5.4-6.3 ms against 2.3-2.5 ms.  Which state a case met had depended on
+    the cases run before it in its process (C1 alone: 5.7-6.3 ms; after
+    the U cases of a full run: 2.5 ms).  Peers are timed at their best, as
+    in any long-running process.  (Our results recycle their buffers
+    (:func:`polyphase.engine.scratch.result`), either way.)"""
+    global _SETTLED
+    if not _SETTLED:
+        block = np.empty(1 << 24, np.uint8)
+        del block
+        _SETTLED = True
+
+
+_SETTLED = False
+
+
 def interleaved(fns: dict, repeats: int = 7, min_repeat: float = MIN_REPEAT,
                 gap: float = 0.0, before: dict | None = None) -> dict:
     """Median seconds per call of each function, timed A B A B ...
@@ -49,10 +75,12 @@ def interleaved(fns: dict, repeats: int = 7, min_repeat: float = MIN_REPEAT,
     too) otherwise compete for the cores with the one being timed, and
     whichever runs second pays (measured: our 64-channel layer 55 ms with
     2 threads when torch's threads were told not to spin, 90 ms when they
-    spun).  ``before[name]()``, when given, runs before each of ``name``'s
-    calls outside the timed loop and before each of its timed blocks (e.g.
-    setting the thread count it is timed with).
+    spun).  The process's allocator is settled first
+    (:func:`settle_allocator`).  ``before[name]()``, when given, runs
+    before each of ``name``'s calls outside the timed loop and before each
+    of its timed blocks (e.g. setting the thread count it is timed with).
     """
+    settle_allocator()
     before = before or {}
     inner = {}
     for name, fn in fns.items():

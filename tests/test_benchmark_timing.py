@@ -1,5 +1,13 @@
 """The benchmark suite's interleaved timing (benchmarks.timing)."""
 
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
 from benchmarks import timing
 
 
@@ -21,3 +29,41 @@ def test_interleaved_runs_each_setup_before_each_of_its_blocks():
     assert calls["one"] and set(calls["one"]) == {1}
     assert calls["two"] and set(calls["two"]) == {2}
     assert len(calls["one"]) == 2 + 3            # warm-up, inner-loop sizing, 3 blocks
+
+
+_FAULTS_CHILD = """
+import json, resource
+import torch
+from benchmarks import timing
+torch.set_num_threads(1)
+x, w = torch.ones((1, 1, 512, 512)), torch.ones((1, 1, 3, 3))
+
+def faults():
+    # minor page faults of one call, which allocates its output and columns
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    with torch.inference_mode():
+        torch.nn.functional.conv_transpose2d(x, w, stride=2)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+fresh = [faults() for _ in range(4)]
+timing.settle_allocator()
+print(json.dumps([fresh, [faults() for _ in range(4)]]))
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                    reason="glibc's mmap threshold")
+def test_a_settled_allocator_spares_the_peer_its_page_faults():
+    """torch's ``conv_transpose2d`` of a 512x512 image (a 4 MB output, 9 MB
+    of columns) faults in ~2300 fresh pages at every call of a process that
+    has freed no large block; after :func:`timing.settle_allocator`, none
+    after the first call (a process of its own: this one's allocator may
+    have settled already)."""
+    pytest.importorskip("torch")
+    out = subprocess.run([sys.executable, "-c", _FAULTS_CHILD], check=True,
+                         stdout=subprocess.PIPE, text=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    fresh, settled = json.loads(out.strip().splitlines()[-1])
+    pages = (4 << 20) // 4096                     # the output's pages alone
+    assert min(fresh[1:]) >= pages
+    assert max(settled[1:]) < pages // 20
