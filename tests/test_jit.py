@@ -49,9 +49,10 @@ rng = np.random.default_rng(0)
 outs = [{calls}]
 np.savez({path!r}, *outs)
 compiler_loaded = "numba.np.arraymath" in sys.modules
+arrays_loaded = "numba.np.arrayobj" in sys.modules
 import numba
 user = numba.njit(lambda a: np.sum(a))          # numba compiles after the loads
-print(json.dumps(dict(compiler_loaded=compiler_loaded,
+print(json.dumps(dict(compiler_loaded=compiler_loaded, arrays_loaded=arrays_loaded,
                       user_jit=float(user(np.arange(4.0))))))
 """
 
@@ -68,6 +69,10 @@ def test_kernels_loaded_from_the_cache(tmp_path):
     _child(tmp_path / "fill.npz")                  # compiles what the cache lacks
     res = _child(tmp_path / "warm.npz")
     assert not res["compiler_loaded"], "a load refreshed numba's registries"
+    # (a kernel that calls one of numba's overloads of numpy (np.empty,
+    # reshape, carray) imports numba.np.arrayobj, ~20 ms, when it is loaded:
+    # the kernels use the intrinsics of polyphase.engine.inline_builtins)
+    assert not res["arrays_loaded"], "a kernel loaded numba.np.arrayobj"
     assert res["user_jit"] == 6.0
     expected = _calls("pp.upfirdn")
     with np.load(tmp_path / "warm.npz") as warm:

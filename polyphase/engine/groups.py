@@ -34,6 +34,7 @@ from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .inline_builtins import empty1
 from .jit import njit
 
 
@@ -116,9 +117,15 @@ def _in_groups(addr, args, njobs, ngroups, like):
         for g in prange(ngroups):
             _call(addr, packed, g * njobs // ngroups, (g + 1) * njobs // ngroups, like)
         return 0.0
-    total = 0.0
+    # each group's own slot, summed after: a prange reduction (``total +=``)
+    # is lowered with numba's np.empty, whose module (numba's arrayobj,
+    # ~20 ms) a cached function that uses it imports when it is loaded
+    sums = empty1(np.float64, ngroups)
     for g in prange(ngroups):
-        total += _call(addr, packed, g * njobs // ngroups, (g + 1) * njobs // ngroups, like)
+        sums[g] = _call(addr, packed, g * njobs // ngroups, (g + 1) * njobs // ngroups, like)
+    total = 0.0
+    for g in range(ngroups):
+        total += sums[g]
     return total
 
 

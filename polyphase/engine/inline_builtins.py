@@ -11,12 +11,16 @@ its first use in a process compiles a function of numba's through
 ``compile_internal``, 0.13 s (the 1-D kernel's plan is unpacked with five).  The
 intrinsics here emit the same few instructions straight into the caller
 (``min``: a compare and a select; ``empty``: numba's runtime allocation),
-so there is nothing to compile for them.
+so there is nothing to compile for them.  Nor anything to import when a
+cached kernel is loaded: numba's overloads keep their module
+(``numba.np.arrayobj``, ~20 ms) in the kernel's environment, which a warm
+start imports.
 
 For the engine's kernels only: the kernels' arguments are checked before
 the call, and these accept integers (``imin``, ``imax``), non-negative
-sizes (``empty1``, ``empty2``, which raise ``ValueError`` on a negative
-one) and contiguous arrays (``zero_fill``, ``matrix``, ``flat``) only.
+sizes (``empty1``, ``empty2``, ``empty3``, which raise ``ValueError`` on
+a negative one) and contiguous arrays (``zero_fill``, ``matrix``,
+``flat``) only.
 """
 
 from llvmlite import ir
@@ -142,10 +146,17 @@ def _array(context, builder, arrtype, sizes, itemsize, data, meminfo, parent=Non
 
 
 def _empty(typingctx, like, *sizes):
-    if not isinstance(like, types.Array) or \
-            not all(isinstance(s, types.Integer) for s in sizes):
+    """``np.empty(sizes)`` of ``like``'s dtype: ``like`` an array or a
+    numpy scalar type (``np.int64``)."""
+    if isinstance(like, types.Array):
+        dtype = like.dtype
+    elif isinstance(like, types.NumberClass):
+        dtype = like.instance_type
+    else:
         return None
-    arrtype = types.Array(like.dtype, len(sizes), "C")
+    if not all(isinstance(s, types.Integer) for s in sizes):
+        return None
+    arrtype = types.Array(dtype, len(sizes), "C")
 
     def codegen(context, builder, sig, args):
         sizes = _sizes(context, builder, sig.args[1:], args[1:])
@@ -155,7 +166,8 @@ def _empty(typingctx, like, *sizes):
 
 @intrinsic
 def empty1(typingctx, like, n):
-    """``np.empty(n, like.dtype)``, compiled in place (see the module docstring).
+    """``np.empty(n, like.dtype)``, compiled in place (see the module
+    docstring); ``like`` is an array or a numpy scalar type.
 
     Examples
     --------
@@ -164,6 +176,8 @@ def empty1(typingctx, like, n):
     >>> a = njit()(lambda x, n: empty1(x, n))(np.ones(2, np.float32), 5)
     >>> a.shape, a.dtype
     ((5,), dtype('float32'))
+    >>> njit()(lambda n: empty1(np.int64, n))(3).dtype
+    dtype('int64')
     """
     return _empty(typingctx, like, n)
 
@@ -182,6 +196,21 @@ def empty2(typingctx, like, n0, n1):
     ((3, 4), dtype('float64'), True)
     """
     return _empty(typingctx, like, n0, n1)
+
+
+@intrinsic
+def empty3(typingctx, like, n0, n1, n2):
+    """``np.empty((n0, n1, n2), like.dtype)``, compiled in place (see the
+    module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from polyphase.engine.jit import njit
+    >>> njit()(lambda a, b, c: empty3(np.int64, a, b, c))(2, 3, 4).shape
+    (2, 3, 4)
+    """
+    return _empty(typingctx, like, n0, n1, n2)
 
 
 @intrinsic

@@ -20,7 +20,6 @@ code its callers link (:func:`.jit.njit`, ``internal=True``), and LLVM
 inlines the small ones there: the kernels' machine code calls none of them.
 """
 
-import numpy as np
 from .jit import njit
 
 from . import simd

@@ -15,8 +15,7 @@ disjoint output rows, so they run in parallel (:func:`.groups.run`) with no
 synchronisation; so do the other kernels' jobs.
 """
 
-import numpy as np
-from .inline_builtins import imax, imin
+from .inline_builtins import empty1, empty2, flat, imax, imin, zero_fill
 from .jit import njit
 
 from . import simd
@@ -133,7 +132,7 @@ def interleave_row(acc, L2, blo, w2, orow):
 def run_jobs(xq, ptr, ts, tk1, tk2, tc, L1, L2, b1_first, nrows, w1, w2, out, job0, job1):
     """Jobs ``[job0, job1)`` of the phase-image kernel: job ``j`` is output block
     row ``b1_first + j % nrows`` of lane ``j // nrows``."""
-    acc = np.empty((L2, out.shape[2] // L2 + 2), dtype=out.dtype)
+    acc = empty2(out, L2, out.shape[2] // L2 + 2)
     for job in range(job0, job1):
         lane = job // nrows
         b1 = b1_first + job - lane * nrows
@@ -237,14 +236,16 @@ def transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, mapped, job0, job1):
     """
     n1, n2 = x.shape[1], x.shape[2]
     rows, cols = out.shape[1], out.shape[2]
-    zero = np.zeros(n2, x.dtype)                     # the rows outside the image
-    check = np.zeros(simd.lanes(x.dtype), x.dtype)
+    zero = empty1(x, n2)                             # the rows outside the image
+    zero_fill(zero)
+    check = empty1(x, simd.lanes(x.dtype))
+    zero_fill(check)
     # a large output into mapped pages (simd.STREAM_BYTES) is written a row
     # at a time into a row that stays in cache, then streamed: its rows
     # start anywhere in a line (C2, 2048x2048 float32 to 4098x4098, one
     # thread: 10.0 -> 7.6-7.9 ms)
     stream = mapped != 0 and out.size * out.itemsize >= simd.STREAM_BYTES
-    line = np.empty(cols if stream else 0, out.dtype)
+    line = empty1(out, cols if stream else 0)
     # column blocks with both outputs in the window and all samples in x
     B0 = imax(-(-s2 // 2), k2 + 1 + in2)
     B1 = imax(B0, imin((s2 + cols) // 2, n2 + k2 + in2))
@@ -334,9 +335,11 @@ def strided_box_rows(x, W, ro, so, out, job0, job1):
     c0 = imin(cols, imax(0, -(so // 2)))                  # 2c + so >= 0
     c1 = imax(c0, imin(cols, (n2 - 4 - so) // 2 + 1))     # 2c + so + 3 < n2
     G = simd.lanes(x.dtype)
-    zero = np.zeros(n2, x.dtype)             # the rows outside the image
-    check = np.zeros(G, x.dtype)
-    xf, of = x.reshape(x.size), out.reshape(out.size)
+    zero = empty1(x, n2)                     # the rows outside the image
+    zero_fill(zero)
+    check = empty1(x, G)
+    zero_fill(check)
+    xf, of = flat(x), flat(out)
     box3 = W[3, 0] == 0 and W[3, 1] == 0 and W[3, 2] == 0 and W[3, 3] == 0 and \
         W[0, 3] == 0 and W[1, 3] == 0 and W[2, 3] == 0
     w3 = (W[0, 0], W[0, 1], W[0, 2], W[1, 0], W[1, 1], W[1, 2], W[2, 0], W[2, 1], W[2, 2])

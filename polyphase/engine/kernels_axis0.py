@@ -27,7 +27,7 @@ instructions; results can differ from the last-axis kernel in the last bit.
 """
 
 import numpy as np
-from .inline_builtins import flag, imax, imin
+from .inline_builtins import empty1, flag, imax, imin
 from .jit import njit
 
 from . import simd
@@ -243,10 +243,10 @@ def run_jobs(x, ptr, toff, lo, hi, tc, L, M, w0, out, after, tile, bpj, pairs, m
     most = 1
     for p in range(L):
         most = imax(most, ptr[p + 1] - ptr[p])
-    rows = np.empty(most, dtype=np.int64)          # the taps inside the input
-    coef = np.empty(most, dtype=tc.dtype)
-    acc = np.empty(bpj * tile, dtype=out.dtype)    # one phase's rows, contiguous
-    acc2 = np.empty(bpj * tile, dtype=out.dtype)   # the other phase of a pair
+    rows = empty1(np.int64, most)                  # the taps inside the input
+    coef = empty1(tc, most)
+    acc = empty1(out, bpj * tile)                  # one phase's rows, contiguous
+    acc2 = empty1(out, bpj * tile)                 # the other phase of a pair
     ua = np.uint64(after)
     xstride = np.uint64(M * after)
     # the interleaved copies of a large output can stream (each row is

@@ -39,7 +39,7 @@ kernel (the 1-D macro-blocks at a signal's ends report too; the axis-0
 route's edge rows skip the zeros and need no such care).
 """
 
-from .inline_builtins import imax, imin
+from .inline_builtins import flat, imax, imin
 from .jit import njit
 import numpy as np
 
@@ -64,7 +64,7 @@ def _interior(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff):
     for i in range(G):
         check[i] = 0
     dsize = D.shape[1] * G                  # elements of D per chunk
-    Df = D.reshape(D.size)
+    Df = flat(D)
     for B in range(B0, B1, BLOCKS):
         for c in range(offs.shape[0]):
             simd.band_fma8(Df, c * dsize, G, x, B * Ms + offs[c] + xoff, Ms, widths[c], out,

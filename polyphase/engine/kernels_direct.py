@@ -28,7 +28,7 @@ where the kernel runs.
 """
 
 import numpy as np
-from .inline_builtins import imin
+from .inline_builtins import flat as flat_view, imin
 from .jit import njit
 
 from . import simd
@@ -51,8 +51,8 @@ def _columns(flat, L, toff, Wt, out, c0, c1):
     ``c * L + toff[t]``."""
     step = V * lanes(flat.dtype)
     T, C, R = Wt.shape
-    wf = Wt.reshape(Wt.size)
-    of = out.reshape(out.size)
+    wf = flat_view(Wt)
+    of = flat_view(out)
     ostride = out.shape[1]
     for q0 in range(c0, c1, CHUNK):
         for r0 in range(0, R, NB):

@@ -30,6 +30,7 @@ there); the caller sends non-finite taps elsewhere (``0 * inf``).
 """
 
 import numpy as np
+from .inline_builtins import empty1, empty2, matrix, zero_fill
 from .jit import njit
 
 from .kernels import split_phases
@@ -93,24 +94,26 @@ def run_jobs(x, geo, ptr, tt, tc, out, job0, job1):
     # unrolled), so no scalar remainder (half of a 255-column row's time).
     width = -(-nb2 // 64) * 64
     W = width + Q                               # a phase row of the ring
-    ring = np.empty(K1 * M2 * W, x.dtype)
-    acc = np.empty((L2, width), out.dtype)
-    held = np.empty(K1, np.int64)               # input row in each slot
-    off = np.empty(tc.shape[0], np.int64)
-    zero = np.zeros(x.shape[2], x.dtype)
+    ring = empty1(x, K1 * M2 * W)
+    acc = empty2(out, L2, width)
+    held = empty1(np.int64, K1)                 # input row in each slot
+    off = empty1(np.int64, tc.shape[0])
+    zero = empty1(x, x.shape[2])
+    zero_fill(zero)
     lane_held = -1
     for job in range(job0, job1):
         lane = job // nb1
         b1 = b1lo + job - lane * nb1
         if lane != lane_held:
-            held[:] = -1 << 62
+            for q in range(K1):
+                held[q] = -1 << 62
             lane_held = lane
         for a in range(K1):
             i = M1 * b1 + ro + a
             s = i % K1                          # K1 consecutive rows: distinct slots
             if held[s] != i:
                 split_phases(x[lane, i] if 0 <= i < n1 else zero, M2, M2 * blo + so,
-                       ring[s * M2 * W:(s + 1) * M2 * W].reshape((M2, W)))
+                       matrix(ring[s * M2 * W:], M2, W))
                 held[s] = i
         for t in range(tc.shape[0]):
             i = M1 * b1 + ro + ta[t]

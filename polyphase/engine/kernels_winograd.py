@@ -21,7 +21,7 @@ F(3, 2), ``(m0 + m1 + m2, m1 - m2 - m3)`` for F(2, 3).
 """
 
 import numpy as np
-from .inline_builtins import imax, imin
+from .inline_builtins import empty2, empty3, flat, imax, imin
 from .jit import njit
 
 from . import simd
@@ -59,11 +59,11 @@ def transform_input1(x, off, jmin, M, nt, t0, n, v, cp):
     S = cp.shape[1]
     W = cp.shape[2]
     G = simd.lanes(x.dtype)
-    xf, cpf, vf = x.reshape(x.size), cp.reshape(cp.size), v.reshape(v.size)
+    xf, cpf, vf = flat(x), flat(cp), flat(v)
     plane, vrow = v.shape[1] * v.shape[2], v.shape[2]
     lane_a, lane_b = t0 // nt, (t0 + n - 1) // nt
     # d[a] of a lane's first tile in the chunk, from the start of its cp image
-    coff = np.empty((nq, 4), dtype=np.int64)
+    coff = empty2(np.int64, nq, 4)
     jmax = jmin
     for iq in range(nq):
         for a in range(4):
@@ -114,7 +114,7 @@ def transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out, T):
     """
     cout, nout = out.shape[1], out.shape[2]
     G = simd.lanes(out.dtype)
-    mf, of = m.reshape(m.size), out.reshape(out.size)
+    mf, of = flat(m), flat(out)
     plane, mrow = m.shape[1] * m.shape[2], m.shape[2]
     for row in range(R):
         p = phase0 + row // cout
@@ -222,7 +222,7 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
     T = nt1 * nt2
     R, W = cp.shape[1], cp.shape[3]
     G = simd.lanes(x.dtype)
-    xf, cpf, vf = x.reshape(x.size), cp.reshape(cp.size), v.reshape(v.size)
+    xf, cpf, vf = flat(x), flat(cp), flat(v)
     plane, vrow = v.shape[2] * v.shape[3], v.shape[3]
     # (loops, not off1.min(): each numpy function is one more overload to
     # compile, 0.5 s of the first call for these two)
@@ -232,7 +232,7 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
             o1min, o1max = imin(o1min, off1[e, iq]), imax(o1max, off1[e, iq])
     lane_a, lane_b = t0 // T, (t0 + n - 1) // T
     # d[., b] of tile r2 = 0 of each entry and phase, from the start of a cp row
-    coff = np.empty((E, nq, 4), dtype=np.int64)
+    coff = empty3(np.int64, E, nq, 4)
     for e in range(E):
         for iq in range(nq):
             for b in range(A):
@@ -401,7 +401,7 @@ def transform_output2(m, R, n, phase0, cout, planes, L1, L2, crop1, crop2, nb1, 
     P = R // cout
     A = 4 if m.shape[0] == 16 else 3
     G = simd.lanes(m.dtype)
-    mf, of = m.reshape(m.size), out.reshape(out.size)
+    mf, of = flat(m), flat(out)
     plane = m.shape[1] * m.shape[2]
     for job in range(R):
         # the phases of a channel one after the other: they fill the same
@@ -489,7 +489,7 @@ def products(UT, v, m, n, check):
     B = 4 * G
     vplane, vrow = v.shape[1] * v.shape[2], v.shape[2]
     mplane, mrow = m.shape[1] * m.shape[2], m.shape[2]
-    uf, vf, mf = UT.reshape(UT.size), v.reshape(v.size), m.reshape(m.size)
+    uf, vf, mf = flat(UT), flat(v), flat(m)
     if n < G:
         # (fewer tiles than a vector)
         for p in range(P):

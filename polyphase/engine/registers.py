@@ -19,7 +19,7 @@ numba offers no vector types, so such a kernel is written with scalars:
 
 import contextlib
 
-import numba
+from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -43,21 +43,24 @@ def lanes(typingctx, dtype):
 
 
 @intrinsic
-def _stack(typingctx, dtype):
+def accumulators(typingctx, dtype):
+    """``VECTORS * G`` elements of ``dtype`` on the stack (uninitialised),
+    a 1-D array the function that calls this owns until it returns; the
+    ones a kernel does not use cost nothing.  (An intrinsic rather than
+    ``numba.carray`` over a pointer from one: the cached kernels that used
+    that had ``import numba.np.arrayobj`` run when they were loaded, ~20
+    ms of a warm start; see :mod:`.inline_builtins`.)"""
     count = VECTORS * 512 // dtype.dtype.bitwidth
+    arrtype = types.Array(dtype.dtype, 1, "C")
 
     def codegen(context, builder, signature, args):
-        ty = context.get_value_type(dtype.dtype)
-        return cgutils.alloca_once(builder, ty,
-                                   size=context.get_constant(types.intp, count))
-    return types.CPointer(dtype.dtype)(dtype), codegen
-
-
-@numba.njit(inline="always")
-def accumulators(dtype):
-    """``VECTORS * G`` elements of ``dtype`` on the stack (uninitialised);
-    the ones a kernel does not use cost nothing."""
-    return numba.carray(_stack(dtype), (VECTORS * lanes(dtype),))
+        from .inline_builtins import _array
+        ty = context.get_data_type(dtype.dtype)
+        intp = context.get_value_type(types.intp)
+        data = cgutils.alloca_once(builder, ty, size=ir.Constant(intp, count))
+        return _array(context, builder, arrtype, [ir.Constant(intp, count)],
+                      ir.Constant(intp, context.get_abi_sizeof(ty)), data, None)
+    return arrtype(dtype), codegen
 
 
 # (kernel name, dtype of the first argument) compiled in this process
