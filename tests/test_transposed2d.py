@@ -37,6 +37,23 @@ def test_matches_brute_force(n1, n2, k1, k2, padding, output_padding, lanes, dty
     np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n2", [15, 16, 17, 31, 32, 33, 34, 63, 64, 65, 66])
+@pytest.mark.parametrize("k", [3, 4])
+def test_rows_of_whole_vectors_and_a_tail_match_brute_force(n2, k, dtype):
+    """The vector pass runs whole vectors, then one masked step for the rest:
+    rows of every length around one, two and four vectors of either dtype
+    (8 and 16 lanes), with and without a rest."""
+    rng = np.random.default_rng(n2 * 10 + k)
+    x = rng.standard_normal((1, 5, n2))
+    w = rng.standard_normal((k, k))
+    got = pnn.conv_transpose2d(x[:, None].astype(dtype), w[None, None].astype(dtype),
+                               stride=2)[:, 0]
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, brute_conv_transpose2d(x, w, 2, 0, 0), rtol=tol,
+                               atol=tol * 10)
+
+
 def test_parallel_equals_serial(monkeypatch):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 1, 70, 90))
