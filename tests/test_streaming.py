@@ -1,6 +1,7 @@
 """Large outputs written with non-temporal stores (``simd.STREAM_BYTES``).
 
-The kernels stream only outputs of at least ``STREAM_BYTES`` (a numba global,
+The kernels stream only outputs of at least ``STREAM_BYTES`` (the stride-2
+transposed kernel: ``kernels2d.TRANSPOSED2_STREAM_BYTES``; numba globals,
 fixed when they compile), and only into a recycled result buffer, whose
 pages are mapped (:func:`polyphase.engine.scratch.mapped`): so these cases
 are that large, and each runs twice, its first result dropped.  Every
@@ -132,15 +133,23 @@ def _scatter_transposed2(x, w):
 @pytest.mark.parametrize("dtype, k", [(np.float32, 4), (np.float64, 3)])
 def test_large_transposed_layer_streams_its_rows(dtype, k, threads):
     """The stride-2 transposed kernel streams an output whose rows start
-    anywhere in a line (2050 or 2049 columns): a row at a time through a
-    row in cache, the line-aligned middle streamed, the ends stored."""
+    anywhere in a line (``2n + k - 2`` columns, not a whole number of
+    lines): a row at a time through a row in cache, the line-aligned middle
+    streamed, the ends stored.  The image is the smallest whose output
+    reaches the kernel's own threshold (``TRANSPOSED2_STREAM_BYTES``, 64 MB
+    on the Xeon)."""
+    from polyphase.engine.kernels2d import TRANSPOSED2_STREAM_BYTES
+    itemsize = np.dtype(dtype).itemsize
+    n = int(np.ceil((np.sqrt(TRANSPOSED2_STREAM_BYTES / itemsize) - (k - 2)) / 2))
+    while (2 * n + k - 2) * itemsize % 64 == 0:     # (rows that start mid-line)
+        n += 1
     rng = np.random.default_rng(10)
-    x = rng.standard_normal((1, 1, 1024, 1024)).astype(dtype)
+    x = rng.standard_normal((1, 1, n, n)).astype(dtype)
     w = rng.standard_normal((1, 1, k, k)).astype(dtype)
     ref = _scatter_transposed2(x[0, 0].astype(np.float64), w[0, 0].astype(np.float64))
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for y in _twice(lambda: pnn.conv_transpose2d(x, w, stride=2)):
-        assert y.nbytes >= simd.STREAM_BYTES and y.dtype == dtype
+        assert y.nbytes >= TRANSPOSED2_STREAM_BYTES and y.dtype == dtype
         np.testing.assert_allclose(y[0, 0], ref, rtol=tol, atol=tol * np.abs(ref).max())
 
 

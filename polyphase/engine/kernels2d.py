@@ -18,7 +18,7 @@ synchronisation; so do the other kernels' jobs.
 from .inline_builtins import empty1, empty2, flat, imax, imin, zero_fill
 from .jit import njit
 
-from . import simd
+from . import machine, simd
 from .kernels import not_finite, split_phases
 
 
@@ -207,6 +207,24 @@ def interleave_blocks(y, s1, s2, out):
                     dst[i * L2] = v[i]
 
 
+# Outputs of :func:`transposed2_rows` from this many bytes on are streamed
+# (non-temporal stores from a row in cache, :func:`.simd.stream_copy`),
+# smaller ones written with plain stores.  Its copy from the row costs a
+# pass the 1-D and axis-0 kernels, which stream as they compute, do not
+# make, and on the Xeon plain stores won up to 48 MB.  3x3 kernel, float32,
+# recycled output, alternating processes, ms (one thread / two):
+#
+#   output        streamed from 16 MB   plain
+#   17 MB         2.0 / 0.72-0.80       1.0-1.1 / 0.57-0.65
+#   34 MB         3.6-3.8 / 1.4-1.7     2.1-2.3 / 1.0-1.2
+#   50 MB         5.4-5.9 / 2.2-2.3     5.0-5.2 / 1.5-1.9
+#   67 MB (C2)    7.7-9.0 / 2.9-3.3     8.9-9.1 / 2.3-2.8
+#
+# Over 64 MB one thread still gains from streaming.  On the EPYC (32 MB of
+# L3) it is left at simd.STREAM_BYTES, where it was measured.
+TRANSPOSED2_STREAM_BYTES = machine.pick({"amd": simd.STREAM_BYTES, "intel": 1 << 26})
+
+
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, mapped, job0, job1):
     """Output rows ``job0 <= lane * n_rows + r < job1`` of a matrix that
@@ -240,11 +258,10 @@ def transposed2_rows(x, c, k1, k2, in1, in2, s1, s2, out, mapped, job0, job1):
     zero_fill(zero)
     check = empty1(x, simd.lanes(x.dtype))
     zero_fill(check)
-    # a large output into mapped pages (simd.STREAM_BYTES) is written a row
-    # at a time into a row that stays in cache, then streamed: its rows
-    # start anywhere in a line (C2, 2048x2048 float32 to 4098x4098, one
-    # thread: 10.0 -> 7.6-7.9 ms)
-    stream = mapped != 0 and out.size * out.itemsize >= simd.STREAM_BYTES
+    # a large output into mapped pages (TRANSPOSED2_STREAM_BYTES) is
+    # written a row at a time into a row that stays in cache, then streamed:
+    # its rows start anywhere in a line
+    stream = mapped != 0 and out.size * out.itemsize >= TRANSPOSED2_STREAM_BYTES
     line = empty1(out, cols if stream else 0)
     # column blocks with both outputs in the window and all samples in x
     B0 = imax(-(-s2 // 2), k2 + 1 + in2)
