@@ -1,5 +1,6 @@
 """The direct 2-D kernel for matrices that upsample by 2 on both axes with
-taps in a 2x2 box of block delays (stride-2 transposed convolutions, k <= 4).
+taps in a 2x2 or 3x3 box of block delays (stride-2 transposed convolutions,
+k <= 4 or k <= 6).
 
 Checked against brute-force numpy scatters and the dense matrix of the
 operator, on every window the finite operators use; non-finite input falls
@@ -17,9 +18,16 @@ import polyphase.nn as pnn
 from polyphase.engine import kernels2d, kernels_ring
 
 
+def record_transposed(monkeypatch, parallel=None):
+    """The calls of both box sizes' kernels (``transposed2_rows``, 2x2 boxes,
+    and ``transposed3_rows``, 3x3), in one list (see ``record_jobs``)."""
+    calls = record_jobs(monkeypatch, kernels2d, "transposed2_rows", parallel=parallel)
+    return record_jobs(monkeypatch, kernels2d, "transposed3_rows", calls, parallel)
+
+
 @settings(max_examples=60, deadline=None)
-@given(n1=st.integers(1, 23), n2=st.integers(1, 23), k1=st.integers(1, 4),
-       k2=st.integers(1, 4), padding=st.integers(0, 2), output_padding=st.integers(0, 1),
+@given(n1=st.integers(1, 23), n2=st.integers(1, 23), k1=st.integers(1, 6),
+       k2=st.integers(1, 6), padding=st.integers(0, 2), output_padding=st.integers(0, 1),
        lanes=st.integers(1, 3), dtype=st.sampled_from([np.float32, np.float64]),
        seed=st.integers(0, 99))
 def test_matches_brute_force(n1, n2, k1, k2, padding, output_padding, lanes, dtype, seed):
@@ -39,11 +47,12 @@ def test_matches_brute_force(n1, n2, k1, k2, padding, output_padding, lanes, dty
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n2", [15, 16, 17, 31, 32, 33, 34, 63, 64, 65, 66])
-@pytest.mark.parametrize("k", [3, 4])
+@pytest.mark.parametrize("k", [3, 4, 5, 6])
 def test_rows_of_whole_vectors_and_a_tail_match_brute_force(n2, k, dtype):
     """The vector pass runs whole vectors, then one masked step for the rest:
     rows of every length around one, two and four vectors of either dtype
-    (8 and 16 lanes), with and without a rest."""
+    (8 and 16 lanes), with and without a rest, for both box sizes (2x2:
+    k = 3, 4; 3x3: k = 5, 6)."""
     rng = np.random.default_rng(n2 * 10 + k)
     x = rng.standard_normal((1, 5, n2))
     w = rng.standard_normal((k, k))
@@ -59,7 +68,7 @@ def test_parallel_equals_serial(monkeypatch):
     x = rng.standard_normal((3, 1, 70, 90))
     w = rng.standard_normal((1, 1, 4, 3))
     parallel = []
-    calls = record_jobs(monkeypatch, kernels2d, "transposed2_rows", parallel=parallel)
+    calls = record_transposed(monkeypatch, parallel=parallel)
     monkeypatch.setattr("polyphase.engine.PARALLEL_MIN_WORK", 0)
     import numba
     numba.set_num_threads(2)
@@ -77,27 +86,29 @@ def test_parallel_equals_serial(monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_operator_windows_match_the_dense_matrix(mode, dtype, monkeypatch):
     """Windows with odd starts and past both ends of the image."""
-    calls = record_jobs(monkeypatch, kernels2d, "transposed2_rows")
+    calls = record_transposed(monkeypatch)
     rng = np.random.default_rng(3)
     op = pp.Conv(rng.standard_normal((4, 3))) @ pp.Up((2, 2))
     assert_window_matches_dense(op, rng.standard_normal((9, 12)).astype(dtype), mode)
     assert calls
 
 
+@pytest.mark.parametrize("k", [3, 5])
 @pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("width, where", [(7, 3), (7, 0), (7, 6), (70, 35), (70, 1),
                                           (70, 69), (200, 150)])
-def test_non_finite_input_takes_the_exact_kernel(monkeypatch, width, where, dtype, value):
+def test_non_finite_input_takes_the_exact_kernel(monkeypatch, width, where, dtype, value, k):
     """The kernel's vector pass multiplies the box's empty places; inf there
     gives NaN where the taps give inf, so the ring kernel, which multiplies
     no empty place, runs again.  The outputs it computes one at a time (the
     columns at a row's ends) skip the zeros and are exact as they are."""
-    calls = record_jobs(monkeypatch, kernels2d, "transposed2_rows")
+    calls = record_transposed(monkeypatch)
     exact = record_jobs(monkeypatch, kernels_ring, "run_jobs")
     x = np.ones((1, 1, 6, width), dtype)
     x[0, 0, 2, where] = value
-    w = np.ones((1, 1, 3, 3), dtype)   # k = 3: phases have 4, 2, 2 and 1 taps
+    # k = 3: phases have 4, 2, 2 and 1 taps in 2x2 boxes; k = 5: 9, 6, 6, 4 in 3x3
+    w = np.ones((1, 1, k, k), dtype)
     y = pnn.conv_transpose2d(x, w, stride=2)
     expected = brute_conv_transpose2d(x[:, 0], w[0, 0], 2, 0, 0)
     np.testing.assert_array_equal(y[:, 0], expected)   # (NaN where expected's are)
@@ -126,14 +137,22 @@ def test_non_finite_output_of_finite_input_is_kept_exact(monkeypatch):
 
 
 def test_wider_boxes_and_complex_data_take_the_ring_kernel(monkeypatch):
-    calls = record_jobs(monkeypatch, kernels2d, "transposed2_rows")
+    calls = record_transposed(monkeypatch)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 1, 8, 8))
-    pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 5, 5)), stride=2)   # 3 delays
+    pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 7, 7)), stride=2)   # 4 delays
     # an odd padding moves the column phases apart
     pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 4, 4)), stride=2, padding=1)
-    pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 3, 3)), stride=2, dilation=2)
+    pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 3, 3)), stride=2, dilation=3)
     (pp.Conv(rng.standard_normal((3, 3))) @ pp.Up((2, 2)))(x[0, 0] + 1j)
     assert not calls
     pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 4, 4)), stride=2)
-    assert len(calls) == 1
+    pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 6, 5)), stride=2)   # 3x3 boxes
+    # dilation 2: every tap on one phase, three delays a side
+    w = rng.standard_normal((3, 3))
+    y = pnn.conv_transpose2d(x, w[None, None], stride=2, dilation=2)
+    assert len(calls) == 3
+    spread = np.zeros((5, 5))
+    spread[::2, ::2] = w
+    np.testing.assert_allclose(y[:, 0], brute_conv_transpose2d(x[:, 0], spread, 2, 0, 0),
+                               rtol=1e-12, atol=1e-12)

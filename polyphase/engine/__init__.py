@@ -15,7 +15,8 @@
   without transposed copies;
 * 2-D, channel-agnostic: phase images and a row kernel
   (:mod:`polyphase.engine.kernels2d`), with one-pass kernels for stride-2
-  transposed and strided matrices whose taps fit small boxes (k <= 4);
+  transposed (k <= 6) and strided (k <= 4) matrices whose taps fit small
+  boxes;
 * channels or N-D: one matrix product per tap group through BLAS
   (:mod:`polyphase.engine.gemm`), Winograd for stride-2 layers with 4 taps
   per axis (:mod:`polyphase.engine.winograd`).
@@ -421,7 +422,8 @@ def _strided_box(pm, dtype, in_origin, starts):
 
 def _run_transposed2(pm, x, dtype, in_origin, starts, lengths):
     """:func:`_run_2d` for a matrix that upsamples by 2 on both axes whose taps
-    lie in a 2x2 box of block delays (see :func:`.kernels2d.transposed2_rows`);
+    lie in a 2x2 or 3x3 box of block delays (see
+    :func:`.kernels2d.transposed2_rows`);
     None when they do not, when the taps are not finite, or when an output
     is not finite (the kernel multiplies the box's empty places, and ``0 *
     inf`` is NaN)."""
@@ -467,8 +469,8 @@ def run_transposed2_route(route, x, lengths):
     groups = _parallel(out.size, taps)
     args = (x, c, k1, k2, in_origin[0], in_origin[1], starts[0], starts[1], out,
             mapped(out))
-    bad = _jobs(kernels2d.transposed2_rows, args, out.shape[0] * out.shape[1], groups,
-                by_address=False)
+    kernel = kernels2d.transposed2_rows if c.shape[1] == 2 else kernels2d.transposed3_rows
+    bad = _jobs(kernel, args, out.shape[0] * out.shape[1], groups, by_address=False)
     return out if bad == 0 else None
 
 
@@ -480,27 +482,28 @@ def _transposed2_plan(pm, dtype):
 
 def _transposed2_taps(pm, dtype):
     """``(c, k1, k2)`` for :func:`_run_transposed2`: the taps as a dense
-    ``c[p1, r, p2, t]`` at block delays ``(k1[p1] + r, k2 + t)``; None when
-    they do not fit such boxes, are complex, or are not finite.  (An odd
-    padding moves one phase's taps by a block: along the rows each output
-    row then reads other rows, which costs nothing; along the columns the
-    two phases would need four more input streams, and such matrices go to
-    the phase-by-phase kernel.)"""
+    ``c[p1, r, p2, t]`` (``B x B`` boxes, ``B`` 2 or 3, the smallest that
+    holds them) at block delays ``(k1[p1] + r, k2 + t)``; None when they do
+    not fit such boxes, are complex, or are not finite.  (An odd padding
+    moves one phase's taps by a block: along the rows each output row then
+    reads other rows, which costs nothing; along the columns the two phases
+    would need more input streams, and such matrices go to the ring.)"""
     if np.dtype(dtype).kind == "c" or pm.c.dtype.kind == "c" or not np.isfinite(pm.c).all():
         return None
-    lo = []
+    lo, box = [], 2
     for axis in (0, 1):
         phase, delay = pm.p[:, axis], pm.k[:, axis]
         low = np.array([delay[phase == p].min(initial=0) for p in (0, 1)], np.int64)
         high = np.array([delay[phase == p].max(initial=0) for p in (0, 1)], np.int64)
-        if (high - low).max() > 1:
-            return None
+        box = max(box, int((high - low).max()) + 1)
         lo.append(low)
+    if box > 3:
+        return None
     k1, k2 = lo
     if k2[0] != k2[1] and (pm.p[:, 1] == 0).any() and (pm.p[:, 1] == 1).any():
         return None
     k2 = int(k2[0] if (pm.p[:, 1] == 0).any() else k2[1])
-    c = np.zeros((2, 2, 2, 2), dtype)
+    c = np.zeros((2, box, 2, box), dtype)
     c[pm.p[:, 0], pm.k[:, 0] - k1[pm.p[:, 0]], pm.p[:, 1], pm.k[:, 1] - k2] = pm.c
     return c, k1, k2
 

@@ -595,29 +595,24 @@ def real(typingctx, a):
     return types.boolean(a), codegen
 
 
+def _phase_sum(b, fma, c, v):
+    """``sum_t c[t] * v[t]`` over the vectors ``v`` (``c`` splat vectors),
+    summed in pairs: ``(c0 v0 + c1 v1) + (c2 v2 + c3 v3) + ...``."""
+    terms = [b.call(fma, [c[t + 1], v[t + 1], b.fmul(c[t], v[t])])
+             for t in range(0, len(v) - 1, 2)]
+    if len(v) % 2:
+        terms.append(b.fmul(c[-1], v[-1]))
+    total = terms[0]
+    for term in terms[1:]:
+        total = b.fadd(total, term)
+    return total
+
+
 def _two_phases(b, fma, c, v):
     """Two phases' sums of four taps over the vectors ``v``: coefficients
     (splat vectors) ``c[0:4]`` and ``c[4:8]``, each summed as ``(c0 v0 +
-    c1 v1) + (c2 v2 + c3 v3)``, the scalar loops' order."""
-    return [b.fadd(b.call(fma, [c[o + 1], v[1], b.fmul(c[o], v[0])]),
-                   b.call(fma, [c[o + 3], v[3], b.fmul(c[o + 2], v[2])]))
-            for o in (0, 4)]
-
-
-def _pair_phases(b, fma, c, src, i, mask=None):
-    """Both phases' sums (:func:`_two_phases`) of the vectors of the four
-    streams ``src`` at ``i`` (masked loads with ``mask``)."""
-    return _two_phases(b, fma, c, [s.load(i, mask) for s in src])
-
-
-def _pair_setup(context, builder, sig, args):
-    """The four streams, the output, LLVM's vector FMA and the splat
-    coefficients of the ``pair_taps4`` intrinsics."""
-    src = _arrays(context, builder, sig, args, 0, 1, 2, 3)
-    out, = _arrays(context, builder, sig, args, 5)
-    fma = _fma_function(builder, out.vty)
-    c = [_splat(builder, builder.extract_value(args[4], t), out.count) for t in range(8)]
-    return src, out, fma, c
+    c1 v1) + (c2 v2 + c3 v3)``, the scalar loops' order (:func:`_phase_sum`)."""
+    return [_phase_sum(b, fma, c[o:o + 4], v) for o in (0, 4)]
 
 
 @intrinsic
@@ -639,9 +634,12 @@ def pair_taps4_run(typingctx, s0, s1, s2, s3, coefs, dst, n, stream):
     def codegen(context, builder, sig, args):
         if isinstance(sig.args[0].dtype, types.Complex):
             return context.get_dummy_value()
-        N, stream = args[6], args[7]
-        src, out, fma, c = _pair_setup(context, builder, sig, args)
+        C, N, stream = args[4], args[6], args[7]
+        src = _arrays(context, builder, sig, args, 0, 1, 2, 3)
+        out, = _arrays(context, builder, sig, args, 5)
         b, n = builder, out.count
+        fma = _fma_function(b, out.vty)
+        c = [_splat(b, b.extract_value(C, t), n) for t in range(8)]
         i64 = N.type
         zero, one, G = (ir.Constant(i64, v) for v in (0, 1, n))
         # the head: samples before the first pair of phases that starts a
@@ -661,8 +659,8 @@ def pair_taps4_run(typingctx, s0, s1, s2, s3, coefs, dst, n, stream):
             i = b.select(in_head, zero, b.add(h, b.mul(b.sub(k, first), G)))
             left = b.sub(N, i)
             count = b.select(in_head, h, b.select(b.icmp_signed("<", left, G), left, G))
-            values = _interleaved(b, _pair_phases(b, fma, c, src, i, _first(b, count, n, 1)),
-                                  n, 1)
+            v = [s.load(i, _first(b, count, n, 1)) for s in src]
+            values = _interleaved(b, _two_phases(b, fma, c, v), n, 1)
             d = b.mul(i, ir.Constant(i64, 2))
             where = [d, b.add(d, G)]
             whole = b.and_(b.not_(in_head), b.icmp_signed("==", count, G))
@@ -678,44 +676,58 @@ def pair_taps4_run(typingctx, s0, s1, s2, s3, coefs, dst, n, stream):
 
 
 @intrinsic
-def pair_taps4_checked(typingctx, s0, s1, s2, s3, coefs, dst, n, check):
-    """:func:`pair_taps4_run` with plain stores, and ``check[:lanes] +=``
+def pair_taps_checked(typingctx, streams, coefs, dst, n, check):
+    """``dst[2k] = sum_t coefs[t] * streams[t][k]`` and ``dst[2k + 1] =
+    sum_t coefs[S + t] * streams[t][k]`` for ``k < n`` (``S`` streams, a
+    tuple of arrays; ``2 S`` coefficients): two phases' sums, interleaved,
+    a vector of ``k`` at a time, with plain stores; and ``check[:lanes] +=``
     the sum of ``v - v`` over the outputs ``v`` it writes: zero unless one
     is not finite (the stride-2 transposed kernel's,
-    :func:`.kernels2d.transposed2_rows`, whose taps include zeros that would
-    turn an ``inf`` read into ``NaN``).
+    :func:`.kernels2d.transposed2_rows`, whose taps include zeros that
+    would turn an ``inf`` read into ``NaN``; four streams for taps in 2x2
+    boxes, nine for 3x3).
 
     The whole vectors run in a loop of plain loads and stores, the rest in
     one masked step after it: a masked step each time (the loop of
     :func:`pair_taps4_run`, which also places a head for streaming) spends
     ~10 more instructions a vector on its masks and offsets, and a row
-    that stays in cache (the kernel's line for a streamed output) is bound
+    that stays in cache (the kernel's row for a streamed output) is bound
     by them: a 2048x2048 float32 image, one thread, on the Xeon, 6.7-7.4 ms
     with LLVM's vectorised loop, 8.0-8.6 with that loop.
     """
+    if not (isinstance(streams, types.UniTuple) and isinstance(streams.dtype, types.Array)
+            and isinstance(coefs, types.BaseTuple) and len(coefs) == 2 * len(streams)):
+        return None
+
     def codegen(context, builder, sig, args):
-        if isinstance(sig.args[0].dtype, types.Complex):
+        if isinstance(dst.dtype, types.Complex):
             return context.get_dummy_value()
-        N = args[6]
-        src, out, fma, c = _pair_setup(context, builder, sig, args)
-        check, = _arrays(context, builder, sig, args, 7)
-        b, n = builder, out.count
+        b = builder
+        S = len(streams)
+        src = [_Vectors(context, b, streams.dtype, b.extract_value(args[0], t))
+               for t in range(S)]
+        out, check_v = _arrays(context, b, sig, args, 2, 4)
+        n_ = out.count
+        fma = _fma_function(b, out.vty)
+        c = [_splat(b, b.extract_value(args[1], t), n_) for t in range(2 * S)]
+        N = args[3]
         i64 = N.type
-        zero, G = ir.Constant(i64, 0), ir.Constant(i64, n)
+        zero, G = ir.Constant(i64, 0), ir.Constant(i64, n_)
         # the check's sum, a register across the loop (LLVM promotes the slot)
         total = cgutils.alloca_once_value(b, ir.Constant(out.vty, None))
 
         def step(i, count=None):
-            mask = None if count is None else _first(b, count, n, 1)
-            phases = _pair_phases(b, fma, c, src, i, mask)
+            mask = None if count is None else _first(b, count, n_, 1)
+            v = [s_.load(i, mask) for s_ in src]
+            phases = [_phase_sum(b, fma, c[o:o + S], v) for o in (0, S)]
             sums = b.load(total)
             for value in phases:       # (lanes a masked load left out are 0: they add 0)
                 sums = b.fadd(sums, b.fsub(value, value))
             b.store(sums, total)
             d = b.mul(i, ir.Constant(i64, 2))
-            masks = [None, None] if count is None else _spread(b, count, 2, n, 1)
-            for q, (value, mask) in enumerate(zip(_interleaved(b, phases, n, 1), masks)):
-                out.store(value, b.add(d, ir.Constant(i64, q * n)), mask)
+            masks = [None, None] if count is None else _spread(b, count, 2, n_, 1)
+            for q, (value, mask) in enumerate(zip(_interleaved(b, phases, n_, 1), masks)):
+                out.store(value, b.add(d, ir.Constant(i64, q * n_)), mask)
 
         whole = b.sdiv(N, G)
         with cgutils.for_range(b, whole) as loop:
@@ -723,9 +735,9 @@ def pair_taps4_checked(typingctx, s0, s1, s2, s3, coefs, dst, n, check):
         rest = b.sub(N, b.mul(whole, G))
         with b.if_then(b.icmp_signed(">", rest, zero)):
             step(b.mul(whole, G), rest)
-        check.store(b.fadd(check.load(zero), b.load(total)), zero)
+        check_v.store(b.fadd(check_v.load(zero), b.load(total)), zero)
         return context.get_dummy_value()
-    return types.void(s0, s1, s2, s3, coefs, dst, n, check), codegen
+    return types.void(streams, coefs, dst, n, check), codegen
 
 
 @intrinsic
