@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from polyphase.engine.inline_builtins import (empty1, empty2, flag, flat, imax, imin,
-                                              matrix, zero_fill)
+from polyphase.engine.inline_builtins import (empty1, empty2, empty3, flag, flat, imax, imin,
+                                              matrix, zero_fill, zeros1)
 
 
 @numba.njit(cache=False)
@@ -77,6 +77,26 @@ def test_empty_arrays_have_the_shape_dtype_and_layout_of_np_empty(dtype):
         np.testing.assert_array_equal(got, want)
     assert b.strides == np.empty((5, 3), dtype).strides
     assert make(np.zeros(1, dtype), 0, 4)[1].shape == (0, 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128, np.int64])
+def test_zeros_and_three_axes_and_scalar_types_match_numpy(dtype):
+    """``zeros1`` is ``np.zeros``, ``empty3`` has ``np.empty``'s shape and strides, and ``like``
+    may be a numpy scalar type instead of an array."""
+    zeros = numba.njit(cache=False)(lambda like, n: zeros1(like, n))
+    for _ in range(3):             # (the runtime's freed blocks come back dirty)
+        np.full(33, 7, dtype)
+        z = zeros(np.zeros(1, dtype), 33)
+        assert z.dtype == dtype and z.shape == (33,) and z.flags.c_contiguous
+        np.testing.assert_array_equal(z, np.zeros(33, dtype))
+    e3 = numba.njit(cache=False)(lambda like, a, b, c: empty3(like, a, b, c))(
+        np.zeros(1, dtype), 2, 3, 4)
+    assert e3.shape == (2, 3, 4) and e3.strides == np.empty((2, 3, 4), dtype).strides
+    typed = numba.njit(cache=False)(lambda n: (empty1(np.int64, n), zeros1(np.float32, n)))
+    a, b = typed(5)
+    assert a.dtype == np.int64 and b.dtype == np.float32 and not b.any()
+    with pytest.raises(ValueError, match="negative dimensions"):
+        typed(-1)
 
 
 def test_empty_refuses_a_negative_size():

@@ -18,8 +18,8 @@ start imports.
 
 For the engine's kernels only: the kernels' arguments are checked before
 the call, and these accept integers (``imin``, ``imax``), non-negative
-sizes (``empty1``, ``empty2``, ``empty3``, which raise ``ValueError`` on
-a negative one) and contiguous arrays (``zero_fill``, ``matrix``,
+sizes (``empty1``, ``empty2``, ``empty3``, ``zeros1``, which raise
+``ValueError`` on a negative one) and contiguous arrays (``zero_fill``, ``matrix``,
 ``flat``) only.
 """
 
@@ -145,9 +145,9 @@ def _array(context, builder, arrtype, sizes, itemsize, data, meminfo, parent=Non
     return ary._getvalue()
 
 
-def _empty(typingctx, like, *sizes):
-    """``np.empty(sizes)`` of ``like``'s dtype: ``like`` an array or a
-    numpy scalar type (``np.int64``)."""
+def _empty(typingctx, like, *sizes, zeroed=False):
+    """``np.empty(sizes)`` (``np.zeros`` if ``zeroed``) of ``like``'s dtype:
+    ``like`` an array or a numpy scalar type (``np.int64``)."""
     if isinstance(like, types.Array):
         dtype = like.dtype
     elif isinstance(like, types.NumberClass):
@@ -160,7 +160,11 @@ def _empty(typingctx, like, *sizes):
 
     def codegen(context, builder, sig, args):
         sizes = _sizes(context, builder, sig.args[1:], args[1:])
-        return _allocate(context, builder, arrtype, sizes)
+        array = _allocate(context, builder, arrtype, sizes)
+        if zeroed:
+            ary = context.make_array(arrtype)(context, builder, array)
+            cgutils.memset(builder, ary.data, builder.mul(ary.nitems, ary.itemsize), 0)
+        return array
     return arrtype(like, *sizes), codegen
 
 
@@ -196,6 +200,21 @@ def empty2(typingctx, like, n0, n1):
     ((3, 4), dtype('float64'), True)
     """
     return _empty(typingctx, like, n0, n1)
+
+
+@intrinsic
+def zeros1(typingctx, like, n):
+    """``np.zeros(n, like.dtype)``, compiled in place (see the module
+    docstring); ``like`` is an array or a numpy scalar type.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from polyphase.engine.jit import njit
+    >>> njit()(lambda x, n: zeros1(x, n))(np.ones(2, np.float32), 3)
+    array([0., 0., 0.], dtype=float32)
+    """
+    return _empty(typingctx, like, n, zeroed=True)
 
 
 @intrinsic

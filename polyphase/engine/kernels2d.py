@@ -15,7 +15,7 @@ disjoint output rows, so they run in parallel (:func:`.groups.run`) with no
 synchronisation; so do the other kernels' jobs.
 """
 
-from .inline_builtins import empty1, empty2, flat, imax, imin, zero_fill
+from .inline_builtins import empty1, empty2, flat, imax, imin, zeros1
 from .jit import njit
 
 from . import machine, simd
@@ -262,10 +262,8 @@ def _transposed_rows(B):
         """
         n1, n2 = x.shape[1], x.shape[2]
         rows, cols = out.shape[1], out.shape[2]
-        zero = empty1(x, n2)                 # the rows outside the image
-        zero_fill(zero)
-        check = empty1(x, simd.lanes(x.dtype))
-        zero_fill(check)
+        zero = zeros1(x, n2)                 # the rows outside the image
+        check = zeros1(x, simd.lanes(x.dtype))
         # a large output into mapped pages (TRANSPOSED2_STREAM_BYTES) is
         # written a row at a time into a row that stays in cache, then
         # streamed: its rows start anywhere in a line
@@ -378,10 +376,8 @@ def strided_box_rows(x, W, ro, so, out, job0, job1):
     c0 = imin(cols, imax(0, -(so // 2)))                  # 2c + so >= 0
     c1 = imax(c0, imin(cols, (n2 - 4 - so) // 2 + 1))     # 2c + so + 3 < n2
     G = simd.lanes(x.dtype)
-    zero = empty1(x, n2)                     # the rows outside the image
-    zero_fill(zero)
-    check = empty1(x, G)
-    zero_fill(check)
+    zero = zeros1(x, n2)                     # the rows outside the image
+    check = zeros1(x, G)
     xf, of = flat(x), flat(out)
     box3 = W[3, 0] == 0 and W[3, 1] == 0 and W[3, 2] == 0 and W[3, 3] == 0 and \
         W[0, 3] == 0 and W[1, 3] == 0 and W[2, 3] == 0

@@ -30,7 +30,7 @@ there); the caller sends non-finite taps elsewhere (``0 * inf``).
 """
 
 import numpy as np
-from .inline_builtins import empty1, empty2, matrix, zero_fill
+from .inline_builtins import empty1, empty2, matrix, zeros1
 from .jit import njit
 
 from .kernels import split_phases
@@ -98,8 +98,7 @@ def run_jobs(x, geo, ptr, tt, tc, out, job0, job1):
     acc = empty2(out, L2, width)
     held = empty1(np.int64, K1)                 # input row in each slot
     off = empty1(np.int64, tc.shape[0])
-    zero = empty1(x, x.shape[2])
-    zero_fill(zero)
+    zero = zeros1(x, x.shape[2])
     lane_held = -1
     for job in range(job0, job1):
         lane = job // nb1
