@@ -79,13 +79,14 @@ def assert_window_matches_dense(op, x, mode):
 
 
 def brute_conv_transpose2d(x, w, stride, padding, output_padding):
-    """torch.nn.functional.conv_transpose2d, one channel, by scattering."""
+    """torch.nn.functional.conv_transpose2d, one channel, by scattering
+    (``stride``, ``padding`` and ``output_padding`` an int or a pair)."""
     lanes, n1, n2 = x.shape
     k1, k2 = w.shape
-    full = np.zeros((lanes, (n1 - 1) * stride + k1 + output_padding,
-                     (n2 - 1) * stride + k2 + output_padding))
+    (s1, s2), (q1, q2), (o1, o2) = (np.broadcast_to(v, 2) for v in
+                                    (stride, padding, output_padding))
+    full = np.zeros((lanes, (n1 - 1) * s1 + k1 + o1, (n2 - 1) * s2 + k2 + o2))
     for i in range(n1):
         for j in range(n2):
-            full[:, i * stride:i * stride + k1, j * stride:j * stride + k2] += \
-                x[:, i, j, None, None] * w
-    return full[:, padding:full.shape[1] - padding, padding:full.shape[2] - padding]
+            full[:, i * s1:i * s1 + k1, j * s2:j * s2 + k2] += x[:, i, j, None, None] * w
+    return full[:, q1:full.shape[1] - q1, q2:full.shape[2] - q2]

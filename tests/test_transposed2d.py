@@ -1,11 +1,14 @@
-"""The direct 2-D kernel for matrices that upsample by 2 on both axes with
-taps in a 2x2 or 3x3 box of block delays (stride-2 transposed convolutions,
-k <= 4 or k <= 6).
+"""The direct 2-D kernel for matrices that upsample by 2-4 on the columns
+(and by any factor on the rows) with taps in boxes of up to 3x3 block
+delays: transposed convolutions with strides 2-4 and kernels up to three
+strides wide, any padding.
 
 Checked against brute-force numpy scatters and the dense matrix of the
 operator, on every window the finite operators use; non-finite input falls
 back to the ring kernel, which multiplies no empty place.
 """
+
+import math
 
 import numpy as np
 import pytest
@@ -15,51 +18,84 @@ from hypothesis import strategies as st
 
 import polyphase as pp
 import polyphase.nn as pnn
+from polyphase import engine
 from polyphase.engine import kernels2d, kernels_ring
 
 
 def record_transposed(monkeypatch, parallel=None):
-    """The calls of both box sizes' kernels (``transposed2_rows``, 2x2 boxes,
-    and ``transposed3_rows``, 3x3), in one list (see ``record_jobs``)."""
-    calls = record_jobs(monkeypatch, kernels2d, "transposed2_rows", parallel=parallel)
-    return record_jobs(monkeypatch, kernels2d, "transposed3_rows", calls, parallel)
+    """The calls of every box size's and stride's kernel
+    (``kernels2d.TRANSPOSED_ROWS``), in one list (see ``record_jobs``)."""
+    calls = []
+    for key in kernels2d.TRANSPOSED_ROWS:
+        record_jobs(monkeypatch, kernels2d.TRANSPOSED_ROWS, key, calls, parallel)
+    return calls
 
 
-@settings(max_examples=60, deadline=None)
-@given(n1=st.integers(1, 23), n2=st.integers(1, 23), k1=st.integers(1, 6),
-       k2=st.integers(1, 6), padding=st.integers(0, 2), output_padding=st.integers(0, 1),
-       lanes=st.integers(1, 3), dtype=st.sampled_from([np.float32, np.float64]),
-       seed=st.integers(0, 99))
-def test_matches_brute_force(n1, n2, k1, k2, padding, output_padding, lanes, dtype, seed):
+@st.composite
+def layers(draw):
+    """A single-channel transposed convolution the kernel takes: strides
+    (1-4, 2-4), kernels up to three strides wide, any padding, and an
+    output padding below the stride."""
+    s1, s2 = draw(st.integers(1, 4)), draw(st.integers(2, 4))
+    k1, k2 = draw(st.integers(1, 3 * s1)), draw(st.integers(1, 3 * s2))
+    padding = (draw(st.integers(0, k1 - 1)), draw(st.integers(0, k2 - 1)))
+    output_padding = (draw(st.integers(0, s1 - 1)), draw(st.integers(0, s2 - 1)))
+    return (s1, s2), (k1, k2), padding, output_padding
+
+
+@settings(max_examples=120, deadline=None)
+@given(layer=layers(), n1=st.integers(1, 23), n2=st.integers(1, 40), lanes=st.integers(1, 3),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 99))
+def test_matches_brute_force(layer, n1, n2, lanes, dtype, seed):
+    stride, (k1, k2), padding, output_padding = layer
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((lanes, n1, n2))
     w = rng.standard_normal((k1, k2))
-    expected = brute_conv_transpose2d(x, w, 2, padding, output_padding)
+    expected = brute_conv_transpose2d(x, w, stride, padding, output_padding)
     if min(expected.shape[1:]) <= 0:
         return
     got = pnn.conv_transpose2d(x[:, None].astype(dtype), w[None, None].astype(dtype),
-                               stride=2, padding=padding,
+                               stride=stride, padding=padding,
                                output_padding=output_padding)[:, 0]
     assert got.shape == expected.shape and got.dtype == dtype
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
 
 
+@settings(max_examples=60, deadline=None)
+@given(layer=layers())
+def test_the_box_is_a_phase_s_taps_whatever_the_padding(layer):
+    """Every such layer takes the kernel, with the smallest box: as many
+    block delays a side as a phase has taps (``ceil(k / stride)``).  Along
+    the columns the phases are counted from the shift that lines their
+    delays up; without it an odd padding made the box a delay wider."""
+    stride, kernel, padding, output_padding = layer
+    w = np.ones((1, 1) + kernel)
+    pm = pnn.ConvTranspose2d(w, stride=stride, padding=padding,
+                             output_padding=output_padding).polyphase()
+    c, k1, k2, shift = engine._transposed_taps(engine._single_channel(pm), np.float64)
+    box = max(math.ceil(k / s) for k, s in zip(kernel, stride))
+    assert c.shape == (stride[0], box, stride[1], box)
+    assert 0 <= shift < stride[1]
+    assert np.count_nonzero(c) == kernel[0] * kernel[1]      # every tap, once
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n2", [15, 16, 17, 31, 32, 33, 34, 63, 64, 65, 66])
-@pytest.mark.parametrize("k", [3, 4, 5, 6])
-def test_rows_of_whole_vectors_and_a_tail_match_brute_force(n2, k, dtype):
+@pytest.mark.parametrize("stride, k", [(2, 2), (2, 3), (2, 4), (2, 5), (2, 6), (3, 3), (3, 5),
+                                       (3, 9), (4, 4), (4, 8), (4, 11)])
+def test_rows_of_whole_vectors_and_a_tail_match_brute_force(n2, stride, k, dtype):
     """The vector pass runs whole vectors, then one masked step for the rest:
     rows of every length around one, two and four vectors of either dtype
-    (8 and 16 lanes), with and without a rest, for both box sizes (2x2:
-    k = 3, 4; 3x3: k = 5, 6)."""
+    (8 and 16 lanes), with and without a rest, for every box size (1-3
+    delays) and column stride (2-4)."""
     rng = np.random.default_rng(n2 * 10 + k)
     x = rng.standard_normal((1, 5, n2))
     w = rng.standard_normal((k, k))
     got = pnn.conv_transpose2d(x[:, None].astype(dtype), w[None, None].astype(dtype),
-                               stride=2)[:, 0]
+                               stride=stride)[:, 0]
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(got, brute_conv_transpose2d(x, w, 2, 0, 0), rtol=tol,
+    np.testing.assert_allclose(got, brute_conv_transpose2d(x, w, stride, 0, 0), rtol=tol,
                                atol=tol * 10)
 
 
@@ -82,23 +118,25 @@ def test_parallel_equals_serial(monkeypatch):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("ups", [(2, 2), (3, 3), (2, 4), (4, 3)], ids=str)
 @pytest.mark.parametrize("mode", ["full", "same", "valid", ((-3, 7), (-1, 20))], ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_operator_windows_match_the_dense_matrix(mode, dtype, monkeypatch):
-    """Windows with odd starts and past both ends of the image."""
+def test_operator_windows_match_the_dense_matrix(mode, dtype, ups, monkeypatch):
+    """Windows with starts in every phase and past both ends of the image."""
     calls = record_transposed(monkeypatch)
     rng = np.random.default_rng(3)
-    op = pp.Conv(rng.standard_normal((4, 3))) @ pp.Up((2, 2))
+    op = pp.Conv(rng.standard_normal((4, 3))) @ pp.Up(ups)
     assert_window_matches_dense(op, rng.standard_normal((9, 12)).astype(dtype), mode)
     assert calls
 
 
-@pytest.mark.parametrize("k", [3, 5])
+@pytest.mark.parametrize("stride, k", [(2, 3), (2, 5), (3, 3), (3, 7)])
 @pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("width, where", [(7, 3), (7, 0), (7, 6), (70, 35), (70, 1),
                                           (70, 69), (200, 150)])
-def test_non_finite_input_takes_the_exact_kernel(monkeypatch, width, where, dtype, value, k):
+def test_non_finite_input_takes_the_exact_kernel(monkeypatch, width, where, dtype, value,
+                                                 stride, k):
     """The kernel's vector pass multiplies the box's empty places; inf there
     gives NaN where the taps give inf, so the ring kernel, which multiplies
     no empty place, runs again.  The outputs it computes one at a time (the
@@ -107,10 +145,11 @@ def test_non_finite_input_takes_the_exact_kernel(monkeypatch, width, where, dtyp
     exact = record_jobs(monkeypatch, kernels_ring, "run_jobs")
     x = np.ones((1, 1, 6, width), dtype)
     x[0, 0, 2, where] = value
-    # k = 3: phases have 4, 2, 2 and 1 taps in 2x2 boxes; k = 5: 9, 6, 6, 4 in 3x3
+    # stride 2, k = 3: phases have 4, 2, 2 and 1 taps in 2x2 boxes; k = 5:
+    # 9, 6, 6, 4 in 3x3; stride 3, k = 7: 9 to 4 taps in 3x3 boxes
     w = np.ones((1, 1, k, k), dtype)
-    y = pnn.conv_transpose2d(x, w, stride=2)
-    expected = brute_conv_transpose2d(x[:, 0], w[0, 0], 2, 0, 0)
+    y = pnn.conv_transpose2d(x, w, stride=stride)
+    expected = brute_conv_transpose2d(x[:, 0], w[0, 0], stride, 0, 0)
     np.testing.assert_array_equal(y[:, 0], expected)   # (NaN where expected's are)
     if value != value:
         assert np.isnan(y).any()
@@ -136,22 +175,25 @@ def test_non_finite_output_of_finite_input_is_kept_exact(monkeypatch):
     assert exact
 
 
-def test_wider_boxes_and_complex_data_take_the_ring_kernel(monkeypatch):
+def test_wider_boxes_other_strides_and_complex_data_take_the_ring_kernel(monkeypatch):
     calls = record_transposed(monkeypatch)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 1, 8, 8))
     pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 7, 7)), stride=2)   # 4 delays
-    # an odd padding moves the column phases apart
-    pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 4, 4)), stride=2, padding=1)
     pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 3, 3)), stride=2, dilation=3)
+    pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 5, 5)), stride=5)   # 5 phases
+    pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 3, 3)), stride=(2, 1))
     (pp.Conv(rng.standard_normal((3, 3))) @ pp.Up((2, 2)))(x[0, 0] + 1j)
     assert not calls
     pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 4, 4)), stride=2)
     pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 6, 5)), stride=2)   # 3x3 boxes
+    # an odd padding: the column phases counted from one column on
+    pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 4, 4)), stride=2, padding=1)
+    pnn.conv_transpose2d(x, rng.standard_normal((1, 1, 5, 5)), stride=3, padding=1)
     # dilation 2: every tap on one phase, three delays a side
     w = rng.standard_normal((3, 3))
     y = pnn.conv_transpose2d(x, w[None, None], stride=2, dilation=2)
-    assert len(calls) == 3
+    assert len(calls) == 5
     spread = np.zeros((5, 5))
     spread[::2, ::2] = w
     np.testing.assert_allclose(y[:, 0], brute_conv_transpose2d(x[:, 0], spread, 2, 0, 0),

@@ -270,8 +270,8 @@ def _team(groups):
 def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     """Channel-agnostic 2-D matrix on images ``x`` (lanes, n1, n2).
 
-    Stride-2 strided and transposed convolutions whose taps fit small boxes
-    have kernels of their own (all taps in one pass); any other matrix with
+    Stride-2 strided convolutions and stride 2-4 transposed ones whose taps
+    fit small boxes have kernels of their own (all taps in one pass); any other matrix with
     finite taps runs on the ring of split rows (:mod:`.kernels_ring`); one
     with a tap of inf or NaN on the phase images (:func:`_run_phase_images`),
     which multiply nothing outside the image.
@@ -280,8 +280,8 @@ def _run_2d(pm, x, dtype, in_origin, starts, lengths):
         out = _run_strided_box(pm, x, dtype, in_origin, starts, lengths)
         if out is not None:
             return out
-    if pm.ups == (2, 2) and pm.downs == (1, 1):
-        out = _run_transposed2(pm, x, dtype, in_origin, starts, lengths)
+    if pm.downs == (1, 1) and pm.ups != (1, 1):
+        out = _run_transposed(pm, x, dtype, in_origin, starts, lengths)
         if out is not None:
             return out
     ring = _cached_plan(pm, "ring", (np.dtype(dtype), tuple(in_origin), tuple(starts)),
@@ -420,47 +420,56 @@ def _strided_box(pm, dtype, in_origin, starts):
     return W, ro, so
 
 
-def _run_transposed2(pm, x, dtype, in_origin, starts, lengths):
-    """:func:`_run_2d` for a matrix that upsamples by 2 on both axes whose taps
-    lie in a 2x2 or 3x3 box of block delays (see
-    :func:`.kernels2d.transposed2_rows`);
+def _run_transposed(pm, x, dtype, in_origin, starts, lengths):
+    """:func:`_run_2d` for a matrix that upsamples by 2-4 on both axes whose
+    taps lie in boxes of up to 3x3 block delays (see
+    :func:`.kernels2d.transposed_rows`);
     None when they do not, when the taps are not finite, or when an output
     is not finite (the kernel multiplies the box's empty places, and ``0 *
     inf`` is NaN)."""
-    taps = _transposed2_plan(pm, dtype)
+    taps = _transposed_plan(pm, dtype)
     if taps is None:
         return None
-    return run_transposed2_route(taps + (tuple(in_origin), tuple(starts), pm.nnz // 4),
-                                 np.ascontiguousarray(x, dtype=dtype), lengths)
+    return run_transposed_route(_route_of(pm, taps, in_origin, starts),
+                                np.ascontiguousarray(x, dtype=dtype), lengths)
 
 
-def transposed2_route(pm, lanes, dtype, starts, lengths):
-    """:func:`box_route` for single-channel images that the stride-2
-    transposed kernel takes: ``(c, k1, k2, in_origin, starts, taps)`` (taps
-    per output), plain data a layer keeps per input shape, or None for any
+def transposed_route(pm, lanes, dtype, starts, lengths):
+    """:func:`box_route` for single-channel images that the transposed
+    kernel takes: ``(c, k1, k2, in_origin, starts, taps)`` (taps per
+    output), plain data a layer keeps per input shape, or None for any
     other route.  (``lanes`` as for :func:`box_route`; the split between
     threads is the call's.)
 
-    :func:`run_transposed2_route` then calls the kernel
+    :func:`run_transposed_route` then calls the kernel
     straight away, split for the thread count of the call: through
     :func:`run` a 512x512 float32 image took 0.302 ms, 0.272 straight (the
     kernel alone 0.241).
     """
     if pm.channels == (1, 1):
         pm = _single_channel(pm)
-    if pm.channels is not None or pm.ndim != 2 or pm.ups != (2, 2) or \
-            pm.downs != (1, 1) or pm.nnz == 0 or min(lengths) <= 0:
+    if pm.channels is not None or pm.ndim != 2 or pm.downs != (1, 1) or \
+            pm.ups == (1, 1) or pm.nnz == 0 or min(lengths) <= 0:
         return None
-    taps = _transposed2_plan(pm, dtype)
+    taps = _transposed_plan(pm, dtype)
     if taps is None:
         return None
-    return taps + ((0, 0), tuple(starts), pm.nnz // 4)
+    return _route_of(pm, taps, (0, 0), starts)
 
 
-def run_transposed2_route(route, x, lengths):
+def _route_of(pm, taps, in_origin, starts):
+    """The kernel arguments of :func:`run_transposed_route`: the plan's taps
+    with the window's start moved as the plan's column phases are (see
+    :func:`_transposed_taps`)."""
+    c, k1, k2, shift = taps
+    return (c, k1, k2, tuple(in_origin), (starts[0], starts[1] + shift),
+            pm.nnz // (pm.ups[0] * pm.ups[1]))
+
+
+def run_transposed_route(route, x, lengths):
     """``run``'s output for images ``x`` (lanes, n1, n2), C-contiguous and of
-    the route's dtype, by :func:`transposed2_route`'s (or
-    :func:`_run_transposed2`'s) kernel arguments; None when an output is
+    the route's dtype, by :func:`transposed_route`'s (or
+    :func:`_run_transposed`'s) kernel arguments; None when an output is
     not finite (the box's zeros may have met inf: then :func:`run` takes
     the exact route)."""
     c, k1, k2, in_origin, starts, taps = route
@@ -469,43 +478,56 @@ def run_transposed2_route(route, x, lengths):
     groups = _parallel(out.size, taps)
     args = (x, c, k1, k2, in_origin[0], in_origin[1], starts[0], starts[1], out,
             mapped(out))
-    kernel = kernels2d.transposed2_rows if c.shape[1] == 2 else kernels2d.transposed3_rows
+    kernel = kernels2d.transposed_rows(c.shape[1], c.shape[2])
     bad = _jobs(kernel, args, out.shape[0] * out.shape[1], groups, by_address=False)
     return out if bad == 0 else None
 
 
-def _transposed2_plan(pm, dtype):
-    """:func:`_transposed2_taps`, cached on ``pm``."""
-    return _cached_plan(pm, "transposed2", np.dtype(dtype),
-                        lambda: _transposed2_taps(pm, dtype))
+def _transposed_plan(pm, dtype):
+    """:func:`_transposed_taps`, cached on ``pm``."""
+    return _cached_plan(pm, "transposed", np.dtype(dtype),
+                        lambda: _transposed_taps(pm, dtype))
 
 
-def _transposed2_taps(pm, dtype):
-    """``(c, k1, k2)`` for :func:`_run_transposed2`: the taps as a dense
-    ``c[p1, r, p2, t]`` (``B x B`` boxes, ``B`` 2 or 3, the smallest that
-    holds them) at block delays ``(k1[p1] + r, k2 + t)``; None when they do
-    not fit such boxes, are complex, or are not finite.  (An odd padding
-    moves one phase's taps by a block: along the rows each output row then
-    reads other rows, which costs nothing; along the columns the two phases
-    would need more input streams, and such matrices go to the ring.)"""
+# the column strides and the box sizes (block delays a side) that the
+# transposed kernel has code for (:data:`.kernels2d.TRANSPOSED_ROWS`)
+TRANSPOSED_STRIDES, TRANSPOSED_BOX = (2, 3, 4), 3
+
+
+def _transposed_taps(pm, dtype):
+    """``(c, k1, k2, shift)`` for :func:`_run_transposed`: the taps as a
+    dense ``c[p1, r, p2, t]`` (``B x B`` boxes, ``B`` the smallest that
+    holds them, at most 3) at block delays ``(k1[p1] + r, k2 + t)``, the
+    column phases counted from ``shift`` columns before the window's start;
+    None when the strides or the taps do not fit, or the taps are complex
+    or not finite.
+
+    A padding moves some phases' taps by a block.  Along the rows each
+    output row then reads other rows (``k1`` per phase), which costs
+    nothing.  Along the columns all phases read the same shifted input
+    rows, so the phases are counted from the shift that lines their
+    delays up (for a convolution's taps, the padding's remainder): output
+    ``o`` is then ``o + shift`` in blocks of ``L2``, phase ``(p + shift) %
+    L2`` at delay ``k + (p + shift) // L2``."""
+    (L1, L2) = pm.ups
+    if L2 not in TRANSPOSED_STRIDES or pm.downs != (1, 1) or pm.nnz == 0:
+        return None
     if np.dtype(dtype).kind == "c" or pm.c.dtype.kind == "c" or not np.isfinite(pm.c).all():
         return None
-    lo, box = [], 2
-    for axis in (0, 1):
-        phase, delay = pm.p[:, axis], pm.k[:, axis]
-        low = np.array([delay[phase == p].min(initial=0) for p in (0, 1)], np.int64)
-        high = np.array([delay[phase == p].max(initial=0) for p in (0, 1)], np.int64)
-        box = max(box, int((high - low).max()) + 1)
-        lo.append(low)
-    if box > 3:
+    phase1, delay1 = pm.p[:, 0], pm.k[:, 0]
+    k1 = np.array([delay1[phase1 == p].min(initial=0) for p in range(L1)], np.int64)
+    rows_box = int((delay1 - k1[phase1]).max()) + 1
+    # the column shift with the narrowest box (the first of equals)
+    shift = min(range(L2), key=lambda d: np.ptp(pm.k[:, 1] + (pm.p[:, 1] + d) // L2))
+    phase2 = (pm.p[:, 1] + shift) % L2
+    delay2 = pm.k[:, 1] + (pm.p[:, 1] + shift) // L2
+    k2 = int(delay2.min())
+    box = max(rows_box, int(delay2.max()) - k2 + 1)
+    if box > TRANSPOSED_BOX:
         return None
-    k1, k2 = lo
-    if k2[0] != k2[1] and (pm.p[:, 1] == 0).any() and (pm.p[:, 1] == 1).any():
-        return None
-    k2 = int(k2[0] if (pm.p[:, 1] == 0).any() else k2[1])
-    c = np.zeros((2, box, 2, box), dtype)
-    c[pm.p[:, 0], pm.k[:, 0] - k1[pm.p[:, 0]], pm.p[:, 1], pm.k[:, 1] - k2] = pm.c
-    return c, k1, k2
+    c = np.zeros((L1, box, L2, box), dtype)
+    c[phase1, delay1 - k1[phase1], phase2, delay2 - k2] = pm.c
+    return c, k1, k2, shift
 
 
 def _use_fft(pm, lanes, start, length, dtype, band=None) -> bool:

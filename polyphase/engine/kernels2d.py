@@ -207,7 +207,7 @@ def interleave_blocks(y, s1, s2, out):
                     dst[i * L2] = v[i]
 
 
-# Outputs of :func:`transposed2_rows` from this many bytes on are streamed
+# Outputs of :func:`transposed_rows` from this many bytes on are streamed
 # (non-temporal stores from a row in cache, :func:`.simd.stream_copy`),
 # smaller ones written with plain stores.  Its copy from the row costs a
 # pass the 1-D and axis-0 kernels, which stream as they compute, do not
@@ -225,30 +225,107 @@ def interleave_blocks(y, s1, s2, out):
 TRANSPOSED2_STREAM_BYTES = machine.pick({"amd": simd.STREAM_BYTES, "intel": 1 << 26})
 
 
-def _transposed_rows(B):
-    """The stride-2 transposed kernel for taps in ``B x B`` boxes (``B`` 2
-    or 3, a constant of its code: each size compiles only its own pass)."""
+@njit(cache=True, nogil=True, inline="always")
+def _row_at(lane, i, n1, n2):
+    """The flat offset of row ``i`` of image ``lane`` in images of ``n1 x
+    n2``, -1 outside the image.  (Scalars, not the images: an array passed
+    to a helper is reference-counted at each call, an atomic add and a call
+    to numba's runtime for every row.)"""
+    return (lane * n1 + i) * n2 if 0 <= i < n1 else -1
 
-    @njit(cache=True, nogil=True, fastmath={"contract"}, name=f"transposed{B}_rows")
+
+@njit(cache=True, nogil=True, inline="always")
+def _rows1(lane, i, n1, n2):
+    return (_row_at(lane, i, n1, n2),)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rows2(lane, i, n1, n2):
+    return (_row_at(lane, i, n1, n2), _row_at(lane, i - 1, n1, n2))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rows3(lane, i, n1, n2):
+    return (_row_at(lane, i, n1, n2), _row_at(lane, i - 1, n1, n2),
+            _row_at(lane, i - 2, n1, n2))
+
+
+def _transposed_rows(B, P):
+    """The transposed kernel for taps in ``B x B`` boxes and ``P`` column
+    phases (each pair a constant of its code: it compiles only its own
+    pass)."""
+    box_rows = (_rows1, _rows2, _rows3)[B - 1]
+    box_taps = {2: simd.box_taps2_checked, 3: simd.box_taps3_checked,
+                4: simd.box_taps4_checked}[P]
+
     def kernel(x, c, k1, k2, in1, in2, s1, s2, out, mapped, job0, job1):
-        """Output rows ``job0 <= lane * n_rows + r < job1`` of a matrix
-        that upsamples by 2 on both axes and whose taps lie in ``B x B``
-        boxes of block delays, ``c`` of shape ``(2, B, 2, B)`` (a stride-2
-        transposed convolution with even padding: ``transposed2_rows`` for
-        k <= 4, ``transposed3_rows`` for k <= 6).
+        n1, n2 = x.shape[1], x.shape[2]
+        L1 = c.shape[0]
+        rows, cols = out.shape[1], out.shape[2]
+        zero = zeros1(x, n2)                 # the rows outside the image
+        check = zeros1(x, simd.lanes(x.dtype))
+        # a large output into mapped pages (TRANSPOSED2_STREAM_BYTES) is
+        # written a row at a time into a row that stays in cache, then
+        # streamed: its rows start anywhere in a line
+        stream = mapped != 0 and out.size * out.itemsize >= TRANSPOSED2_STREAM_BYTES
+        line = empty1(out, cols if stream else 0)
+        # column blocks with all P outputs in the window and all samples in x
+        B0 = imax(-(-s2 // P), k2 + B - 1 + in2)
+        B1 = imax(B0, imin((s2 + cols) // P, n2 + k2 + in2))
+        head = imin(cols, P * B0 - s2)
+        tail = head + P * (B1 - B0)         # (B1 > B0: head = P B0 - s2)
+        e = B0 - k2 - in2 - (B - 1)
+        for job in range(job0, job1):
+            lane = job // rows
+            r = job - lane * rows
+            b1 = (s1 + r) // L1
+            p1 = s1 + r - L1 * b1
+            ia = b1 - k1[p1] - in1
+            orow = line if stream else out[lane, r]
+            if B1 > B0:
+                # output P j + p2 of the run is sum_{r,t} c[p1, r, p2, t] *
+                # x_r[e + B - 1 - t + j], x_r the input row r below ia
+                box_taps(x, zero, box_rows(lane, ia, n1, n2), e, c, p1, orow, head, B1 - B0, check)
+            # the columns at the window's ends, one at a time, their taps
+            # only (written here: an array passed to a helper is
+            # reference-counted at each call)
+            for q in range(head + cols - tail):
+                j = q if q < head else tail + q - head
+                b2 = (s2 + j) // P
+                p2 = s2 + j - P * b2
+                v = x.dtype.type(0)
+                for t in range(B):
+                    col = b2 - k2 - in2 - t
+                    if 0 <= col < n2:
+                        for dr in range(B):
+                            if 0 <= ia - dr < n1 and c[p1, dr, p2, t] != 0:
+                                v += c[p1, dr, p2, t] * x[lane, ia - dr, col]
+                orow[j] = v
+            if stream:
+                simd.stream_copy(line, out[lane, r])
+        if stream:
+            simd.fence()
+        return not_finite(check)
 
-        Output ``(o1, o2)`` (window origin ``(s1, s2)``), in blocks ``b = o
-        // 2`` and phases ``p = o % 2``, is ``sum_{r,t} c[p1, r, p2, t] *
-        x[b1 - k1[p1] - r, b2 - k2 - t]`` (input origin ``(in1, in2)``):
-        each output row reads ``B`` input rows, and both column phases are
-        written in one pass (:func:`.simd.pair_taps_checked`: a vector of
-        each phase from the ``B * B`` shifted rows, then interleaved).  The
-        phase-by-phase kernel (:func:`_block_row`) made a pass over a
-        scratch row per tap and column phase and one to interleave them:
-        0.39-0.50 against 0.15 ms for a 512x512 float32 image (k = 3); the
-        ring, which makes such passes for any stride, 0.34 against 0.16 ms
-        for a 256x256 one with k = 5.  The columns at the window's ends are
-        computed one at a time, skipping the absent taps.
+    kernel.__doc__ = f"""Output rows ``job0 <= lane * n_rows + r < job1`` of a matrix
+        that upsamples by ``L1`` on the rows and by {P} on the columns and
+        whose taps lie in {B}x{B} boxes of block delays, ``c`` of shape
+        ``(L1, {B}, {P}, {B})`` (a transposed convolution with stride
+        ``(L1, {P})`` and a kernel of up to ``{B} L1 x {B * P}``).
+
+        Output ``(o1, o2)`` (window origin ``(s1, s2)``), in blocks ``b1 = o1
+        // L1``, ``b2 = o2 // {P}`` and phases ``p = o - b * stride``, is
+        ``sum_{{r,t}} c[p1, r, p2, t] * x[b1 - k1[p1] - r, b2 - k2 - t]``
+        (input origin ``(in1, in2)``): each output row reads {B} input rows,
+        and all {P} column phases are written in one pass
+        (:func:`.simd.box_taps{P}_checked`: a vector of each phase from the
+        {B * B} shifted rows, then interleaved).  The phase-by-phase kernel
+        (:func:`_block_row`) made a pass over a scratch row per tap and
+        column phase and one to interleave them: 0.39-0.50 against 0.15 ms
+        for a 512x512 float32 image (k = 3, stride 2); the ring, which makes
+        such passes for any stride, 0.34 against 0.16 ms for a 256x256 one
+        with k = 5, stride 2.  The columns at the window's ends are computed
+        one at a time, skipping the absent taps.
 
         The taps a phase lacks are zeros of ``c``, multiplied like the
         others: exact while the data are finite, but ``0 * inf`` is NaN.
@@ -260,82 +337,25 @@ def _transposed_rows(B):
         call's 0.27-0.31 ms, one thread, on the Xeon.)  The outputs computed
         one at a time skip the zeros and need no check.
         """
-        n1, n2 = x.shape[1], x.shape[2]
-        rows, cols = out.shape[1], out.shape[2]
-        zero = zeros1(x, n2)                 # the rows outside the image
-        check = zeros1(x, simd.lanes(x.dtype))
-        # a large output into mapped pages (TRANSPOSED2_STREAM_BYTES) is
-        # written a row at a time into a row that stays in cache, then
-        # streamed: its rows start anywhere in a line
-        stream = mapped != 0 and out.size * out.itemsize >= TRANSPOSED2_STREAM_BYTES
-        line = empty1(out, cols if stream else 0)
-        # column blocks with both outputs in the window and all samples in x
-        B0 = imax(-(-s2 // 2), k2 + B - 1 + in2)
-        B1 = imax(B0, imin((s2 + cols) // 2, n2 + k2 + in2))
-        head = imin(cols, 2 * B0 - s2)
-        tail = imax(head, 2 * B1 - s2)
-        e = B0 - k2 - in2 - (B - 1)
-        for job in range(job0, job1):
-            lane = job // rows
-            r = job - lane * rows
-            b1 = (s1 + r) // 2
-            p1 = s1 + r - 2 * b1
-            ia = b1 - k1[p1] - in1
-            xa = x[lane, ia] if 0 <= ia < n1 else zero
-            xb = x[lane, ia - 1] if 0 <= ia - 1 < n1 else zero
-            xc = x[lane, ia - 2] if B == 3 and 0 <= ia - 2 < n1 else zero
-            orow = line if stream else out[lane, r]
-            cp = c[p1]
-            if B1 > B0:
-                # output 2j + p2 of the run is sum_{r,t} c[p1, r, p2, t] *
-                # x_r[e + B - 1 - t + j], x_r the input row r below xa
-                o, n = orow[2 * B0 - s2:], B1 - B0
-                if B == 2:
-                    simd.pair_taps_checked(
-                        (xa[e + 1:], xa[e:], xb[e + 1:], xb[e:]),
-                        (cp[0, 0, 0], cp[0, 0, 1], cp[1, 0, 0], cp[1, 0, 1],
-                         cp[0, 1, 0], cp[0, 1, 1], cp[1, 1, 0], cp[1, 1, 1]), o, n, check)
-                else:
-                    simd.pair_taps_checked(
-                        (xa[e + 2:], xa[e + 1:], xa[e:], xb[e + 2:], xb[e + 1:], xb[e:],
-                         xc[e + 2:], xc[e + 1:], xc[e:]),
-                        (cp[0, 0, 0], cp[0, 0, 1], cp[0, 0, 2], cp[1, 0, 0], cp[1, 0, 1],
-                         cp[1, 0, 2], cp[2, 0, 0], cp[2, 0, 1], cp[2, 0, 2],
-                         cp[0, 1, 0], cp[0, 1, 1], cp[0, 1, 2], cp[1, 1, 0], cp[1, 1, 1],
-                         cp[1, 1, 2], cp[2, 1, 0], cp[2, 1, 1], cp[2, 1, 2]), o, n, check)
-            for j in range(head):
-                orow[j] = _transposed2_at(xa, xb, xc, cp, s2 + j, k2, in2)
-            for j in range(tail, cols):
-                orow[j] = _transposed2_at(xa, xb, xc, cp, s2 + j, k2, in2)
-            if stream:
-                simd.stream_copy(line, out[lane, r])
-        if stream:
-            simd.fence()
-        return not_finite(check)
-    return kernel
+    return njit(cache=True, nogil=True, fastmath={"contract"},
+                name=f"transposed_rows_b{B}_p{P}")(kernel)
 
 
-# taps in 2x2 boxes (k <= 4) and in 3x3 boxes (k <= 6)
-transposed2_rows, transposed3_rows = _transposed_rows(2), _transposed_rows(3)
+# the box sizes and column strides with a kernel of their own: up to 3
+# block delays a side (k <= 3 * stride), strides 2-4
+TRANSPOSED_ROWS = {(B, P): _transposed_rows(B, P) for B in (1, 2, 3) for P in (2, 3, 4)}
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _transposed2_at(xa, xb, xc, cp, o2, k2, in2):
-    """One output of :func:`transposed2_rows` or ``transposed3_rows`` (column
-    ``o2``; ``xc`` is read only for 3x3 boxes), its taps only."""
-    b2 = o2 // 2
-    p2 = o2 - 2 * b2
-    s = xa.dtype.type(0)
-    for t in range(cp.shape[2]):
-        col = b2 - k2 - t - in2
-        if 0 <= col < xa.shape[0]:
-            if cp[0, p2, t] != 0:
-                s += cp[0, p2, t] * xa[col]
-            if cp[1, p2, t] != 0:
-                s += cp[1, p2, t] * xb[col]
-            if cp.shape[0] > 2 and cp[2, p2, t] != 0:
-                s += cp[2, p2, t] * xc[col]
-    return s
+def transposed_rows(box, stride):
+    """The transposed kernel for taps in ``box x box`` boxes and ``stride``
+    column phases (:data:`TRANSPOSED_ROWS`).
+
+    Examples
+    --------
+    >>> transposed_rows(2, 2) is TRANSPOSED_ROWS[2, 2]
+    True
+    """
+    return TRANSPOSED_ROWS[box, stride]
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})

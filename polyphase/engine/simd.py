@@ -18,6 +18,8 @@ components (the operations here are additions, subtractions and copies of
 whole elements, which act on the components alike).
 """
 
+import copy
+
 from llvmlite import ir
 import numpy as np
 from numba import types
@@ -85,6 +87,13 @@ class _Vectors:
         fn = self._masked("store", ir.FunctionType(ir.VoidType(), [
             self.vty, self.vty.as_pointer(), _I32, mask.type]))
         self.builder.call(fn, [value, self._at(off), ir.Constant(_I32, self.align), mask])
+
+    def rebased(self, base):
+        """These loads and stores from ``base`` (a pointer of the same
+        component type) instead of the array's first element."""
+        other = copy.copy(self)
+        other.base = base
+        return other
 
     def _masked(self, what, fnty):
         # AVX-512 runs these as one masked move (no access past the lanes that are on)
@@ -675,69 +684,94 @@ def pair_taps4_run(typingctx, s0, s1, s2, s3, coefs, dst, n, stream):
     return types.void(s0, s1, s2, s3, coefs, dst, n, stream), codegen
 
 
-@intrinsic
-def pair_taps_checked(typingctx, streams, coefs, dst, n, check):
-    """``dst[2k] = sum_t coefs[t] * streams[t][k]`` and ``dst[2k + 1] =
-    sum_t coefs[S + t] * streams[t][k]`` for ``k < n`` (``S`` streams, a
-    tuple of arrays; ``2 S`` coefficients): two phases' sums, interleaved,
+def _box_taps_checked(P):
+    @intrinsic
+    def box_taps_checked(typingctx, x, zero, rows, e, c, p1, dst, d, n, check):
+        if not (isinstance(x, types.Array) and x.layout == "C" and isinstance(c, types.Array)
+                and c.ndim == 4 and c.layout == "C" and isinstance(rows, types.UniTuple)
+                and isinstance(rows.dtype, types.Integer)
+                and x.dtype == zero.dtype == c.dtype == dst.dtype):
+            return None
+
+        def codegen(context, builder, sig, args):
+            if isinstance(dst.dtype, types.Complex):
+                return context.get_dummy_value()
+            b, B = builder, len(rows)
+            ROWS, E, P1, D, N = args[2], args[3], args[5], args[7], args[8]
+            xv, zv, out, check_v = _arrays(context, b, sig, args, 0, 1, 6, 9)
+            n_ = out.count
+            i64 = N.type
+            zero, G = ir.Constant(i64, 0), ir.Constant(i64, n_)
+            # row r: from element rows[r] + e of x, or e of the zero row
+            # when rows[r] is negative
+            src = []
+            for r in range(B):
+                at = b.extract_value(ROWS, r)
+                image = b.gep(xv.base, [b.add(at, E)])
+                src.append(xv.rebased(b.select(b.icmp_signed("<", at, zero), b.gep(zv.base, [E]),
+                                               image)))
+            fma = _fma_function(b, out.vty)
+            # c[p1, r, p, t], flat at ((p1*B + r)*P + p)*B + t, splat once before the loop
+            cp = b.gep(_pointer(context, b, c, args[4], out.vty.element),
+                       [b.mul(P1, ir.Constant(i64, B * P * B))])
+            coef = [[_splat(b, b.load(b.gep(cp, [ir.Constant(i64, (r * P + p) * B + t)])), n_)
+                     for r in range(B) for t in range(B)] for p in range(P)]
+            # the check's sum, a register across the loop (LLVM promotes the slot)
+            total = cgutils.alloca_once_value(b, ir.Constant(out.vty, None))
+
+            def step(i, count=None):
+                mask = None if count is None else _first(b, count, n_, 1)
+                v = [src[r].load(b.add(i, ir.Constant(i64, B - 1 - t)), mask)
+                     for r in range(B) for t in range(B)]
+                phases = [_phase_sum(b, fma, coef[p], v) for p in range(P)]
+                sums = b.load(total)
+                for value in phases:    # (lanes a masked load left out are 0: they add 0)
+                    sums = b.fadd(sums, b.fsub(value, value))
+                b.store(sums, total)
+                at = b.add(D, b.mul(i, ir.Constant(i64, P)))
+                masks = [None] * P if count is None else _spread(b, count, P, n_, 1)
+                for q, (value, m) in enumerate(zip(_interleaved(b, phases, n_, 1), masks)):
+                    out.store(value, b.add(at, ir.Constant(i64, q * n_)), m)
+
+            whole = b.sdiv(N, G)
+            with cgutils.for_range(b, whole) as loop:
+                step(b.mul(loop.index, G))
+            rest = b.sub(N, b.mul(whole, G))
+            with b.if_then(b.icmp_signed(">", rest, zero)):
+                step(b.mul(whole, G), rest)
+            check_v.store(b.fadd(check_v.load(zero), b.load(total)), zero)
+            return context.get_dummy_value()
+        return types.void(x, zero, rows, e, c, p1, dst, d, n, check), codegen
+    box_taps_checked.__doc__ = f"""``dst[d + {P}k + p] = sum_{{r,t}} c[p1, r, p, t] * x_r[e + B - 1 - t + k]``
+    for the phases ``p < {P}`` and ``k < n``: the {P} phases' sums of taps in a
+    ``B x B`` box (``c`` C-contiguous, shape ``(L1, B, {P}, B)``), interleaved,
     a vector of ``k`` at a time, with plain stores; and ``check[:lanes] +=``
     the sum of ``v - v`` over the outputs ``v`` it writes: zero unless one
-    is not finite (the stride-2 transposed kernel's,
-    :func:`.kernels2d.transposed2_rows`, whose taps include zeros that
-    would turn an ``inf`` read into ``NaN``; four streams for taps in 2x2
-    boxes, nine for 3x3).
+    is not finite (the stride-{P} transposed kernel's,
+    :func:`.kernels2d.transposed_rows`, whose taps include zeros that would
+    turn an ``inf`` read into ``NaN``).
+
+    Row ``x_r`` starts at flat element ``rows[r]`` of ``x`` (C-contiguous),
+    or is ``zero`` where ``rows[r]`` is negative: offsets rather than views
+    of the rows, whose reference counts (an atomic add and a call each)
+    cost the kernel 15-20 % of a 512x512 float32 image's time on the Xeon.
 
     The whole vectors run in a loop of plain loads and stores, the rest in
     one masked step after it: a masked step each time (the loop of
     :func:`pair_taps4_run`, which also places a head for streaming) spends
     ~10 more instructions a vector on its masks and offsets, and a row
     that stays in cache (the kernel's row for a streamed output) is bound
-    by them: a 2048x2048 float32 image, one thread, on the Xeon, 6.7-7.4 ms
-    with LLVM's vectorised loop, 8.0-8.6 with that loop.
+    by them: a 2048x2048 float32 image, stride 2, one thread, on the Xeon,
+    6.7-7.4 ms with LLVM's vectorised loop, 8.0-8.6 with that loop.
+    Real data only: for complex arrays (which the kernel never passes) it
+    does nothing.
     """
-    if not (isinstance(streams, types.UniTuple) and isinstance(streams.dtype, types.Array)
-            and isinstance(coefs, types.BaseTuple) and len(coefs) == 2 * len(streams)):
-        return None
+    return box_taps_checked
 
-    def codegen(context, builder, sig, args):
-        if isinstance(dst.dtype, types.Complex):
-            return context.get_dummy_value()
-        b = builder
-        S = len(streams)
-        src = [_Vectors(context, b, streams.dtype, b.extract_value(args[0], t))
-               for t in range(S)]
-        out, check_v = _arrays(context, b, sig, args, 2, 4)
-        n_ = out.count
-        fma = _fma_function(b, out.vty)
-        c = [_splat(b, b.extract_value(args[1], t), n_) for t in range(2 * S)]
-        N = args[3]
-        i64 = N.type
-        zero, G = ir.Constant(i64, 0), ir.Constant(i64, n_)
-        # the check's sum, a register across the loop (LLVM promotes the slot)
-        total = cgutils.alloca_once_value(b, ir.Constant(out.vty, None))
 
-        def step(i, count=None):
-            mask = None if count is None else _first(b, count, n_, 1)
-            v = [s_.load(i, mask) for s_ in src]
-            phases = [_phase_sum(b, fma, c[o:o + S], v) for o in (0, S)]
-            sums = b.load(total)
-            for value in phases:       # (lanes a masked load left out are 0: they add 0)
-                sums = b.fadd(sums, b.fsub(value, value))
-            b.store(sums, total)
-            d = b.mul(i, ir.Constant(i64, 2))
-            masks = [None, None] if count is None else _spread(b, count, 2, n_, 1)
-            for q, (value, mask) in enumerate(zip(_interleaved(b, phases, n_, 1), masks)):
-                out.store(value, b.add(d, ir.Constant(i64, q * n_)), mask)
-
-        whole = b.sdiv(N, G)
-        with cgutils.for_range(b, whole) as loop:
-            step(b.mul(loop.index, G))
-        rest = b.sub(N, b.mul(whole, G))
-        with b.if_then(b.icmp_signed(">", rest, zero)):
-            step(b.mul(whole, G), rest)
-        check_v.store(b.fadd(check_v.load(zero), b.load(total)), zero)
-        return context.get_dummy_value()
-    return types.void(streams, coefs, dst, n, check), codegen
+# the transposed kernel's vector pass for 2, 3 and 4 column phases
+box_taps2_checked, box_taps3_checked, box_taps4_checked = (
+    _box_taps_checked(2), _box_taps_checked(3), _box_taps_checked(4))
 
 
 @intrinsic

@@ -230,7 +230,7 @@ class _ConvNd(Operator):
             # reads x as one flat array
             kind, kernel_args, lengths, images, shape = route
             engine = submodule("polyphase.engine")
-            run = engine.run_box_route if kind == "box" else engine.run_transposed2_route
+            run = engine.run_box_route if kind == "box" else engine.run_transposed_route
             y = run(kernel_args, x.reshape(images), lengths)
             if y is not None:
                 y = y.reshape(shape)
@@ -249,7 +249,7 @@ class _ConvNd(Operator):
         computation dtype goes to the stride-2 box kernel ``("box", kernel
         arguments, output lengths, images shape, result shape)``
         (:func:`polyphase.engine.box_route`) or to the stride-2 transposed
-        kernel (``"transposed2"``, :func:`polyphase.engine.transposed2_route`),
+        kernel (``"transposed"``, :func:`polyphase.engine.transposed_route`),
         when a channel-mixing layer goes
         to the Winograd route ``("winograd", call, lanes shape, result shape)``
         (:func:`polyphase.engine.gemm.winograd_route`), else None."""
@@ -266,8 +266,8 @@ class _ConvNd(Operator):
                 and x.dtype in (np.float32, np.float64) and self.weight.dtype.kind != "c" \
                 and min(x.shape[-2:]) > 0:
             engine = submodule("polyphase.engine")
-            kind = "transposed2" if self._transposed else "box"
-            find = engine.transposed2_route if self._transposed else engine.box_route
+            kind = "transposed" if self._transposed else "box"
+            find = engine.transposed_route if self._transposed else engine.box_route
             route = find(self.polyphase(), x.size // (x.shape[-1] * x.shape[-2]), x.dtype,
                          starts, lengths)
             if route is not None:
