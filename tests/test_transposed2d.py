@@ -99,7 +99,8 @@ def test_rows_of_whole_vectors_and_a_tail_match_brute_force(n2, stride, k, dtype
                                atol=tol * 10)
 
 
-def test_parallel_equals_serial(monkeypatch):
+@pytest.mark.parametrize("stride, padding", [(2, 2), (3, 1), ((4, 3), 0)])
+def test_parallel_equals_serial(monkeypatch, stride, padding):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 1, 70, 90))
     w = rng.standard_normal((1, 1, 4, 3))
@@ -109,11 +110,11 @@ def test_parallel_equals_serial(monkeypatch):
     import numba
     numba.set_num_threads(2)
     try:
-        a = pnn.conv_transpose2d(x, w, stride=2, padding=2)
+        a = pnn.conv_transpose2d(x, w, stride=stride, padding=padding)
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     monkeypatch.setattr("polyphase.engine.PARALLEL_MIN_WORK", 1 << 62)
-    b = pnn.conv_transpose2d(x, w, stride=2, padding=2)
+    b = pnn.conv_transpose2d(x, w, stride=stride, padding=padding)
     assert parallel and len(calls) > len(parallel)       # and a serial call
     np.testing.assert_array_equal(a, b)
 

@@ -234,29 +234,10 @@ def _row_at(lane, i, n1, n2):
     return (lane * n1 + i) * n2 if 0 <= i < n1 else -1
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _rows1(lane, i, n1, n2):
-    return (_row_at(lane, i, n1, n2),)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _rows2(lane, i, n1, n2):
-    return (_row_at(lane, i, n1, n2), _row_at(lane, i - 1, n1, n2))
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _rows3(lane, i, n1, n2):
-    return (_row_at(lane, i, n1, n2), _row_at(lane, i - 1, n1, n2),
-            _row_at(lane, i - 2, n1, n2))
-
-
 def _transposed_rows(B, P):
     """The transposed kernel for taps in ``B x B`` boxes and ``P`` column
     phases (each pair a constant of its code: it compiles only its own
     pass)."""
-    box_rows = (_rows1, _rows2, _rows3)[B - 1]
-    box_taps = {2: simd.box_taps2_checked, 3: simd.box_taps3_checked,
-                4: simd.box_taps4_checked}[P]
 
     def kernel(x, c, k1, k2, in1, in2, s1, s2, out, mapped, job0, job1):
         n1, n2 = x.shape[1], x.shape[2]
@@ -285,7 +266,12 @@ def _transposed_rows(B, P):
             if B1 > B0:
                 # output P j + p2 of the run is sum_{r,t} c[p1, r, p2, t] *
                 # x_r[e + B - 1 - t + j], x_r the input row r below ia
-                box_taps(x, zero, box_rows(lane, ia, n1, n2), e, c, p1, orow, head, B1 - B0, check)
+                # (the rows as offsets: see _row_at; three of them whatever
+                # the box, whose first B the pass reads)
+                rows_at = (_row_at(lane, ia, n1, n2), _row_at(lane, ia - 1, n1, n2),
+                           _row_at(lane, ia - 2, n1, n2))
+                simd.box_taps_checked(x, zero, rows_at, e, c, p1, orow, head, B1 - B0,
+                                      check, B, P)
             # the columns at the window's ends, one at a time, their taps
             # only (written here: an array passed to a helper is
             # reference-counted at each call)
@@ -318,7 +304,7 @@ def _transposed_rows(B, P):
         ``sum_{{r,t}} c[p1, r, p2, t] * x[b1 - k1[p1] - r, b2 - k2 - t]``
         (input origin ``(in1, in2)``): each output row reads {B} input rows,
         and all {P} column phases are written in one pass
-        (:func:`.simd.box_taps{P}_checked`: a vector of each phase from the
+        (:func:`.simd.box_taps_checked`: a vector of each phase from the
         {B * B} shifted rows, then interleaved).  The phase-by-phase kernel
         (:func:`_block_row`) made a pass over a scratch row per tap and
         column phase and one to interleave them: 0.39-0.50 against 0.15 ms

@@ -684,70 +684,15 @@ def pair_taps4_run(typingctx, s0, s1, s2, s3, coefs, dst, n, stream):
     return types.void(s0, s1, s2, s3, coefs, dst, n, stream), codegen
 
 
-def _box_taps_checked(P):
-    @intrinsic
-    def box_taps_checked(typingctx, x, zero, rows, e, c, p1, dst, d, n, check):
-        if not (isinstance(x, types.Array) and x.layout == "C" and isinstance(c, types.Array)
-                and c.ndim == 4 and c.layout == "C" and isinstance(rows, types.UniTuple)
-                and isinstance(rows.dtype, types.Integer)
-                and x.dtype == zero.dtype == c.dtype == dst.dtype):
-            return None
-
-        def codegen(context, builder, sig, args):
-            if isinstance(dst.dtype, types.Complex):
-                return context.get_dummy_value()
-            b, B = builder, len(rows)
-            ROWS, E, P1, D, N = args[2], args[3], args[5], args[7], args[8]
-            xv, zv, out, check_v = _arrays(context, b, sig, args, 0, 1, 6, 9)
-            n_ = out.count
-            i64 = N.type
-            zero, G = ir.Constant(i64, 0), ir.Constant(i64, n_)
-            # row r: from element rows[r] + e of x, or e of the zero row
-            # when rows[r] is negative
-            src = []
-            for r in range(B):
-                at = b.extract_value(ROWS, r)
-                image = b.gep(xv.base, [b.add(at, E)])
-                src.append(xv.rebased(b.select(b.icmp_signed("<", at, zero), b.gep(zv.base, [E]),
-                                               image)))
-            fma = _fma_function(b, out.vty)
-            # c[p1, r, p, t], flat at ((p1*B + r)*P + p)*B + t, splat once before the loop
-            cp = b.gep(_pointer(context, b, c, args[4], out.vty.element),
-                       [b.mul(P1, ir.Constant(i64, B * P * B))])
-            coef = [[_splat(b, b.load(b.gep(cp, [ir.Constant(i64, (r * P + p) * B + t)])), n_)
-                     for r in range(B) for t in range(B)] for p in range(P)]
-            # the check's sum, a register across the loop (LLVM promotes the slot)
-            total = cgutils.alloca_once_value(b, ir.Constant(out.vty, None))
-
-            def step(i, count=None):
-                mask = None if count is None else _first(b, count, n_, 1)
-                v = [src[r].load(b.add(i, ir.Constant(i64, B - 1 - t)), mask)
-                     for r in range(B) for t in range(B)]
-                phases = [_phase_sum(b, fma, coef[p], v) for p in range(P)]
-                sums = b.load(total)
-                for value in phases:    # (lanes a masked load left out are 0: they add 0)
-                    sums = b.fadd(sums, b.fsub(value, value))
-                b.store(sums, total)
-                at = b.add(D, b.mul(i, ir.Constant(i64, P)))
-                masks = [None] * P if count is None else _spread(b, count, P, n_, 1)
-                for q, (value, m) in enumerate(zip(_interleaved(b, phases, n_, 1), masks)):
-                    out.store(value, b.add(at, ir.Constant(i64, q * n_)), m)
-
-            whole = b.sdiv(N, G)
-            with cgutils.for_range(b, whole) as loop:
-                step(b.mul(loop.index, G))
-            rest = b.sub(N, b.mul(whole, G))
-            with b.if_then(b.icmp_signed(">", rest, zero)):
-                step(b.mul(whole, G), rest)
-            check_v.store(b.fadd(check_v.load(zero), b.load(total)), zero)
-            return context.get_dummy_value()
-        return types.void(x, zero, rows, e, c, p1, dst, d, n, check), codegen
-    box_taps_checked.__doc__ = f"""``dst[d + {P}k + p] = sum_{{r,t}} c[p1, r, p, t] * x_r[e + B - 1 - t + k]``
-    for the phases ``p < {P}`` and ``k < n``: the {P} phases' sums of taps in a
-    ``B x B`` box (``c`` C-contiguous, shape ``(L1, B, {P}, B)``), interleaved,
-    a vector of ``k`` at a time, with plain stores; and ``check[:lanes] +=``
-    the sum of ``v - v`` over the outputs ``v`` it writes: zero unless one
-    is not finite (the stride-{P} transposed kernel's,
+@intrinsic
+def box_taps_checked(typingctx, x, zero, rows, e, c, p1, dst, d, n, check, box, phases):
+    """``dst[d + P k + p] = sum_{r,t} c[p1, r, p, t] * x_r[e + B - 1 - t + k]``
+    for the phases ``p < P`` and ``k < n`` (``B = box``, ``P = phases``,
+    constants of the caller's code): the ``P`` phases' sums of taps in a
+    ``B x B`` box (``c`` C-contiguous, shape ``(L1, B, P, B)``),
+    interleaved, a vector of ``k`` at a time, with plain stores; and
+    ``check[:lanes] +=`` the sum of ``v - v`` over the outputs ``v`` it
+    writes: zero unless one is not finite (the transposed kernel's,
     :func:`.kernels2d.transposed_rows`, whose taps include zeros that would
     turn an ``inf`` read into ``NaN``).
 
@@ -766,12 +711,65 @@ def _box_taps_checked(P):
     Real data only: for complex arrays (which the kernel never passes) it
     does nothing.
     """
-    return box_taps_checked
+    # (box and phases are constants of the caller's code: numba types them
+    # as literals when this refuses them as plain integers)
+    if not (isinstance(box, types.IntegerLiteral) and isinstance(phases, types.IntegerLiteral)
+            and isinstance(x, types.Array) and x.layout == "C" and isinstance(c, types.Array)
+            and c.ndim == 4 and c.layout == "C" and isinstance(rows, types.UniTuple)
+            and isinstance(rows.dtype, types.Integer) and len(rows) >= box.literal_value
+            and x.dtype == zero.dtype == c.dtype == dst.dtype):
+        return None
+    B, P = box.literal_value, phases.literal_value
 
+    def codegen(context, builder, sig, args):
+        if isinstance(dst.dtype, types.Complex):
+            return context.get_dummy_value()
+        b = builder
+        ROWS, E, P1, D, N = args[2], args[3], args[5], args[7], args[8]
+        xv, zv, out, check_v = _arrays(context, b, sig, args, 0, 1, 6, 9)
+        n_ = out.count
+        i64 = N.type
+        zero, G = ir.Constant(i64, 0), ir.Constant(i64, n_)
+        # row r: from element rows[r] + e of x, or e of the zero row
+        # when rows[r] is negative
+        src = []
+        for r in range(B):
+            at = b.extract_value(ROWS, r)
+            image = b.gep(xv.base, [b.add(at, E)])
+            src.append(xv.rebased(b.select(b.icmp_signed("<", at, zero), b.gep(zv.base, [E]),
+                                           image)))
+        fma = _fma_function(b, out.vty)
+        # c[p1, r, p, t], flat at ((p1*B + r)*P + p)*B + t, splat once before the loop
+        cp = b.gep(_pointer(context, b, c, args[4], out.vty.element),
+                   [b.mul(P1, ir.Constant(i64, B * P * B))])
+        coef = [[_splat(b, b.load(b.gep(cp, [ir.Constant(i64, (r * P + p) * B + t)])), n_)
+                 for r in range(B) for t in range(B)] for p in range(P)]
+        # the check's sum, a register across the loop (LLVM promotes the slot)
+        total = cgutils.alloca_once_value(b, ir.Constant(out.vty, None))
 
-# the transposed kernel's vector pass for 2, 3 and 4 column phases
-box_taps2_checked, box_taps3_checked, box_taps4_checked = (
-    _box_taps_checked(2), _box_taps_checked(3), _box_taps_checked(4))
+        def step(i, count=None):
+            mask = None if count is None else _first(b, count, n_, 1)
+            v = [src[r].load(b.add(i, ir.Constant(i64, B - 1 - t)), mask)
+                 for r in range(B) for t in range(B)]
+            by_phase = [_phase_sum(b, fma, coef[p], v) for p in range(P)]
+            sums = b.load(total)
+            for value in by_phase:    # (lanes a masked load left out are 0: they add 0)
+                sums = b.fadd(sums, b.fsub(value, value))
+            b.store(sums, total)
+            at = b.add(D, b.mul(i, ir.Constant(i64, P)))
+            masks = [None] * P if count is None else _spread(b, count, P, n_, 1)
+            for q, (value, m) in enumerate(zip(_interleaved(b, by_phase, n_, 1), masks)):
+                out.store(value, b.add(at, ir.Constant(i64, q * n_)), m)
+
+        whole = b.sdiv(N, G)
+        with cgutils.for_range(b, whole) as loop:
+            step(b.mul(loop.index, G))
+        rest = b.sub(N, b.mul(whole, G))
+        with b.if_then(b.icmp_signed(">", rest, zero)):
+            step(b.mul(whole, G), rest)
+        check_v.store(b.fadd(check_v.load(zero), b.load(total)), zero)
+        return context.get_dummy_value()
+    return types.void(x, zero, rows, e, c, p1, dst, d, n, check, box, phases), codegen
 
 
 @intrinsic
