@@ -174,7 +174,8 @@ def test_kernels_are_told_whether_the_output_is_recycled(kernel, monkeypatch):
         def call():
             return pp.upfirdn(h, x, 2, axis=0)
     elif kernel == "transposed":
-        owner, name = kernels2d.TRANSPOSED_ROWS, (2, 2)
+        owner, name = kernels2d.TRANSPOSED_ROWS, (2, 2, 2)
+        kernels2d.transposed_rows(2, 2, 2)
         x = rng.standard_normal((1, 1, 1024, 1024)).astype(np.float32)
 
         def call():

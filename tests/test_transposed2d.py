@@ -8,6 +8,7 @@ operator, on every window the finite operators use; non-finite input falls
 back to the ring kernel, which multiplies no empty place.
 """
 
+import itertools
 import math
 
 import numpy as np
@@ -24,9 +25,11 @@ from polyphase.engine import kernels2d, kernels_ring
 
 def record_transposed(monkeypatch, parallel=None):
     """The calls of every box size's and stride's kernel
-    (``kernels2d.TRANSPOSED_ROWS``), in one list (see ``record_jobs``)."""
+    (``kernels2d.transposed_rows``, all made first), in one list (see
+    ``record_jobs``)."""
     calls = []
-    for key in kernels2d.TRANSPOSED_ROWS:
+    for key in itertools.product((1, 2, 3), (1, 2, 3), (2, 3, 4)):
+        kernels2d.transposed_rows(*key)
         record_jobs(monkeypatch, kernels2d.TRANSPOSED_ROWS, key, calls, parallel)
     return calls
 
@@ -66,7 +69,7 @@ def test_matches_brute_force(layer, n1, n2, lanes, dtype, seed):
 @given(layer=layers())
 def test_the_box_is_a_phase_s_taps_whatever_the_padding(layer):
     """Every such layer takes the kernel, with the smallest box: as many
-    block delays a side as a phase has taps (``ceil(k / stride)``).  Along
+    block delays on each axis as a phase has taps (``ceil(k / stride)``).  Along
     the columns the phases are counted from the shift that lines their
     delays up; without it an odd padding made the box a delay wider."""
     stride, kernel, padding, output_padding = layer
@@ -74,8 +77,8 @@ def test_the_box_is_a_phase_s_taps_whatever_the_padding(layer):
     pm = pnn.ConvTranspose2d(w, stride=stride, padding=padding,
                              output_padding=output_padding).polyphase()
     c, k1, k2, shift = engine._transposed_taps(engine._single_channel(pm), np.float64)
-    box = max(math.ceil(k / s) for k, s in zip(kernel, stride))
-    assert c.shape == (stride[0], box, stride[1], box)
+    rows_box, box = (math.ceil(k / s) for k, s in zip(kernel, stride))
+    assert c.shape == (stride[0], rows_box, stride[1], box)
     assert 0 <= shift < stride[1]
     assert np.count_nonzero(c) == kernel[0] * kernel[1]      # every tap, once
 
@@ -199,3 +202,84 @@ def test_wider_boxes_other_strides_and_complex_data_take_the_ring_kernel(monkeyp
     spread[::2, ::2] = w
     np.testing.assert_allclose(y[:, 0], brute_conv_transpose2d(x[:, 0], spread, 2, 0, 0),
                                rtol=1e-12, atol=1e-12)
+
+
+# 1-D signals at strides 3 and 4: images of one row, cut into parts for the
+# threads (engine._run_transposed_1d)
+
+@settings(max_examples=80, deadline=None)
+@given(stride=st.integers(3, 4), k=st.integers(1, 12), n=st.integers(1, 200),
+       padding=st.integers(0, 11), output_padding=st.integers(0, 3), lanes=st.integers(1, 3),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 99))
+def test_1d_signals_match_brute_force(stride, k, n, padding, output_padding, lanes, dtype,
+                                      seed):
+    k = min(k, 3 * stride)                  # (three block delays at most)
+    padding, output_padding = min(padding, k - 1), min(output_padding, stride - 1)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((lanes, n))
+    w = rng.standard_normal(k)
+    expected = brute_conv_transpose2d(x[:, None], w[None], (1, stride), (0, padding),
+                                      (0, output_padding))[:, 0]
+    if expected.shape[1] <= 0:
+        return
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        calls = record_transposed(monkeypatch)
+        got = pnn.conv_transpose1d(x[:, None].astype(dtype), w[None, None].astype(dtype),
+                                   stride=stride, padding=padding,
+                                   output_padding=output_padding)[:, 0]
+    assert got.shape == expected.shape and got.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
+    assert calls and all(args[1].shape[1] == 1 for args in calls)     # one row a box
+
+
+@pytest.mark.parametrize("up", [3, 4])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_1d_signals_in_parts_match_scipy(monkeypatch, up, dtype):
+    """Signals long enough to be cut into parts, run in parallel and
+    serially: both equal scipy's upfirdn, with a window start in every
+    phase (the taps' shift)."""
+    import numba
+    import scipy.signal
+
+    from polyphase import engine
+    rng = np.random.default_rng(up)
+    x = rng.standard_normal((2, 40001)).astype(dtype)
+    h = rng.standard_normal(2 * up + 1).astype(dtype)
+    parallel = []
+    calls = record_transposed(monkeypatch, parallel=parallel)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 0)
+    numba.set_num_threads(2)
+    try:
+        a = pp.upfirdn(h, x, up)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
+    b = pp.upfirdn(h, x, up)
+    assert parallel and any(args[10] > 1 for args in parallel)      # parts of rows
+    assert len(calls) > len(parallel)                               # and a serial call
+    np.testing.assert_array_equal(a, b)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(a, scipy.signal.upfirdn(h, x, up), rtol=tol, atol=tol * 10)
+    op = pp.Conv(h.astype(np.float64)) @ pp.Up(up)
+    for start in range(up + 1):
+        window = (start, start + 5000 * up + 7)
+        np.testing.assert_allclose(op(x[0], mode=window),
+                                   scipy.signal.upfirdn(h, x[0], up)[slice(*window)],
+                                   rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.parametrize("value", [np.inf, np.nan])
+def test_non_finite_1d_input_takes_the_exact_kernel(value):
+    x = np.ones(9000)
+    x[4000] = value
+    h = np.ones(7)
+    y = pp.upfirdn(h, x, 3)
+    import scipy.signal
+    expected = scipy.signal.upfirdn(h, np.where(np.isfinite(x), x, 0), 3)
+    finite = np.abs(np.arange(y.size) - 12000) > 8
+    np.testing.assert_array_equal(y[finite], expected[finite])
+    if value != value:
+        assert np.isnan(y).sum() == 7
+    else:
+        assert not np.isnan(y).any() and np.isinf(y).sum() == 7

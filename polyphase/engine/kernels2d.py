@@ -234,16 +234,23 @@ def _row_at(lane, i, n1, n2):
     return (lane * n1 + i) * n2 if 0 <= i < n1 else -1
 
 
-def _transposed_rows(B, P):
-    """The transposed kernel for taps in ``B x B`` boxes and ``P`` column
-    phases (each pair a constant of its code: it compiles only its own
-    pass)."""
+def _transposed_rows(R, B, P):
+    """The transposed kernel for taps in ``R x B`` boxes and ``P`` column
+    phases (constants of its code: it compiles only its own pass)."""
 
-    def kernel(x, c, k1, k2, in1, in2, s1, s2, out, mapped, job0, job1):
+    def kernel(x, c, k1, k2, in1, in2, s1, s2, out, mapped, chunks, job0, job1):
         n1, n2 = x.shape[1], x.shape[2]
         L1 = c.shape[0]
         rows, cols = out.shape[1], out.shape[2]
-        zero = zeros1(x, n2)                 # the rows outside the image
+        # the rows outside the image, when an output row reads one (else
+        # none: a 1-D signal's row is the whole signal, and filling a zero
+        # row of its length in each job group cost more than the work)
+        kmin, kmax = k1[0], k1[0]
+        for p in range(L1):
+            kmin, kmax = imin(kmin, k1[p]), imax(kmax, k1[p])
+        outside = s1 // L1 - kmax - in1 - (R - 1) < 0 or \
+            (s1 + rows - 1) // L1 - kmin - in1 >= n1
+        zero = zeros1(x, n2 if outside else 0)
         check = zeros1(x, simd.lanes(x.dtype))
         # a large output into mapped pages (TRANSPOSED2_STREAM_BYTES) is
         # written a row at a time into a row that stays in cache, then
@@ -255,57 +262,69 @@ def _transposed_rows(B, P):
         B1 = imax(B0, imin((s2 + cols) // P, n2 + k2 + in2))
         head = imin(cols, P * B0 - s2)
         tail = head + P * (B1 - B0)         # (B1 > B0: head = P B0 - s2)
-        e = B0 - k2 - in2 - (B - 1)
+        per = -(-(B1 - B0) // chunks)       # blocks of the run per chunk
         for job in range(job0, job1):
-            lane = job // rows
-            r = job - lane * rows
+            lane = job // (rows * chunks)
+            r = job // chunks - lane * rows
+            part = job - (lane * rows + r) * chunks
             b1 = (s1 + r) // L1
             p1 = s1 + r - L1 * b1
             ia = b1 - k1[p1] - in1
             orow = line if stream else out[lane, r]
-            if B1 > B0:
+            run0 = imin(B1, B0 + part * per)
+            run1 = imin(B1, run0 + per)
+            if run1 > run0:
                 # output P j + p2 of the run is sum_{r,t} c[p1, r, p2, t] *
                 # x_r[e + B - 1 - t + j], x_r the input row r below ia
                 # (the rows as offsets: see _row_at; three of them whatever
-                # the box, whose first B the pass reads)
+                # the box, whose first R the pass reads)
                 rows_at = (_row_at(lane, ia, n1, n2), _row_at(lane, ia - 1, n1, n2),
                            _row_at(lane, ia - 2, n1, n2))
-                simd.box_taps_checked(x, zero, rows_at, e, c, p1, orow, head, B1 - B0,
-                                      check, B, P)
+                simd.box_taps_checked(x, zero, rows_at, run0 - k2 - in2 - (B - 1), c, p1,
+                                      orow, head + P * (run0 - B0), run1 - run0, check,
+                                      R, B, P)
             # the columns at the window's ends, one at a time, their taps
             # only (written here: an array passed to a helper is
-            # reference-counted at each call)
-            for q in range(head + cols - tail):
-                j = q if q < head else tail + q - head
+            # reference-counted at each call): the head with the first
+            # chunk, the tail with the last
+            first, last = part == 0, part == chunks - 1
+            ends = (head if first else 0) + (cols - tail if last else 0)
+            for q in range(ends):
+                j = q if first and q < head else tail + q - (head if first else 0)
                 b2 = (s2 + j) // P
                 p2 = s2 + j - P * b2
                 v = x.dtype.type(0)
                 for t in range(B):
                     col = b2 - k2 - in2 - t
                     if 0 <= col < n2:
-                        for dr in range(B):
+                        for dr in range(R):
                             if 0 <= ia - dr < n1 and c[p1, dr, p2, t] != 0:
                                 v += c[p1, dr, p2, t] * x[lane, ia - dr, col]
                 orow[j] = v
             if stream:
-                simd.stream_copy(line, out[lane, r])
+                j0 = 0 if first else head + P * (run0 - B0)
+                j1 = cols if last else head + P * (run1 - B0)
+                simd.stream_copy(line[j0:j1], out[lane, r, j0:j1])
         if stream:
             simd.fence()
         return not_finite(check)
 
-    kernel.__doc__ = f"""Output rows ``job0 <= lane * n_rows + r < job1`` of a matrix
-        that upsamples by ``L1`` on the rows and by {P} on the columns and
-        whose taps lie in {B}x{B} boxes of block delays, ``c`` of shape
-        ``(L1, {B}, {P}, {B})`` (a transposed convolution with stride
-        ``(L1, {P})`` and a kernel of up to ``{B} L1 x {B * P}``).
+    kernel.__doc__ = f"""Jobs ``job0 <= (lane * n_rows + r) * chunks + part < job1``:
+        part ``part`` of ``chunks`` of output row ``r`` of image ``lane``, of
+        a matrix that upsamples by ``L1`` on the rows and by {P} on the
+        columns and whose taps lie in {R}x{B} boxes of block delays, ``c``
+        of shape ``(L1, {R}, {P}, {B})`` (a transposed convolution with
+        stride ``(L1, {P})`` and a kernel of up to ``{R} L1 x {B * P}``;
+        a 1-D one is an image of one row, ``R`` 1, cut into parts for the
+        threads).
 
         Output ``(o1, o2)`` (window origin ``(s1, s2)``), in blocks ``b1 = o1
         // L1``, ``b2 = o2 // {P}`` and phases ``p = o - b * stride``, is
         ``sum_{{r,t}} c[p1, r, p2, t] * x[b1 - k1[p1] - r, b2 - k2 - t]``
-        (input origin ``(in1, in2)``): each output row reads {B} input rows,
+        (input origin ``(in1, in2)``): each output row reads {R} input rows,
         and all {P} column phases are written in one pass
         (:func:`.simd.box_taps_checked`: a vector of each phase from the
-        {B * B} shifted rows, then interleaved).  The phase-by-phase kernel
+        {R * B} shifted rows, then interleaved).  The phase-by-phase kernel
         (:func:`_block_row`) made a pass over a scratch row per tap and
         column phase and one to interleave them: 0.39-0.50 against 0.15 ms
         for a 512x512 float32 image (k = 3, stride 2); the ring, which makes
@@ -324,24 +343,31 @@ def _transposed_rows(B, P):
         one at a time skip the zeros and need no check.
         """
     return njit(cache=True, nogil=True, fastmath={"contract"},
-                name=f"transposed_rows_b{B}_p{P}")(kernel)
+                name=f"transposed_rows_r{R}_b{B}_p{P}")(kernel)
 
 
-# the box sizes and column strides with a kernel of their own: up to 3
-# block delays a side (k <= 3 * stride), strides 2-4
-TRANSPOSED_ROWS = {(B, P): _transposed_rows(B, P) for B in (1, 2, 3) for P in (2, 3, 4)}
+# the kernels made so far, by (rows box, columns box, column stride):
+# made on first use (27 of them; ~0.13 ms each to make, at import)
+TRANSPOSED_ROWS = {}
 
 
-def transposed_rows(box, stride):
-    """The transposed kernel for taps in ``box x box`` boxes and ``stride``
-    column phases (:data:`TRANSPOSED_ROWS`).
+def transposed_rows(rows_box, box, stride):
+    """The transposed kernel for taps in ``rows_box x box`` boxes of block
+    delays (1-3 each) and ``stride`` (2-4) column phases, made on first use
+    (:data:`TRANSPOSED_ROWS`).
 
     Examples
     --------
-    >>> transposed_rows(2, 2) is TRANSPOSED_ROWS[2, 2]
+    >>> transposed_rows(2, 2, 2) is transposed_rows(2, 2, 2)
     True
     """
-    return TRANSPOSED_ROWS[box, stride]
+    key = (rows_box, box, stride)
+    if key not in TRANSPOSED_ROWS:
+        if not (1 <= rows_box <= 3 and 1 <= box <= 3 and 2 <= stride <= 4):
+            raise ValueError(f"no transposed kernel for boxes of {rows_box}x{box} delays "
+                             f"and column stride {stride}")
+        TRANSPOSED_ROWS[key] = _transposed_rows(*key)
+    return TRANSPOSED_ROWS[key]
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})

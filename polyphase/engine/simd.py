@@ -685,11 +685,12 @@ def pair_taps4_run(typingctx, s0, s1, s2, s3, coefs, dst, n, stream):
 
 
 @intrinsic
-def box_taps_checked(typingctx, x, zero, rows, e, c, p1, dst, d, n, check, box, phases):
+def box_taps_checked(typingctx, x, zero, rows, e, c, p1, dst, d, n, check, rows_box, box,
+                     phases):
     """``dst[d + P k + p] = sum_{r,t} c[p1, r, p, t] * x_r[e + B - 1 - t + k]``
-    for the phases ``p < P`` and ``k < n`` (``B = box``, ``P = phases``,
-    constants of the caller's code): the ``P`` phases' sums of taps in a
-    ``B x B`` box (``c`` C-contiguous, shape ``(L1, B, P, B)``),
+    for the phases ``p < P`` and ``k < n`` (``R = rows_box``, ``B = box``,
+    ``P = phases``, constants of the caller's code): the ``P`` phases' sums
+    of taps in an ``R x B`` box (``c`` C-contiguous, shape ``(L1, R, P, B)``),
     interleaved, a vector of ``k`` at a time, with plain stores; and
     ``check[:lanes] +=`` the sum of ``v - v`` over the outputs ``v`` it
     writes: zero unless one is not finite (the transposed kernel's,
@@ -711,15 +712,15 @@ def box_taps_checked(typingctx, x, zero, rows, e, c, p1, dst, d, n, check, box, 
     Real data only: for complex arrays (which the kernel never passes) it
     does nothing.
     """
-    # (box and phases are constants of the caller's code: numba types them
-    # as literals when this refuses them as plain integers)
-    if not (isinstance(box, types.IntegerLiteral) and isinstance(phases, types.IntegerLiteral)
+    # (the box and phases are constants of the caller's code: numba types
+    # them as literals when this refuses them as plain integers)
+    if not (all(isinstance(v, types.IntegerLiteral) for v in (rows_box, box, phases))
             and isinstance(x, types.Array) and x.layout == "C" and isinstance(c, types.Array)
             and c.ndim == 4 and c.layout == "C" and isinstance(rows, types.UniTuple)
-            and isinstance(rows.dtype, types.Integer) and len(rows) >= box.literal_value
+            and isinstance(rows.dtype, types.Integer) and len(rows) >= rows_box.literal_value
             and x.dtype == zero.dtype == c.dtype == dst.dtype):
         return None
-    B, P = box.literal_value, phases.literal_value
+    R, B, P = rows_box.literal_value, box.literal_value, phases.literal_value
 
     def codegen(context, builder, sig, args):
         if isinstance(dst.dtype, types.Complex):
@@ -733,24 +734,24 @@ def box_taps_checked(typingctx, x, zero, rows, e, c, p1, dst, d, n, check, box, 
         # row r: from element rows[r] + e of x, or e of the zero row
         # when rows[r] is negative
         src = []
-        for r in range(B):
+        for r in range(R):
             at = b.extract_value(ROWS, r)
             image = b.gep(xv.base, [b.add(at, E)])
             src.append(xv.rebased(b.select(b.icmp_signed("<", at, zero), b.gep(zv.base, [E]),
                                            image)))
         fma = _fma_function(b, out.vty)
-        # c[p1, r, p, t], flat at ((p1*B + r)*P + p)*B + t, splat once before the loop
+        # c[p1, r, p, t], flat at ((p1*R + r)*P + p)*B + t, splat once before the loop
         cp = b.gep(_pointer(context, b, c, args[4], out.vty.element),
-                   [b.mul(P1, ir.Constant(i64, B * P * B))])
+                   [b.mul(P1, ir.Constant(i64, R * P * B))])
         coef = [[_splat(b, b.load(b.gep(cp, [ir.Constant(i64, (r * P + p) * B + t)])), n_)
-                 for r in range(B) for t in range(B)] for p in range(P)]
+                 for r in range(R) for t in range(B)] for p in range(P)]
         # the check's sum, a register across the loop (LLVM promotes the slot)
         total = cgutils.alloca_once_value(b, ir.Constant(out.vty, None))
 
         def step(i, count=None):
             mask = None if count is None else _first(b, count, n_, 1)
             v = [src[r].load(b.add(i, ir.Constant(i64, B - 1 - t)), mask)
-                 for r in range(B) for t in range(B)]
+                 for r in range(R) for t in range(B)]
             by_phase = [_phase_sum(b, fma, coef[p], v) for p in range(P)]
             sums = b.load(total)
             for value in by_phase:    # (lanes a masked load left out are 0: they add 0)
@@ -769,7 +770,8 @@ def box_taps_checked(typingctx, x, zero, rows, e, c, p1, dst, d, n, check, box, 
             step(b.mul(whole, G), rest)
         check_v.store(b.fadd(check_v.load(zero), b.load(total)), zero)
         return context.get_dummy_value()
-    return types.void(x, zero, rows, e, c, p1, dst, d, n, check, box, phases), codegen
+    return types.void(x, zero, rows, e, c, p1, dst, d, n, check, rows_box, box, phases), \
+        codegen
 
 
 @intrinsic
