@@ -223,8 +223,22 @@ def test_upfirdn_repeated_calls_match_scipy():
         pp.upfirdn(h, x, 1.5, 2)
 
 
+def test_upfirdn_repeats_of_the_transposed_route_stay_on_it():
+    """A short filter at L = 2-4 runs on the transposed kernel (1-D signals
+    as images of one row): its repeats keep no prepared 1-D kernel call,
+    so the second call gives the first call's numbers, bit for bit."""
+    from polyphase import signal as sig
+    h, x = RNG.standard_normal(7), RNG.standard_normal(4096)
+    key = sig._repeat_key(h, x, 3, 1, -1, "constant", 0, "auto")
+    sig._REPEATS.pop(key, None)
+    first = pp.upfirdn(h, x, 3)
+    assert sig._REPEATS[key][3] is None
+    np.testing.assert_array_equal(pp.upfirdn(h, x, 3), first)
+    assert_matches_scipy(h, x, 3, 1)
+
+
 @pytest.mark.parametrize("up, down, taps", [(2, 1, 8), (1, 3, 5), (3, 2, 9), (1, 2, 3),
-                                            (4, 1, 7), (1, 1, 4)])
+                                            (4, 1, 13), (1, 1, 4)])
 def test_upfirdn_repeats_run_a_prepared_call(up, down, taps):
     """Short repeated calls keep the engine's prepared call
     (:func:`polyphase.engine.serial_rows`) and run it directly: equal to

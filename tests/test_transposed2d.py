@@ -204,11 +204,11 @@ def test_wider_boxes_other_strides_and_complex_data_take_the_ring_kernel(monkeyp
                                rtol=1e-12, atol=1e-12)
 
 
-# 1-D signals at strides 3 and 4: images of one row, cut into parts for the
+# 1-D signals at strides 2-4: images of one row, cut into parts for the
 # threads (engine._run_transposed_1d)
 
 @settings(max_examples=80, deadline=None)
-@given(stride=st.integers(3, 4), k=st.integers(1, 12), n=st.integers(1, 200),
+@given(stride=st.integers(2, 4), k=st.integers(1, 12), n=st.integers(1, 200),
        padding=st.integers(0, 11), output_padding=st.integers(0, 3), lanes=st.integers(1, 3),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 99))
 def test_1d_signals_match_brute_force(stride, k, n, padding, output_padding, lanes, dtype,
@@ -233,7 +233,7 @@ def test_1d_signals_match_brute_force(stride, k, n, padding, output_padding, lan
     assert calls and all(args[1].shape[1] == 1 for args in calls)     # one row a box
 
 
-@pytest.mark.parametrize("up", [3, 4])
+@pytest.mark.parametrize("up", [2, 3, 4])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_long_1d_signals_in_parts_match_scipy(monkeypatch, up, dtype):
     """Signals long enough to be cut into parts, run in parallel and

@@ -436,8 +436,22 @@ def _run_transposed(pm, x, dtype, in_origin, starts, lengths):
 
 
 # The strides at which 1-D matrices with few taps a phase take the
-# transposed kernel as images of one row (:func:`_run_transposed_1d`).
-TRANSPOSED_1D_STRIDES = (3, 4)
+# transposed kernel as images of one row (:func:`_run_transposed_1d`);
+# at L = 2 only outputs the 1-D kernel would not stream
+# (:data:`.simd.STREAM_BYTES`): its single pass for L = 2 writes them with
+# non-temporal stores as it computes, 1.81 against 2.03 ms for 2^21 float32
+# samples with 4 taps, one thread, on the Xeon.
+TRANSPOSED_1D_STRIDES = (2, 3, 4)
+
+
+def _transposed_1d(pm, dtype, lanes, length, method):
+    """Whether :func:`run_rows` runs ``pm`` by :func:`_run_transposed_1d`
+    (unless the data are not finite)."""
+    L = pm.ups[0]
+    return L in TRANSPOSED_1D_STRIDES and method != "fft" and pm.downs == (1,) and \
+        (L > 2 or lanes * length * np.dtype(dtype).itemsize
+         < submodule("polyphase.engine.simd").STREAM_BYTES) and \
+        _transposed_plan(pm, dtype) is not None
 
 
 def _run_transposed_1d(pm, x, dtype, in_origin, start, length):
@@ -448,8 +462,11 @@ def _run_transposed_1d(pm, x, dtype, in_origin, start, length):
 
     The 1-D kernel's kind for L >= 3 accumulates each phase in a row of its
     own and interleaves them in a pass after: 2^20 float32 samples, k = 3,
-    L = 3, one thread, 1.51 against 0.98 ms here (L = 4, k = 4: 2.04
-    against 1.24 ms).
+    L = 3, one thread, on the Xeon, 1.51 against 0.77 ms here (L = 4, k =
+    4: 2.04 against 1.24 ms).  For L = 2 its pairs of phases read and write
+    each sample once too, but run a pass per pair of taps: 2^16 samples,
+    k = 3 to 6, 0.050-0.065 against 0.034-0.036 ms; 2^20, 0.69-1.05
+    against 0.61-0.62 ms.
     """
     taps = _transposed_plan(pm, dtype)
     if taps is None:
@@ -623,7 +640,7 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         See :func:`run`.
     """
     lanes, n = x.shape
-    if pm.ups[0] in TRANSPOSED_1D_STRIDES and method != "fft" and pm.downs == (1,):
+    if _transposed_1d(pm, dtype, lanes, length, method):
         out = _run_transposed_1d(pm, x, dtype, in_origin, start, length)
         if out is not None:
             return out
@@ -680,6 +697,8 @@ def serial_rows(pm, dtype, lanes, n, start, length):
     >>> bool(np.array_equal(f(x), run_rows(pm, x, np.float64, 0, 0, 9)))
     True
     """
+    if _transposed_1d(pm, dtype, lanes, length, "auto"):
+        return None               # (the repeats take the first call's kernel)
     prep = _row_prep(pm, dtype, lanes, n, 0, start, length, "auto")
     if prep is None:
         return None                                     # the FFT path

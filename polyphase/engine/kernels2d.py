@@ -224,6 +224,11 @@ def interleave_blocks(y, s1, s2, out):
 # L3) it is left at simd.STREAM_BYTES, where it was measured.
 TRANSPOSED2_STREAM_BYTES = machine.pick({"amd": simd.STREAM_BYTES, "intel": 1 << 26})
 
+# Elements of a streamed output computed into the buffer at a time (16 KB
+# of float32, in L1 with the input it reads): a row at a time would not
+# stay in cache for a 1-D signal, an image of one long row.
+STREAM_PIECE = 4096
+
 
 @njit(cache=True, nogil=True, inline="always")
 def _row_at(lane, i, n1, n2):
@@ -253,10 +258,11 @@ def _transposed_rows(R, B, P):
         zero = zeros1(x, n2 if outside else 0)
         check = zeros1(x, simd.lanes(x.dtype))
         # a large output into mapped pages (TRANSPOSED2_STREAM_BYTES) is
-        # written a row at a time into a row that stays in cache, then
-        # streamed: its rows start anywhere in a line
+        # written a piece of a row at a time into a buffer that stays in
+        # cache, then streamed: its rows start anywhere in a line
         stream = mapped != 0 and out.size * out.itemsize >= TRANSPOSED2_STREAM_BYTES
-        line = empty1(out, cols if stream else 0)
+        piece = STREAM_PIECE // P                 # blocks of the run per piece
+        line = empty1(out, P * piece if stream else 0)
         # column blocks with all P outputs in the window and all samples in x
         B0 = imax(-(-s2 // P), k2 + B - 1 + in2)
         B1 = imax(B0, imin((s2 + cols) // P, n2 + k2 + in2))
@@ -270,19 +276,26 @@ def _transposed_rows(R, B, P):
             b1 = (s1 + r) // L1
             p1 = s1 + r - L1 * b1
             ia = b1 - k1[p1] - in1
-            orow = line if stream else out[lane, r]
+            orow = out[lane, r]
             run0 = imin(B1, B0 + part * per)
             run1 = imin(B1, run0 + per)
-            if run1 > run0:
-                # output P j + p2 of the run is sum_{r,t} c[p1, r, p2, t] *
-                # x_r[e + B - 1 - t + j], x_r the input row r below ia
-                # (the rows as offsets: see _row_at; three of them whatever
-                # the box, whose first R the pass reads)
-                rows_at = (_row_at(lane, ia, n1, n2), _row_at(lane, ia - 1, n1, n2),
-                           _row_at(lane, ia - 2, n1, n2))
+            # output P j + p2 of the run (block B0 + j) is sum_{r,t} c[p1,
+            # r, p2, t] * x_r[B0 - k2 - in2 - (B - 1) + B - 1 - t + j], x_r
+            # the input row r below ia (the rows as offsets: see _row_at;
+            # three of them whatever the box, whose first R the pass reads)
+            rows_at = (_row_at(lane, ia, n1, n2), _row_at(lane, ia - 1, n1, n2),
+                       _row_at(lane, ia - 2, n1, n2))
+            if run1 > run0 and not stream:
                 simd.box_taps_checked(x, zero, rows_at, run0 - k2 - in2 - (B - 1), c, p1,
                                       orow, head + P * (run0 - B0), run1 - run0, check,
                                       R, B, P)
+            elif run1 > run0:
+                for a in range(run0, run1, piece):
+                    b = imin(run1, a + piece)
+                    simd.box_taps_checked(x, zero, rows_at, a - k2 - in2 - (B - 1), c, p1,
+                                          line, 0, b - a, check, R, B, P)
+                    at = head + P * (a - B0)
+                    simd.stream_copy(line[:P * (b - a)], orow[at:at + P * (b - a)])
             # the columns at the window's ends, one at a time, their taps
             # only (written here: an array passed to a helper is
             # reference-counted at each call): the head with the first
@@ -301,10 +314,6 @@ def _transposed_rows(R, B, P):
                             if 0 <= ia - dr < n1 and c[p1, dr, p2, t] != 0:
                                 v += c[p1, dr, p2, t] * x[lane, ia - dr, col]
                 orow[j] = v
-            if stream:
-                j0 = 0 if first else head + P * (run0 - B0)
-                j1 = cols if last else head + P * (run1 - B0)
-                simd.stream_copy(line[j0:j1], out[lane, r, j0:j1])
         if stream:
             simd.fence()
         return not_finite(check)
