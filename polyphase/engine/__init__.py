@@ -691,10 +691,18 @@ def serial_rows(pm, dtype, lanes, n, start, length):
     --------
     >>> import numpy as np
     >>> import polyphase as pp
-    >>> pm = pp.UpFirDn([1.0, 2.0, 1.0], 2, 1).polyphase()
-    >>> f = serial_rows(pm, np.dtype(np.float64), 1, 4, 0, 9)
+    >>> pm = pp.UpFirDn(np.ones(9), 2, 1).polyphase()
+    >>> f = serial_rows(pm, np.dtype(np.float64), 1, 4, 0, 15)
     >>> x = np.array([[1.0, 0.0, 0.0, 2.0]])
-    >>> bool(np.array_equal(f(x), run_rows(pm, x, np.float64, 0, 0, 9)))
+    >>> bool(np.array_equal(f(x), run_rows(pm, x, np.float64, 0, 0, 15)))
+    True
+
+    None for the matrices that run on the transposed kernel
+    (:func:`_run_transposed_1d`: short filters at L = 2-4), whose repeats
+    then run as their first call did:
+
+    >>> serial_rows(pp.UpFirDn([1.0, 2.0, 1.0], 2, 1).polyphase(), np.dtype(np.float64),
+    ...             1, 4, 0, 9) is None
     True
     """
     if _transposed_1d(pm, dtype, lanes, length, "auto"):
