@@ -223,6 +223,7 @@ def test_1d_signals_match_brute_force(stride, k, n, padding, output_padding, lan
     if expected.shape[1] <= 0:
         return
     with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(engine, "TRANSPOSED_1D_MIN_OUTPUTS", 0)    # (short signals)
         calls = record_transposed(monkeypatch)
         got = pnn.conv_transpose1d(x[:, None].astype(dtype), w[None, None].astype(dtype),
                                    stride=stride, padding=padding,
@@ -270,11 +271,17 @@ def test_long_1d_signals_in_parts_match_scipy(monkeypatch, up, dtype):
 
 
 @pytest.mark.parametrize("value", [np.inf, np.nan])
-def test_non_finite_1d_input_takes_the_exact_kernel(value):
+def test_non_finite_1d_input_takes_the_exact_kernel(value, monkeypatch):
+    """The transposed kernel's check sees the NaN its zero taps made of
+    inf, and the 1-D kernel, which multiplies no zero tap, runs again."""
+    from polyphase.engine import kernels
+    calls = record_transposed(monkeypatch)
+    exact = record_jobs(monkeypatch, kernels.RUN_JOBS, (True, False, True))    # L = 3
     x = np.ones(9000)
     x[4000] = value
     h = np.ones(7)
     y = pp.upfirdn(h, x, 3)
+    assert calls and exact
     import scipy.signal
     expected = scipy.signal.upfirdn(h, np.where(np.isfinite(x), x, 0), 3)
     finite = np.abs(np.arange(y.size) - 12000) > 8

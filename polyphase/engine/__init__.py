@@ -443,12 +443,18 @@ def _run_transposed(pm, x, dtype, in_origin, starts, lengths):
 # samples with 4 taps, one thread, on the Xeon.
 TRANSPOSED_1D_STRIDES = (2, 3, 4)
 
+# ... from this many outputs on: below, the 1-D kernel's shorter way there
+# wins (an operator's call on 256 samples, L = 2, 4 taps: 44 against 53
+# us; even at 4096 samples, 56 against 55)
+TRANSPOSED_1D_MIN_OUTPUTS = 1 << 13
+
 
 def _transposed_1d(pm, dtype, lanes, length, method):
     """Whether :func:`run_rows` runs ``pm`` by :func:`_run_transposed_1d`
     (unless the data are not finite)."""
     L = pm.ups[0]
     return L in TRANSPOSED_1D_STRIDES and method != "fft" and pm.downs == (1,) and \
+        lanes * length >= TRANSPOSED_1D_MIN_OUTPUTS and \
         (L > 2 or lanes * length * np.dtype(dtype).itemsize
          < submodule("polyphase.engine.simd").STREAM_BYTES) and \
         _transposed_plan(pm, dtype) is not None
@@ -698,11 +704,12 @@ def serial_rows(pm, dtype, lanes, n, start, length):
     True
 
     None for the matrices that run on the transposed kernel
-    (:func:`_run_transposed_1d`: short filters at L = 2-4), whose repeats
-    then run as their first call did:
+    (:func:`_run_transposed_1d`: short filters at L = 2-4, from
+    ``TRANSPOSED_1D_MIN_OUTPUTS``), whose repeats then run as their first
+    call did:
 
     >>> serial_rows(pp.UpFirDn([1.0, 2.0, 1.0], 2, 1).polyphase(), np.dtype(np.float64),
-    ...             1, 4, 0, 9) is None
+    ...             1, 4096, 0, 8193) is None
     True
     """
     if _transposed_1d(pm, dtype, lanes, length, "auto"):
