@@ -34,6 +34,14 @@ def record_transposed(monkeypatch, parallel=None):
     return calls
 
 
+def assert_matches(got, expected, dtype):
+    """``got`` has ``expected``'s shape, the computation's ``dtype``, and
+    its numbers to that dtype's precision."""
+    assert got.shape == expected.shape and got.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
+
+
 @st.composite
 def layers(draw):
     """A single-channel transposed convolution the kernel takes: strides
@@ -60,9 +68,7 @@ def test_matches_brute_force(layer, n1, n2, lanes, dtype, seed):
     got = pnn.conv_transpose2d(x[:, None].astype(dtype), w[None, None].astype(dtype),
                                stride=stride, padding=padding,
                                output_padding=output_padding)[:, 0]
-    assert got.shape == expected.shape and got.dtype == dtype
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
+    assert_matches(got, expected, dtype)
 
 
 @settings(max_examples=60, deadline=None)
@@ -97,9 +103,7 @@ def test_rows_of_whole_vectors_and_a_tail_match_brute_force(n2, stride, k, dtype
     w = rng.standard_normal((k, k))
     got = pnn.conv_transpose2d(x[:, None].astype(dtype), w[None, None].astype(dtype),
                                stride=stride)[:, 0]
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(got, brute_conv_transpose2d(x, w, stride, 0, 0), rtol=tol,
-                               atol=tol * 10)
+    assert_matches(got, brute_conv_transpose2d(x, w, stride, 0, 0), dtype)
 
 
 @pytest.mark.parametrize("stride, padding", [(2, 2), (3, 1), ((4, 3), 0)])
@@ -228,9 +232,7 @@ def test_1d_signals_match_brute_force(stride, k, n, padding, output_padding, lan
         got = pnn.conv_transpose1d(x[:, None].astype(dtype), w[None, None].astype(dtype),
                                    stride=stride, padding=padding,
                                    output_padding=output_padding)[:, 0]
-    assert got.shape == expected.shape and got.dtype == dtype
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
+    assert_matches(got, expected, dtype)
     assert calls and all(args[1].shape[1] == 1 for args in calls)     # one row a box
 
 
