@@ -1,7 +1,7 @@
 """Large outputs written with non-temporal stores (``simd.STREAM_BYTES``).
 
 The kernels stream only outputs of at least ``STREAM_BYTES`` (the stride-2
-transposed kernel: ``kernels2d.TRANSPOSED2_STREAM_BYTES``; numba globals,
+transposed kernel: ``kernels2d.TRANSPOSED_STREAM_BYTES``; numba globals,
 fixed when they compile), and only into a recycled result buffer, whose
 pages are mapped (:func:`polyphase.engine.scratch.mapped`): so these cases
 are that large, and each runs twice, its first result dropped.  Every
@@ -136,11 +136,11 @@ def test_large_transposed_layer_streams_its_rows(dtype, k, threads):
     anywhere in a line (``2n + k - 2`` columns, not a whole number of
     lines): a row at a time through a row in cache, the line-aligned middle
     streamed, the ends stored.  The image is the smallest whose output
-    reaches the kernel's own threshold (``TRANSPOSED2_STREAM_BYTES``, 64 MB
+    reaches the kernel's own threshold (``TRANSPOSED_STREAM_BYTES``, 64 MB
     on the Xeon)."""
-    from polyphase.engine.kernels2d import TRANSPOSED2_STREAM_BYTES
+    from polyphase.engine.kernels2d import TRANSPOSED_STREAM_BYTES
     itemsize = np.dtype(dtype).itemsize
-    n = int(np.ceil((np.sqrt(TRANSPOSED2_STREAM_BYTES / itemsize) - (k - 2)) / 2))
+    n = int(np.ceil((np.sqrt(TRANSPOSED_STREAM_BYTES / itemsize) - (k - 2)) / 2))
     while (2 * n + k - 2) * itemsize % 64 == 0:     # (rows that start mid-line)
         n += 1
     rng = np.random.default_rng(10)
@@ -149,7 +149,7 @@ def test_large_transposed_layer_streams_its_rows(dtype, k, threads):
     ref = _scatter_transposed2(x[0, 0].astype(np.float64), w[0, 0].astype(np.float64))
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for y in _twice(lambda: pnn.conv_transpose2d(x, w, stride=2)):
-        assert y.nbytes >= TRANSPOSED2_STREAM_BYTES and y.dtype == dtype
+        assert y.nbytes >= TRANSPOSED_STREAM_BYTES and y.dtype == dtype
         np.testing.assert_allclose(y[0, 0], ref, rtol=tol, atol=tol * np.abs(ref).max())
 
 

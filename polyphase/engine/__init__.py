@@ -14,9 +14,9 @@
   lanes (:mod:`polyphase.engine.kernels_axis0`; the band route in float64),
   without transposed copies;
 * 2-D, channel-agnostic: phase images and a row kernel
-  (:mod:`polyphase.engine.kernels2d`), with one-pass kernels for stride-2
-  transposed (k <= 6) and strided (k <= 4) matrices whose taps fit small
-  boxes;
+  (:mod:`polyphase.engine.kernels2d`), with one-pass kernels for stride
+  2-4 transposed matrices (k <= 3 strides; 1-D ones too, as images of one
+  row) and stride-2 strided ones (k <= 4) whose taps fit small boxes;
 * channels or N-D: one matrix product per tap group through BLAS
   (:mod:`polyphase.engine.gemm`), Winograd for stride-2 layers with 4 taps
   per axis (:mod:`polyphase.engine.winograd`).
@@ -450,21 +450,22 @@ TRANSPOSED_1D_MIN_OUTPUTS = 1 << 13
 
 
 def _transposed_1d(pm, dtype, lanes, length, method):
-    """Whether :func:`run_rows` runs ``pm`` by :func:`_run_transposed_1d`
-    (unless the data are not finite)."""
+    """The plan (:func:`_transposed_taps`) by which :func:`run_rows` runs
+    ``pm`` on the transposed kernel (:func:`_run_transposed_1d`), or None
+    when it takes the 1-D kernel."""
     L = pm.ups[0]
-    return L in TRANSPOSED_1D_STRIDES and method != "fft" and pm.downs == (1,) and \
-        lanes * length >= TRANSPOSED_1D_MIN_OUTPUTS and \
-        (L > 2 or lanes * length * np.dtype(dtype).itemsize
-         < submodule("polyphase.engine.simd").STREAM_BYTES) and \
-        _transposed_plan(pm, dtype) is not None
+    if L in TRANSPOSED_1D_STRIDES and method != "fft" and pm.downs == (1,) and \
+            lanes * length >= TRANSPOSED_1D_MIN_OUTPUTS and \
+            (L > 2 or lanes * length * np.dtype(dtype).itemsize
+             < submodule("polyphase.engine.simd").STREAM_BYTES):
+        return _transposed_plan(pm, dtype)
+    return None
 
 
-def _run_transposed_1d(pm, x, dtype, in_origin, start, length):
-    """:func:`run_rows` by the transposed kernel, each signal of ``x``
-    (lanes, n) an image of one row, cut into parts for the threads; None
-    when the taps do not fit its boxes (see :func:`_transposed_taps`) or an
-    output is not finite.
+def _run_transposed_1d(pm, taps, x, dtype, in_origin, start, length):
+    """:func:`run_rows` by the transposed kernel and :func:`_transposed_1d`'s
+    plan ``taps``, each signal of ``x`` (lanes, n) an image of one row, cut
+    into parts for the threads; None when an output is not finite.
 
     The 1-D kernel's kind for L >= 3 accumulates each phase in a row of its
     own and interleaves them in a pass after: 2^20 float32 samples, k = 3,
@@ -474,9 +475,6 @@ def _run_transposed_1d(pm, x, dtype, in_origin, start, length):
     k = 3 to 6, 0.050-0.065 against 0.034-0.036 ms; 2^20, 0.69-1.05
     against 0.61-0.62 ms.
     """
-    taps = _transposed_plan(pm, dtype)
-    if taps is None:
-        return None
     lanes, n = x.shape
     xc = np.ascontiguousarray(x, dtype=dtype).reshape(lanes, 1, n)
     out = run_transposed_route(_route_of(pm, taps, (0, in_origin), (0, start)), xc,
@@ -646,8 +644,9 @@ def run_rows(pm, x, dtype, in_origin, start, length, method="auto"):
         See :func:`run`.
     """
     lanes, n = x.shape
-    if _transposed_1d(pm, dtype, lanes, length, method):
-        out = _run_transposed_1d(pm, x, dtype, in_origin, start, length)
+    taps = _transposed_1d(pm, dtype, lanes, length, method)
+    if taps is not None:
+        out = _run_transposed_1d(pm, taps, x, dtype, in_origin, start, length)
         if out is not None:
             return out
     prep = _row_prep(pm, dtype, lanes, n, in_origin, start, length, method)
@@ -712,7 +711,7 @@ def serial_rows(pm, dtype, lanes, n, start, length):
     ...             1, 4096, 0, 8193) is None
     True
     """
-    if _transposed_1d(pm, dtype, lanes, length, "auto"):
+    if _transposed_1d(pm, dtype, lanes, length, "auto") is not None:
         return None               # (the repeats take the first call's kernel)
     prep = _row_prep(pm, dtype, lanes, n, 0, start, length, "auto")
     if prep is None:

@@ -1,6 +1,6 @@
 """numba kernels for channel-agnostic 2-D polyphase matrices: the phase-image
-kernel, the one-pass kernels for stride-2 convolutions with k <= 4, and the
-helpers of the channel-mixing path.
+kernel, the one-pass kernels for transposed convolutions with strides 2-4
+and strided ones with stride 2, and the helpers of the channel-mixing path.
 
 Phase-image kernel (:func:`run_jobs`): the input is cut into ``M1*M2`` phase
 images ``xq[s, b1, b2]``; output phase ``(p1, p2)`` of block ``(b1, b2)`` is
@@ -222,7 +222,7 @@ def interleave_blocks(y, s1, s2, out):
 #
 # Over 64 MB one thread still gains from streaming.  On the EPYC (32 MB of
 # L3) it is left at simd.STREAM_BYTES, where it was measured.
-TRANSPOSED2_STREAM_BYTES = machine.pick({"amd": simd.STREAM_BYTES, "intel": 1 << 26})
+TRANSPOSED_STREAM_BYTES = machine.pick({"amd": simd.STREAM_BYTES, "intel": 1 << 26})
 
 # Elements of a streamed output computed into the buffer at a time (16 KB
 # of float32, in L1 with the input it reads): a row at a time would not
@@ -257,10 +257,10 @@ def _transposed_rows(R, B, P):
             (s1 + rows - 1) // L1 - kmin - in1 >= n1
         zero = zeros1(x, n2 if outside else 0)
         check = zeros1(x, simd.lanes(x.dtype))
-        # a large output into mapped pages (TRANSPOSED2_STREAM_BYTES) is
+        # a large output into mapped pages (TRANSPOSED_STREAM_BYTES) is
         # written a piece of a row at a time into a buffer that stays in
         # cache, then streamed: its rows start anywhere in a line
-        stream = mapped != 0 and out.size * out.itemsize >= TRANSPOSED2_STREAM_BYTES
+        stream = mapped != 0 and out.size * out.itemsize >= TRANSPOSED_STREAM_BYTES
         piece = STREAM_PIECE // P                 # blocks of the run per piece
         line = empty1(out, P * piece if stream else 0)
         # column blocks with all P outputs in the window and all samples in x

@@ -226,8 +226,8 @@ class _ConvNd(Operator):
             y = submodule("polyphase.engine.gemm").run_winograd_route(
                 call, x.reshape(lanes)).reshape(shape)
         elif route is not None and x.flags.c_contiguous:
-            # a single-channel stride-2 image straight to its kernel, which
-            # reads x as one flat array
+            # a single-channel image straight to its kernel (stride-2
+            # strided, stride 2-4 transposed), which reads x as one flat array
             kind, kernel_args, lengths, images, shape = route
             engine = submodule("polyphase.engine")
             run = engine.run_box_route if kind == "box" else engine.run_transposed_route
@@ -248,7 +248,7 @@ class _ConvNd(Operator):
         can take straight away: when a single-channel 2-D image of the
         computation dtype goes to the stride-2 box kernel ``("box", kernel
         arguments, output lengths, images shape, result shape)``
-        (:func:`polyphase.engine.box_route`) or to the stride-2 transposed
+        (:func:`polyphase.engine.box_route`) or to the transposed
         kernel (``"transposed"``, :func:`polyphase.engine.transposed_route`),
         when a channel-mixing layer goes
         to the Winograd route ``("winograd", call, lanes shape, result shape)``
