@@ -75,3 +75,25 @@ print(numba_threads.count() == numba.get_num_threads() >= 1)
     out = subprocess.run([sys.executable, "-c", script], env=_ENV, check=True,
                          stdout=subprocess.PIPE, text=True).stdout
     assert out.strip().splitlines()[-1] == "True"
+
+
+def test_one_numba_thread_starts_nothing():
+    """With ``NUMBA_NUM_THREADS=1`` the count is 1 without numba's threading
+    layer started (a large call, which would ask for the count, included);
+    with two, asking starts it."""
+    script = """
+import numpy as np
+import polyphase as pp
+from numba.np.ufunc import parallel
+from polyphase.engine import numba_threads
+y = pp.upfirdn(np.ones(64), np.ones(1 << 20), 2)
+print(numba_threads.count(), parallel._is_initialized, float(y[100]))
+"""
+    res = {}
+    for n in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", script],
+                             env=dict(_ENV, NUMBA_NUM_THREADS=n), check=True,
+                             stdout=subprocess.PIPE, text=True).stdout
+        res[n] = out.strip().splitlines()[-1]
+    assert res["1"] == "1 False 32.0"
+    assert res["2"] == "2 True 32.0"

@@ -22,7 +22,8 @@ _lock = threading.Lock()
 def count() -> int:
     """``numba.get_num_threads()``; the first call starts numba's threads and
     restores the default thread count of the OpenMP runtimes that were
-    loaded before (see the module's notes).
+    loaded before (see the module's notes).  Where numba has one thread
+    (``NUMBA_NUM_THREADS=1``) it is 1, and nothing is started.
 
     Examples
     --------
@@ -32,6 +33,11 @@ def count() -> int:
     """
     import numba
     if not _started:
+        if numba.config.NUMBA_NUM_THREADS == 1:
+            # (numba allows no more threads than this: nothing to start, and
+            # starting its threading layer, which loads a library and asks
+            # OpenMP about its runtimes, took 17 ms of a first call)
+            return 1
         _start()
     return numba.get_num_threads()
 
