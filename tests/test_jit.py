@@ -232,6 +232,77 @@ def test_kinds_compiled_in_two_processes_keep_their_own_code(tmp_path):
                                    atol=1e-12, err_msg=f"{L}/{M}")
 
 
+_RUNTIME_KERNEL = """
+import numpy as np
+from polyphase.engine.jit import njit
+
+
+@njit(cache=True, nogil=True)
+def scaled_copy(x, c):
+    y = np.empty_like(x)            # (an array numba's runtime allocates)
+    for i in range(x.size):
+        y[i] = c * x[i]
+    return y
+"""
+
+_RUNTIME_CHILD = """
+import json, sys
+sys.path.insert(0, {dir!r})
+from numba.core.runtime import nrtdynmod, rtsys
+made = []
+create = nrtdynmod.create_nrt_module
+nrtdynmod.create_nrt_module = lambda ctx: (made.append(1), create(ctx))[1]
+import numba
+import numpy as np
+import runtime_kernel
+x = np.arange(6.0)
+y = runtime_kernel.scaled_copy(x, 2.0)
+before = rtsys.get_allocation_stats()
+z = runtime_kernel.scaled_copy(x, 3.0)
+@numba.njit                         # compiled here: it links the runtime's code
+def user(n):
+    a = np.arange(n * 1.0)
+    return a[::2].copy().sum()
+s = user(10)
+del z
+after = rtsys.get_allocation_stats()
+print(json.dumps(dict(made=len(made), y=y.tolist(), user=s, allocs=after.alloc - before.alloc,
+                      frees=after.free - before.free)))
+"""
+
+
+def test_numba_runtime_read_from_the_cache(tmp_path):
+    """numba's runtime functions are compiled in the first process that
+    needs them and read from the cache in the next
+    (:func:`polyphase.engine.jit.initialize_runtime`); the code read
+    counts references as the compiled one does (every array allocated is
+    freed, numba's own statistics), a function numba compiles afterwards
+    links it, and a damaged file is made again."""
+    (tmp_path / "runtime_kernel.py").write_text(_RUNTIME_KERNEL)
+    cache = tmp_path / "cache"
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), NUMBA_NRT_STATS="1")
+    script = _RUNTIME_CHILD.format(dir=str(tmp_path))
+
+    def child():
+        out = subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                             stdout=subprocess.PIPE, text=True).stdout
+        res = json.loads(out.strip().splitlines()[-1])
+        assert res["y"] == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+        assert res["user"] == 20.0
+        assert res["allocs"] == res["frees"] >= 2
+        return res["made"]
+
+    from polyphase.engine import jit
+    if not jit._RUNTIME_CACHE:
+        pytest.skip("this numba lacks what the runtime's cache relies on")
+    assert child() == 1                     # compiled (with the kernel), and written
+    (saved,) = cache.rglob("numba-runtime-*.nbo")
+    assert child() == 0                     # read
+    saved.write_bytes(b"not a library")
+    assert child() == 1                     # made again...
+    assert child() == 0                     # ... and written again
+
+
 _DEFAULT_THRESHOLDS = gc.get_threshold()
 
 
