@@ -332,6 +332,28 @@ def test_a_caller_that_drops_its_results_gets_one_buffer():
     assert [m for _, m in seen] == [0, 1, 1, 1, 1]
 
 
+def test_small_results_after_a_large_one_keep_to_one_buffer():
+    """After a large result, calls for a smaller one take the smallest free
+    buffer each time: the first free one alternated between the large
+    buffer and the small one (twice the memory through the caches)."""
+    import scipy.signal
+    from polyphase.engine.scratch import release
+    h = RNG.standard_normal(8)
+    small, large = RNG.standard_normal(1 << 17), RNG.standard_normal(1 << 20)
+    expected = scipy.signal.upfirdn(h, small, 2)
+    release()
+    y = pp.upfirdn(h, small, 2)                 # the small buffer
+    big = pp.upfirdn(h, large, 2)               # a large one, both held
+    del y, big
+    seen = set()
+    for k in range(1, 5):
+        y = pp.upfirdn(h, k * small, 2)
+        np.testing.assert_allclose(y, k * expected, rtol=1e-12, atol=1e-12)
+        seen.add(y.ctypes.data)
+        del y
+    assert len(seen) == 1
+
+
 def test_row_preparations_are_bounded_and_per_call_shape():
     pm = pp.Conv(RNG.standard_normal(5)).polyphase()
     for n in range(1, 3 * engine.ROW_PREP_SIZE):

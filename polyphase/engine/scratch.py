@@ -96,20 +96,26 @@ def result(shape, dtype) -> np.ndarray:
     kept = getattr(_local, "results", None)
     if kept is None:
         kept = _local.results = []
+    # The smallest kept buffer that is free and large enough.  (The first
+    # one alternated between two: after a 64 MB result, the calls for a
+    # 4 MB image took the 64 MB buffer, then the 4 MB one, and so on, twice
+    # the memory through the caches.)  Views of a view keep a reference
+    # to the array that owns the memory (numpy collapses bases), so the
+    # owner is what is kept and counted: the list's reference and
+    # getrefcount's argument are the only ones once the caller has dropped
+    # the result and all its views.
+    best = -1
     for i in range(len(kept)):
-        # Views of a view keep a reference to the array that owns the memory
-        # (numpy collapses bases), so the owner is what is kept and counted:
-        # the list's reference and getrefcount's argument are the only ones
-        # once the caller has dropped the result and all its views.
-        if kept[i].nbytes >= nbytes + 64 and sys.getrefcount(kept[i]) <= 2:
-            owner = kept.pop(i)
-            # (a weak reference: a strong one would keep the buffer from
-            # the next call, which then took the other kept buffer, and
-            # calls alternated between two: twice the memory in cache --
-            # upfirdn L=2 with 8 taps on 2**22 float32 samples, 4.5 against
-            # 2.4 ms)
-            _local.recycled = weakref.ref(owner)
-            break
+        if kept[i].nbytes >= nbytes + 64 and sys.getrefcount(kept[i]) <= 2 and \
+                (best < 0 or kept[i].nbytes < kept[best].nbytes):
+            best = i
+    if best >= 0:
+        owner = kept.pop(best)
+        # (a weak reference: a strong one would keep the buffer from the
+        # next call, which then took the other kept buffer, and calls
+        # alternated between two: twice the memory in cache -- upfirdn L=2
+        # with 8 taps on 2**22 float32 samples, 4.5 against 2.4 ms)
+        _local.recycled = weakref.ref(owner)
     else:
         owner = np.empty(nbytes + 64, dtype=np.uint8)
         _local.recycled = None
