@@ -132,8 +132,11 @@ JIT_CASES = {
         "stride=2)",
     "conv2d stride 2, 1 channel (4x4-box kernel)":
         "pnn.conv2d(np.ones((1, 1, 256, 256), dt), np.ones((1, 1, 3, 3), dt), stride=2)",
-    "conv2d stride 3, 1 channel (ring kernel)":
+    "conv2d stride 3, 1 channel (strided kernel)":
         "pnn.conv2d(np.ones((1, 1, 512, 512), dt), np.ones((1, 1, 3, 3), dt), stride=3)",
+    # (column strides 2-4 take the strided kernel; 5 the ring)
+    "conv2d stride 5, 1 channel (ring kernel)":
+        "pnn.conv2d(np.ones((1, 1, 512, 512), dt), np.ones((1, 1, 3, 3), dt), stride=5)",
     "conv_transpose2d 8 channels (GEMM + interleave)":
         "pnn.conv_transpose2d(np.ones((1, 8, 16, 16), dt), np.ones((8, 8, 3, 3), dt), "
         "stride=2)",

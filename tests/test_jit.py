@@ -17,8 +17,8 @@ import scipy.signal
 import polyphase as pp
 import polyphase.nn as pnn
 
-# the benchmark's J2 kernels (1-D, band, axis 0, 2-D boxes, ring, GEMM and
-# interleave), float32 and complex cases, and calls large enough for the
+# the benchmark's J2 kernels (1-D, band, axis 0, 2-D boxes, strided, ring,
+# GEMM and interleave), float32 and complex cases, and calls large enough for the
 # parallel path (numba's thread pool, started by the kernel's reload hook)
 CALLS = [
     "pp.upfirdn(rng.standard_normal(8), rng.standard_normal(1 << 14), 2)",
@@ -36,6 +36,8 @@ CALLS = [
     "stride=2)",
     "pnn.conv2d(rng.standard_normal((1, 1, 512, 512)), rng.standard_normal((1, 1, 3, 3)), "
     "stride=3)",
+    "pnn.conv2d(rng.standard_normal((1, 1, 512, 512)), rng.standard_normal((1, 1, 3, 3)), "
+    "stride=5)",
     "pnn.conv_transpose2d(rng.standard_normal((1, 8, 16, 16)), "
     "rng.standard_normal((8, 8, 3, 3)), stride=2)",
 ]

@@ -23,8 +23,10 @@ from polyphase.engine import kernels2d, kernels_ring
 @pytest.fixture(autouse=True)
 def _ring_for_every_stride(monkeypatch):
     """The ring for every matrix here: upsampling ones whose taps fit small
-    boxes would take the transposed kernel (``tests/test_transposed2d.py``)."""
+    boxes would take the transposed kernel (``tests/test_transposed2d.py``),
+    decimating ones the strided kernel (``tests/test_strided2d.py``)."""
     monkeypatch.setattr(engine, "TRANSPOSED_STRIDES", ())
+    monkeypatch.setattr(engine, "STRIDED_STRIDES", ())
 
 
 RATES = [((3, 3), (1, 1)), ((2, 3), (1, 1)), ((1, 1), (3, 2)), ((2, 3), (3, 2)),

@@ -1,6 +1,8 @@
 """The 2-D kernels for matrices that decimate and do not upsample (strided
 convolutions), which read the image directly instead of its phase images:
-the 4x4 box kernel for stride 2 and the ring of split rows for any stride.
+the 4x4 box kernel for stride 2, the kernel of a pass per box row for
+column strides 2-4 and boxes up to 8x8, and the ring of split rows for any
+stride.
 
 Checked against brute-force numpy correlations and the dense matrix of the
 operator, on every window the finite operators use.
@@ -77,8 +79,10 @@ def test_box_kernel_tells_a_4x4_box_from_a_3x3_one():
 
 
 def rows_route(monkeypatch):
-    """Send strided matrices to the row-pass kernel: the box kernel's output
-    is kept only when finite, so have it report a non-finite one."""
+    """Send strided matrices to the row-pass kernel (the ring): the box
+    kernel's output is kept only when finite, so have it report a
+    non-finite one, and turn the strided kernel off."""
+    monkeypatch.setattr(engine, "STRIDED_STRIDES", ())
     monkeypatch.setattr(kernels2d, "strided_box_rows", lambda *args: 1.0)
     run = groups.run
     monkeypatch.setattr(groups, "run", lambda kernel, *args, **options:
@@ -122,13 +126,20 @@ def test_row_passes_match_brute_force(n1, n2, k1, k2, padding, seed):
 
 def test_strided_matrices_take_the_direct_routes(monkeypatch):
     box = record_jobs(monkeypatch, kernels2d, "strided_box_rows")
+    strided = record_strided(monkeypatch)
     rows = record_jobs(monkeypatch, kernels_ring, "run_jobs")
     phases = record_jobs(monkeypatch, kernels2d, "deinterleave")
     x = np.ones((1, 1, 16, 16))
     pnn.conv2d(x, np.ones((1, 1, 4, 4)), stride=2, padding=1)
-    assert len(box) == 1 and not rows and not phases
+    assert len(box) == 1 and not strided and not rows and not phases
     pnn.conv2d(x, np.ones((1, 1, 5, 5)), stride=2, padding=1)     # wider than the box
-    assert len(box) == 1 and len(rows) == 1 and not phases
+    pnn.conv2d(x, np.ones((1, 1, 3, 3)), stride=3)
+    pnn.conv2d(x, np.ones((1, 1, 8, 2)), stride=(1, 4))
+    assert len(box) == 1 and len(strided) == 3 and not rows and not phases
+    pnn.conv2d(x, np.ones((1, 1, 9, 9)), stride=2)                # wider than 8
+    pnn.conv2d(x, np.ones((1, 1, 3, 3)), stride=5)                # a column stride of 5
+    pnn.conv2d(x, np.ones((1, 1, 3, 3)), stride=(2, 1))
+    assert len(strided) == 3 and len(rows) == 3 and not phases
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -137,9 +148,11 @@ def test_strided_matrices_take_the_direct_routes(monkeypatch):
 def test_non_finite_input_takes_the_row_passes(monkeypatch, width, where, dtype):
     """The box kernel's vectors multiply the zeros of a 3x3 kernel in its
     4x4 box; inf there gives NaN where the taps give inf, so the row passes
-    run again.  The outputs it computes one at a time (narrow images, the
+    (the ring, here: the strided kernel, which would take them next, is
+    off) run again.  The outputs it computes one at a time (narrow images, the
     columns at a row's ends) skip the zeros and are exact as they are.
     (Wide rows: the run of vectors that reads each input vector once.)"""
+    monkeypatch.setattr(engine, "STRIDED_STRIDES", ())
     box = record_jobs(monkeypatch, kernels2d, "strided_box_rows")
     rows = record_jobs(monkeypatch, kernels_ring, "run_jobs")
     x = np.ones((1, 1, 9, width), dtype)
@@ -162,6 +175,37 @@ def test_parallel_and_serial_paths_agree(monkeypatch):
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
     serial = pnn.conv2d(x, w, stride=2, padding=1)
     np.testing.assert_array_equal(parallel, serial)
+
+
+def record_strided(monkeypatch, parallel=None):
+    """The calls of the strided kernels (:func:`kernels2d.strided_rows`,
+    any box and stride), serial and parallel, in one list (see
+    ``record_jobs``); those of parallel runs also in ``parallel``."""
+    calls, wrappers = [], {}
+    make, run = kernels2d.strided_rows, groups.run
+
+    def strided_rows(*key):
+        real = make(*key)
+        if real not in wrappers:
+            def recording(*args):
+                calls.append(args)
+                return real(*args)
+            recording.real = real
+            wrappers[real] = recording
+        return wrappers[real]
+
+    def run_recording(kernel, args, njobs, ngroups, **options):
+        real = getattr(kernel, "real", None)
+        if real is not None:
+            calls.append(args)
+            if parallel is not None and ngroups > 1:
+                parallel.append(args)
+            kernel = real
+        return run(kernel, args, njobs, ngroups, **options)
+
+    monkeypatch.setattr(kernels2d, "strided_rows", strided_rows)
+    monkeypatch.setattr(groups, "run", run_recording)
+    return calls
 
 
 def brute_strided(x, w, stride, padding, dilation=(1, 1)):
@@ -239,3 +283,96 @@ def test_non_finite_taps_take_the_phase_images(monkeypatch):
     assert not ring and len(phases) == 1
     assert y[0, 0, 0, 0] == 4.0          # the inf tap reads padding: no product
     assert np.isinf(y[0, 0, 1, 1])
+
+
+# The kernel of a pass per box row (kernels2d.strided_rows): column strides
+# 2-4, any row stride, boxes of up to 8x8
+
+@settings(max_examples=120, deadline=None)
+@given(n1=st.integers(1, 30), n2=st.integers(1, 140), k1=st.integers(1, 8),
+       k2=st.integers(1, 8), s1=st.integers(1, 4), s2=st.integers(2, 4),
+       p1=st.integers(0, 3), p2=st.integers(0, 3), lanes=st.integers(1, 3),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 99))
+def test_strided_kernel_matches_brute_force(n1, n2, k1, k2, s1, s2, p1, p2, lanes, dtype,
+                                            seed):
+    """Rows of every length around the vector widths (8 and 16 lanes) and
+    the columns and rows at the image's ends, one output at a time."""
+    if n1 + 2 * p1 < k1 or n2 + 2 * p2 < k2:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((lanes, n1, n2)).astype(dtype)
+    w = rng.standard_normal((k1, k2)).astype(dtype)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        calls = record_strided(monkeypatch)
+        box = record_jobs(monkeypatch, kernels2d, "strided_box_rows")
+        got = pnn.conv2d(x[:, None], w[None, None], stride=(s1, s2),
+                         padding=(p1, p2))[:, 0]
+    expected = brute_strided(x.astype(np.float64), w.astype(np.float64), (s1, s2), (p1, p2))
+    assert got.shape == expected.shape and got.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
+    assert calls or box           # (stride 2 with a 4x4 box: the box kernel)
+
+
+@pytest.mark.parametrize("stride", [(3, 3), (2, 3), (1, 4), (2, 2)])
+@pytest.mark.parametrize("mode", ["full", "same", "valid", ((-4, 7), (-2, 9))], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_strided_kernel_windows_match_the_dense_matrix(stride, mode, dtype, monkeypatch):
+    """Windows with starts off the stride grid and past both ends of the
+    image (a 5x5 kernel: wider than the stride-2 box kernel's)."""
+    calls = record_strided(monkeypatch)
+    rng = np.random.default_rng(5)
+    op = pp.Down(stride) @ pp.Conv(rng.standard_normal((5, 5)))
+    assert_window_matches_dense(op, rng.standard_normal((13, 40)).astype(dtype), mode)
+    assert calls
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("where", [0, 3, 40, 67])
+def test_strided_kernel_zeros_in_the_box_and_non_finite_input(monkeypatch, value, where):
+    """A dilated kernel's box holds zeros, which the vector loops multiply:
+    inf there gives NaN where the taps give inf, the check sees it and the
+    ring runs again.  A box without zeros needs no check: its products are
+    the taps' own."""
+    calls = record_strided(monkeypatch)
+    ring = record_jobs(monkeypatch, kernels_ring, "run_jobs")
+    x = np.ones((1, 1, 12, 70))
+    x[0, 0, 4, where] = value
+    w = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    with np.errstate(invalid="ignore"):
+        y = pnn.conv2d(x, w, stride=3, dilation=2)
+        expected = brute_strided(x[:, 0], w[0, 0], (3, 3), (0, 0), (2, 2))
+    np.testing.assert_array_equal(y[:, 0], expected)
+    assert calls and calls[0][6] == 1                     # (the check)
+    # (every column is read by the vector loops, no padding here, and row 4
+    # by output row 1 through the box's zero row)
+    assert len(ring) == 1
+    # no zeros in the box: the kernel's result stands, whatever the data
+    calls.clear(), ring.clear()
+    y = pnn.conv2d(x, w, stride=3)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(y[:, 0], brute_strided(x[:, 0], w[0, 0], (3, 3),
+                                                             (0, 0)))
+    assert calls and calls[0][6] == 0 and not ring
+
+
+@pytest.mark.parametrize("stride, k", [((3, 3), 3), ((2, 4), 8), ((2, 2), 5)])
+def test_strided_kernel_parallel_equals_serial(monkeypatch, stride, k):
+    import numba
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3, 1, 90, 130))
+    w = rng.standard_normal((1, 1, k, k))
+    parallel = []
+    calls = record_strided(monkeypatch, parallel=parallel)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 0)
+    numba.set_num_threads(2)
+    try:
+        a = pnn.conv2d(x, w, stride=stride, padding=1)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
+    b = pnn.conv2d(x, w, stride=stride, padding=1)
+    assert parallel and len(calls) > len(parallel)       # and a serial call
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(b[:, 0], brute_strided(x[:, 0], w[0, 0], stride, (1, 1)),
+                               rtol=1e-12, atol=1e-12)

@@ -271,14 +271,19 @@ def _team(groups):
 def _run_2d(pm, x, dtype, in_origin, starts, lengths):
     """Channel-agnostic 2-D matrix on images ``x`` (lanes, n1, n2).
 
-    Stride-2 strided convolutions and stride 2-4 transposed ones whose taps
-    fit small boxes have kernels of their own (all taps in one pass); any other matrix with
-    finite taps runs on the ring of split rows (:mod:`.kernels_ring`); one
+    Strided convolutions with column strides 2-4 and transposed ones with
+    strides 2-4 whose taps fit small boxes have kernels of their own (all
+    taps in one pass over an output row, or a pass per kernel row); any
+    other matrix with finite taps runs on the ring of split rows (:mod:`.kernels_ring`); one
     with a tap of inf or NaN on the phase images (:func:`_run_phase_images`),
     which multiply nothing outside the image.
     """
     if pm.ups == (1, 1) and pm.downs == (2, 2):
         out = _run_strided_box(pm, x, dtype, in_origin, starts, lengths)
+        if out is not None:
+            return out
+    if pm.ups == (1, 1) and pm.downs[1] in STRIDED_STRIDES:
+        out = _run_strided_rows(pm, x, dtype, in_origin, starts, lengths)
         if out is not None:
             return out
     if pm.downs == (1, 1) and pm.ups != (1, 1):
@@ -419,6 +424,82 @@ def _strided_box(pm, dtype, in_origin, starts):
     W = np.zeros((4, 4), dtype)
     W[rt - ro, st - so] = tc
     return W, ro, so
+
+
+# the column strides and the widest box (taps a row) of the strided kernel
+# (:func:`.kernels2d.strided_rows`), which takes what the stride-2 box
+# kernel (4x4) does not; a kernel per width and stride, made on first use
+STRIDED_STRIDES, STRIDED_BOX = (2, 3, 4), 8
+
+
+def strided_route(pm, lanes, dtype, starts, lengths):
+    """:func:`box_route` for single-channel images that the strided kernel
+    takes (:func:`_strided_rows`): ``(W, s1, s2, ro, so, check, taps)``
+    (taps per output), or None for any other route.  (The split between
+    threads is the call's, as for :func:`transposed_route`.)"""
+    if pm.channels == (1, 1):
+        pm = _single_channel(pm)
+    if pm.channels is not None or pm.ndim != 2 or pm.ups != (1, 1) or \
+            pm.downs[1] not in STRIDED_STRIDES or pm.nnz == 0 or min(lengths) <= 0:
+        return None
+    plan = _strided_rows_plan(pm, dtype, (0, 0), starts)
+    if plan is None:
+        return None
+    return plan + (pm.nnz,)
+
+
+def run_strided_route(route, x, lengths):
+    """``run``'s output for images ``x`` (lanes, n1, n2), C-contiguous and of
+    the route's dtype, by :func:`strided_route`'s kernel arguments; None
+    when an output is not finite where the box's zeros were multiplied."""
+    W, s1, s2, ro, so, check, taps = route
+    kernel = submodule("polyphase.engine.kernels2d").strided_rows(W.shape[1], s2)
+    out = result((x.shape[0],) + tuple(lengths), W.dtype)
+    groups = _parallel(out.size, taps)
+    bad = _jobs(kernel, (x, W, s1, ro, so, out, check),
+                out.shape[0] * out.shape[1], groups, by_address=False)
+    return out if bad == 0 else None
+
+
+def _run_strided_rows(pm, x, dtype, in_origin, starts, lengths):
+    """:func:`_run_2d` for a matrix that decimates by 2-4 along the columns
+    (any stride along the rows) and does not upsample, its taps in a box of
+    up to 8 columns: a strided convolution (:func:`.kernels2d.strided_rows`).
+    None when the taps do not fit, or an output is not finite where the
+    box's zeros were multiplied."""
+    plan = _strided_rows_plan(pm, dtype, in_origin, starts)
+    if plan is None:
+        return None
+    return run_strided_route(plan + (pm.nnz,), np.ascontiguousarray(x, dtype=dtype), lengths)
+
+
+def _strided_rows_plan(pm, dtype, in_origin, starts):
+    """:func:`_strided_rows`, cached on ``pm``."""
+    key = (np.dtype(dtype), tuple(in_origin), tuple(starts))
+    return _cached_plan(pm, "strided_rows", key,
+                        lambda: _strided_rows(pm, dtype, in_origin, starts))
+
+
+def _strided_rows(pm, dtype, in_origin, starts):
+    """``(W, s1, s2, ro, so, check)`` for :func:`_run_strided_rows`: output
+    ``(r, c)`` of the window is ``sum W[a, b] x[s1 r + ro + a, s2 c + so +
+    b]``; ``check`` 1 when the box holds zeros (the kernel multiplies them: see
+    :func:`.kernels2d.strided_rows`).  None when the taps do not fit a box
+    of ``STRIDED_BOX`` columns, are complex or not finite."""
+    tc = pm.c.astype(dtype)
+    if tc.dtype.kind == "c" or not np.isfinite(tc).all():
+        return None
+    (s1, s2) = pm.downs
+    # tap (q, k) reads input index s*(b - k) + q for output block b
+    rt = s1 * (starts[0] - pm.k[:, 0]) + pm.q[:, 0] - in_origin[0]
+    st = s2 * (starts[1] - pm.k[:, 1]) + pm.q[:, 1] - in_origin[1]
+    ro, so = int(rt.min()), int(st.min())
+    R, B = int(rt.max()) - ro + 1, int(st.max()) - so + 1
+    if B > STRIDED_BOX:
+        return None
+    W = np.zeros((R, B), dtype)
+    W[rt - ro, st - so] = tc
+    return W, s1, s2, ro, so, int(np.count_nonzero(W) < R * B)
 
 
 def _run_transposed(pm, x, dtype, in_origin, starts, lengths):

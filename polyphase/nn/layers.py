@@ -226,11 +226,12 @@ class _ConvNd(Operator):
             y = submodule("polyphase.engine.gemm").run_winograd_route(
                 call, x.reshape(lanes)).reshape(shape)
         elif route is not None and x.flags.c_contiguous:
-            # a single-channel image straight to its kernel (stride-2
-            # strided, stride 2-4 transposed), which reads x as one flat array
+            # a single-channel image straight to its kernel (strided with
+            # column strides 2-4, transposed with strides 2-4)
             kind, kernel_args, lengths, images, shape = route
             engine = submodule("polyphase.engine")
-            run = engine.run_box_route if kind == "box" else engine.run_transposed_route
+            run = engine.run_box_route if kind == "box" else \
+                engine.run_strided_route if kind == "strided" else engine.run_transposed_route
             y = run(kernel_args, x.reshape(images), lengths)
             if y is not None:
                 y = y.reshape(shape)
@@ -248,8 +249,10 @@ class _ConvNd(Operator):
         can take straight away: when a single-channel 2-D image of the
         computation dtype goes to the stride-2 box kernel ``("box", kernel
         arguments, output lengths, images shape, result shape)``
-        (:func:`polyphase.engine.box_route`) or to the transposed
-        kernel (``"transposed"``, :func:`polyphase.engine.transposed_route`),
+        (:func:`polyphase.engine.box_route`), to the strided kernel
+        (``"strided"``, :func:`polyphase.engine.strided_route`) or to the
+        transposed kernel (``"transposed"``,
+        :func:`polyphase.engine.transposed_route`),
         when a channel-mixing layer goes
         to the Winograd route ``("winograd", call, lanes shape, result shape)``
         (:func:`polyphase.engine.gemm.winograd_route`), else None."""
@@ -266,10 +269,13 @@ class _ConvNd(Operator):
                 and x.dtype in (np.float32, np.float64) and self.weight.dtype.kind != "c" \
                 and min(x.shape[-2:]) > 0:
             engine = submodule("polyphase.engine")
-            kind = "transposed" if self._transposed else "box"
-            find = engine.transposed_route if self._transposed else engine.box_route
-            route = find(self.polyphase(), x.size // (x.shape[-1] * x.shape[-2]), x.dtype,
-                         starts, lengths)
+            kinds = (("transposed", engine.transposed_route),) if self._transposed else \
+                (("box", engine.box_route), ("strided", engine.strided_route))
+            for kind, find in kinds:
+                route = find(self.polyphase(), x.size // (x.shape[-1] * x.shape[-2]),
+                             x.dtype, starts, lengths)
+                if route is not None:
+                    break
             if route is not None:
                 # with the shapes the call reshapes to and from (~1 us a call)
                 route = (kind, route, lengths, (-1,) + x.shape[-2:], x.shape[:-2] + lengths)
