@@ -225,3 +225,59 @@ def test_functional_calls_with_a_small_weight_find_its_layer_only_for_the_same_c
     b = np.ones(1, np.float32)
     np.testing.assert_array_equal(pnn.conv2d(x, w, b, stride=2), fresh(w, b, stride=2))
     np.testing.assert_array_equal(pnn.conv2d(x, w, stride=2), fresh(w, stride=2))
+
+
+def brute_1d_layer(x, w, b, stride, padding, transposed):
+    """A single-channel 1-D layer's output, batched or not: the sums of its
+    definition (a correlation at every stride-th shift of the padded
+    signal, or the kernel scattered from every stride-th output), plus b."""
+    rows = x.reshape(-1, x.shape[-1])
+    if transposed:
+        y = brute_conv_transpose2d(rows[:, None], w[None], (1, stride), (0, padding),
+                                   (0, 0))[:, 0]
+    else:
+        xp = np.pad(rows, ((0, 0), (padding, padding)))
+        n = (xp.shape[1] - w.size) // stride + 1
+        y = np.array([[row[stride * t:stride * t + w.size] @ w for t in range(n)]
+                      for row in xp])
+    return y.reshape(x.shape[:-1] + y.shape[-1:]) + b
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layer_class, stride, k, padding, shape",
+                         [("Conv1d", 3, 3, 0, (1, 1, 4096)), ("Conv1d", 2, 5, 2, (3, 1, 300)),
+                          ("Conv1d", 4, 8, 3, (1, 257)), ("Conv1d", 1, 4, 1, (2, 1, 64)),
+                          ("ConvTranspose1d", 2, 4, 1, (1, 1, 500)),
+                          ("ConvTranspose1d", 3, 3, 0, (2, 1, 100))])
+def test_short_single_channel_1d_signals_take_the_prepared_call(monkeypatch, dtype,
+                                                                layer_class, stride, k,
+                                                                padding, shape):
+    """A single-channel 1-D layer called again on a short C-contiguous
+    signal of its computation dtype runs the engine's prepared call of the
+    1-D kernel (:func:`polyphase.engine.serial_route`): the general route's
+    bits, dtype and shape, with the bias, batched or not; and the layer
+    still pickles."""
+    import pickle
+
+    from polyphase import finite
+    rng = np.random.default_rng(k + padding + stride)
+    w = rng.standard_normal((1, 1, k))
+    b = rng.standard_normal(1)
+    layer = getattr(pnn, layer_class)(w, b, stride=stride, padding=padding)
+    x = rng.standard_normal(shape).astype(dtype)
+    general = layer(np.asfortranarray(x[..., None])[..., 0])     # (not C-contiguous)
+    expected = brute_1d_layer(x.astype(np.float64), w[0, 0], b[0], stride, padding,
+                              layer_class == "ConvTranspose1d")
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(general, expected, rtol=tol, atol=tol * 10)
+    layer(x)
+    assert next(iter(layer._calls.values()))[3][0] == "serial"
+    calls = []
+    monkeypatch.setattr(finite, "apply_window",
+                        lambda *a, **kw: calls.append(1) or finite.apply_window(*a, **kw))
+    for _ in range(2):
+        y = layer(x)
+        assert y.dtype == dtype and y.shape == general.shape and not calls
+        np.testing.assert_array_equal(y, general)
+    again = pickle.loads(pickle.dumps(layer))
+    np.testing.assert_array_equal(again(x), general)

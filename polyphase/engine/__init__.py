@@ -812,6 +812,16 @@ def serial_rows(pm, dtype, lanes, n, start, length):
     return run
 
 
+def serial_route(pm, lanes, dtype, n, start, length):
+    """:func:`serial_rows` for a layer's single-channel 1-D matrix (channels
+    ``(1, 1)``), on signals ``(lanes, n)``; None where that is None."""
+    if pm.channels == (1, 1):
+        pm = _single_channel(pm)
+    if pm.channels is not None or pm.ndim != 1 or pm.nnz == 0 or n <= 0 or length <= 0:
+        return None
+    return serial_rows(pm, np.dtype(dtype), lanes, n, start, length)
+
+
 def _row_kernel(prep, start):
     """The 1-D kernel that runs :func:`_row_prep`'s ``prep`` for output
     window ``start``: ``(kernel, head, chunk, jobs)``, its arguments between

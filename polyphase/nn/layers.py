@@ -203,8 +203,7 @@ class _ConvNd(Operator):
                                     channel_axis=channel_axis)
         # A shape and dtype seen before skip the checks and the window
         # arithmetic, which they passed then: ~10 of the ~20 us of Python
-        # around a small image's kernel.  (Plain data, not a closure: a
-        # layer that has run still pickles.)
+        # around a small image's kernel.  (Not pickled: see __getstate__.)
         calls = self.__dict__.setdefault("_calls", {})
         key = (x.shape, x.dtype) if type(x) is np.ndarray and output_size is None else None
         prepared = calls.get(key)
@@ -225,6 +224,11 @@ class _ConvNd(Operator):
             _, call, lanes, shape = route
             y = submodule("polyphase.engine.gemm").run_winograd_route(
                 call, x.reshape(lanes)).reshape(shape)
+        elif route is not None and route[0] == "serial" and x.flags.c_contiguous:
+            # a short single-channel 1-D signal: the engine's prepared call
+            # of the 1-D kernel (engine.serial_rows)
+            _, call, images, shape = route
+            y = call(x.reshape(images)).reshape(shape)
         elif route is not None and x.flags.c_contiguous:
             # a single-channel image straight to its kernel (strided with
             # column strides 2-4, transposed with strides 2-4)
@@ -242,6 +246,13 @@ class _ConvNd(Operator):
             y += bias.astype(y.dtype, copy=False)
         return y
 
+    def __getstate__(self):
+        # (the calls' routes are a cache, made again by the next call; the
+        # 1-D route holds the engine's prepared call, which does not pickle)
+        state = dict(self.__dict__)
+        state.pop("_calls", None)
+        return state
+
     def _prepared(self, x, window):
         """``(axes, windows, bias, route)`` of the PyTorch call on arrays of
         ``x``'s shape and dtype: the operator on the output ``window`` (what
@@ -252,7 +263,10 @@ class _ConvNd(Operator):
         (:func:`polyphase.engine.box_route`), to the strided kernel
         (``"strided"``, :func:`polyphase.engine.strided_route`) or to the
         transposed kernel (``"transposed"``,
-        :func:`polyphase.engine.transposed_route`),
+        :func:`polyphase.engine.transposed_route`), when a short
+        single-channel 1-D signal goes to the 1-D kernel (``("serial",
+        call, signals shape, result shape)``,
+        :func:`polyphase.engine.serial_route`),
         when a channel-mixing layer goes
         to the Winograd route ``("winograd", call, lanes shape, result shape)``
         (:func:`polyphase.engine.gemm.winograd_route`), else None."""
@@ -279,6 +293,13 @@ class _ConvNd(Operator):
             if route is not None:
                 # with the shapes the call reshapes to and from (~1 us a call)
                 route = (kind, route, lengths, (-1,) + x.shape[-2:], x.shape[:-2] + lengths)
+        elif self._dims == 1 and self.weight.shape[:2] == (1, 1) \
+                and x.dtype in (np.float32, np.float64) and self.weight.dtype.kind != "c":
+            lanes = x.size // max(x.shape[-1], 1)
+            call = submodule("polyphase.engine").serial_route(
+                self.polyphase(), lanes, x.dtype, x.shape[-1], starts[0], lengths[0])
+            if call is not None:
+                route = ("serial", call, (lanes, x.shape[-1]), x.shape[:-1] + lengths)
         elif self.weight.shape[:2] != (1, 1):
             d = self._dims
             lanes = (math.prod(x.shape[:-d - 1]), x.shape[-d - 1]) + x.shape[-d:]
