@@ -8,6 +8,8 @@ Checked against brute-force numpy correlations and the dense matrix of the
 operator, on every window the finite operators use.
 """
 
+import itertools
+
 import numpy as np
 import pytest
 from helpers import assert_window_matches_dense, record_jobs
@@ -178,33 +180,13 @@ def test_parallel_and_serial_paths_agree(monkeypatch):
 
 
 def record_strided(monkeypatch, parallel=None):
-    """The calls of the strided kernels (:func:`kernels2d.strided_rows`,
-    any box and stride), serial and parallel, in one list (see
-    ``record_jobs``); those of parallel runs also in ``parallel``."""
-    calls, wrappers = [], {}
-    make, run = kernels2d.strided_rows, groups.run
-
-    def strided_rows(*key):
-        real = make(*key)
-        if real not in wrappers:
-            def recording(*args):
-                calls.append(args)
-                return real(*args)
-            recording.real = real
-            wrappers[real] = recording
-        return wrappers[real]
-
-    def run_recording(kernel, args, njobs, ngroups, **options):
-        real = getattr(kernel, "real", None)
-        if real is not None:
-            calls.append(args)
-            if parallel is not None and ngroups > 1:
-                parallel.append(args)
-            kernel = real
-        return run(kernel, args, njobs, ngroups, **options)
-
-    monkeypatch.setattr(kernels2d, "strided_rows", strided_rows)
-    monkeypatch.setattr(groups, "run", run_recording)
+    """The calls of every strided kernel (:func:`kernels2d.strided_rows`:
+    boxes 1-8 wide, column strides 2-4, all made first), in one list (see
+    ``record_jobs``)."""
+    calls = []
+    for key in itertools.product(range(1, 9), (2, 3, 4)):
+        kernels2d.strided_rows(*key)
+        record_jobs(monkeypatch, kernels2d.STRIDED_ROWS, key, calls, parallel)
     return calls
 
 
