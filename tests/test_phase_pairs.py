@@ -15,9 +15,12 @@ RNG = np.random.default_rng(5)
 @pytest.fixture(autouse=True)
 def _1d_kernel_for_every_filter(monkeypatch):
     """The 1-D kernel for every matrix here: short filters at L = 2-4 would
-    take the transposed kernel (``tests/test_transposed2d.py``), and the
-    1-D kernel still runs them for non-finite data and complex ones."""
+    take the transposed kernel (``tests/test_transposed2d.py``), decimators
+    by 2-4 with taps spanning M + 1 samples or fewer the strided one
+    (``tests/test_strided2d.py``), and the 1-D kernel still runs them for
+    non-finite data and complex ones."""
     monkeypatch.setattr(engine, "TRANSPOSED_1D_STRIDES", ())
+    monkeypatch.setattr(engine, "STRIDED_1D_MIN_OUTPUTS", 1 << 62)
 
 
 def plan_of(op, dtype=np.float64):

@@ -358,3 +358,94 @@ def test_strided_kernel_parallel_equals_serial(monkeypatch, stride, k):
     np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(b[:, 0], brute_strided(x[:, 0], w[0, 0], stride, (1, 1)),
                                rtol=1e-12, atol=1e-12)
+
+
+# 1-D decimators by 2-4 whose taps span at most M + 1 samples: images of one
+# row on the strided kernel, cut into parts for the threads
+# (engine._run_strided_1d)
+
+@settings(max_examples=100, deadline=None)
+@given(M=st.integers(2, 4), k=st.integers(1, 5), n=st.integers(1, 300),
+       start=st.integers(-7, 7), extra=st.integers(-5, 12), lanes=st.integers(1, 3),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 99))
+def test_1d_decimators_match_scipy(M, k, n, start, extra, lanes, dtype, seed):
+    """Every window start around the signal's ends (outputs whose taps
+    reach outside it, one at a time), against scipy's upfirdn."""
+    import scipy.signal
+    k = min(k, M + 1)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((lanes, n)).astype(dtype)
+    h = rng.standard_normal(k)
+    full = scipy.signal.upfirdn(h, x.astype(np.float64), 1, M, axis=-1)
+    window = (start, max(start + 1, full.shape[1] + extra))
+    padded = np.pad(full, ((0, 0), (max(0, -window[0]), max(0, window[1] - full.shape[1]))))
+    expected = padded[:, window[0] + max(0, -window[0]):][:, :window[1] - window[0]]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(engine, "STRIDED_1D_MIN_OUTPUTS", 0)     # (short signals)
+        calls = record_strided(monkeypatch)
+        got = (pp.Down(M) @ pp.Conv(h))(x.astype(dtype), mode=window)
+    assert got.shape == expected.shape and got.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
+    assert calls
+
+
+@pytest.mark.parametrize("M, k", [(2, 3), (3, 3), (4, 5), (3, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_1d_decimators_in_parts_match_scipy(monkeypatch, M, k, dtype):
+    """Signals long enough to be cut into parts of overlapping rows, run in
+    parallel and serially: both equal scipy's upfirdn; the first call's
+    bits again on a repeat (upfirdn's prepared repeats are not made for
+    this route)."""
+    import numba
+    import scipy.signal
+    rng = np.random.default_rng(M * 10 + k)
+    x = rng.standard_normal((2, 60001)).astype(dtype)
+    h = rng.standard_normal(k).astype(dtype)
+    parallel = []
+    calls = record_strided(monkeypatch, parallel=parallel)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 0)
+    numba.set_num_threads(2)
+    try:
+        a = pp.upfirdn(h, x, 1, M)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
+    b = pp.upfirdn(h, x, 1, M)
+    assert parallel and any(args[0].shape[1] > 1 for args in parallel)     # parts
+    assert len(calls) > len(parallel)                                     # and serial
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(pp.upfirdn(h, x, 1, M), b)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(a, scipy.signal.upfirdn(h, x, 1, M), rtol=tol, atol=tol * 10)
+
+
+def test_1d_decimators_with_wider_taps_keep_the_1d_kernel(monkeypatch):
+    calls = record_strided(monkeypatch)
+    x = np.ones(1 << 14)
+    pp.upfirdn(np.ones(4), x, 1, 2)             # 4 taps > M + 1
+    pp.upfirdn(np.ones(3), x, 1, 5)             # M = 5
+    pp.upfirdn(np.ones(3), x[:100], 1, 2)       # short
+    pp.upfirdn(np.ones(3) + 1j, x, 1, 2)        # complex
+    assert not calls
+    pp.upfirdn(np.ones(3), x, 1, 2)
+    assert calls
+
+
+@pytest.mark.parametrize("value", [np.inf, np.nan])
+def test_1d_zero_taps_meet_non_finite_input_exactly(monkeypatch, value):
+    """A zero tap inside the span is multiplied by the strided kernel: the
+    check sees the NaN of ``0 * inf`` and the 1-D kernel, which multiplies
+    no zero tap, runs again.  Here only the zero tap reads the sample, so
+    the exact result is finite everywhere."""
+    import scipy.signal
+    from polyphase.engine import kernels
+    calls = record_strided(monkeypatch)
+    exact = record_jobs(monkeypatch, kernels.RUN_JOBS, (False, True, False))  # decimation
+    x = np.ones(30000)
+    x[14000] = value                            # read by y[4667] through h[1] only
+    h = np.array([1.0, 0.0, 2.0, 3.0])
+    y = pp.upfirdn(h, x, 1, 3)
+    assert calls and calls[0][6] == 1 and exact
+    np.testing.assert_array_equal(y, scipy.signal.upfirdn(h, np.where(np.isfinite(x), x, 0),
+                                                          1, 3))
