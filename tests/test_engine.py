@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from helpers import record_calls, record_jobs
+from helpers import record_jobs
 
 import polyphase as pp
 from polyphase import engine
