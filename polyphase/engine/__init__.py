@@ -210,6 +210,18 @@ def _single_channel(pm):
     return cache["agnostic"]
 
 
+def _route_matrix(pm, ndim, lengths):
+    """``pm`` for a layer's straight route to a kernel (:func:`box_route`
+    and the like): without its channels when it has one in and one out;
+    None when its channels mix, it has another ``ndim`` or no taps, or a
+    length in ``lengths`` is not positive."""
+    if pm.channels == (1, 1):
+        pm = _single_channel(pm)
+    if pm.channels is not None or pm.ndim != ndim or pm.nnz == 0 or min(lengths) <= 0:
+        return None
+    return pm
+
+
 def _axis0_route(pm, x, dtype, in_origin, start, length, method) -> bool:
     """Whether ``x`` (lanes, cin, n) goes to the axis-0 kernel.
 
@@ -364,10 +376,8 @@ def box_route(pm, lanes, dtype, starts, lengths):
     of a 512x512 image's time.  ``groups`` is the parallel split for the
     thread count of now.
     """
-    if pm.channels == (1, 1):
-        pm = _single_channel(pm)
-    if pm.channels is not None or pm.ndim != 2 or pm.ups != (1, 1) or \
-            pm.downs != (2, 2) or pm.nnz == 0 or min(lengths) <= 0:
+    pm = _route_matrix(pm, 2, lengths)
+    if pm is None or pm.ups != (1, 1) or pm.downs != (2, 2):
         return None
     box = _box_plan(pm, dtype, (0, 0), starts)
     if box is None:
@@ -414,18 +424,14 @@ def _box_plan(pm, dtype, in_origin, starts):
 def _strided_box(pm, dtype, in_origin, starts):
     """``(W, ro, so)`` for :func:`_run_strided_box`: output ``(r, c)`` of the
     window is ``sum W[a, b] x[2r + ro + a, 2c + so + b]``; None when the taps
-    do not fit a 4x4 box, are complex or not finite."""
-    tc = pm.c.astype(dtype)
-    if tc.dtype.kind == "c" or not np.isfinite(tc).all():
+    do not fit a 4x4 box, are complex or not finite.  (The strided kernel's
+    box, :func:`_strided_rows`, padded to 4x4.)"""
+    plan = _strided_rows_plan(pm, dtype, in_origin, starts)
+    if plan is None or plan[0].shape[0] > 4 or plan[0].shape[1] > 4:
         return None
-    # tap (q, k) reads input index 2*(b - k) + q for output block b
-    rt = 2 * (starts[0] - pm.k[:, 0]) + pm.q[:, 0] - in_origin[0]
-    st = 2 * (starts[1] - pm.k[:, 1]) + pm.q[:, 1] - in_origin[1]
-    ro, so = int(rt.min()), int(st.min())
-    if rt.max() - ro >= 4 or st.max() - so >= 4:
-        return None
+    tight, _, _, ro, so, _ = plan
     W = np.zeros((4, 4), dtype)
-    W[rt - ro, st - so] = tc
+    W[:tight.shape[0], :tight.shape[1]] = tight
     return W, ro, so
 
 
@@ -440,10 +446,8 @@ def strided_route(pm, lanes, dtype, starts, lengths):
     takes (:func:`_strided_rows`): ``(W, s1, s2, ro, so, check)``, or None
     for any other route.  (The split between threads is the call's,
     :func:`_strided_parallel`.)"""
-    if pm.channels == (1, 1):
-        pm = _single_channel(pm)
-    if pm.channels is not None or pm.ndim != 2 or pm.ups != (1, 1) or \
-            pm.downs[1] not in STRIDED_STRIDES or pm.nnz == 0 or min(lengths) <= 0:
+    pm = _route_matrix(pm, 2, lengths)
+    if pm is None or pm.ups != (1, 1) or pm.downs[1] not in STRIDED_STRIDES:
         return None
     return _strided_rows_plan(pm, dtype, (0, 0), starts)
 
@@ -459,6 +463,14 @@ def run_strided_route(route, x, lengths):
     bad = _jobs(kernel, (x, W, s1, ro, so, out, check),
                 out.shape[0] * out.shape[1], groups, by_address=False)
     return out if bad == 0 else None
+
+
+def _real_finite_taps(pm, dtype):
+    """``pm``'s taps in ``dtype``, or None when they are complex or not
+    finite (the box kernels multiply a box's zeros, which a tap of inf
+    would turn into NaN, and take real data only)."""
+    tc = pm.c.astype(dtype)
+    return None if tc.dtype.kind == "c" or not np.isfinite(tc).all() else tc
 
 
 def _strided_parallel(samples, products):
@@ -498,8 +510,8 @@ def _strided_rows(pm, dtype, in_origin, starts):
     b]``; ``check`` 1 when the box holds zeros (the kernel multiplies them: see
     :func:`.kernels2d.strided_rows`).  None when the taps do not fit a box
     of ``STRIDED_BOX`` columns, are complex or not finite."""
-    tc = pm.c.astype(dtype)
-    if tc.dtype.kind == "c" or not np.isfinite(tc).all():
+    tc = _real_finite_taps(pm, dtype)
+    if tc is None:
         return None
     (s1, s2) = pm.downs
     # tap (q, k) reads input index s*(b - k) + q for output block b
@@ -587,10 +599,8 @@ def transposed_route(pm, lanes, dtype, starts, lengths):
     :func:`run` a 512x512 float32 image took 0.302 ms, 0.272 straight (the
     kernel alone 0.241).
     """
-    if pm.channels == (1, 1):
-        pm = _single_channel(pm)
-    if pm.channels is not None or pm.ndim != 2 or pm.downs != (1, 1) or \
-            pm.ups == (1, 1) or pm.nnz == 0 or min(lengths) <= 0:
+    pm = _route_matrix(pm, 2, lengths)
+    if pm is None or pm.downs != (1, 1) or pm.ups == (1, 1):
         return None
     taps = _transposed_plan(pm, dtype)
     if taps is None:
@@ -676,8 +686,8 @@ def _strided_1d_taps(pm, dtype):
     """:func:`_strided_1d`'s plan, or None when the taps are complex, not
     finite, or span more than ``M + 1`` samples."""
     M = pm.downs[0]
-    tc = pm.c.astype(dtype)
-    if tc.dtype.kind == "c" or not np.isfinite(tc).all():
+    tc = _real_finite_taps(pm, dtype)
+    if tc is None:
         return None
     # tap (q, k) reads input index M (b - k) + q for output block b
     j = pm.q[:, 0] - M * pm.k[:, 0]
@@ -920,9 +930,8 @@ def serial_rows(pm, dtype, lanes, n, start, length):
 def serial_route(pm, lanes, dtype, n, start, length):
     """:func:`serial_rows` for a layer's single-channel 1-D matrix (channels
     ``(1, 1)``), on signals ``(lanes, n)``; None where that is None."""
-    if pm.channels == (1, 1):
-        pm = _single_channel(pm)
-    if pm.channels is not None or pm.ndim != 1 or pm.nnz == 0 or n <= 0 or length <= 0:
+    pm = _route_matrix(pm, 1, (n, length))
+    if pm is None:
         return None
     return serial_rows(pm, np.dtype(dtype), lanes, n, start, length)
 

@@ -471,9 +471,9 @@ def _strided_rows(B, S):
         0.22 ms).  One loop with all the box's taps ran 2.5-5x slower than a
         loop per box row.  The box's width and the stride are constants of
         the code (the taps of a row unrolled, the loads' stride known), its
-        height is not (one kernel for 1-8 rows: fewer to compile).  The columns and rows at the
-        image's ends are computed one output at a time, the taps inside the
-        image only.  With ``check`` (the box holds zero taps, multiplied
+        height is not (one kernel for any number of rows: fewer to
+        compile).  The columns and rows at the image's ends are computed one
+        output at a time, the taps inside the image only.  With ``check`` (the box holds zero taps, multiplied
         like the others: ``0 * inf`` is NaN) the vector outputs are checked
         (:func:`.kernels.not_finite`): the function returns their sum, not
         0 when one is not finite, and the caller then runs the taps exactly.
