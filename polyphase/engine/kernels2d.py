@@ -258,7 +258,8 @@ def _transposed_rows(R, B, P):
         outside = s1 // L1 - kmax - in1 - (R - 1) < 0 or \
             (s1 + rows - 1) // L1 - kmin - in1 >= n1
         zero = zeros1(x, n2 if outside else 0)
-        check = zeros1(x, simd.lanes(x.dtype))
+        G = simd.lanes(x.dtype)             # blocks a vector step computes
+        check = zeros1(x, G)
         # a large output into mapped pages (TRANSPOSED_STREAM_BYTES) is
         # written a piece of a row at a time into a buffer that stays in
         # cache, then streamed: its rows start anywhere in a line
@@ -268,8 +269,6 @@ def _transposed_rows(R, B, P):
         # column blocks with all P outputs in the window and all samples in x
         B0 = imax(-(-s2 // P), k2 + B - 1 + in2)
         B1 = imax(B0, imin((s2 + cols) // P, n2 + k2 + in2))
-        head = imin(cols, P * B0 - s2)
-        tail = head + P * (B1 - B0)         # (B1 > B0: head = P B0 - s2)
         per = -(-(B1 - B0) // chunks)       # blocks of the run per chunk
         # the first job's part, row and image, and its row's block and
         # phase, then counted on from job to job (divisions by run-time
@@ -300,40 +299,40 @@ def _transposed_rows(R, B, P):
             rows_at = (_row_at(lane, ia, n1, n2), _row_at(lane, ia - 1, n1, n2),
                        _row_at(lane, ia - 2, n1, n2))
             first, last = part == 0, part == chunks - 1
-            # the head (with the first part), the run, then the tail (with
-            # the last): in order, so that a streamed row's plain stores do
-            # not meet lines its streaming stores left partly written (two
-            # threads on C2's 2048x2048 image: 3.0-3.2 ms in order, 3.7-3.8
-            # with the ends written after the run)
-            for side in range(2):
-                if side == 1 and run1 > run0 and not stream:
-                    simd.box_taps_checked(x, zero, rows_at, run0 - k2 - in2 - (B - 1), c,
-                                          p1, orow, head + P * (run0 - B0), run1 - run0,
-                                          check, R, B, P)
-                elif side == 1 and run1 > run0:
-                    for a in range(run0, run1, piece):
-                        b = imin(run1, a + piece)
-                        simd.box_taps_checked(x, zero, rows_at, a - k2 - in2 - (B - 1), c,
-                                              p1, line, 0, b - a, check, R, B, P)
-                        simd.stream_copy_at(line, 0, orow, head + P * (a - B0), P * (b - a))
-                # the columns at the window's ends, one at a time, their taps
-                # only (written here: an array passed to a helper is
-                # reference-counted at each call)
-                if side == 0:
-                    j0, j1 = 0, head if first else 0
-                else:
-                    j0, j1 = tail, cols if last else tail
-                for j in range(j0, j1):
-                    b2 = (s2 + j) // P
-                    p2 = s2 + j - P * b2
-                    v = x.dtype.type(0)
-                    for t in range(B):
-                        col = b2 - k2 - in2 - t
-                        if 0 <= col < n2:
-                            for dr in range(R):
-                                if 0 <= ia - dr < n1 and c[p1, dr, p2, t] != 0:
-                                    v += c[p1, dr, p2, t] * x[lane, ia - dr, col]
-                    orow[j] = v
+            # the job's blocks [a, z) and outputs [j0, j1): its part of the
+            # run, with the head (the first part) and the tail (the last)
+            a = s2 // P if first else run0
+            z = (s2 + cols - 1) // P + 1 if last else run1
+            j0 = 0 if first else P * run0 - s2
+            j1 = cols if last else P * run1 - s2
+            # in order (head, run, tail), so that a streamed row's plain
+            # stores do not meet lines its streaming stores left partly
+            # written (two threads on C2's 2048x2048 image: 3.0-3.2 ms in
+            # order, 3.7-3.8 with the ends written after the run).  The
+            # steps whose boxes reach past the image's columns or whose
+            # outputs start before the window are masked to both
+            # (simd.box_taps_edge), a vector of blocks at a time, and so is
+            # the run's last step: a row costs two masked steps.
+            while a < z and a < B0:
+                simd.box_taps_edge(x, zero, rows_at, a - k2 - in2 - (B - 1), c, p1, orow,
+                                   P * a - s2, n2, j0, j1, check, R, B, P)
+                a += G
+            n = imax(0, imin(z, B1) - a)
+            if n > 0 and not stream:
+                n = n // G * G
+                simd.box_taps_checked(x, zero, rows_at, a - k2 - in2 - (B - 1), c, p1, orow,
+                                      P * a - s2, n, check, R, B, P)
+            elif n > 0:
+                for q in range(a, a + n, piece):
+                    b = imin(a + n, q + piece)
+                    simd.box_taps_checked(x, zero, rows_at, q - k2 - in2 - (B - 1), c, p1,
+                                          line, 0, b - q, check, R, B, P)
+                    simd.stream_copy_at(line, 0, orow, P * q - s2, P * (b - q))
+            a += n
+            while a < z:
+                simd.box_taps_edge(x, zero, rows_at, a - k2 - in2 - (B - 1), c, p1, orow,
+                                   P * a - s2, n2, j0, j1, check, R, B, P)
+                a += G
         if stream:
             simd.fence()
         return not_finite(check)
