@@ -97,3 +97,27 @@ print(numba_threads.count(), parallel._is_initialized, float(y[100]))
         res[n] = out.strip().splitlines()[-1]
     assert res["1"] == "1 False 32.0"
     assert res["2"] == "2 True 32.0"
+
+
+def test_the_count_follows_set_num_threads_once_started():
+    """Once numba's threads are started, the count is read from the threading
+    layer straight (``numba_threads._read``) and still follows
+    ``numba.set_num_threads``, per calling thread, as
+    ``numba.get_num_threads`` does."""
+    script = """
+import threading
+import numba
+from polyphase.engine import numba_threads
+first = numba_threads.count()
+direct = numba_threads._read is not None
+numba.set_num_threads(1)
+one = numba_threads.count()
+seen = []
+t = threading.Thread(target=lambda: seen.append(numba_threads.count()))
+t.start(); t.join()
+numba.set_num_threads(2)
+print(first, direct, one, seen[0], numba_threads.count(), numba.get_num_threads())
+"""
+    out = subprocess.run([sys.executable, "-c", script], env=_ENV, check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    assert out.strip().splitlines()[-1] == "2 True 1 2 2 2"

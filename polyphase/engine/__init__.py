@@ -37,7 +37,7 @@ import numpy as np
 
 from .._lazy import submodule
 from .._validation import as_method
-from . import machine
+from . import machine, numba_threads
 from .cost import FFT_CALL, choose, direct_cost, fft_may_win
 from .scratch import mapped, result, scratch
 
@@ -244,8 +244,10 @@ def _parallel(lanes_work: int, taps_per_output: int) -> int:
     """Number of job groups for the parallel kernels, 0 for the serial one."""
     if lanes_work * max(1, taps_per_output) < PARALLEL_MIN_WORK:
         return 0                    # (asking numba for its threads costs ~3 us)
-    from .numba_threads import count
-    threads = count()
+    # (the module, not an import here: an import statement runs importlib's
+    # Python code, 11 us of a call right after a kernel has written a few
+    # MB, which pushes Python out of the core's caches, on the Xeon)
+    threads = numba_threads.count()
     return 4 * threads if threads > 1 else 0   # a few groups per thread balance the load
 
 
@@ -613,8 +615,10 @@ def _route_of(pm, taps, in_origin, starts):
     with the window's start moved as the plan's column phases are (see
     :func:`_transposed_taps`)."""
     c, k1, k2, shift = taps
+    kernels2d = submodule("polyphase.engine.kernels2d")
+    kernel = kernels2d.transposed_rows(c.shape[1], c.shape[3], c.shape[2])
     return (c, k1, k2, tuple(in_origin), (starts[0], starts[1] + shift),
-            pm.nnz // math.prod(pm.ups))
+            pm.nnz // math.prod(pm.ups), kernel, kernels2d.TRANSPOSED_STREAM_BYTES)
 
 
 def run_transposed_route(route, x, lengths):
@@ -623,15 +627,16 @@ def run_transposed_route(route, x, lengths):
     :func:`_run_transposed`'s) kernel arguments; None when an output is
     not finite (the box's zeros may have met inf: then :func:`run` takes
     the exact route)."""
-    c, k1, k2, in_origin, starts, taps = route
-    kernels2d = submodule("polyphase.engine.kernels2d")
+    c, k1, k2, in_origin, starts, taps, kernel, stream_bytes = route
     out = result((x.shape[0],) + tuple(lengths), c.dtype)
     groups = _parallel(out.size, taps)
-    rows = out.shape[0] * out.shape[1]
-    parts = _row_parts(rows, lengths[1] // c.shape[2], groups)
+    rows = x.shape[0] * lengths[0]
+    parts = _row_parts(rows, lengths[1] // c.shape[2], groups) if groups else 1
+    # (whether the output's pages are mapped matters only to an output the
+    # kernel may stream; Python is slow right after a large kernel, see
+    # _parallel)
     args = (x, c, k1, k2, in_origin[0], in_origin[1], starts[0], starts[1], out,
-            mapped(out), parts)
-    kernel = kernels2d.transposed_rows(c.shape[1], c.shape[3], c.shape[2])
+            mapped(out) if out.nbytes >= stream_bytes else 0, parts)
     bad = _jobs(kernel, args, rows * parts, groups, by_address=False)
     return out if bad == 0 else None
 

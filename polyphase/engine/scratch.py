@@ -101,29 +101,37 @@ def result(shape, dtype) -> np.ndarray:
     # 4 MB image took the 64 MB buffer, then the 4 MB one, and so on, twice
     # the memory through the caches.)  Views of a view keep a reference
     # to the array that owns the memory (numpy collapses bases), so the
-    # owner is what is kept and counted: the list's reference and
+    # owner is what is kept and counted: the kept pair's reference and
     # getrefcount's argument are the only ones once the caller has dropped
     # the result and all its views.
+    # Each kept item is (owner, offset of its first 64-byte line).
     best = -1
     for i in range(len(kept)):
-        if kept[i].nbytes >= nbytes + 64 and sys.getrefcount(kept[i]) <= 2 and \
-                (best < 0 or kept[i].nbytes < kept[best].nbytes):
+        if kept[i][0].nbytes >= nbytes + 64 and sys.getrefcount(kept[i][0]) <= 2 and \
+                (best < 0 or kept[i][0].nbytes < kept[best][0].nbytes):
             best = i
     if best >= 0:
-        owner = kept.pop(best)
+        owner, offset = item = kept.pop(best)
         # (a weak reference: a strong one would keep the buffer from the
         # next call, which then took the other kept buffer, and calls
         # alternated between two: twice the memory in cache -- upfirdn L=2
         # with 8 taps on 2**22 float32 samples, 4.5 against 2.4 ms)
         _local.recycled = weakref.ref(owner)
     else:
+        # (the offset found once: numpy's ctypes attribute is slow)
         owner = np.empty(nbytes + 64, dtype=np.uint8)
+        offset = (-owner.__array_interface__["data"][0]) % 64
+        item = (owner, offset)
         _local.recycled = None
     if owner.nbytes <= RESULT_KEEP_BYTES:
-        kept.append(owner)
+        kept.append(item)
         del kept[:-2]                 # the last two results of this thread
-    offset = (-owner.ctypes.data) % 64
-    return owner[offset:offset + nbytes].view(dtype).reshape(shape)
+    del item
+    # One array made straight on the buffer.  Right after a kernel has
+    # written a few MB, which pushes Python's code and data out of the
+    # core's caches, each numpy call costs 5-10 us: a slice, a view and a
+    # reshape took 31 us there, this 19 (one thread, on the Xeon).
+    return np.ndarray(shape, dtype, owner, offset)
 
 
 def mapped(out) -> int:

@@ -36,8 +36,8 @@ def _layer(cls, weight, bias, *params):
     """The layer for these arguments, reused while the weight's bytes are the same
     (see :mod:`polyphase._cache`)."""
     try:
-        w = np.asarray(weight)
-        key = (cls, digest(bias), repr(params))
+        w = weight if type(weight) is np.ndarray else np.asarray(weight)
+        key = (cls, None if bias is None else digest(bias), repr(params))
     except (TypeError, ValueError):
         return cls(weight, bias, *params)           # let the layer report it
     return _LAYERS.get_for(w, key, lambda: cls(weight, bias, *params))
@@ -144,7 +144,8 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     >>> conv_transpose1d(x, w, stride=2, padding=1, output_padding=1)
     array([[[ 10., 102.,  20., 203.,  30., 300.]]])
     """
-    _args.conv_padding(padding, 1, (1,), (1,), allow_str=False)
+    if isinstance(padding, str):         # (the layer checks the rest, when it is made)
+        _args.conv_padding(padding, 1, (1,), (1,), allow_str=False)
     return _layer(ConvTranspose1d, weight, bias, stride, padding, output_padding, groups,
                   dilation)(input)
 
@@ -182,7 +183,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
            [ 3.,  7.,  4.,  4.],
            [ 3.,  7.,  4.,  4.]])
     """
-    _args.conv_padding(padding, 2, (1, 1), (1, 1), allow_str=False)
+    if isinstance(padding, str):         # (the layer checks the rest, when it is made)
+        _args.conv_padding(padding, 2, (1, 1), (1, 1), allow_str=False)
     return _layer(ConvTranspose2d, weight, bias, stride, padding, output_padding, groups,
                   dilation)(input)
 
