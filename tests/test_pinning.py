@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import polyphase.nn as pnn
-from polyphase.engine import machine, pinning, winograd
+from polyphase.engine import machine, numba_threads, pinning, winograd
 
 linux = pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux only")
 
@@ -46,9 +46,7 @@ def test_pinned_restores_the_affinity_it_found():
 
 
 def _split_layer(monkeypatch, lanes=4):
-    import numba
-
-    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(numba_threads, "count", lambda: 2)
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((lanes, 16, 12, 12))

@@ -161,7 +161,9 @@ _MAPPED_ARG = {"axis-0": 14, "transposed": 9, "1-D": 8}
 def test_kernels_are_told_whether_the_output_is_recycled(kernel, monkeypatch):
     """The kernels receive ``mapped``: 0 for a result in fresh memory, 1
     for one in a recycled buffer (the caller dropped an earlier result
-    of that size)."""
+    of that size).  The transposed kernel is told only about an output it
+    may stream (``TRANSPOSED_STREAM_BYTES``; below, 0 whatever the
+    buffer, as the route skips the lookup)."""
     from helpers import record_jobs
 
     from polyphase.engine import kernels, kernels2d, kernels_axis0
@@ -180,6 +182,7 @@ def test_kernels_are_told_whether_the_output_is_recycled(kernel, monkeypatch):
 
         def call():
             return pnn.conv_transpose2d(x, np.ones((1, 1, 4, 4), np.float32), stride=2)
+        monkeypatch.setattr(kernels2d, "TRANSPOSED_STREAM_BYTES", 1 << 22)
     else:
         owner = kernels.RUN_JOBS
         name = next(k for k, f in owner.items() if f is kernels.job_kernel(2, 0))
@@ -203,3 +206,7 @@ def test_kernels_are_told_whether_the_output_is_recycled(kernel, monkeypatch):
     del a, b
     call()              # a buffer of theirs
     assert [first, second, mapped_arg()] == [0, 0, 1]
+    if kernel == "transposed":
+        monkeypatch.setattr(kernels2d, "TRANSPOSED_STREAM_BYTES", 1 << 30)
+        call()          # a recycled buffer, but an output it does not stream
+        assert mapped_arg() == 0

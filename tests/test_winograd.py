@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import polyphase.nn as pnn
-from polyphase.engine import gemm
+from polyphase.engine import gemm, numba_threads
 from polyphase.engine import winograd
 from polyphase.engine.scratch import scratch
 from polyphase.finite import windows_for
@@ -355,14 +355,13 @@ def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d
     too; 2-D layers with several output phases into ranges of images.  With
     k = 5 the phases take boxes of 3 (F(2, 3), F(2x2, 3x3)).  The parts of
     tiles a thread takes depend on the machine (``TILE_PARTS_PER_THREAD``)."""
-    import numba
     import threadpoolctl
 
     from polyphase.engine import machine
 
     monkeypatch.setattr(machine, "maker", lambda: maker)
 
-    monkeypatch.setattr(numba, "get_num_threads", lambda: 3)
+    monkeypatch.setattr(numba_threads, "count", lambda: 3)
     rng = np.random.default_rng(lanes + d)
     x = rng.standard_normal((lanes, 16) + (size,) * d)
     w = rng.standard_normal((16, 16) + (k,) * d)
@@ -420,10 +419,9 @@ def test_layers_called_from_several_threads_at_once(monkeypatch):
     its own numbers, and BLAS's threads are restored once all have left."""
     import threading
 
-    import numba
     import threadpoolctl
 
-    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(numba_threads, "count", lambda: 2)
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
     rng = np.random.default_rng(11)
     w = rng.standard_normal((16, 16, 4, 4))
@@ -452,9 +450,7 @@ def test_threads_split_in_a_forked_child(monkeypatch):
     own, and a layer called there returns instead of waiting forever."""
     import multiprocessing
 
-    import numba
-
-    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(numba_threads, "count", lambda: 2)
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
     rng = np.random.default_rng(12)
     x = rng.standard_normal((4, 16, 12, 12))

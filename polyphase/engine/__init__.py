@@ -591,9 +591,9 @@ def _run_transposed_1d(pm, taps, x, dtype, in_origin, start, length):
 
 def transposed_route(pm, lanes, dtype, starts, lengths):
     """:func:`box_route` for single-channel images that the transposed
-    kernel takes: ``(c, k1, k2, in_origin, starts, taps)`` (taps per
-    output), plain data a layer keeps per input shape, or None for any
-    other route.  (``lanes`` as for :func:`box_route`; the split between
+    kernel takes: ``(c, k1, k2, in_origin, starts, taps, kernels2d,
+    key)`` (taps per output; the kernels' module and the kernel's key), what
+    a layer keeps per input shape, or None for any other route.  (``lanes`` as for :func:`box_route`; the split between
     threads is the call's.)
 
     :func:`run_transposed_route` then calls the kernel
@@ -616,9 +616,10 @@ def _route_of(pm, taps, in_origin, starts):
     :func:`_transposed_taps`)."""
     c, k1, k2, shift = taps
     kernels2d = submodule("polyphase.engine.kernels2d")
-    kernel = kernels2d.transposed_rows(c.shape[1], c.shape[3], c.shape[2])
+    key = (c.shape[1], c.shape[3], c.shape[2])
+    kernels2d.transposed_rows(*key)                 # (made now, looked up by the call)
     return (c, k1, k2, tuple(in_origin), (starts[0], starts[1] + shift),
-            pm.nnz // math.prod(pm.ups), kernel, kernels2d.TRANSPOSED_STREAM_BYTES)
+            pm.nnz // math.prod(pm.ups), kernels2d, key)
 
 
 def run_transposed_route(route, x, lengths):
@@ -627,16 +628,18 @@ def run_transposed_route(route, x, lengths):
     :func:`_run_transposed`'s) kernel arguments; None when an output is
     not finite (the box's zeros may have met inf: then :func:`run` takes
     the exact route)."""
-    c, k1, k2, in_origin, starts, taps, kernel, stream_bytes = route
+    c, k1, k2, in_origin, starts, taps, kernels2d, key = route
     out = result((x.shape[0],) + tuple(lengths), c.dtype)
     groups = _parallel(out.size, taps)
     rows = x.shape[0] * lengths[0]
     parts = _row_parts(rows, lengths[1] // c.shape[2], groups) if groups else 1
-    # (whether the output's pages are mapped matters only to an output the
-    # kernel may stream; Python is slow right after a large kernel, see
-    # _parallel)
+    # (the module and the kernel's key rather than the kernel: a dictionary
+    # lookup, where the module's function cost 5 us right after a large
+    # kernel, see _parallel; whether the output's pages are mapped matters
+    # only to an output the kernel may stream)
     args = (x, c, k1, k2, in_origin[0], in_origin[1], starts[0], starts[1], out,
-            mapped(out) if out.nbytes >= stream_bytes else 0, parts)
+            mapped(out) if out.nbytes >= kernels2d.TRANSPOSED_STREAM_BYTES else 0, parts)
+    kernel = kernels2d.TRANSPOSED_ROWS[key]
     bad = _jobs(kernel, args, rows * parts, groups, by_address=False)
     return out if bad == 0 else None
 
