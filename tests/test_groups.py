@@ -96,6 +96,31 @@ def test_the_parallel_function_calls_the_kernel_by_address():
     assert kernel_symbols and defined and not kernel_symbols & defined
 
 
+def test_a_kept_address_is_reused_per_kernel(monkeypatch):
+    """With ``addresses``, the kernel's address is looked up once and kept
+    there by kernel; later calls (with read-only input: the same layout)
+    give the same numbers as the first, and another kernel gets its own."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((9, 4))
+    looked_up = []
+    address = groups._address
+    monkeypatch.setattr(groups, "_address",
+                        lambda *a: looked_up.append(a[0]) or address(*a))
+    kept = {}
+    first = np.empty_like(x)
+    groups.run(scaled_rows, (x, 2.0, first, None), 9, 3, addresses=kept)
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    again = np.empty_like(x)
+    groups.run(scaled_rows, (frozen, 2.0, again, None), 9, 1, addresses=kept)
+    assert groups.run(count_above, (x.ravel(), 0.5), x.size, 2, addresses=kept) == \
+        np.sum(x > 0.5)
+    assert looked_up == [scaled_rows, count_above]
+    assert set(kept) == {scaled_rows, count_above}
+    np.testing.assert_array_equal(first, 2.0 * x)
+    np.testing.assert_array_equal(again, first)
+
+
 def test_setting_is_entered_while_the_kernel_compiles():
     entered = []
 

@@ -251,7 +251,7 @@ def _parallel(lanes_work: int, taps_per_output: int) -> int:
     return 4 * threads if threads > 1 else 0   # a few groups per thread balance the load
 
 
-def _jobs(kernel, args, njobs, groups, by_address=True):
+def _jobs(kernel, args, njobs, groups, by_address=True, addresses=None):
     """``kernel(*args, 0, njobs)``: a kernel's jobs ``[0, njobs)``, in ``groups``
     parallel groups when ``groups`` > 0 (:func:`.groups.run`, which returns
     the sum of what the groups return).
@@ -267,9 +267,11 @@ def _jobs(kernel, args, njobs, groups, by_address=True):
     512x512 image, whose call takes ~30 us)."""
     if groups:
         with _team(groups):
-            return submodule("polyphase.engine.groups").run(kernel, args, njobs, groups)
+            return submodule("polyphase.engine.groups").run(kernel, args, njobs, groups,
+                                                            addresses=addresses)
     if by_address and njobs >= BORROWED_MIN_JOBS:
-        return submodule("polyphase.engine.groups").run(kernel, args, njobs, 1)
+        return submodule("polyphase.engine.groups").run(kernel, args, njobs, 1,
+                                                        addresses=addresses)
     return kernel(*args, 0, njobs)
 
 
@@ -591,9 +593,10 @@ def _run_transposed_1d(pm, taps, x, dtype, in_origin, start, length):
 
 def transposed_route(pm, lanes, dtype, starts, lengths):
     """:func:`box_route` for single-channel images that the transposed
-    kernel takes: ``(c, k1, k2, in_origin, starts, taps, kernels2d,
-    key)`` (taps per output; the kernels' module and the kernel's key), what
-    a layer keeps per input shape, or None for any other route.  (``lanes`` as for :func:`box_route`; the split between
+    kernel takes: ``(c, k1, k2, in_origin, starts, taps, kernels2d, key,
+    addresses)`` (taps per output; the kernels' module and the kernel's key;
+    the kernel's address for parallel runs, :func:`.groups.run`), what a
+    layer keeps per input shape, or None for any other route.  (``lanes`` as for :func:`box_route`; the split between
     threads is the call's.)
 
     :func:`run_transposed_route` then calls the kernel
@@ -619,7 +622,7 @@ def _route_of(pm, taps, in_origin, starts):
     key = (c.shape[1], c.shape[3], c.shape[2])
     kernels2d.transposed_rows(*key)                 # (made now, looked up by the call)
     return (c, k1, k2, tuple(in_origin), (starts[0], starts[1] + shift),
-            pm.nnz // math.prod(pm.ups), kernels2d, key)
+            pm.nnz // math.prod(pm.ups), kernels2d, key, {})
 
 
 def run_transposed_route(route, x, lengths):
@@ -628,7 +631,7 @@ def run_transposed_route(route, x, lengths):
     :func:`_run_transposed`'s) kernel arguments; None when an output is
     not finite (the box's zeros may have met inf: then :func:`run` takes
     the exact route)."""
-    c, k1, k2, in_origin, starts, taps, kernels2d, key = route
+    c, k1, k2, in_origin, starts, taps, kernels2d, key, addresses = route
     out = result((x.shape[0],) + tuple(lengths), c.dtype)
     groups = _parallel(out.size, taps)
     rows = x.shape[0] * lengths[0]
@@ -640,7 +643,7 @@ def run_transposed_route(route, x, lengths):
     args = (x, c, k1, k2, in_origin[0], in_origin[1], starts[0], starts[1], out,
             mapped(out) if out.nbytes >= kernels2d.TRANSPOSED_STREAM_BYTES else 0, parts)
     kernel = kernels2d.TRANSPOSED_ROWS[key]
-    bad = _jobs(kernel, args, rows * parts, groups, by_address=False)
+    bad = _jobs(kernel, args, rows * parts, groups, by_address=False, addresses=addresses)
     return out if bad == 0 else None
 
 

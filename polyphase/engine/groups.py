@@ -169,7 +169,7 @@ def _like(rtype):
     raise TypeError(f"groups.run: a kernel returning {rtype} is not supported")
 
 
-def run(kernel, args, njobs: int, ngroups: int, setting=None):
+def run(kernel, args, njobs: int, ngroups: int, setting=None, addresses=None):
     """``kernel(*args, j0, j1)`` for ``ngroups`` contiguous ranges ``[j0, j1)``
     of the jobs ``[0, njobs)``, in parallel on numba's threads; all of them
     on the calling thread when ``ngroups`` <= 1.  Either way the kernel's
@@ -188,6 +188,14 @@ def run(kernel, args, njobs: int, ngroups: int, setting=None):
     setting : context manager factory, optional
         Entered while the kernel compiles (e.g.
         :func:`.registers.slp_vectorizer`).
+    addresses : dict, optional
+        Kept by a caller whose calls pass arguments of the same types each
+        time (arrays of one dtype and number of dimensions, C-contiguous;
+        the flags that do not change an array's layout in memory, read-only
+        or aligned, may differ): the kernel's address is kept there, and
+        the arguments' types are not looked up again (9 us of a call right
+        after a kernel that wrote a few MB, which pushes Python out of the
+        core's caches).
 
     Returns
     -------
@@ -214,7 +222,12 @@ def run(kernel, args, njobs: int, ngroups: int, setting=None):
     >>> out
     array([ 2.,  4.,  6.,  8., 10., 12.])
     """
-    addr, like = _address(kernel, args, setting)
+    found = None if addresses is None else addresses.get(kernel)
+    if found is None:
+        found = _address(kernel, args, setting)
+        if addresses is not None:
+            addresses[kernel] = found
+    addr, like = found
     if ngroups <= 1:
         return _in_one(addr, args, njobs, like)
     return _in_groups(addr, args, np.int64(njobs), np.int64(ngroups), like)
