@@ -596,8 +596,8 @@ def transposed_route(pm, lanes, dtype, starts, lengths):
     kernel takes: ``(c, k1, k2, in_origin, starts, taps, kernels2d, key,
     addresses)`` (taps per output; the kernels' module and the kernel's key;
     the kernel's address for parallel runs, :func:`.groups.run`), what a
-    layer keeps per input shape, or None for any other route.  (``lanes`` as for :func:`box_route`; the split between
-    threads is the call's.)
+    layer keeps per input shape, or None for any other route.  (``lanes``
+    as for :func:`box_route`; the split between threads is the call's.)
 
     :func:`run_transposed_route` then calls the kernel
     straight away, split for the thread count of the call: through
