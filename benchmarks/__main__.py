@@ -116,8 +116,9 @@ def run_threads(indices, threads, repeats):
 # J1 / J2: each case is one kernel at one dtype, its input large enough for
 # the parallel path (numba's threads set to 1 for the serial first call)
 JIT_CASES = {
+    # (10 taps, 5 a phase: 8 would fit the transposed kernel's 4-delay boxes)
     "upfirdn L=2 (1-D kernel, phase streams)":
-        "pp.upfirdn(np.ones(8, dt), np.ones(1 << 14, dt), 2)",
+        "pp.upfirdn(np.ones(10, dt), np.ones(1 << 14, dt), 2)",
     # (4 taps: 8 take the band route on the Xeon, see band.MAX_WASTE_ROWS)
     "upfirdn M=2 (1-D kernel, split jobs)":
         "pp.upfirdn(np.ones(4, dt), np.ones(1 << 15, dt), 1, 2)",
@@ -147,9 +148,9 @@ JIT_CASES = {
 # the calls above, the same from run to run; each further kind would add
 # its load, 10-20 ms.)
 KIND_CASES = {
-    # (10 taps, 4 a phase: 9 would fit the transposed kernel's 3-delay boxes)
+    # (13 taps, 5 a phase: 12 would fit the transposed kernel's 4-delay boxes)
     "upfirdn L=3 (1-D kernel, phase streams, gather)":
-        "pp.upfirdn(np.ones(10, dt), np.ones(1 << 14, dt), 3)",
+        "pp.upfirdn(np.ones(13, dt), np.ones(1 << 14, dt), 3)",
     "upfirdn 2/3 (1-D kernel, split jobs, pairs)":
         "pp.upfirdn(np.ones(8, dt), np.ones(1 << 15, dt), 2, 3)",
     "upfirdn 3/2, 9 taps (1-D kernel, split jobs, gather)":

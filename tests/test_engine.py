@@ -126,6 +126,7 @@ def test_each_kind_runs_its_own_1d_kernel(L, M, taps, monkeypatch):
         with monkeypatch.context() as m:
             m.setattr(engine, "PARALLEL_MIN_WORK", work)
             m.setattr(engine, "BAND_MIN_OUTPUTS", 1 << 62)       # (not the band route)
+            m.setattr(engine, "TRANSPOSED_1D_STRIDES", ())  # (nor the transposed kernel)
             m.setattr(pp.signal, "_REPEATS", {})     # (a repeat keeps its kernel call)
             calls = record_jobs(m, kernels.RUN_JOBS, kind)
             np.testing.assert_allclose(pp.upfirdn(h, x, L, M), expected, rtol=1e-12,

@@ -532,7 +532,7 @@ def _strided_rows(pm, dtype, in_origin, starts):
 
 def _run_transposed(pm, x, dtype, in_origin, starts, lengths):
     """:func:`_run_2d` for a matrix that upsamples by 2-4 on both axes whose
-    taps lie in boxes of up to 3x3 block delays (see
+    taps lie in boxes of up to 4x4 block delays (see
     :func:`.kernels2d.transposed_rows`);
     None when they do not, when the taps are not finite, or when an output
     is not finite (the kernel multiplies the box's empty places, and ``0 *
@@ -762,14 +762,20 @@ def _transposed_plan(pm, dtype):
 
 
 # the column strides and the box sizes (block delays a side) that the
-# transposed kernel has code for (:func:`.kernels2d.transposed_rows`)
-TRANSPOSED_STRIDES, TRANSPOSED_BOX = (2, 3, 4), 3
+# transposed kernel has code for (:func:`.kernels2d.transposed_rows`).
+# Boxes of 4 (k = 7-8 at stride 2, 10-12 at 3, 13-16 at 4) had run on the
+# ring, and 1-D filters of 4 taps a phase on the 1-D kernel: one thread,
+# float32, a 512x512 image with k = 7 / 8 at stride 2, 1.73 / 1.90 ->
+# 0.71 / 0.72 ms (3.5 / 4.9 -> 8.3 / 12.9x torch); upfirdn on 2^20
+# samples, L = 3 with 12 taps 1.89 -> 0.97 ms (float64 4.4 -> 2.2), L = 4
+# with 16 taps 2.40 -> 1.22 (6.3 -> 2.7), on the Xeon.
+TRANSPOSED_STRIDES, TRANSPOSED_BOX = (2, 3, 4), 4
 
 
 def _transposed_taps(pm, dtype):
     """``(c, k1, k2, shift)`` for :func:`_run_transposed`: the taps as a
     dense ``c[p1, r, p2, t]`` (``R x B`` boxes, each the smallest that
-    holds the taps, at most 3) at block delays ``(k1[p1] + r, k2 + t)``, the
+    holds the taps, at most 4) at block delays ``(k1[p1] + r, k2 + t)``, the
     column phases counted from ``shift`` columns before the window's start;
     None when the strides or the taps do not fit, or the taps are complex
     or not finite.  A 1-D matrix is an image of one row (``R`` 1).

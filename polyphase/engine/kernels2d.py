@@ -295,9 +295,9 @@ def _transposed_rows(R, B, P):
             # output P j + p2 of the run (block B0 + j) is sum_{r,t} c[p1,
             # r, p2, t] * x_r[B0 - k2 - in2 - (B - 1) + B - 1 - t + j], x_r
             # the input row r below ia (the rows as offsets: see _row_at;
-            # three of them whatever the box, whose first R the pass reads)
+            # four of them whatever the box, whose first R the pass reads)
             rows_at = (_row_at(lane, ia, n1, n2), _row_at(lane, ia - 1, n1, n2),
-                       _row_at(lane, ia - 2, n1, n2))
+                       _row_at(lane, ia - 2, n1, n2), _row_at(lane, ia - 3, n1, n2))
             first, last = part == 0, part == chunks - 1
             # the job's blocks [a, z) and outputs [j0, j1): its part of the
             # run, with the head (the first part) and the tail (the last)
@@ -382,13 +382,13 @@ def _transposed_rows(R, B, P):
 
 
 # the kernels made so far, by (rows box, columns box, column stride):
-# made on first use (27 of them; ~0.13 ms each to make, at import)
+# made on first use (48 of them; ~0.13 ms each to make, at import)
 TRANSPOSED_ROWS = {}
 
 
 def transposed_rows(rows_box, box, stride):
     """The transposed kernel for taps in ``rows_box x box`` boxes of block
-    delays (1-3 each) and ``stride`` (2-4) column phases, made on first use
+    delays (1-4 each) and ``stride`` (2-4) column phases, made on first use
     (:data:`TRANSPOSED_ROWS`).
 
     Examples
@@ -398,7 +398,7 @@ def transposed_rows(rows_box, box, stride):
     """
     key = (rows_box, box, stride)
     if key not in TRANSPOSED_ROWS:
-        if not (1 <= rows_box <= 3 and 1 <= box <= 3 and 2 <= stride <= 4):
+        if not (1 <= rows_box <= 4 and 1 <= box <= 4 and 2 <= stride <= 4):
             raise ValueError(f"no transposed kernel for boxes of {rows_box}x{box} delays "
                              f"and column stride {stride}")
         TRANSPOSED_ROWS[key] = _transposed_rows(*key)
