@@ -42,7 +42,7 @@ AXIS0 = [((65536, 48), 1, 2, 40), ((65536, 32), 3, 2, 61), ((131072, 32), 1, 3, 
          ((87381, 24), 2, 1, 16), ((32768, 64), 147, 160, 3201)]
 # (transposed, size, k, stride): single-channel images
 IMAGES = [(t, size, k, s) for t in (False, True) for size in (256, 1024)
-          for k, s in ((2, 2), (3, 3), (5, 2), (7, 3))]
+          for k, s in ((2, 2), (3, 3), (5, 2), (7, 3), (8, 2))]
 # (name, N, C_in, C_out, size, k, stride, padding, output_padding)
 LAYERS = [("conv2d", 8, 64, 64, 32, 3, 1, 1, 0), ("conv2d", 8, 64, 128, 32, 3, 2, 1, 0),
           ("conv2d", 8, 64, 64, 32, 1, 1, 0, 0), ("conv2d", 4, 64, 64, 32, 5, 2, 2, 0),

@@ -149,7 +149,8 @@ print(json.dumps(dict(kinds=[k for k, f in kernels.RUN_JOBS.items() if f.overloa
 
 
 @pytest.mark.parametrize("L, M, taps, helpers", [
-    (2, 1, 8, ["_taps2_out", "_store2"]),
+    # (10 taps, 5 a phase: the 1-D kernel's; 4 a phase take the transposed one)
+    (2, 1, 10, ["_taps2_out", "_store2"]),
     (1, 2, 4, ["split_phases"]),
 ])
 def test_a_kind_compiles_only_its_own_code(L, M, taps, helpers, tmp_path):
