@@ -15,7 +15,7 @@
   without transposed copies;
 * 2-D, channel-agnostic: phase images and a row kernel
   (:mod:`polyphase.engine.kernels2d`), with one-pass kernels for stride
-  2-4 transposed matrices (k <= 3 strides; 1-D ones too, as images of one
+  2-4 transposed matrices (k <= 4 strides; 1-D ones too, as images of one
   row) and stride-2 strided ones (k <= 4) whose taps fit small boxes, and
   a kernel of a pass per kernel row for strided ones with column strides
   2-4 and kernels up to 8 wide (1-D decimators by 2-4 whose taps span at

@@ -232,10 +232,7 @@ class _ConvNd(Operator):
         elif route is not None and x.flags.c_contiguous:
             # a single-channel image straight to its kernel (strided with
             # column strides 2-4, transposed with strides 2-4)
-            kind, kernel_args, lengths, images, shape = route
-            engine = submodule("polyphase.engine")
-            run = engine.run_box_route if kind == "box" else \
-                engine.run_strided_route if kind == "strided" else engine.run_transposed_route
+            _, run, kernel_args, lengths, images, shape = route
             y = run(kernel_args, x.reshape(images), lengths)
             if y is not None:
                 y = y.reshape(shape)
@@ -258,8 +255,9 @@ class _ConvNd(Operator):
         ``x``'s shape and dtype: the operator on the output ``window`` (what
         ``Operator.__call__`` would find), the bias, and the route the call
         can take straight away: when a single-channel 2-D image of the
-        computation dtype goes to the stride-2 box kernel ``("box", kernel
-        arguments, output lengths, images shape, result shape)``
+        computation dtype goes to the stride-2 box kernel ``("box", the
+        engine's function that runs it, kernel arguments, output lengths,
+        images shape, result shape)``
         (:func:`polyphase.engine.box_route`), to the strided kernel
         (``"strided"``, :func:`polyphase.engine.strided_route`) or to the
         transposed kernel (``"transposed"``,
@@ -283,16 +281,21 @@ class _ConvNd(Operator):
                 and x.dtype in (np.float32, np.float64) and self.weight.dtype.kind != "c" \
                 and min(x.shape[-2:]) > 0:
             engine = submodule("polyphase.engine")
-            kinds = (("transposed", engine.transposed_route),) if self._transposed else \
-                (("box", engine.box_route), ("strided", engine.strided_route))
-            for kind, find in kinds:
+            # (each kind with the engine's function that finds its route and
+            # the one that runs it, picked here rather than at each call)
+            kinds = (("transposed", engine.transposed_route, engine.run_transposed_route),) \
+                if self._transposed else \
+                (("box", engine.box_route, engine.run_box_route),
+                 ("strided", engine.strided_route, engine.run_strided_route))
+            for kind, find, run in kinds:
                 route = find(self.polyphase(), x.size // (x.shape[-1] * x.shape[-2]),
                              x.dtype, starts, lengths)
                 if route is not None:
                     break
             if route is not None:
                 # with the shapes the call reshapes to and from (~1 us a call)
-                route = (kind, route, lengths, (-1,) + x.shape[-2:], x.shape[:-2] + lengths)
+                route = (kind, run, route, lengths, (-1,) + x.shape[-2:],
+                         x.shape[:-2] + lengths)
         elif self._dims == 1 and self.weight.shape[:2] == (1, 1) \
                 and x.dtype in (np.float32, np.float64) and self.weight.dtype.kind != "c":
             lanes = x.size // max(x.shape[-1], 1)
