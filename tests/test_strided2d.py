@@ -338,6 +338,62 @@ def test_strided_kernel_zeros_in_the_box_and_non_finite_input(monkeypatch, value
     assert calls and calls[0][6] == 0 and not ring
 
 
+@pytest.mark.parametrize("value", [np.inf, np.nan])
+@pytest.mark.parametrize("where", [0, 9, 37, 57])
+def test_strided_pairs_zeros_in_the_box_and_non_finite_input(monkeypatch, value, where):
+    """Column stride 2 with a box 5-8 wide takes the vector pairs
+    (:func:`polyphase.engine.simd.strided_pairs_run`), which multiply the
+    box's zeros too: a 3x3 kernel dilated by 2 (a 5x5 box) meeting inf or
+    NaN in a row only its zero rows read gives NaN where the taps give
+    finite sums; the check sees it and the ring runs again."""
+    calls = record_strided(monkeypatch)
+    ring = record_jobs(monkeypatch, kernels_ring, "run_jobs")
+    x = np.ones((1, 1, 14, 64))
+    x[0, 0, 7, where] = value
+    w = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    with np.errstate(invalid="ignore"):
+        y = pnn.conv2d(x, w, stride=2, dilation=2)
+        expected = brute_strided(x[:, 0], w[0, 0], (2, 2), (0, 0), (2, 2))
+    assert np.isfinite(expected).all()
+    np.testing.assert_array_equal(y[:, 0], expected)
+    assert calls and calls[0][1].shape == (5, 5) and calls[0][6] == 1
+    assert len(ring) == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [5, 8])
+def test_strided_pairs_read_nothing_past_the_image(dtype, k):
+    """The vector pairs make the sums of the vector after each row's last
+    one (its first outputs move into the last vector's), from the row's
+    samples only: an image that ends where a page the process may not read
+    begins (a load past it would end the process)."""
+    import ctypes
+    import mmap
+
+    page = mmap.PAGESIZE
+    buf = mmap.mmap(-1, 2 * page)
+    raw = np.frombuffer(buf, np.uint8)
+    libc = ctypes.CDLL(None)
+    guard = ctypes.c_void_p(raw.ctypes.data + page)
+    assert libc.mprotect(guard, ctypes.c_size_t(page), 0) == 0          # (PROT_NONE)
+    try:
+        n2 = 70 if dtype == np.float32 else 38       # (tails of 3 and 1 outputs)
+        n1 = page // (n2 * np.dtype(dtype).itemsize)
+        size = n1 * n2 * np.dtype(dtype).itemsize
+        x = raw[page - size:page].view(dtype).reshape(1, 1, n1, n2)
+        x[...] = np.random.default_rng(k).standard_normal(x.shape)
+        w = np.random.default_rng(1).standard_normal((1, 1, k, k)).astype(dtype)
+        got = pnn.conv2d(x, w, stride=2)
+        expected = brute_strided(x[:, 0].astype(np.float64), w[0, 0].astype(np.float64),
+                                 (2, 2), (0, 0))
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got[:, 0], expected, rtol=tol, atol=tol * 10)
+    finally:
+        libc.mprotect(guard, ctypes.c_size_t(page), mmap.PROT_READ | mmap.PROT_WRITE)
+        del x, raw
+        buf.close()
+
+
 @pytest.mark.parametrize("stride, k", [((3, 3), 3), ((2, 4), 8), ((2, 2), 5)])
 def test_strided_kernel_parallel_equals_serial(monkeypatch, stride, k):
     import numba
