@@ -340,10 +340,10 @@ def test_strided_kernel_zeros_in_the_box_and_non_finite_input(monkeypatch, value
 
 @pytest.mark.parametrize("value", [np.inf, np.nan])
 @pytest.mark.parametrize("where", [0, 9, 37, 57])
-def test_strided_pairs_zeros_in_the_box_and_non_finite_input(monkeypatch, value, where):
-    """Column stride 2 with a box 5-8 wide takes the vector pairs
-    (:func:`polyphase.engine.simd.strided_pairs_run`), which multiply the
-    box's zeros too: a 3x3 kernel dilated by 2 (a 5x5 box) meeting inf or
+def test_strided_phases_zeros_in_the_box_and_non_finite_input(monkeypatch, value, where):
+    """Boxes two taps or more wider than the column stride take the vector
+    phases (:func:`polyphase.engine.simd.strided_phases_run`), which
+    multiply the box's zeros too: a 3x3 kernel dilated by 2 (a 5x5 box) meeting inf or
     NaN in a row only its zero rows read gives NaN where the taps give
     finite sums; the check sees it and the ring runs again."""
     calls = record_strided(monkeypatch)
@@ -361,9 +361,9 @@ def test_strided_pairs_zeros_in_the_box_and_non_finite_input(monkeypatch, value,
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("k", [5, 8])
-def test_strided_pairs_read_nothing_past_the_image(dtype, k):
-    """The vector pairs make the sums of the vector after each row's last
+@pytest.mark.parametrize("stride, k", [(2, 5), (2, 8), (3, 7), (4, 8)])
+def test_strided_phases_read_nothing_past_the_image(dtype, stride, k):
+    """The vector phases make the sums of the vector after each row's last
     one (its first outputs move into the last vector's), from the row's
     samples only: an image that ends where a page the process may not read
     begins (a load past it would end the process)."""
@@ -377,15 +377,15 @@ def test_strided_pairs_read_nothing_past_the_image(dtype, k):
     guard = ctypes.c_void_p(raw.ctypes.data + page)
     assert libc.mprotect(guard, ctypes.c_size_t(page), 0) == 0          # (PROT_NONE)
     try:
-        n2 = 70 if dtype == np.float32 else 38       # (tails of 3 and 1 outputs)
+        n2 = 70 if dtype == np.float32 else 38       # (rows that end in a tail)
         n1 = page // (n2 * np.dtype(dtype).itemsize)
         size = n1 * n2 * np.dtype(dtype).itemsize
         x = raw[page - size:page].view(dtype).reshape(1, 1, n1, n2)
         x[...] = np.random.default_rng(k).standard_normal(x.shape)
         w = np.random.default_rng(1).standard_normal((1, 1, k, k)).astype(dtype)
-        got = pnn.conv2d(x, w, stride=2)
+        got = pnn.conv2d(x, w, stride=stride)
         expected = brute_strided(x[:, 0].astype(np.float64), w[0, 0].astype(np.float64),
-                                 (2, 2), (0, 0))
+                                 (stride, stride), (0, 0))
         tol = 1e-5 if dtype == np.float32 else 1e-12
         np.testing.assert_allclose(got[:, 0], expected, rtol=tol, atol=tol * 10)
     finally:

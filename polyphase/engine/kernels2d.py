@@ -405,20 +405,20 @@ def transposed_rows(rows_box, box, stride):
     return TRANSPOSED_ROWS[key]
 
 
-# Boxes at least this wide with column stride 2 take the vector pairs of
-# simd.strided_pairs_run in the strided kernel; narrower ones LLVM's
-# interleaved loads, a pass per box row.  (Boxes 3 wide gain too -- a
-# 256x256 float32 image, k = 3, stride (3, 2): 0.027 -> 0.018 ms -- but
-# they include the 1-D decimators by 2 with 3 taps, whose parallel parts
-# are views of the signal, which take the passes: one thread and two would
-# then differ in the last bits.  Two taps a row gained nothing.)
-PAIRS_MIN_BOX = 4
+# Boxes at least this many taps wider than the column stride take the
+# vector phases of simd.strided_phases_run in the strided kernel; narrower
+# ones LLVM's interleaved loads, a pass per box row.  (Boxes one tap wider
+# than the stride gain too -- a 256x256 float32 image, k = 3, stride (3, 2):
+# 0.027 -> 0.018 ms -- but they include the 1-D decimators by M with M + 1
+# taps, whose parallel parts are views of the signal, which take the
+# passes: one thread and two would then differ in the last bits.)
+PHASES_MIN_EXTRA = 2
 
 
 def _strided_rows(B, S):
     """The strided kernel for boxes ``B`` taps wide and column stride ``S``
     (constants of its code)."""
-    PAIRS = S == 2 and B >= PAIRS_MIN_BOX
+    PHASES = B >= S + PHASES_MIN_EXTRA
 
     def kernel(x, W, s1, ro, so, out, check, job0, job1):
         n1, n2 = x.shape[1], x.shape[2]
@@ -431,7 +431,7 @@ def _strided_rows(B, S):
         c1 = imax(c0, imin(cols, (n2 - B - so) // S + 1))
         bad = 0.0
         G = simd.lanes(x.dtype)
-        pairs = zeros1(x, G if PAIRS else 0)        # the pairs' check
+        phases = zeros1(x, G if PHASES else 0)      # the phases' check
         for job in range(job0, job1):
             lane = job // rows
             r = job - lane * rows
@@ -439,14 +439,14 @@ def _strided_rows(B, S):
             orow = out[lane, r]
             lo, hi = 0, 0
             inside = 0 <= i and i + R <= n1
-            if PAIRS and inside and c1 - c0 >= G:
+            if PHASES and inside and c1 - c0 >= G:
                 # all rows and taps at once, a vector of outputs at a time
-                # (simd.strided_pairs_run: images C-contiguous; the 1-D
+                # (simd.strided_phases_run: images C-contiguous; the 1-D
                 # signals' rows are views, which run the loops below)
-                start = (lane * n1 + i) * n2 + 2 * c0 + so
+                start = (lane * n1 + i) * n2 + S * c0 + so
                 at = (lane * rows + r) * cols + c0
-                if simd.strided_pairs_run(x, start, n2, R, W, B, out, at, c1 - c0,
-                                          n2 - 2 * c0 - so, pairs):
+                if simd.strided_phases_run(x, start, n2, R, W, B, S, out, at, c1 - c0,
+                                           n2 - S * c0 - so, phases):
                     lo, hi = c0, c1
             if inside and c0 < c1 and hi == 0:
                 # a pass per box row over zero-based views from the box of
@@ -481,8 +481,8 @@ def _strided_rows(B, S):
                             if 0 <= m + b < n2 and W[a, b] != 0:
                                 acc += W[a, b] * x[lane, i + a, m + b]
                 orow[c] = acc
-        if PAIRS and check != 0:
-            bad += not_finite(pairs)
+        if PHASES and check != 0:
+            bad += not_finite(phases)
         return bad
 
     kernel.__doc__ = f"""Output rows ``job0 <= lane * n_rows + r < job1`` of a matrix that
@@ -503,10 +503,10 @@ def _strided_rows(B, S):
         loop per box row.  The box's width and the stride are constants of
         the code (the taps of a row unrolled, the loads' stride known), its
         height is not (one kernel for any number of rows: fewer to
-        compile).  At column stride 2, boxes {PAIRS_MIN_BOX}-8 wide run all
-        their rows and taps in one call per output row instead
-        (:func:`.simd.strided_pairs_run`: each input vector pair is split
-        into its even and odd samples once for every tap of its row; a
+        compile).  Boxes {PHASES_MIN_EXTRA} or more taps wider than the stride
+        run all their rows and taps in one call per output row instead
+        (:func:`.simd.strided_phases_run`: each input row's vectors are
+        split into their {S} phases once for every tap of the row; a
         256x256 float32 image with k = 5 at stride 2 took 0.060 ms a call
         with the loops, 0.031 with it, one thread, on the Xeon).  The
         columns and rows at the image's ends are computed one output at a

@@ -1022,47 +1022,50 @@ strided_box_run3x2, strided_box_run4x2 = _strided_box_run(3, 2), _strided_box_ru
 
 
 @intrinsic
-def strided_pairs_run(typingctx, src, r0, rstep, nrows, w, box, dst, o, count, avail, check):
-    """``dst.flat[o + t] = sum_{a, b} w[a, b] * src.flat[r0 + a*rstep + 2t + b]``
+def strided_phases_run(typingctx, src, r0, rstep, nrows, w, box, stride, dst, o, count,
+                       avail, check):
+    """``dst.flat[o + t] = sum_{a, b} w[a, b] * src.flat[r0 + a*rstep + S t + b]``
     for the outputs ``t < count`` (at least ``lanes``), over ``a < nrows``
-    and ``b < box`` (``w`` C-contiguous, ``box`` columns, a constant of the
-    caller's code): one output row of a convolution strided by 2 along its
-    columns, the box's rows starting ``rstep`` elements apart; and
-    ``check[:lanes] +=`` the sum of ``v - v`` over the outputs ``v`` (0
-    unless one is not finite).  True when done; False, and nothing done,
-    when ``src`` or ``dst`` is not C-contiguous (a constant of the
-    caller's code: the caller then runs its own loops).
+    and ``b < box`` (``w`` C-contiguous, ``box`` columns; ``box`` and the
+    column stride ``S = stride``, 2-4, constants of the caller's code): one
+    output row of a strided convolution, the box's rows starting ``rstep``
+    elements apart; and ``check[:lanes] +=`` the sum of ``v - v`` over the
+    outputs ``v`` (0 unless one is not finite).  True when done; False,
+    and nothing done, when ``src`` or ``dst`` is not C-contiguous (a
+    constant of the caller's code: the caller then runs its own loops).
 
-    Each row's vector pair is loaded and split into its even and odd samples
-    once, for all the taps of the row: tap ``b`` reads the even (``b``
-    even) or odd samples ``b // 2`` outputs on.  The taps are summed per
-    shift ``s = b // 2`` in place, and the sums of shift ``s`` moved by
-    ``s`` outputs with the next vector's sums (one two-source shuffle each),
-    where a loop per box row with interleaved loads (what LLVM makes of
+    Each row's ``S`` vectors are loaded and split into their ``S`` phases
+    once, for all the taps of the row: tap ``b`` reads phase ``b % S``,
+    ``b // S`` outputs on.  The taps are summed per shift ``b // S`` in
+    place, and the sums of each shift moved by as many outputs with the
+    next vector's sums (one two-source shuffle each), where a loop per box
+    row with interleaved loads (what LLVM makes of
     :func:`.kernels2d.strided_rows`'s loops) loads and splits each sample
     once per tap: a 256x256 float32 image, one thread, on the Xeon, k = 5
-    at stride 2 0.060 against 0.031 ms a call, k = 8 0.091 against 0.046.  The sums of the vector after the last are made
-    too, from samples of each row up to ``avail`` elements from ``r0``
-    (the loads are masked there: nothing past them is read).  A count that
-    is not a multiple of ``lanes`` ends with a vector that overlaps the one
-    before it.  Real data only: for complex arrays it does nothing.
+    at stride 2 0.060 against 0.031 ms a call, k = 8 0.091 against 0.046.
+    The sums of the vector after the last are made too, from samples of
+    each row up to ``avail`` elements from ``r0`` (the loads are masked
+    there: nothing past them is read).  A count that is not a multiple of
+    ``lanes`` ends with a vector that overlaps the one before it.  Real data
+    only: for complex arrays it does nothing.
     """
-    if not (isinstance(box, types.IntegerLiteral) and isinstance(src, types.Array)
-            and isinstance(w, types.Array) and w.layout == "C"
-            and isinstance(dst, types.Array) and src.dtype == w.dtype == dst.dtype):
+    if not (isinstance(box, types.IntegerLiteral) and isinstance(stride, types.IntegerLiteral)
+            and isinstance(src, types.Array) and isinstance(w, types.Array)
+            and w.layout == "C" and isinstance(dst, types.Array)
+            and src.dtype == w.dtype == dst.dtype and 2 <= stride.literal_value <= 4):
         return None
-    B = box.literal_value
-    H = (B + 1) // 2                        # shifts
+    B, S = box.literal_value, stride.literal_value
+    H = -(-B // S)                          # shifts
     done = src.layout == "C" and dst.layout == "C" and not isinstance(src.dtype, types.Complex)
 
     def codegen(context, builder, sig, args):
         if not done:
             return ir.Constant(ir.IntType(1), 0)
         b = builder
-        src_v, dst_v, chk_v = _arrays(context, b, sig, args, 0, 6, 10)
+        src_v, dst_v, chk_v = _arrays(context, b, sig, args, 0, 7, 11)
         n, vty = src_v.count, src_v.vty
         R0, RSTEP, NROWS, O, COUNT, AVAIL = (
-            context.cast(b, args[k], sig.args[k], types.int64) for k in (1, 2, 3, 7, 8, 9))
+            context.cast(b, args[k], sig.args[k], types.int64) for k in (1, 2, 3, 8, 9, 10))
         i64 = R0.type
         wp = _pointer(context, b, sig.args[4], args[4], vty.element)
         fma = _fma_function(b, vty)
@@ -1076,27 +1079,33 @@ def strided_pairs_run(typingctx, src, r0, rstep, nrows, w, box, dst, o, count, a
             # ``start`` elements into the first row, ``left`` of them there
             for a_ in acc:
                 b.store(ir.Constant(vty, None), a_)
-            masks = (_first(b, left, n, 1), _first(b, left, n, 1, n)) if masked else \
-                (None, None)
+            masks = [_first(b, left, n, 1, m * n) if masked else None for m in range(S)]
             with cgutils.for_range(b, NROWS) as row:
                 a = row.index
                 at = b.add(start, b.mul(a, RSTEP))
-                lo = src_v.load(at, masks[0])
-                hi = src_v.load(b.add(at, ir.Constant(i64, n)), masks[1])
-                halves = [_halves(b, lo, hi, n, 1, odd) for odd in (0, 1)]
+                v = [src_v.load(b.add(at, ir.Constant(i64, m * n)), masks[m])
+                     for m in range(S)]
+                if S == 2:
+                    phases = [_halves(b, v[0], v[1], n, 1, odd) for odd in (0, 1)]
+                elif S == 4:      # (two rounds of halves, as deinterleave4)
+                    lo = [_halves(b, v[0], v[1], n, 1, odd) for odd in (0, 1)]
+                    hi = [_halves(b, v[2], v[3], n, 1, odd) for odd in (0, 1)]
+                    phases = [_halves(b, lo[m % 2], hi[m % 2], n, 1, m // 2) for m in range(4)]
+                else:
+                    phases = [_phase(b, v, S, m, n, 1) for m in range(S)]
                 wa = b.mul(a, ir.Constant(i64, B))
                 for s in range(H):
-                    v = b.load(acc[s])
-                    for odd in range(min(2, B - 2 * s)):
-                        tap = b.load(b.gep(wp, [b.add(wa, ir.Constant(i64, 2 * s + odd))]))
-                        v = b.call(fma, [_splat(b, tap, n), halves[odd], v])
-                    b.store(v, acc[s])
+                    value = b.load(acc[s])
+                    for m in range(min(S, B - S * s)):
+                        tap = b.load(b.gep(wp, [b.add(wa, ir.Constant(i64, S * s + m))]))
+                        value = b.call(fma, [_splat(b, tap, n), phases[m], value])
+                    b.store(value, acc[s])
             return [b.load(a_) for a_ in acc]
 
         def step(start, o, avail, i, masked):
             # output vector i; the sums of vector i + 1 (made here) are held
             # for the next step
-            ahead = b.mul(b.add(i, ir.Constant(i64, 1)), ir.Constant(i64, 2 * n))
+            ahead = b.mul(b.add(i, ir.Constant(i64, 1)), ir.Constant(i64, S * n))
             following = sums(b.add(start, ahead), b.sub(avail, ahead), masked)
             value = b.load(held[0])
             for s in range(1, H):
@@ -1122,12 +1131,13 @@ def strided_pairs_run(typingctx, src, r0, rstep, nrows, w, box, dst, o, count, a
         run(R0, O, whole, AVAIL)
         with b.if_then(b.icmp_signed(">", b.srem(COUNT, ir.Constant(i64, n)), zero)):
             j = b.sub(COUNT, ir.Constant(i64, n))
-            run(b.add(R0, b.add(j, j)), b.add(O, j), ir.Constant(i64, 1),
-                b.sub(AVAIL, b.add(j, j)))
+            js = b.mul(j, ir.Constant(i64, S))
+            run(b.add(R0, js), b.add(O, j), ir.Constant(i64, 1), b.sub(AVAIL, js))
         chk_v.store(b.fadd(chk_v.load(zero), b.load(total)), zero)
         return ir.Constant(ir.IntType(1), 1)
 
-    return types.boolean(src, r0, rstep, nrows, w, box, dst, o, count, avail, check), codegen
+    return types.boolean(src, r0, rstep, nrows, w, box, stride, dst, o, count, avail,
+                         check), codegen
 
 
 def _accumulators(builder, R, V, vty):
