@@ -311,53 +311,35 @@ def test_strided_kernel_windows_match_the_dense_matrix(stride, mode, dtype, monk
 
 @pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
 @pytest.mark.parametrize("where", [0, 3, 40, 67])
-def test_strided_kernel_zeros_in_the_box_and_non_finite_input(monkeypatch, value, where):
-    """A dilated kernel's box holds zeros, which the vector loops multiply:
-    inf there gives NaN where the taps give inf, the check sees it and the
-    ring runs again.  A box without zeros needs no check: its products are
-    the taps' own."""
+@pytest.mark.parametrize("stride, row", [(3, 4), (2, 7)])
+def test_strided_kernel_zeros_in_the_box_and_non_finite_input(monkeypatch, value, where,
+                                                              stride, row):
+    """A dilated kernel's box holds zeros, which the vector runs multiply
+    (a 3x3 kernel dilated by 2, a 5x5 box: two taps wider than the stride,
+    :func:`polyphase.engine.simd.strided_phases_run`): inf there gives NaN
+    where the taps give inf (stride 3: row 4 is read by output row 0's
+    taps and by output row 1's zero row) or a finite sum (stride 2: only
+    zero rows read row 7); the check sees it and the ring runs again.  A
+    box without zeros needs no check: its products are the taps' own."""
     calls = record_strided(monkeypatch)
     ring = record_jobs(monkeypatch, kernels_ring, "run_jobs")
-    x = np.ones((1, 1, 12, 70))
-    x[0, 0, 4, where] = value
+    x = np.ones((1, 1, 14, 70))
+    x[0, 0, row, where] = value
     w = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
     with np.errstate(invalid="ignore"):
-        y = pnn.conv2d(x, w, stride=3, dilation=2)
-        expected = brute_strided(x[:, 0], w[0, 0], (3, 3), (0, 0), (2, 2))
+        y = pnn.conv2d(x, w, stride=stride, dilation=2)
+        expected = brute_strided(x[:, 0], w[0, 0], (stride, stride), (0, 0), (2, 2))
     np.testing.assert_array_equal(y[:, 0], expected)
-    assert calls and calls[0][6] == 1                     # (the check)
-    # (every column is read by the vector loops, no padding here, and row 4
-    # by output row 1 through the box's zero row)
+    assert calls and calls[0][1].shape == (5, 5) and calls[0][6] == 1     # (the check)
+    # (every column is read by the vector runs, no padding here)
     assert len(ring) == 1
     # no zeros in the box: the kernel's result stands, whatever the data
     calls.clear(), ring.clear()
-    y = pnn.conv2d(x, w, stride=3)
+    y = pnn.conv2d(x, w, stride=stride)
     with np.errstate(invalid="ignore"):
-        np.testing.assert_array_equal(y[:, 0], brute_strided(x[:, 0], w[0, 0], (3, 3),
-                                                             (0, 0)))
+        np.testing.assert_array_equal(y[:, 0], brute_strided(x[:, 0], w[0, 0],
+                                                             (stride, stride), (0, 0)))
     assert calls and calls[0][6] == 0 and not ring
-
-
-@pytest.mark.parametrize("value", [np.inf, np.nan])
-@pytest.mark.parametrize("where", [0, 9, 37, 57])
-def test_strided_phases_zeros_in_the_box_and_non_finite_input(monkeypatch, value, where):
-    """Boxes two taps or more wider than the column stride take the vector
-    phases (:func:`polyphase.engine.simd.strided_phases_run`), which
-    multiply the box's zeros too: a 3x3 kernel dilated by 2 (a 5x5 box) meeting inf or
-    NaN in a row only its zero rows read gives NaN where the taps give
-    finite sums; the check sees it and the ring runs again."""
-    calls = record_strided(monkeypatch)
-    ring = record_jobs(monkeypatch, kernels_ring, "run_jobs")
-    x = np.ones((1, 1, 14, 64))
-    x[0, 0, 7, where] = value
-    w = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
-    with np.errstate(invalid="ignore"):
-        y = pnn.conv2d(x, w, stride=2, dilation=2)
-        expected = brute_strided(x[:, 0], w[0, 0], (2, 2), (0, 0), (2, 2))
-    assert np.isfinite(expected).all()
-    np.testing.assert_array_equal(y[:, 0], expected)
-    assert calls and calls[0][1].shape == (5, 5) and calls[0][6] == 1
-    assert len(ring) == 1
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
