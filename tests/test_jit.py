@@ -377,3 +377,49 @@ def test_a_cached_closure_needs_a_name_of_its_own():
     named = make(3.0, name="scaled_by_3")
     assert named.py_func.__qualname__.endswith(".scaled_by_3")
     assert named(2.0) == 6.0
+
+
+_STAMPED = """
+import numpy as np
+from polyphase.engine.jit import njit
+
+
+@njit(cache=True, nogil=True)
+def twice(a):
+    return 2.0 * a[0]
+
+
+def run():
+    value = twice(np.ones(1))
+    return dict(value=value, hits=sum(twice.stats.cache_hits.values()))
+"""
+
+_STAMP_CHILD = """
+import json, sys
+from polyphase.engine import jit
+if {edited}:        # as if one of the engine's modules had changed
+    jit._ENGINE_STAMP = jit.engine_stamp() + (("edited.py", 0.0, 1),)
+sys.path.insert(0, {folder!r})
+import stamped
+print(json.dumps(stamped.run()))
+"""
+
+
+def test_an_edit_of_any_engine_module_makes_cached_kernels_stale(tmp_path):
+    """numba stamps a cached function with its own file only: an intrinsic
+    edited in another module (simd.py) left the kernels that compiled it in
+    loading their old code.  The engine's kernels take the stamp of every
+    engine module too."""
+    (tmp_path / "stamped.py").write_text(_STAMPED)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_NUM_THREADS="1")
+
+    def child(edited):
+        script = _STAMP_CHILD.format(edited=edited, folder=str(tmp_path))
+        out = subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                             stdout=subprocess.PIPE, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    runs = [child(False), child(False), child(True), child(True)]
+    assert [r["value"] for r in runs] == [2.0] * 4
+    # compiled, loaded; compiled again after the edit, then loaded
+    assert [r["hits"] for r in runs] == [0, 1, 0, 1]

@@ -45,7 +45,14 @@ from numba.core.typed_passes import NativeLowering
 
 class KernelCache(caching.FunctionCache):
     """numba's ``FunctionCache``, whose loads initialise only numba's runtime
-    (see the module docstring)."""
+    (see the module docstring), and whose entries are stale when any of the
+    engine's modules changes (:func:`engine_stamp`)."""
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        file = getattr(self, "_cache_file", None)
+        if file is not None and hasattr(file, "_source_stamp"):
+            file._source_stamp = (file._source_stamp, engine_stamp())
 
     def load_overload(self, sig, target_context):
         rtsys.initialize(target_context)        # (once: it returns at once after)
@@ -55,6 +62,40 @@ class KernelCache(caching.FunctionCache):
 
 _FAST_LOAD = all(hasattr(caching.FunctionCache, name) for name in
                  ("_guard_against_spurious_io_errors", "_load_overload"))
+
+
+def engine_stamp():
+    """The name, modification time and size of each of the engine's modules
+    (read once a process).
+
+    numba stamps a cached function with its own file only: its entries are
+    loaded while that file is unchanged, whatever changed in the code it
+    compiled in from elsewhere -- the intrinsics of :mod:`.simd` and
+    :mod:`.inline_builtins`, the helpers of :mod:`.kernels`.  A kernel of
+    :mod:`.kernels2d` kept the code of an intrinsic edited since (a
+    session measured it as the new code).  The engine's kernels take this
+    stamp with their own: an edit of any engine module makes them all
+    compile again.
+
+    Examples
+    --------
+    >>> stamp = engine_stamp()
+    >>> any(name == "simd.py" for name, _, _ in stamp)
+    True
+    """
+    global _ENGINE_STAMP
+    if _ENGINE_STAMP is None:
+        folder = os.path.dirname(os.path.abspath(__file__))
+        stamp = []
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py"):
+                info = os.stat(os.path.join(folder, name))
+                stamp.append((name, info.st_mtime, info.st_size))
+        _ENGINE_STAMP = tuple(stamp)
+    return _ENGINE_STAMP
+
+
+_ENGINE_STAMP = None
 
 
 def initialize_runtime(target_context, directory):
