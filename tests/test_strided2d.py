@@ -376,6 +376,34 @@ def test_strided_phases_read_nothing_past_the_image(dtype, stride, k):
         buf.close()
 
 
+def test_strided_phases_run_takes_a_vector_of_outputs_or_none():
+    """Fewer outputs than a vector: the intrinsic does nothing and says so
+    (its caller's loops then run them); from a vector on it writes them."""
+    from polyphase.engine import simd
+    from polyphase.engine.jit import njit
+
+    @njit(nogil=True)
+    def run(x, w, out, count, check):
+        return simd.strided_phases_run(x, 0, x.shape[1], w.shape[0], w, 5, 2, out, 0, count,
+                                       x.shape[1], check)
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 64)).astype(np.float32)
+    w = rng.standard_normal((5, 5)).astype(np.float32)
+    check = np.zeros(16, np.float32)
+    expected = brute_strided(x[None].astype(np.float64), w.astype(np.float64), (2, 2),
+                             (0, 0))[0, 0]
+    for count in (15, 16, 23):
+        out = np.full(30, np.nan, np.float32)
+        assert run(x, w, out, count, check) == (count >= 16)
+        if count < 16:
+            assert np.isnan(out).all()
+        else:
+            np.testing.assert_allclose(out[:count], expected[:count], rtol=1e-5, atol=1e-5)
+            assert np.isnan(out[count:]).all()
+    assert (check == 0).all()
+
+
 @pytest.mark.parametrize("stride, k", [((3, 3), 3), ((2, 4), 8), ((2, 2), 5)])
 def test_strided_kernel_parallel_equals_serial(monkeypatch, stride, k):
     import numba

@@ -1032,7 +1032,8 @@ def strided_phases_run(typingctx, src, r0, rstep, nrows, w, box, stride, dst, o,
     elements apart; and ``check[:lanes] +=`` the sum of ``v - v`` over the
     outputs ``v`` (0 unless one is not finite).  True when done; False,
     and nothing done, when ``src`` or ``dst`` is not C-contiguous (a
-    constant of the caller's code: the caller then runs its own loops).
+    constant of the caller's code) or ``count`` is less than ``lanes``:
+    the caller then runs its own loops.
 
     Each row's ``S`` vectors are loaded and split into their ``S`` phases
     once, for all the taps of the row: tap ``b`` reads phase ``b % S``,
@@ -1127,14 +1128,18 @@ def strided_phases_run(typingctx, src, r0, rstep, nrows, w, box, stride, dst, o,
                 step(start, o, avail, loop.index, False)
             step(start, o, avail, last, True)
 
-        whole = b.sdiv(COUNT, ir.Constant(i64, n))
-        run(R0, O, whole, AVAIL)
-        with b.if_then(b.icmp_signed(">", b.srem(COUNT, ir.Constant(i64, n)), zero)):
-            j = b.sub(COUNT, ir.Constant(i64, n))
-            js = b.mul(j, ir.Constant(i64, S))
-            run(b.add(R0, js), b.add(O, j), ir.Constant(i64, 1), b.sub(AVAIL, js))
-        chk_v.store(b.fadd(chk_v.load(zero), b.load(total)), zero)
-        return ir.Constant(ir.IntType(1), 1)
+        # (fewer outputs than a vector: nothing done, False, and the caller's
+        # loops run them)
+        enough = b.icmp_signed(">=", COUNT, ir.Constant(i64, n))
+        with b.if_then(enough):
+            whole = b.sdiv(COUNT, ir.Constant(i64, n))
+            run(R0, O, whole, AVAIL)
+            with b.if_then(b.icmp_signed(">", b.srem(COUNT, ir.Constant(i64, n)), zero)):
+                j = b.sub(COUNT, ir.Constant(i64, n))
+                js = b.mul(j, ir.Constant(i64, S))
+                run(b.add(R0, js), b.add(O, j), ir.Constant(i64, 1), b.sub(AVAIL, js))
+            chk_v.store(b.fadd(chk_v.load(zero), b.load(total)), zero)
+        return enough
 
     return types.boolean(src, r0, rstep, nrows, w, box, stride, dst, o, count, avail,
                          check), codegen
