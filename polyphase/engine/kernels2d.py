@@ -448,7 +448,7 @@ def _strided_rows(B, S):
                 if simd.strided_phases_run(x, start, n2, R, W, B, S, out, at, c1 - c0,
                                            n2 - S * c0 - so, phases):
                     lo, hi = c0, c1
-            if inside and c0 < c1 and hi == 0:
+            if inside and c0 < c1 and hi == 0:        # (and not run by the phases)
                 # a pass per box row over zero-based views from the box of
                 # output c0: the loads are src[S*t + b], which LLVM
                 # vectorises as interleaved loads (S consecutive vectors

@@ -483,6 +483,21 @@ def _phase(builder, vectors, M, m, count, per):
     return _gather(builder, vectors, [divmod(M * i + m, count) for i in range(count)], per)
 
 
+def _phases(builder, vectors, M, count, per):
+    """The ``M`` phases of the ``M`` vectors (:func:`_phase` each); two as
+    even/odd halves (a two-source permute each), four in two rounds of
+    them (8 permutes, not 12): phase ``m`` is the ``(m // 2)``-th half of
+    the ``(m % 2)``-th halves of both pairs."""
+    b, v = builder, vectors
+    if M == 2:
+        return [_halves(b, v[0], v[1], count, per, odd) for odd in (0, 1)]
+    if M == 4:
+        lo = [_halves(b, v[0], v[1], count, per, odd) for odd in (0, 1)]
+        hi = [_halves(b, v[2], v[3], count, per, odd) for odd in (0, 1)]
+        return [_halves(b, lo[m % 2], hi[m % 2], count, per, m // 2) for m in range(4)]
+    return [_phase(b, v, M, m, count, per) for m in range(M)]
+
+
 def _deinterleave_code(M, part):
     """The code of ``deinterleave{M}`` (``part``: of ``deinterleave{M}_part``)."""
     def codegen(context, builder, sig, args):
@@ -495,14 +510,7 @@ def _deinterleave_code(M, part):
             loads = _spread(b, args[5], M, n, per)
             stores = _first(b, args[5], n, per)
         v = [src_v.load(_offset(b, S, m, ir.Constant(S.type, n)), loads[m]) for m in range(M)]
-        if M == 4:
-            # two rounds of even/odd halves (8 permutes, not 12): phase
-            # m is the (m // 2)-th half of the (m % 2)-th halves of both pairs
-            lo = [_halves(b, v[0], v[1], n, per, odd) for odd in (0, 1)]
-            hi = [_halves(b, v[2], v[3], n, per, odd) for odd in (0, 1)]
-            phases = [_halves(b, lo[m % 2], hi[m % 2], n, per, m // 2) for m in range(4)]
-        else:
-            phases = [_phase(b, v, M, m, n, per) for m in range(M)]
+        phases = _phases(b, v, M, n, per)
         for m, value in enumerate(phases):
             dst_v.store(value, _offset(b, D, m, P), stores)
         return context.get_dummy_value()
@@ -1086,14 +1094,7 @@ def strided_phases_run(typingctx, src, r0, rstep, nrows, w, box, stride, dst, o,
                 at = b.add(start, b.mul(a, RSTEP))
                 v = [src_v.load(b.add(at, ir.Constant(i64, m * n)), masks[m])
                      for m in range(S)]
-                if S == 2:
-                    phases = [_halves(b, v[0], v[1], n, 1, odd) for odd in (0, 1)]
-                elif S == 4:      # (two rounds of halves, as deinterleave4)
-                    lo = [_halves(b, v[0], v[1], n, 1, odd) for odd in (0, 1)]
-                    hi = [_halves(b, v[2], v[3], n, 1, odd) for odd in (0, 1)]
-                    phases = [_halves(b, lo[m % 2], hi[m % 2], n, 1, m // 2) for m in range(4)]
-                else:
-                    phases = [_phase(b, v, S, m, n, 1) for m in range(S)]
+                phases = _phases(b, v, S, n, 1)
                 wa = b.mul(a, ir.Constant(i64, B))
                 for s in range(H):
                     value = b.load(acc[s])
