@@ -247,6 +247,44 @@ def test_deinterleave_any_offset(M):
                 np.testing.assert_array_equal(out, ref, err_msg=f"n={n} pre={pre}")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128])
+def test_split_run_splits_rows_of_one_to_four_phases_or_says_it_did_not(dtype):
+    """:func:`.simd.split_run` against numpy's strided views: every count
+    from below a vector to past a few (the last vector overlaps the one
+    before it), into a C-ordered ``P`` and into rows of a larger array
+    (numba's "A" layout).  For five phases, fewer samples than a vector, or
+    rows whose elements are not adjacent it writes nothing and returns False."""
+    from polyphase.engine import simd
+    from polyphase.engine.jit import njit
+
+    @njit(nogil=True)
+    def run(src, M, P, j0, count):
+        return simd.split_run(src, M, P, j0, count)
+
+    rng = np.random.default_rng(5)
+    lanes = 64 // np.dtype(dtype).itemsize
+    for M in range(1, 6):
+        for count in sorted({1, lanes - 1, lanes, lanes + 1, 2 * lanes, 3 * lanes + 5}):
+            src = (rng.standard_normal(M * count + 3) * (1 + 1j)).astype(dtype) \
+                if np.dtype(dtype).kind == "c" else rng.standard_normal(M * count + 3).astype(dtype)
+            expected = src[:M * count].reshape(count, M).T
+            big = np.full((M + 2, 3, count + 9), np.nan, dtype)
+            for P in (np.full((M, count + 4), np.nan, dtype), big[1:M + 1, 1]):
+                P[...] = np.nan
+                done = run(src, M, P, 3, count)
+                assert done == (M <= 4 and count >= lanes), (M, count)
+                if done:
+                    np.testing.assert_array_equal(P[:, 3:3 + count], expected)
+                    assert np.isnan(P[:, :3]).all() and np.isnan(P[:, 3 + count:]).all()
+                else:
+                    assert np.isnan(P).all()
+            if M <= 4 and count >= lanes:       # elements not adjacent: not done
+                P = np.full((M, 2 * count + 8), np.nan, dtype)
+                assert not run(src, M, P[:, ::2], 3, count) and np.isnan(P).all()
+                assert not run(np.repeat(src, 2)[::2], M, P, 3, count) and np.isnan(P).all()
+    assert np.isnan(big[0]).all() and np.isnan(big[-1]).all()
+
+
 @pytest.mark.parametrize("M1, M2", [(1, 2), (2, 2), (2, 3), (3, 1)])
 def test_deinterleave_2d_matches_phase_stream_definition(M1, M2):
     from polyphase.engine import kernels2d

@@ -118,12 +118,15 @@ def _allocate(context, builder, arrtype, sizes):
     (numba's own ``arrayobj._empty_nd_impl`` would do, but it allocates
     through ``compile_internal``, which compiles two more functions: the
     costs this module is here to avoid.  Sizes are the kernels' own, far
-    from overflowing, so its overflow check is left out.)"""
+    from overflowing, so its overflow check is left out.)  The data start a
+    64-byte line (numba's preferred alignment is 32 bytes): rows of whole
+    vectors in a scratch array then start lines too, and a vector stored
+    into them is one line, not two (see :func:`.kernels.split_phases`)."""
     itemsize = context.get_abi_sizeof(context.get_data_type(arrtype.dtype))
     intp = context.get_value_type(types.intp)
     meminfo = context.nrt.meminfo_alloc_aligned(
         builder, size=builder.mul(_count(builder, sizes), ir.Constant(intp, itemsize)),
-        align=context.get_preferred_array_alignment(arrtype.dtype))
+        align=max(64, context.get_preferred_array_alignment(arrtype.dtype)))
     data = context.nrt.meminfo_data(builder, meminfo)
     return _array(context, builder, arrtype, sizes, ir.Constant(intp, itemsize),
                   builder.bitcast(data, context.get_data_type(arrtype.dtype).as_pointer()),

@@ -115,42 +115,25 @@ def _edge(row, col, d, j):
 def split_phases(row, M, so, P):
     """``P[m, j] = row[M*j + so + m]`` for all ``M`` phases (zero outside ``row``).
 
-    All phases in one pass: an interleaved load LLVM vectorises when ``M`` is
-    a literal, so ``M = 1..4`` have loops of their own (a pass per phase
-    with a variable stride compiles to gathers: M = 2 on a 2048x2048 image
-    took 3.9 against 1.2 ms, M = 4 on 2**20 doubles 1.3 against 0.4 ms).
-    Also the 2-D kernels' split of image rows.
+    All phases in one pass, a vector of each at a time, for ``M = 1..4``
+    (:func:`.simd.split_run`; a pass per phase with a variable stride
+    compiles to gathers: M = 2 on a 2048x2048 image took 3.9 against 1.2
+    ms, M = 4 on 2**20 doubles 1.3 against 0.4 ms).  Rows of ``P`` that
+    start a cache line take whole lines: split jobs of 2048 float64 blocks
+    into 3 phases ran at 0.40 ms per 2**20 samples into such rows, 0.58-0.68
+    into rows at other offsets (each vector stored into two lines), where
+    LLVM's loops of literal stride took 0.52 and 0.3-0.4 s more to compile
+    (see docs/design-notes.rst).  Also the 2-D kernels' split of image rows.
     """
     n, ncp = row.shape[0], P.shape[1]
     j0 = imin(imax(0, -(so // M)), ncp)           # first j with M*j + so >= 0
     j1 = imax(j0, imin(ncp, (n - so) // M))       # ... and M*j + so + M - 1 < n
     src = row[M * j0 + so:]      # zero-based views: a signed index stops LLVM
     cnt = j1 - j0
-    if M == 1:
-        d0 = P[0, j0:j1]
-        for t in range(cnt):
-            d0[t] = src[t]
-    elif M == 2:
-        d0, d1 = P[0, j0:j1], P[1, j0:j1]
-        for t in range(cnt):
-            d0[t] = src[2 * t]
-            d1[t] = src[2 * t + 1]
-    elif M == 3:
-        d0, d1, d2 = P[0, j0:j1], P[1, j0:j1], P[2, j0:j1]
-        for t in range(cnt):
-            d0[t] = src[3 * t]
-            d1[t] = src[3 * t + 1]
-            d2[t] = src[3 * t + 2]
-    elif M == 4:
-        d0, d1, d2, d3 = P[0, j0:j1], P[1, j0:j1], P[2, j0:j1], P[3, j0:j1]
-        for t in range(cnt):
-            d0[t] = src[4 * t]
-            d1[t] = src[4 * t + 1]
-            d2[t] = src[4 * t + 2]
-            d3[t] = src[4 * t + 3]
-    else:
-        # 64 blocks at a time, phase by phase: the tile's M*64 samples stay
-        # in L1 while its phases are gathered
+    if not simd.split_run(src, M, P, j0, cnt):
+        # (M >= 5, or fewer samples than a vector) 64 blocks at a time,
+        # phase by phase: the tile's M*64 samples stay in L1 while its
+        # phases are gathered
         for t0 in range(0, cnt, 64):
             t1 = imin(t0 + 64, cnt)
             for m in range(M):
@@ -525,7 +508,8 @@ def _jobs_kernel(gather, split, pairs):
         pre, M, kmin, kmax = ints[n - 4], ints[n - 3], ints[n - 2], ints[n - 1]
         if split:
             nbx = (xq.shape[2] + pre + M - 1) // M          # blocks of the streams
-            local = empty1(out, M * (chunk + kmax - kmin))
+            G = simd.lanes(out.dtype)
+            local = empty1(out, M * (chunk + kmax - kmin + G))
         # a large output into a recycled buffer: L = 2's single passes
         # stream it (see _taps2)
         stream = flag(not gather and mapped != 0 and out.size * out.itemsize >= simd.STREAM_BYTES)
@@ -540,8 +524,10 @@ def _jobs_kernel(gather, split, pairs):
                 # are skipped as they would be on the whole streams)
                 base = imin(imax(bs - kmax, 0), nbx)
                 end = imax(imin(be - kmin, nbx), base)
-                P = matrix(local, M, end - base)                  # (C order:
-                split_phases(xq[lane, 0], M, base * M - pre, P)        # unit strides)
+                # (C order: unit strides; rows of whole vectors, each
+                # starting a line: see split_phases)
+                P = matrix(local, M, -(-(end - base) // G) * G)
+                split_phases(xq[lane, 0], M, base * M - pre, P)
             else:
                 base = 0
                 P = xq[lane]

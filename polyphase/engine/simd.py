@@ -545,6 +545,61 @@ deinterleave2_part, deinterleave3_part = _deinterleave_part(2), _deinterleave_pa
 deinterleave4_part, deinterleave6_part = _deinterleave_part(4), _deinterleave_part(6)
 
 
+@intrinsic
+def split_run(typingctx, src, M, P, j0, count):
+    """``P[m, j0 + t] = src[M*t + m]`` for ``m < M`` and ``t < count``: a
+    row split into its ``M`` phases, a vector of each phase at a time
+    (:func:`_phases`), for ``M`` from 1 to 4.  True when done; False, and
+    nothing done, for another ``M``, fewer than ``lanes`` samples a phase,
+    or a row of ``src`` or ``P`` whose elements are not adjacent: the caller
+    then runs its own loop.  A ``count`` that is not a multiple of
+    ``lanes`` ends with a vector that overlaps the one before it (``P`` and
+    ``src`` must not overlap).
+
+    The loops are emitted here, one per ``M``, rather than left to LLVM's
+    loop vectoriser, which made the same shuffles from four loops of
+    literal stride (:func:`.kernels.split_phases`) but took 0.3-0.4 s of a
+    1-D kernel's cold compile to do it.
+    """
+    if not (isinstance(src, types.Array) and src.ndim == 1 and isinstance(P, types.Array)
+            and P.ndim == 2 and src.dtype == P.dtype):
+        return None
+
+    def codegen(context, builder, sig, args):
+        b = builder
+        src_v, dst_v = _arrays(context, b, sig, args, 0, 2)
+        n, per = src_v.count, src_v.per
+        Mv, J0, COUNT = (context.cast(b, args[k], sig.args[k], types.int64) for k in (1, 3, 4))
+        i64 = Mv.type
+        size = ir.Constant(i64, context.get_abi_sizeof(context.get_data_type(src.dtype)))
+        s_stride, = cgutils.unpack_tuple(
+            b, context.make_array(sig.args[0])(context, b, args[0]).strides, 1)
+        p_rows, p_stride = cgutils.unpack_tuple(
+            b, context.make_array(sig.args[2])(context, b, args[2]).strides, 2)
+        step = b.sdiv(p_rows, size)                 # P's rows apart, in elements
+        ok = b.and_(b.icmp_signed(">=", COUNT, ir.Constant(i64, n)),
+                    b.and_(b.icmp_signed("==", s_stride, size),
+                           b.icmp_signed("==", p_stride, size)))
+        ok = b.and_(ok, b.and_(b.icmp_signed(">=", Mv, ir.Constant(i64, 1)),
+                               b.icmp_signed("<=", Mv, ir.Constant(i64, 4))))
+        with b.if_then(ok):
+            last = b.sub(COUNT, ir.Constant(i64, n))        # the overlapping last vector
+            vectors = b.sdiv(b.add(COUNT, ir.Constant(i64, n - 1)), ir.Constant(i64, n))
+            for M_ in range(1, 5):
+                with b.if_then(b.icmp_signed("==", Mv, ir.Constant(i64, M_))):
+                    with cgutils.for_range(b, vectors) as loop:
+                        t = b.mul(loop.index, ir.Constant(i64, n))
+                        t = b.select(b.icmp_signed("<", t, last), t, last)
+                        at = b.mul(t, ir.Constant(i64, M_))
+                        v = [src_v.load(b.add(at, ir.Constant(i64, m * n))) for m in range(M_)]
+                        d = b.add(J0, t)
+                        for m, value in enumerate(_phases(b, v, M_, n, per)):
+                            dst_v.store(value, _offset(b, d, m, step))
+        return ok
+
+    return types.boolean(src, M, P, j0, count), codegen
+
+
 def _interleave_code(M):
     """The code of ``interleave{M}``.
 
