@@ -68,6 +68,35 @@ def test_other_layers_keep_im2col(k, channels):
                    np.float64)[1], 16) is None           # (transposed: direct kernel)
 
 
+@pytest.mark.parametrize("transposed, d, k, phases_per_tile", [
+    (False, 2, 3, 25), (False, 2, 5, 49), (False, 2, 4, 36), (False, 1, 3, 7),
+    (True, 2, 5, 49), (True, 1, 5, 7)])
+def test_products_skip_the_phases_whose_weights_are_zero(transposed, d, k, phases_per_tile):
+    """Each point's products run over the rows of ``K`` in its span only
+    (``Plans.spans``): every weight outside a span is zero, and the spans
+    hold no more phases than the points where some weight is not zero --
+    the minimal products of each phase's box (k = 3, stride 2: phases of
+    2x2, 2x1, 1x2 and 1x1 taps, 9 + 6 + 6 + 4 of 9 points each; full boxes,
+    k = 4: 4 x 9; in 1-D, F(3, 2), 4 + 3 of 4 points)."""
+    rng = np.random.default_rng(k)
+    w = rng.standard_normal((16, 16) + (k,) * d)
+    cls = {(False, 1): pnn.Conv1d, (False, 2): pnn.Conv2d, (True, 1): pnn.ConvTranspose1d,
+           (True, 2): pnn.ConvTranspose2d}[transposed, d]
+    pm = cls(w, stride=2, padding=1).polyphase()
+    plans = gemm._winograd_plans(pm, np.float64, gemm._plan(pm, np.float64)[1], 16)
+    assert plans is not None
+    total = 0
+    for (qs, _, U, _), spans in zip(plans, plans.spans):
+        nonzero = (U != 0).reshape(U.shape[0], -1, qs.size, 16).any(axis=(1, 3))
+        for p, (k0, k1) in enumerate(spans):
+            rows = np.zeros(U.shape[2], bool)
+            rows[k0:k1] = True
+            assert not U[p][:, ~rows].any()
+            assert k1 - k0 == 16 * nonzero[p].sum()        # (no zero phase inside)
+            total += (k1 - k0) // 16
+    assert total == phases_per_tile
+
+
 @pytest.mark.parametrize("d, k, stride", [(2, 3, 2), (1, 3, 2), (1, 4, 3), (1, 5, 3)])
 def test_strided_layers_with_partial_boxes_take_the_winograd_route(d, k, stride):
     """Input phases whose taps lie in boxes of two without filling them run

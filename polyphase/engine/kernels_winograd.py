@@ -471,8 +471,10 @@ def _edge_out2(m, row, b, B1, B2, blo1, bhi1, blo2, bhi2, L1, L2, s1, s2, img):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def products(UT, v, m, n, check):
-    """``m[p, r, t] = sum_k U[p, r, k] * v[p, k, t]`` for the tiles ``t < n``:
+def products(UT, v, m, n, check, span):
+    """``m[p, r, t] = sum_k U[p, r, k] * v[p, k, t]`` for the tiles ``t < n``,
+    over the rows ``span[p, 0] <= k < span[p, 1]`` (the others' weights are
+    zero, :func:`.winograd._spans`):
     the Winograd products of a chunk, from ``UT = U.transpose(0, 2, 1)``
     (points, K, R), C-contiguous, and the scratch planes ``v`` (points, K',
     w) and ``m`` (points, R', w).  ``R`` is a multiple of 4; ``n`` below one
@@ -496,7 +498,7 @@ def products(UT, v, m, n, check):
             for r in range(R):
                 for t in range(n):
                     m[p, r, t] = 0
-                for k in range(K):
+                for k in range(span[p, 0], span[p, 1]):
                     u = UT[p, k, r]
                     for t in range(n):
                         m[p, r, t] += u * v[p, k, t]
@@ -506,20 +508,22 @@ def products(UT, v, m, n, check):
     # plain loop took N4 C256 -> 128 8x8 k4 s2 transposed ~4x longer)
     W = B if n >= B else G
     for p in range(P):
+        k0, nk = span[p, 0], span[p, 1] - span[p, 0]
         for r0 in range(0, R, 4):
             for t in range(0, n, W):
                 t0 = imin(t, n - W)
+                xo, do = p * vplane + k0 * vrow + t0, (p * K + k0) * R + r0
                 if W == B:
-                    simd.rows_fma4x4(vf, p * vplane + t0, vrow, uf, p * K * R + r0, R, K,
+                    simd.rows_fma4x4(vf, xo, vrow, uf, do, R, nk,
                                      mf, p * mplane + r0 * mrow + t0, mrow, check, False)
                 else:
-                    simd.rows_fma4x1(vf, p * vplane + t0, vrow, uf, p * K * R + r0, R, K,
+                    simd.rows_fma4x1(vf, xo, vrow, uf, do, R, nk,
                                      mf, p * mplane + r0 * mrow + t0, mrow, check, False)
 
 
 @njit(cache=True, nogil=True)
 def chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, first, last, width, cp, v, UT, m,
-            phases, cout, planes, L1, L2, crop1, crop2, nb1, nb2, out, check):
+            phases, cout, planes, L1, L2, crop1, crop2, nb1, nb2, out, check, spans):
     """The chunks of tiles ``[first, last)`` of a 2-D layer's entries that
     share their input phases (:func:`.winograd.run2`): :func:`transform_input2`,
     then per entry ``e`` :func:`products` with ``UT[e]`` and
@@ -533,14 +537,14 @@ def chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, first, last, width, cp, v, 
         transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp)
         for e in range(E):
             me = m[P * e:P * e + P]
-            products(UT[e], v[e], me, n, check)
+            products(UT[e], v[e], me, n, check, spans[e])
             transform_output2(me, R, n, phases[e], cout, planes, L1, L2, crop1, crop2, nb1,
                               nb2, nt1, nt2, t0, out)
 
 
 @njit(cache=True, nogil=True)
 def chunks1(x, off, jmin, M, nt, first, last, width, cp, v, UT, m, phase0, L, crop, nb, out,
-            check, T):
+            check, T, span):
     """The chunks of tiles ``[first, last)`` of one entry of a 1-D layer
     (:func:`.winograd.run1`): :func:`transform_input1`, :func:`products` and
     :func:`transform_output1` in one call (see :func:`chunks2`); ``v`` and
@@ -549,5 +553,5 @@ def chunks1(x, off, jmin, M, nt, first, last, width, cp, v, UT, m, phase0, L, cr
     for t0 in range(first, last, width):
         n = imin(width, last - t0)
         transform_input1(x, off, jmin, M, nt, t0, n, v, cp)
-        products(UT, v, m, n, check)
+        products(UT, v, m, n, check, span)
         transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out, T)

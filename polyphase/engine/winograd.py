@@ -187,10 +187,56 @@ def plan(taps, W, cin, partial=False, box=2):
     g = g.reshape((box,) * d + (R, qs.size * cin))
     G = G3 if box == 3 else _G[d]
     U = np.einsum("xu,yv,uvrc->xyrc", G, G, g) if d == 2 else np.einsum("xu,urc->xrc", G, g)
-    U = np.ascontiguousarray(U.reshape(-1, R, qs.size * cin).astype(W.dtype))
+    U = U.reshape(-1, R, qs.size, cin)
+    order = _phase_order(_nonzero_phases(U))
+    qs, kmin = qs[order], kmin[order]
+    U = np.ascontiguousarray(U[:, :, order].reshape(-1, R, qs.size * cin).astype(W.dtype))
     UT = np.ascontiguousarray(U.transpose(0, 2, 1)) \
         if U.dtype.kind == "f" and R % 4 == 0 else None
     return qs, kmin, U, UT
+
+
+def _nonzero_phases(U):
+    """``(points, n_q)``: whether input phase ``q``'s weights at a point are
+    not all zero (``U`` of shape ``(points, R, n_q, C_in)``)."""
+    return (U != 0).any(axis=(1, 3))
+
+
+def _spans(nonzero):
+    """Per point, the first and one past the last input phase with weights
+    there, ``(points, 2)`` (``(0, 0)`` for none): the rows of the stacked
+    products a point needs (:func:`.kernels_winograd.products`)."""
+    spans = np.zeros((nonzero.shape[0], 2), dtype=np.int64)
+    for p, row in enumerate(nonzero):
+        on = np.flatnonzero(row)
+        if on.size:
+            spans[p] = on[0], on[-1] + 1
+    return spans
+
+
+def _phase_order(nonzero):
+    """An order of the input phases whose :func:`_spans` hold the fewest
+    phases in all, the given order where no other does better (up to four
+    phases tried in every order).
+
+    A phase whose taps do not fill its box has zero weights at some points
+    of the transformed tile: a strided 3x3 layer's four phases, whose taps
+    are 2x2, 2x1, 1x2 and 1x1, have nonzero weights at 9, 6, 6 and 4 of the
+    9 points, 25 products per tile where the full boxes take 36.  The
+    products skip the rows of the phases outside a point's span, so the
+    phases go in an order where each point's nonzero ones are neighbours
+    (2x1, 2x2, 1x2, 1x1 there)."""
+    nq = nonzero.shape[1]
+    best = np.arange(nq)
+    if nq > 4:
+        return best
+    import itertools
+    cost = int(np.diff(_spans(nonzero)).sum())
+    for order in itertools.permutations(range(nq)):
+        c = int(np.diff(_spans(nonzero[:, list(order)])).sum())
+        if c < cost:
+            best, cost = np.array(order), c
+    return best
 
 
 def _tiles(points, cz, R, n, dtype, entries=1):
@@ -225,13 +271,19 @@ def _tile_shapes(points, cz, R, n, dtype, entries=1):
 
 class Plans(list):
     """:func:`plan` of every entry of a GEMM plan, all with boxes of ``box``
-    delays, and ``stacked``: the entries' ``UT`` in one array ``(entries,
-    points, K, R)`` when they read the same input phases and have equal
-    shapes (else None), for :func:`.kernels_winograd.chunks2`."""
+    delays, ``spans``: per entry and point the rows of ``K`` whose weights
+    are not all zero (:func:`_spans`), and ``stacked``: the entries' ``UT``
+    in one array ``(entries, points, K, R)`` when they read the same input
+    phases and have equal shapes (else None), for
+    :func:`.kernels_winograd.chunks2`."""
 
     def __init__(self, plans, box=2):
         super().__init__(plans)
         self.box = box
+        # (entries, points, 2): the rows of each point's products, in K
+        # (:func:`_spans` of the phases, times C_in)
+        self.spans = np.stack([_spans(_nonzero_phases(U.reshape(U.shape[:2] + (q.size, -1))))
+                               * (U.shape[2] // q.size) for q, _, U, _ in plans])
         self.stacked = None
         first = plans[0]
         if all(p[3] is not None and p[3].shape == first[3].shape
@@ -288,16 +340,18 @@ def _chunk_width(ntiles, fits):
     return min(ntiles, max(64, fits - fits % 64))
 
 
-def _products(U, UT, v, vn, m, mn, n):
+def _products(U, UT, span, v, vn, m, mn, n):
     """``mn = U @ vn`` for a chunk of ``n`` tiles: in registers by
-    :func:`.kernels_winograd.products` where the plan has ``UT`` and there
-    are four vectors of tiles or more, else by BLAS."""
+    :func:`.kernels_winograd.products` (rows ``span`` of ``K`` per point)
+    where the plan has ``UT`` and there are four vectors of tiles or more,
+    else by BLAS."""
     from . import kernels_winograd as kw
     if UT is not None and n >= 256 // U.itemsize:
         # (rows_fma4x4 adds value - value of its outputs to ``check``, which
         # is not read here: BLAS's products would not say either)
         from .scratch import scratch
-        kw.products(UT, v, m, n, scratch("winograd-check", (64 // U.itemsize,), U.dtype))
+        kw.products(UT, v, m, n, scratch("winograd-check", (64 // U.itemsize,), U.dtype),
+                    span)
     else:
         np.matmul(U, vn, out=mn)
 
@@ -489,14 +543,14 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
             # all chunks in one numba call
             v, m = scratch("winograd-v", vshape, x.dtype), scratch("winograd-m", mshape, x.dtype)
             kw.chunks1(x, off, jmin, M, nt, first, last, width, cp, v[0], UT, m, phase0, L,
-                       crop, nb, out, check, tile(1, plans.box))
+                       crop, nb, out, check, tile(1, plans.box), plans.spans[entry])
             continue
         cz, R = U.shape[2], U.shape[1]
         for t0 in range(first, last, width):
             n = min(width, last - t0)
             v, vn, m, mn = _tiles(4, cz, R, n, x.dtype)
             kw.transform_input1(x, off, jmin, M, nt, t0, n, v[0], cp)
-            _products(U, UT, v[0], vn[0], m, mn, n)
+            _products(U, UT, plans.spans[entry], v[0], vn[0], m, mn, n)
             kw.transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out, tile(1, plans.box))
 
 
@@ -569,14 +623,15 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
                          x.dtype)
     check = scratch("winograd-check", (64 // x.itemsize,), x.dtype)
     points = plans[0][2].shape[0]
-    for group, off1, off2, cp_shape, margin, width, UT, phases, vshape, mshape in groups:
+    for group, off1, off2, cp_shape, margin, width, UT, spans, phases, vshape, mshape \
+            in groups:
         cp = scratch("winograd-columns", cp_shape, x.dtype)
         if UT is not None:
             # all chunks in one numba call
             v, m = scratch("winograd-v", vshape, x.dtype), scratch("winograd-m", mshape, x.dtype)
             kw.chunks2(x, off1, off2, margin, M[0], M[1], nt1, nt2, first, last, width, cp,
                        v, UT, m, phases, cout, target is not out, L[0], L[1], crop[0],
-                       crop[1], nb[0], nb[1], target, check)
+                       crop[1], nb[0], nb[1], target, check, spans)
             continue
         E, cz = len(group), plans[group[0]][2].shape[2]
         R = max(plans[e][2].shape[1] for e in group)
@@ -587,7 +642,7 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
             for i, e in enumerate(group):
                 U, UT = plans[e][2], plans[e][3]
                 me = m[points * i:points * (i + 1)]
-                _products(U, UT, v[i], vn[i], me,
+                _products(U, UT, spans[i], v[i], vn[i], me,
                           mn[points * i:points * (i + 1), :U.shape[1]], n)
                 kw.transform_output2(me, U.shape[1], n, phases[i], cout,
                                      target is not out, L[0], L[1], crop[0], crop[1], nb[0],
@@ -631,5 +686,5 @@ def _setup2(plans, lanes, b0, M, pre, nb, chunk_bytes, part, dtype):
         cp_shape, margin = _column_phases(off1, off2, M, nt1, nt2, width, A)
         phases = np.array([0 if len(plans) == 1 else e for e in group], dtype=np.int64)
         groups.append((group, off1, off2, cp_shape, margin, width, _stacked(plans, group),
-                       phases) + _tile_shapes(points, cz, R, width, dtype, E))
+                       plans.spans[group], phases) + _tile_shapes(points, cz, R, width, dtype, E))
     return nt1, nt2, first, last, groups
