@@ -70,19 +70,22 @@ def test_other_layers_keep_im2col(k, channels):
 
 @pytest.mark.parametrize("transposed, d, k, phases_per_tile", [
     (False, 2, 3, 25), (False, 2, 5, 49), (False, 2, 4, 36), (False, 1, 3, 7),
-    (True, 2, 5, 49), (True, 1, 5, 7)])
+    (True, 2, 5, 49), (True, 1, 5, 7), (False, 2, (4, 3), 49), (False, 2, (5, 4), 81)])
 def test_products_skip_the_phases_whose_weights_are_zero(transposed, d, k, phases_per_tile):
     """Each point's products run over the rows of ``K`` in its span only
     (``Plans.spans``): every weight outside a span is zero, and the spans
     hold no more phases than the points where some weight is not zero --
     the minimal products of each phase's box (k = 3, stride 2: phases of
     2x2, 2x1, 1x2 and 1x1 taps, 9 + 6 + 6 + 4 of 9 points each; full boxes,
-    k = 4: 4 x 9; in 1-D, F(3, 2), 4 + 3 of 4 points)."""
+    k = 4: 4 x 9; in 1-D, F(3, 2), 4 + 3 of 4 points).  ``(k, stride)``
+    for strides other than 2: nine phases of four kinds (k = 4, stride 3:
+    one of 2x2 taps, two each of 2x1 and 1x2, four of 1x1), 49 of 81."""
+    k, stride = k if isinstance(k, tuple) else (k, 2)
     rng = np.random.default_rng(k)
     w = rng.standard_normal((16, 16) + (k,) * d)
     cls = {(False, 1): pnn.Conv1d, (False, 2): pnn.Conv2d, (True, 1): pnn.ConvTranspose1d,
            (True, 2): pnn.ConvTranspose2d}[transposed, d]
-    pm = cls(w, stride=2, padding=1).polyphase()
+    pm = cls(w, stride=stride, padding=1).polyphase()
     plans = gemm._winograd_plans(pm, np.float64, gemm._plan(pm, np.float64)[1], 16)
     assert plans is not None
     total = 0
@@ -97,19 +100,26 @@ def test_products_skip_the_phases_whose_weights_are_zero(transposed, d, k, phase
     assert total == phases_per_tile
 
 
-@pytest.mark.parametrize("d, k, stride", [(2, 3, 2), (1, 3, 2), (1, 4, 3), (1, 5, 3)])
+PARTIAL_BOXES = [(2, 3, 2), (1, 3, 2), (1, 4, 3), (1, 5, 3), (2, 4, 3), (2, 5, 4)]
+
+
+@pytest.mark.parametrize("d, k, stride", PARTIAL_BOXES)
 def test_strided_layers_with_partial_boxes_take_the_winograd_route(d, k, stride):
     """Input phases whose taps lie in boxes of two without filling them run
-    with zero weights in the rest, as long as the products per output are
-    no more than the taps (k = 3, stride 2: 9 products for 9 taps in 2-D)."""
-    w = np.ones((16, 16) + (k,) * d)
-    pm = (pnn.Conv1d if d == 1 else pnn.Conv2d)(w, stride=stride).polyphase()
+    with zero weights in the rest, as long as the products that are not zero
+    are at most 85 % of the taps' (k = 3, stride 2: 25 products for 36 in
+    2-D; k = 5, stride 4: 81 for 100); not 1-D k = 5 at stride 4 (13 for
+    15)."""
+    cls = pnn.Conv1d if d == 1 else pnn.Conv2d
+    pm = cls(np.ones((16, 16) + (k,) * d), stride=stride).polyphase()
     G, plan = gemm._plan(pm, np.float64)
     assert gemm._winograd_plans(pm, np.float64, plan, 16) is not None
+    pm = pnn.Conv1d(np.ones((16, 16, 5)), stride=4).polyphase()
+    assert gemm._winograd_plans(pm, np.float64, gemm._plan(pm, np.float64)[1], 16) is None
 
 
 @settings(max_examples=40, deadline=None)
-@given(case=st.sampled_from([(2, 3, 2), (1, 3, 2), (1, 4, 3), (1, 5, 3)]),
+@given(case=st.sampled_from(PARTIAL_BOXES),
        n=st.integers(1, 3), c=st.sampled_from([16, 24]), size=st.integers(1, 30),
        padding=st.integers(0, 3), seed=st.integers(0, 99))
 def test_partial_boxes_match_brute_force(case, n, c, size, padding, seed):

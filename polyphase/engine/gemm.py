@@ -433,13 +433,18 @@ def _winograd_plans(pm, dtype, plan, cin):
         # (:func:`.winograd.plan`): the same or fewer multiply-adds than
         # im2col, in the faster products (one thread: conv1d N8 C64 k3 s2
         # 8.0-8.4 -> 5.4-5.6 ms, 0.64 -> 0.95x torch; conv2d 64x64 11.1-11.3
-        # -> 8.8-9.0 ms; two threads 1.35-2x).  Not for transposed layers,
-        # whose phases would multiply more zeros than the direct kernel.
-        # Phases whose taps need boxes of 3 delays (k3 stride 1, k5 or k6
-        # stride 2) run F(2, 3) / F(2x2, 3x3), all entries alike (one box for
-        # all the planes of a call); where the taps of a transposed layer's
-        # phase do not fill the box it pays no more products than its taps
-        # either.
+        # -> 8.8-9.0 ms; two threads 1.35-2x).  The products skip the phases
+        # whose weights at a point are zero (Plans.spans), which admits
+        # k = 4 at stride 3 and k = 5 at stride 4 (2-D: 49 products per tile
+        # for 64 taps, 81 for 100; N8 C64 48x48 k4 s3, one thread, 6.3-6.6
+        # ms on the direct kernel, 3.8-4.2 ms here; see winograd.MAX_PRODUCTS).
+        # Not for transposed layers: k = 3 at stride 2 would multiply 25
+        # products per tile for 36 taps, and ran 3-8 % slower than the direct
+        # kernel (N8 C64 32x32, 1-D 2048 samples).  Phases whose taps need
+        # boxes of 3 delays (k3 stride 1, k5 or k6 stride 2) run F(2, 3) /
+        # F(2x2, 3x3), all entries alike (one box for all the planes of a
+        # call); where the taps of a transposed layer's phase do not fill the
+        # box it pays no more products than its taps either.
         box = max(2, box_size([entry for entry in plan if entry[0].shape[0]]))
         partial = all(L == 1 for L in pm.ups) or box == 3
         plans = [winograd_plan(taps, W, cin, partial, box) if taps.shape[0] else None

@@ -45,10 +45,11 @@ axis::
               AT = [[1, 1, 1, 0], [0, 1, -1, -1]]
 
 All entries of a layer then take boxes of 3, the taps of a phase that do
-not fill its box with zero weights in the rest, where that costs no more
-products per output than the taps (a 5x5 stride-2 kernel: 16 products for
-25 taps over its four input phases; the 2x2 phase of its transposed layer,
-4 for 4).  Measured against the routes these layers took before (im2col or
+not fill its box with zero weights in the rest.  Such a phase has weights
+at only some points of the transformed tile, and the products skip the
+others (``Plans.spans``): a 5x5 stride-2 kernel multiplies 49 products per
+2x2 tile, where its taps take 100 (the route needs at most
+``MAX_PRODUCTS`` of them).  Measured against the routes these layers took before (im2col or
 the direct kernel), one thread, float32, torch (oneDNN) in the same process
 (one thread): N8 C64 -> 64 32x32 k3 s1 9.7 -> 4.1 ms (torch 6.0); N4 C64 ->
 64 32x32 k5 s2 4.3 -> 2.2 (torch 2.3); N8 C64 -> 128 32x32 k3 s1 16.4 ->
@@ -81,6 +82,15 @@ import numpy as np
 
 from . import machine
 from .pinning import spread
+
+# Winograd's products that are not zero, at most this fraction of the direct
+# sum's (taps times outputs; :func:`plan`).  Boxes that their taps fill only
+# in part save few products or none, and the transforms then cost more than
+# they save: k = 2 at stride 2 (one tap a phase) saves none; conv1d N8 C64
+# 4096 k5 s4 (13 products for 15) ran 6-8 % slower than the direct kernel,
+# one thread, while 2-D k5 s4 (81 for 100) ran 15-20 % faster and k4 s3 (49
+# for 64) 1.5x.  Full boxes multiply 4/9 (F(2x2, 3x3)) to 2/3 (F(3, 2)).
+MAX_PRODUCTS = 0.85
 
 # Only worth it when the products are large enough for BLAS to run near peak:
 # below this many input channels (times input phases) and output rows the
@@ -152,8 +162,10 @@ def plan(taps, W, cin, partial=False, box=2):
     ``(1, R, T * C_in)`` (one channel group).  Applies for ``d`` = 1 or 2 when
     the taps of each input phase are exactly a full box of ``box`` delays per
     axis (2, or 3: F(2, 3), F(2x2, 3x3)), or with ``partial`` lie in one
-    (the box's other weights zero) and the products per output, ``(m + box -
-    1)**d / m**d`` per input phase for F(m, box), are no more than the taps.
+    (the box's other weights zero).  Either way the products per output
+    that are not zero (:func:`_product_count`: the points where a phase's
+    taps give weights, at most ``(m + box - 1)**d / m**d`` per phase for
+    F(m, box)) must be at most ``MAX_PRODUCTS`` of the taps.
     Returns ``(qs, kmin, U, UT)``: the input phases, each box's smallest
     delays, the transformed weights ``U`` of shape ``(points, R, n_q * C_in)``
     and ``UT``, ``U`` transposed to ``(points, n_q * C_in, R)`` for the
@@ -168,11 +180,10 @@ def plan(taps, W, cin, partial=False, box=2):
     if qs.size * cin < MIN_CHANNELS or R < MIN_CHANNELS:
         return None
     m = tile(d, box)
-    if partial and (m + box - 1) ** d * qs.size > taps.shape[0] * m ** d:
-        return None     # (more products per output than the direct sum's taps)
     We = W[0].reshape(R, taps.shape[0], cin)
     kmin = np.zeros((qs.size, d), dtype=np.int64)
     g = np.zeros((box,) * d + (R, qs.size, cin), dtype=W.dtype)
+    at = np.zeros((box,) * d + (qs.size,), dtype=bool)        # where taps are
     for iq, q in enumerate(qs):
         sel = np.flatnonzero(taps[:, 0] == q)
         k = taps[sel, 1:]
@@ -184,22 +195,22 @@ def plan(taps, W, cin, partial=False, box=2):
         for t, kt in zip(sel, k):
             # a tap of delay k reads the tile at offset box - 1 - (k - lo) on each axis
             g[tuple(box - 1 - (kt - lo)) + (slice(None), iq)] = We[:, t]
+            at[tuple(box - 1 - (kt - lo)) + (iq,)] = True
     g = g.reshape((box,) * d + (R, qs.size * cin))
     G = G3 if box == 3 else _G[d]
     U = np.einsum("xu,yv,uvrc->xyrc", G, G, g) if d == 2 else np.einsum("xu,urc->xrc", G, g)
     U = U.reshape(-1, R, qs.size, cin)
-    order = _phase_order(_nonzero_phases(U))
+    # the points where each phase's taps give weights (whatever their values)
+    nonzero = (np.einsum("xu,yv,uvq->xyq", abs(G), abs(G), at) if d == 2 else
+               np.einsum("xu,uq->xq", abs(G), at)).reshape(-1, qs.size) > 0
+    order = _phase_order(nonzero)
+    if _product_count(nonzero[:, order]) > MAX_PRODUCTS * taps.shape[0] * m ** d:
+        return None
     qs, kmin = qs[order], kmin[order]
     U = np.ascontiguousarray(U[:, :, order].reshape(-1, R, qs.size * cin).astype(W.dtype))
     UT = np.ascontiguousarray(U.transpose(0, 2, 1)) \
         if U.dtype.kind == "f" and R % 4 == 0 else None
     return qs, kmin, U, UT
-
-
-def _nonzero_phases(U):
-    """``(points, n_q)``: whether input phase ``q``'s weights at a point are
-    not all zero (``U`` of shape ``(points, R, n_q, C_in)``)."""
-    return (U != 0).any(axis=(1, 3))
 
 
 def _spans(nonzero):
@@ -214,10 +225,17 @@ def _spans(nonzero):
     return spans
 
 
+def _product_count(nonzero):
+    """Products per tile (each a ``C_out x C_in`` block): the phases in the
+    :func:`_spans` of all points."""
+    return int(np.diff(_spans(nonzero)).sum())
+
+
 def _phase_order(nonzero):
     """An order of the input phases whose :func:`_spans` hold the fewest
-    phases in all, the given order where no other does better (up to four
-    phases tried in every order).
+    phases in all, the given order where no other does better.  Phases
+    whose weights are zero at the same points go together, and the orders
+    of up to six such kinds are all tried.
 
     A phase whose taps do not fill its box has zero weights at some points
     of the transformed tile: a strided 3x3 layer's four phases, whose taps
@@ -226,16 +244,17 @@ def _phase_order(nonzero):
     products skip the rows of the phases outside a point's span, so the
     phases go in an order where each point's nonzero ones are neighbours
     (2x1, 2x2, 1x2, 1x1 there)."""
-    nq = nonzero.shape[1]
-    best = np.arange(nq)
-    if nq > 4:
-        return best
     import itertools
-    cost = int(np.diff(_spans(nonzero)).sum())
-    for order in itertools.permutations(range(nq)):
-        c = int(np.diff(_spans(nonzero[:, list(order)])).sum())
+    nq = nonzero.shape[1]
+    best, cost = np.arange(nq), _product_count(nonzero)
+    kinds, kind = np.unique(nonzero.T, axis=0, return_inverse=True)
+    if len(kinds) > 6:
+        return best
+    for kinds_order in itertools.permutations(range(len(kinds))):
+        order = np.concatenate([np.flatnonzero(kind.ravel() == k) for k in kinds_order])
+        c = _product_count(nonzero[:, order])
         if c < cost:
-            best, cost = np.array(order), c
+            best, cost = order, c
     return best
 
 
@@ -282,8 +301,9 @@ class Plans(list):
         self.box = box
         # (entries, points, 2): the rows of each point's products, in K
         # (:func:`_spans` of the phases, times C_in)
-        self.spans = np.stack([_spans(_nonzero_phases(U.reshape(U.shape[:2] + (q.size, -1))))
-                               * (U.shape[2] // q.size) for q, _, U, _ in plans])
+        self.spans = np.stack([
+            _spans((U.reshape(U.shape[:2] + (q.size, -1)) != 0).any(axis=(1, 3)))
+            * (U.shape[2] // q.size) for q, _, U, _ in plans])
         self.stacked = None
         first = plans[0]
         if all(p[3] is not None and p[3].shape == first[3].shape
