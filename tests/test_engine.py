@@ -265,8 +265,10 @@ def test_split_run_splits_rows_of_one_to_four_phases_or_says_it_did_not(dtype):
     lanes = 64 // np.dtype(dtype).itemsize
     for M in range(1, 6):
         for count in sorted({1, lanes - 1, lanes, lanes + 1, 2 * lanes, 3 * lanes + 5}):
-            src = (rng.standard_normal(M * count + 3) * (1 + 1j)).astype(dtype) \
-                if np.dtype(dtype).kind == "c" else rng.standard_normal(M * count + 3).astype(dtype)
+            src = rng.standard_normal(M * count + 3)
+            if np.dtype(dtype).kind == "c":
+                src = src * (1 - 2j)
+            src = src.astype(dtype)
             expected = src[:M * count].reshape(count, M).T
             big = np.full((M + 2, 3, count + 9), np.nan, dtype)
             for P in (np.full((M, count + 4), np.nan, dtype), big[1:M + 1, 1]):

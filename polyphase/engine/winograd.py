@@ -49,9 +49,10 @@ not fill its box with zero weights in the rest.  Such a phase has weights
 at only some points of the transformed tile, and the products skip the
 others (``Plans.spans``): a 5x5 stride-2 kernel multiplies 49 products per
 2x2 tile, where its taps take 100 (the route needs at most
-``MAX_PRODUCTS`` of them).  Measured against the routes these layers took before (im2col or
-the direct kernel), one thread, float32, torch (oneDNN) in the same process
-(one thread): N8 C64 -> 64 32x32 k3 s1 9.7 -> 4.1 ms (torch 6.0); N4 C64 ->
+``MAX_PRODUCTS`` of them).  Measured against the routes these layers took
+before (im2col or the direct kernel), one thread, float32, torch (oneDNN)
+in the same process (one thread): N8 C64 -> 64 32x32 k3 s1 9.7 -> 4.1 ms
+(torch 6.0); N4 C64 ->
 64 32x32 k5 s2 4.3 -> 2.2 (torch 2.3); N8 C64 -> 128 32x32 k3 s1 16.4 ->
 7.0; N4 C32 -> 32 32x32 k5 s2 transposed 3.3 -> 3.0 (torch 3.2).  In 1-D
 (N8 C64 -> 64, 4096 samples): k3 s1 11.1 -> 7.1 ms (torch 9.9); k5 s2 12.1
