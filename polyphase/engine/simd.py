@@ -498,21 +498,30 @@ def _phases(builder, vectors, M, count, per):
     return [_phase(b, v, M, m, count, per) for m in range(M)]
 
 
+def _split_step(b, src_v, dst_v, M, S, D, P, loads=None, stores=None):
+    """One vector of each of the ``M`` phases of the ``M`` vectors of
+    ``src_v`` from element ``S``, stored from element ``D`` of ``dst_v``,
+    phase ``m`` at ``D + m*P``; ``loads`` (one mask per vector) and
+    ``stores`` (one mask) for the end of a row."""
+    n, per = src_v.count, src_v.per
+    loads = loads or [None] * M
+    v = [src_v.load(_offset(b, S, m, ir.Constant(S.type, n)), loads[m]) for m in range(M)]
+    for m, value in enumerate(_phases(b, v, M, n, per)):
+        dst_v.store(value, _offset(b, D, m, P), stores)
+
+
 def _deinterleave_code(M, part):
     """The code of ``deinterleave{M}`` (``part``: of ``deinterleave{M}_part``)."""
     def codegen(context, builder, sig, args):
         _, S, _, D, P = args[:5]
         src_v, dst_v = _arrays(context, builder, sig, args, 0, 2)
         b, n, per = builder, src_v.count, src_v.per
-        loads, stores = [None] * M, None
+        loads, stores = None, None
         if part:
             # the first count elements of each phase: the first M*count of src
             loads = _spread(b, args[5], M, n, per)
             stores = _first(b, args[5], n, per)
-        v = [src_v.load(_offset(b, S, m, ir.Constant(S.type, n)), loads[m]) for m in range(M)]
-        phases = _phases(b, v, M, n, per)
-        for m, value in enumerate(phases):
-            dst_v.store(value, _offset(b, D, m, P), stores)
+        _split_step(b, src_v, dst_v, M, S, D, P, loads, stores)
         return context.get_dummy_value()
     return codegen
 
@@ -568,7 +577,7 @@ def split_run(typingctx, src, M, P, j0, count):
     def codegen(context, builder, sig, args):
         b = builder
         src_v, dst_v = _arrays(context, b, sig, args, 0, 2)
-        n, per = src_v.count, src_v.per
+        n = src_v.count
         Mv, J0, COUNT = (context.cast(b, args[k], sig.args[k], types.int64) for k in (1, 3, 4))
         i64 = Mv.type
         size = ir.Constant(i64, context.get_abi_sizeof(context.get_data_type(src.dtype)))
@@ -590,11 +599,8 @@ def split_run(typingctx, src, M, P, j0, count):
                     with cgutils.for_range(b, vectors) as loop:
                         t = b.mul(loop.index, ir.Constant(i64, n))
                         t = b.select(b.icmp_signed("<", t, last), t, last)
-                        at = b.mul(t, ir.Constant(i64, M_))
-                        v = [src_v.load(b.add(at, ir.Constant(i64, m * n))) for m in range(M_)]
-                        d = b.add(J0, t)
-                        for m, value in enumerate(_phases(b, v, M_, n, per)):
-                            dst_v.store(value, _offset(b, d, m, step))
+                        _split_step(b, src_v, dst_v, M_, b.mul(t, ir.Constant(i64, M_)),
+                                    b.add(J0, t), step)
         return ok
 
     return types.boolean(src, M, P, j0, count), codegen

@@ -74,6 +74,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import math
 import os
 import threading
@@ -245,7 +246,6 @@ def _phase_order(nonzero):
     products skip the rows of the phases outside a point's span, so the
     phases go in an order where each point's nonzero ones are neighbours
     (2x1, 2x2, 1x2, 1x1 there)."""
-    import itertools
     nq = nonzero.shape[1]
     best, cost = np.arange(nq), _product_count(nonzero)
     kinds, kind = np.unique(nonzero.T, axis=0, return_inverse=True)
