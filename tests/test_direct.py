@@ -31,6 +31,20 @@ def brute_conv2d(x, w, stride, padding):
     return np.einsum("ncijkl,ockl->noij", win[:, :, ::stride, ::stride], w)
 
 
+def record_direct(monkeypatch):
+    """The calls of both direct routes: through the product
+    (``_direct_products``) and straight into the output (``_direct_rows_into``)."""
+    calls = record_calls(monkeypatch, gemm, "_direct_products")
+    real = gemm._direct_rows_into
+
+    def recording(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(gemm, "_direct_rows_into", recording)
+    return calls
+
+
 @pytest.fixture
 def one_thread(monkeypatch):
     """Every call serial (the parallel groups are tested on their own)."""
@@ -75,7 +89,7 @@ def test_direct_matches_brute_force(d, n, cin, cout, size, k, stride, padding, s
         "strided-24-channels", "conv1d-s3-32-channels"])
 def test_direct_route_runs_and_equals_im2col(cls, wshape, kw, shape, one_thread,
                                              monkeypatch):
-    calls = record_calls(monkeypatch, gemm, "_direct_products")
+    calls = record_direct(monkeypatch)
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape)
     layer = cls(rng.standard_normal(wshape), **kw)
@@ -99,7 +113,7 @@ def test_direct_windows_equal_im2col(mode, stride, one_thread, monkeypatch):
     x = rng.standard_normal((3, 7, 6))
     for op in (pnn.Conv2d(rng.standard_normal((8, 3, 3, 2)), stride=stride),
                pnn.ConvTranspose2d(rng.standard_normal((3, 8, 3, 2)), stride=stride)):
-        calls = record_calls(monkeypatch, gemm, "_direct_products")
+        calls = record_direct(monkeypatch)
         got = op(x, mode=mode, channel_axis=0)
         assert calls
         with monkeypatch.context() as m:
@@ -111,7 +125,7 @@ def test_direct_windows_equal_im2col(mode, stride, one_thread, monkeypatch):
 def test_where_the_direct_route_does_not_apply(one_thread, monkeypatch):
     """Groups, complex data, strided layers with many channels, and forced
     im2col keep BLAS."""
-    calls = record_calls(monkeypatch, gemm, "_direct_products")
+    calls = record_direct(monkeypatch)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 16, 9, 9))
     pnn.conv2d(x, rng.standard_normal((16, 8, 3, 3)), padding=1, groups=2)
@@ -124,12 +138,14 @@ def test_where_the_direct_route_does_not_apply(one_thread, monkeypatch):
     assert len(calls) == 1
 
 
-@pytest.mark.parametrize("cls, wshape, kw, shape", [
-    (pnn.ConvTranspose2d, (16, 3, 4, 4), dict(stride=2, padding=1), (4, 16, 20, 19)),
-    (pnn.Conv2d, (16, 8, 3, 3), dict(padding=1), (3, 8, 25, 21)),
-    (pnn.Conv1d, (8, 8, 3), dict(padding=1), (2, 8, 3000)),
-], ids=["convT2d-to-rgb", "conv2d-s1", "conv1d-s1"])
-def test_direct_parallel_groups_equal_the_serial_kernel(cls, wshape, kw, shape,
+@pytest.mark.parametrize("cls, wshape, kw, shape, kernel", [
+    (pnn.ConvTranspose2d, (16, 3, 4, 4), dict(stride=2, padding=1), (4, 16, 20, 19),
+     "run_jobs"),
+    (pnn.Conv2d, (16, 8, 3, 3), dict(padding=1), (3, 8, 25, 30), "run_rows"),
+    (pnn.Conv2d, (16, 8, 3, 3), dict(padding=1), (3, 8, 25, 21), "run_jobs"),
+    (pnn.Conv1d, (8, 8, 3), dict(padding=1), (2, 8, 3000), "run_rows"),
+], ids=["convT2d-to-rgb", "conv2d-s1", "conv2d-s1-short-rows", "conv1d-s1"])
+def test_direct_parallel_groups_equal_the_serial_kernel(cls, wshape, kw, shape, kernel,
                                                        monkeypatch):
     """With two threads the column chunks run in parallel groups
     (:func:`polyphase.engine.groups.run`): the same compiled kernel on
@@ -142,7 +158,7 @@ def test_direct_parallel_groups_equal_the_serial_kernel(cls, wshape, kw, shape,
     x = rng.standard_normal(shape).astype(np.float32)
     layer = cls(rng.standard_normal(wshape).astype(np.float32), **kw)
     parallel = []
-    calls = record_jobs(monkeypatch, kernels_direct, "run_jobs", parallel=parallel)
+    calls = record_jobs(monkeypatch, kernels_direct, kernel, parallel=parallel)
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1)
     old = numba.get_num_threads()
     numba.set_num_threads(2)
@@ -153,7 +169,7 @@ def test_direct_parallel_groups_equal_the_serial_kernel(cls, wshape, kw, shape,
     assert parallel and len(parallel) == len(calls)
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
     serial, none = [], []
-    record_jobs(monkeypatch, kernels_direct, "run_jobs", calls=serial, parallel=none)
+    record_jobs(monkeypatch, kernels_direct, kernel, calls=serial, parallel=none)
     np.testing.assert_array_equal(layer(x), y)
     assert serial and not none
     if cls is pnn.Conv2d:
@@ -161,37 +177,79 @@ def test_direct_parallel_groups_equal_the_serial_kernel(cls, wshape, kw, shape,
         np.testing.assert_allclose(y, ref, rtol=2e-4, atol=2e-4)
 
 
+@pytest.mark.parametrize("block, V, count", [
+    ("rows_fma_taps8x2", 2, None), ("rows_fma_taps8x2_part", 2, 1.5),
+    ("rows_fma_taps8x2_part", 2, 2), ("rows_fma_taps8x1_part", 1, 0.25),
+    ("rows_fma_taps8x1_part", 1, 1)], ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_rows_fma_taps_closed_form(dtype):
-    """The kernel's block (:func:`polyphase.engine.simd.rows_fma_taps8x2`):
-    eight rows of two vectors, summed over taps at arbitrary offsets and
-    channels at a stride, against the same sum in numpy; the outputs around
-    the block stay untouched."""
+def test_rows_fma_taps_closed_form(dtype, block, V, count):
+    """The kernel's blocks (:func:`polyphase.engine.simd.rows_fma_taps8x2`,
+    and the masked ends of rows): eight rows of ``V`` vectors, summed over
+    taps at arbitrary offsets and channels at a stride, against the same sum
+    in numpy; ``count`` (in vectors) columns are stored and the outputs
+    around them stay untouched."""
     from numba import njit
 
     from polyphase.engine import simd
 
-    @njit
-    def block(x, xo, xs, toff, d, do, ds, nc, out, oo, os):
-        simd.rows_fma_taps8x2(x, xo, xs, toff, d, do, ds, nc, out, oo, os)
+    kernel = getattr(simd, block)
+    if count is None:
+        @njit
+        def run(x, xo, xs, toff, d, do, ds, nc, out, oo, os, n):
+            kernel(x, xo, xs, toff, d, do, ds, nc, out, oo, os)
+    else:
+        @njit
+        def run(x, xo, xs, toff, d, do, ds, nc, out, oo, os, n):
+            kernel(x, xo, xs, toff, d, do, ds, nc, out, oo, os, n)
 
     rng = np.random.default_rng(3)
     G = 64 // np.dtype(dtype).itemsize
+    n = V * G if count is None else int(count * G)
     nc, xs, ds = 5, 97, 11
     toff = np.array([0, 3, 41, 2, 7], np.int64)
     x = rng.standard_normal(1000).astype(dtype)
     d = rng.standard_normal(600).astype(dtype)
     out = np.full((12, 3 * G), np.nan, dtype)
     xo, do, os = 5, 2, out.shape[1]
-    block(x, xo, xs, toff, d, do, ds, nc, out.reshape(-1), 2 * os + 1, os)
-    want = np.zeros((8, 2 * G))
+    run(x, xo, xs, toff, d, do, ds, nc, out.reshape(-1), 2 * os + 1, os, n)
+    want = np.zeros((8, n))
     for t in range(toff.size):
         for c in range(nc):
-            row = x[xo + toff[t] + c * xs:][:2 * G].astype(np.float64)
+            row = x[xo + toff[t] + c * xs:][:n].astype(np.float64)
             coef = d[do + (t * nc + c) * ds:][:8].astype(np.float64)
             want += coef[:, None] * row[None, :]
     tol = 1e-4 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(out[2:10, 1:1 + 2 * G], want, rtol=tol, atol=tol)
+    np.testing.assert_allclose(out[2:10, 1:1 + n], want, rtol=tol, atol=tol)
     untouched = np.ones(out.shape, bool)
-    untouched[2:10, 1:1 + 2 * G] = False
+    untouched[2:10, 1:1 + n] = False
     assert np.isnan(out[untouched]).all()
+
+
+@pytest.mark.parametrize("d, width, stride, k, direct", [
+    (2, 14, 1, 3, True), (2, 16, 1, 3, True), (2, 30, 2, 4, True), (2, 40, 1, 3, True),
+    (2, 57, 1, 2, True), (2, 64, 2, 7, True), (1, 300, 1, 3, True), (1, 1000, 3, 5, True),
+    (1, 517, 2, 4, True), (2, 4, 1, 3, False), (2, 17, 2, 4, False)], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layers_that_do_not_upsample_write_their_output_directly(d, width, stride, k, direct,
+                                                                 dtype, one_thread,
+                                                                 monkeypatch):
+    """Strided and stride-1 layers with whole blocks of eight output
+    channels run :func:`polyphase.engine.kernels_direct.run_rows`, which
+    writes the output rows in place: rows of whole blocks of two vectors,
+    of a masked block of two or of one vector at their end, and rows longer
+    than a job's ``CHUNK`` columns, split between jobs.  Rows that would
+    leave much of their last vector empty (``gemm._rows_pay``) go through
+    the product on the grid instead.  Equal to brute force either way."""
+    rows = record_jobs(monkeypatch, kernels_direct, "run_rows")
+    products = record_calls(monkeypatch, gemm, "_direct_products")
+    rng = np.random.default_rng(width)
+    n = width * stride + k - 1 - 2                     # padding 1: width outputs
+    x = rng.standard_normal((3, 3) + (n,) * d).astype(dtype)
+    w = rng.standard_normal((16, 3) + (k,) * d).astype(dtype)
+    f, brute = (pnn.conv1d, brute_conv1d) if d == 1 else (pnn.conv2d, brute_conv2d)
+    got = f(x, w, stride=stride, padding=1)
+    assert got.shape[2:] == (width,) * d and got.dtype == dtype
+    assert (bool(rows), bool(products)) == (direct, not direct)
+    tol = 2e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, brute(x.astype(np.float64), w, stride, 1),
+                               rtol=tol, atol=tol)

@@ -95,3 +95,32 @@ def test_input_origin_shifts_the_view(stride, monkeypatch):
         assert results[-1] is not None
         expected = engine.run(pm, x, np.float64, origin, starts, lengths, method="gemm")
         np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("shape, cout, direct", [
+    ((2, 5, 7, 9), 8, True), ((3, 64, 16, 16), 64, True), ((2, 4, 300), 16, True),
+    ((2, 3, 4, 4), 8, True), ((2, 3, 3, 3), 8, False), ((2, 3, 7, 9), 12, False)], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stride_1_pointwise_reads_the_input_in_place(shape, cout, direct, dtype, monkeypatch):
+    """A 1x1 stride-1 layer whose output channels are whole blocks of eight
+    runs the direct kernel on ``x`` itself, each image's channel planes one
+    row (:func:`polyphase.engine.kernels_direct.run_rows`); planes too
+    short to fill their vectors (9 float32) and other channel counts keep
+    ``np.matmul``.  A transposed (non-contiguous) input keeps it too.  Equal
+    to brute force every way."""
+    from helpers import record_jobs
+
+    from polyphase.engine import kernels_direct
+    rows = record_jobs(monkeypatch, kernels_direct, "run_rows")
+    rng = np.random.default_rng(cout)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((cout, shape[1]) + (1,) * (len(shape) - 2)).astype(dtype)
+    f = pnn.conv1d if len(shape) == 3 else pnn.conv2d
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    got = f(x, w)
+    assert bool(rows) == direct
+    np.testing.assert_allclose(got, brute_pointwise(x, w, 1, 1), rtol=tol, atol=tol)
+    rows.clear()
+    xt = np.swapaxes(np.swapaxes(x, 0, 1).copy(), 0, 1)         # same values, other strides
+    np.testing.assert_allclose(f(xt, w), got, rtol=tol, atol=tol)
+    assert not rows

@@ -199,6 +199,17 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     # (the direct kernel writes whole blocks of rows: a phase's C_out rows
     # may get spare ones, which the view below leaves out)
     direct = _direct_applies(pm, dtype, algorithm, G, plan)
+    if direct == cout and d <= 2 and len(plan) == 1 and all(L == 1 for L in ups) \
+            and _rows_pay(lengths[-1], P[-1], dtype):
+        # (no output phases to interleave: the products go straight to the output)
+        taps, W = plan[0]
+        out = result((lanes, cout) + tuple(lengths), dtype)
+        crop = [s - f for s, f in zip(starts, first)]
+        H, P1, c0 = (lengths[0], strides[0], crop[0] * strides[0] + crop[1]) if d == 2 \
+            else (1, 0, crop[0])
+        _direct_rows_into(pm, dtype, flat, taps, _tap_starts(taps, front + g_lo, strides),
+                          W, out.reshape(lanes, cout, -1), (S, P1, c0, H, lengths[-1]))
+        return out
     width = -(-ncols // _DIRECT_PAD) * _DIRECT_PAD if direct else ncols
     crows = direct or cout
     product = scratch("product", (prod(ups), crows, width), dtype) if d <= 2 else \
@@ -209,8 +220,7 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
         if taps.shape[0] == 0:                   # a structurally zero phase
             rows[...] = 0
             continue
-        starts_t = [front + g_lo - sum(kk * st for kk, st in zip(k, strides))
-                    for q, *k in taps]
+        starts_t = _tap_starts(taps, front + g_lo, strides)
         if direct:
             _direct_products(pm, dtype, r, flat, taps, starts_t, W, rows)
         else:
@@ -294,6 +304,48 @@ def _direct_rows(plan, cout):
     return None
 
 
+def _rows_pay(width, pitch, dtype):
+    """Whether output rows of ``width`` are written straight by the direct
+    kernel (:func:`.kernels_direct.run_rows`) rather than through the product
+    on the grid, whose rows are ``pitch`` columns apart, and an interleave:
+    its vectors a row (the last one masked) must use at least 0.85 of the
+    share of columns the grid uses.  (Rows of 8 float32 would fill half of
+    their vector: N8 C256 -> 64 8x8 1x1, one thread, 0.35 ms against 0.22
+    by np.matmul.)"""
+    G = 64 // np.dtype(dtype).itemsize
+    return width / (-(-width // G) * G) >= 0.85 * width / pitch
+
+
+def _tap_starts(taps, origin, strides):
+    """Where each tap's window starts in the flat streams: ``origin`` less
+    the tap's delays times the grid's strides."""
+    return origin - taps[:, 1:] @ np.array(strides, dtype=np.int64)
+
+
+def _direct_weights(pm, dtype, r, taps, W, cin, rows):
+    """The direct kernel's weights and tap streams for plan entry ``r``
+    (cached on ``pm``)."""
+    kd = submodule("polyphase.engine.kernels_direct")
+    cache = pm.__dict__.setdefault("_plans", {})
+    key = ("direct", np.dtype(dtype).str, r)
+    if key not in cache:
+        cache[key] = (kd.weights(W, taps.shape[0], cin, rows),
+                      np.ascontiguousarray(taps[:, 0], dtype=np.int64))
+    return cache[key]
+
+
+def _direct_run(kernel, args, njobs, size, taps_per_output):
+    """``kernel(*args, 0, njobs)``, its jobs in parallel groups when the work
+    is large enough for threads."""
+    engine = submodule("polyphase.engine")
+    groups = engine._parallel(size, taps_per_output)
+    if groups:
+        with engine._team(groups):
+            submodule("polyphase.engine.groups").run(kernel, args, njobs, groups)
+    else:
+        kernel(*args, 0, njobs)
+
+
 def _direct_products(pm, dtype, r, flat, taps, starts_t, W, rows):
     """:func:`_stacked_products` by the register-blocked kernel
     (:mod:`.kernels_direct`): no stacked copy of the input, and each input
@@ -302,24 +354,28 @@ def _direct_products(pm, dtype, r, flat, taps, starts_t, W, rows):
     vectors are explicit: it needs none of LLVM's vectorisers, see
     :mod:`.registers`.)"""
     kd = submodule("polyphase.engine.kernels_direct")
-    cache = pm.__dict__.setdefault("_plans", {})
-    key = ("direct", np.dtype(dtype).str, r)
-    if key not in cache:
-        cache[key] = (kd.weights(W, taps.shape[0], flat.shape[1], prod(rows.shape[:-1])),
-                      np.ascontiguousarray(taps[:, 0], dtype=np.int64))
-    Wt, tq = cache[key]
     Q, C, L = flat.shape
-    toff = tq * (C * L) + np.array(starts_t, dtype=np.int64)
+    Wt, tq = _direct_weights(pm, dtype, r, taps, W, C, prod(rows.shape[:-1]))
+    toff = tq * (C * L) + starts_t
     out = rows.reshape(-1, rows.shape[-1])
-    args = (flat.reshape(-1), np.int64(L), toff, Wt, out)
-    njobs = kd.n_jobs(out.shape[1])
-    engine = submodule("polyphase.engine")
-    groups = engine._parallel(out.size, taps.shape[0] * C)
-    if groups:
-        with engine._team(groups):
-            submodule("polyphase.engine.groups").run(kd.run_jobs, args, njobs, groups)
-    else:
-        kd.run_jobs(*args, 0, njobs)
+    _direct_run(kd.run_jobs, (flat.reshape(-1), np.int64(L), toff, Wt, out),
+                kd.n_jobs(out.shape[1]), out.size, taps.shape[0] * C)
+
+
+def _direct_rows_into(pm, dtype, flat, taps, starts_t, W, out, grid):
+    """The one plan entry of a layer that does not upsample, by the direct
+    kernel straight into its output ``out`` ``(lanes, C_out, H * W)``
+    (:func:`.kernels_direct.run_rows`; ``grid``: ``(S, P1, c0, H, W)``, see
+    there)."""
+    kd = submodule("polyphase.engine.kernels_direct")
+    Q, C, L = flat.shape
+    Wt, tq = _direct_weights(pm, dtype, 0, taps, W, C, out.shape[1])
+    toff = tq * (C * L) + starts_t
+    S, P1, c0, H, width = grid
+    rpj, seg, njobs = kd.row_jobs(out.shape[0] * H, width)
+    args = (flat.reshape(-1), np.int64(L), toff, Wt, out) + tuple(
+        np.int64(v) for v in (S, P1, c0, H, width, rpj, seg))
+    _direct_run(kd.run_rows, args, njobs, out.size, taps.shape[0] * C)
 
 
 def _one_tap(pm, plan):
@@ -351,6 +407,19 @@ def _pointwise(pm, x, dtype, in_origin, starts, lengths, G, plan):
             return None
         window.append(slice(i0, i1 + 1, M))
     lanes, cin = x.shape[:2]
+    cout, n = W.shape[1], x.shape[2:]
+    if tuple(lengths) == n and all(M == 1 for M in pm.downs) and x.dtype == dtype \
+            and x.flags.c_contiguous and _rows_pay(prod(n), prod(n), dtype) \
+            and _direct_applies(pm, dtype, "auto", G, plan) == cout:
+        # the whole input: the direct kernel reads x in place, each image's
+        # channel plane one row (channel c of image l from (l * C_in + c) *
+        # prod(n) on).  N8 C64 -> 64 32x32, one thread: 0.69 against 1.00 ms
+        # by np.matmul (torch 0.93).
+        out = result((lanes, cout) + tuple(lengths), dtype)
+        _direct_rows_into(pm, dtype, x.reshape(lanes, cin, -1), plan[0][0],
+                          np.zeros(1, np.int64), W, out.reshape(lanes, cout, -1),
+                          (cin * prod(n), 0, 0, 1, prod(n)))
+        return out
     xs = np.asarray(x[tuple(window)], dtype=dtype).reshape(lanes, G, cin // G, -1)
     out = result((lanes, G, W.shape[1], xs.shape[-1]), dtype)
     np.matmul(W, xs, out=out)

@@ -1225,13 +1225,18 @@ def _products(context, builder, sig, args, vec, coef, R, V):
     return vv, fma, cptr, _accumulators(builder, R, V, vv.vty)
 
 
-def _store_rows(b, put, values, OO, OS, n):
+def _store_rows(b, put, values, OO, OS, n, masks=None):
     """``put(values[r][v], OO + r*OS + v*n)`` for every row ``r`` and vector
-    ``v`` (``put``: a :class:`_Vectors` store)."""
+    ``v`` (``put``: a :class:`_Vectors` store), only the lanes of
+    ``masks[v]`` when given."""
     for r, row in enumerate(values):
         base = _offset(b, OO, r, OS)
         for v, value in enumerate(row):
-            put(value, b.add(base, ir.Constant(base.type, v * n)))
+            at = b.add(base, ir.Constant(base.type, v * n))
+            if masks is None:
+                put(value, at)
+            else:
+                put(value, at, masks[v])
 
 
 def _add_checks(b, cv, values, at):
@@ -1243,12 +1248,14 @@ def _add_checks(b, cv, values, at):
     cv.store(total, at)
 
 
-def _fma_row(b, xv, dptr, fma, acc, xrow, drow, dstep=None):
+def _fma_row(b, xv, dptr, fma, acc, xrow, drow, dstep=None, masks=None):
     """``acc[r][v] += d[drow + r*dstep] * x[xrow + v*G:][:G]`` for every
-    ``r``, ``v`` (``dstep`` 1 when None): ``V`` vectors of ``x`` loaded once,
-    each broadcast coefficient serving ``V`` of them."""
+    ``r``, ``v`` (``dstep`` 1 when None): ``V`` vectors of ``x`` loaded once
+    (only the lanes of ``masks[v]`` when given, the others zero), each
+    broadcast coefficient serving ``V`` of them."""
     n = xv.count
-    xs_ = [xv.load(b.add(xrow, ir.Constant(xrow.type, v * n))) for v in range(len(acc[0]))]
+    xs_ = [xv.load(b.add(xrow, ir.Constant(xrow.type, v * n)),
+                   None if masks is None else masks[v]) for v in range(len(acc[0]))]
     for r, row in enumerate(acc):
         at = ir.Constant(drow.type, r) if dstep is None else \
             b.mul(dstep, ir.Constant(dstep.type, r))
@@ -1297,28 +1304,42 @@ rows_fma8x2, rows_fma8x1 = _rows_fma(8, 2), _rows_fma(8, 1)
 rows_fma4x1 = _rows_fma(4, 1)
 
 
+def _rows_fma_taps_code(R, V, part):
+    def codegen(context, builder, sig, args):
+        _, XO, XS, TOFF, _, DO, DS, NC, _, OO, OS = args[:11]
+        (ov,) = _arrays(context, builder, sig, args, 8)
+        b = builder
+        xv, fma, dptr, acc = _products(context, b, sig, args, 0, 4, R, V)
+        n = xv.count
+        # (a row's end: masked loads as well, so that no load passes the
+        # input's end either)
+        masks = [_first(b, args[11], n, xv.per, v * n) for v in range(V)] if part else None
+        taps = context.make_array(sig.args[3])(context, b, TOFF)
+        ntaps = cgutils.unpack_tuple(b, taps.shape, 1)[0]
+        with cgutils.for_range(b, ntaps) as outer:
+            t = outer.index
+            xt = b.add(XO, b.load(b.gep(taps.data, [t])))
+            dt = b.add(DO, b.mul(b.mul(t, NC), DS))
+            with cgutils.for_range(b, NC) as inner:
+                c = inner.index
+                _fma_row(b, xv, dptr, fma, acc, b.add(xt, b.mul(c, XS)),
+                         b.add(dt, b.mul(c, DS)), masks=masks)
+        _store_rows(b, ov.store, [[b.load(a) for a in row] for row in acc], OO, OS, n,
+                    masks)
+        return context.get_dummy_value()
+    return codegen
+
+
 def _rows_fma_taps(R, V):
     @intrinsic
     def rows_fma_taps(typingctx, x, xo, xs, toff, d, do, ds, nc, out, oo, os):
-        def codegen(context, builder, sig, args):
-            _, XO, XS, TOFF, _, DO, DS, NC, _, OO, OS = args
-            (ov,) = _arrays(context, builder, sig, args, 8)
-            b = builder
-            xv, fma, dptr, acc = _products(context, b, sig, args, 0, 4, R, V)
-            taps = context.make_array(sig.args[3])(context, b, TOFF)
-            ntaps = cgutils.unpack_tuple(b, taps.shape, 1)[0]
-            with cgutils.for_range(b, ntaps) as outer:
-                t = outer.index
-                xt = b.add(XO, b.load(b.gep(taps.data, [t])))
-                dt = b.add(DO, b.mul(b.mul(t, NC), DS))
-                with cgutils.for_range(b, NC) as inner:
-                    c = inner.index
-                    _fma_row(b, xv, dptr, fma, acc, b.add(xt, b.mul(c, XS)),
-                             b.add(dt, b.mul(c, DS)))
-            _store_rows(b, ov.store, [[b.load(a) for a in row] for row in acc], OO, OS,
-                        xv.count)
-            return context.get_dummy_value()
-        return types.void(x, xo, xs, toff, d, do, ds, nc, out, oo, os), codegen
+        return (types.void(x, xo, xs, toff, d, do, ds, nc, out, oo, os),
+                _rows_fma_taps_code(R, V, False))
+
+    @intrinsic
+    def rows_fma_taps_part(typingctx, x, xo, xs, toff, d, do, ds, nc, out, oo, os, count):
+        return (types.void(x, xo, xs, toff, d, do, ds, nc, out, oo, os, count),
+                _rows_fma_taps_code(R, V, True))
     rows_fma_taps.__doc__ = (
         f"{R} rows of {V} vectors: ``out[oo + r*os + v*G + i] = sum_(t, c < nc) "
         f"d[do + (t*nc + c)*ds + r] * x[xo + toff[t] + c*xs + v*G + i]`` for "
@@ -1326,12 +1347,17 @@ def _rows_fma_taps(R, V):
         f"offset ``toff[t]`` (int64) and ``nc`` channels, accumulated in "
         f"registers.  Each vector of ``x`` loaded serves {R} rows of outputs and "
         f"each broadcast coefficient {V} vectors.")
-    return rows_fma_taps
+    rows_fma_taps_part.__doc__ = (
+        f"The same over the columns ``v*G + i < count`` only (masked loads and "
+        f"stores: the end of an output row).")
+    return rows_fma_taps, rows_fma_taps_part
 
 
 # (the direct kernel's block: 16 vectors of accumulators, two FMAs in flight
 # per coefficient broadcast)
-rows_fma_taps8x2 = _rows_fma_taps(8, 2)
+rows_fma_taps8x2, rows_fma_taps8x2_part = _rows_fma_taps(8, 2)
+# (the end of an output row of at most one vector: the direct kernel's row mode)
+rows_fma_taps8x1, rows_fma_taps8x1_part = _rows_fma_taps(8, 1)
 
 
 def _band_fma(J):
