@@ -374,6 +374,25 @@ def test_a_caller_that_drops_its_results_gets_one_buffer():
     assert [m for _, m in seen] == [0, 1, 1, 1, 1]
 
 
+def test_results_up_to_the_kept_size_are_recycled():
+    """Buffers up to ``RESULT_KEEP_BYTES`` (a 2**22-sample float64 signal
+    upsampled by 8, 268 MB) are kept for the next result; larger ones are
+    not.  (No page of them is written here.)"""
+    import importlib
+    scratch = importlib.import_module("polyphase.engine.scratch")
+    for nbytes, kept in ((1 << 28, True), (scratch.RESULT_KEEP_BYTES, False)):
+        scratch.release()
+        first = scratch.result((nbytes // 8,), np.float64)
+        address = first.ctypes.data
+        del first
+        second = scratch.result((nbytes // 8,), np.float64)
+        assert scratch.mapped(second) == kept
+        # (a fresh mapping may land where the freed one was)
+        assert second.ctypes.data == address or not kept
+        del second
+    scratch.release()
+
+
 def test_small_results_after_a_large_one_keep_to_one_buffer():
     """After a large result, calls for a smaller one take the smallest free
     buffer each time: the first free one alternated between the large
