@@ -253,3 +253,34 @@ def test_layers_that_do_not_upsample_write_their_output_directly(d, width, strid
     tol = 2e-4 if dtype == np.float32 else 1e-11
     np.testing.assert_allclose(got, brute(x.astype(np.float64), w, stride, 1),
                                rtol=tol, atol=tol)
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=st.sampled_from([1, 2]), lanes=st.integers(1, 3), cin=st.integers(1, 3),
+       n=st.integers(1, 70), M=st.integers(1, 7), pre=st.integers(0, 6),
+       pad=st.integers(0, 2), front=st.integers(0, 40), seed=st.integers(0, 99),
+       dtype=st.sampled_from([np.float32, np.float64, np.complex128]))
+def test_phase_streams_kernel_equals_numpys_strided_copies(d, lanes, cin, n, M, pre, pad,
+                                                           front, seed, dtype):
+    """The GEMM path's phase streams by the numba kernel
+    (:func:`polyphase.engine.kernels2d.phase_streams`, vectors of phases for
+    M = 2, 3, 4, 6 and a sample at a time otherwise) equal numpy's strided
+    copy into zeroed streams (:func:`polyphase.engine.gemm.fill_phase_streams`),
+    for any offset of the signal in its blocks and zero blocks around it;
+    the margins of ``flat`` around the streams are left alone."""
+    rng = np.random.default_rng(seed)
+    shape = (lanes, cin) + (n, n + 3)[:d]
+    x = rng.standard_normal(shape).astype(dtype)
+    downs = (M, M + 1)[:d] if d == 2 else (M,)
+    pres = tuple(min(pre, m - 1) for m in downs)
+    pads = (pad,) * d
+    P = gemm.stream_blocks(x.shape[2:], downs, pres, pads, pads)
+    S = int(np.prod(P))
+    Q = int(np.prod(downs))
+    want = np.zeros((Q, cin, lanes) + P, dtype)
+    gemm.fill_phase_streams(x, downs, pres, pads, want)
+    flat = np.full((Q, cin, front + lanes * S + 5), 7, dtype)
+    gemm._phase_streams(x, downs, pres, pads, flat, front, P)
+    got = flat[:, :, front:front + lanes * S].reshape((Q, cin, lanes) + P)
+    np.testing.assert_array_equal(got, want)
+    assert (flat[:, :, :front] == 7).all() and (flat[:, :, front + lanes * S:] == 7).all()

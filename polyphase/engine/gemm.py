@@ -62,6 +62,25 @@ def fill_phase_streams(x, downs, pre, pad_lo, dest):
         dest[tuple(dst)] = xt[tuple(src)]
 
 
+def _phase_streams(x, downs, pre, pad_lo, flat, front, P):
+    """:func:`fill_phase_streams` for 1-D and 2-D signals, zeros included, by
+    the numba kernel (:func:`.kernels2d.phase_streams`): the streams from
+    element ``front`` of each row of ``flat`` ``(Q, C, L)``, blocks ``P``."""
+    shift = [p + lo * M for p, lo, M in zip(pre, pad_lo, downs)]
+    lanes, cin = x.shape[:2]
+    n = x.shape[2:]
+    if len(downs) == 1:
+        n, P, downs, shift = (1,) + n, (1,) + tuple(P), (1,) + tuple(downs), [0] + shift
+    Q, C, L = flat.shape
+    dims = np.array((lanes, cin) + tuple(n) + tuple(P), dtype=np.int64)
+    at = np.array((front, C * L, L, prod(P)), dtype=np.int64)
+    k2 = submodule("polyphase.engine.kernels2d")
+    _run_kernel(k2.phase_streams,
+                (np.ascontiguousarray(x).reshape(-1), dims, np.int64(shift[0]),
+                 np.int64(shift[1]), np.int64(downs[0]), np.int64(downs[1]),
+                 flat.reshape(-1), at), cin * lanes * downs[0], x.size, 1)
+
+
 def channel_groups(pm) -> int:
     """Largest ``G`` such that output block ``g`` only reads input block ``g``.
 
@@ -189,10 +208,15 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     # (+ _DIRECT_PAD: the direct kernel computes whole vectors of columns)
     flat = scratch("flat", (prod(downs), cin, front + lanes * S + back + _DIRECT_PAD),
                    dtype)
-    flat.fill(0)
-    fill_phase_streams(x.astype(dtype, copy=False), downs, pre, pad_lo,
-                       flat[:, :, front:front + lanes * S].reshape(
-                           (prod(downs), cin, lanes) + P))
+    streams = flat[:, :, front:front + lanes * S].reshape((prod(downs), cin, lanes) + P)
+    if d <= 2:
+        # (every sample of the streams written, zeros included)
+        flat[:, :, :front] = 0
+        flat[:, :, front + lanes * S:] = 0
+        _phase_streams(x.astype(dtype, copy=False), downs, pre, pad_lo, flat, front, P)
+    else:
+        flat.fill(0)
+        fill_phase_streams(x.astype(dtype, copy=False), downs, pre, pad_lo, streams)
 
     # (scratch only for d <= 2, whose interleave copies it into a new array;
     # for d >= 3 the reshape below may return a view of it)
@@ -200,15 +224,20 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     # may get spare ones, which the view below leaves out)
     direct = _direct_applies(pm, dtype, algorithm, G, plan)
     if direct == cout and d <= 2 and len(plan) == 1 and all(L == 1 for L in ups) \
-            and _rows_pay(lengths[-1], P[-1], dtype):
+            and (P[-1] == lengths[-1] or _rows_pay(lengths[-1], P[-1], dtype)):
         # (no output phases to interleave: the products go straight to the output)
         taps, W = plan[0]
         out = result((lanes, cout) + tuple(lengths), dtype)
         crop = [s - f for s, f in zip(starts, first)]
-        H, P1, c0 = (lengths[0], strides[0], crop[0] * strides[0] + crop[1]) if d == 2 \
-            else (1, 0, crop[0])
+        if d == 1 or P[1] == lengths[1]:
+            # each image's output rows are consecutive on the grid: one row
+            # (N8 C64 64x64 k4 s4, one thread: rows of 16 columns, one
+            # vector each, ran at 11 GMAC/s)
+            grid = (S, 0, crop[0] * strides[0], 1, prod(lengths))
+        else:
+            grid = (S, strides[0], crop[0] * strides[0] + crop[1], lengths[0], lengths[1])
         _direct_rows_into(pm, dtype, flat, taps, _tap_starts(taps, front + g_lo, strides),
-                          W, out.reshape(lanes, cout, -1), (S, P1, c0, H, lengths[-1]))
+                          W, out.reshape(lanes, cout, -1), grid)
         return out
     width = -(-ncols // _DIRECT_PAD) * _DIRECT_PAD if direct else ncols
     crows = direct or cout
@@ -334,9 +363,10 @@ def _direct_weights(pm, dtype, r, taps, W, cin, rows):
     return cache[key]
 
 
-def _direct_run(kernel, args, njobs, size, taps_per_output):
+def _run_kernel(kernel, args, njobs, size, taps_per_output):
     """``kernel(*args, 0, njobs)``, its jobs in parallel groups when the work
-    is large enough for threads."""
+    (``size`` outputs of ``taps_per_output`` multiply-adds) is large enough
+    for threads."""
     engine = submodule("polyphase.engine")
     groups = engine._parallel(size, taps_per_output)
     if groups:
@@ -358,7 +388,7 @@ def _direct_products(pm, dtype, r, flat, taps, starts_t, W, rows):
     Wt, tq = _direct_weights(pm, dtype, r, taps, W, C, prod(rows.shape[:-1]))
     toff = tq * (C * L) + starts_t
     out = rows.reshape(-1, rows.shape[-1])
-    _direct_run(kd.run_jobs, (flat.reshape(-1), np.int64(L), toff, Wt, out),
+    _run_kernel(kd.run_jobs, (flat.reshape(-1), np.int64(L), toff, Wt, out),
                 kd.n_jobs(out.shape[1]), out.size, taps.shape[0] * C)
 
 
@@ -372,10 +402,11 @@ def _direct_rows_into(pm, dtype, flat, taps, starts_t, W, out, grid):
     Wt, tq = _direct_weights(pm, dtype, 0, taps, W, C, out.shape[1])
     toff = tq * (C * L) + starts_t
     S, P1, c0, H, width = grid
-    rpj, seg, njobs = kd.row_jobs(out.shape[0] * H, width)
+    rpj, seg, njobs = kd.row_jobs(out.shape[0] * H, width, taps.shape[0] * C,
+                                  out.itemsize)
     args = (flat.reshape(-1), np.int64(L), toff, Wt, out) + tuple(
         np.int64(v) for v in (S, P1, c0, H, width, rpj, seg))
-    _direct_run(kd.run_rows, args, njobs, out.size, taps.shape[0] * C)
+    _run_kernel(kd.run_rows, args, njobs, out.size, taps.shape[0] * C)
 
 
 def _one_tap(pm, plan):

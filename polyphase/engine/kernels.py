@@ -157,6 +157,75 @@ def split_phases(row, M, so, P):
                 d[j] = row[col] if 0 <= col < n else 0
 
 
+@njit(cache=True, internal=True, nogil=True)
+def split_columns(xf, base, n1, n2, row0, rstep, count, S, col0, cols, cpf, d0, dstep,
+                   pstep, zeros):
+    """``cp[i, k, j] = img[row0 + i*rstep, col0 + S*j + k]`` (zero outside
+    the image) for the rows ``i < count`` and columns ``j < cols``; ``img``
+    is the ``n1 x n2`` image at ``xf[base:]`` and ``cp[i, k, j]`` is
+    ``cpf[d0 + i*dstep + k*pstep + j]``.  ``S`` = 2, 3, 4 or 6 split a
+    vector of each phase per :mod:`.simd` call; the columns at the image's
+    edges, and other ``S``, go a sample at a time.  (Also the GEMM path's
+    phase streams, :func:`.kernels2d.phase_streams`: every ``M1``-th row,
+    phases a stream apart.)
+
+    The zeros (rows and columns outside the image) are written only when
+    ``zeros`` is set: the callers split every channel of a chunk into the
+    same place, where the zeros of the first channel stay.  Writing them
+    for every channel, a sample at a time, was most of the split (the
+    64-channel strided conv2d: 0.17 of 0.29 ms per chunk)."""
+    G = simd.lanes(xf.dtype)
+    jlo = imin(imax(0, -(col0 // S)), cols)                  # col0 + S*j >= 0
+    jhi = imax(jlo, imin(cols, (n2 - col0) // S))           # ... + S - 1 < n2
+    # the columns j with some sample inside the image: col0 + S*j + S - 1 >= 0
+    # and col0 + S*j < n2
+    jin0 = imin(imax(0, -((col0 + S - 1) // S)), cols)
+    jin1 = imax(jin0, imin(cols, -((col0 - n2) // S)))
+    for i in range(count):
+        xr = row0 + i * rstep
+        d = d0 + i * dstep
+        if xr < 0 or xr >= n1:
+            if zeros:
+                for k in range(S):
+                    for j in range(cols):
+                        cpf[d + k * pstep + j] = 0
+            continue
+        s = base + xr * n2 + col0                     # + S*j >= 0 from jlo on
+        j = jlo
+        while S in (2, 3, 4, 6) and j + G <= jhi:
+            if S == 2:
+                simd.deinterleave2(xf, s + 2 * j, cpf, d + j, pstep)
+            elif S == 3:
+                simd.deinterleave3(xf, s + 3 * j, cpf, d + j, pstep)
+            elif S == 4:
+                simd.deinterleave4(xf, s + 4 * j, cpf, d + j, pstep)
+            else:
+                simd.deinterleave6(xf, s + 6 * j, cpf, d + j, pstep)
+            j += G
+        if S in (2, 3, 4, 6) and j < jhi:
+            # the rest of the row's inside columns: one masked vector (a
+            # sample at a time, rows of 32 samples -- 32x32 images, where no
+            # whole vector fits -- took ~1 ms of the 64-channel strided layer)
+            if S == 2:
+                simd.deinterleave2_part(xf, s + 2 * j, cpf, d + j, pstep, jhi - j)
+            elif S == 3:
+                simd.deinterleave3_part(xf, s + 3 * j, cpf, d + j, pstep, jhi - j)
+            elif S == 4:
+                simd.deinterleave4_part(xf, s + 4 * j, cpf, d + j, pstep, jhi - j)
+            else:
+                simd.deinterleave6_part(xf, s + 6 * j, cpf, d + j, pstep, jhi - j)
+            j = jhi
+        a0, a1 = (0, jlo) if zeros else (jin0, jlo)
+        b0, b1 = (j, cols) if zeros else (j, imax(j, jin1))
+        for k in range(S):
+            for jj in range(a0, a1):
+                col = col0 + S * jj + k
+                cpf[d + k * pstep + jj] = xf[s - col0 + col] if 0 <= col < n2 else 0
+            for jj in range(b0, b1):
+                col = col0 + S * jj + k
+                cpf[d + k * pstep + jj] = xf[s - col0 + col] if 0 <= col < n2 else 0
+
+
 # (_inside, _stream, _four, _phase_range, _edge and unpack were inlined
 # into their callers' numba IR while every function cost machine code and
 # wrappers of its own: 0.4 s less then.  As link-only helpers, functions

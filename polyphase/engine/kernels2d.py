@@ -21,7 +21,7 @@ from .inline_builtins import empty1, empty2, flat, imax, imin, zeros1
 from .jit import njit
 
 from . import machine, simd
-from .kernels import not_finite, split_phases
+from .kernels import not_finite, split_columns, split_phases
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -165,6 +165,31 @@ def deinterleave(x, pre1, pre2, M1, M2, out, job0, job1):
                 out[lane, m1 * M2 + m2, b1, :] = 0
             continue
         split_phases(x[lane, i], M2, -pre2, out[lane, m1 * M2:(m1 + 1) * M2, b1])
+
+
+@njit(cache=True, nogil=True)
+def phase_streams(xf, dims, pre1, pre2, M1, M2, out, at, job0, job1):
+    """``out[m1*M2 + m2, c, lane, b1, b2] = x[lane, c, b1*M1 + m1 - pre1, b2*M2 + m2 - pre2]``,
+    zero where that is outside ``x``: the GEMM path's phase streams of
+    ``(lanes, C, n1, n2)`` images (a 1-D signal is one row, ``M1 = 1``).
+
+    ``xf`` is ``x`` flat (C-ordered), ``dims`` ``(lanes, C, n1, n2, nb1,
+    nb2)`` and ``out`` flat, ``out[q, c, lane, b1, b2]`` at ``at[0] + q*at[1]
+    + c*at[2] + lane*at[3] + b1*nb2 + b2``.  Every sample is written once
+    (no zeroing first), rows split by :func:`.kernels.split_columns`, with
+    offsets rather than views (a view takes a reference, an atomic add,
+    and rows are short).  numpy's strided copy, a phase at a time, took 1.6
+    of 5.5 ms for N8 C64 64x64 k2 s2 and 4.5 of 9.8 for k4 s4 (one thread,
+    the EPYC).  Jobs ``[job0, job1)`` of the ``C * lanes * M1`` row phases.
+    """
+    lanes, nb1, nb2 = dims[0], dims[4], dims[5]
+    for job in range(job0, job1):
+        m1 = job % M1
+        lane = (job // M1) % lanes
+        c = job // (M1 * lanes)
+        split_columns(xf, (lane * dims[1] + c) * dims[2] * dims[3], dims[2], dims[3],
+                      m1 - pre1, M1, nb1, M2, -pre2, nb2, out,
+                      at[0] + m1 * M2 * at[1] + c * at[2] + lane * at[3], nb2, at[1], True)
 
 
 @njit(cache=True, nogil=True)

@@ -25,6 +25,7 @@ from .inline_builtins import empty2, empty3, flat, imax, imin
 from .jit import njit
 
 from . import simd
+from .kernels import split_columns
 from .winograd import AT, AT3
 
 
@@ -74,12 +75,12 @@ def transform_input1(x, off, jmin, M, nt, t0, n, v, cp):
         for lane in range(lane_a, lane_b + 1):
             ra = imax(t0, lane * nt) - lane * nt
             rb = imin(t0 + n, (lane + 1) * nt) - 1 - lane * nt
-            # (np.int64: literal arguments would compile _split_columns a second
+            # (np.int64: literal arguments would compile split_columns a second
             # time, apart from transform_input2's)
-            _split_columns(xf, (lane * cin + c) * nx, np.int64(1), nx, np.int64(0),
-                           np.int64(1), S, S * (ra + jmin),
-                           imin(W, rb - ra + 1 + jmax - jmin), W, cpf, (lane - lane_a) * S * W,
-                           c == 0)
+            split_columns(xf, (lane * cin + c) * nx, np.int64(1), nx, np.int64(0),
+                           np.int64(1), np.int64(1), S, S * (ra + jmin),
+                           imin(W, rb - ra + 1 + jmax - jmin), cpf, (lane - lane_a) * S * W,
+                           S * W, W, c == 0)
         for iq in range(nq):
             c0, c1, c2, c3 = coff[iq, 0], coff[iq, 1], coff[iq, 2], coff[iq, 3]
             dbase = (iq * cin + c) * vrow - t0
@@ -244,9 +245,9 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
             ra = (imax(t0, lane * T) - lane * T) // nt2
             rb = (imin(t0 + n, (lane + 1) * T) - 1 - lane * T) // nt2
             row0 = o1min + 2 * M1 * ra
-            _split_columns(xf, (lane * cin + c) * n1 * n2, n1, n2, row0,
-                           o1max + (2 * rb + A - 1) * M1 - row0 + 1, S, -S * margin, W, W, cpf,
-                           (lane - lane_a) * R * S * W, c == 0)
+            split_columns(xf, (lane * cin + c) * n1 * n2, n1, n2, row0, np.int64(1),
+                           o1max + (2 * rb + A - 1) * M1 - row0 + 1, S, -S * margin, W, cpf,
+                           (lane - lane_a) * R * S * W, S * W, W, c == 0)
         for e in range(E):
             for iq in range(nq):
                 c0, c1, c2, c3 = coff[e, iq, 0], coff[e, iq, 1], coff[e, iq, 2], coff[e, iq, 3]
@@ -280,72 +281,6 @@ def transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp):
                                             a0 + 3 * step + i, c0, c1, c2, c3, vf, o + i,
                                             plane, cnt - i)
                     t += cnt
-
-
-@njit(cache=True, internal=True, nogil=True)
-def _split_columns(xf, base, n1, n2, row0, count, S, col0, cols, W, cpf, d0, zeros):
-    """``cp[i, k, j] = img[row0 + i, col0 + S*j + k]`` (zero outside the
-    image) for the rows ``i < count`` and columns ``j < cols``; ``img`` is the
-    ``n1 x n2`` image at ``xf[base:]`` and ``cp`` rows of ``S x W`` at
-    ``cpf[d0:]``.  ``S`` = 2, 3, 4 or 6 split a vector of each phase per
-    :mod:`.simd` call; the columns at the image's edges, and other ``S``,
-    go a sample at a time.
-
-    The zeros (rows and columns outside the image) are written only when
-    ``zeros`` is set: the callers split every channel of a chunk into the
-    same place, where the zeros of the first channel stay.  Writing them
-    for every channel, a sample at a time, was most of the split (the
-    64-channel strided conv2d: 0.17 of 0.29 ms per chunk)."""
-    G = simd.lanes(xf.dtype)
-    jlo = imin(imax(0, -(col0 // S)), cols)                  # col0 + S*j >= 0
-    jhi = imax(jlo, imin(cols, (n2 - col0) // S))           # ... + S - 1 < n2
-    # the columns j with some sample inside the image: col0 + S*j + S - 1 >= 0
-    # and col0 + S*j < n2
-    jin0 = imin(imax(0, -((col0 + S - 1) // S)), cols)
-    jin1 = imax(jin0, imin(cols, -((col0 - n2) // S)))
-    for i in range(count):
-        xr = row0 + i
-        d = d0 + i * S * W
-        if xr < 0 or xr >= n1:
-            if zeros:
-                for k in range(S):
-                    for j in range(cols):
-                        cpf[d + k * W + j] = 0
-            continue
-        s = base + xr * n2 + col0                     # + S*j >= 0 from jlo on
-        j = jlo
-        while S in (2, 3, 4, 6) and j + G <= jhi:
-            if S == 2:
-                simd.deinterleave2(xf, s + 2 * j, cpf, d + j, W)
-            elif S == 3:
-                simd.deinterleave3(xf, s + 3 * j, cpf, d + j, W)
-            elif S == 4:
-                simd.deinterleave4(xf, s + 4 * j, cpf, d + j, W)
-            else:
-                simd.deinterleave6(xf, s + 6 * j, cpf, d + j, W)
-            j += G
-        if S in (2, 3, 4, 6) and j < jhi:
-            # the rest of the row's inside columns: one masked vector (a
-            # sample at a time, rows of 32 samples -- 32x32 images, where no
-            # whole vector fits -- took ~1 ms of the 64-channel strided layer)
-            if S == 2:
-                simd.deinterleave2_part(xf, s + 2 * j, cpf, d + j, W, jhi - j)
-            elif S == 3:
-                simd.deinterleave3_part(xf, s + 3 * j, cpf, d + j, W, jhi - j)
-            elif S == 4:
-                simd.deinterleave4_part(xf, s + 4 * j, cpf, d + j, W, jhi - j)
-            else:
-                simd.deinterleave6_part(xf, s + 6 * j, cpf, d + j, W, jhi - j)
-            j = jhi
-        a0, a1 = (0, jlo) if zeros else (jin0, jlo)
-        b0, b1 = (j, cols) if zeros else (j, imax(j, jin1))
-        for k in range(S):
-            for jj in range(a0, a1):
-                col = col0 + S * jj + k
-                cpf[d + k * W + jj] = xf[s - col0 + col] if 0 <= col < n2 else 0
-            for jj in range(b0, b1):
-                col = col0 + S * jj + k
-                cpf[d + k * W + jj] = xf[s - col0 + col] if 0 <= col < n2 else 0
 
 
 # AT of F(2, 2) (3 points, a zero column added) and of F(2, 3) (4 points),
