@@ -402,8 +402,7 @@ def _direct_rows_into(pm, dtype, flat, taps, starts_t, W, out, grid):
     Wt, tq = _direct_weights(pm, dtype, 0, taps, W, C, out.shape[1])
     toff = tq * (C * L) + starts_t
     S, P1, c0, H, width = grid
-    rpj, seg, njobs = kd.row_jobs(out.shape[0] * H, width, taps.shape[0] * C,
-                                  out.itemsize)
+    rpj, seg, njobs = kd.row_jobs(out.shape[0] * H, width)
     args = (flat.reshape(-1), np.int64(L), toff, Wt, out) + tuple(
         np.int64(v) for v in (S, P1, c0, H, width, rpj, seg))
     _run_kernel(kd.run_rows, args, njobs, out.size, taps.shape[0] * C)
