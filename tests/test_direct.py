@@ -33,15 +33,16 @@ def brute_conv2d(x, w, stride, padding):
 
 def record_direct(monkeypatch):
     """The calls of both direct routes: through the product
-    (``_direct_products``) and straight into the output (``_direct_rows_into``)."""
+    (``_direct_products``) and straight into the output from bands of the
+    input (``_direct_bands``)."""
     calls = record_calls(monkeypatch, gemm, "_direct_products")
-    real = gemm._direct_rows_into
+    real = gemm._direct_bands
 
     def recording(*args):
         calls.append(args)
         return real(*args)
 
-    monkeypatch.setattr(gemm, "_direct_rows_into", recording)
+    monkeypatch.setattr(gemm, "_direct_bands", recording)
     return calls
 
 
@@ -141,9 +142,9 @@ def test_where_the_direct_route_does_not_apply(one_thread, monkeypatch):
 @pytest.mark.parametrize("cls, wshape, kw, shape, kernel", [
     (pnn.ConvTranspose2d, (16, 3, 4, 4), dict(stride=2, padding=1), (4, 16, 20, 19),
      "run_jobs"),
-    (pnn.Conv2d, (16, 8, 3, 3), dict(padding=1), (3, 8, 25, 30), "run_rows"),
+    (pnn.Conv2d, (16, 8, 3, 3), dict(padding=1), (3, 8, 25, 30), "run_bands"),
     (pnn.Conv2d, (16, 8, 3, 3), dict(padding=1), (3, 8, 25, 21), "run_jobs"),
-    (pnn.Conv1d, (8, 8, 3), dict(padding=1), (2, 8, 3000), "run_rows"),
+    (pnn.Conv1d, (8, 8, 3), dict(padding=1), (2, 8, 3000), "run_bands"),
 ], ids=["convT2d-to-rgb", "conv2d-s1", "conv2d-s1-short-rows", "conv1d-s1"])
 def test_direct_parallel_groups_equal_the_serial_kernel(cls, wshape, kw, shape, kernel,
                                                        monkeypatch):
@@ -225,33 +226,38 @@ def test_rows_fma_taps_closed_form(dtype, block, V, count):
     assert np.isnan(out[untouched]).all()
 
 
-@pytest.mark.parametrize("d, width, stride, k, direct", [
-    (2, 14, 1, 3, True), (2, 16, 1, 3, True), (2, 30, 2, 4, True), (2, 40, 1, 3, True),
-    (2, 57, 1, 2, True), (2, 64, 2, 7, True), (1, 300, 1, 3, True), (1, 1000, 3, 5, True),
-    (1, 517, 2, 4, True), (2, 4, 1, 3, False), (2, 17, 2, 4, False)], ids=str)
+@pytest.mark.parametrize("d, width, stride, k, pad, direct", [
+    (2, 14, 1, 3, 1, True), (2, 16, 1, 3, 1, True), (2, 30, 2, 4, 1, True),
+    (2, 40, 1, 3, 1, True), (2, 16, 4, 4, 0, True), (2, 32, 2, 2, 0, True),
+    (1, 600, 4, 4, 0, True), (2, 57, 1, 2, 1, True), (2, 64, 2, 7, 1, True),
+    (1, 300, 1, 3, 1, True), (1, 1000, 3, 5, 1, True), (1, 517, 2, 4, 1, True),
+    (2, 4, 1, 3, 1, False), (2, 17, 2, 4, 1, False)], ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_layers_that_do_not_upsample_write_their_output_directly(d, width, stride, k, direct,
-                                                                 dtype, one_thread,
+def test_layers_that_do_not_upsample_write_their_output_directly(d, width, stride, k, pad,
+                                                                 direct, dtype, one_thread,
                                                                  monkeypatch):
     """Strided and stride-1 layers with whole blocks of eight output
-    channels run :func:`polyphase.engine.kernels_direct.run_rows`, which
-    writes the output rows in place: rows of whole blocks of two vectors,
-    of a masked block of two or of one vector at their end, and rows longer
-    than a job's ``CHUNK`` columns, split between jobs.  Rows that would
-    leave much of their last vector empty (``gemm._rows_pay``) go through
-    the product on the grid instead.  Equal to brute force either way."""
-    rows = record_jobs(monkeypatch, kernels_direct, "run_rows")
+    channels run :func:`polyphase.engine.kernels_direct.run_bands`, which
+    splits bands of the input into phase streams and writes the output rows
+    in place: rows of whole blocks of two vectors, of a masked block of two
+    or of one vector at their end, rows longer than a job's ``CHUNK``
+    columns, split between jobs, and bands whose rows follow one another
+    in the output (k = stride, width a whole number of vectors).  Rows
+    that would leave much of their last vector empty (``gemm._rows_pay``)
+    go through the product on the grid instead.  Equal to brute force
+    either way."""
+    rows = record_jobs(monkeypatch, kernels_direct, "run_bands")
     products = record_calls(monkeypatch, gemm, "_direct_products")
     rng = np.random.default_rng(width)
-    n = width * stride + k - 1 - 2                     # padding 1: width outputs
+    n = (width - 1) * stride + k - 2 * pad            # width outputs
     x = rng.standard_normal((3, 3) + (n,) * d).astype(dtype)
     w = rng.standard_normal((16, 3) + (k,) * d).astype(dtype)
     f, brute = (pnn.conv1d, brute_conv1d) if d == 1 else (pnn.conv2d, brute_conv2d)
-    got = f(x, w, stride=stride, padding=1)
+    got = f(x, w, stride=stride, padding=pad)
     assert got.shape[2:] == (width,) * d and got.dtype == dtype
     assert (bool(rows), bool(products)) == (direct, not direct)
     tol = 2e-4 if dtype == np.float32 else 1e-11
-    np.testing.assert_allclose(got, brute(x.astype(np.float64), w, stride, 1),
+    np.testing.assert_allclose(got, brute(x.astype(np.float64), w, stride, pad),
                                rtol=tol, atol=tol)
 
 

@@ -189,6 +189,13 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     pad_hi = [max(0, first[a] + nblocks[a] - int(kmin[a]) - origin_block[a] - n_in[a])
               for a in range(d)]
     P = stream_blocks(x.shape[2:], downs, pre, pad_lo, pad_hi)
+    # (the direct kernel writes whole blocks of rows: a phase's C_out rows
+    # may get spare ones, which the view below leaves out)
+    direct = _direct_applies(pm, dtype, algorithm, G, plan)
+    if direct == cout and d <= 2 and len(plan) == 1 and all(L == 1 for L in ups) \
+            and _rows_pay(lengths[-1], P[-1], dtype):
+        # no output phases to interleave: straight into the output, from x
+        return _direct_bands(pm, x, dtype, plan[0], origin_block, pre, first, lengths)
 
     # Each stream is flat over (lanes, *blocks).  A tap with delay k then reads
     # the flat stream shifted by one offset, so its rows of the stacked GEMM
@@ -220,25 +227,6 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
 
     # (scratch only for d <= 2, whose interleave copies it into a new array;
     # for d >= 3 the reshape below may return a view of it)
-    # (the direct kernel writes whole blocks of rows: a phase's C_out rows
-    # may get spare ones, which the view below leaves out)
-    direct = _direct_applies(pm, dtype, algorithm, G, plan)
-    if direct == cout and d <= 2 and len(plan) == 1 and all(L == 1 for L in ups) \
-            and (P[-1] == lengths[-1] or _rows_pay(lengths[-1], P[-1], dtype)):
-        # (no output phases to interleave: the products go straight to the output)
-        taps, W = plan[0]
-        out = result((lanes, cout) + tuple(lengths), dtype)
-        crop = [s - f for s, f in zip(starts, first)]
-        if d == 1 or P[1] == lengths[1]:
-            # each image's output rows are consecutive on the grid: one row
-            # (N8 C64 64x64 k4 s4, one thread: rows of 16 columns, one
-            # vector each, ran at 11 GMAC/s)
-            grid = (S, 0, crop[0] * strides[0], 1, prod(lengths))
-        else:
-            grid = (S, strides[0], crop[0] * strides[0] + crop[1], lengths[0], lengths[1])
-        _direct_rows_into(pm, dtype, flat, taps, _tap_starts(taps, front + g_lo, strides),
-                          W, out.reshape(lanes, cout, -1), grid)
-        return out
     width = -(-ncols // _DIRECT_PAD) * _DIRECT_PAD if direct else ncols
     crows = direct or cout
     product = scratch("product", (prod(ups), crows, width), dtype) if d <= 2 else \
@@ -343,6 +331,36 @@ def _rows_pay(width, pitch, dtype):
     by np.matmul.)"""
     G = 64 // np.dtype(dtype).itemsize
     return width / (-(-width // G) * G) >= 0.85 * width / pitch
+
+
+def _direct_bands(pm, x, dtype, entry, origin_block, pre, first, lengths):
+    """The one plan entry of a layer that does not upsample, by the direct
+    kernel on ``x`` itself (:func:`.kernels_direct.run_bands`), into a new
+    output."""
+    kd = submodule("polyphase.engine.kernels_direct")
+    taps, W = entry
+    lanes, cin = x.shape[:2]
+    cout = W.shape[1]
+    x = np.ascontiguousarray(x, dtype=dtype)
+    n, downs, lengths = x.shape[2:], tuple(pm.downs), tuple(lengths)
+    o = [f - b for f, b in zip(first, origin_block)]
+    if pm.ndim == 1:
+        n, downs, pre, o, lengths = (1,) + n, (1,) + downs, (0,) + tuple(pre), [0] + o, \
+            (1,) + lengths
+        taps = np.column_stack([taps[:, 0], np.zeros(len(taps), np.int64), taps[:, 1]])
+    Wt, _ = _direct_weights(pm, dtype, 0, entry[0], W, cin, cout)
+    out = result((lanes, cout) + tuple(lengths[-pm.ndim:]), dtype)
+    H, width = lengths
+    halo = taps[:, 1:].max(axis=0) - taps[:, 1:].min(axis=0)
+    rpj, seg = kd.band_jobs(H, width, halo, prod(downs) * cin, x.itemsize)
+    njobs = lanes * -(-H // rpj) * -(-width // seg)
+    dims = np.array((lanes, cin) + n + downs + (H, width) + tuple(o), dtype=np.int64)
+    _run_kernel(kd.run_bands, (x.reshape(-1), dims, np.array(pre, dtype=np.int64),
+                               np.ascontiguousarray(taps, dtype=np.int64), Wt,
+                               out.reshape(lanes, cout, -1),
+                               np.array((rpj, seg), dtype=np.int64)),
+                njobs, out.size, taps.shape[0] * cin)
+    return out
 
 
 def _tap_starts(taps, origin, strides):
