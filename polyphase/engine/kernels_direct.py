@@ -127,6 +127,13 @@ def run_rows(flat, L, toff, Wt, out, S, P1, c0, H, W, rpj, seg, job0, job1):
                      (lane * R + r0) * HW + i * W, HW, x0, x1)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _odd_lines(n, G):
+    """``n`` rounded up to an odd number of ``G``-element lines."""
+    lines = -(-n // G)
+    return (lines + 1 - lines % 2) * G
+
+
 @njit(cache=True, nogil=True)
 def run_bands(xf, dims, shift, taps, Wt, out, band, job0, job1):
     """:func:`run_rows` reading ``x`` itself: each job splits the band of
@@ -158,7 +165,9 @@ def run_bands(xf, dims, shift, taps, Wt, out, band, job0, job1):
         k1lo, k1hi = imin(k1lo, taps[t, 1]), imax(k1hi, taps[t, 1])
         k2lo, k2hi = imin(k2lo, taps[t, 2]), imax(k2hi, taps[t, 2])
     rpj, seg = band[0], band[1]
-    buf = empty1(xf, Q * C * (rpj + k1hi - k1lo) * (seg + k2hi - k2lo))
+    G = lanes(xf.dtype)
+    buf = empty1(xf, Q * (C * (_odd_lines((rpj + k1hi - k1lo) * (seg + k2hi - k2lo), G) + G)
+                          + G))
     wf = flat_view(Wt)
     of = flat_view(out)
     toff = empty1(taps[:, 0], T)
@@ -173,15 +182,19 @@ def run_bands(xf, dims, shift, taps, Wt, out, band, job0, job1):
         x1 = imin(x0 + seg, W)
         nr = i1 - i0 + k1hi - k1lo
         pitch = x1 - x0 + k2hi - k2lo
-        L = nr * pitch
+        # channels and phases an odd number of lines apart: a multiple of 4
+        # KB put the 16 phases of a k4 s4 layer, and their loads, in one L1
+        # set (the products ran at 25 GMAC/s)
+        L = _odd_lines(nr * pitch, G)
+        QS = _odd_lines(C * L, G)
         B1, B2 = o1 + i0 - k1hi, o2 + x0 - k2hi
         for m1 in range(M1):
             for c in range(C):
                 split_columns(xf, (lane * C + c) * n1 * n2, n1, n2, B1 * M1 + m1 - shift[0],
                               M1, nr, M2, B2 * M2 - shift[1], pitch, buf,
-                              (m1 * M2 * C + c) * L, pitch, C * L, True)
+                              m1 * M2 * QS + c * L, pitch, QS, True)
         for t in range(T):
-            toff[t] = taps[t, 0] * C * L + (k1hi - taps[t, 1]) * pitch + k2hi - taps[t, 2]
+            toff[t] = taps[t, 0] * QS + (k1hi - taps[t, 1]) * pitch + k2hi - taps[t, 2]
         for r0 in range(0, R, NB):
             if pitch == W and x1 - x0 == W:
                 # the band's rows and the output's follow one another: one
@@ -189,7 +202,15 @@ def run_bands(xf, dims, shift, taps, Wt, out, band, job0, job1):
                 _row(buf, 0, L, toff, wf, r0, R, C, of, (lane * R + r0) * HW + i0 * W, HW,
                      0, (i1 - i0) * W)
                 continue
-            for i in range(i0, i1):
+            i = i0
+            if W <= lanes(xf.dtype):
+                # rows of one vector: two at a time
+                while i + 1 < i1:
+                    simd.rows_fma_taps8x2_rows(buf, (i - i0) * pitch, L, toff, wf, r0, R, C,
+                                               of, (lane * R + r0) * HW + i * W, HW, pitch,
+                                               W, W)
+                    i += 2
+            for i in range(i, i1):
                 _row(buf, (i - i0) * pitch - x0, L, toff, wf, r0, R, C, of,
                      (lane * R + r0) * HW + i * W, HW, x0, x1)
 

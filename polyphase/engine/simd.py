@@ -1225,14 +1225,15 @@ def _products(context, builder, sig, args, vec, coef, R, V):
     return vv, fma, cptr, _accumulators(builder, R, V, vv.vty)
 
 
-def _store_rows(b, put, values, OO, OS, n, masks=None):
+def _store_rows(b, put, values, OO, OS, n, masks=None, vstep=None):
     """``put(values[r][v], OO + r*OS + v*n)`` for every row ``r`` and vector
     ``v`` (``put``: a :class:`_Vectors` store), only the lanes of
-    ``masks[v]`` when given."""
+    ``masks[v]`` when given; ``vstep`` (a value) in place of ``n``."""
     for r, row in enumerate(values):
         base = _offset(b, OO, r, OS)
         for v, value in enumerate(row):
-            at = b.add(base, ir.Constant(base.type, v * n))
+            at = b.add(base, ir.Constant(base.type, v * n)) if vstep is None else \
+                _offset(b, base, v, vstep)
             if masks is None:
                 put(value, at)
             else:
@@ -1248,13 +1249,15 @@ def _add_checks(b, cv, values, at):
     cv.store(total, at)
 
 
-def _fma_row(b, xv, dptr, fma, acc, xrow, drow, dstep=None, masks=None):
+def _fma_row(b, xv, dptr, fma, acc, xrow, drow, dstep=None, masks=None, vstep=None):
     """``acc[r][v] += d[drow + r*dstep] * x[xrow + v*G:][:G]`` for every
-    ``r``, ``v`` (``dstep`` 1 when None): ``V`` vectors of ``x`` loaded once
-    (only the lanes of ``masks[v]`` when given, the others zero), each
-    broadcast coefficient serving ``V`` of them."""
+    ``r``, ``v`` (``dstep`` 1 when None; ``vstep``, a value, in place of
+    ``G``): ``V`` vectors of ``x`` loaded once (only the lanes of
+    ``masks[v]`` when given, the others zero), each broadcast coefficient
+    serving ``V`` of them."""
     n = xv.count
-    xs_ = [xv.load(b.add(xrow, ir.Constant(xrow.type, v * n)),
+    xs_ = [xv.load(b.add(xrow, ir.Constant(xrow.type, v * n)) if vstep is None else
+                   _offset(b, xrow, v, vstep),
                    None if masks is None else masks[v]) for v in range(len(acc[0]))]
     for r, row in enumerate(acc):
         at = ir.Constant(drow.type, r) if dstep is None else \
@@ -1304,16 +1307,20 @@ rows_fma8x2, rows_fma8x1 = _rows_fma(8, 2), _rows_fma(8, 1)
 rows_fma4x1 = _rows_fma(4, 1)
 
 
-def _rows_fma_taps_code(R, V, part):
+def _rows_fma_taps_code(R, V, part, paired=False):
     def codegen(context, builder, sig, args):
         _, XO, XS, TOFF, _, DO, DS, NC, _, OO, OS = args[:11]
         (ov,) = _arrays(context, builder, sig, args, 8)
         b = builder
         xv, fma, dptr, acc = _products(context, b, sig, args, 0, 4, R, V)
         n = xv.count
+        # (paired: vector v of x from xo + v*args[11], of out from oo + v*args[12])
+        xstep, ostep = (args[11], args[12]) if paired else (None, None)
+        count = args[-1]
         # (a row's end: masked loads as well, so that no load passes the
         # input's end either)
-        masks = [_first(b, args[11], n, xv.per, v * n) for v in range(V)] if part else None
+        masks = [_first(b, count, n, xv.per, 0 if paired else v * n) for v in range(V)] \
+            if part else None
         taps = context.make_array(sig.args[3])(context, b, TOFF)
         ntaps = cgutils.unpack_tuple(b, taps.shape, 1)[0]
         with cgutils.for_range(b, ntaps) as outer:
@@ -1323,9 +1330,9 @@ def _rows_fma_taps_code(R, V, part):
             with cgutils.for_range(b, NC) as inner:
                 c = inner.index
                 _fma_row(b, xv, dptr, fma, acc, b.add(xt, b.mul(c, XS)),
-                         b.add(dt, b.mul(c, DS)), masks=masks)
+                         b.add(dt, b.mul(c, DS)), masks=masks, vstep=xstep)
         _store_rows(b, ov.store, [[b.load(a) for a in row] for row in acc], OO, OS, n,
-                    masks)
+                    masks, ostep)
         return context.get_dummy_value()
     return codegen
 
@@ -1351,6 +1358,18 @@ def _rows_fma_taps(R, V):
         f"The same over the columns ``v*G + i < count`` only (masked loads and "
         f"stores: the end of an output row).")
     return rows_fma_taps, rows_fma_taps_part
+
+
+@intrinsic
+def rows_fma_taps8x2_rows(typingctx, x, xo, xs, toff, d, do, ds, nc, out, oo, os, xv, ov,
+                          count):
+    """:func:`rows_fma_taps8x2` with its two vectors at ``xo`` and ``xo + xv``
+    of ``x``, ``oo`` and ``oo + ov`` of ``out`` (two output rows of at most
+    one vector each), over their first ``count`` columns (masked loads and
+    stores).  Rows of one vector would otherwise take blocks of one vector
+    a row, with one broadcast coefficient per multiply-add."""
+    return (types.void(x, xo, xs, toff, d, do, ds, nc, out, oo, os, xv, ov, count),
+            _rows_fma_taps_code(8, 2, True, paired=True))
 
 
 # (the direct kernel's block: 16 vectors of accumulators, two FMAs in flight
