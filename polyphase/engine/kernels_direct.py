@@ -195,24 +195,22 @@ def run_bands(xf, dims, shift, taps, Wt, out, band, job0, job1):
                               m1 * M2 * QS + c * L, pitch, QS, True)
         for t in range(T):
             toff[t] = taps[t, 0] * QS + (k1hi - taps[t, 1]) * pitch + k2hi - taps[t, 2]
+        # the band's rows and the output's follow one another: one row (rows
+        # of 16 columns would each take a block of one vector)
+        whole = pitch == W and x1 - x0 == W
+        rows, a, b = (1, 0, (i1 - i0) * W) if whole else (i1 - i0, x0, x1)
         for r0 in range(0, R, NB):
-            if pitch == W and x1 - x0 == W:
-                # the band's rows and the output's follow one another: one
-                # row (16-column rows would each take a block of one vector)
-                _row(buf, 0, L, toff, wf, r0, R, C, of, (lane * R + r0) * HW + i0 * W, HW,
-                     0, (i1 - i0) * W)
-                continue
-            i = i0
-            if W <= lanes(xf.dtype):
+            i = 0
+            if not whole and W <= G:
                 # rows of one vector: two at a time
-                while i + 1 < i1:
-                    simd.rows_fma_taps8x2_rows(buf, (i - i0) * pitch, L, toff, wf, r0, R, C,
-                                               of, (lane * R + r0) * HW + i * W, HW, pitch,
-                                               W, W)
+                while i + 1 < rows:
+                    simd.rows_fma_taps8x2_rows(buf, i * pitch, L, toff, wf, r0, R, C, of,
+                                               (lane * R + r0) * HW + (i0 + i) * W, HW,
+                                               pitch, W, W)
                     i += 2
-            for i in range(i, i1):
-                _row(buf, (i - i0) * pitch - x0, L, toff, wf, r0, R, C, of,
-                     (lane * R + r0) * HW + i * W, HW, x0, x1)
+            for i in range(i, rows):
+                _row(buf, i * pitch - x0, L, toff, wf, r0, R, C, of,
+                     (lane * R + r0) * HW + (i0 + i) * W, HW, a, b)
 
 
 def band_jobs(H, W, halo, depth, itemsize):
