@@ -411,10 +411,11 @@ def _direct_products(pm, dtype, r, flat, taps, starts_t, W, rows):
 
 
 def _direct_rows_into(pm, dtype, flat, taps, starts_t, W, out, grid):
-    """The one plan entry of a layer that does not upsample, by the direct
-    kernel straight into its output ``out`` ``(lanes, C_out, H * W)``
+    """The one plan entry of a layer by the direct kernel straight into its
+    output ``out`` ``(lanes, C_out, H * W)``, from ``flat`` ``(Q, C_in, L)``
     (:func:`.kernels_direct.run_rows`; ``grid``: ``(S, P1, c0, H, W)``, see
-    there)."""
+    there).  The 1x1 layers' route (:func:`_pointwise`), ``flat`` the input
+    itself; the other layers take bands of the input (:func:`_direct_bands`)."""
     kd = submodule("polyphase.engine.kernels_direct")
     Q, C, L = flat.shape
     Wt, tq = _direct_weights(pm, dtype, 0, taps, W, C, out.shape[1])

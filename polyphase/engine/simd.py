@@ -1355,8 +1355,8 @@ def _rows_fma_taps(R, V):
         f"registers.  Each vector of ``x`` loaded serves {R} rows of outputs and "
         f"each broadcast coefficient {V} vectors.")
     rows_fma_taps_part.__doc__ = (
-        f"The same over the columns ``v*G + i < count`` only (masked loads and "
-        f"stores: the end of an output row).")
+        "The same over the columns ``v*G + i < count`` only (masked loads and "
+        "stores: the end of an output row).")
     return rows_fma_taps, rows_fma_taps_part
 
 
