@@ -223,10 +223,12 @@ def band_jobs(H, W, halo, depth, itemsize):
     return max(1, min(rpj, H, BAND_BYTES // per_row - halo[0])), seg
 
 
-# The band of input a job of run_bands splits and multiplies, at most: with
-# the weights, in L2.  N8 C64 -> 64 32x32 k7 s2 (49 taps, 800 KB of
-# weights), one thread: bands of whole images (622 KB) ran 9.4-9.8 ms.
-BAND_BYTES = 1 << 18
+# The band of input a job of run_bands splits and multiplies, at most (half
+# the EPYC's L2).  One thread, interleaved with torch's calls, 256 KB ->
+# 512 KB: N8 C64 48x48 k3 s3 2.90-2.92 -> 2.48-2.64 ms (fewer rows of halo
+# split twice), k4 s4 5.5-5.7 -> 5.4, k2 s2 and k7 s2 within 2 %; 1 MB
+# no better, 32-64 KB 1.1-1.6x slower (k2 s2 4.4 -> 5.4-6.2 ms).
+BAND_BYTES = 1 << 19
 
 
 def row_jobs(rows, W):
