@@ -247,9 +247,20 @@ def interleave_blocks(y, s1, s2, out):
 #   50 MB         5.4-5.9 / 2.2-2.3     5.0-5.2 / 1.5-1.9
 #   67 MB (C2)    7.7-9.0 / 2.9-3.3     8.9-9.1 / 2.3-2.8
 #
-# Over 64 MB one thread still gains from streaming.  On the EPYC (32 MB of
-# L3) it is left at simd.STREAM_BYTES, where it was measured.
-TRANSPOSED_STREAM_BYTES = machine.pick({"amd": simd.STREAM_BYTES, "intel": 1 << 26})
+# Over 64 MB one thread still gains from streaming.  On the EPYC plain
+# stores win to 151 MB at least (twenty-seventh session, interleaved with
+# torch's calls, which take the caches, as in the benchmark; ms, one thread
+# / two):
+#
+#   input, k      output     streamed         plain
+#   1024^2, 2     17 MB      1.23             0.90
+#   1024^2, 3     17 MB      1.65 / 0.99      1.22 / 0.85
+#   1536^2, 3     38 MB      3.36             2.37
+#   2048^2, 4     67 MB (C2) 5.86 / 3.28      4.75 / 2.99
+#   3072^2, 3     151 MB     12.2 / 7.17      11.4 / 6.89
+#
+# (When an earlier session set 16 MB there, streaming had won.)
+TRANSPOSED_STREAM_BYTES = machine.pick({"amd": 1 << 28, "intel": 1 << 26})
 
 # Elements of a streamed output computed into the buffer at a time (16 KB
 # of float32, in L1 with the input it reads): a row at a time would not
