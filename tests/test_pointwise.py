@@ -104,14 +104,14 @@ def test_input_origin_shifts_the_view(stride, monkeypatch):
 def test_stride_1_pointwise_reads_the_input_in_place(shape, cout, direct, dtype, monkeypatch):
     """A 1x1 stride-1 layer whose output channels are whole blocks of eight
     runs the direct kernel on ``x`` itself, each image's channel planes one
-    row (:func:`polyphase.engine.kernels_direct.run_rows`); planes too
+    row (:func:`polyphase.engine.kernels_direct.run_planes`); planes too
     short to fill their vectors (9 float32) and other channel counts keep
     ``np.matmul``.  A transposed (non-contiguous) input keeps it too.  Equal
     to brute force every way."""
     from helpers import record_jobs
 
     from polyphase.engine import kernels_direct
-    rows = record_jobs(monkeypatch, kernels_direct, "run_rows")
+    rows = record_jobs(monkeypatch, kernels_direct, "run_planes")
     rng = np.random.default_rng(cout)
     x = rng.standard_normal(shape).astype(dtype)
     w = rng.standard_normal((cout, shape[1]) + (1,) * (len(shape) - 2)).astype(dtype)

@@ -323,10 +323,10 @@ def _direct_rows(plan, cout):
 
 def _rows_pay(width, pitch, dtype):
     """Whether output rows of ``width`` are written straight by the direct
-    kernel (:func:`.kernels_direct.run_rows`) rather than through the product
-    on the grid, whose rows are ``pitch`` columns apart, and an interleave:
-    its vectors a row (the last one masked) must use at least 0.85 of the
-    share of columns the grid uses.  (Rows of 8 float32 would fill half of
+    kernel (:func:`.kernels_direct.run_bands`, ``run_planes``) rather than
+    through the product on the grid, whose rows are ``pitch`` columns apart,
+    and an interleave: its vectors a row (the last one masked) must use at
+    least 0.85 of the share of columns the grid uses.  (Rows of 8 float32 would fill half of
     their vector: N8 C256 -> 64 8x8 1x1, one thread, 0.35 ms against 0.22
     by np.matmul.)"""
     G = 64 // np.dtype(dtype).itemsize
@@ -410,21 +410,17 @@ def _direct_products(pm, dtype, r, flat, taps, starts_t, W, rows):
                 kd.n_jobs(out.shape[1]), out.size, taps.shape[0] * C)
 
 
-def _direct_rows_into(pm, dtype, flat, taps, starts_t, W, out, grid):
-    """The one plan entry of a layer by the direct kernel straight into its
-    output ``out`` ``(lanes, C_out, H * W)``, from ``flat`` ``(Q, C_in, L)``
-    (:func:`.kernels_direct.run_rows`; ``grid``: ``(S, P1, c0, H, W)``, see
-    there).  The 1x1 layers' route (:func:`_pointwise`), ``flat`` the input
-    itself; the other layers take bands of the input (:func:`_direct_bands`)."""
+def _direct_planes(pm, dtype, x, taps, W, out):
+    """A 1x1 layer (:func:`_pointwise`) by the direct kernel on ``x``
+    ``(lanes, C_in, n)`` itself, straight into ``out`` ``(lanes, C_out, n)``
+    (:func:`.kernels_direct.run_planes`)."""
     kd = submodule("polyphase.engine.kernels_direct")
-    Q, C, L = flat.shape
-    Wt, tq = _direct_weights(pm, dtype, 0, taps, W, C, out.shape[1])
-    toff = tq * (C * L) + starts_t
-    S, P1, c0, H, width = grid
-    rpj, seg, njobs = kd.row_jobs(out.shape[0] * H, width)
-    args = (flat.reshape(-1), np.int64(L), toff, Wt, out) + tuple(
-        np.int64(v) for v in (S, P1, c0, H, width, rpj, seg))
-    _run_kernel(kd.run_rows, args, njobs, out.size, taps.shape[0] * C)
+    lanes, cin, n = x.shape
+    Wt, _ = _direct_weights(pm, dtype, 0, taps, W, cin, out.shape[1])
+    rpj, seg, njobs = kd.row_jobs(lanes, n)
+    _run_kernel(kd.run_planes, (x.reshape(-1), np.int64(n), np.zeros(1, np.int64), Wt, out,
+                                np.int64(cin * n), np.int64(rpj), np.int64(seg)),
+                njobs, out.size, cin)
 
 
 def _one_tap(pm, plan):
@@ -465,9 +461,8 @@ def _pointwise(pm, x, dtype, in_origin, starts, lengths, G, plan):
         # prod(n) on).  N8 C64 -> 64 32x32, one thread: 0.69 against 1.00 ms
         # by np.matmul (torch 0.93).
         out = result((lanes, cout) + tuple(lengths), dtype)
-        _direct_rows_into(pm, dtype, x.reshape(lanes, cin, -1), plan[0][0],
-                          np.zeros(1, np.int64), W, out.reshape(lanes, cout, -1),
-                          (cin * prod(n), 0, 0, 1, prod(n)))
+        _direct_planes(pm, dtype, x.reshape(lanes, cin, -1), plan[0][0], W,
+                       out.reshape(lanes, cout, -1))
         return out
     xs = np.asarray(x[tuple(window)], dtype=dtype).reshape(lanes, G, cin // G, -1)
     out = result((lanes, G, W.shape[1], xs.shape[-1]), dtype)

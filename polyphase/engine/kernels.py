@@ -164,8 +164,8 @@ def split_columns(xf, base, n1, n2, row0, rstep, count, S, col0, cols, cpf, d0, 
     the image) for the rows ``i < count`` and columns ``j < cols``; ``img``
     is the ``n1 x n2`` image at ``xf[base:]`` and ``cp[i, k, j]`` is
     ``cpf[d0 + i*dstep + k*pstep + j]``.  ``S`` = 2, 3, 4 or 6 split a
-    vector of each phase per :mod:`.simd` call; the columns at the image's
-    edges, and other ``S``, go a sample at a time.  (Also the GEMM path's
+    vector of each phase per :mod:`.simd` call, ``S`` = 1 is a copy; the
+    columns at the image's edges, and other ``S``, go a sample at a time.  (Also the GEMM path's
     phase streams, :func:`.kernels2d.phase_streams`: every ``M1``-th row,
     phases a stream apart.)
 

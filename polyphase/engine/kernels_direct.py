@@ -89,42 +89,32 @@ def _row(x, src, L, toff, wf, r0, R, C, of, dst, HW, a, b):
 
 
 @njit(cache=True, nogil=True)
-def run_rows(flat, L, toff, Wt, out, S, P1, c0, H, W, rpj, seg, job0, job1):
-    """The products written straight into a layer's output ``out``, ``(lanes,
-    R, H * W)`` (C-ordered, ``R = Wt.shape[2]``), for a layer that does not
-    upsample: output row ``i`` of image ``l`` is the grid columns from
-    ``l * S + i * P1 + c0`` on, ``W`` of them (``H = 1``: 1-D).
+def run_planes(x, L, toff, Wt, out, S, rpj, seg, job0, job1):
+    """A 1x1 layer's products straight into its output ``out`` ``(lanes, R,
+    W)`` (C-ordered, ``R = Wt.shape[2]``, one tap, ``toff = [0]``): row ``l``
+    of ``out`` sums the channel planes of image ``l`` of ``x``, channel ``c``
+    the ``W`` elements from ``l * S + c * L`` on (``x`` itself, no copy).
 
-    Writing through the product and an interleaving pass cost a second
-    write and a read of the output: a 3-channel 3x3 stride-1 layer, N8 C3
-    -> 64 64x64, one thread, spent 0.98 ms of 2.86 in that pass on the EPYC.
-    Row ends that are not whole blocks take masked stores, and the grid's
-    padding columns between rows are not computed.
-
-    Job ``j`` is rows ``[(j // nseg) * rpj, ...)`` (``rpj`` of them, the
+    Job ``j`` is images ``[(j // nseg) * rpj, ...)`` (``rpj`` of them, the
     last group shorter) and columns ``[(j % nseg) * seg, ...)`` of each
     (``seg`` a multiple of ``V * G`` or ``W``; ``nseg = ceil(W / seg)``): about
     ``CHUNK`` columns, which every block of output rows reads while they are
-    in cache, as in :func:`run_jobs`.  ``flat`` must reach ``C * L +
-    toff.max()`` past the last row's end plus one block.
+    in cache, as in :func:`run_jobs`.  The end of a plane takes masked loads
+    and stores.
     """
     T, C, R = Wt.shape
+    W = out.shape[2]
     wf = flat_view(Wt)
     of = flat_view(out)
-    HW = H * W
-    rows = out.shape[0] * H
     nseg = (W + seg - 1) // seg
     for j in range(job0, job1):
         g0 = (j // nseg) * rpj
-        g1 = imin(g0 + rpj, rows)
+        g1 = imin(g0 + rpj, out.shape[0])
         x0 = (j % nseg) * seg
         x1 = imin(x0 + seg, W)
         for r0 in range(0, R, NB):
-            for g in range(g0, g1):
-                lane = g // H
-                i = g - lane * H
-                _row(flat, lane * S + i * P1 + c0, L, toff, wf, r0, R, C, of,
-                     (lane * R + r0) * HW + i * W, HW, x0, x1)
+            for lane in range(g0, g1):
+                _row(x, lane * S, L, toff, wf, r0, R, C, of, (lane * R + r0) * W, W, x0, x1)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -136,7 +126,8 @@ def _odd_lines(n, G):
 
 @njit(cache=True, nogil=True)
 def run_bands(xf, dims, shift, taps, Wt, out, band, job0, job1):
-    """:func:`run_rows` reading ``x`` itself: each job splits the band of
+    """The products of a layer that does not upsample, straight into its
+    output, reading ``x`` itself: each job splits the band of
     input its output rows read into phase streams in a buffer that stays in
     cache, then multiplies.  For a layer that does not upsample, by ``M1 x
     M2`` (``M1 = 1``: 1-D).
@@ -232,7 +223,7 @@ BAND_BYTES = 1 << 19
 
 
 def row_jobs(rows, W):
-    """``(rpj, seg, njobs)`` of :func:`run_rows` for ``rows`` output rows of
+    """``(rpj, seg, njobs)`` of :func:`run_planes` for ``rows`` output rows of
     ``W`` columns: about ``CHUNK`` columns a job.  (Fewer columns for jobs
     whose input is large, at most 256 KB a job, measured no faster: N8 C64
     64x64 k4 s4, 1024 input rows an output, 7.19 against 7.14 ms.)"""

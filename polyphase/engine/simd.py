@@ -1316,10 +1316,9 @@ def _rows_fma_taps_code(R, V, part, paired=False):
         n = xv.count
         # (paired: vector v of x from xo + v*args[11], of out from oo + v*args[12])
         xstep, ostep = (args[11], args[12]) if paired else (None, None)
-        count = args[-1]
-        # (a row's end: masked loads as well, so that no load passes the
-        # input's end either)
-        masks = [_first(b, count, n, xv.per, 0 if paired else v * n) for v in range(V)] \
+        # (a row's end, its count the last argument: masked loads as well, so
+        # that no load passes the input's end either)
+        masks = [_first(b, args[-1], n, xv.per, 0 if paired else v * n) for v in range(V)] \
             if part else None
         taps = context.make_array(sig.args[3])(context, b, TOFF)
         ntaps = cgutils.unpack_tuple(b, taps.shape, 1)[0]
