@@ -172,6 +172,8 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
         out = _pointwise(pm, x, dtype, in_origin, starts, lengths, G, plan)
         if out is not None:
             return out
+        if _points_apply(pm, dtype, G, plan, cin, lengths):
+            return _direct_points(pm, x, dtype, plan[0], origin_block, pre, first, lengths)
     fast = _winograd_plans(pm, dtype, plan, cin) if algorithm != "im2col" else None
     if algorithm == "winograd" and not fast:
         raise ValueError("algorithm='winograd' needs 1-D or 2-D phases whose taps lie "
@@ -333,14 +335,63 @@ def _rows_pay(width, pitch, dtype):
     return width / (-(-width // G) * G) >= 0.85 * width / pitch
 
 
-def _direct_bands(pm, x, dtype, entry, origin_block, pre, first, lengths):
-    """The one plan entry of a layer that does not upsample, by the direct
-    kernel on ``x`` itself (:func:`.kernels_direct.run_bands`), into a new
-    output."""
-    kd = submodule("polyphase.engine.kernels_direct")
+def _points_apply(pm, dtype, G, plan, cin, lengths):
+    """Whether a strided 2-D layer runs on :func:`.kernels_direct.run_points`
+    (vectors over output channels, in blocks of ``4 * G``, reading ``x`` in
+    place): when the blocks' spare channels, which it computes and drops,
+    are at most a quarter of them, and each output sums at least
+    ``POINT_TAPS`` products over at least ``POINT_CHANNELS`` input channels.
+
+    Measured against the other routes, one thread, float32, interleaved
+    with torch (N8, 64 -> 64 channels unless said):
+
+    * ``k = stride``, which the bands' split cost most: 64x64 k2 s2 4.4 ->
+      3.7 ms, k4 s4 6.3 -> 3.2, 48x48 k3 s3 3.0 -> 1.7, 68x68 k4 s4 (rows
+      of 17 outputs, the grid product) 8.7 -> 4.0; 16 channels 32x32 k4
+      s4 0.44 -> 0.23;
+    * 3x3 stride 2, which the Winograd route took: 32x32 1.78 -> 1.57 ms,
+      33x33 2.72 -> 1.76, 128 channels 16x16 1.82 -> 1.66, 256 channels
+      14x14 (N2) 2.05 -> 1.51;
+    * within 3 % of the bands on k4 s2, k5 s2 and k7 s2 layers;
+    * slower on 3-channel stems (C3 -> 64 128x128 k7 s2: 4.2 against 3.0
+      ms; 64x64 k4 s2: 1.2 against 0.6) and on 8 channels k2 s2 (0.91
+      against 0.48): each call's 64 stores of four, a line apart, cost
+      more than its few products.
+    """
+    if G != 1 or np.dtype(dtype) not in _DIRECT_DTYPES or pm.ndim != 2 or len(plan) != 1 \
+            or any(L != 1 for L in pm.ups) or all(M == 1 for M in pm.downs):
+        return False
+    cout = 1 if pm.channels is None else pm.channels[0]
+    block = 4 * (64 // np.dtype(dtype).itemsize)
+    taps = plan[0][0].shape[0]
+    if cout < 0.75 * -(-cout // block) * block or cin < POINT_CHANNELS \
+            or taps * cin < POINT_TAPS:
+        return False
+    fast = _winograd_plans(pm, dtype, plan, cin)
+    if fast is None:
+        return True
+    # the Winograd route's products per output, against the taps
+    m = submodule("polyphase.engine.winograd").tile(2, fast.box)
+    share = np.diff(fast.spans, axis=-1).sum() / (cin * m * m * taps)
+    return share >= WINOGRAD_SHARE[0] or \
+        share >= WINOGRAD_SHARE[1] and prod(lengths) <= WINOGRAD_SMALL
+
+
+# (see _points_apply)
+POINT_CHANNELS, POINT_TAPS = 8, 128
+# Layers the Winograd route takes run here instead when its products per
+# output are at least WINOGRAD_SHARE[0] of the taps (k4 s3, k5 s4), or
+# WINOGRAD_SHARE[1] (k3 s2) on images of at most WINOGRAD_SMALL outputs
+WINOGRAD_SHARE, WINOGRAD_SMALL = (0.75, 0.65), 576
+
+
+def _image_layer(pm, x, dtype, entry, origin_block, pre, first, lengths):
+    """What :func:`.kernels_direct.run_bands` and ``run_points`` take of a
+    layer that does not upsample: ``x`` contiguous, its taps ``(q, k1, k2)``,
+    ``dims``, ``pre`` and a new output, a 1-D layer as an image of one
+    row."""
     taps, W = entry
     lanes, cin = x.shape[:2]
-    cout = W.shape[1]
     x = np.ascontiguousarray(x, dtype=dtype)
     n, downs, lengths = x.shape[2:], tuple(pm.downs), tuple(lengths)
     o = [f - b for f, b in zip(first, origin_block)]
@@ -348,18 +399,47 @@ def _direct_bands(pm, x, dtype, entry, origin_block, pre, first, lengths):
         n, downs, pre, o, lengths = (1,) + n, (1,) + downs, (0,) + tuple(pre), [0] + o, \
             (1,) + lengths
         taps = np.column_stack([taps[:, 0], np.zeros(len(taps), np.int64), taps[:, 1]])
-    Wt, _ = _direct_weights(pm, dtype, 0, entry[0], W, cin, cout)
-    out = result((lanes, cout) + tuple(lengths[-pm.ndim:]), dtype)
-    H, width = lengths
+    out = result((lanes, W.shape[1]) + tuple(lengths[-pm.ndim:]), dtype)
+    dims = np.array((lanes, cin) + n + downs + tuple(lengths) + tuple(o), dtype=np.int64)
+    return (x, np.ascontiguousarray(taps, dtype=np.int64), dims,
+            np.array(pre, dtype=np.int64), out)
+
+
+def _direct_bands(pm, x, dtype, entry, origin_block, pre, first, lengths):
+    """The one plan entry of a layer that does not upsample, by the direct
+    kernel on ``x`` itself (:func:`.kernels_direct.run_bands`), into a new
+    output."""
+    kd = submodule("polyphase.engine.kernels_direct")
+    x, taps, dims, pre, out = _image_layer(pm, x, dtype, entry, origin_block, pre, first,
+                                           lengths)
+    lanes, cin, _, _, M1, M2, H, width = dims[:8]
+    cout = out.shape[1]
+    Wt, _ = _direct_weights(pm, dtype, 0, entry[0], entry[1], cin, cout)
     halo = taps[:, 1:].max(axis=0) - taps[:, 1:].min(axis=0)
-    rpj, seg = kd.band_jobs(H, width, halo, prod(downs) * cin, x.itemsize)
+    rpj, seg = kd.band_jobs(H, width, halo, M1 * M2 * cin, x.itemsize)
     njobs = lanes * -(-H // rpj) * -(-width // seg)
-    dims = np.array((lanes, cin) + n + downs + (H, width) + tuple(o), dtype=np.int64)
-    _run_kernel(kd.run_bands, (x.reshape(-1), dims, np.array(pre, dtype=np.int64),
-                               np.ascontiguousarray(taps, dtype=np.int64), Wt,
+    _run_kernel(kd.run_bands, (x.reshape(-1), dims, pre, taps, Wt,
                                out.reshape(lanes, cout, -1),
                                np.array((rpj, seg), dtype=np.int64)),
                 njobs, out.size, taps.shape[0] * cin)
+    return out
+
+
+def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths):
+    """The one plan entry of a layer that does not upsample, with vectors
+    over output channels (:func:`.kernels_direct.run_points`), from ``x``
+    itself into a new output."""
+    kd = submodule("polyphase.engine.kernels_direct")
+    x, taps, dims, pre, out = _image_layer(pm, x, dtype, entry, origin_block, pre, first,
+                                           lengths)
+    lanes, cin, H, width = dims[0], dims[1], dims[6], dims[7]
+    cout = out.shape[1]
+    block = 4 * (64 // x.itemsize)
+    Wt, _ = _direct_weights(pm, dtype, 0, entry[0], entry[1], cin, -(-cout // block) * block)
+    rpj = kd.point_rows(H, width)
+    _run_kernel(kd.run_points, (x.reshape(-1), dims, pre, taps, Wt,
+                                out.reshape(lanes, cout, -1), np.int64(rpj)),
+                lanes * -(-H // rpj), out.size, taps.shape[0] * cin)
     return out
 
 
@@ -374,7 +454,7 @@ def _direct_weights(pm, dtype, r, taps, W, cin, rows):
     (cached on ``pm``)."""
     kd = submodule("polyphase.engine.kernels_direct")
     cache = pm.__dict__.setdefault("_plans", {})
-    key = ("direct", np.dtype(dtype).str, r)
+    key = ("direct", np.dtype(dtype).str, r, rows)
     if key not in cache:
         cache[key] = (kd.weights(W, taps.shape[0], cin, rows),
                       np.ascontiguousarray(taps[:, 0], dtype=np.int64))
@@ -486,8 +566,8 @@ def winograd_route(pm, shape, dtype, in_origin, starts, lengths):
             or lanes * cin == 0 or min(lengths) <= 0 or min(shape[2:]) <= 0:
         return None                 # (the channel-agnostic kernels, or zeros)
     G, plan = _plan(pm, dtype)
-    if _one_tap(pm, plan):
-        return None                 # (a pointwise product: :func:`_pointwise`)
+    if _one_tap(pm, plan) or _points_apply(pm, dtype, G, plan, cin, lengths):
+        return None     # (a pointwise product, :func:`_pointwise`, or the points)
     fast = _winograd_plans(pm, dtype, plan, cin)
     return _winograd_call(pm, fast, lanes, in_origin, starts, lengths) if fast else None
 

@@ -204,6 +204,144 @@ def run_bands(xf, dims, shift, taps, Wt, out, band, job0, job1):
                      (lane * R + r0) * HW + (i0 + i) * W, HW, a, b)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _valid_taps(a1, a2, i, j, M1, M2, n1, n2, rows, cols, C, R, xoff, doff):
+    """The taps whose sample of output ``(i, j)`` lies inside the image
+    (along the rows when ``rows`` is set, along the columns when ``cols``
+    is), into ``xoff``, ``doff`` (:func:`run_points`); returns how many."""
+    T = a1.shape[0]
+    m = 0
+    for t in range(T):
+        r, c = i * M1 + a1[t], j * M2 + a2[t]
+        if (rows and (r < 0 or r >= n1)) or (cols and (c < 0 or c >= n2)):
+            continue
+        xoff[m] = a1[t] * n2 + a2[t]
+        doff[m] = t * C * R
+        m += 1
+    return m
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _inside(a, M, n, count):
+    """The outputs ``[lo, hi)`` of ``count`` whose samples ``o*M + a[t]`` all
+    lie in ``[0, n)``."""
+    lo, hi = 0, count
+    for t in range(a.shape[0]):
+        lo = imax(lo, -(a[t] // M))                    # ceil(-a / M)
+        hi = imin(hi, (n - 1 - a[t]) // M + 1 if n - 1 - a[t] >= 0 else 0)
+    lo = imin(lo, count)
+    return lo, imax(lo, hi)
+
+
+# (a function of its own, not inlined: its three call sites share one
+# compiled body)
+@njit(cache=True, internal=True, nogil=True)
+def _points(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os, ps, nch):
+    simd.points_fma4x4(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os,
+                       ps, nch)
+
+
+@njit(cache=True, nogil=True)
+def run_points(xf, dims, shift, taps, Wt, out, rpj, job0, job1):
+    """The products of a layer that does not upsample, straight from ``x``
+    into its output, with vectors over output channels: each
+    :func:`.simd.points_fma4x4` call sums four output points of ``4 * G``
+    channels, broadcasting ``x``'s samples (read in place, at any stride
+    or dilation) against vectors of weights.  ``dims``, ``shift`` and
+    ``taps`` are those of :func:`run_bands`; ``Wt`` is ``(T, C, Rp)``,
+    ``Rp`` the output channels rounded up to whole blocks of ``4 * G``
+    (zero weights after them); ``out`` is ``(lanes, R, H * W)``.  Job ``j``
+    is the rows ``[(j % rgroups) * rpj, ...)`` of image ``j // rgroups``.
+
+    Points whose taps all read inside ``x`` go four at a time in raster
+    order; the rows at the edges (padding) four along the row with the taps
+    inside that row, and the columns at the edges four down the column with
+    the taps inside that column.
+    """
+    C, n1, n2 = dims[1], dims[2], dims[3]
+    M1, M2, H, W, o1, o2 = dims[4], dims[5], dims[6], dims[7], dims[8], dims[9]
+    T, _, Rp = Wt.shape
+    R = out.shape[1]
+    block = 4 * lanes(xf.dtype)
+    a1 = empty1(taps[:, 0], T)
+    a2 = empty1(taps[:, 0], T)
+    for t in range(T):
+        m1, m2 = taps[t, 0] // M2, taps[t, 0] % M2
+        a1[t] = (o1 - taps[t, 1]) * M1 + m1 - shift[0]
+        a2[t] = (o2 - taps[t, 2]) * M2 + m2 - shift[1]
+    ilo, ihi = _inside(a1, M1, n1, H)
+    jlo, jhi = _inside(a2, M2, n2, W)
+    xoff = empty1(taps[:, 0], T)
+    doff = empty1(taps[:, 0], T)
+    wf = flat_view(Wt)
+    of = flat_view(out)
+    HW = H * W
+    plane = n1 * n2
+    rgroups = -(-H // rpj)
+    for job in range(job0, job1):
+        lane = job // rgroups
+        i0 = job % rgroups * rpj
+        i1 = imin(i0 + rpj, H)
+        xl = lane * C * plane
+        # (a block of output channels at a time: its weights stay in L2
+        # while the job's points run)
+        for r0 in range(0, R, block):
+            nch = imin(block, R - r0)
+            for g0 in range(i0, i1, 4):
+                g1 = imin(g0 + 4, i1)
+                base = (lane * R + r0) * HW
+                # the points whose taps all lie inside x, four at a time in
+                # raster order (over the end of a row onto the next)
+                ia, ib, wi = imax(g0, ilo), imin(g1, ihi), jhi - jlo
+                nt = _valid_taps(a1, a2, 0, 0, M1, M2, n1, n2, False, False, C, Rp, xoff,
+                                 doff)
+                total = imax(0, ib - ia) * wi
+                q = 0
+                while q < total:
+                    i, j = ia + q // wi, jlo + q % wi
+                    m = imin(4, jhi - j)
+                    nj = imin(4, total - q) if wi >= 4 else imin(m, total - q)
+                    _points(xf, xl + i * M1 * n2 + j * M2, xl + (i + 1) * M1 * n2 + jlo * M2,
+                            M2, m, nj, xoff[:nt], doff[:nt], plane, C, wf, r0, Rp, of,
+                            base + i * W + j, base + (i + 1) * W + jlo, HW, 1, nch)
+                    q += nj
+                # the rows at the edges, with the taps inside each
+                for i in range(g0, g1):
+                    if ilo <= i < ihi:
+                        continue
+                    nt = _valid_taps(a1, a2, i, 0, M1, M2, n1, n2, True, False, C, Rp, xoff,
+                                     doff)
+                    for j in range(jlo, jhi, 4):
+                        at, o = xl + i * M1 * n2 + j * M2, base + i * W + j
+                        _points(xf, at, at, M2, 4, imin(4, jhi - j), xoff[:nt], doff[:nt],
+                                plane, C, wf, r0, Rp, of, o, o, HW, 1, nch)
+                # the columns at the edges, down the rows that are inside,
+                # with the taps inside each column
+                for e in range(jlo + W - jhi):
+                    j = e if e < jlo else jhi + e - jlo
+                    i = g0
+                    while i < g1:
+                        inner = ilo <= i < ihi
+                        nj = imin(g1, ihi) - i if inner else 1
+                        nt = _valid_taps(a1, a2, i, j, M1, M2, n1, n2, not inner, True, C, Rp,
+                                         xoff, doff)
+                        at, o = xl + i * M1 * n2 + j * M2, base + i * W + j
+                        _points(xf, at, at, M1 * n2, 4, nj, xoff[:nt], doff[:nt], plane, C,
+                                wf, r0, Rp, of, o, o, HW, W, nch)
+                        i += nj
+
+
+def point_rows(H, W):
+    """Output rows a job of :func:`run_points` takes for images of ``H x
+    W``: about ``POINTS`` outputs, in whole groups of four rows (the edge
+    columns go four rows at a time)."""
+    return min(H, -(-max(1, POINTS // W) // 4) * 4)
+
+
+# Outputs (points, times every output channel) a job of run_points computes
+POINTS = 1024
+
+
 def band_jobs(H, W, halo, depth, itemsize):
     """``(rpj, seg)`` of :func:`run_bands` for images of ``H x W`` outputs
     whose taps span ``halo = (rows, columns)`` block delays and read

@@ -18,6 +18,7 @@ components (the operations here are additions, subtractions and copies of
 whole elements, which act on the components alike).
 """
 
+import contextlib
 import copy
 
 from llvmlite import ir
@@ -1249,19 +1250,20 @@ def _add_checks(b, cv, values, at):
     cv.store(total, at)
 
 
-def _fma_row(b, xv, dptr, fma, acc, xrow, drow, dstep=None, masks=None, vstep=None):
+def _fma_row(b, xv, dptr, fma, acc, xrow, drow, dstep=None, masks=None, vstep=None,
+             dsteps=None):
     """``acc[r][v] += d[drow + r*dstep] * x[xrow + v*G:][:G]`` for every
     ``r``, ``v`` (``dstep`` 1 when None; ``vstep``, a value, in place of
-    ``G``): ``V`` vectors of ``x`` loaded once (only the lanes of
-    ``masks[v]`` when given, the others zero), each broadcast coefficient
-    serving ``V`` of them."""
+    ``G``; ``dsteps[r]``, values, in place of ``r*dstep``): ``V`` vectors
+    of ``x`` loaded once (only the lanes of ``masks[v]`` when given, the
+    others zero), each broadcast coefficient serving ``V`` of them."""
     n = xv.count
     xs_ = [xv.load(b.add(xrow, ir.Constant(xrow.type, v * n)) if vstep is None else
                    _offset(b, xrow, v, vstep),
                    None if masks is None else masks[v]) for v in range(len(acc[0]))]
     for r, row in enumerate(acc):
-        at = ir.Constant(drow.type, r) if dstep is None else \
-            b.mul(dstep, ir.Constant(dstep.type, r))
+        at = dsteps[r] if dsteps is not None else ir.Constant(drow.type, r) \
+            if dstep is None else b.mul(dstep, ir.Constant(dstep.type, r))
         coef = b.load(b.gep(dptr, [b.add(drow, at)]))
         cr = _splat(b, coef, n)
         for v, a in enumerate(row):
@@ -1376,6 +1378,141 @@ def rows_fma_taps8x2_rows(typingctx, x, xo, xs, toff, d, do, ds, nc, out, oo, os
 rows_fma_taps8x2, rows_fma_taps8x2_part = _rows_fma_taps(8, 2)
 # (the end of an output row of at most one vector: the direct kernel's row mode)
 rows_fma_taps8x1, rows_fma_taps8x1_part = _rows_fma_taps(8, 1)
+
+
+def _transposed(b, values, n):
+    """Four vectors ``values[j]`` of ``n`` elements as ``n`` pieces of four:
+    piece ``e`` is ``(values[0][e], ..., values[3][e])`` (two interleaves
+    and a gather of pairs, which LLVM lowers to in-lane unpacks and
+    permutes)."""
+    def shuffle(u, w, mask):
+        return b.shuffle_vector(u, w, ir.Constant(ir.VectorType(_I32, len(mask)), mask))
+    pairs = [k for e in range(n) for k in (e, n + e)]
+    ab = shuffle(values[0], values[1], pairs)
+    cd = shuffle(values[2], values[3], pairs)
+    four = shuffle(ab, cd, [k for e in range(n) for k in (2 * e, 2 * e + 1,
+                                                           2 * n + 2 * e, 2 * n + 2 * e + 1)])
+    return [shuffle(four, four, [4 * e + k for k in range(4)]) for e in range(n)]
+
+
+def _store_points(context, b, ov, acc, OA, OB, M, OS, PS, NJ, NCH):
+    """``out[o_j + (v*G + e)*OS] = acc[j][v][e]`` for the points ``j < NJ``
+    and the channels ``v*G + e < NCH``, ``o_j`` being ``OA + j*PS`` for ``j
+    < M`` and ``OB + (j - M)*PS`` after.  With ``PS = 1`` the points of a
+    channel are one or two masked stores of four, else they go one at a
+    time."""
+    n = ov.count
+    V = len(acc[0])
+    ity = OA.type
+    piece = ir.VectorType(ov.vty.element, 4)
+    store4 = cgutils.get_or_insert_function(b.module, ir.FunctionType(ir.VoidType(), [
+        piece, piece.as_pointer(), _I32, ir.VectorType(ir.IntType(1), 4)]),
+        f"llvm.masked.store.v4{'f32' if ov.vty.element == ir.FloatType() else 'f64'}.p0")
+    points = ir.Constant(ir.VectorType(ity, 4), list(range(4)))
+    first = b.icmp_signed("<", points, _splat(b, b.select(b.icmp_signed("<", M, NJ), M, NJ), 4))
+    rest = b.and_(b.icmp_signed(">=", points, _splat(b, M, 4)),
+                  b.icmp_signed("<", points, _splat(b, NJ, 4)))
+    values = [[b.load(a) for a in row] for row in acc]
+
+    def guarded(ch, put):
+        if ch == 0:
+            put()
+            return
+        with b.if_then(b.icmp_signed("<", ir.Constant(ity, ch), NCH)):
+            put()
+
+    def channel(base, ch):
+        return b.add(base, b.mul(OS, ir.Constant(ity, ch)))
+    contiguous = b.icmp_signed("==", PS, ir.Constant(ity, 1))
+    full = b.icmp_signed(">=", NCH, ir.Constant(ity, V * n))
+    # (the points after M as a store of four from OB - M, its first M lanes off)
+    bases = ((OA, first), (b.sub(OB, M), rest))
+    with b.if_else(contiguous) as (rows, single):
+        with rows:
+            pieces = [_transposed(b, [values[j][v] for j in range(4)], n) for v in range(V)]
+            two = b.icmp_signed("<", M, NJ)
+            with b.if_else(full) as (whole, part):
+                for branch, guard in ((whole, lambda ch, put: put()), (part, guarded)):
+                    with branch:
+                        for k, (base, mask) in enumerate(bases):
+                            with (b.if_then(two) if k else contextlib.nullcontext()):
+                                for v in range(V):
+                                    for e in range(n):
+                                        ch = v * n + e
+                                        ptr = b.bitcast(ov._at(channel(base, ch)),
+                                                        piece.as_pointer())
+                                        guard(ch, lambda ptr=ptr, value=pieces[v][e], m=mask:
+                                              b.call(store4, [value, ptr,
+                                                              ir.Constant(_I32, ov.align), m]))
+        with single:
+            for j in range(4):
+                jc = ir.Constant(ity, j)
+                at = b.select(b.icmp_signed("<", jc, M), b.add(OA, b.mul(PS, jc)),
+                              b.add(OB, b.mul(PS, b.sub(jc, M))))
+                with b.if_then(b.icmp_signed("<", jc, NJ)):
+                    for v in range(V):
+                        for e in range(n):
+                            ch = v * n + e
+                            guarded(ch, lambda j=j, v=v, e=e, ch=ch, at=at: b.store(
+                                b.extract_element(values[j][v], ir.Constant(_I32, e)),
+                                b.gep(ov.base, [channel(at, ch)])))
+
+
+def _points_fma(V):
+    @intrinsic
+    def points_fma(typingctx, x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa,
+                   ob, os, ps, nch):
+        def codegen(context, builder, sig, args):
+            (_, XA, XB, XS, M, NJ, XOFF, DOFF, CS, NC, _, DO, DS, _, OA, OB, OS, PS,
+             NCH) = args
+            (ov,) = _arrays(context, builder, sig, args, 13)
+            b = builder
+            dv, fma, xptr, acc = _products(context, b, sig, args, 10, 0, 4, V)
+            ity = XA.type
+            # points past nj read the last one's samples again (inside x):
+            # one code for every count, its extra sums not stored
+            last = b.sub(NJ, ir.Constant(ity, 1))
+            starts = []
+            for j in range(4):
+                jc = b.select(b.icmp_signed("<", ir.Constant(ity, j), last),
+                              ir.Constant(ity, j), last)
+                starts.append(b.select(b.icmp_signed("<", jc, M), b.add(XA, b.mul(XS, jc)),
+                                       b.add(XB, b.mul(XS, b.sub(jc, M)))))
+            xt_ = context.make_array(sig.args[6])(context, b, XOFF)
+            dt_ = context.make_array(sig.args[7])(context, b, DOFF)
+            ntaps = cgutils.unpack_tuple(b, xt_.shape, 1)[0]
+            with cgutils.for_range(b, ntaps) as outer:
+                t = outer.index
+                xt = b.load(b.gep(xt_.data, [t]))
+                dt = b.add(DO, b.load(b.gep(dt_.data, [t])))
+                with cgutils.for_range(b, NC) as inner:
+                    c = inner.index
+                    _fma_row(b, dv, xptr, fma, acc, b.add(dt, b.mul(c, DS)),
+                             b.add(xt, b.mul(c, CS)), dsteps=starts)
+            _store_points(context, b, ov, acc, OA, OB, M, OS, PS, NJ, NCH)
+            return context.get_dummy_value()
+        return (types.void(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob,
+                           os, ps, nch), codegen)
+    points_fma.__doc__ = (
+        f"Four output points by {V} vectors of output channels: ``out[o_j + (v*G + "
+        f"e)*os] = sum_(t, c < nc) x[x_j + xoff[t] + c*cs] * d[do + doff[t] + "
+        f"c*ds + v*G + e]`` for the points ``j < nj`` (``nj`` 1 to 4) and the "
+        f"channels ``v*G + e < nch``, accumulated in registers over the taps "
+        f"``t`` (``xoff``, ``doff``: int64) and ``nc`` input channels; point "
+        f"``j`` is ``x_j = xa + j*xs``, ``o_j = oa + j*ps`` for ``j < m`` and "
+        f"``xb + (j - m)*xs``, ``ob + (j - m)*ps`` after (four points over the "
+        f"end of an output row).  Each vector of ``d`` loaded serves four "
+        f"broadcast samples of ``x``, so the samples may lie any distance "
+        f"apart (strided and dilated layers read ``x`` in place); the sums of "
+        f"a channel are transposed into stores of four (``ps = 1``) or stored "
+        f"one by one.  ``d`` must hold {V} whole vectors from every ``do + "
+        f"doff[t] + c*ds``.")
+    return points_fma
+
+
+# (16 accumulators: 4 points x 4 vectors of channels; 6 or 12 points, 24
+# accumulators, ran at half the speed; 8 x 2 at 0.85-0.9 of it)
+points_fma4x4 = _points_fma(4)
 
 
 def _band_fma(J):
