@@ -1,0 +1,215 @@
+"""Strided 2-D layers with vectors over output channels
+(:func:`polyphase.engine.kernels_direct.run_points` and its block,
+:func:`polyphase.engine.simd.points_fma4x4`): four output points by 64
+float32 (32 float64) channels a call, the input read in place by broadcasts.
+
+Checked against the block's sum in numpy and against brute-force
+convolutions in float64, with the route each layer takes asserted.
+"""
+
+import numpy as np
+import pytest
+from helpers import record_jobs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import polyphase.nn as pnn
+from polyphase import engine
+from polyphase.engine import gemm, kernels_direct
+
+
+def brute_conv2d(x, w, stride, padding, dilation=1):
+    """Cross-correlation of ``x`` (N, C, n1, n2) with ``w`` (R, C, k1, k2)
+    as torch defines it, in float64, from shifted strided views."""
+    s1, s2 = (stride, stride) if np.isscalar(stride) else stride
+    p1, p2 = (padding, padding) if np.isscalar(padding) else padding
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (p1, p1), (p2, p2)))
+    k1, k2 = w.shape[2:]
+    H = (xp.shape[2] - dilation * (k1 - 1) - 1) // s1 + 1
+    W = (xp.shape[3] - dilation * (k2 - 1) - 1) // s2 + 1
+    out = np.zeros((x.shape[0], w.shape[0], H, W))
+    for a in range(k1):
+        for b in range(k2):
+            v = xp[:, :, a * dilation:][:, :, :(H - 1) * s1 + 1:s1]
+            v = v[:, :, :, b * dilation:][:, :, :, :(W - 1) * s2 + 1:s2]
+            out += np.einsum("ncij,oc->noij", v, w[:, :, a, b].astype(np.float64))
+    return out
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    """Every call serial (the parallel groups are tested on their own)."""
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
+
+
+def _block_call():
+    from numba import njit
+
+    from polyphase.engine import simd
+
+    @njit
+    def run(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os, ps, nch):
+        simd.points_fma4x4(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob,
+                           os, ps, nch)
+    return run
+
+
+@pytest.mark.parametrize("m, nj, ps", [
+    (4, 4, 1), (4, 3, 1), (4, 1, 1), (2, 4, 1), (1, 3, 1), (3, 4, 1),
+    (4, 4, 9), (4, 2, 9), (2, 4, 9)], ids=str)
+@pytest.mark.parametrize("spare", [0, 5, "all but one"], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_points_block_closed_form(m, nj, ps, spare, dtype):
+    """The block sums four points (the first ``m`` from one start, the
+    rest from another: a run of points over the end of an output row) by
+    four vectors of channels over taps at arbitrary offsets and channels at
+    a stride, against the same sum in numpy.  Only the ``nj`` points and
+    ``nch`` channels asked for are stored, transposed into stores of four
+    (``ps = 1``) or one by one; every other output stays untouched."""
+    run = _block_call()
+    rng = np.random.default_rng(m * 10 + nj)
+    G = 64 // np.dtype(dtype).itemsize
+    block = 4 * G
+    nch = block - (block - 1 if spare == "all but one" else spare)
+    x = rng.standard_normal(2000).astype(dtype)
+    nc, cs, xs, ds = 3, 211, 3, block + 7
+    xoff = np.array([0, 5, 40, 17], np.int64)
+    doff = np.array([0, 3, 1, 2], np.int64) * nc * ds
+    d = rng.standard_normal(4 * nc * ds + block).astype(dtype)
+    xa, xb, do = 11, 700, 4
+    os, oa, ob = 50, 3, 33
+    out = np.full(block * os + 100, np.nan, dtype)
+    run(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os, ps, nch)
+    want = np.full(out.shape, np.nan)
+    for j in range(nj):
+        xj, oj = (xa + j * xs, oa + j * ps) if j < m else (xb + (j - m) * xs, ob + (j - m) * ps)
+        for ch in range(nch):
+            want[oj + ch * os] = sum(
+                float(x[xj + xoff[t] + c * cs]) * float(d[do + doff[t] + c * ds + ch])
+                for t in range(xoff.size) for c in range(nc))
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, want, rtol=tol, atol=tol)
+
+
+def _run_layer(monkeypatch, x, w, **kw):
+    jobs = record_jobs(monkeypatch, kernels_direct, "run_points")
+    return pnn.conv2d(x, w, **kw), jobs
+
+
+@pytest.mark.parametrize("n, cin, cout, k, kw", [
+    (64, 32, 64, 2, dict(stride=2)),                      # k = stride, no padding
+    (32, 16, 64, 4, dict(stride=4)),
+    (20, 16, 64, 3, dict(stride=3, padding=1)),           # edge rows and columns
+    (15, 16, 64, 3, dict(stride=2, padding=1)),           # k3 s2 on a small image
+    (26, 8, 64, 4, dict(stride=3, padding=1)),           # Winograd's k4 s3
+    (30, 8, 48, 5, dict(stride=4, padding=2)),           # a spare quarter of channels
+    (19, 16, 100, 3, dict(stride=3, padding=1, dilation=2)),  # two blocks, the last part
+    (17, 16, 128, 3, dict(stride=(1, 2), padding=(2, 0))),    # stride along one axis
+    (5, 16, 64, 3, dict(stride=2)),                      # 2x2 outputs: a row of two
+    (9, 16, 64, 3, dict(stride=(4, 1), padding=(3, 3))),  # rows with no tap inside
+    (7, 8, 64, 7, dict(stride=2, padding=3)),            # every output at an edge
+], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_strided_layers_run_on_points(n, cin, cout, k, kw, dtype, one_thread, monkeypatch):
+    """Strided 2-D layers with enough input channels and whole blocks of
+    output channels (less a quarter at most) run on the points, equal to
+    brute force: padding (points whose taps partly read outside ``x``, at
+    every edge, down to images of edges only and rows no tap reaches),
+    dilation, strides along one axis, images whose rows hold fewer than
+    four outputs, and a non-contiguous input."""
+    if dtype == np.float64:
+        cout = cout // 2                       # (blocks of 32 float64 channels)
+    rng = np.random.default_rng(n * k)
+    x = rng.standard_normal((2, cin, n, n + 1)).astype(dtype)
+    w = rng.standard_normal((cout, cin, k, k)).astype(dtype)
+    for xin in (x, np.asfortranarray(x)):
+        got, jobs = _run_layer(monkeypatch, xin, w, **kw)
+        assert jobs, "the layer did not run on the points"
+        assert got.dtype == dtype
+        ref = brute_conv2d(x, w, kw["stride"], kw.get("padding", 0), kw.get("dilation", 1))
+        tol = 2e-4 if dtype == np.float32 else 1e-11
+        np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("n, cin, cout, k, kw, why", [
+    (32, 3, 64, 7, dict(stride=2, padding=3), "a 3-channel stem"),
+    (32, 4, 64, 2, dict(stride=2), "16 products an output"),
+    (32, 8, 64, 3, dict(padding=1), "stride 1"),
+    (32, 8, 40, 3, dict(stride=2, padding=1), "more than a quarter of the block spare"),
+    (32, 8, 64, 4, dict(stride=2, padding=1), "Winograd's k4 s2"),
+    (64, 8, 64, 3, dict(stride=2, padding=1), "Winograd's k3 s2 on a large image"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_layers_the_points_leave_to_other_routes(n, cin, cout, k, kw, why, one_thread,
+                                                 monkeypatch):
+    """Where another route measured faster (:func:`polyphase.engine.gemm._points_apply`)
+    the layer goes there, with the same result."""
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((2, cin, n, n)).astype(np.float32)
+    w = rng.standard_normal((cout, cin, k, k)).astype(np.float32)
+    got, jobs = _run_layer(monkeypatch, x, w, **kw)
+    assert not jobs, why
+    ref = brute_conv2d(x, w, kw.get("stride", 1), kw.get("padding", 0))
+    np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4 * np.abs(ref).max())
+
+
+@settings(max_examples=25, deadline=None)
+@given(n1=st.integers(1, 24), n2=st.integers(1, 24), cin=st.integers(8, 20),
+       cout=st.sampled_from([48, 64, 96, 128]), k1=st.integers(1, 5), k2=st.integers(1, 5),
+       s1=st.integers(1, 4), s2=st.integers(2, 4), p=st.integers(0, 3),
+       dilation=st.integers(1, 2), seed=st.integers(0, 99),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_points_match_brute_force(n1, n2, cin, cout, k1, k2, s1, s2, p, dilation, seed,
+                                  dtype):
+    """Any strided layer, whichever route it takes, equals brute force;
+    these shapes take the points whenever the route's rules allow."""
+    span1, span2 = dilation * (k1 - 1) + 1, dilation * (k2 - 1) + 1
+    if n1 + 2 * p < span1 or n2 + 2 * p < span2:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, cin, n1, n2)).astype(dtype)
+    w = rng.standard_normal((cout, cin, k1, k2)).astype(dtype)
+    got = pnn.conv2d(x, w, stride=(s1, s2), padding=p, dilation=dilation)
+    ref = brute_conv2d(x, w, (s1, s2), p, dilation)
+    tol = 2e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * max(1.0, np.abs(ref).max()))
+
+
+def test_points_parallel_groups_equal_the_serial_kernel(monkeypatch):
+    """With two threads the jobs (bands of rows of each image) run in
+    parallel groups: the same compiled kernel on disjoint outputs, so the
+    result equals the serial one bit for bit."""
+    import numba
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two numba threads")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 16, 40, 37)).astype(np.float32)
+    w = rng.standard_normal((64, 16, 3, 3)).astype(np.float32)
+    parallel = []
+    calls = record_jobs(monkeypatch, kernels_direct, "run_points", parallel=parallel)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1)
+    old = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        y = pnn.conv2d(x, w, stride=3, padding=1)
+    finally:
+        numba.set_num_threads(old)
+    assert parallel and len(parallel) == len(calls)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
+    serial, none = [], []
+    record_jobs(monkeypatch, kernels_direct, "run_points", calls=serial, parallel=none)
+    np.testing.assert_array_equal(pnn.conv2d(x, w, stride=3, padding=1), y)
+    assert serial and not none
+    np.testing.assert_allclose(y, brute_conv2d(x, w, 3, 1), rtol=2e-4, atol=2e-4)
+
+
+def test_point_rows_are_whole_groups_of_four():
+    """A job takes about ``POINTS`` outputs in whole groups of four rows
+    (the edge columns go four rows at a time), never more rows than the
+    image has."""
+    for H, W in [(1, 1), (3, 500), (16, 16), (64, 64), (100, 7), (5, 2000)]:
+        rows = kernels_direct.point_rows(H, W)
+        assert 1 <= rows <= H
+        assert rows == H or rows % 4 == 0
+        assert rows == H or rows * W >= kernels_direct.POINTS // 2
+        assert rows * W <= max(kernels_direct.POINTS, 4 * W)
+    assert gemm.WINOGRAD_SHARE[0] > gemm.WINOGRAD_SHARE[1]
