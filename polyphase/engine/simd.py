@@ -18,7 +18,6 @@ components (the operations here are additions, subtractions and copies of
 whole elements, which act on the components alike).
 """
 
-import contextlib
 import copy
 
 from llvmlite import ir
@@ -1395,12 +1394,11 @@ def _transposed(b, values, n):
     return [shuffle(four, four, [4 * e + k for k in range(4)]) for e in range(n)]
 
 
-def _store_points(context, b, ov, acc, OA, OB, M, OS, PS, NJ, NCH):
+def _store_points(b, ov, acc, OA, OB, M, OS, NJ):
     """``out[o_j + (v*G + e)*OS] = acc[j][v][e]`` for the points ``j < NJ``
-    and the channels ``v*G + e < NCH``, ``o_j`` being ``OA + j*PS`` for ``j
-    < M`` and ``OB + (j - M)*PS`` after.  With ``PS = 1`` the points of a
-    channel are one or two masked stores of four, else they go one at a
-    time."""
+    and every channel ``v*G + e``, ``o_j`` being ``OA + j`` for ``j < M``
+    and ``OB + j - M`` after: each channel's points one masked store of
+    four, or two when they wrap (``M < NJ``)."""
     n = ov.count
     V = len(acc[0])
     ity = OA.type
@@ -1412,59 +1410,26 @@ def _store_points(context, b, ov, acc, OA, OB, M, OS, PS, NJ, NCH):
     first = b.icmp_signed("<", points, _splat(b, b.select(b.icmp_signed("<", M, NJ), M, NJ), 4))
     rest = b.and_(b.icmp_signed(">=", points, _splat(b, M, 4)),
                   b.icmp_signed("<", points, _splat(b, NJ, 4)))
-    values = [[b.load(a) for a in row] for row in acc]
+    pieces = [_transposed(b, [b.load(acc[j][v]) for j in range(4)], n) for v in range(V)]
 
-    def guarded(ch, put):
-        if ch == 0:
-            put()
-            return
-        with b.if_then(b.icmp_signed("<", ir.Constant(ity, ch), NCH)):
-            put()
-
-    def channel(base, ch):
-        return b.add(base, b.mul(OS, ir.Constant(ity, ch)))
-    contiguous = b.icmp_signed("==", PS, ir.Constant(ity, 1))
-    full = b.icmp_signed(">=", NCH, ir.Constant(ity, V * n))
+    def put(base, mask):
+        for v in range(V):
+            for e in range(n):
+                at = b.add(base, b.mul(OS, ir.Constant(ity, v * n + e)))
+                b.call(store4, [pieces[v][e], b.bitcast(ov._at(at), piece.as_pointer()),
+                                ir.Constant(_I32, ov.align), mask])
+    put(OA, first)
     # (the points after M as a store of four from OB - M, its first M lanes off)
-    bases = ((OA, first), (b.sub(OB, M), rest))
-    with b.if_else(contiguous) as (rows, single):
-        with rows:
-            pieces = [_transposed(b, [values[j][v] for j in range(4)], n) for v in range(V)]
-            two = b.icmp_signed("<", M, NJ)
-            with b.if_else(full) as (whole, part):
-                for branch, guard in ((whole, lambda ch, put: put()), (part, guarded)):
-                    with branch:
-                        for k, (base, mask) in enumerate(bases):
-                            with (b.if_then(two) if k else contextlib.nullcontext()):
-                                for v in range(V):
-                                    for e in range(n):
-                                        ch = v * n + e
-                                        ptr = b.bitcast(ov._at(channel(base, ch)),
-                                                        piece.as_pointer())
-                                        guard(ch, lambda ptr=ptr, value=pieces[v][e], m=mask:
-                                              b.call(store4, [value, ptr,
-                                                              ir.Constant(_I32, ov.align), m]))
-        with single:
-            for j in range(4):
-                jc = ir.Constant(ity, j)
-                at = b.select(b.icmp_signed("<", jc, M), b.add(OA, b.mul(PS, jc)),
-                              b.add(OB, b.mul(PS, b.sub(jc, M))))
-                with b.if_then(b.icmp_signed("<", jc, NJ)):
-                    for v in range(V):
-                        for e in range(n):
-                            ch = v * n + e
-                            guarded(ch, lambda j=j, v=v, e=e, ch=ch, at=at: b.store(
-                                b.extract_element(values[j][v], ir.Constant(_I32, e)),
-                                b.gep(ov.base, [channel(at, ch)])))
+    with b.if_then(b.icmp_signed("<", M, NJ)):
+        put(b.sub(OB, M), rest)
 
 
 def _points_fma(V):
     @intrinsic
     def points_fma(typingctx, x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa,
-                   ob, os, ps, nch):
+                   ob, os):
         def codegen(context, builder, sig, args):
-            (_, XA, XB, XS, M, NJ, XOFF, DOFF, CS, NC, _, DO, DS, _, OA, OB, OS, PS,
-             NCH) = args
+            _, XA, XB, XS, M, NJ, XOFF, DOFF, CS, NC, _, DO, DS, _, OA, OB, OS = args
             (ov,) = _arrays(context, builder, sig, args, 13)
             b = builder
             dv, fma, xptr, acc = _products(context, b, sig, args, 10, 0, 4, V)
@@ -1489,24 +1454,23 @@ def _points_fma(V):
                     c = inner.index
                     _fma_row(b, dv, xptr, fma, acc, b.add(dt, b.mul(c, DS)),
                              b.add(xt, b.mul(c, CS)), dsteps=starts)
-            _store_points(context, b, ov, acc, OA, OB, M, OS, PS, NJ, NCH)
+            _store_points(b, ov, acc, OA, OB, M, OS, NJ)
             return context.get_dummy_value()
         return (types.void(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob,
-                           os, ps, nch), codegen)
+                           os), codegen)
     points_fma.__doc__ = (
         f"Four output points by {V} vectors of output channels: ``out[o_j + (v*G + "
         f"e)*os] = sum_(t, c < nc) x[x_j + xoff[t] + c*cs] * d[do + doff[t] + "
-        f"c*ds + v*G + e]`` for the points ``j < nj`` (``nj`` 1 to 4) and the "
-        f"channels ``v*G + e < nch``, accumulated in registers over the taps "
-        f"``t`` (``xoff``, ``doff``: int64) and ``nc`` input channels; point "
-        f"``j`` is ``x_j = xa + j*xs``, ``o_j = oa + j*ps`` for ``j < m`` and "
-        f"``xb + (j - m)*xs``, ``ob + (j - m)*ps`` after (four points over the "
-        f"end of an output row).  Each vector of ``d`` loaded serves four "
-        f"broadcast samples of ``x``, so the samples may lie any distance "
-        f"apart (strided and dilated layers read ``x`` in place); the sums of "
-        f"a channel are transposed into stores of four (``ps = 1``) or stored "
-        f"one by one.  ``d`` must hold {V} whole vectors from every ``do + "
-        f"doff[t] + c*ds``.")
+        f"c*ds + v*G + e]`` for the points ``j < nj`` (``nj`` 1 to 4) and every "
+        f"channel, accumulated in registers over the taps ``t`` (``xoff``, "
+        f"``doff``: int64) and ``nc`` input channels; point ``j`` is ``x_j = xa "
+        f"+ j*xs``, ``o_j = oa + j`` for ``j < m`` and ``xb + (j - m)*xs``, "
+        f"``ob + j - m`` after (four points over the end of an output row).  "
+        f"Each vector of ``d`` loaded serves four broadcast samples of ``x``, "
+        f"so the samples may lie any distance apart (strided and dilated "
+        f"layers read ``x`` in place); the sums of a channel are transposed "
+        f"into masked stores of four.  ``d`` must hold {V} whole vectors from "
+        f"every ``do + doff[t] + c*ds``.")
     return points_fma
 
 
