@@ -305,7 +305,32 @@ def run_scaling_child(indices, repeats):
                          ratio=s, target=1.8, met=s >= 1.8))
         print(f"  U9   {case.id} {case.label:41} {case.dtype:8} ratio {s:6.2f}",
               file=sys.stderr, flush=True)
+    rows.append(_scaling_ceiling(repeats, gap))
     return rows
+
+
+def _scaling_ceiling(repeats, gap):
+    """U9's ceiling on this machine: the same 2-thread / 1-thread ratio for
+    a loop that touches no memory (multiply-adds on 16 vectors in
+    registers, two equal parts run by numba's threads), timed as U9's cases.
+    On the EPYC's two vCPUs such a loop, pinned, scaled 1.73-2.08 (medians
+    1.85-1.96 over three runs of nine): two active cores run slower than
+    one, and the host moves them."""
+    import numba
+
+    from .probes import register_loop
+    units = np.random.default_rng(1).random(512).astype(np.float32) * 0.5
+    reps = 600_000
+    register_loop(units, 2, 10)
+    t = interleaved({"1": lambda: register_loop(units, 2, reps),
+                     "2": lambda: register_loop(units, 2, reps)}, repeats, gap=gap,
+                    before={"1": lambda: numba.set_num_threads(1),
+                            "2": lambda: numba.set_num_threads(2)})
+    s = t["1"] / t["2"]
+    print(f"  U9   ceiling: a loop in registers, no memory          ratio {s:6.2f}",
+          file=sys.stderr, flush=True)
+    return dict(id="U9", case="ceiling: a loop in registers (no memory)", dtype="float32",
+                ours_1t_ms=t["1"] * 1e3, ours_2t_ms=t["2"] * 1e3, ratio=s, target=None)
 
 
 def run_scaling(indices, repeats):

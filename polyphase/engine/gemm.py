@@ -340,7 +340,10 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
     (vectors over output channels, in blocks of ``4 * G``, reading ``x`` in
     place): when the blocks' spare channels, which it computes and drops,
     are at most a quarter of them, and each output sums at least
-    ``POINT_TAPS`` products over at least ``POINT_CHANNELS`` input channels.
+    ``POINT_TAPS`` products over at least ``POINT_CHANNELS`` input channels;
+    of the layers the Winograd route takes, those whose Winograd products
+    per output are at least ``WINOGRAD_SHARE[0]`` of the taps, or
+    ``WINOGRAD_SHARE[1]`` on images of at most ``WINOGRAD_SMALL`` outputs.
 
     Measured against the other routes, one thread, float32, interleaved
     with torch (N8, 64 -> 64 channels unless said):
@@ -349,10 +352,15 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
       3.7 ms, k4 s4 6.3 -> 3.2, 48x48 k3 s3 3.0 -> 1.7, 68x68 k4 s4 (rows
       of 17 outputs, the grid product) 8.7 -> 4.0; 16 channels 32x32 k4
       s4 0.44 -> 0.23;
-    * 3x3 stride 2, which the Winograd route took: 32x32 1.78 -> 1.57 ms,
-      33x33 2.72 -> 1.76, 128 channels 16x16 1.82 -> 1.66, 256 channels
-      14x14 (N2) 2.05 -> 1.51;
-    * within 3 % of the bands on k4 s2, k5 s2 and k7 s2 layers;
+    * against Winograd: k4 s3 (products 0.77 of the taps) 48x48 3.7 -> 2.8
+      ms, 96x96 12.9 -> 11.6, 192x192 (N2) 12.4 -> 11.8; k5 s4 (0.81)
+      32x32 2.6 -> 1.15, 256x256 (N2) 28.2 -> 23.5; k3 s2 (0.69) 16x16 0.71
+      -> 0.44, 32x32 1.82 -> 1.52, 40x40 2.62 -> 2.43, 48x48 3.50 -> 3.45,
+      64x64 6.65 against 6.90, 128x128 (N2) 5.65 against 5.81, 256
+      channels 14x14 8.1 -> 5.8; k4 s2 (0.56) 16x16 0.78 against 0.75,
+      32x32 2.29 against 2.70, 64x64 8.6 against 11.2;
+    * within 3 % of the bands on k4 s2 (128 and 48 output channels), k5
+      s2 and k7 s2 layers;
     * slower on 3-channel stems (C3 -> 64 128x128 k7 s2: 4.2 against 3.0
       ms; 64x64 k4 s2: 1.2 against 0.6) and on 8 channels k2 s2 (0.91
       against 0.48): each call's 64 stores of four, a line apart, cost
