@@ -67,3 +67,21 @@ def test_a_settled_allocator_spares_the_peer_its_page_faults():
     pages = (4 << 20) // 4096                     # the output's pages alone
     assert min(fresh[1:]) >= pages
     assert max(settled[1:]) < pages // 20
+
+
+def test_register_loop_computes_its_closed_form():
+    """U9's ceiling probe (:func:`benchmarks.probes.register_loop`) does the
+    work it claims: each part runs ``reps`` rounds of ``acc = acc * a + b``
+    from zero, whose closed form is ``b * (1 - a**reps) / (1 - a)``, and the
+    parts (the threads' shares) agree."""
+    import numpy as np
+
+    from benchmarks.probes import register_loop
+
+    rng = np.random.default_rng(2)
+    ab = (rng.random(512) * 0.5).astype(np.float32)
+    a, b = ab[:256].astype(np.float64), ab[256:].astype(np.float64)
+    for reps in (1, 7, 50):
+        got = register_loop(ab, 3, reps)
+        want = (b * (1 - a ** reps) / (1 - a)).sum()
+        np.testing.assert_allclose(got, want, rtol=1e-4)
