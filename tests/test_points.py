@@ -135,6 +135,7 @@ def test_strided_layers_run_on_points(n, cin, cout, k, kw, dtype, one_thread, mo
     (32, 8, 40, 3, dict(stride=2, padding=1), "more than a quarter of the block spare"),
     (32, 8, 64, 4, dict(stride=2, padding=1), "Winograd's k4 s2"),
     (64, 8, 64, 3, dict(stride=2, padding=1), "Winograd's k3 s2 on a large image"),
+    (32, 16, 128, 3, dict(stride=2, padding=1), "Winograd's k3 s2, two blocks of 256 outputs"),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_layers_the_points_leave_to_other_routes(n, cin, cout, k, kw, why, one_thread,
                                                  monkeypatch):

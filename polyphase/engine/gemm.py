@@ -355,9 +355,13 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
     * against Winograd: k4 s3 (products 0.77 of the taps) 48x48 3.7 -> 2.8
       ms, 96x96 12.9 -> 11.6, 192x192 (N2) 12.4 -> 11.8; k5 s4 (0.81)
       32x32 2.6 -> 1.15, 256x256 (N2) 28.2 -> 23.5; k3 s2 (0.69) 16x16 0.71
-      -> 0.44, 32x32 1.82 -> 1.52, 40x40 2.62 -> 2.43, 48x48 3.50 -> 3.45,
-      64x64 6.65 against 6.90, 128x128 (N2) 5.65 against 5.81, 256
-      channels 14x14 8.1 -> 5.8; k4 s2 (0.56) 16x16 0.78 against 0.75,
+      -> 0.44, 32x32 1.82 -> 1.52, 40x40 2.62 -> 2.43, 48x48 3.39 against
+      3.19, 64x64 6.65 against 6.90, 128x128 (N2) 5.65 against 5.81, 256
+      channels 14x14 8.1 -> 5.8, 64 -> 128 channels 16x16 0.97 -> 0.84,
+      24x24 1.92 -> 1.66, 32x32 2.82 against 3.02, 128 -> 128 32x32 5.43
+      against 6.12, 128 -> 64 32x32 3.32 -> 2.90, 32 -> 64 32x32 0.96 ->
+      0.82: where the outputs times the blocks of channels are at most 400
+      (one loss of 6 %, 48x48); k4 s2 (0.56) 16x16 0.78 against 0.75,
       32x32 2.29 against 2.70, 64x64 8.6 against 11.2;
     * within 3 % of the bands on k4 s2 (128 and 48 output channels), k5
       s2 and k7 s2 layers;
@@ -382,7 +386,7 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
     m = submodule("polyphase.engine.winograd").tile(2, fast.box)
     share = np.diff(fast.spans, axis=-1).sum() / (cin * m * m * taps)
     return share >= WINOGRAD_SHARE[0] or \
-        share >= WINOGRAD_SHARE[1] and prod(lengths) <= WINOGRAD_SMALL
+        share >= WINOGRAD_SHARE[1] and prod(lengths) * -(-cout // block) <= WINOGRAD_SMALL
 
 
 # (see _points_apply)
@@ -390,7 +394,8 @@ POINT_CHANNELS, POINT_TAPS = 8, 128
 # Layers the Winograd route takes run here instead when its products per
 # output are at least WINOGRAD_SHARE[0] of the taps (k4 s3, k5 s4), or
 # WINOGRAD_SHARE[1] (k3 s2) on images of at most WINOGRAD_SMALL outputs
-WINOGRAD_SHARE, WINOGRAD_SMALL = (0.75, 0.65), 576
+# times blocks of output channels (see _points_apply)
+WINOGRAD_SHARE, WINOGRAD_SMALL = (0.75, 0.65), 400
 
 
 def _image_layer(pm, x, dtype, entry, origin_block, pre, first, lengths):
