@@ -181,10 +181,11 @@ def test_parallel_and_serial_paths_agree(monkeypatch):
 
 def record_strided(monkeypatch, parallel=None):
     """The calls of every strided kernel (:func:`kernels2d.strided_rows`:
-    boxes 1-8 wide, column strides 2-4, all made first), in one list (see
-    ``record_jobs``)."""
+    boxes 1-8 wide, column strides 2-4, the 1-D signals' phases and the
+    images', all made first), in one list (see ``record_jobs``)."""
     calls = []
-    for key in itertools.product(range(1, 9), (2, 3, 4)):
+    for key in itertools.product(range(1, 9), (2, 3, 4), (kernels2d.PHASES_MIN_EXTRA,
+                                                         kernels2d.IMAGE_PHASES_EXTRA)):
         kernels2d.strided_rows(*key)
         record_jobs(monkeypatch, kernels2d.STRIDED_ROWS, key, calls, parallel)
     return calls

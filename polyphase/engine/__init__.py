@@ -461,7 +461,8 @@ def run_strided_route(route, x, lengths):
     the route's dtype, by :func:`strided_route`'s kernel arguments; None
     when an output is not finite where the box's zeros were multiplied."""
     W, s1, s2, ro, so, check = route
-    kernel = submodule("polyphase.engine.kernels2d").strided_rows(W.shape[1], s2)
+    k2 = submodule("polyphase.engine.kernels2d")
+    kernel = k2.strided_rows(W.shape[1], s2, k2.IMAGE_PHASES_EXTRA)
     out = result((x.shape[0],) + tuple(lengths), W.dtype)
     groups = _strided_parallel(x.size, out.size * W.size)
     bad = _jobs(kernel, (x, W, s1, ro, so, out, check),
