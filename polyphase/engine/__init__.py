@@ -428,10 +428,15 @@ def _box_plan(pm, dtype, in_origin, starts):
 def _strided_box(pm, dtype, in_origin, starts):
     """``(W, ro, so)`` for :func:`_run_strided_box`: output ``(r, c)`` of the
     window is ``sum W[a, b] x[2r + ro + a, 2c + so + b]``; None when the taps
-    do not fit a 4x4 box, are complex or not finite.  (The strided kernel's
+    do not fit a 4x4 box, are complex or not finite, and for boxes two taps
+    wide, which the strided kernel's vector phases take faster (one
+    thread, alternating in one process: k = 2, 256x256 float32 11.7 -> 8.5
+    us, 512x512 23.2 -> 18.7, 1024x1024 66 -> 50; k = 3 and 4 stay here,
+    10.3 against 13.6 and 24.8 against 27.9).  (The strided kernel's
     box, :func:`_strided_rows`, padded to 4x4.)"""
     plan = _strided_rows_plan(pm, dtype, in_origin, starts)
-    if plan is None or plan[0].shape[0] > 4 or plan[0].shape[1] > 4:
+    if plan is None or plan[0].shape[0] > 4 or plan[0].shape[1] > 4 \
+            or plan[0].shape[1] == 2:
         return None
     tight, _, _, ro, so, _ = plan
     W = np.zeros((4, 4), dtype)
