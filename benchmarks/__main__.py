@@ -313,9 +313,12 @@ def _scaling_ceiling(repeats, gap):
     """U9's ceiling on this machine: the same 2-thread / 1-thread ratio for
     a loop that touches no memory (multiply-adds on 16 vectors in
     registers, two equal parts run by numba's threads), timed as U9's cases.
-    On the EPYC's two vCPUs such a loop, pinned, scaled 1.73-2.08 (medians
-    1.85-1.96 over three runs of nine): two active cores run slower than
-    one, and the host moves them."""
+    On the EPYC's two vCPUs it measured 1.25 to 2.04 within one session,
+    minutes apart (one thread 3.1 ms a call, then 6.5 ms for three times
+    the work: the clock, or the host's placing of the vCPUs, changes under
+    the process), and two Python threads pinned one to each vCPU running
+    such a loop scaled 1.73-2.08 (medians 1.85-1.96 over three runs of
+    nine).  A row of U9 can be read against this ceiling of its own run."""
     import numba
 
     from .probes import register_loop
