@@ -58,7 +58,12 @@ LAYERS = [("conv2d", 8, 64, 64, 32, 3, 1, 1, 0), ("conv2d", 8, 64, 128, 32, 3, 2
           # 3 taps a phase (F(2x2, 3x3), F(2, 3)) at other channels and sizes
           ("conv2d", 8, 128, 128, 16, 3, 1, 1, 0), ("conv2d", 1, 64, 64, 56, 3, 1, 1, 0),
           ("conv2d", 8, 64, 64, 64, 6, 2, 2, 0), ("conv_transpose2d", 8, 64, 64, 16, 5, 2, 2, 1),
-          ("conv_transpose1d", 8, 64, 64, 2048, 5, 2, 2, 1)]
+          ("conv_transpose1d", 8, 64, 64, 2048, 5, 2, 2, 1),
+          # k = stride and k4 s3 (the points, vectors over output channels),
+          # k3 s2 on a small image with many channels
+          ("conv2d", 8, 64, 64, 64, 2, 2, 0, 0), ("conv2d", 8, 64, 64, 64, 4, 4, 0, 0),
+          ("conv2d", 8, 64, 64, 48, 3, 3, 1, 0), ("conv2d", 8, 64, 64, 48, 4, 3, 1, 0),
+          ("conv2d", 8, 256, 256, 14, 3, 2, 1, 0)]
 
 
 def _upfirdn(rng, n, L, M, taps, dtype, axis=-1):
