@@ -211,3 +211,25 @@ def test_point_rows_are_whole_groups_of_four():
         assert rows == H or rows * W >= kernels_direct.POINTS // 2
         assert rows * W <= max(kernels_direct.POINTS, 4 * W)
     assert gemm.WINOGRAD_SHARE[0] > gemm.WINOGRAD_SHARE[1]
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid", ((-4, 9), (-3, 11))], ids=str)
+@pytest.mark.parametrize("stride", [2, (3, 2)], ids=str)
+def test_points_windows_equal_the_other_routes(mode, stride, one_thread, monkeypatch):
+    """Operator windows that start before the input and end past it (the
+    layer as an operator, any window) on the points equal the same windows
+    by the route they would take otherwise and by im2col
+    (``method="gemm"``), in float64."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((16, 20, 19))
+    op = pnn.Conv2d(rng.standard_normal((64, 16, 3, 3)), stride=stride)
+    jobs = record_jobs(monkeypatch, kernels_direct, "run_points")
+    got = op(x, mode=mode, channel_axis=0)
+    assert jobs
+    with monkeypatch.context() as m:
+        m.setattr(gemm, "_points_apply", lambda *args: False)
+        other = op(x, mode=mode, channel_axis=0)
+    np.testing.assert_allclose(got, other, rtol=1e-12, atol=1e-12)
+    from polyphase.operators import Operator
+    gemm_route = Operator.__call__(op, x, mode=mode, channel_axis=0, method="gemm")
+    np.testing.assert_allclose(got, gemm_route, rtol=1e-12, atol=1e-12)
