@@ -141,6 +141,9 @@ JIT_CASES = {
     "conv_transpose2d 8 channels (GEMM + interleave)":
         "pnn.conv_transpose2d(np.ones((1, 8, 16, 16), dt), np.ones((8, 8, 3, 3), dt), "
         "stride=2)",
+    "conv2d stride 3, 16 -> 64 channels (points kernel)":
+        "pnn.conv2d(np.ones((4, 16, 48, 48), dt), np.ones((64, 16, 3, 3), dt), stride=3, "
+        "padding=1)",
 }
 
 # J1 only: the 1-D kernel is compiled per kind of signal (see
