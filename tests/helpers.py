@@ -90,3 +90,17 @@ def brute_conv_transpose2d(x, w, stride, padding, output_padding):
         for j in range(n2):
             full[:, i * s1:i * s1 + k1, j * s2:j * s2 + k2] += x[:, i, j, None, None] * w
     return full[:, q1:full.shape[1] - q1, q2:full.shape[2] - q2]
+
+
+def window_equals_without(monkeypatch, op, x, mode, calls, owner, switch):
+    """``op(x, mode=mode, channel_axis=0)``, after checking that it ran the
+    route whose calls ``calls`` records and that it equals, to 1e-12, the
+    same window with that route switched off (``owner.switch`` returning
+    False, so that the call takes the route it would take otherwise)."""
+    got = op(x, mode=mode, channel_axis=0)
+    assert calls
+    with monkeypatch.context() as m:
+        m.setattr(owner, switch, lambda *args: False)
+        expected = op(x, mode=mode, channel_axis=0)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    return got

@@ -9,7 +9,7 @@ on the same inputs, including windows of the operators.
 
 import numpy as np
 import pytest
-from helpers import record_calls, record_jobs
+from helpers import record_calls, record_jobs, window_equals_without
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -114,13 +114,8 @@ def test_direct_windows_equal_im2col(mode, stride, one_thread, monkeypatch):
     x = rng.standard_normal((3, 7, 6))
     for op in (pnn.Conv2d(rng.standard_normal((8, 3, 3, 2)), stride=stride),
                pnn.ConvTranspose2d(rng.standard_normal((3, 8, 3, 2)), stride=stride)):
-        calls = record_direct(monkeypatch)
-        got = op(x, mode=mode, channel_axis=0)
-        assert calls
-        with monkeypatch.context() as m:
-            m.setattr(gemm, "_direct_applies", lambda *args: False)
-            expected = op(x, mode=mode, channel_axis=0)
-        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+        window_equals_without(monkeypatch, op, x, mode, record_direct(monkeypatch), gemm,
+                              "_direct_applies")
 
 
 def test_where_the_direct_route_does_not_apply(one_thread, monkeypatch):

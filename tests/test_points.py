@@ -9,7 +9,7 @@ convolutions in float64, with the route each layer takes asserted.
 
 import numpy as np
 import pytest
-from helpers import record_jobs
+from helpers import record_jobs, window_equals_without
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -224,12 +224,7 @@ def test_points_windows_equal_the_other_routes(mode, stride, one_thread, monkeyp
     x = rng.standard_normal((16, 20, 19))
     op = pnn.Conv2d(rng.standard_normal((64, 16, 3, 3)), stride=stride)
     jobs = record_jobs(monkeypatch, kernels_direct, "run_points")
-    got = op(x, mode=mode, channel_axis=0)
-    assert jobs
-    with monkeypatch.context() as m:
-        m.setattr(gemm, "_points_apply", lambda *args: False)
-        other = op(x, mode=mode, channel_axis=0)
-    np.testing.assert_allclose(got, other, rtol=1e-12, atol=1e-12)
+    got = window_equals_without(monkeypatch, op, x, mode, jobs, gemm, "_points_apply")
     from polyphase.operators import Operator
     gemm_route = Operator.__call__(op, x, mode=mode, channel_axis=0, method="gemm")
     np.testing.assert_allclose(got, gemm_route, rtol=1e-12, atol=1e-12)
