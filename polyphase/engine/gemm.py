@@ -379,18 +379,31 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
     if cout < 0.75 * -(-cout // block) * block or cin < POINT_CHANNELS \
             or taps * cin < POINT_TAPS:
         return False
-    fast = _winograd_plans(pm, dtype, plan, cin)
-    if fast is None:
-        return True
-    # the Winograd route's products per output, against the taps
-    m = submodule("polyphase.engine.winograd").tile(2, fast.box)
-    share = np.diff(fast.spans, axis=-1).sum() / (cin * m * m * taps)
-    return share >= WINOGRAD_SHARE[0] or \
+    share = _winograd_share(pm, dtype, plan, cin)
+    return share is None or share >= WINOGRAD_SHARE[0] or \
         share >= WINOGRAD_SHARE[1] and prod(lengths) * -(-cout // block) <= WINOGRAD_SMALL
 
 
 # (see _points_apply)
 POINT_CHANNELS, POINT_TAPS = 8, 128
+def _winograd_share(pm, dtype, plan, cin):
+    """The Winograd route's products per output against the taps of
+    ``pm``'s one plan entry, or None where that route does not apply
+    (cached on ``pm``: worked out at each call it was ~5 us of a layer's
+    Python)."""
+    cache = pm.__dict__.setdefault("_plans", {})
+    key = ("winograd share", np.dtype(dtype).str)
+    if key not in cache:
+        fast = _winograd_plans(pm, dtype, plan, cin)
+        share = None
+        if fast is not None:
+            m = submodule("polyphase.engine.winograd").tile(2, fast.box)
+            share = float(np.diff(fast.spans, axis=-1).sum()) / (cin * m * m
+                                                                 * plan[0][0].shape[0])
+        cache[key] = share
+    return cache[key]
+
+
 # Layers the Winograd route takes run here instead when its products per
 # output are at least WINOGRAD_SHARE[0] of the taps (k4 s3, k5 s4), or
 # WINOGRAD_SHARE[1] (k3 s2) on images of at most WINOGRAD_SMALL outputs

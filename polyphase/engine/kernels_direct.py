@@ -25,6 +25,12 @@ two, and eight chains of multiply-adds do not keep two FMA units busy.
 Explicit 512-bit vectors, two of them per row (16 accumulators): see
 :func:`polyphase.engine.gemm._direct_applies` for the measurements and
 where the kernel runs.
+
+Layers that do not upsample write their output in place: :func:`run_bands`
+(vectors over output columns, from bands of phase streams in cache),
+:func:`run_planes` (1x1 layers, on ``x`` itself) and :func:`run_points`
+(strided 2-D layers: vectors over output channels, ``x``'s samples
+broadcast where they lie, so no phase streams at all).
 """
 
 import numpy as np
@@ -276,6 +282,10 @@ def run_points(xf, dims, shift, taps, Wt, out, rpj, job0, job1):
         a2[t] = (o2 - taps[t, 2]) * M2 + m2 - shift[1]
     ilo, ihi = _inside(a1, M1, n1, H)
     jlo, jhi = _inside(a2, M2, n2, W)
+    # every tap (the inner points'), and those inside an edge row or column
+    xall = empty1(taps[:, 0], T)
+    dall = empty1(taps[:, 0], T)
+    _valid_taps(a1, a2, 0, 0, M1, M2, n1, n2, False, False, C, Rp, xall, dall)
     xoff = empty1(taps[:, 0], T)
     doff = empty1(taps[:, 0], T)
     wf = flat_view(Wt)
@@ -303,8 +313,6 @@ def run_points(xf, dims, shift, taps, Wt, out, rpj, job0, job1):
                 # the points whose taps all lie inside x, four at a time in
                 # raster order (over the end of a row onto the next)
                 ia, ib, wi = imax(g0, ilo), imin(g1, ihi), jhi - jlo
-                nt = _valid_taps(a1, a2, 0, 0, M1, M2, n1, n2, False, False, C, Rp, xoff,
-                                 doff)
                 total = imax(0, ib - ia) * wi
                 q = 0
                 while q < total:
@@ -312,7 +320,7 @@ def run_points(xf, dims, shift, taps, Wt, out, rpj, job0, job1):
                     m = imin(4, jhi - j)
                     nj = imin(4, total - q) if wi >= 4 else imin(m, total - q)
                     _points(xf, xl + i * M1 * n2 + j * M2, xl + (i + 1) * M1 * n2 + jlo * M2,
-                            M2, m, nj, xoff[:nt], doff[:nt], plane, C, wf, r0, Rp, dst,
+                            M2, m, nj, xall, dall, plane, C, wf, r0, Rp, dst,
                             base + i * W + j, base + (i + 1) * W + jlo, os)
                     q += nj
                 # the rows at the edges, with the taps inside each
