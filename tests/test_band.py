@@ -288,12 +288,14 @@ def test_band_fma_closed_form(dtype):
     """The 1-D interior's block (:func:`polyphase.engine.simd.band_fma8`):
     eight vectors of outputs at a stride, each a band of samples times rows
     of ``D``, against numpy; the check sums stay 0 for finite data and turn
-    NaN when a sample is inf; the outputs around the block stay untouched."""
+    NaN when a sample is inf; the outputs around the block stay untouched.
+    The prefetches it issues (any index: here far outside ``x``) change
+    nothing, and are there in its machine code."""
     from polyphase.engine import simd
 
     @numba.njit
     def block(d, do, ds, x, xo, xs, nw, out, oo, os, check):
-        simd.band_fma8(d, do, ds, x, xo, xs, nw, out, oo, os, check)
+        simd.band_fma8(d, do, ds, x, xo, xs, nw, out, oo, os, check, -(1 << 40), 1 << 20)
 
     G = 64 // np.dtype(dtype).itemsize
     nw, xs, ds, do, xo, os = 13, 5, G + 3, 4, 2, 2 * G + 1
@@ -314,14 +316,16 @@ def test_band_fma_closed_form(dtype):
     x[xo + 3 * xs + 1] = np.inf
     block(d, do, ds, x, xo, xs, nw, out, 3, os, check)
     assert np.isnan(check.sum())
+    assert re.search(r"\bprefetch", block.inspect_asm(block.signatures[0]))
 
 
-@pytest.mark.parametrize("maker, taken", [("intel", True), ("amd", False)])
-def test_waste_limit_along_rows_is_per_machine(monkeypatch, maker, taken):
+@pytest.mark.parametrize("maker", ["intel", "amd"])
+def test_waste_limit_along_rows(monkeypatch, maker):
     """Decimation by 2 with 12 taps in float64 does 1 + 7 * 2 / 12 = 2.2
-    multiply-adds per tap on the band: over the EPYC's limit, under the
-    Xeon's (``MAX_WASTE_ROWS``); either route equals scipy.  Along axis 0
-    the limit stays ``MAX_WASTE``."""
+    multiply-adds per tap on the band: under the limit along rows
+    (``MAX_WASTE_ROWS``, on either machine since the band's interior
+    prefetches), over it along axis 0 (``MAX_WASTE``); either route equals
+    scipy."""
     from polyphase.engine import machine
     monkeypatch.setattr(machine, "maker", lambda: maker)
     h = RNG.standard_normal(12)
@@ -330,9 +334,30 @@ def test_waste_limit_along_rows_is_per_machine(monkeypatch, maker, taken):
     assert 2 < band_waste(pm) < 8
     calls = record_calls(monkeypatch, band, "run")
     y = pp.upfirdn(h, x, 1, 2)
-    assert bool(calls) == taken
+    assert calls
     np.testing.assert_allclose(y, ss.upfirdn(h, x, 1, 2), rtol=1e-12, atol=1e-12)
     assert band.plan(pm, np.float64) is None                   # (the axis-0 limit)
+
+
+@pytest.mark.parametrize("up, down, ntaps, taken", [
+    (2, 1, 8, False),         # L = 2, four taps a phase: the single pass
+    (2, 1, 10, True),
+    (3, 2, 9, True),          # three taps a phase
+    (5, 1, 10, True),         # two
+    (5, 1, 5, False),         # one
+    (2, 3, 8, True),
+])
+def test_rows_take_the_band_from_two_taps_a_phase(monkeypatch, up, down, ntaps, taken):
+    """Along rows the band route runs from two taps per output phase
+    (``MIN_TAPS_ROWS``), except L = 2 with at most four taps a phase
+    (:func:`polyphase.engine.rows_band_taps`); either way the result equals
+    scipy's."""
+    h = RNG.standard_normal(ntaps)
+    x = RNG.standard_normal(1 << 16)
+    calls = record_calls(monkeypatch, band, "run")
+    y = pp.upfirdn(h, x, up, down)
+    assert bool(calls) == taken
+    np.testing.assert_allclose(y, ss.upfirdn(h, x, up, down), rtol=1e-12, atol=1e-12)
 
 
 def band_waste(pm):

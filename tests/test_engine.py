@@ -141,7 +141,7 @@ import json
 import numpy as np
 import polyphase as pp
 from polyphase.engine import kernels
-pp.upfirdn(np.ones({taps}), np.ones(1 << 15), {L}, {M})
+pp.upfirdn(np.ones({taps}), np.ones(1 << 12), {L}, {M})
 helpers = ("split_phases", "_taps2", "_taps2_out", "_store2", "_store_all")
 print(json.dumps(dict(kinds=[k for k, f in kernels.RUN_JOBS.items() if f.overloads],
                       helpers=[n for n in helpers if getattr(kernels, n).overloads])))
@@ -149,7 +149,8 @@ print(json.dumps(dict(kinds=[k for k, f in kernels.RUN_JOBS.items() if f.overloa
 
 
 @pytest.mark.parametrize("L, M, taps, helpers", [
-    # (10 taps, 5 a phase: the 1-D kernel's; 4 a phase take the transposed one)
+    # (10 taps, 5 a phase: the 1-D kernel's; 4 a phase take the transposed
+    # one.  4096 samples: fewer outputs than the band route needs)
     (2, 1, 10, ["_taps2_out", "_store2"]),
     (1, 2, 4, ["split_phases"]),
 ])
@@ -176,6 +177,7 @@ def test_jobs_split_what_they_read(L, M, monkeypatch):
     h = RNG.standard_normal(13)
     x = RNG.standard_normal((3, 7 * engine.job_blocks(L, 13, 8) * M + 29))
     expected = scipy.signal.upfirdn(h, x, L, M)
+    monkeypatch.setattr(engine, "BAND_MIN_OUTPUTS", 1 << 62)       # (not the band route)
     with monkeypatch.context() as m:          # serial, recording the split
         m.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
         calls = record_jobs(m, kernels.RUN_JOBS, (2 < L <= kernels.GATHER_MAX, True, L > 1))
@@ -228,7 +230,7 @@ def test_tiny_taps_are_kept_when_running():
     assert not pp.Conv([1e-13, 1.0]).equals(pp.Conv([0.0, 1.0]), rtol=0)
 
 
-@pytest.mark.parametrize("M", [2, 3, 4, 5, 7, 16, 17, 32])
+@pytest.mark.parametrize("M", [2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 32])
 def test_deinterleave_any_offset(M):
     """Phase streams for every offset, also negative ones (the FFT path's);
     lengths past one tile of the general split (64 blocks) and the wide one."""
@@ -248,11 +250,11 @@ def test_deinterleave_any_offset(M):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128])
-def test_split_run_splits_rows_of_one_to_four_phases_or_says_it_did_not(dtype):
+def test_split_run_splits_rows_of_up_to_eight_phases_or_says_it_did_not(dtype):
     """:func:`.simd.split_run` against numpy's strided views: every count
     from below a vector to past a few (the last vector overlaps the one
     before it), into a C-ordered ``P`` and into rows of a larger array
-    (numba's "A" layout).  For five phases, fewer samples than a vector, or
+    (numba's "A" layout).  For nine phases, fewer samples than a vector, or
     rows whose elements are not adjacent it writes nothing and returns False."""
     from polyphase.engine import simd
     from polyphase.engine.jit import njit
@@ -263,7 +265,8 @@ def test_split_run_splits_rows_of_one_to_four_phases_or_says_it_did_not(dtype):
 
     rng = np.random.default_rng(5)
     lanes = 64 // np.dtype(dtype).itemsize
-    for M in range(1, 6):
+    assert simd.SPLIT_MAX == 8
+    for M in range(1, 10):
         for count in sorted({1, lanes - 1, lanes, lanes + 1, 2 * lanes, 3 * lanes + 5}):
             src = rng.standard_normal(M * count + 3)
             if np.dtype(dtype).kind == "c":
@@ -274,13 +277,13 @@ def test_split_run_splits_rows_of_one_to_four_phases_or_says_it_did_not(dtype):
             for P in (np.full((M, count + 4), np.nan, dtype), big[1:M + 1, 1]):
                 P[...] = np.nan
                 done = run(src, M, P, 3, count)
-                assert done == (M <= 4 and count >= lanes), (M, count)
+                assert done == (M <= 8 and count >= lanes), (M, count)
                 if done:
                     np.testing.assert_array_equal(P[:, 3:3 + count], expected)
                     assert np.isnan(P[:, :3]).all() and np.isnan(P[:, 3 + count:]).all()
                 else:
                     assert np.isnan(P).all()
-            if M <= 4 and count >= lanes:       # elements not adjacent: not done
+            if M <= 8 and count >= lanes:       # elements not adjacent: not done
                 P = np.full((M, 2 * count + 8), np.nan, dtype)
                 assert not run(src, M, P[:, ::2], 3, count) and np.isnan(P).all()
                 assert not run(np.repeat(src, 2)[::2], M, P, 3, count) and np.isnan(P).all()

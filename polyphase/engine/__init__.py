@@ -1062,13 +1062,35 @@ def _band_plan(pm, dtype, n, in_origin, start, length, lanes=0):
             lanes and lanes * np.dtype(dtype).itemsize < 64:
         return None
     band = submodule("polyphase.engine.band")
-    bp = band.plan(pm, dtype, band.MIN_TAPS_AXIS0_F64 if lanes and dtype == np.float64
-                   else band.MIN_TAPS,
-                   band.MAX_WASTE if lanes else machine.pick(band.MAX_WASTE_ROWS))
+    if lanes:
+        bp = band.plan(pm, dtype, band.MIN_TAPS_AXIS0_F64 if dtype == np.float64
+                       else band.MIN_TAPS, band.MAX_WASTE)
+    else:
+        taps = rows_band_taps(pm)
+        bp = None if taps is None else band.plan(pm, dtype, taps, band.MAX_WASTE_ROWS)
     if bp is None or band.interior_blocks(bp, n, in_origin, start, length) \
             < BAND_MIN_BLOCKS:
         return None
     return bp
+
+
+def rows_band_taps(pm):
+    """The fewest taps per output phase for which a 1-D signal takes the
+    band route (:data:`.band.MIN_TAPS_ROWS`), or None: L = 2 (and M = 1)
+    with at most four taps a phase runs them in one pass that writes the
+    output itself (:func:`.kernels._taps2`), which the band does not beat.
+
+    Examples
+    --------
+    >>> import polyphase as pp
+    >>> rows_band_taps(pp.UpFirDn(np.ones(8), 2, 1).polyphase()) is None
+    True
+    >>> rows_band_taps(pp.UpFirDn(np.ones(8), 3, 2).polyphase())
+    2
+    """
+    if pm.ups == (2,) and pm.downs == (1,) and pm.nnz <= 8:
+        return None
+    return submodule("polyphase.engine.band").MIN_TAPS_ROWS
 
 
 # Fewest outputs a row must have for the band route, and fewest macro-blocks

@@ -5,11 +5,12 @@ module builds their operands from a polyphase matrix, decides when the route
 applies, and runs it.
 
 When (:func:`plan`): real float32/float64 data, at least ``MIN_TAPS`` taps
-per output phase (shorter filters are bound by memory traffic, where the
-phase-stream kernel does well and the band's padding would cost), and at
-most ``MAX_WASTE`` times as many multiply-adds as taps (``MAX_WASTE_ROWS``
-along rows, per machine).  Measured against
-the phase-stream kernel (kernel time, one thread, 2**22 samples, f64 / f32):
+per output phase (``MIN_TAPS_ROWS`` along rows, where only L = 2 with at
+most four taps a phase keeps the phase-stream kernel, see
+:func:`polyphase.engine.rows_band_taps`), and at most ``MAX_WASTE`` times
+as many multiply-adds as taps (``MAX_WASTE_ROWS`` along rows).  Measured
+against the phase-stream kernel (kernel time, one thread, 2**22 samples,
+f64 / f32):
 
 =================  ===============  ===============
 case               band (ms)        phase streams
@@ -32,6 +33,20 @@ from .._lazy import submodule
 
 # Fewest taps per output phase for the band route.
 MIN_TAPS = 8
+# ... along rows (the 1-D route), where the band's interior prefetches the
+# input it reads next (:func:`.kernels_band._interior`): the phase-stream
+# kernel's kinds for few taps a phase (its gather kind for L >= 3, its jobs
+# that split their input for M > 1) lost to it by 1.3-5x, one thread,
+# 2**22 samples, float64 / float32 ms, limit 8 against 2: 3/2 with 9 taps
+# 7.1-11.1 / 3.8-8.0 -> 4.0-4.3 / 2.1; 4/3 with 16 taps 6.5-10.6 / 3.9-7.8
+# -> 3.4-4.0 / 1.9-2.0; 5/1 with 10 taps 27-41 / 14-28 -> 18 / 8.7; 8/1
+# with 16 taps 34-70 / 17-52 -> 14 / 7-9; 5/3 with 31 taps 15 / 7.0-7.6
+# -> 7.4 / 3.5; decimation by 2 with 6 taps 4.9-9.0 / 2.6-2.7 -> 2.0 / 1.4;
+# as fast for decimation by 4-6 with 8-12 taps, and on 2**16 samples
+# 1-4x faster.  L = 2 with at most four taps a phase keeps its single pass
+# (:func:`.kernels._taps2`): 8 taps 3.1-3.3 / 1.5-1.6 against 4.8-5.7 /
+# 2.8-3.0 on the band.
+MIN_TAPS_ROWS = 2
 # ... along axis 0 in float64 (the rows of the dense products are vectors of
 # lanes there): (65536, 64), one thread, L=2 with 8 / 12 taps 11.4-12.0 /
 # 12.2-12.4 -> 7.7-8.3 / 8.9-9.0 ms, L=4 with 16 taps 9.8-10.2 -> 6.3 ms
@@ -44,18 +59,22 @@ MIN_TAPS_AXIS0_F64 = 4
 # A chunk of G outputs of a decimator by M reads (G - 1) * M + K samples:
 # 1 + (G - 1) * M / K multiply-adds per tap.
 MAX_WASTE = 2.0
-# ... along rows (the 1-D route), per machine (:mod:`.machine`).  On the
-# Xeon, where the band's products run on explicit 512-bit vectors at about
-# twice the phase-stream kernel's speed (one thread, one process, ratios to
-# scipy at a limit of 2 / 8, 2**22 samples, float64 and float32):
-# decimation by 2 with 12 taps 3.2 / 9.2x and 5.2 / 10.6x, by 2 with 9 taps
-# 3.3 / 9.9x and 5.0 / 9.9x, by 4 with 12 taps 3.1 / 5.3x and 4.1 / 6.0x,
-# by 8 with 24 taps 1.9 / 3.3x and 2.8 / 4.5x, by 16 with 40 taps 0.7 /
-# 2.3x and 1.4 / 3.1x; 2/3 with 12 taps 4.4 / 4.6x and 6.4 / 7.2x.  On
-# 2**16 samples as fast or faster (by 8 with 24 taps in float64: 2.2 /
-# 2.0x).  Along axis 0 the limit stays 2: there 8 taps in float64 lost
-# 11-19 % at 8.
-MAX_WASTE_ROWS = {"amd": MAX_WASTE, "intel": 8.0}
+# ... along rows (the 1-D route).  On the Xeon, where the band's products
+# run on explicit 512-bit vectors at about twice the phase-stream kernel's
+# speed (one thread, one process, ratios to scipy at a limit of 2 / 8,
+# 2**22 samples, float64 and float32): decimation by 2 with 12 taps 3.2 /
+# 9.2x and 5.2 / 10.6x, by 2 with 9 taps 3.3 / 9.9x and 5.0 / 9.9x, by 4
+# with 12 taps 3.1 / 5.3x and 4.1 / 6.0x, by 8 with 24 taps 1.9 / 3.3x and
+# 2.8 / 4.5x, by 16 with 40 taps 0.7 / 2.3x and 1.4 / 3.1x; 2/3 with 12
+# taps 4.4 / 4.6x and 6.4 / 7.2x.  On 2**16 samples as fast or faster (by 8
+# with 24 taps in float64: 2.2 / 2.0x).  The EPYC kept 2 until the band's
+# interior prefetched its input: then 8 was never slower there and up to
+# 3.4x faster (one thread, 2**22 samples, ms at 2 / 8: decimation by 8
+# with 64 taps in float32 2.5-2.7 / 1.8, by 16 with 160 taps 6.2 / 2.0, by
+# 4 with 24 taps in float64 6.1-6.4 / 2.2-2.6; 7/5 with 70 taps in float32
+# 6.5-6.8 / 3.2-3.4).  Along axis 0 the limit stays 2: there 8 taps in
+# float64 lost 11-19 % at 8.
+MAX_WASTE_ROWS = 8.0
 # Largest D (bytes): it is read once per four macro-blocks and should stay
 # in L2 (rates like 48000/44101 have tens of thousands of chunks).
 MAX_D_BYTES = 1 << 19

@@ -74,7 +74,7 @@ def deinterleave(x, pre, M, out):
     """
     lanes, n = x.shape
     nblocks = out.shape[2]
-    if M <= 4:                     # whole rows, all phases in one pass
+    if M <= simd.SPLIT_MAX:        # whole rows, all phases in one pass
         for lane in range(lanes):
             split_phases(x[lane], M, -pre, out[lane])
         return
@@ -115,10 +115,12 @@ def _edge(row, col, d, j):
 def split_phases(row, M, so, P):
     """``P[m, j] = row[M*j + so + m]`` for all ``M`` phases (zero outside ``row``).
 
-    All phases in one pass, a vector of each at a time, for ``M = 1..4``
-    (:func:`.simd.split_run`; a pass per phase with a variable stride
-    compiles to gathers: M = 2 on a 2048x2048 image took 3.9 against 1.2
-    ms, M = 4 on 2**20 doubles 1.3 against 0.4 ms).  Rows of ``P`` that
+    All phases in one pass, a vector of each at a time, for ``M`` up to
+    ``simd.SPLIT_MAX`` (:func:`.simd.split_run`; a pass per phase with a
+    variable stride compiles to gathers: M = 2 on a 2048x2048 image took 3.9
+    against 1.2 ms, M = 4 on 2**20 doubles 1.3 against 0.4 ms; M = 5-8 on
+    2**22 doubles, the whole signal, 4.7-4.8 against 2.4-2.9 ms, float32
+    1.6-2.1 against 1.1-1.4).  Rows of ``P`` that
     start a cache line take whole lines: split jobs of 2048 float64 blocks
     into 3 phases ran at 0.40 ms per 2**20 samples into such rows, 0.58-0.68
     into rows at other offsets (each vector stored into two lines), where
@@ -131,7 +133,7 @@ def split_phases(row, M, so, P):
     src = row[M * j0 + so:]      # zero-based views: a signed index stops LLVM
     cnt = j1 - j0
     if not simd.split_run(src, M, P, j0, cnt):
-        # (M >= 5, or fewer samples than a vector) 64 blocks at a time,
+        # (M > SPLIT_MAX, or fewer samples than a vector) 64 blocks at a time,
         # phase by phase: the tile's M*64 samples stay in L1 while its
         # phases are gathered
         for t0 in range(0, cnt, 64):

@@ -183,6 +183,18 @@ def fence(typingctx):
 _I32 = ir.IntType(32)
 
 
+def prefetch_at(builder, ptr):
+    """A prefetch of the cache line at ``ptr`` into all levels of the caches
+    (``llvm.prefetch``: a hint that never faults, so an address outside the
+    data is harmless; the pointer is computed without ``inbounds``)."""
+    i8p = ir.IntType(8).as_pointer()
+    fn = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32]),
+        "llvm.prefetch.p0i8")
+    builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(_I32, 0), ir.Constant(_I32, 3),
+                      ir.Constant(_I32, 1)])
+
+
 def _first(builder, count, n, per, skip=0):
     """The mask of a vector's elements ``e`` (``n`` of them, ``per`` components
     each) with ``e + skip < count``: its first ``count - skip`` (none if that
@@ -485,16 +497,20 @@ def _phase(builder, vectors, M, m, count, per):
 
 def _phases(builder, vectors, M, count, per):
     """The ``M`` phases of the ``M`` vectors (:func:`_phase` each); two as
-    even/odd halves (a two-source permute each), four in two rounds of
-    them (8 permutes, not 12): phase ``m`` is the ``(m // 2)``-th half of
-    the ``(m % 2)``-th halves of both pairs."""
+    even/odd halves (a two-source permute each), four and eight in rounds
+    of them (``M log2 M`` permutes: 8 for four, not 12; 24 for eight, not
+    56): the even phases of the vectors are the phases of their even
+    halves, the odd ones those of their odd halves."""
     b, v = builder, vectors
-    if M == 2:
-        return [_halves(b, v[0], v[1], count, per, odd) for odd in (0, 1)]
-    if M == 4:
-        lo = [_halves(b, v[0], v[1], count, per, odd) for odd in (0, 1)]
-        hi = [_halves(b, v[2], v[3], count, per, odd) for odd in (0, 1)]
-        return [_halves(b, lo[m % 2], hi[m % 2], count, per, m // 2) for m in range(4)]
+    if M in (2, 4, 8):
+        # the even and the odd elements of the M vectors' concatenation are
+        # M/2 vectors each, whose M/2 phases are the even and the odd phases
+        even, odd = ([_halves(b, v[2 * i], v[2 * i + 1], count, per, o) for i in range(M // 2)]
+                     for o in (0, 1))
+        if M == 2:
+            return even + odd
+        pe, po = _phases(b, even, M // 2, count, per), _phases(b, odd, M // 2, count, per)
+        return [pe[m // 2] if m % 2 == 0 else po[m // 2] for m in range(M)]
     return [_phase(b, v, M, m, count, per) for m in range(M)]
 
 
@@ -554,11 +570,17 @@ deinterleave2_part, deinterleave3_part = _deinterleave_part(2), _deinterleave_pa
 deinterleave4_part, deinterleave6_part = _deinterleave_part(4), _deinterleave_part(6)
 
 
+# The most phases :func:`split_run` splits (8: two- and four-phase splits
+# were its first; 5-8 doubled the speed of decimators by those, whose
+# samples had gone to their phases one at a time).
+SPLIT_MAX = 8
+
+
 @intrinsic
 def split_run(typingctx, src, M, P, j0, count):
     """``P[m, j0 + t] = src[M*t + m]`` for ``m < M`` and ``t < count``: a
     row split into its ``M`` phases, a vector of each phase at a time
-    (:func:`_phases`), for ``M`` from 1 to 4.  True when done; False, and
+    (:func:`_phases`), for ``M`` from 1 to ``SPLIT_MAX``.  True when done; False, and
     nothing done, for another ``M``, fewer than ``lanes`` samples a phase,
     or a row of ``src`` or ``P`` whose elements are not adjacent: the caller
     then runs its own loop.  A ``count`` that is not a multiple of
@@ -590,11 +612,11 @@ def split_run(typingctx, src, M, P, j0, count):
                     b.and_(b.icmp_signed("==", s_stride, size),
                            b.icmp_signed("==", p_stride, size)))
         ok = b.and_(ok, b.and_(b.icmp_signed(">=", Mv, ir.Constant(i64, 1)),
-                               b.icmp_signed("<=", Mv, ir.Constant(i64, 4))))
+                               b.icmp_signed("<=", Mv, ir.Constant(i64, SPLIT_MAX))))
         with b.if_then(ok):
             last = b.sub(COUNT, ir.Constant(i64, n))        # the overlapping last vector
             vectors = b.sdiv(b.add(COUNT, ir.Constant(i64, n - 1)), ir.Constant(i64, n))
-            for M_ in range(1, 5):
+            for M_ in range(1, SPLIT_MAX + 1):
                 with b.if_then(b.icmp_signed("==", Mv, ir.Constant(i64, M_))):
                     with cgutils.for_range(b, vectors) as loop:
                         t = b.mul(loop.index, ir.Constant(i64, n))
@@ -1481,26 +1503,29 @@ points_fma4x4 = _points_fma(4)
 
 def _band_fma(J):
     @intrinsic
-    def band_fma(typingctx, d, do, ds, x, xo, xs, nw, out, oo, os, check):
+    def band_fma(typingctx, d, do, ds, x, xo, xs, nw, out, oo, os, check, pa, ps):
         def codegen(context, builder, sig, args):
-            _, DO, DS, _, XO, XS, NW, _, OO, OS, _ = args
+            _, DO, DS, _, XO, XS, NW, _, OO, OS, _, PA, PS = args
             ov, cv = _arrays(context, builder, sig, args, 7, 10)
             b = builder
             dv, fma, xptr, acc = _products(context, b, sig, args, 0, 3, J, 1)
             with cgutils.for_range(b, NW) as loop:
                 w = loop.index
+                prefetch_at(b, b.gep(xptr, [b.add(PA, b.mul(w, PS))]))
                 _fma_row(b, dv, xptr, fma, acc, b.add(DO, b.mul(w, DS)), b.add(XO, w), XS)
             values = [[b.load(acc[j][0])] for j in range(J)]
             _add_checks(b, cv, [row[0] for row in values], ir.Constant(OO.type, 0))
             _store_rows(b, ov.store, values, OO, OS, dv.count)
             return context.get_dummy_value()
-        return types.void(d, do, ds, x, xo, xs, nw, out, oo, os, check), codegen
+        return types.void(d, do, ds, x, xo, xs, nw, out, oo, os, check, pa, ps), codegen
     band_fma.__doc__ = (
         f"{J} vectors of outputs of the band route: ``out[oo + j*os + i] = "
         f"sum_(w < nw) x[xo + w + j*xs] * d[do + w*ds + i]`` for ``j < {J}`` and "
         f"the ``G`` lanes ``i``, accumulated in registers; adds ``value - value`` "
         f"of every output vector to ``check[:G]`` (0 unless one is not finite).  "
-        f"Each vector of ``d`` loaded serves {J} broadcast samples.")
+        f"Each vector of ``d`` loaded serves {J} broadcast samples.  Step ``w`` "
+        f"also prefetches the line of ``x[pa + w*ps]`` (:func:`prefetch_at`; "
+        f"any index, inside ``x`` or not).")
     return band_fma
 
 
