@@ -116,16 +116,20 @@ def run_threads(indices, threads, repeats):
 # J1 / J2: each case is one kernel at one dtype, its input large enough for
 # the parallel path (numba's threads set to 1 for the serial first call)
 JIT_CASES = {
-    # (10 taps, 5 a phase: 8 would fit the transposed kernel's 4-delay boxes)
+    # (10 taps, 5 a phase: 8 would fit the transposed kernel's 4-delay boxes;
+    # 8000 samples, 16009 outputs: fewer than the band route needs,
+    # engine.BAND_MIN_OUTPUTS, enough work for the parallel path)
     "upfirdn L=2 (1-D kernel, phase streams)":
-        "pp.upfirdn(np.ones(10, dt), np.ones(1 << 14, dt), 2)",
-    # (M = 5 with 4 taps: fewer take the band route, see band.MAX_WASTE_ROWS)
+        "pp.upfirdn(np.ones(10, dt), np.ones(8000, dt), 2)",
+    # (M = 5 with 4 taps: 9.75 multiply-adds a tap on the band, see band.MAX_WASTE)
     "upfirdn M=5 (1-D kernel, split jobs)":
-        "pp.upfirdn(np.ones(4, dt), np.ones(1 << 15, dt), 1, 5)",
+        "pp.upfirdn(np.ones(4, dt), np.ones(1 << 17, dt), 1, 5)",
     "upfirdn 3/2, 96 taps (band kernel)":
         "pp.upfirdn(np.ones(96, dt), np.ones(1 << 15, dt), 3, 2)",
-    "upfirdn axis=0, 4 taps (axis-0 kernel)":
-        "pp.upfirdn(np.ones(4, dt), np.ones((2048, 64), dt), 2, axis=0)",
+    # (3 taps at L = 2, fewer than two a phase: not the band route, see
+    # band.MIN_TAPS)
+    "upfirdn axis=0, 3 taps (axis-0 kernel)":
+        "pp.upfirdn(np.ones(3, dt), np.ones((2048, 64), dt), 2, axis=0)",
     "upfirdn axis=0, 8 taps (band kernel, axis 0)":
         "pp.upfirdn(np.ones(8, dt), np.ones((4096, 64), dt), 2, axis=0)",
     "conv_transpose2d 1 channel (2x2-box kernel)":
@@ -151,13 +155,14 @@ JIT_CASES = {
 # the calls above, the same from run to run; each further kind would add
 # its load, 10-20 ms.)
 KIND_CASES = {
-    # (13 taps, 5 a phase: 12 would fit the transposed kernel's 4-delay boxes)
+    # (16 taps, 5-6 a phase: 12 would fit the transposed kernel's 4-delay
+    # boxes.  Each with 13-16 thousand outputs, as the first case above)
     "upfirdn L=3 (1-D kernel, phase streams, gather)":
-        "pp.upfirdn(np.ones(13, dt), np.ones(1 << 14, dt), 3)",
+        "pp.upfirdn(np.ones(16, dt), np.ones(5000, dt), 3)",
     "upfirdn 2/3 (1-D kernel, split jobs, pairs)":
-        "pp.upfirdn(np.ones(8, dt), np.ones(1 << 15, dt), 2, 3)",
-    "upfirdn 3/2, 9 taps (1-D kernel, split jobs, gather)":
-        "pp.upfirdn(np.ones(9, dt), np.ones(1 << 15, dt), 3, 2)",
+        "pp.upfirdn(np.ones(12, dt), np.ones(21000, dt), 2, 3)",
+    "upfirdn 3/2, 15 taps (1-D kernel, split jobs, gather)":
+        "pp.upfirdn(np.ones(15, dt), np.ones(10000, dt), 3, 2)",
 }
 
 # J1, one process per case with an empty numba cache, so that a kernel is

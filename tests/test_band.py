@@ -67,7 +67,7 @@ def test_band_matches_brute_force(L, M, extra, n, in_origin, start, length, lane
 def test_axis0_band_matches_brute_force(L, M, extra, n, in_origin, start, length, before,
                                         after, dtype, parallel):
     """The axis-0 form: rows of ``after`` lanes (tiles of four vectors of
-    lanes, :func:`polyphase.engine.simd.rows_fma4x4`; then of two and one,
+    lanes, :func:`polyphase.engine.simd.rows_fma4x4_ahead`; then of two and one,
     and a last vector overlapping the one before), several signals, any
     window."""
     h = RNG.standard_normal(8 * L + extra)
@@ -141,12 +141,13 @@ def test_axis0_band_refuses_rows_narrower_than_a_vector():
         band.run_axis0(bp, x, np.zeros((1, 800, 7)), 0, 0, 0)
 
 
-@pytest.mark.parametrize("dtype, taken", [(np.float64, True), (np.float32, False)])
-@pytest.mark.parametrize("L, M, K", [(2, 1, 8), (4, 1, 16), (2, 1, 12)])
-def test_axis0_few_taps_per_phase_take_the_band_route_in_float64(monkeypatch, L, M, K,
-                                                                 dtype, taken):
-    """Four to seven taps per output phase: the band route along axis 0 in
-    float64 only (band.MIN_TAPS_AXIS0_F64), the axis-0 kernel in float32;
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("L, M, K, taken", [(2, 1, 8, True), (4, 1, 16, True), (2, 1, 12, True),
+                                            (3, 1, 3, False)])
+def test_axis0_takes_the_band_route_from_two_taps_per_phase(monkeypatch, L, M, K, taken,
+                                                            dtype):
+    """From two taps per output phase (``band.MIN_TAPS``) the band route runs
+    along axis 0 in either dtype; one tap a phase takes the axis-0 kernel;
     both equal scipy."""
     h = ss.firwin(K, 0.8 / max(L, M)).astype(dtype)
     x = RNG.standard_normal((3000 * M // L + 400, 70)).astype(dtype)
@@ -257,7 +258,8 @@ def test_plan_layout_and_gates():
     assert np.isclose(bp.D.sum(dtype=np.float64), h.sum() * (bp.Ls // 3), rtol=1e-5)
     # gates: complex data, short phases
     assert band.plan(pm, np.complex128) is None
-    assert band_plan(RNG.standard_normal(15), 2, 1, np.float64)[1] is None
+    assert band_plan(RNG.standard_normal(3), 2, 1, np.float64)[1] is None
+    assert band_plan(RNG.standard_normal(4), 2, 1, np.float64)[1] is not None
 
 
 @pytest.mark.parametrize("kernel", ["_interior", "_rows", "_edge_blocks"])
@@ -320,23 +322,22 @@ def test_band_fma_closed_form(dtype):
 
 
 @pytest.mark.parametrize("maker", ["intel", "amd"])
-def test_waste_limit_along_rows(monkeypatch, maker):
-    """Decimation by 2 with 12 taps in float64 does 1 + 7 * 2 / 12 = 2.2
-    multiply-adds per tap on the band: under the limit along rows
-    (``MAX_WASTE_ROWS``, on either machine since the band's interior
-    prefetches), over it along axis 0 (``MAX_WASTE``); either route equals
-    scipy."""
+def test_waste_limit(monkeypatch, maker):
+    """Decimation by 8 with 9 taps in float64 does 1 + 7 * 8 / 9 = 7.2
+    multiply-adds per tap on the band, under ``MAX_WASTE`` (on either
+    machine); with 8 taps 8.0, and with 7 taps 9: over it.  Each route
+    equals scipy."""
     from polyphase.engine import machine
     monkeypatch.setattr(machine, "maker", lambda: maker)
-    h = RNG.standard_normal(12)
-    x = RNG.standard_normal(1 << 15)
-    pm = (pp.Down(2) @ pp.Conv(h)).polyphase()
-    assert 2 < band_waste(pm) < 8
-    calls = record_calls(monkeypatch, band, "run")
-    y = pp.upfirdn(h, x, 1, 2)
-    assert calls
-    np.testing.assert_allclose(y, ss.upfirdn(h, x, 1, 2), rtol=1e-12, atol=1e-12)
-    assert band.plan(pm, np.float64) is None                   # (the axis-0 limit)
+    x = RNG.standard_normal(1 << 18)
+    for ntaps, taken in ((9, True), (8, True), (7, False)):
+        h = RNG.standard_normal(ntaps)
+        pm = (pp.Down(8) @ pp.Conv(h)).polyphase()
+        assert np.isclose(band_waste(pm), 1 + 7 * 8 / ntaps)
+        calls = record_calls(monkeypatch, band, "run")
+        y = pp.upfirdn(h, x, 1, 8)
+        assert bool(calls) == taken, ntaps
+        np.testing.assert_allclose(y, ss.upfirdn(h, x, 1, 8), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("up, down, ntaps, taken", [
@@ -349,9 +350,9 @@ def test_waste_limit_along_rows(monkeypatch, maker):
 ])
 def test_rows_take_the_band_from_two_taps_a_phase(monkeypatch, up, down, ntaps, taken):
     """Along rows the band route runs from two taps per output phase
-    (``MIN_TAPS_ROWS``), except L = 2 with at most four taps a phase
-    (:func:`polyphase.engine.rows_band_taps`); either way the result equals
-    scipy's."""
+    (``band.MIN_TAPS``), except L = 2 with at most four taps a phase
+    (:func:`polyphase.engine.single_pass_rows`); either way the result
+    equals scipy's."""
     h = RNG.standard_normal(ntaps)
     x = RNG.standard_normal(1 << 16)
     calls = record_calls(monkeypatch, band, "run")

@@ -22,9 +22,9 @@ import polyphase.nn as pnn
 # parallel path (numba's thread pool, started by the kernel's reload hook)
 CALLS = [
     "pp.upfirdn(rng.standard_normal(8), rng.standard_normal(1 << 14), 2)",
-    "pp.upfirdn(rng.standard_normal(4), rng.standard_normal(1 << 15), 1, 5)",
+    "pp.upfirdn(rng.standard_normal(4), rng.standard_normal(1 << 17), 1, 5)",
     "pp.upfirdn(rng.standard_normal(96), rng.standard_normal(1 << 15), 3, 2)",
-    "pp.upfirdn(rng.standard_normal(4), rng.standard_normal((2048, 64)), 2, axis=0)",
+    "pp.upfirdn(rng.standard_normal(3), rng.standard_normal((2048, 64)), 2, axis=0)",
     "pp.upfirdn(rng.standard_normal(8), rng.standard_normal((4096, 64)), 2, axis=0)",
     "pp.upfirdn(rng.standard_normal(64).astype(np.float32), "
     "rng.standard_normal(1 << 20).astype(np.float32), 2)",

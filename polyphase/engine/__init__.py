@@ -1050,9 +1050,9 @@ def _band_plan(pm, dtype, n, in_origin, start, length, lanes=0):
     the band route took 16.0 / 9.1 / 13.1 / 8.6 ms against 29.8 / 15.3 / 24.2
     / 15.0 in float64, and 8.0 / 5.1 / 6.9 / 4.2 against 9.9 / 5.7 / 11.0 /
     7.0 in float32, since its rows run vectors of lanes times output rows in
-    registers (:func:`.simd.rows_fma4x4`).  Lanes left over from tiles of
+    registers (:func:`.simd.rows_fma4x4_ahead`).  Lanes left over from tiles of
     four vectors, and rows of 16-48 float32 lanes, now run in tiles of two or
-    one vector(s) (:func:`.simd.rows_fma8x2`, ``8x1``): 2**21 samples in 16
+    one vector(s) (:func:`.simd.rows_fma8x2_ahead`, ``8x1``): 2**21 samples in 16
     to 128 lanes, one thread, the band route against the axis-0 kernel: 3/2
     with 61 taps 1.4-2.7x faster in float64 and 1.5-2.9x in float32; 2/1
     with 16 taps 0.92-1.7x and 1.05-1.55x; 1/2 with 64 taps 1.3-1.8x and
@@ -1061,36 +1061,31 @@ def _band_plan(pm, dtype, n, in_origin, start, length, lanes=0):
     if length * max(lanes, 1) < BAND_MIN_OUTPUTS or \
             lanes and lanes * np.dtype(dtype).itemsize < 64:
         return None
+    if not lanes and single_pass_rows(pm):
+        return None
     band = submodule("polyphase.engine.band")
-    if lanes:
-        bp = band.plan(pm, dtype, band.MIN_TAPS_AXIS0_F64 if dtype == np.float64
-                       else band.MIN_TAPS, band.MAX_WASTE)
-    else:
-        taps = rows_band_taps(pm)
-        bp = None if taps is None else band.plan(pm, dtype, taps, band.MAX_WASTE_ROWS)
+    bp = band.plan(pm, dtype)
     if bp is None or band.interior_blocks(bp, n, in_origin, start, length) \
             < BAND_MIN_BLOCKS:
         return None
     return bp
 
 
-def rows_band_taps(pm):
-    """The fewest taps per output phase for which a 1-D signal takes the
-    band route (:data:`.band.MIN_TAPS_ROWS`), or None: L = 2 (and M = 1)
-    with at most four taps a phase runs them in one pass that writes the
-    output itself (:func:`.kernels._taps2`), which the band does not beat.
+def single_pass_rows(pm):
+    """Whether 1-D signals keep the phase-stream kernel where the band route
+    would apply: L = 2 (and M = 1) with at most four taps a phase, which
+    that kernel runs in one pass that writes the output itself
+    (:func:`.kernels._taps2`; see :data:`.band.MIN_TAPS`).
 
     Examples
     --------
     >>> import polyphase as pp
-    >>> rows_band_taps(pp.UpFirDn(np.ones(8), 2, 1).polyphase()) is None
+    >>> single_pass_rows(pp.UpFirDn(np.ones(8), 2, 1).polyphase())
     True
-    >>> rows_band_taps(pp.UpFirDn(np.ones(8), 3, 2).polyphase())
-    2
+    >>> single_pass_rows(pp.UpFirDn(np.ones(8), 3, 2).polyphase())
+    False
     """
-    if pm.ups == (2,) and pm.downs == (1,) and pm.nnz <= 8:
-        return None
-    return submodule("polyphase.engine.band").MIN_TAPS_ROWS
+    return pm.ups == (2,) and pm.downs == (1,) and pm.nnz <= 8
 
 
 # Fewest outputs a row must have for the band route, and fewest macro-blocks

@@ -5,10 +5,9 @@ module builds their operands from a polyphase matrix, decides when the route
 applies, and runs it.
 
 When (:func:`plan`): real float32/float64 data, at least ``MIN_TAPS`` taps
-per output phase (``MIN_TAPS_ROWS`` along rows, where only L = 2 with at
-most four taps a phase keeps the phase-stream kernel, see
-:func:`polyphase.engine.rows_band_taps`), and at most ``MAX_WASTE`` times
-as many multiply-adds as taps (``MAX_WASTE_ROWS`` along rows).  Measured
+per output phase (along rows, L = 2 with at most four taps a phase keeps
+the phase-stream kernel, see :func:`polyphase.engine.single_pass_rows`),
+and at most ``MAX_WASTE`` times as many multiply-adds as taps.  Measured
 against the phase-stream kernel (kernel time, one thread, 2**22 samples,
 f64 / f32):
 
@@ -31,50 +30,46 @@ import numpy as np
 
 from .._lazy import submodule
 
-# Fewest taps per output phase for the band route.
-MIN_TAPS = 8
-# ... along rows (the 1-D route), where the band's interior prefetches the
-# input it reads next (:func:`.kernels_band._interior`): the phase-stream
-# kernel's kinds for few taps a phase (its gather kind for L >= 3, its jobs
-# that split their input for M > 1) lost to it by 1.3-5x, one thread,
-# 2**22 samples, float64 / float32 ms, limit 8 against 2: 3/2 with 9 taps
-# 7.1-11.1 / 3.8-8.0 -> 4.0-4.3 / 2.1; 4/3 with 16 taps 6.5-10.6 / 3.9-7.8
-# -> 3.4-4.0 / 1.9-2.0; 5/1 with 10 taps 27-41 / 14-28 -> 18 / 8.7; 8/1
-# with 16 taps 34-70 / 17-52 -> 14 / 7-9; 5/3 with 31 taps 15 / 7.0-7.6
-# -> 7.4 / 3.5; decimation by 2 with 6 taps 4.9-9.0 / 2.6-2.7 -> 2.0 / 1.4;
-# as fast for decimation by 4-6 with 8-12 taps, and on 2**16 samples
-# 1-4x faster.  L = 2 with at most four taps a phase keeps its single pass
-# (:func:`.kernels._taps2`): 8 taps 3.1-3.3 / 1.5-1.6 against 4.8-5.7 /
-# 2.8-3.0 on the band.
-MIN_TAPS_ROWS = 2
-# ... along axis 0 in float64 (the rows of the dense products are vectors of
-# lanes there): (65536, 64), one thread, L=2 with 8 / 12 taps 11.4-12.0 /
-# 12.2-12.4 -> 7.7-8.3 / 8.9-9.0 ms, L=4 with 16 taps 9.8-10.2 -> 6.3 ms
-# (axis-0 kernel against band route, alternating runs; 3/2 with 12 taps and
-# 5/3 with 20 fail the waste gate below either way).  float32 there and
-# along rows: no gain measured.
-MIN_TAPS_AXIS0_F64 = 4
+# Fewest taps per output phase for the band route (along rows, L = 2 with
+# at most four taps a phase keeps the phase-stream kernel's single pass,
+# :func:`polyphase.engine.single_pass_rows`: 8 taps, one thread, 2**22
+# samples, 3.1-3.3 / 1.5-1.6 ms in float64 / float32 against 4.8-5.7 /
+# 2.8-3.0 on the band).  It was 8 (4 along axis 0 in float64) until the
+# band's kernels prefetched the input they read next
+# (:data:`.kernels_band.PREFETCH_STEPS`, ``PREFETCH_ROWS``); with that,
+# the phase-stream kernel's kinds for few taps a phase (its gather kind for
+# L >= 3, its jobs that split their input for M > 1) and the axis-0 kernel
+# lost to the band by up to 5x, and won nowhere by more than the noise
+# (10 % at 16-24 float64 lanes along axis 0).  One thread, float64 /
+# float32 ms, old gates -> these:
+#
+# * 2**22 samples: 3/2 with 9 taps 7.1-11.1 / 3.8-8.0 -> 4.0-4.3 / 2.1;
+#   4/3 with 16 taps 6.5-10.6 / 3.9-7.8 -> 3.4-4.0 / 1.9-2.0; 5/1 with 10
+#   taps 27-41 / 14-28 -> 18 / 8.7; 8/1 with 16 taps 34-70 / 17-52 -> 14
+#   / 7-9; 5/3 with 31 taps 15 / 7.0-7.6 -> 7.4 / 3.5; decimation by 2
+#   with 6 taps 4.9-9.0 / 2.6-2.7 -> 2.0 / 1.4; as fast for decimation by
+#   4-6 with 8-12 taps; on 2**16 samples 1-4x faster;
+# * (65536, 64) along axis 0: decimation by 2 with 12 taps 5.2 / 1.8-1.9
+#   -> 2.2-2.4 / 1.1-1.4, by 4 with 24 taps 5.2-5.9 / 1.8 -> 2.9-3.0 / 0.9;
+#   4/3 with 16 taps 6.9-7.0 / 3.2-4.0 -> 2.5 / 1.0; 5/3 with 31 taps 4.1 /
+#   5.5-5.7 -> 3.1 / 1.6; 2/1 with 4 taps 5.4-5.6 / 2.5 -> 2.8-3.0 / 1.4.
+MIN_TAPS = 2
 # Most multiply-adds (padding included) per tap.  160/147 with 3201 taps
-# does 1.7 per tap in float32 and still runs 2.4x faster than phase streams.
-# A chunk of G outputs of a decimator by M reads (G - 1) * M + K samples:
-# 1 + (G - 1) * M / K multiply-adds per tap.
-MAX_WASTE = 2.0
-# ... along rows (the 1-D route).  On the Xeon, where the band's products
-# run on explicit 512-bit vectors at about twice the phase-stream kernel's
-# speed (one thread, one process, ratios to scipy at a limit of 2 / 8,
-# 2**22 samples, float64 and float32): decimation by 2 with 12 taps 3.2 /
-# 9.2x and 5.2 / 10.6x, by 2 with 9 taps 3.3 / 9.9x and 5.0 / 9.9x, by 4
+# does 1.7 per tap in float32.  A chunk of G outputs of a decimator by M
+# reads (G - 1) * M + K samples: 1 + (G - 1) * M / K multiply-adds per tap
+# along rows (along axis 0 each tile of output rows skips the band's zeros
+# outside its own taps, see :func:`.kernels_band._rows`).  It was 2 until
+# the band's kernels prefetched their input (see ``MIN_TAPS``; the same
+# measurements); on the Xeon, whose phase-stream kernel runs at about half
+# the band's speed, 8 along rows was already faster: one thread, one
+# process, ratios to scipy at a limit of 2 / 8, 2**22 samples, float64 and
+# float32: decimation by 2 with 12 taps 3.2 / 9.2x and 5.2 / 10.6x, by 4
 # with 12 taps 3.1 / 5.3x and 4.1 / 6.0x, by 8 with 24 taps 1.9 / 3.3x and
-# 2.8 / 4.5x, by 16 with 40 taps 0.7 / 2.3x and 1.4 / 3.1x; 2/3 with 12
-# taps 4.4 / 4.6x and 6.4 / 7.2x.  On 2**16 samples as fast or faster (by 8
-# with 24 taps in float64: 2.2 / 2.0x).  The EPYC kept 2 until the band's
-# interior prefetched its input: then 8 was never slower there and up to
-# 3.4x faster (one thread, 2**22 samples, ms at 2 / 8: decimation by 8
-# with 64 taps in float32 2.5-2.7 / 1.8, by 16 with 160 taps 6.2 / 2.0, by
-# 4 with 24 taps in float64 6.1-6.4 / 2.2-2.6; 7/5 with 70 taps in float32
-# 6.5-6.8 / 3.2-3.4).  Along axis 0 the limit stays 2: there 8 taps in
-# float64 lost 11-19 % at 8.
-MAX_WASTE_ROWS = 8.0
+# 2.8 / 4.5x, by 16 with 40 taps 0.7 / 2.3x and 1.4 / 3.1x.  On the EPYC,
+# 2 / 8 ms, 2**22 samples: decimation by 8 with 64 taps in float32 2.5-2.7
+# / 1.8, by 16 with 160 taps 6.2 / 2.0, by 4 with 24 taps in float64
+# 6.1-6.4 / 2.2-2.6; 7/5 with 70 taps in float32 6.5-6.8 / 3.2-3.4.
+MAX_WASTE = 8.0
 # Largest D (bytes): it is read once per four macro-blocks and should stay
 # in L2 (rates like 48000/44101 have tens of thousands of chunks).
 MAX_D_BYTES = 1 << 19
@@ -111,14 +106,12 @@ class BandPlan(NamedTuple):
     waste: float       # multiply-adds (the band's padding included) per tap
 
 
-def plan(pm, dtype, min_taps=None, max_waste=MAX_WASTE):
+def plan(pm, dtype, max_waste=MAX_WASTE):
     """The :class:`BandPlan` of ``pm`` for ``dtype``, or None where the route
-    does not apply (cached on ``pm``).  ``min_taps``: the fewest taps per
-    output phase (default :data:`MIN_TAPS`); ``max_waste``: the most
-    multiply-adds per tap."""
+    does not apply (cached on ``pm``): fewer than :data:`MIN_TAPS` taps per
+    output phase, more than ``max_waste`` multiply-adds per tap."""
     dtype = np.dtype(dtype)
-    min_taps = MIN_TAPS if min_taps is None else min_taps
-    if pm.nnz < min_taps * pm.ups[0]:
+    if pm.nnz < MIN_TAPS * pm.ups[0]:
         return None
     key = ("band", dtype)
     cache = pm.__dict__.setdefault("_plans", {})

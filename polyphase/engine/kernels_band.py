@@ -64,6 +64,7 @@ BLOCKS = 8
 # 64 taps 6.0 / 3.6 -> 5.8 / 3.5, 2/1 unchanged (its input is half the
 # output's bytes).
 PREFETCH_STEPS = 2
+PREFETCH_ROWS = 8
 
 
 @njit(cache=True, internal=True, nogil=True)
@@ -118,7 +119,7 @@ def _rows(x, D, offs, widths, spans, Ls, Ms, xoff, B0, B1, out, ooff, after, n0,
     least one vector of lanes (``G``).
 
     The lanes run in tiles of vectors, the accumulators in registers
-    (:func:`.simd.rows_fma4x4` ...): four vectors of lanes times four output
+    (:func:`.simd.rows_fma4x4_ahead` ...): four vectors of lanes times four output
     rows, then two vectors or one times eight rows, and a last vector that
     overlaps the one before it when ``after`` is not a multiple of ``G`` (its
     outputs are computed twice and written twice, the same values).  Before
@@ -165,6 +166,8 @@ def _rows(x, D, offs, widths, spans, Ls, Ms, xoff, B0, B1, out, ooff, after, n0,
     one = ua - wide4 - (2 * g if two else 0) >= g
     last = ua - g                             # the last vector (may overlap)
     stream = simd.streams(out, after, mapped)     # (then ``after`` is a multiple of G)
+    # each tile prefetches its input rows this many elements further on
+    pa = np.uint64(-(-PREFETCH_ROWS * Ms // Ls)) * ua
     for B in range(B0, B1):
         for c in range(offs.shape[0]):
             r0 = B * Ls + c * G
@@ -178,8 +181,8 @@ def _rows(x, D, offs, widths, spans, Ls, Ms, xoff, B0, B1, out, ooff, after, n0,
                 first, dc, nw = _span(spans[c, r // 4], base, nx, ua, c, rows, g)
                 ur = np.uint64(r)
                 for lane in range(np.uint64(0), wide4, g4):
-                    simd.rows_fma4x4(x, first + lane, ua, D, dc + ur, g, nw, out,
-                                     o + ur * ua + lane, ua, check, stream)
+                    simd.rows_fma4x4_ahead(x, first + lane, ua, D, dc + ur, g, nw, out,
+                                           o + ur * ua + lane, ua, check, stream, pa)
             lane = wide4
             for tile in range(3):               # two vectors, one, the last one
                 if tile == 0 and not two or tile == 1 and not one or \
@@ -190,11 +193,12 @@ def _rows(x, D, offs, widths, spans, Ls, Ms, xoff, B0, B1, out, ooff, after, n0,
                     first, dc, nw = _span(spans[c, G // 4 + r // 8], base, nx, ua, c, rows, g)
                     ur = np.uint64(r)
                     if tile == 0:
-                        simd.rows_fma8x2(x, first + at, ua, D, dc + ur, g, nw, out,
-                                         o + ur * ua + at, ua, check, stream)
+                        simd.rows_fma8x2_ahead(x, first + at, ua, D, dc + ur, g, nw, out,
+                                               o + ur * ua + at, ua, check, stream, pa)
                     else:               # (the last vector overlaps: not streamed)
-                        simd.rows_fma8x1(x, first + at, ua, D, dc + ur, g, nw, out,
-                                         o + ur * ua + at, ua, check, stream and tile == 1)
+                        simd.rows_fma8x1_ahead(x, first + at, ua, D, dc + ur, g, nw, out,
+                                               o + ur * ua + at, ua, check, stream and tile == 1,
+                                               pa)
                 lane += g + g if tile == 0 else g
     if stream:
         simd.fence()

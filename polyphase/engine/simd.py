@@ -1291,27 +1291,39 @@ def _fma_row(b, xv, dptr, fma, acc, xrow, drow, dstep=None, masks=None, vstep=No
             b.store(b.call(fma, [cr, xs_[v], b.load(a)]), a)
 
 
-def _rows_fma(R, V):
-    @intrinsic
-    def rows_fma(typingctx, x, xo, xs, d, do, ds, nw, out, oo, os, check, stream):
-        def codegen(context, builder, sig, args):
-            _, XO, XS, _, DO, DS, NW, _, OO, OS, _, STREAM = args
-            ov, cv = _arrays(context, builder, sig, args, 7, 10)
-            b = builder
-            xv, fma, dptr, acc = _products(context, b, sig, args, 0, 3, R, V)
-            n = xv.count
-            with cgutils.for_range(b, NW) as loop:
-                w = loop.index
-                _fma_row(b, xv, dptr, fma, acc, b.add(XO, b.mul(w, XS)),
-                         b.add(DO, b.mul(w, DS)))
-            values = [[b.load(acc[r][v]) for v in range(V)] for r in range(R)]
-            _add_checks(b, cv, [v for row in values for v in row], ir.Constant(OO.type, 0))
-            with b.if_else(STREAM) as (streamed, plain):
-                for branch, put in ((streamed, ov.stream), (plain, ov.store)):
-                    with branch:
-                        _store_rows(b, put, values, OO, OS, n)
-            return context.get_dummy_value()
-        return types.void(x, xo, xs, d, do, ds, nw, out, oo, os, check, stream), codegen
+def _rows_fma(R, V, ahead=False):
+    def codegen(context, builder, sig, args):
+        _, XO, XS, _, DO, DS, NW, _, OO, OS, _, STREAM = args[:12]
+        ov, cv = _arrays(context, builder, sig, args, 7, 10)
+        b = builder
+        xv, fma, dptr, acc = _products(context, b, sig, args, 0, 3, R, V)
+        n = xv.count
+        with cgutils.for_range(b, NW) as loop:
+            w = loop.index
+            row = b.add(XO, b.mul(w, XS))
+            if ahead:
+                later = b.add(row, args[12])
+                for v in range(V):
+                    prefetch_at(b, b.gep(xv.base, [b.add(later, ir.Constant(later.type,
+                                                                            v * n))]))
+            _fma_row(b, xv, dptr, fma, acc, row, b.add(DO, b.mul(w, DS)))
+        values = [[b.load(acc[r][v]) for v in range(V)] for r in range(R)]
+        _add_checks(b, cv, [v for row in values for v in row], ir.Constant(OO.type, 0))
+        with b.if_else(STREAM) as (streamed, plain):
+            for branch, put in ((streamed, ov.stream), (plain, ov.store)):
+                with branch:
+                    _store_rows(b, put, values, OO, OS, n)
+        return context.get_dummy_value()
+
+    if ahead:
+        @intrinsic
+        def rows_fma(typingctx, x, xo, xs, d, do, ds, nw, out, oo, os, check, stream, pa):
+            return types.void(x, xo, xs, d, do, ds, nw, out, oo, os, check, stream,
+                              pa), codegen
+    else:
+        @intrinsic
+        def rows_fma(typingctx, x, xo, xs, d, do, ds, nw, out, oo, os, check, stream):
+            return types.void(x, xo, xs, d, do, ds, nw, out, oo, os, check, stream), codegen
     rows_fma.__doc__ = (
         f"{R} rows of {V} vectors: ``out[oo + r*os + v*G + i] = sum_(w < nw) "
         f"d[do + w*ds + r] * x[xo + w*xs + v*G + i]`` for ``r < {R}``, ``v < {V}`` "
@@ -1319,15 +1331,19 @@ def _rows_fma(R, V):
         f"``value - value`` of every output vector to ``check[:G]`` (0 unless one "
         f"is not finite).  Each row of ``x`` loaded serves {R} rows of outputs.  "
         f"``stream`` (a run-time flag): the outputs are written with non-temporal "
-        f"stores, and every output vector must then start a 64-byte line.")
+        f"stores, and every output vector must then start a 64-byte line."
+        + (f"  Step ``w`` also prefetches the lines of its {V} vectors ``pa`` "
+           f"elements further on (:func:`prefetch_at`; any offset)." if ahead else ""))
     return rows_fma
 
 
-rows_fma4x4 = _rows_fma(4, 4)
-# (for the lanes left over from tiles of four vectors: as many accumulators
-# and eight output rows per loaded input vector)
-rows_fma8x2, rows_fma8x1 = _rows_fma(8, 2), _rows_fma(8, 1)
-rows_fma4x1 = _rows_fma(4, 1)
+# (the Winograd route's products, whose operands are in cache)
+rows_fma4x4, rows_fma4x1 = _rows_fma(4, 4), _rows_fma(4, 1)
+# the band route's rows along axis 0, which read the signal from memory once
+# (see kernels_band._rows); the lanes left over from tiles of four vectors
+# run as many accumulators and eight output rows per loaded input vector
+rows_fma4x4_ahead = _rows_fma(4, 4, ahead=True)
+rows_fma8x2_ahead, rows_fma8x1_ahead = _rows_fma(8, 2, ahead=True), _rows_fma(8, 1, ahead=True)
 
 
 def _rows_fma_taps_code(R, V, part, paired=False):
