@@ -271,7 +271,7 @@ def test_kernel_is_vectorised(kernel):
     fresh = numba.njit(fastmath={"contract"})(getattr(kernels_band, kernel).py_func)
     D, offs, widths = np.zeros((1, 4, 8)), np.zeros(1, np.int64), np.full(1, 4, np.int64)
     if kernel == "_interior":      # 1-D: eight macro-blocks of 8 outputs
-        args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 8, np.zeros(64), 0)
+        args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 8, np.zeros(64), 0, False)
     elif kernel == "_edge_blocks":  # 1-D: one macro-block at a time, outputs 0-31
         args = (np.zeros(64), D, offs, widths, 8, 4, 0, 0, 4, np.zeros(64), 0, 0, 32)
     else:                          # axis 0: one macro-block of 8 rows of 8 lanes
@@ -292,12 +292,15 @@ def test_band_fma_closed_form(dtype):
     of ``D``, against numpy; the check sums stay 0 for finite data and turn
     NaN when a sample is inf; the outputs around the block stay untouched.
     The prefetches it issues (any index: here far outside ``x``) change
-    nothing, and are there in its machine code."""
+    nothing, and are there in its machine code; streamed into vectors that
+    start lines, the outputs are the same."""
     from polyphase.engine import simd
 
     @numba.njit
-    def block(d, do, ds, x, xo, xs, nw, out, oo, os, check):
-        simd.band_fma8(d, do, ds, x, xo, xs, nw, out, oo, os, check, -(1 << 40), 1 << 20)
+    def block(d, do, ds, x, xo, xs, nw, out, oo, os, check, stream=False):
+        simd.band_fma8(d, do, ds, x, xo, xs, nw, out, oo, os, check, -(1 << 40), 1 << 20,
+                       stream)
+        simd.fence()
 
     G = 64 // np.dtype(dtype).itemsize
     nw, xs, ds, do, xo, os = 13, 5, G + 3, 4, 2, 2 * G + 1
@@ -315,6 +318,13 @@ def test_band_fma_closed_form(dtype):
         written[3 + j * os:3 + j * os + G] = True
     assert np.isnan(out[~written]).all()
     assert (check == 0).all()
+    lines = np.full(10 * G * 3, np.nan, dtype)           # vectors at whole lines
+    at = -lines.ctypes.data % 64 // lines.itemsize
+    lines = lines[at:at + 8 * 3 * G]
+    assert lines.ctypes.data % 64 == 0
+    block(d, do, ds, x, xo, xs, nw, lines, G, 3 * G, check, True)
+    for j in range(8):
+        np.testing.assert_array_equal(lines[G + j * 3 * G:][:G], out[3 + j * os:][:G])
     x[xo + 3 * xs + 1] = np.inf
     block(d, do, ds, x, xo, xs, nw, out, 3, os, check)
     assert np.isnan(check.sum())

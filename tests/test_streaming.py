@@ -59,6 +59,10 @@ CASES = {
     "rows not whole lines (plain stores)": ((60000, 72), 0, 2, 3, np.float32),
     "column tiles (plain stores)": ((4200, 1040), 0, 2, 3, np.float32),
     "1-D kernel, L=2 in single passes": ((1 << 21,), -1, 2, 8, np.float32),
+    # the band route along rows: one signal; three, whose rows after the
+    # first start inside a line (those are stored plain)
+    "band route along rows": ((1 << 19,), -1, 5, 64, np.float64),
+    "band route, rows anywhere in a line": ((4, (1 << 18) + 1), -1, 5, 64, np.float32),
     # rows of 2**20 + 10 doubles, 16 bytes past a line each: the blocks
     # before a row's first line are stored plain; 3 taps a phase (a padded
     # pass)
@@ -155,10 +159,10 @@ def test_large_transposed_layer_streams_its_rows(dtype, k, threads):
 
 
 # where each kernel takes ``mapped`` (its job range, if any, comes after it)
-_MAPPED_ARG = {"axis-0": 14, "transposed": 9, "1-D": 8}
+_MAPPED_ARG = {"axis-0": 14, "transposed": 9, "1-D": 8, "band": 14}
 
 
-@pytest.mark.parametrize("kernel", ["axis-0", "transposed", "1-D"])
+@pytest.mark.parametrize("kernel", ["axis-0", "transposed", "1-D", "band"])
 def test_kernels_are_told_whether_the_output_is_recycled(kernel, monkeypatch):
     """The kernels receive ``mapped``: 0 for a result in fresh memory, 1
     for one in a recycled buffer (the caller dropped an earlier result
@@ -167,7 +171,7 @@ def test_kernels_are_told_whether_the_output_is_recycled(kernel, monkeypatch):
     buffer, as the route skips the lookup)."""
     from helpers import record_jobs
 
-    from polyphase.engine import kernels, kernels2d, kernels_axis0
+    from polyphase.engine import kernels, kernels2d, kernels_axis0, kernels_band
     rng = np.random.default_rng(11)
     if kernel == "axis-0":
         owner, name = kernels_axis0, "run_jobs"
@@ -184,6 +188,13 @@ def test_kernels_are_told_whether_the_output_is_recycled(kernel, monkeypatch):
         def call():
             return pnn.conv_transpose2d(x, np.ones((1, 1, 4, 4), np.float32), stride=2)
         monkeypatch.setattr(kernels2d, "TRANSPOSED_STREAM_BYTES", 1 << 22)
+    elif kernel == "band":                      # (along rows)
+        owner, name = kernels_band, "run_jobs"
+        x = rng.standard_normal(1 << 20).astype(np.float32)
+        h = _filter(64, 5, np.float32)
+
+        def call():
+            return pp.upfirdn(h, x, 5)
     else:
         owner = kernels.RUN_JOBS
         name = next(k for k, f in owner.items() if f is kernels.job_kernel(2, 0))

@@ -184,10 +184,10 @@ def run(bp, x, dtype, in_origin, start, length, groups):
     Bi0, Bi1 = _interior(bp, x.shape[1], in_origin, start, length)
     Bi1 = Bi0 + (Bi1 - Bi0) // NB * NB
     chunk = max(1, JOB_BYTES // (bp.Ls * x.itemsize) // NB) * NB
-    out = submodule("polyphase.engine.scratch").result((x.shape[0], length), dtype)
-    # (every sample is written)
+    scratch = submodule("polyphase.engine.scratch")
+    out = scratch.result((x.shape[0], length), dtype)       # (every sample is written)
     args = (x, bp.D, bp.offs, bp.widths, bp.spans, bp.Ls, bp.Ms, -in_origin, start, out,
-            Bi0, Bi1, chunk, None, 0)
+            Bi0, Bi1, chunk, None, scratch.mapped(out))
     return out if _run_jobs(args, (x.shape[0], Bi0, Bi1, chunk), groups) == 0 else None
 
 

@@ -68,10 +68,11 @@ PREFETCH_ROWS = 8
 
 
 @njit(cache=True, internal=True, nogil=True)
-def _interior(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff):
+def _interior(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff, stream):
     """Macro-blocks ``[B0, B1)`` (a multiple of ``BLOCKS`` of them) whose inputs
     all lie in ``x``.  Returns ``sum(a - a)`` over the outputs: 0 unless one
-    is ``inf`` or ``NaN``."""
+    is ``inf`` or ``NaN``.  ``stream``: non-temporal stores (every output
+    vector must start a line; the caller ends with :func:`.simd.fence`)."""
     G = lanes(x.dtype)
     check = accumulators(x.dtype)[NB * G:]
     for i in range(G):
@@ -88,7 +89,8 @@ def _interior(x, D, offs, widths, Ls, Ms, xoff, B0, B1, out, ooff):
         for c in range(nc):
             simd.band_fma8(Df, c * dsize, G, x, B * Ms + offs[c] + xoff, Ms, widths[c], out,
                            B * Ls + c * G - ooff, Ls, check,
-                           B * Ms + xoff + ahead + c * part, -(-part // imax(1, widths[c])))
+                           B * Ms + xoff + ahead + c * part, -(-part // imax(1, widths[c])),
+                           stream)
     bad = 0.0
     for i in range(G):
         bad += check[i]
@@ -282,8 +284,8 @@ def run_jobs(x, D, offs, widths, spans, Ls, Ms, xoff, start, out, Bi0, Bi1, chun
     (:func:`n_jobs`): interior macro-blocks ``[Bi0 + k*chunk, ...)``, plus
     the outputs before ``Bi0`` for the first job and after ``Bi1`` for the
     last (1-D: :func:`_edge_blocks`; rows: :func:`_rows`, cut to them); jobs
-    write disjoint outputs; ``mapped``: whether ``out``'s pages are (rows
-    then stream, see :func:`.simd.streams`).  ``after is None``: a 1-D signal (:func:`_interior`,
+    write disjoint outputs; ``mapped``: whether ``out``'s pages are (a
+    large output is then streamed, see :func:`.simd.streams`).  ``after is None``: a 1-D signal (:func:`_interior`,
     ``Bi1 - Bi0`` and ``chunk`` multiples of ``BLOCKS``); else rows of ``after``
     lanes (:func:`_rows`).  (None rather than 1: numba compiles a
     copy per argument type and prunes the branch on ``is None`` at typing,
@@ -294,6 +296,12 @@ def run_jobs(x, D, offs, widths, spans, Ls, Ms, xoff, start, out, Bi0, Bi1, chun
     last = njobs - 1
     width = 1 if after is None else after
     bad = 0.0
+    # 1-D: a large output into recycled memory is streamed where its
+    # vectors start lines (see simd.STREAM_BYTES: upsampling by 5 with 64
+    # taps, 2**22 doubles, wrote 168 MB, which plain stores first read)
+    G = lanes(x.dtype)
+    whole = mapped != 0 and out.size * out.itemsize >= simd.STREAM_BYTES and start % G == 0
+    streamed = False
     for t in range(t0, t1):
         sig = t // njobs
         k = t - sig * njobs
@@ -307,7 +315,9 @@ def run_jobs(x, D, offs, widths, spans, Ls, Ms, xoff, start, out, Bi0, Bi1, chun
                 bad += _edge_blocks(xs, D, offs, widths, Ls, Ms, xoff, start // Ls, Bi0, os,
                                     start, start, stop)
             if b0 < b1:
-                bad += _interior(xs, D, offs, widths, Ls, Ms, xoff, b0, b1, os, start)
+                stream = whole and os.ctypes.data % np.uint64(64) == 0
+                streamed |= stream
+                bad += _interior(xs, D, offs, widths, Ls, Ms, xoff, b0, b1, os, start, stream)
             if k == last:
                 bad += _edge_blocks(xs, D, offs, widths, Ls, Ms, xoff, Bi1,
                                     (stop - 1) // Ls + 1, os, start, start, stop)
@@ -327,4 +337,6 @@ def run_jobs(x, D, offs, widths, spans, Ls, Ms, xoff, start, out, Bi0, Bi1, chun
                 if e0 < stop:
                     bad += _rows(xs, D, offs, widths, spans, Ls, Ms, xoff, e0 // Ls,
                                  (stop - 1) // Ls + 1, os, start, after, e0, stop, mapped)
+    if streamed:
+        simd.fence()
     return bad

@@ -1519,9 +1519,9 @@ points_fma4x4 = _points_fma(4)
 
 def _band_fma(J):
     @intrinsic
-    def band_fma(typingctx, d, do, ds, x, xo, xs, nw, out, oo, os, check, pa, ps):
+    def band_fma(typingctx, d, do, ds, x, xo, xs, nw, out, oo, os, check, pa, ps, stream):
         def codegen(context, builder, sig, args):
-            _, DO, DS, _, XO, XS, NW, _, OO, OS, _, PA, PS = args
+            _, DO, DS, _, XO, XS, NW, _, OO, OS, _, PA, PS, STREAM = args
             ov, cv = _arrays(context, builder, sig, args, 7, 10)
             b = builder
             dv, fma, xptr, acc = _products(context, b, sig, args, 0, 3, J, 1)
@@ -1531,9 +1531,13 @@ def _band_fma(J):
                 _fma_row(b, dv, xptr, fma, acc, b.add(DO, b.mul(w, DS)), b.add(XO, w), XS)
             values = [[b.load(acc[j][0])] for j in range(J)]
             _add_checks(b, cv, [row[0] for row in values], ir.Constant(OO.type, 0))
-            _store_rows(b, ov.store, values, OO, OS, dv.count)
+            with b.if_else(STREAM) as (streamed, plain):
+                for branch, put in ((streamed, ov.stream), (plain, ov.store)):
+                    with branch:
+                        _store_rows(b, put, values, OO, OS, dv.count)
             return context.get_dummy_value()
-        return types.void(d, do, ds, x, xo, xs, nw, out, oo, os, check, pa, ps), codegen
+        return types.void(d, do, ds, x, xo, xs, nw, out, oo, os, check, pa, ps,
+                          stream), codegen
     band_fma.__doc__ = (
         f"{J} vectors of outputs of the band route: ``out[oo + j*os + i] = "
         f"sum_(w < nw) x[xo + w + j*xs] * d[do + w*ds + i]`` for ``j < {J}`` and "
@@ -1541,7 +1545,9 @@ def _band_fma(J):
         f"of every output vector to ``check[:G]`` (0 unless one is not finite).  "
         f"Each vector of ``d`` loaded serves {J} broadcast samples.  Step ``w`` "
         f"also prefetches the line of ``x[pa + w*ps]`` (:func:`prefetch_at`; "
-        f"any index, inside ``x`` or not).")
+        f"any index, inside ``x`` or not).  ``stream`` (a run-time flag): the "
+        f"outputs are written with non-temporal stores, and every output vector "
+        f"must then start a 64-byte line.")
     return band_fma
 
 
