@@ -248,15 +248,20 @@ def brute_1d_layer(x, w, b, stride, padding, transposed):
                          [("Conv1d", 3, 3, 0, (1, 1, 4096)), ("Conv1d", 2, 5, 2, (3, 1, 300)),
                           ("Conv1d", 4, 8, 3, (1, 257)), ("Conv1d", 1, 4, 1, (2, 1, 64)),
                           ("ConvTranspose1d", 2, 4, 1, (1, 1, 500)),
-                          ("ConvTranspose1d", 3, 3, 0, (2, 1, 100))])
-def test_short_single_channel_1d_signals_take_the_prepared_call(monkeypatch, dtype,
-                                                                layer_class, stride, k,
-                                                                padding, shape):
-    """A single-channel 1-D layer called again on a short C-contiguous
-    signal of its computation dtype runs the engine's prepared call of the
-    1-D kernel (:func:`polyphase.engine.serial_route`): the general route's
-    bits, dtype and shape, with the bias, batched or not; and the layer
-    still pickles."""
+                          ("ConvTranspose1d", 3, 3, 0, (2, 1, 100)),
+                          # longer: the transposed kernel, the strided one,
+                          # the band route, the FFT path
+                          ("ConvTranspose1d", 2, 4, 1, (1, 1, 8192)),
+                          ("Conv1d", 2, 3, 1, (1, 1, 40000)),
+                          ("Conv1d", 2, 64, 0, (2, 1, 70000)),
+                          ("ConvTranspose1d", 2, 3000, 0, (1, 1, 20000))])
+def test_single_channel_1d_signals_take_the_prepared_call(monkeypatch, dtype, layer_class,
+                                                          stride, k, padding, shape):
+    """A single-channel 1-D layer called again on a C-contiguous signal of
+    its computation dtype runs the engine's call of its 1-D route
+    (:func:`polyphase.engine.rows_route`; for a short signal the prepared
+    call of the 1-D kernel): the general route's bits, dtype and shape,
+    with the bias, batched or not; and the layer still pickles."""
     import pickle
 
     from polyphase import finite
@@ -271,7 +276,7 @@ def test_short_single_channel_1d_signals_take_the_prepared_call(monkeypatch, dty
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(general, expected, rtol=tol, atol=tol * 10)
     layer(x)
-    assert next(iter(layer._calls.values()))[3][0] == "serial"
+    assert next(iter(layer._calls.values()))[3][0] == "rows"
     calls = []
     monkeypatch.setattr(finite, "apply_window",
                         lambda *a, **kw: calls.append(1) or finite.apply_window(*a, **kw))
@@ -281,3 +286,17 @@ def test_short_single_channel_1d_signals_take_the_prepared_call(monkeypatch, dty
         np.testing.assert_array_equal(y, general)
     again = pickle.loads(pickle.dumps(layer))
     np.testing.assert_array_equal(again(x), general)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prepared_transposed_1d_call_with_inf_matches_the_general_route(dtype):
+    """The prepared call of the transposed kernel (a box's zeros meet inf:
+    NaN) falls back to the exact route, as the general call does."""
+    layer = pnn.ConvTranspose1d(np.arange(1.0, 5.0).reshape(1, 1, 4), stride=2, padding=1)
+    x = np.random.default_rng(3).standard_normal((1, 1, 8192)).astype(dtype)
+    x[0, 0, 100] = np.inf
+    general = layer(np.asfortranarray(x[..., None])[..., 0])
+    assert np.isinf(general).any() and not np.isnan(general).any()
+    layer(x)
+    for _ in range(2):
+        np.testing.assert_array_equal(layer(x), general)

@@ -950,13 +950,49 @@ def serial_rows(pm, dtype, lanes, n, start, length):
     return run
 
 
-def serial_route(pm, lanes, dtype, n, start, length):
-    """:func:`serial_rows` for a layer's single-channel 1-D matrix (channels
-    ``(1, 1)``), on signals ``(lanes, n)``; None where that is None."""
+def rows_route(pm, lanes, dtype, n, start, length):
+    """A layer's straight call ``f(x)`` for its single-channel 1-D matrix
+    (channels ``(1, 1)``) on signals ``x`` of shape ``(lanes, n)`` and
+    ``dtype``: :func:`serial_rows`' prepared call for a short signal, else
+    :func:`run_rows` with the matrix, dtype and window found once (the
+    transposed, strided, band or FFT route of a longer signal).  None when
+    the matrix mixes channels, is not 1-D or has no taps.
+
+    Through the operator's general call (windows, dtype checks, a reshape
+    per axis) a single-channel ``conv_transpose1d`` of 4096 samples took
+    15.8 us, torch 22.2 us; straight to :func:`run_rows` 7.8 us.
+
+    Examples
+    --------
+    >>> import polyphase as pp
+    >>> pm = pp.nn.ConvTranspose1d(np.ones((1, 1, 4)), stride=2).polyphase()
+    >>> f = rows_route(pm, 1, np.float64, 8192, 0, 16386)
+    >>> x = np.ones((1, 8192))
+    >>> bool(np.array_equal(f(x), pp.upfirdn(np.ones(4), x, 2)))
+    True
+    """
     pm = _route_matrix(pm, 1, (n, length))
     if pm is None:
         return None
-    return serial_rows(pm, np.dtype(dtype), lanes, n, start, length)
+    dtype = np.dtype(dtype)
+    call = serial_rows(pm, dtype, lanes, n, start, length)
+    if call is not None:
+        return call
+    taps = _transposed_1d(pm, dtype, lanes, length, "auto")
+    if taps is not None:
+        # the transposed kernel's arguments found once too (1-2 us a call)
+        route = _route_of(pm, taps, (0, 0), (0, start))
+
+        def transposed(x):
+            out = run_transposed_route(route, x.reshape(lanes, 1, n), (1, length))
+            if out is None:                 # (not finite: the exact route)
+                return run_rows(pm, x, dtype, 0, start, length)
+            return out.reshape(lanes, length)
+        return transposed
+
+    def run(x):
+        return run_rows(pm, x, dtype, 0, start, length)
+    return run
 
 
 def _row_kernel(prep, start):

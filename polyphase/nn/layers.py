@@ -224,9 +224,10 @@ class _ConvNd(Operator):
             _, call, lanes, shape = route
             y = submodule("polyphase.engine.gemm").run_winograd_route(
                 call, x.reshape(lanes)).reshape(shape)
-        elif route is not None and route[0] == "serial" and x.flags.c_contiguous:
-            # a short single-channel 1-D signal: the engine's prepared call
-            # of the 1-D kernel (engine.serial_rows)
+        elif route is not None and route[0] == "rows" and x.flags.c_contiguous:
+            # a single-channel 1-D signal: the engine's call of its 1-D route
+            # (engine.rows_route; for a short signal the prepared call of the
+            # 1-D kernel)
             _, call, images, shape = route
             y = call(x.reshape(images)).reshape(shape)
         elif route is not None and x.flags.c_contiguous:
@@ -261,10 +262,9 @@ class _ConvNd(Operator):
         (:func:`polyphase.engine.box_route`), to the strided kernel
         (``"strided"``, :func:`polyphase.engine.strided_route`) or to the
         transposed kernel (``"transposed"``,
-        :func:`polyphase.engine.transposed_route`), when a short
-        single-channel 1-D signal goes to the 1-D kernel (``("serial",
-        call, signals shape, result shape)``,
-        :func:`polyphase.engine.serial_route`),
+        :func:`polyphase.engine.transposed_route`), when a single-channel
+        1-D signal goes to its 1-D route (``("rows", call, signals shape,
+        result shape)``, :func:`polyphase.engine.rows_route`),
         when a channel-mixing layer goes
         to the Winograd route ``("winograd", call, lanes shape, result shape)``
         (:func:`polyphase.engine.gemm.winograd_route`), else None."""
@@ -299,10 +299,10 @@ class _ConvNd(Operator):
         elif self._dims == 1 and self.weight.shape[:2] == (1, 1) \
                 and x.dtype in (np.float32, np.float64) and self.weight.dtype.kind != "c":
             lanes = x.size // max(x.shape[-1], 1)
-            call = submodule("polyphase.engine").serial_route(
+            call = submodule("polyphase.engine").rows_route(
                 self.polyphase(), lanes, x.dtype, x.shape[-1], starts[0], lengths[0])
             if call is not None:
-                route = ("serial", call, (lanes, x.shape[-1]), x.shape[:-1] + lengths)
+                route = ("rows", call, (lanes, x.shape[-1]), x.shape[:-1] + lengths)
         elif self.weight.shape[:2] != (1, 1):
             d = self._dims
             lanes = (math.prod(x.shape[:-d - 1]), x.shape[-d - 1]) + x.shape[-d:]
