@@ -150,6 +150,24 @@ def test_layers_the_points_leave_to_other_routes(n, cin, cout, k, kw, why, one_t
     np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4 * np.abs(ref).max())
 
 
+def test_wide_k3_s2_layers_run_on_points(one_thread, monkeypatch):
+    """A k3 s2 layer on an image Winograd would take (20x20 outputs: past
+    ``gemm.WINOGRAD_SMALL`` with any blocks of channels) runs on the points
+    when its input times output channels reach ``gemm.WINOGRAD_WIDE`` (128
+    -> 256), and stays on Winograd just under it (128 -> 128); both equal
+    brute force."""
+    from polyphase.engine import gemm
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 128, 40, 40)).astype(np.float32)
+    for cout, points in ((256, True), (128, False)):
+        assert (128 * cout >= gemm.WINOGRAD_WIDE) == points
+        w = rng.standard_normal((cout, 128, 3, 3)).astype(np.float32)
+        got, jobs = _run_layer(monkeypatch, x, w, stride=2, padding=1)
+        assert bool(jobs) == points, cout
+        ref = brute_conv2d(x, w, 2, 1)
+        np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4 * np.abs(ref).max())
+
+
 @settings(max_examples=25, deadline=None)
 @given(n1=st.integers(1, 24), n2=st.integers(1, 24), cin=st.integers(8, 20),
        cout=st.sampled_from([48, 64, 96, 128]), k1=st.integers(1, 5), k2=st.integers(1, 5),

@@ -343,7 +343,8 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
     ``POINT_TAPS`` products over at least ``POINT_CHANNELS`` input channels;
     of the layers the Winograd route takes, those whose Winograd products
     per output are at least ``WINOGRAD_SHARE[0]`` of the taps, or
-    ``WINOGRAD_SHARE[1]`` on images of at most ``WINOGRAD_SMALL`` outputs.
+    ``WINOGRAD_SHARE[1]`` on images of at most ``WINOGRAD_SMALL`` outputs
+    or with at least ``WINOGRAD_WIDE`` input times output channels.
 
     Measured against the other routes, one thread, float32, interleaved
     with torch (N8, 64 -> 64 channels unless said):
@@ -381,7 +382,8 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
         return False
     share = _winograd_share(pm, dtype, plan, cin)
     return share is None or share >= WINOGRAD_SHARE[0] or \
-        share >= WINOGRAD_SHARE[1] and prod(lengths) * -(-cout // block) <= WINOGRAD_SMALL
+        share >= WINOGRAD_SHARE[1] and (prod(lengths) * -(-cout // block) <= WINOGRAD_SMALL
+                                        or cin * cout >= WINOGRAD_WIDE)
 
 
 # (see _points_apply)
@@ -407,8 +409,16 @@ def _winograd_share(pm, dtype, plan, cin):
 # Layers the Winograd route takes run here instead when its products per
 # output are at least WINOGRAD_SHARE[0] of the taps (k4 s3, k5 s4), or
 # WINOGRAD_SHARE[1] (k3 s2) on images of at most WINOGRAD_SMALL outputs
-# times blocks of output channels (see _points_apply)
-WINOGRAD_SHARE, WINOGRAD_SMALL = (0.75, 0.65), 400
+# times blocks of output channels, or with at least WINOGRAD_WIDE input
+# times output channels (see _points_apply).  That last: the Winograd
+# route's products slow down as the channels grow (their input rows, K =
+# 4 phases x C_in, no longer stay in L1 between blocks of output rows), the
+# points' do not.  N8, k3 s2, one thread, float32, points against
+# Winograd, ms: 128 -> 256 28x28 9.6-10.1 / 11.1-11.3, 256 -> 256 28x28
+# 20.4 / 22.4-22.9, 256 -> 512 14x14 11.7 / 14.3, 192 -> 192 24x24 7.4 /
+# 7.1 (the one loss, 4 %); Winograd kept: 128 -> 128 32x32 7.0 / 5.3-6.0,
+# 96 -> 96 32x32 4.9 / 3.3, 64 -> 128 56x56 9.3 / 8.1-8.4.
+WINOGRAD_SHARE, WINOGRAD_SMALL, WINOGRAD_WIDE = (0.75, 0.65), 400, 1 << 15
 
 
 def _image_layer(pm, x, dtype, entry, origin_block, pre, first, lengths):

@@ -410,9 +410,9 @@ def products(UT, v, m, n, check, span):
     """``m[p, r, t] = sum_k U[p, r, k] * v[p, k, t]`` for the tiles ``t < n``,
     over the rows ``span[p, 0] <= k < span[p, 1]`` (the others' weights are
     zero, :func:`.winograd._spans`):
-    the Winograd products of a chunk, from ``UT = U.transpose(0, 2, 1)``
-    (points, K, R), C-contiguous, and the scratch planes ``v`` (points, K',
-    w) and ``m`` (points, R', w).  ``R`` is a multiple of 4; ``n`` below one
+    the Winograd products of a chunk, from ``UT`` = ``U`` as ``(points, R /
+    4, K, 4)``, C-contiguous (:func:`.winograd.blocked_rows`), and the
+    scratch planes ``v`` (points, K', w) and ``m`` (points, R', w).  ``R`` is a multiple of 4; ``n`` below one
     vector of lanes takes a plain loop.
 
     Four output rows times four vectors of tiles stay in registers over all
@@ -421,7 +421,8 @@ def products(UT, v, m, n, check, span):
     on the same products, which packs ``v`` first, ran at 43.7 against 48.0
     GMAC/s here (points 9, R 64, K 256, 227 tiles, float32, one thread).
     """
-    P, K, R = UT.shape
+    P, R4, K = UT.shape[0], UT.shape[1], UT.shape[2]
+    R = 4 * R4
     G = simd.lanes(v.dtype)
     B = 4 * G
     vplane, vrow = v.shape[1] * v.shape[2], v.shape[2]
@@ -434,7 +435,7 @@ def products(UT, v, m, n, check, span):
                 for t in range(n):
                     m[p, r, t] = 0
                 for k in range(span[p, 0], span[p, 1]):
-                    u = UT[p, k, r]
+                    u = UT[p, r // 4, k, r % 4]
                     for t in range(n):
                         m[p, r, t] += u * v[p, k, t]
         return
@@ -447,12 +448,12 @@ def products(UT, v, m, n, check, span):
         for r0 in range(0, R, 4):
             for t in range(0, n, W):
                 t0 = imin(t, n - W)
-                xo, do = p * vplane + k0 * vrow + t0, (p * K + k0) * R + r0
+                xo, do = p * vplane + k0 * vrow + t0, ((p * R4 + r0 // 4) * K + k0) * 4
                 if W == B:
-                    simd.rows_fma4x4(vf, xo, vrow, uf, do, R, nk,
+                    simd.rows_fma4x4(vf, xo, vrow, uf, do, 4, nk,
                                      mf, p * mplane + r0 * mrow + t0, mrow, check, False)
                 else:
-                    simd.rows_fma4x1(vf, xo, vrow, uf, do, R, nk,
+                    simd.rows_fma4x1(vf, xo, vrow, uf, do, 4, nk,
                                      mf, p * mplane + r0 * mrow + t0, mrow, check, False)
 
 
@@ -466,7 +467,7 @@ def chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, first, last, width, cp, v, 
     us of Python dispatch a chunk otherwise: 0.25 ms of a 64-channel strided
     conv2d's ~10).  ``v`` and ``m`` are the scratch of a chunk of ``width``
     tiles."""
-    E, P, R = UT.shape[0], UT.shape[1], UT.shape[3]
+    E, P, R = UT.shape[0], UT.shape[1], 4 * UT.shape[2]
     for t0 in range(first, last, width):
         n = imin(width, last - t0)
         transform_input2(x, off1, off2, margin, M1, M2, nt1, nt2, t0, n, v, cp)
@@ -484,7 +485,7 @@ def chunks1(x, off, jmin, M, nt, first, last, width, cp, v, UT, m, phase0, L, cr
     (:func:`.winograd.run1`): :func:`transform_input1`, :func:`products` and
     :func:`transform_output1` in one call (see :func:`chunks2`); ``v`` and
     ``m`` are the scratch of a chunk of ``width`` tiles; ``T`` outputs a tile."""
-    R = UT.shape[2]
+    R = 4 * UT.shape[1]
     for t0 in range(first, last, width):
         n = imin(width, last - t0)
         transform_input1(x, off, jmin, M, nt, t0, n, v, cp)
