@@ -293,3 +293,32 @@ def test_non_finite_1d_input_takes_the_exact_kernel(value, monkeypatch):
         assert np.isnan(y).sum() == 7
     else:
         assert not np.isnan(y).any() and np.isinf(y).sum() == 7
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+@pytest.mark.parametrize("L1, L2", [(2, 2), (1, 2), (3, 2), (2, 3), (2, 1)])
+def test_interleave_blocks_is_depth_to_space(L1, L2, dtype):
+    """:func:`polyphase.engine.kernels2d.interleave_blocks` against numpy: every
+    window start and end (crops of 0 to ``L`` samples at either side, rows
+    shorter than a vector and longer), from planes laid out as the GEMM path
+    has them (C-ordered) and as the Winograd route hands them over (a
+    transposed view)."""
+    from polyphase.engine.kernels2d import interleave_blocks
+    rng = np.random.default_rng(L1 * 10 + L2)
+    C, lanes, nb1 = 2, 3, 3
+    for nb2 in (3, 21):
+        y = rng.standard_normal((L1, L2, C, lanes, nb1, nb2))
+        if np.dtype(dtype).kind == "c":
+            y = y + 1j * rng.standard_normal(y.shape)
+        y = y.astype(dtype)
+        views = (y, np.ascontiguousarray(y.transpose(3, 0, 1, 2, 4, 5)).transpose(1, 2, 3, 0, 4, 5))
+        full = y.transpose(3, 2, 4, 0, 5, 1).reshape(lanes, C, nb1 * L1, nb2 * L2)
+        for s1 in range(L1):
+            for s2 in range(L2 + 1):
+                for cut in (0, 1, L2):
+                    n1, n2 = nb1 * L1 - s1, nb2 * L2 - s2 - cut
+                    want = full[:, :, s1:s1 + n1, s2:s2 + n2]
+                    for planes in views:
+                        out = np.full((lanes, C, n1, n2), np.nan, dtype)
+                        interleave_blocks(planes, np.int64(s1), np.int64(s2), out)
+                        np.testing.assert_array_equal(out, want, err_msg=f"{s1} {s2} {cut}")

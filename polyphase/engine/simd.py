@@ -681,6 +681,7 @@ def _interleave(M):
     return interleave
 
 
+interleave2 = _interleave(2)
 interleave3, interleave4, interleave5 = _interleave(3), _interleave(4), _interleave(5)
 interleave6, interleave7, interleave8 = _interleave(6), _interleave(7), _interleave(8)
 
