@@ -350,6 +350,24 @@ def test_waste_limit(monkeypatch, maker):
         np.testing.assert_allclose(y, ss.upfirdn(h, x, 1, 8), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("n, taken", [(1 << 22, True), (1 << 16, False)])
+def test_float32_decimators_out_of_cache_allow_more_waste(monkeypatch, n, taken):
+    """Decimation by 2 with 4 taps in float32 does 1 + 15 * 2 / 4 = 8.5
+    multiply-adds per tap on the band: over ``MAX_WASTE``, so a signal in
+    cache stays on the phase-stream kernel, while one of at least
+    ``simd.STREAM_BYTES`` takes the band (``MAX_WASTE_FAR``); both equal
+    scipy."""
+    h = RNG.standard_normal(4).astype(np.float32)
+    x = RNG.standard_normal(n).astype(np.float32)
+    assert band.MAX_WASTE < 8.5 <= band.MAX_WASTE_FAR
+    calls = record_calls(monkeypatch, band, "run")
+    y = pp.upfirdn(h, x, 1, 2)
+    assert bool(calls) == taken
+    ref = ss.upfirdn(h.astype(np.float64), x.astype(np.float64), 1, 2)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
 @pytest.mark.parametrize("up, down, ntaps, taken", [
     (2, 1, 8, False),         # L = 2, four taps a phase: the single pass
     (2, 1, 10, True),

@@ -1100,7 +1100,9 @@ def _band_plan(pm, dtype, n, in_origin, start, length, lanes=0):
     if not lanes and single_pass_rows(pm):
         return None
     band = submodule("polyphase.engine.band")
-    bp = band.plan(pm, dtype)
+    far = not lanes and pm.ups == (1,) and np.dtype(dtype) == np.float32 and \
+        n * 4 >= submodule("polyphase.engine.simd").STREAM_BYTES
+    bp = band.plan(pm, dtype, band.MAX_WASTE_FAR if far else band.MAX_WASTE)
     if bp is None or band.interior_blocks(bp, n, in_origin, start, length) \
             < BAND_MIN_BLOCKS:
         return None

@@ -70,6 +70,18 @@ MIN_TAPS = 2
 # / 1.8, by 16 with 160 taps 6.2 / 2.0, by 4 with 24 taps in float64
 # 6.1-6.4 / 2.2-2.6; 7/5 with 70 taps in float32 6.5-6.8 / 3.2-3.4.
 MAX_WASTE = 8.0
+# ... for float32 decimators whose input is out of cache (at least
+# ``simd.STREAM_BYTES``): there the phase-stream kernel's jobs, which split
+# their input in bursts, wait on memory (9.5-11 GB/s for decimation by 2-4
+# with 2M taps), and the band, which prefetches, was 1.2-1.7x faster at up to
+# 16 multiply-adds a tap: one thread, 2**22 samples, ms at 8 / 16, 1/2
+# with 4 taps 2.06-2.10 / 1.35-1.55, 1/3 with 6 taps 2.09-2.35 / 1.33, 1/4
+# with 8 taps 1.70-2.17 / 1.31-1.34, 1/5 with 6 taps 1.55-1.77 / 1.24-1.26,
+# 1/8 with 9 taps 1.40-1.52 / 1.24-1.28.  In cache the split kind wins
+# (1/8 with 9 taps, 2**20 samples: 0.22 against 0.31 ms), and so did it for
+# float64 and for rational rates in one dtype or the other (3/8 with 9
+# taps, float64, 2.95-3.0 against 3.5-3.7).
+MAX_WASTE_FAR = 16.0
 # Largest D (bytes): it is read once per four macro-blocks and should stay
 # in L2 (rates like 48000/44101 have tens of thousands of chunks).
 MAX_D_BYTES = 1 << 19
