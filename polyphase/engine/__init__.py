@@ -590,10 +590,17 @@ def _run_transposed_1d(pm, taps, x, dtype, in_origin, start, length):
     k = 3 to 6, 0.050-0.065 against 0.034-0.036 ms; 2^20, 0.69-1.05
     against 0.61-0.62 ms.
     """
+    return _transposed_rows(_route_of(pm, taps, (0, in_origin), (0, start)), x, dtype,
+                            length)
+
+
+def _transposed_rows(route, x, dtype, length):
+    """The transposed kernel on signals ``x`` (lanes, n) as images of one row,
+    by its arguments ``route`` (:func:`_route_of`); None when an output is
+    not finite."""
     lanes, n = x.shape
     xc = np.ascontiguousarray(x, dtype=dtype).reshape(lanes, 1, n)
-    out = run_transposed_route(_route_of(pm, taps, (0, in_origin), (0, start)), xc,
-                               (1, length))
+    out = run_transposed_route(route, xc, (1, length))
     return None if out is None else out.reshape(lanes, length)
 
 
@@ -985,10 +992,9 @@ def rows_route(pm, lanes, dtype, n, start, length):
         route = _route_of(pm, taps, (0, 0), (0, start))
 
         def transposed(x):
-            out = run_transposed_route(route, x.reshape(lanes, 1, n), (1, length))
-            if out is None:                 # (not finite: the exact route)
-                return run_rows(pm, x, dtype, 0, start, length)
-            return out.reshape(lanes, length)
+            out = _transposed_rows(route, x, dtype, length)
+            # (None: not finite, the exact route)
+            return run_rows(pm, x, dtype, 0, start, length) if out is None else out
         return transposed
 
     def run(x):
@@ -1102,7 +1108,7 @@ def _band_plan(pm, dtype, n, in_origin, start, length, lanes=0):
         return None
     band = submodule("polyphase.engine.band")
     far = not lanes and pm.ups == (1,) and np.dtype(dtype) == np.float32 and \
-        n * 4 >= submodule("polyphase.engine.simd").STREAM_BYTES
+        n * np.dtype(dtype).itemsize >= submodule("polyphase.engine.simd").STREAM_BYTES
     bp = band.plan(pm, dtype, band.MAX_WASTE_FAR if far else band.MAX_WASTE)
     if bp is None or band.interior_blocks(bp, n, in_origin, start, length) \
             < BAND_MIN_BLOCKS:
