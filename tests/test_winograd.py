@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import polyphase.nn as pnn
-from polyphase.engine import gemm, numba_threads
+from polyphase import engine
+from polyphase.engine import gemm, kernels_winograd, numba_threads
 from polyphase.engine import winograd
 from polyphase.engine.scratch import scratch
 from polyphase.finite import windows_for
@@ -380,6 +381,15 @@ def test_winograd_route_matches_torch(d, transposed, stride, dilation, padding):
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
+def _blas_threads():
+    """The BLAS libraries loaded and their thread counts (numba's threads may
+    load an OpenMP runtime meanwhile, which is not BLAS's to restore)."""
+    import threadpoolctl
+
+    return [(lib["filepath"], lib["num_threads"]) for lib in threadpoolctl.threadpool_info()
+            if lib["user_api"] == "blas"]
+
+
 @pytest.mark.parametrize("transposed", [False, True])
 @pytest.mark.parametrize("d, lanes, size", [(1, 2, 10), (1, 3, 10), (2, 3, 10), (2, 8, 10),
                                             (1, 1, 700), (2, 1, 40)])
@@ -392,10 +402,9 @@ def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d
     all, and BLAS's threads restored after.  1-D layers and 2-D layers with
     one output phase are cut into ranges of tiles, which split one image
     too; 2-D layers with several output phases into ranges of images.  With
-    k = 5 the phases take boxes of 3 (F(2, 3), F(2x2, 3x3)).  The parts of
-    tiles a thread takes depend on the machine (``TILE_PARTS_PER_THREAD``)."""
-    import threadpoolctl
-
+    k = 5 the phases take boxes of 3 (F(2, 3), F(2x2, 3x3)).  The tiles go
+    to numba's threads, a part a thread (:func:`.winograd._in_parts`); the
+    lanes to the crew's."""
     from polyphase.engine import machine
 
     monkeypatch.setattr(machine, "maker", lambda: maker)
@@ -412,25 +421,36 @@ def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d
 
     def spy(xs, *args):
         # (lanes, chunk budget, part): the budget and part come with a split
-        calls.append((xs.shape[0],) + (tuple(args[-2:]) if len(args) == 10 else (None, None)))
+        calls.append((xs.shape[0],) + (tuple(args[8:10]) if len(args) >= 10 else (None, None)))
         return run(xs, *args)
 
     monkeypatch.setattr(winograd, "run1" if d == 1 else "run2", spy)
+    jobs = []
+    engine_jobs = engine._jobs
+
+    def spy_jobs(kernel, args, njobs, groups, *rest, **kw):
+        jobs.append((kernel, njobs, groups))
+        return engine_jobs(kernel, args, njobs, groups, *rest, **kw)
+
+    monkeypatch.setattr(engine, "_jobs", spy_jobs)
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 1 << 62)
     whole = layer(x)
     assert calls == [(lanes, None, None)]
-    before = threadpoolctl.threadpool_info()
+    before = _blas_threads()
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
     calls.clear()
+    jobs.clear()
     split = layer(x)
     by_tiles = d == 1 or not transposed
     workers = 3 if by_tiles else min(lanes, 3)
     nparts = winograd.PARTS_PER_THREAD * workers
     if by_tiles:
-        nparts = winograd.TILE_PARTS_PER_THREAD[maker] * workers
-        # every part of the tiles run once, on all the lanes
-        assert sorted(calls) == [(lanes, winograd.thread_chunk(workers), (k, nparts))
-                                 for k in range(nparts)]
+        # one call, its tiles in a part a thread on numba's threads
+        assert calls == [(lanes, winograd.thread_chunk(workers), None)]
+        # (a 1-D transposed layer whose phases read different taps: one call
+        # an entry)
+        kernel = kernels_winograd.parts1 if d == 1 else kernels_winograd.parts2
+        assert jobs and set(jobs) == {(kernel, workers, workers)}
     elif lanes == 1:
         assert calls == [(1, None, None)]           # one image: nothing to split
     else:
@@ -439,8 +459,39 @@ def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d
         sizes = np.diff([lanes * i // nparts for i in range(nparts + 1)]).tolist()
         assert sorted(calls) == sorted((n, winograd.thread_chunk(workers), None)
                                        for n in sizes)
-    assert threadpoolctl.threadpool_info() == before
+    assert _blas_threads() == before
     np.testing.assert_allclose(split, whole, rtol=1e-13, atol=1e-13 * np.abs(whole).max())
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_tiles_products_by_blas_split_between_the_crews_threads(monkeypatch, d):
+    """Complex data have no register products (their ``UT`` is None): the
+    tiles of such a layer go to the crew's threads in parts
+    (``TILE_PARTS_PER_THREAD``), each part's products by BLAS, with the
+    numbers of one thread running it all."""
+    monkeypatch.setattr(numba_threads, "count", lambda: 2)
+    rng = np.random.default_rng(d)
+    x = rng.standard_normal((3, 16) + (40,) * d) + 1j * rng.standard_normal((3, 16) + (40,) * d)
+    w = rng.standard_normal((16, 16) + (4,) * d)
+    layer = (pnn.Conv1d if d == 1 else pnn.Conv2d)(w, stride=2, padding=1)
+    run = winograd.run1 if d == 1 else winograd.run2
+    parts = []
+
+    def spy(xs, *args):
+        parts.append(args[-1] if len(args) >= 10 else None)
+        return run(xs, *args)
+
+    monkeypatch.setattr(winograd, "run1" if d == 1 else "run2", spy)
+    monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 1 << 62)
+    whole = layer(x)
+    monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
+    parts.clear()
+    split = layer(x)
+    nparts = 2 * winograd.machine.pick(winograd.TILE_PARTS_PER_THREAD)
+    assert sorted(parts) == [(k, nparts) for k in range(nparts)]
+    np.testing.assert_allclose(split, whole, rtol=1e-13, atol=1e-13 * np.abs(whole).max())
+    np.testing.assert_allclose(whole, (brute_conv1d if d == 1 else brute_conv2d)(x, w, 2, 1),
+                               rtol=1e-10, atol=1e-10 * np.abs(whole).max())
 
 
 @pytest.mark.parametrize("ntiles", [1, 63, 64, 65, 100, 1000, 4096])
@@ -458,15 +509,13 @@ def test_layers_called_from_several_threads_at_once(monkeypatch):
     its own numbers, and BLAS's threads are restored once all have left."""
     import threading
 
-    import threadpoolctl
-
     monkeypatch.setattr(numba_threads, "count", lambda: 2)
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
     rng = np.random.default_rng(11)
     w = rng.standard_normal((16, 16, 4, 4))
     inputs = [rng.standard_normal((4, 16, 12, 12)) for _ in range(6)]
     expected = [brute_conv2d(x, w, 2, 1) for x in inputs]
-    before = threadpoolctl.threadpool_info()
+    before = _blas_threads()
     got = [None] * len(inputs)
 
     def work(i):
@@ -480,13 +529,15 @@ def test_layers_called_from_several_threads_at_once(monkeypatch):
         t.join()
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12 * np.abs(e).max())
-    assert threadpoolctl.threadpool_info() == before
+    assert _blas_threads() == before
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork")
 def test_threads_split_in_a_forked_child(monkeypatch):
-    """After a fork the child has none of the pool's threads: it makes its
-    own, and a layer called there returns instead of waiting forever."""
+    """After a fork the child has none of the crew's threads: it makes its
+    own, and a layer called there returns instead of waiting forever.  (A
+    transposed layer: its output phases split the lanes between the crew's
+    threads.)"""
     import multiprocessing
 
     monkeypatch.setattr(numba_threads, "count", lambda: 2)
@@ -494,19 +545,54 @@ def test_threads_split_in_a_forked_child(monkeypatch):
     rng = np.random.default_rng(12)
     x = rng.standard_normal((4, 16, 12, 12))
     w = rng.standard_normal((16, 16, 4, 4))
-    expected = pnn.conv2d(x, w, stride=2, padding=1)     # the parent's pool exists
+    winograd._crews.clear()
+    expected = pnn.conv_transpose2d(x, w, stride=2, padding=1)   # the parent's crew exists
     assert winograd._crews
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(1) as pool:
-        got = pool.apply_async(_conv2d_in_child, (x, w)).get(timeout=60)
+        got = pool.apply_async(_transposed_in_child, (x, w)).get(timeout=60)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def _transposed_in_child(x, w):
+    winograd.THREADS_MIN_WORK = 0
+    return pnn.conv_transpose2d(x, w, stride=2, padding=1)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork")
+def test_a_child_forked_after_numbas_threads_ran_runs_on_one_thread(monkeypatch):
+    """numba's OpenMP threads do not exist in a forked child, where GNU
+    OpenMP waits for them forever: a child forked after they ran counts one
+    thread (``numba_threads.count``), and a layer whose tiles would go to
+    them returns there, with the parent's numbers."""
+    import multiprocessing
+
+    if numba_threads.count() < 2:
+        pytest.skip("numba has one thread here")
+    monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((4, 16, 40, 40))
+    w = rng.standard_normal((16, 16, 4, 4))
+    jobs = []
+    engine_jobs = engine._jobs
+
+    def spy_jobs(kernel, args, njobs, groups, *rest, **kw):
+        jobs.append(groups)
+        return engine_jobs(kernel, args, njobs, groups, *rest, **kw)
+
+    monkeypatch.setattr(engine, "_jobs", spy_jobs)
+    expected = pnn.conv2d(x, w, stride=2, padding=1)     # on numba's threads here
+    assert jobs and min(jobs) >= 2
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        threads, got = pool.apply_async(_conv2d_in_child, (x, w)).get(timeout=60)
+    assert threads == 1
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
 def _conv2d_in_child(x, w):
-    import numba
-    numba.get_num_threads = lambda: 2
     winograd.THREADS_MIN_WORK = 0
-    return pnn.conv2d(x, w, stride=2, padding=1)
+    return numba_threads.count(), pnn.conv2d(x, w, stride=2, padding=1)
 
 
 @pytest.mark.parametrize("transposed", [False, True])

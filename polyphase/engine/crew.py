@@ -1,8 +1,10 @@
 """Helper threads that run beside the calling thread, woken on their own CPUs.
 
-The Winograd route splits a layer between the caller and ``n`` helper
-threads (:func:`.winograd.run_lanes`), each held to CPUs of its own for the
-call (:mod:`.pinning`).  It first used a ``ThreadPoolExecutor`` whose
+The Winograd route splits a layer's lanes (and tiles whose products go to
+BLAS) between the caller and ``n`` helper threads
+(:func:`.winograd.run_lanes`), each held to CPUs of its own for the call
+(:mod:`.pinning`); tiles with products in registers go to numba's threads
+instead, which start at once after a recent parallel region.  It first used a ``ThreadPoolExecutor`` whose
 threads pinned themselves once they ran.  Time stamps and ``sched_getcpu``
 in each thread showed where a woken pool thread first ran: on the CPU of
 the thread that woke it (the scheduler's wake affinity), which was busy

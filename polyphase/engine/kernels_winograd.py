@@ -457,7 +457,7 @@ def products(UT, v, m, n, check, span):
                                      mf, p * mplane + r0 * mrow + t0, mrow, check, False)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, internal=True)
 def chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, first, last, width, cp, v, UT, m,
             phases, cout, planes, L1, L2, crop1, crop2, nb1, nb2, out, check, spans):
     """The chunks of tiles ``[first, last)`` of a 2-D layer's entries that
@@ -478,7 +478,7 @@ def chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, first, last, width, cp, v, 
                               nb2, nt1, nt2, t0, out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, internal=True)
 def chunks1(x, off, jmin, M, nt, first, last, width, cp, v, UT, m, phase0, L, crop, nb, out,
             check, T, span):
     """The chunks of tiles ``[first, last)`` of one entry of a 1-D layer
@@ -491,3 +491,50 @@ def chunks1(x, off, jmin, M, nt, first, last, width, cp, v, UT, m, phase0, L, cr
         transform_input1(x, off, jmin, M, nt, t0, n, v, cp)
         products(UT, v, m, n, check, span)
         transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out, T)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _part(k, K, first, last):
+    """Tiles ``[a, b)`` of part ``k`` of ``K`` of the tiles ``[first,
+    last)``, cut between blocks of 64 tiles from ``first`` (as
+    :func:`.winograd._tile_range`)."""
+    blocks = (last - first + 63) // 64
+    return (imin(last, first + blocks * k // K * 64),
+            imin(last, first + blocks * (k + 1) // K * 64))
+
+
+@njit(cache=True, nogil=True)
+def parts2(x, off1, off2, margin, M1, M2, nt1, nt2, first, last, nparts, width, UT, cps,
+           cshape, vs, vshape, ms, mshape, phases, cout, planes, L1, L2, crop1, crop2, nb1,
+           nb2, out, check, spans, job0, job1):
+    """Parts ``[job0, job1)`` of ``nparts`` of the tiles ``[first, last)`` of
+    a 2-D layer's entries that share their input phases (:func:`chunks2`;
+    ``planes`` 0 or 1), part ``k`` in scratch of its own: row ``k`` of
+    ``cps``, ``vs`` and ``ms``, arrays of shapes ``cshape``, ``vshape`` and
+    ``mshape`` (:func:`.winograd.run2`)."""
+    for k in range(job0, job1):
+        a, b = _part(k, nparts, first, last)
+        if a >= b:
+            continue
+        cp = cps[k, :cshape[0] * cshape[1] * cshape[2] * cshape[3]].reshape(cshape)
+        v = vs[k, :vshape[0] * vshape[1] * vshape[2] * vshape[3]].reshape(vshape)
+        m = ms[k, :mshape[0] * mshape[1] * mshape[2]].reshape(mshape)
+        chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, a, b, width, cp, v, UT, m, phases,
+                cout, planes != 0, L1, L2, crop1, crop2, nb1, nb2, out, check, spans)
+
+
+@njit(cache=True, nogil=True)
+def parts1(x, off, jmin, M, nt, first, last, nparts, width, UT, cps, cshape, vs, vshape, ms,
+           mshape, phase0, L, crop, nb, out, check, T, span, job0, job1):
+    """Parts ``[job0, job1)`` of ``nparts`` of the tiles ``[first, last)`` of
+    one entry of a 1-D layer (:func:`chunks1`), each in scratch of its own
+    (see :func:`parts2`)."""
+    for k in range(job0, job1):
+        a, b = _part(k, nparts, first, last)
+        if a >= b:
+            continue
+        cp = cps[k, :cshape[0] * cshape[1] * cshape[2]].reshape(cshape)
+        v = vs[k, :vshape[0] * vshape[1] * vshape[2] * vshape[3]].reshape(vshape)
+        m = ms[k, :mshape[0] * mshape[1] * mshape[2]].reshape(mshape)
+        chunks1(x, off, jmin, M, nt, a, b, width, cp, v[0], UT, m, phase0, L, crop, nb, out,
+                check, T, span)

@@ -13,6 +13,7 @@ pass their thread count explicitly and do not need the changed default, so
 that numba loaded itself: what ``OMP_NUM_THREADS`` says, where it is set).
 """
 
+import os
 import threading
 
 _started = False
@@ -114,3 +115,24 @@ def _openmp_controllers():
 def _openmp_threads():
     """Each loaded OpenMP runtime's default thread count, by file path."""
     return {path: lib.num_threads for path, lib in _openmp_controllers().items()}
+
+
+def _one():
+    return 1
+
+
+def _after_fork():
+    # numba's OpenMP threads do not exist in a forked child, and GNU OpenMP
+    # waits forever for them there: a child forked after numba's threads
+    # started (a DataLoader's worker, a multiprocessing pool) runs every
+    # kernel on its own thread.  (Before, a 64-channel transposed conv2d
+    # called in such a child never returned.)
+    global _read
+    import sys
+    parallel = sys.modules.get("numba.np.ufunc.parallel")
+    if _started or getattr(parallel, "_is_initialized", False):
+        _read = _one
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

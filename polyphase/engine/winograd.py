@@ -83,6 +83,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import machine
+from .._lazy import submodule
 from .pinning import spread
 
 # Winograd's products that are not zero, at most this fraction of the direct
@@ -498,6 +499,16 @@ def run_lanes(run, x, plans, args, out):
     if workers < 2 or x.size * rows < THREADS_MIN_WORK:
         run(x, plans, *args, out)
         return
+    if by_tiles and all(UT is not None for _, _, _, UT in plans):
+        # (parts of the tiles on numba's threads, each in scratch of its own:
+        # OpenMP's threads, spinning after a parallel region, start at once,
+        # where a woken helper of the crew starts ~0.5 ms late between calls
+        # made back to back.  Two threads, one process, ms, parts / crew:
+        # conv2d N8 C64 48x48 k3 s2 1.85 / 2.28, 16x16 k4 s2 0.43 / 0.56,
+        # 64x64 k4 s2 4.55 / 4.98; conv1d 1024 k8 s4 1.00 / 1.29, 2048 k3
+        # s2 1.05 / 1.98, 4096 k4 s2 2.69 / 3.00)
+        run(x, plans, *args, out, thread_chunk(workers), None, workers)
+        return
     crew = _crews.get(workers)
     if crew is None:
         from .crew import Crew
@@ -528,6 +539,23 @@ def run_lanes(run, x, plans, args, out):
                                    thread_chunk(workers), parts), cpus)
 
 
+def _in_parts(kernel, nparts, head, shapes, tail):
+    """``kernel(*head, cps, cshape, vs, vshape, ms, mshape, *tail, 0,
+    nparts)`` (:func:`.kernels_winograd.parts1`, ``parts2``): the scratch of
+    each part a row of its own, from a 64-byte line, the rows reshaped to
+    ``shapes`` (columns, transformed input, products) there; the parts on
+    numba's threads when there are several."""
+    from .scratch import scratch
+    dtype = head[0].dtype
+    line = 64 // dtype.itemsize
+    stacked = ()
+    for slot, shape in zip(("winograd-columns", "winograd-v", "winograd-m"), shapes):
+        shape = tuple(int(n) for n in shape)
+        stacked += (scratch(slot, (nparts, -(-math.prod(shape) // line) * line), dtype), shape)
+    submodule("polyphase.engine")._jobs(kernel, head + stacked + tail, nparts,
+                                        nparts if nparts > 1 else 0)
+
+
 def _take_parts(run, x, plans, args, out, chunk, parts):
     """Run the parts left in ``parts`` until none is: the lanes ``a:b``, and
     of them the tiles of ``part`` (None: all)."""
@@ -556,7 +584,7 @@ def _blas_on_one_thread():
                 _held["limiter"] = None
 
 
-def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
+def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None, nparts=1):
     """All output phases of a 1-D layer through F(3, 2), from ``x`` into ``out``.
 
     ``x`` is ``(lanes, C_in, n)`` and ``out`` the result ``(lanes, C_out, n_out)``.
@@ -568,7 +596,9 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
     ``chunk_bytes`` is the transformed input per chunk of tiles
     (:func:`thread_chunk`; :func:`run_lanes` gives each thread its share), and
     ``part = (k, K)`` runs only the k-th of K parts of the tiles
-    (:func:`_tile_range`).
+    (:func:`_tile_range`).  Products in registers (the plan's ``UT``) run
+    those tiles in ``nparts`` parts on numba's threads, each part in
+    scratch of its own (:func:`.kernels_winograd.parts1`).
     """
     from . import kernels_winograd as kw
     from .scratch import scratch
@@ -582,13 +612,13 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
     for entry, (off, jmin, cp_shape, width, vshape, mshape) in enumerate(entries):
         _, _, U, UT = plans[entry]
         phase0 = 0 if len(plans) == 1 else entry
-        cp = scratch("winograd-columns", cp_shape, x.dtype)
         if UT is not None:
-            # all chunks in one numba call
-            v, m = scratch("winograd-v", vshape, x.dtype), scratch("winograd-m", mshape, x.dtype)
-            kw.chunks1(x, off, jmin, M, nt, first, last, width, cp, v[0], UT, m, phase0, L,
-                       crop, nb, out, check, tile(1, plans.box), plans.spans[entry])
+            # all chunks of a part in one numba call
+            _in_parts(kw.parts1, nparts, (x, off, jmin, M, nt, first, last, nparts, width, UT),
+                      (cp_shape, vshape, mshape),
+                      (phase0, L, crop, nb, out, check, tile(1, plans.box), plans.spans[entry]))
             continue
+        cp = scratch("winograd-columns", cp_shape, x.dtype)
         cz, R = U.shape[2], U.shape[1]
         for t0 in range(first, last, width):
             n = min(width, last - t0)
@@ -638,14 +668,14 @@ def _column_phases(off1, off2, M, nt1, nt2, width, A):
     return (images, rows, S, columns), margin
 
 
-def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
+def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None, nparts=1):
     """All output phases of a 2-D layer through F(2x2, 2x2), from ``x`` into ``out``.
 
     As :func:`run1`, per axis: ``x`` is ``(lanes, C_in, n1, n2)``, ``out`` the
     result ``(lanes, C_out, m1, m2)``, and ``b0``, ``M``, ``pre``, ``L``,
-    ``crop`` and ``nb`` are pairs; ``chunk_bytes`` as there, and ``part`` too
-    when there is one output phase (several are interleaved from planes of
-    all the lanes at the end).
+    ``crop`` and ``nb`` are pairs; ``chunk_bytes`` as there, and ``part``
+    and ``nparts`` too when there is one output phase (several are
+    interleaved from planes of all the lanes at the end).
     """
     from . import kernels_winograd as kw
     from .scratch import scratch
@@ -669,14 +699,15 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None):
     points = plans[0][2].shape[0]
     for group, off1, off2, cp_shape, margin, width, UT, spans, phases, vshape, mshape \
             in groups:
-        cp = scratch("winograd-columns", cp_shape, x.dtype)
         if UT is not None:
-            # all chunks in one numba call
-            v, m = scratch("winograd-v", vshape, x.dtype), scratch("winograd-m", mshape, x.dtype)
-            kw.chunks2(x, off1, off2, margin, M[0], M[1], nt1, nt2, first, last, width, cp,
-                       v, UT, m, phases, cout, target is not out, L[0], L[1], crop[0],
-                       crop[1], nb[0], nb[1], target, check, spans)
+            # all chunks of a part in one numba call
+            _in_parts(kw.parts2, nparts, (x, off1, off2, margin, M[0], M[1], nt1, nt2, first,
+                                          last, nparts, width, UT),
+                      (cp_shape, vshape, mshape),
+                      (phases, cout, int(target is not out), L[0], L[1], crop[0], crop[1],
+                       nb[0], nb[1], target, check, spans))
             continue
+        cp = scratch("winograd-columns", cp_shape, x.dtype)
         E, cz = len(group), plans[group[0]][2].shape[2]
         R = max(plans[e][2].shape[1] for e in group)
         for t0 in range(first, last, width):
