@@ -46,10 +46,12 @@ def test_pinned_restores_the_affinity_it_found():
 
 
 def _split_layer(monkeypatch, lanes=4):
+    """A strided layer whose tiles the crew's threads split: complex data,
+    whose products go to BLAS (real data's run on numba's threads)."""
     monkeypatch.setattr(numba_threads, "count", lambda: 2)
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((lanes, 16, 12, 12))
+    x = rng.standard_normal((lanes, 16, 12, 12)) + 1j * rng.standard_normal((lanes, 16, 12, 12))
     layer = pnn.Conv2d(rng.standard_normal((16, 16, 4, 4)), stride=2, padding=1)
     return layer, x
 

@@ -322,3 +322,54 @@ def test_interleave_blocks_is_depth_to_space(L1, L2, dtype):
                         out = np.full((lanes, C, n1, n2), np.nan, dtype)
                         interleave_blocks(planes, np.int64(s1), np.int64(s2), out)
                         np.testing.assert_array_equal(out, want, err_msg=f"{s1} {s2} {cut}")
+
+
+@pytest.mark.parametrize("job0, job1", [(0, 6), (0, 1), (2, 5), (5, 6), (3, 3)])
+def test_interleave_jobs_write_their_planes_only(job0, job1):
+    """:func:`polyphase.engine.kernels2d.interleave_jobs` writes the output
+    planes ``lane * C + c`` of its range, as :func:`interleave_blocks` does,
+    and no other (numba's threads each take a range)."""
+    from polyphase.engine.kernels2d import interleave_blocks, interleave_jobs
+    rng = np.random.default_rng(job0 * 7 + job1)
+    C, lanes = 2, 3
+    y = rng.standard_normal((2, 2, C, lanes, 4, 19)).astype(np.float32)
+    want = np.zeros((lanes, C, 7, 36), np.float32)
+    interleave_blocks(y, np.int64(1), np.int64(1), want)
+    out = np.full(want.shape, np.nan, np.float32)
+    interleave_jobs(y, np.int64(1), np.int64(1), out, job0, job1)
+    planes = out.reshape(lanes * C, -1)
+    np.testing.assert_array_equal(planes[job0:job1], want.reshape(lanes * C, -1)[job0:job1])
+    assert np.isnan(np.delete(planes, np.s_[job0:job1], axis=0)).all()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("k", [2, 3])
+def test_transposed_layer_interleaves_on_numbas_threads(monkeypatch, threads, k):
+    """After the direct kernel's products (on numba's threads) the output
+    phases are interleaved there too: with two threads in groups, with one
+    on the caller; torch's numbers either way."""
+    torch = pytest.importorskip("torch")
+    from polyphase import engine
+    from polyphase.engine import kernels2d, numba_threads
+    import polyphase.nn as pnn
+
+    monkeypatch.setattr(numba_threads, "count", lambda: threads)
+    seen = []
+    jobs = engine._jobs
+
+    def spy(kernel, args, njobs, groups, *rest, **kw):
+        if kernel is kernels2d.interleave_jobs:
+            seen.append((njobs, groups))
+        return jobs(kernel, args, njobs, groups, *rest, **kw)
+
+    monkeypatch.setattr(engine, "_jobs", spy)
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((4, 32, 16, 16)).astype(np.float32)
+    w = rng.standard_normal((32, 32, k, k)).astype(np.float32)
+    op = k % 2
+    got = pnn.conv_transpose2d(x, w, stride=2, padding=k // 2, output_padding=op)
+    want = torch.nn.functional.conv_transpose2d(
+        torch.from_numpy(x), torch.from_numpy(w), stride=2, padding=k // 2,
+        output_padding=op).numpy()
+    assert seen == [(4 * 32, 4 * threads if threads > 1 else 0)]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())

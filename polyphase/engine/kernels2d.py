@@ -200,15 +200,24 @@ def interleave_blocks(y, s1, s2, out):
     phases as separate planes; ``out`` is the cropped, interleaved window
     starting at output index ``(s1, s2)`` relative to block ``(0, 0)``.  One
     pass, contiguous reads along ``b2`` (a numpy transpose of this 6-D layout
-    measured several times slower).  Serial: it runs right after BLAS
-    products, whose idle threads keep spinning on the other core for tens of
-    milliseconds, and a parallel region competing with them made the
-    64-channel layers slower with 2 threads than with 1.
+    measured several times slower).  All the planes ``(lane, c)`` on the
+    calling thread; :func:`interleave_jobs` runs a range of them.
     """
+    interleave_jobs(y, s1, s2, out, 0, out.shape[0] * out.shape[1])
+
+
+@njit(cache=True, nogil=True)
+def interleave_jobs(y, s1, s2, out, job0, job1):
+    """:func:`interleave_blocks` of the output planes ``[job0, job1)`` (plane
+    ``lane * C + c``), for numba's threads after products that ran there
+    (:func:`.gemm.run_gemm`).  (Not after BLAS's products: its idle threads
+    keep spinning on the other core for tens of milliseconds, and a
+    parallel region competing with them made the 64-channel layers slower
+    with 2 threads than with 1.)"""
     L1, L2, C, lanes, nb1, nb2 = y.shape
     n1, n2 = out.shape[2], out.shape[3]
     G = simd.lanes(out.dtype)
-    for job in range(lanes * C):
+    for job in range(job0, job1):
         lane = job // C
         c = job - lane * C
         for r in range(n1):
