@@ -402,9 +402,8 @@ def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d
     all, and BLAS's threads restored after.  1-D layers and 2-D layers with
     one output phase are cut into ranges of tiles, which split one image
     too; 2-D layers with several output phases into ranges of images.  With
-    k = 5 the phases take boxes of 3 (F(2, 3), F(2x2, 3x3)).  The tiles go
-    to numba's threads, a part a thread (:func:`.winograd._in_parts`); the
-    lanes to the crew's."""
+    k = 5 the phases take boxes of 3 (F(2, 3), F(2x2, 3x3)).  The parts go
+    to numba's threads, one a thread (:func:`.winograd._in_parts`)."""
     from polyphase.engine import machine
 
     monkeypatch.setattr(machine, "maker", lambda: maker)
@@ -454,11 +453,10 @@ def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d
     elif lanes == 1:
         assert calls == [(1, None, None)]           # one image: nothing to split
     else:
-        # the lanes in parts, several per thread, each run once
-        nparts = min(lanes, nparts)
-        sizes = np.diff([lanes * i // nparts for i in range(nparts + 1)]).tolist()
-        assert sorted(calls) == sorted((n, winograd.thread_chunk(workers), None)
-                                       for n in sizes)
+        # one call, its lanes in a part a thread on numba's threads, each
+        # part interleaving its own
+        assert calls == [(lanes, winograd.thread_chunk(workers), None)]
+        assert jobs == [(kernels_winograd.parts2, workers, workers)]
     assert _blas_threads() == before
     np.testing.assert_allclose(split, whole, rtol=1e-13, atol=1e-13 * np.abs(whole).max())
 
@@ -535,28 +533,27 @@ def test_layers_called_from_several_threads_at_once(monkeypatch):
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork")
 def test_threads_split_in_a_forked_child(monkeypatch):
     """After a fork the child has none of the crew's threads: it makes its
-    own, and a layer called there returns instead of waiting forever.  (A
-    transposed layer: its output phases split the lanes between the crew's
-    threads.)"""
+    own, and a layer called there returns instead of waiting forever.
+    (Complex data: their products go to BLAS, and their tiles to the crew.)"""
     import multiprocessing
 
     monkeypatch.setattr(numba_threads, "count", lambda: 2)
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
     rng = np.random.default_rng(12)
-    x = rng.standard_normal((4, 16, 12, 12))
+    x = rng.standard_normal((4, 16, 12, 12)) + 1j * rng.standard_normal((4, 16, 12, 12))
     w = rng.standard_normal((16, 16, 4, 4))
     winograd._crews.clear()
-    expected = pnn.conv_transpose2d(x, w, stride=2, padding=1)   # the parent's crew exists
+    expected = pnn.conv2d(x, w, stride=2, padding=1)     # the parent's crew exists
     assert winograd._crews
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(1) as pool:
-        got = pool.apply_async(_transposed_in_child, (x, w)).get(timeout=60)
+        got = pool.apply_async(_crew_in_child, (x, w)).get(timeout=60)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
-def _transposed_in_child(x, w):
+def _crew_in_child(x, w):
     winograd.THREADS_MIN_WORK = 0
-    return pnn.conv_transpose2d(x, w, stride=2, padding=1)
+    return pnn.conv2d(x, w, stride=2, padding=1)
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork")

@@ -26,6 +26,7 @@ from .jit import njit
 
 from . import simd
 from .kernels import split_columns
+from .kernels2d import interleave_jobs
 from .winograd import AT, AT3
 
 
@@ -494,33 +495,42 @@ def chunks1(x, off, jmin, M, nt, first, last, width, cp, v, UT, m, phase0, L, cr
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _part(k, K, first, last):
+def _part(k, K, first, last, unit):
     """Tiles ``[a, b)`` of part ``k`` of ``K`` of the tiles ``[first,
-    last)``, cut between blocks of 64 tiles from ``first`` (as
-    :func:`.winograd._tile_range`)."""
-    blocks = (last - first + 63) // 64
-    return (imin(last, first + blocks * k // K * 64),
-            imin(last, first + blocks * (k + 1) // K * 64))
+    last)``, cut between units of ``unit`` tiles from ``first`` (blocks of
+    64, as :func:`.winograd._tile_range`, or a lane's tiles)."""
+    units = (last - first + unit - 1) // unit
+    return (imin(last, first + units * k // K * unit),
+            imin(last, first + units * (k + 1) // K * unit))
 
 
 @njit(cache=True, nogil=True)
 def parts2(x, off1, off2, margin, M1, M2, nt1, nt2, first, last, nparts, width, UT, cps,
            cshape, vs, vshape, ms, mshape, phases, cout, planes, L1, L2, crop1, crop2, nb1,
-           nb2, out, check, spans, job0, job1):
+           nb2, target, check, spans, views, out, job0, job1):
     """Parts ``[job0, job1)`` of ``nparts`` of the tiles ``[first, last)`` of
-    a 2-D layer's entries that share their input phases (:func:`chunks2`;
-    ``planes`` 0 or 1), part ``k`` in scratch of its own: row ``k`` of
+    a 2-D layer's entries that share their input phases (:func:`chunks2`
+    into ``target``), part ``k`` in scratch of its own: row ``k`` of
     ``cps``, ``vs`` and ``ms``, arrays of shapes ``cshape``, ``vshape`` and
-    ``mshape`` (:func:`.winograd.run2`)."""
+    ``mshape`` (:func:`.winograd.run2`).  ``planes`` 0: ``target`` is the
+    result, the parts cut between blocks of 64 tiles; 1: ``target`` holds
+    the output phases as planes (:func:`chunks2`), interleaved later; 2:
+    as 1, the parts cut between lanes, each of which then interleaves its
+    lanes' planes ``views`` (``target`` as
+    :func:`.kernels2d.interleave_blocks` takes it) into ``out`` while they
+    are in cache.  (``views`` and ``out`` unused otherwise.)"""
+    T = nt1 * nt2
     for k in range(job0, job1):
-        a, b = _part(k, nparts, first, last)
+        a, b = _part(k, nparts, first, last, T if planes == 2 else 64)
         if a >= b:
             continue
         cp = cps[k, :cshape[0] * cshape[1] * cshape[2] * cshape[3]].reshape(cshape)
         v = vs[k, :vshape[0] * vshape[1] * vshape[2] * vshape[3]].reshape(vshape)
         m = ms[k, :mshape[0] * mshape[1] * mshape[2]].reshape(mshape)
         chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, a, b, width, cp, v, UT, m, phases,
-                cout, planes != 0, L1, L2, crop1, crop2, nb1, nb2, out, check, spans)
+                cout, planes != 0, L1, L2, crop1, crop2, nb1, nb2, target, check, spans)
+        if planes == 2:
+            interleave_jobs(views, crop1, crop2, out, a // T * cout, b // T * cout)
 
 
 @njit(cache=True, nogil=True)
@@ -530,7 +540,7 @@ def parts1(x, off, jmin, M, nt, first, last, nparts, width, UT, cps, cshape, vs,
     one entry of a 1-D layer (:func:`chunks1`), each in scratch of its own
     (see :func:`parts2`)."""
     for k in range(job0, job1):
-        a, b = _part(k, nparts, first, last)
+        a, b = _part(k, nparts, first, last, 64)
         if a >= b:
             continue
         cp = cps[k, :cshape[0] * cshape[1] * cshape[2]].reshape(cshape)

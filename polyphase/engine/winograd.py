@@ -499,14 +499,17 @@ def run_lanes(run, x, plans, args, out):
     if workers < 2 or x.size * rows < THREADS_MIN_WORK:
         run(x, plans, *args, out)
         return
-    if by_tiles and all(UT is not None for _, _, _, UT in plans):
+    if by_tiles and all(UT is not None for _, _, _, UT in plans) or \
+            not by_tiles and plans.stacked is not None:
         # (parts of the tiles on numba's threads, each in scratch of its own:
         # OpenMP's threads, spinning after a parallel region, start at once,
         # where a woken helper of the crew starts ~0.5 ms late between calls
         # made back to back.  Two threads, one process, ms, parts / crew:
         # conv2d N8 C64 48x48 k3 s2 1.85 / 2.28, 16x16 k4 s2 0.43 / 0.56,
         # 64x64 k4 s2 4.55 / 4.98; conv1d 1024 k8 s4 1.00 / 1.29, 2048 k3
-        # s2 1.05 / 1.98, 4096 k4 s2 2.69 / 3.00)
+        # s2 1.05 / 1.98, 4096 k4 s2 2.69 / 3.00).  A transposed 2-D layer
+        # whose phases all run in one numba call is cut into ranges of lanes
+        # there, each interleaving its own (kernels_winograd.parts2).
         run(x, plans, *args, out, thread_chunk(workers), None, workers)
         return
     crew = _crews.get(workers)
@@ -687,14 +690,17 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None, np
         key, lambda: _setup2(plans, lanes, b0, M, pre, nb, chunk_bytes, part, x.dtype))
     if first >= last:
         return
-    target = out
+    target, views, planes = out, _views(out, 1, 1), 0
     if L[0] * L[1] > 1:
         # Several output phases: each row of M is one phase plane, written
-        # contiguously and interleaved in one pass at the end.  Writing the
-        # phases interleaved straight into a result larger than the cache
+        # contiguously and interleaved in one pass at the end (by each part
+        # for its lanes, when one numba call writes all the phases).  Writing
+        # the phases interleaved straight into a result larger than the cache
         # took 18 against 8 + 4.5 ms on a 64-channel transposed layer.
         target = scratch("winograd-planes", (lanes, L[0] * L[1] * cout) + tuple(nb),
                          x.dtype)
+        views = _views(target, L[0], L[1])
+        planes = 2 if len(groups) == 1 and groups[0][6] is not None else 1
     check = scratch("winograd-check", (64 // x.itemsize,), x.dtype)
     points = plans[0][2].shape[0]
     for group, off1, off2, cp_shape, margin, width, UT, spans, phases, vshape, mshape \
@@ -704,8 +710,8 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None, np
             _in_parts(kw.parts2, nparts, (x, off1, off2, margin, M[0], M[1], nt1, nt2, first,
                                           last, nparts, width, UT),
                       (cp_shape, vshape, mshape),
-                      (phases, cout, int(target is not out), L[0], L[1], crop[0], crop[1],
-                       nb[0], nb[1], target, check, spans))
+                      (phases, cout, planes, L[0], L[1], crop[0], crop[1], nb[0], nb[1],
+                       target, check, spans, views, out))
             continue
         cp = scratch("winograd-columns", cp_shape, x.dtype)
         E, cz = len(group), plans[group[0]][2].shape[2]
@@ -722,11 +728,19 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None, np
                 kw.transform_output2(me, U.shape[1], n, phases[i], cout,
                                      target is not out, L[0], L[1], crop[0], crop[1], nb[0],
                                      nb[1], nt1, nt2, t0, target)
-    if target is not out:
+    if planes == 1:
         from .kernels2d import interleave_blocks
-        planes = target.reshape((lanes, L[0], L[1], cout) + tuple(nb))
-        interleave_blocks(planes.transpose(1, 2, 3, 0, 4, 5), np.int64(crop[0]),
-                          np.int64(crop[1]), out)
+        interleave_blocks(views, np.int64(crop[0]), np.int64(crop[1]), out)
+
+
+def _views(planes, L1, L2):
+    """``planes`` ``(lanes, L1 * L2 * C, *nb)`` as
+    :func:`.kernels2d.interleave_blocks` reads them: ``(L1, L2, C, lanes,
+    *nb)``, a view (of the result itself for one output phase: the same
+    type of array, so that :func:`.kernels_winograd.parts2` compiles once
+    for both)."""
+    return planes.reshape((planes.shape[0], L1, L2, -1) + planes.shape[2:]).transpose(
+        1, 2, 3, 0, 4, 5)
 
 
 def _setup2(plans, lanes, b0, M, pre, nb, chunk_bytes, part, dtype):
