@@ -442,7 +442,6 @@ def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d
     split = layer(x)
     by_tiles = d == 1 or not transposed
     workers = 3 if by_tiles else min(lanes, 3)
-    nparts = winograd.PARTS_PER_THREAD * workers
     if by_tiles:
         # one call, its tiles in a part a thread on numba's threads
         assert calls == [(lanes, winograd.thread_chunk(workers), None)]
