@@ -203,7 +203,7 @@ def interleave_blocks(y, s1, s2, out):
     measured several times slower).  All the planes ``(lane, c)`` on the
     calling thread; :func:`interleave_jobs` runs a range of them.
     """
-    interleave_jobs(y, s1, s2, out, 0, out.shape[0] * out.shape[1])
+    interleave_planes(y, s1, s2, out, 0, out.shape[0] * out.shape[1])
 
 
 @njit(cache=True, nogil=True)
@@ -214,6 +214,14 @@ def interleave_jobs(y, s1, s2, out, job0, job1):
     keep spinning on the other core for tens of milliseconds, and a
     parallel region competing with them made the 64-channel layers slower
     with 2 threads than with 1.)"""
+    interleave_planes(y, s1, s2, out, job0, job1)
+
+
+# (link-only: the Winograd route's parts call it too, and its code compiled
+# into theirs took a transposed layer's first call from 3.4 to 4.5 s)
+@njit(cache=True, nogil=True, internal=True)
+def interleave_planes(y, s1, s2, out, job0, job1):
+    """The body of :func:`interleave_jobs`, for numba functions."""
     L1, L2, C, lanes, nb1, nb2 = y.shape
     n1, n2 = out.shape[2], out.shape[3]
     G = simd.lanes(out.dtype)

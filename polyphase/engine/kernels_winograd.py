@@ -26,7 +26,7 @@ from .jit import njit
 
 from . import simd
 from .kernels import split_columns
-from .kernels2d import interleave_jobs
+from .kernels2d import interleave_planes
 from .winograd import AT, AT3
 
 
@@ -505,46 +505,40 @@ def _part(k, K, first, last, unit):
 
 
 @njit(cache=True, nogil=True)
-def parts2(x, off1, off2, margin, M1, M2, nt1, nt2, first, last, nparts, width, UT, cps,
-           cshape, vs, vshape, ms, mshape, phases, cout, planes, L1, L2, crop1, crop2, nb1,
-           nb2, target, check, spans, views, out, job0, job1):
-    """Parts ``[job0, job1)`` of ``nparts`` of the tiles ``[first, last)`` of
-    a 2-D layer's entries that share their input phases (:func:`chunks2`
-    into ``target``), part ``k`` in scratch of its own: row ``k`` of
-    ``cps``, ``vs`` and ``ms``, arrays of shapes ``cshape``, ``vshape`` and
-    ``mshape`` (:func:`.winograd.run2`).  ``planes`` 0: ``target`` is the
+def parts2(x, off1, off2, margin, M1, M2, nt1, nt2, first, last, nparts, width, UT, cps, vs,
+           ms, phases, cout, planes, L1, L2, crop1, crop2, nb1, nb2, target, check, spans,
+           views, out, job0, job1):
+    """Part ``job0`` of ``nparts`` of the tiles ``[first, last)`` of a 2-D
+    layer's entries that share their input phases (:func:`chunks2`
+    into ``target``), part ``k`` in scratch of its own: ``cps[k]``,
+    ``vs[k]`` and ``ms[k]`` (:func:`.winograd.run2`).  ``planes`` 0: ``target`` is the
     result, the parts cut between blocks of 64 tiles; 1: ``target`` holds
     the output phases as planes (:func:`chunks2`), interleaved later; 2:
     as 1, the parts cut between lanes, each of which then interleaves its
     lanes' planes ``views`` (``target`` as
     :func:`.kernels2d.interleave_blocks` takes it) into ``out`` while they
-    are in cache.  (``views`` and ``out`` unused otherwise.)"""
+    are in cache (``views`` and ``out`` None otherwise)."""
     T = nt1 * nt2
-    for k in range(job0, job1):
-        a, b = _part(k, nparts, first, last, T if planes == 2 else 64)
-        if a >= b:
-            continue
-        cp = cps[k, :cshape[0] * cshape[1] * cshape[2] * cshape[3]].reshape(cshape)
-        v = vs[k, :vshape[0] * vshape[1] * vshape[2] * vshape[3]].reshape(vshape)
-        m = ms[k, :mshape[0] * mshape[1] * mshape[2]].reshape(mshape)
-        chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, a, b, width, cp, v, UT, m, phases,
-                cout, planes != 0, L1, L2, crop1, crop2, nb1, nb2, target, check, spans)
-        if planes == 2:
-            interleave_jobs(views, crop1, crop2, out, a // T * cout, b // T * cout)
+    # (one part a call: numba's threads get a group of one job each)
+    k = job0
+    a, b = _part(k, nparts, first, last, T if planes == 2 else 64)
+    if a >= b:
+        return
+    chunks2(x, off1, off2, margin, M1, M2, nt1, nt2, a, b, width, cps[k], vs[k], UT, ms[k],
+            phases, cout, planes != 0, L1, L2, crop1, crop2, nb1, nb2, target, check, spans)
+    # (``views`` None where nothing is interleaved here: numba then prunes
+    # the branch, and a strided layer's first call compiles no interleave)
+    if views is not None:
+        interleave_planes(views, crop1, crop2, out, a // T * cout, b // T * cout)
 
 
 @njit(cache=True, nogil=True)
-def parts1(x, off, jmin, M, nt, first, last, nparts, width, UT, cps, cshape, vs, vshape, ms,
-           mshape, phase0, L, crop, nb, out, check, T, span, job0, job1):
-    """Parts ``[job0, job1)`` of ``nparts`` of the tiles ``[first, last)`` of
-    one entry of a 1-D layer (:func:`chunks1`), each in scratch of its own
-    (see :func:`parts2`)."""
-    for k in range(job0, job1):
-        a, b = _part(k, nparts, first, last, 64)
-        if a >= b:
-            continue
-        cp = cps[k, :cshape[0] * cshape[1] * cshape[2]].reshape(cshape)
-        v = vs[k, :vshape[0] * vshape[1] * vshape[2] * vshape[3]].reshape(vshape)
-        m = ms[k, :mshape[0] * mshape[1] * mshape[2]].reshape(mshape)
-        chunks1(x, off, jmin, M, nt, a, b, width, cp, v[0], UT, m, phase0, L, crop, nb, out,
-                check, T, span)
+def parts1(x, off, jmin, M, nt, first, last, nparts, width, UT, cps, vs, ms, phase0, L, crop,
+           nb, out, check, T, span, job0, job1):
+    """Part ``job0`` of ``nparts`` of the tiles ``[first, last)`` of one
+    entry of a 1-D layer (:func:`chunks1`), in scratch of its own (see
+    :func:`parts2`)."""
+    a, b = _part(job0, nparts, first, last, 64)
+    if a < b:
+        chunks1(x, off, jmin, M, nt, a, b, width, cps[job0], vs[job0, 0], UT, ms[job0], phase0,
+                L, crop, nb, out, check, T, span)

@@ -543,18 +543,14 @@ def run_lanes(run, x, plans, args, out):
 
 
 def _in_parts(kernel, nparts, head, shapes, tail):
-    """``kernel(*head, cps, cshape, vs, vshape, ms, mshape, *tail, 0,
-    nparts)`` (:func:`.kernels_winograd.parts1`, ``parts2``): the scratch of
-    each part a row of its own, from a 64-byte line, the rows reshaped to
-    ``shapes`` (columns, transformed input, products) there; the parts on
-    numba's threads when there are several."""
+    """``kernel(*head, cps, vs, ms, *tail, k, k + 1)`` for each part ``k <
+    nparts`` (:func:`.kernels_winograd.parts1`, ``parts2``): part ``k``'s
+    scratch is row ``k`` of each, of ``shapes`` (columns, transformed input,
+    products); the parts on numba's threads when there are several."""
     from .scratch import scratch
     dtype = head[0].dtype
-    line = 64 // dtype.itemsize
-    stacked = ()
-    for slot, shape in zip(("winograd-columns", "winograd-v", "winograd-m"), shapes):
-        shape = tuple(int(n) for n in shape)
-        stacked += (scratch(slot, (nparts, -(-math.prod(shape) // line) * line), dtype), shape)
+    stacked = tuple(scratch(slot, (nparts,) + tuple(shape), dtype) for slot, shape in
+                    zip(("winograd-columns", "winograd-v", "winograd-m"), shapes))
     submodule("polyphase.engine")._jobs(kernel, head + stacked + tail, nparts,
                                         nparts if nparts > 1 else 0)
 
@@ -690,7 +686,7 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None, np
         key, lambda: _setup2(plans, lanes, b0, M, pre, nb, chunk_bytes, part, x.dtype))
     if first >= last:
         return
-    target, views, planes = out, _views(out, 1, 1), 0
+    target, views, planes = out, None, 0
     if L[0] * L[1] > 1:
         # Several output phases: each row of M is one phase plane, written
         # contiguously and interleaved in one pass at the end (by each part
@@ -711,7 +707,7 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None, np
                                           last, nparts, width, UT),
                       (cp_shape, vshape, mshape),
                       (phases, cout, planes, L[0], L[1], crop[0], crop[1], nb[0], nb[1],
-                       target, check, spans, views, out))
+                       target, check, spans) + ((views, out) if planes == 2 else (None, None)))
             continue
         cp = scratch("winograd-columns", cp_shape, x.dtype)
         E, cz = len(group), plans[group[0]][2].shape[2]
@@ -736,9 +732,7 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None, np
 def _views(planes, L1, L2):
     """``planes`` ``(lanes, L1 * L2 * C, *nb)`` as
     :func:`.kernels2d.interleave_blocks` reads them: ``(L1, L2, C, lanes,
-    *nb)``, a view (of the result itself for one output phase: the same
-    type of array, so that :func:`.kernels_winograd.parts2` compiles once
-    for both)."""
+    *nb)``, a view."""
     return planes.reshape((planes.shape[0], L1, L2, -1) + planes.shape[2:]).transpose(
         1, 2, 3, 0, 4, 5)
 
