@@ -225,47 +225,48 @@ def interleave_planes(y, s1, s2, out, job0, job1):
     L1, L2, C, lanes, nb1, nb2 = y.shape
     n1, n2 = out.shape[2], out.shape[3]
     G = simd.lanes(out.dtype)
+    of = flat(out)
     for job in range(job0, job1):
         lane = job // C
         c = job - lane * C
         for r in range(n1):
             b1, p1 = divmod(r + s1, L1)
-            orow = out[lane, c, r]
             if L2 == 1:
                 # one column phase: a plain copy, which LLVM vectorises (the
                 # stride of the loop below, a variable, stops it: 0.4 of a 1.1
                 # ms strided conv2d, N8 C3->64 64x64 k4)
+                orow = out[lane, c, r]
                 src = y[p1, 0, c, lane, b1, s2:]
                 for i in range(imin(n2, nb2 - s2)):
                     orow[i] = src[i]
                 continue
+            # (output row r at of[row:], written at offsets, not through
+            # views: a view costs a reference, and a row of 32 samples took
+            # ~26 ns with five of them, 0.42 ms of a 64-channel transposed
+            # layer's 2.2, N8 16x16 k3 s2, one thread)
+            row = (job * n1 + r) * n2
             lo, hi = 0, 0
             if L2 == 2 and y.strides[5] == y.itemsize:
                 # both column phases a vector of each at a time, interleaved
                 # in registers (simd.interleave2), over the blocks whose two
-                # samples are in the window, at offsets rather than through
-                # views (a view per row costs a reference); the loop below,
-                # of a variable stride, wrote a sample at a time: 0.54 of a
-                # 2.4 ms transposed layer (N8 C64 16x16 k3 s2, one thread)
+                # samples are in the window; the loop below, of a variable
+                # stride, wrote a sample at a time: 0.54 of a 2.4 ms
+                # transposed layer (N8 C64 16x16 k3 s2, one thread)
                 lo = imax(0, -(-s2 // 2))
                 hi = imax(lo, imin(nb2, (n2 - 2 + s2) // 2 + 1))
                 st = y.strides
                 at = (p1 * st[0] + c * st[2] + lane * st[3] + b1 * st[4]) // y.itemsize
                 for i in range(lo, hi, G):
-                    simd.interleave2(y, at + i, st[1] // y.itemsize, orow, 2 * i - s2,
+                    simd.interleave2(y, at + i, st[1] // y.itemsize, of, row + 2 * i - s2,
                                      imin(G, hi - i))
             for p2 in range(L2):
                 first = -((p2 - s2) // L2)            # first b2 with index >= 0
                 last = imin(nb2, (n2 - 1 + s2 - p2) // L2 + 1)
                 # (the blocks interleaved above excepted)
                 for a, z in ((first, imin(last, lo)), (imax(first, hi), last)):
-                    if a >= z:
-                        continue
-                    # zero-based views (see _block_row)
-                    dst = orow[a * L2 + p2 - s2:]
-                    v = y[p1, p2, c, lane, b1, a:z]
-                    for i in range(z - a):
-                        dst[i * L2] = v[i]
+                    at = row + p2 - s2
+                    for b in range(a, z):
+                        of[at + b * L2] = y[p1, p2, c, lane, b1, b]
 
 
 # Outputs of :func:`transposed_rows` from this many bytes on are streamed
