@@ -1,17 +1,19 @@
-"""Cases beyond issue #5's table, one thread: ``python -m benchmarks.sweep``.
+"""Cases beyond issue #5's table: ``python -m benchmarks.sweep``.
 
 The issue's cases have fixed sizes and filters; this sweep reruns the same
 kinds of work at other rates, filter lengths, image sizes, strides and
 channel counts, so that a kernel tuned to one case shows where it stops
 helping.  Same rules as ``python -m benchmarks`` (a process pinned to one
-thread, ours and the peer's implementation checked equal, then timed
-interleaved, median of the repeats); no targets, just ratios (peer time /
+thread, or to ``--threads``, ours and the peer's implementation checked
+equal, then timed interleaved, median of the repeats, with a pause before
+each timed block on several threads); no targets, just ratios (peer time /
 our time, > 1: polyphase is faster).
 
 Examples::
 
     python -m benchmarks.sweep                  # all four groups, ~8 minutes
     python -m benchmarks.sweep --groups layers --json sweep.json
+    python -m benchmarks.sweep --groups layers --threads 2
 """
 
 from __future__ import annotations
@@ -63,7 +65,14 @@ LAYERS = [("conv2d", 8, 64, 64, 32, 3, 1, 1, 0), ("conv2d", 8, 64, 128, 32, 3, 2
           # k3 s2 on a small image with many channels
           ("conv2d", 8, 64, 64, 64, 2, 2, 0, 0), ("conv2d", 8, 64, 64, 64, 4, 4, 0, 0),
           ("conv2d", 8, 64, 64, 48, 3, 3, 1, 0), ("conv2d", 8, 64, 64, 48, 4, 3, 1, 0),
-          ("conv2d", 8, 256, 256, 14, 3, 2, 1, 0)]
+          ("conv2d", 8, 256, 256, 14, 3, 2, 1, 0),
+          # 64-channel layers on small images and short signals, where a
+          # second thread gains least (the work of a call is ~0.2-2 ms)
+          ("conv2d", 8, 64, 64, 16, 4, 2, 1, 0), ("conv2d", 8, 64, 64, 48, 3, 2, 1, 0),
+          ("conv_transpose2d", 8, 64, 64, 16, 3, 2, 1, 1),
+          ("conv_transpose2d", 8, 64, 64, 16, 4, 2, 1, 0),
+          ("conv1d", 8, 64, 64, 1024, 8, 4, 2, 0), ("conv_transpose1d", 8, 64, 64, 1024, 3, 2, 1, 1),
+          ("conv2d", 8, 32, 32, 32, 3, 2, 1, 0)]
 
 
 def _upfirdn(rng, n, L, M, taps, dtype, axis=-1):
@@ -119,12 +128,12 @@ def cases(groups):
             yield ("torch", "float32") + _torch_layer(rng, *args)
 
 
-def run(groups, repeats):
+def run(groups, repeats, threads=1):
     import numba
-    numba.set_num_threads(1)
+    numba.set_num_threads(threads)
     try:
         import torch
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads)
     except ImportError:
         groups = [g for g in groups if g in ("upfirdn", "axis0")]
     rows = []
@@ -134,7 +143,10 @@ def run(groups, repeats):
         if a.shape != b.shape or a.dtype != b.dtype or \
                 err > (1e-4 if dtype == "float32" else 1e-9):
             raise AssertionError(f"{label}: results differ ({err:.1e})")
-        t = interleaved({"ours": ours, "peer": theirs}, repeats, min_repeat=0.02)
+        # (the pause the main suite makes on several threads: the last
+        # library's spinning threads idle before the next one's block)
+        t = interleaved({"ours": ours, "peer": theirs}, repeats, min_repeat=0.02,
+                        gap=float(os.environ.get("PP_BENCH_GAP", 0.15)) if threads > 1 else 0.0)
         row = dict(case=label, dtype=dtype, peer=peer, ours_ms=t["ours"] * 1e3,
                    peer_ms=t["peer"] * 1e3, ratio=t["peer"] / t["ours"])
         rows.append(row)
@@ -150,18 +162,21 @@ def main(argv=None):
                         default=["upfirdn", "axis0", "images", "layers"],
                         choices=["upfirdn", "axis0", "images", "layers"])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads of ours and of the peer (default 1)")
     parser.add_argument("--json", help="write the rows to this file")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if not args.child:           # a process pinned to one thread, as the main suite
-        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-                   MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
+    if not args.child:           # a process pinned to its threads, as the main suite
+        from .__main__ import _pinned_env
         cmd = [sys.executable, "-m", "benchmarks.sweep", "--child", "--repeats",
-               str(args.repeats), "--groups", *args.groups] + \
+               str(args.repeats), "--threads", str(args.threads), "--groups", *args.groups] + \
             (["--json", args.json] if args.json else [])
-        return subprocess.run(cmd, env=env, cwd=ROOT).returncode
+        return subprocess.run(cmd, env=_pinned_env(args.threads), cwd=ROOT).returncode
     print(f"{'case':48} {'dtype':8} {'peer':6} {'peer ms':>9} {'ours ms':>9} {'ratio':>7}")
-    rows = run(args.groups, args.repeats)
+    rows = run(args.groups, args.repeats, args.threads)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -276,6 +276,34 @@ def test_winograd_1d_matches_brute_force(transposed, stride, n, c, size, padding
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("k, stride, winograd_route", [(4, 2, True), (3, 2, True),
+                                                       (6, 3, False), (8, 4, False)])
+def test_auto_takes_winograd_for_1d_layers_with_stride_below_three(monkeypatch, k, stride,
+                                                                  winograd_route):
+    """``method="auto"``: 1-D strided layers take the Winograd route at
+    stride 2, and the direct kernel from ``WINOGRAD_MAX_STRIDE_1D`` on (whose
+    phases' input transforms cost more than they save); both the brute
+    force's numbers, and the Winograd form still there when asked for."""
+    taken = []
+    run = winograd.run_lanes
+    monkeypatch.setattr(winograd, "run_lanes", lambda *a: taken.append(1) or run(*a))
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((3, 16, 200))
+    w = rng.standard_normal((16, 16, k))
+    layer = pnn.Conv1d(w, stride=stride, padding=1)
+    got = layer(x)
+    assert bool(taken) == winograd_route
+    assert gemm._winograd_pays(layer.polyphase()) == winograd_route
+    np.testing.assert_allclose(got, brute_conv1d(x, w, stride, 1), rtol=1e-12,
+                               atol=1e-12 * np.abs(got).max())
+    pm = layer.polyphase()
+    (s, e), = windows_for(layer._declared, x.shape[2:], "full")
+    args = (pm, x, np.dtype(np.float64), (0,), (s,), (e - s,))
+    np.testing.assert_allclose(gemm.run_gemm(*args, algorithm="winograd"),
+                               gemm.run_gemm(*args, algorithm="im2col"), rtol=1e-12,
+                               atol=1e-12 * np.abs(got).max())
+
+
 @pytest.mark.parametrize("transposed", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
 @pytest.mark.parametrize("mode", ["full", "same", "valid"])

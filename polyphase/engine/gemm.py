@@ -174,7 +174,8 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
             return out
         if _points_apply(pm, dtype, G, plan, cin, lengths):
             return _direct_points(pm, x, dtype, plan[0], origin_block, pre, first, lengths)
-    fast = _winograd_plans(pm, dtype, plan, cin) if algorithm != "im2col" else None
+    fast = _winograd_plans(pm, dtype, plan, cin) \
+        if algorithm == "winograd" or algorithm == "auto" and _winograd_pays(pm) else None
     if algorithm == "winograd" and not fast:
         raise ValueError("algorithm='winograd' needs 1-D or 2-D phases whose taps lie "
                          "in boxes of 2 or 3 delays per axis")
@@ -607,8 +608,9 @@ def winograd_route(pm, shape, dtype, in_origin, starts, lengths):
             or lanes * cin == 0 or min(lengths) <= 0 or min(shape[2:]) <= 0:
         return None                 # (the channel-agnostic kernels, or zeros)
     G, plan = _plan(pm, dtype)
-    if _one_tap(pm, plan) or _points_apply(pm, dtype, G, plan, cin, lengths):
-        return None     # (a pointwise product, :func:`_pointwise`, or the points)
+    if _one_tap(pm, plan) or _points_apply(pm, dtype, G, plan, cin, lengths) \
+            or not _winograd_pays(pm):
+        return None     # (a pointwise product, :func:`_pointwise`, the points, or direct)
     fast = _winograd_plans(pm, dtype, plan, cin)
     return _winograd_call(pm, fast, lanes, in_origin, starts, lengths) if fast else None
 
@@ -650,6 +652,25 @@ def run_winograd_route(route, x):
     winograd.run_lanes(winograd.run1 if d == 1 else winograd.run2,
                        np.ascontiguousarray(x, dtype=dtype), plans, args, out)
     return out
+
+
+def _winograd_pays(pm):
+    """Whether ``method="auto"`` takes the Winograd route where it applies:
+    not for 1-D layers with a stride of ``WINOGRAD_MAX_STRIDE_1D`` or more,
+    whose input transform splits that many phases of every channel for few
+    products a phase.  Measured against the direct kernel
+    (:func:`.kernels_direct.run_bands`), one thread, float32, N8, 64
+    channels, interleaved with torch, ms Winograd / direct (torch): 2048
+    samples k6 s3 3.34 / 2.74 (2.93), k8 s4 3.45 / 2.64 (2.95), k12 s4 4.29
+    / 3.95 (4.25), k4 s4 1.43 / 1.41; 1024 samples k8 s4 1.70 / 1.33 (1.46),
+    two threads 1.00 / 0.76 (0.82); 32 channels 4096 k8 s4 2.31 / 1.42; 128
+    channels 1024 k8 s4 5.35 / 5.20.  At stride 2 Winograd is as fast or
+    faster: k3 s2 1.06 / 1.05, k4 s2 2.41 / 2.73, k6 s2 3.26 / 4.06."""
+    return not (pm.ndim == 1 and all(L == 1 for L in pm.ups)
+                and pm.downs[0] >= WINOGRAD_MAX_STRIDE_1D)
+
+
+WINOGRAD_MAX_STRIDE_1D = 3
 
 
 def _winograd_plans(pm, dtype, plan, cin):
