@@ -50,6 +50,7 @@ def _split_layer(monkeypatch, lanes=4):
     whose products go to BLAS (real data's run on numba's threads)."""
     monkeypatch.setattr(numba_threads, "count", lambda: 2)
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
+    monkeypatch.setattr(winograd, "THREADS_MIN_TILES", 0)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((lanes, 16, 12, 12)) + 1j * rng.standard_normal((lanes, 16, 12, 12))
     layer = pnn.Conv2d(rng.standard_normal((16, 16, 4, 4)), stride=2, padding=1)

@@ -465,6 +465,7 @@ def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d
     assert calls == [(lanes, None, None)]
     before = _blas_threads()
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
+    monkeypatch.setattr(winograd, "THREADS_MIN_TILES", 0)
     calls.clear()
     jobs.clear()
     split = layer(x)
@@ -510,6 +511,7 @@ def test_tiles_products_by_blas_split_between_the_crews_threads(monkeypatch, d):
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 1 << 62)
     whole = layer(x)
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
+    monkeypatch.setattr(winograd, "THREADS_MIN_TILES", 0)
     parts.clear()
     split = layer(x)
     nparts = 2 * winograd.machine.pick(winograd.TILE_PARTS_PER_THREAD)
@@ -517,6 +519,50 @@ def test_tiles_products_by_blas_split_between_the_crews_threads(monkeypatch, d):
     np.testing.assert_allclose(split, whole, rtol=1e-13, atol=1e-13 * np.abs(whole).max())
     np.testing.assert_allclose(whole, (brute_conv1d if d == 1 else brute_conv2d)(x, w, 2, 1),
                                rtol=1e-10, atol=1e-10 * np.abs(whole).max())
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_threads_from_the_products_multiply_adds(monkeypatch, d):
+    """A call splits between threads when its products have at least
+    ``THREADS_MIN_WORK`` multiply-adds: tiles times points, output rows and
+    ``K`` (closed form: 2-D F(2x2, 3x3) for k3 s1, 16 points, 2x2 outputs
+    a tile; 1-D F(3, 2) for k4 s2, 4 points, 3 outputs a tile, two input
+    phases), and at least ``THREADS_MIN_TILES`` tiles a thread."""
+    monkeypatch.setattr(numba_threads, "count", lambda: 2)
+    rng = np.random.default_rng(d)
+    if d == 2:
+        x, w = rng.standard_normal((4, 16, 16, 16)), rng.standard_normal((16, 16, 3, 3))
+        layer = pnn.Conv2d(w, stride=1, padding=1)
+        tiles = 4 * 8 * 8
+        work = tiles * 16 * 16 * 16
+        expected = brute_conv2d(x, w, 1, 1)
+    else:
+        x, w = rng.standard_normal((2, 16, 100)), rng.standard_normal((16, 16, 4))
+        layer = pnn.Conv1d(w, stride=2, padding=1)
+        tiles = 2 * -(-50 // 3)
+        work = tiles * 4 * 16 * (2 * 16)
+        expected = brute_conv1d(x, w, 2, 1)
+    seen = []
+    measure = winograd._product_work
+    monkeypatch.setattr(winograd, "_product_work", lambda *a: seen.append(measure(*a)) or seen[-1])
+    jobs = []
+    engine_jobs = engine._jobs
+
+    def spy_jobs(kernel, args, njobs, groups, *rest, **kw):
+        jobs.append(groups)
+        return engine_jobs(kernel, args, njobs, groups, *rest, **kw)
+
+    monkeypatch.setattr(engine, "_jobs", spy_jobs)
+    for limit, per_thread, split in ((work, 0, True), (work + 1, 0, False),
+                                     (0, tiles // 2, True), (0, tiles // 2 + 1, False)):
+        monkeypatch.setattr(winograd, "THREADS_MIN_WORK", limit)
+        monkeypatch.setattr(winograd, "THREADS_MIN_TILES", per_thread)
+        seen.clear()
+        jobs.clear()
+        got = layer(x)
+        assert seen == [work]
+        assert jobs == ([2] if split else [0])
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
 
 
 @pytest.mark.parametrize("ntiles", [1, 63, 64, 65, 100, 1000, 4096])
@@ -536,6 +582,7 @@ def test_layers_called_from_several_threads_at_once(monkeypatch):
 
     monkeypatch.setattr(numba_threads, "count", lambda: 2)
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
+    monkeypatch.setattr(winograd, "THREADS_MIN_TILES", 0)
     rng = np.random.default_rng(11)
     w = rng.standard_normal((16, 16, 4, 4))
     inputs = [rng.standard_normal((4, 16, 12, 12)) for _ in range(6)]
@@ -566,6 +613,7 @@ def test_threads_split_in_a_forked_child(monkeypatch):
 
     monkeypatch.setattr(numba_threads, "count", lambda: 2)
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
+    monkeypatch.setattr(winograd, "THREADS_MIN_TILES", 0)
     rng = np.random.default_rng(12)
     x = rng.standard_normal((4, 16, 12, 12)) + 1j * rng.standard_normal((4, 16, 12, 12))
     w = rng.standard_normal((16, 16, 4, 4))
@@ -580,6 +628,7 @@ def test_threads_split_in_a_forked_child(monkeypatch):
 
 def _crew_in_child(x, w):
     winograd.THREADS_MIN_WORK = 0
+    winograd.THREADS_MIN_TILES = 0
     return pnn.conv2d(x, w, stride=2, padding=1)
 
 
@@ -594,6 +643,7 @@ def test_a_child_forked_after_numbas_threads_ran_runs_on_one_thread(monkeypatch)
     if numba_threads.count() < 2:
         pytest.skip("numba has one thread here")
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 0)
+    monkeypatch.setattr(winograd, "THREADS_MIN_TILES", 0)
     rng = np.random.default_rng(13)
     x = rng.standard_normal((4, 16, 40, 40))
     w = rng.standard_normal((16, 16, 4, 4))
@@ -616,6 +666,7 @@ def test_a_child_forked_after_numbas_threads_ran_runs_on_one_thread(monkeypatch)
 
 def _conv2d_in_child(x, w):
     winograd.THREADS_MIN_WORK = 0
+    winograd.THREADS_MIN_TILES = 0
     return numba_threads.count(), pnn.conv2d(x, w, stride=2, padding=1)
 
 

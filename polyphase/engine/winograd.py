@@ -420,10 +420,24 @@ def _plane_rows(points, rows, row_bytes):
     return rows
 
 
-# Lanes run on several threads when the layer has at least this many input
-# samples times output rows of all entries (about 1 ms of work and more;
-# handing a part to a thread costs ~50 us).
+# A call runs on several threads when its products have at least this many
+# multiply-adds (:func:`_product_work`; one thread runs ~40-50 GMAC/s of
+# them, so ~0.2 ms).  It was 2**23 input samples times output rows, with the
+# crew's helpers, which started ~0.5 ms late; numba's threads start at once.
+# Two threads, one process, ms, the old limit / this one (torch): N4 C64
+# 16x16 k3 s1 (16.8 M multiply-adds) 0.70 / 0.39 (0.70; the old limit kept
+# it on one thread).  Near the limit the two measured as often faster as
+# slower (two runs each; this machine's noise at 0.2-0.3 ms is about 30 %):
+# N1 C64 32x32 k4 s2 (9.4 M, but one block of 64 tiles: one thread, see
+# run_lanes) 0.34 / 0.31 and 0.29 / 0.35 split; N2 16x16 (4.7 M, one thread
+# under both) 0.25 / 0.23 and 0.21 / 0.28 with a limit of 2**20.  conv1d N8 C64 256 k3 s2 (11.3 M) runs on two
+# threads under both (0.205 ms, torch 0.218).
 THREADS_MIN_WORK = 1 << 23
+# ... and, split by ranges of tiles, at least this many tiles a thread:
+# parts are cut between blocks of 64 tiles, and fewer blocks than threads
+# leave a thread without any (N1 C64 32x32 k4 s2, 64 tiles, took 0.45 ms on
+# two threads against 0.41 on one).
+THREADS_MIN_TILES = 64
 # Parts of the lanes per thread (see run_lanes).  Two threads, in one
 # process, a pause before each block of calls: 1 / 2 / 4 parts a thread
 # took 6.22 / 6.29 / 6.45 ms (strided conv2d) and 3.97 / 4.39 / 4.48 ms
@@ -493,10 +507,9 @@ def run_lanes(run, x, plans, args, out):
     # planes at the end, from all its lanes: its parts are ranges of lanes.
     by_tiles = run is run1 or math.prod(args[3]) == 1
     workers = count() if by_tiles else min(lanes, count())
-    # (the rows of all entries: a transposed layer's output phases are each
-    # an entry of products as large as a strided layer's one)
-    rows = sum(U.shape[1] for _, _, U, _ in plans)
-    if workers < 2 or x.size * rows < THREADS_MIN_WORK:
+    # (parts of tiles are cut between blocks of 64 tiles: see THREADS_MIN_TILES)
+    if workers < 2 or _product_work(run, lanes, plans, args[5]) < THREADS_MIN_WORK \
+            or by_tiles and _tile_count(run, lanes, plans, args[5]) < THREADS_MIN_TILES * workers:
         run(x, plans, *args, out)
         return
     if by_tiles and all(UT is not None for _, _, _, UT in plans) or \
@@ -553,6 +566,22 @@ def _in_parts(kernel, nparts, head, shapes, tail):
                     zip(("winograd-columns", "winograd-v", "winograd-m"), shapes))
     submodule("polyphase.engine")._jobs(kernel, head + stacked + tail, nparts,
                                         nparts if nparts > 1 else 0)
+
+
+def _tile_count(run, lanes, plans, nb):
+    """Tiles of a call: ``lanes`` of ``nb`` output blocks, :func:`tile`
+    outputs a tile and axis."""
+    if run is run1:
+        return lanes * -(-int(nb) // tile(1, plans.box))
+    return lanes * -(-int(nb[0]) // 2) * -(-int(nb[1]) // 2)
+
+
+def _product_work(run, lanes, plans, nb):
+    """Multiply-adds of a call's products: its tiles (:func:`_tile_count`) times
+    each entry's points, rows and ``K`` (a transposed layer's output phases
+    are each an entry as large as a strided layer's one)."""
+    return _tile_count(run, lanes, plans, nb) * sum(U.shape[0] * U.shape[1] * U.shape[2]
+                                               for _, _, U, _ in plans)
 
 
 def _take_parts(run, x, plans, args, out, chunk, parts):
