@@ -409,6 +409,20 @@ def test_winograd_route_matches_torch(d, transposed, stride, dilation, padding):
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
+def _spied_jobs(monkeypatch, full=False):
+    """A list that records each ``engine._jobs`` call from now on: its
+    groups, or ``(kernel, njobs, groups)`` with ``full``."""
+    jobs = []
+    engine_jobs = engine._jobs
+
+    def spy(kernel, args, njobs, groups, *rest, **kw):
+        jobs.append((kernel, njobs, groups) if full else groups)
+        return engine_jobs(kernel, args, njobs, groups, *rest, **kw)
+
+    monkeypatch.setattr(engine, "_jobs", spy)
+    return jobs
+
+
 def _blas_threads():
     """The BLAS libraries loaded and their thread counts (numba's threads may
     load an OpenMP runtime meanwhile, which is not BLAS's to restore)."""
@@ -452,14 +466,7 @@ def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d
         return run(xs, *args)
 
     monkeypatch.setattr(winograd, "run1" if d == 1 else "run2", spy)
-    jobs = []
-    engine_jobs = engine._jobs
-
-    def spy_jobs(kernel, args, njobs, groups, *rest, **kw):
-        jobs.append((kernel, njobs, groups))
-        return engine_jobs(kernel, args, njobs, groups, *rest, **kw)
-
-    monkeypatch.setattr(engine, "_jobs", spy_jobs)
+    jobs = _spied_jobs(monkeypatch, full=True)
     monkeypatch.setattr(winograd, "THREADS_MIN_WORK", 1 << 62)
     whole = layer(x)
     assert calls == [(lanes, None, None)]
@@ -545,14 +552,7 @@ def test_threads_from_the_products_multiply_adds(monkeypatch, d):
     seen = []
     measure = winograd._product_work
     monkeypatch.setattr(winograd, "_product_work", lambda *a: seen.append(measure(*a)) or seen[-1])
-    jobs = []
-    engine_jobs = engine._jobs
-
-    def spy_jobs(kernel, args, njobs, groups, *rest, **kw):
-        jobs.append(groups)
-        return engine_jobs(kernel, args, njobs, groups, *rest, **kw)
-
-    monkeypatch.setattr(engine, "_jobs", spy_jobs)
+    jobs = _spied_jobs(monkeypatch)
     for limit, per_thread, split in ((work, 0, True), (work + 1, 0, False),
                                      (0, tiles // 2, True), (0, tiles // 2 + 1, False)):
         monkeypatch.setattr(winograd, "THREADS_MIN_WORK", limit)
@@ -647,14 +647,7 @@ def test_a_child_forked_after_numbas_threads_ran_runs_on_one_thread(monkeypatch)
     rng = np.random.default_rng(13)
     x = rng.standard_normal((4, 16, 40, 40))
     w = rng.standard_normal((16, 16, 4, 4))
-    jobs = []
-    engine_jobs = engine._jobs
-
-    def spy_jobs(kernel, args, njobs, groups, *rest, **kw):
-        jobs.append(groups)
-        return engine_jobs(kernel, args, njobs, groups, *rest, **kw)
-
-    monkeypatch.setattr(engine, "_jobs", spy_jobs)
+    jobs = _spied_jobs(monkeypatch)
     expected = pnn.conv2d(x, w, stride=2, padding=1)     # on numba's threads here
     assert jobs and min(jobs) >= 2
     ctx = multiprocessing.get_context("fork")
