@@ -480,8 +480,11 @@ def run_lanes(run, x, plans, args, out):
     between numba's number of threads: by ranges of tiles, or of lanes
     (images) for 2-D layers with several output phases.
 
-    Each thread runs its own tiles, transforms and products, with BLAS held to
-    one thread for the duration (threadpoolctl) where products go to BLAS.
+    Products in registers (real data) run their parts on numba's threads,
+    one a thread, inside ``run`` (its ``nparts``; see "Threads" in the
+    design notes).  Products by BLAS (complex data) run on a crew of helper
+    threads, described here: each thread runs its own tiles, transforms and
+    products, with BLAS held to one thread for the duration (threadpoolctl).
     The transforms are serial numba code between the products of each
     chunk: with BLAS on two threads they ran on one core while the products
     ran on both, and numba's
@@ -508,8 +511,9 @@ def run_lanes(run, x, plans, args, out):
     by_tiles = run is run1 or math.prod(args[3]) == 1
     workers = count() if by_tiles else min(lanes, count())
     # (parts of tiles are cut between blocks of 64 tiles: see THREADS_MIN_TILES)
-    if workers < 2 or _product_work(run, lanes, plans, args[5]) < THREADS_MIN_WORK \
-            or by_tiles and _tile_count(run, lanes, plans, args[5]) < THREADS_MIN_TILES * workers:
+    tiles = _tile_count(run, lanes, plans, args[5])
+    if workers < 2 or _product_work(tiles, plans) < THREADS_MIN_WORK \
+            or by_tiles and tiles < THREADS_MIN_TILES * workers:
         run(x, plans, *args, out)
         return
     if by_tiles and all(UT is not None for _, _, _, UT in plans) or \
@@ -576,12 +580,11 @@ def _tile_count(run, lanes, plans, nb):
     return lanes * -(-int(nb[0]) // 2) * -(-int(nb[1]) // 2)
 
 
-def _product_work(run, lanes, plans, nb):
-    """Multiply-adds of a call's products: its tiles (:func:`_tile_count`) times
-    each entry's points, rows and ``K`` (a transposed layer's output phases
-    are each an entry as large as a strided layer's one)."""
-    return _tile_count(run, lanes, plans, nb) * sum(U.shape[0] * U.shape[1] * U.shape[2]
-                                               for _, _, U, _ in plans)
+def _product_work(tiles, plans):
+    """Multiply-adds of the products of ``tiles`` tiles (:func:`_tile_count`):
+    each entry's points, rows and ``K`` a tile (a transposed layer's output
+    phases are each an entry as large as a strided layer's one)."""
+    return tiles * sum(U.shape[0] * U.shape[1] * U.shape[2] for _, _, U, _ in plans)
 
 
 def _take_parts(run, x, plans, args, out, chunk, parts):
