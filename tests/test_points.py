@@ -48,22 +48,24 @@ def _block_call():
     from polyphase.engine import simd
 
     @njit
-    def run(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os):
+    def run(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os, add):
         simd.points_fma4x4(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob,
-                           os)
+                           os, add)
     return run
 
 
 @pytest.mark.parametrize("m, nj", [(4, 4), (4, 3), (4, 1), (2, 4), (1, 3), (3, 4), (1, 1)],
                          ids=str)
+@pytest.mark.parametrize("add", [False, True], ids=["store", "add"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_points_block_closed_form(m, nj, dtype):
+def test_points_block_closed_form(m, nj, add, dtype):
     """The block sums four points (the first ``m`` from one start, the
     rest from another: a run of points over the end of an output row) by
     four vectors of channels over taps at arbitrary offsets and channels at
     a stride, against the same sum in numpy.  Only the ``nj`` points asked
-    for are stored, each channel's transposed into one or two masked
-    stores of four; every other output stays untouched."""
+    for are stored (or added to what the output holds, ``add``: a chunk of
+    input channels after the first), each channel's transposed into one or
+    two masked stores of four; every other output stays untouched."""
     run = _block_call()
     rng = np.random.default_rng(m * 10 + nj)
     G = 64 // np.dtype(dtype).itemsize
@@ -76,14 +78,21 @@ def test_points_block_closed_form(m, nj, dtype):
     xa, xb, do = 11, 700, 4
     os, oa, ob = 50, 3, 33
     out = np.full(block * os + 100, np.nan, dtype)
-    run(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os)
+    before = rng.standard_normal(out.size).astype(dtype)
+    stored = np.zeros(out.size, bool)
+    for j in range(nj):
+        stored[(oa + j if j < m else ob + j - m) + np.arange(block) * os] = True
+    if add:
+        out[stored] = before[stored]
+    run(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os, add)
     want = np.full(out.shape, np.nan)
     for j in range(nj):
         xj, oj = (xa + j * xs, oa + j) if j < m else (xb + (j - m) * xs, ob + j - m)
         for ch in range(block):
             want[oj + ch * os] = sum(
                 float(x[xj + xoff[t] + c * cs]) * float(d[do + doff[t] + c * ds + ch])
-                for t in range(xoff.size) for c in range(nc))
+                for t in range(xoff.size) for c in range(nc)) + \
+                (float(before[oj + ch * os]) if add else 0.0)
     tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, want, rtol=tol, atol=tol)
 
@@ -218,16 +227,38 @@ def test_points_parallel_groups_equal_the_serial_kernel(monkeypatch):
     np.testing.assert_allclose(y, brute_conv2d(x, w, 3, 1), rtol=2e-4, atol=2e-4)
 
 
-def test_point_rows_are_whole_groups_of_four():
-    """A job takes about ``POINTS`` outputs in whole groups of four rows
-    (the edge columns go four rows at a time), never more rows than the
-    image has."""
-    for H, W in [(1, 1), (3, 500), (16, 16), (64, 64), (100, 7), (5, 2000)]:
-        rows = kernels_direct.point_rows(H, W)
-        assert 1 <= rows <= H
-        assert rows == H or rows % 4 == 0
-        assert rows == H or rows * W >= kernels_direct.POINTS // 2
-        assert rows * W <= max(kernels_direct.POINTS, 4 * W)
+@pytest.mark.parametrize("lanes, H, W, cin, taps, cout", [
+    (1, 1, 1, 8, 9, 64), (2, 3, 500, 64, 9, 64), (8, 16, 16, 64, 16, 64),
+    (8, 64, 64, 64, 9, 128), (4, 100, 7, 512, 9, 64), (3, 5, 2000, 16, 9, 64),
+    (8, 4, 4, 512, 9, 512), (8, 7, 7, 256, 9, 256), (32, 2, 2, 1000, 25, 64),
+    (8, 16, 16, 64, 9, 64)], ids=str)
+@pytest.mark.parametrize("itemsize", [4, 8])
+def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize):
+    """A job takes about ``POINTS`` outputs, in whole groups of four rows
+    (the edge columns go four rows at a time) or whole images: several
+    images only when one has fewer outputs, and only while there are
+    ``POINT_JOBS`` jobs; its input channels go in even chunks whose weights
+    (one block of output channels) fit ``POINT_WEIGHTS``, the fewest such
+    chunks; the job count covers every image, row and block."""
+    kd = kernels_direct
+    (rows, images, channels), jobs = kd.point_split(lanes, H, W, cin, taps, cout, itemsize)
+    assert 1 <= rows <= H and (rows == H or rows % 4 == 0)
+    assert rows == H or rows * W >= kd.POINTS // 2
+    assert rows * W <= max(kd.POINTS, 4 * W)
+    block = 4 * (64 // itemsize)
+    blocks = -(-cout // block)
+    assert 1 <= images <= lanes
+    if images > 1:
+        assert rows == H and images * H * W <= kd.POINTS
+        assert -(-lanes // images) * blocks >= kd.POINT_JOBS // 2
+    else:
+        assert rows < H or 2 * H * W > kd.POINTS or lanes * blocks < 2 * kd.POINT_JOBS
+    assert jobs == -(-lanes // images) * -(-H // rows) * blocks
+    size = taps * block * itemsize
+    chunks = -(-cin // channels)
+    assert channels * size <= kd.POINT_WEIGHTS or channels == 1
+    assert chunks == -(-cin * size // kd.POINT_WEIGHTS)
+    assert chunks * channels - cin < chunks                # even chunks
     assert gemm.WINOGRAD_SHARE[0] > gemm.WINOGRAD_SHARE[1]
 
 
@@ -246,3 +277,75 @@ def test_points_windows_equal_the_other_routes(mode, stride, one_thread, monkeyp
     from polyphase.operators import Operator
     gemm_route = Operator.__call__(op, x, mode=mode, channel_axis=0, method="gemm")
     np.testing.assert_allclose(got, gemm_route, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n, cin, cout, k, kw", [
+    (7, 40, 100, 3, dict(stride=2, padding=1)),      # two blocks, the last part
+    ((9, 11), 24, 64, 4, dict(stride=2, padding=1)),
+    (5, 16, 64, 3, dict(stride=3, padding=2)),        # rows no tap reaches
+    (8, 20, 64, 3, dict(stride=2, padding=(2, 0), dilation=2)),
+    (12, 33, 48, 3, dict(stride=2)),                 # no padding: nothing to pad
+], ids=str)
+@pytest.mark.parametrize("pad", [False, True], ids=["edges", "padded"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_points_chunks_images_and_padding(n, cin, cout, k, kw, pad, dtype, one_thread,
+                                          monkeypatch):
+    """Input channels in several chunks (each adding to the sums before it,
+    through the edge tiles and the staged last block too), several images
+    a job, and the input padded with zeros or its edge points run apart:
+    equal to brute force.  Padding happens exactly where asked and where
+    the layer has any."""
+    if dtype == np.float64:
+        cout = cout // 2
+    kd = kernels_direct
+    # (chunks of at most 5 input channels, 256 bytes of weights a tap and
+    # channel; several images a job; the points for every layer here)
+    monkeypatch.setattr(kd, "POINT_WEIGHTS", 5 * k * k * 256)
+    monkeypatch.setattr(gemm, "_points_apply", lambda *a: True)
+    monkeypatch.setattr(kd, "POINT_JOBS", 1)
+    monkeypatch.setattr(kd, "PAD_GAIN", 0.0 if pad else np.inf)
+    pads = []
+    real = kd.padding_pays
+    monkeypatch.setattr(kd, "padding_pays", lambda *a: pads.append(real(*a)) or pads[-1])
+    splits = []
+    real_split = kd.point_split
+    monkeypatch.setattr(kd, "point_split", lambda *a: splits.append(real_split(*a)) or
+                        splits[-1])
+    n1, n2 = (n, n) if np.isscalar(n) else n
+    # (new weights for each case: a layer keeps its route's decisions)
+    rng = np.random.default_rng([n1 * k + cin, pad])
+    x = rng.standard_normal((3, cin, n1, n2)).astype(dtype)
+    w = rng.standard_normal((cout, cin, k, k)).astype(dtype)
+    got, jobs = _run_layer(monkeypatch, x, w, **kw)
+    assert jobs and pads and splits
+    (rows, images, channels), _ = splits[-1]
+    assert channels <= 5 and images > 1
+    assert (pads[-1] is not None) == (pad and np.any(kw.get("padding", 0)))
+    ref = brute_conv2d(x, w, kw["stride"], kw.get("padding", 0), kw.get("dilation", 1))
+    tol = 2e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("n, k, s, p, expected", [
+    (7, 3, 2, 1, ((1, 1), (1, 1))),      # 4x4 outputs: six calls with edges, four padded
+    (8, 4, 2, 1, ((1, 1), (1, 1))),
+    (4, 3, 2, 1, ((1, 0), (1, 0))),      # 2x2: one edge row and column
+    (32, 3, 2, 1, None),                 # 16x16: the edges are a small part
+    (10, 3, 2, 1, None),                 # 5x5: 58 against 63 tap-calls
+    (9, 3, 2, 0, None),                  # no padding: nothing to pad
+])
+def test_padding_pays_where_edges_cost_more(n, k, s, p, expected):
+    """:func:`.kernels_direct.padding_pays` pads a small image's edges away
+    (the rows and columns its outputs' taps read outside it, and no more)
+    and leaves larger images, and layers without padding, alone."""
+    kd = kernels_direct
+    H = (n + 2 * p - k) // s + 1
+    dims = np.array((8, 256, n, n, s, s, H, H, 0, 0), dtype=np.int64)
+    # (tap (a, b) of the kernel as the layer's plan has it: input phase
+    # (a % s, b % s), delays -(a // s), -(b // s))
+    taps = np.array([((a % s) * s + b % s, -(a // s), -(b // s))
+                     for a in range(k) for b in range(k)], dtype=np.int64)
+    a1, a2 = kd.point_offsets(dims, np.array((p, p)), taps)
+    np.testing.assert_array_equal(a1, np.repeat(np.arange(k), k) - p)
+    np.testing.assert_array_equal(a2, np.tile(np.arange(k), k) - p)
+    assert kd.padding_pays(dims, a1, a2, 256, 4) == expected

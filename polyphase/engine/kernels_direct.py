@@ -244,22 +244,32 @@ def _inside(a, M, n, count):
 # (a function of its own, not inlined: its three call sites share one
 # compiled body)
 @njit(cache=True, internal=True, nogil=True)
-def _points(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os):
-    simd.points_fma4x4(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os)
+def _points(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os, add):
+    simd.points_fma4x4(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os,
+                       add)
 
 
 @njit(cache=True, nogil=True)
-def run_points(xf, dims, shift, taps, Wt, out, rpj, job0, job1):
+def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
     """The products of a layer that does not upsample, straight from ``x``
     into its output, with vectors over output channels: each
     :func:`.simd.points_fma4x4` call sums four output points of ``4 * G``
     channels, broadcasting ``x``'s samples (read in place, at any stride
     or dilation) against vectors of weights.  ``dims``, ``shift`` and
-    ``taps`` are those of :func:`run_bands`; ``Wt`` is ``(T, C, Rp)``,
-    ``Rp`` the output channels rounded up to whole blocks of ``4 * G``
-    (zero weights after them); ``out`` is ``(lanes, R, H * W)``.  Job ``j``
-    is the rows ``[(j % rgroups) * rpj, ...)`` of image ``j // rgroups``,
-    four rows at a time.
+    ``taps`` are those of :func:`run_bands`; ``Wt`` is ``(blocks, T, C, 4 *
+    G)``, the output channels in blocks of ``4 * G`` (zero weights after
+    the last channel; :func:`point_weights`); ``out`` is ``(lanes, R, H *
+    W)``.
+
+    ``split`` is ``(rows, images, channels)`` (:func:`point_split`): a job
+    is one block of ``4 * G`` output channels of ``rows`` output rows of
+    one image, or of whole images, ``images`` of them; its input channels
+    go ``channels`` at a time, each chunk's sums added to the last's, so
+    that the chunk's weights stay in L2 while the job's points read them
+    (a block's weights for all 512 channels of a 3x3 layer, 1.2 MB, did
+    not: N8 C512 -> 512 7x7 k3 s2 ran at 25 GMAC/s).  A block's weights are
+    one run of memory: a chunk of them then spans few pages.  Jobs go block by
+    block over the same images and rows, which share their input.
 
     Points whose taps all read inside ``x`` go four at a time in raster
     order; the rows at the edges (padding) four along the row with the taps
@@ -269,9 +279,9 @@ def run_points(xf, dims, shift, taps, Wt, out, rpj, job0, job1):
     number of blocks) goes through a buffer of four rows, then its
     channels into place: the block stores all of its channels.
     """
-    C, n1, n2 = dims[1], dims[2], dims[3]
+    lanes_, C, n1, n2 = dims[0], dims[1], dims[2], dims[3]
     M1, M2, H, W, o1, o2 = dims[4], dims[5], dims[6], dims[7], dims[8], dims[9]
-    T, _, Rp = Wt.shape
+    T, Rp = Wt.shape[1], Wt.shape[3]
     R = out.shape[1]
     block = 4 * lanes(xf.dtype)
     a1 = empty1(taps[:, 0], T)
@@ -292,82 +302,186 @@ def run_points(xf, dims, shift, taps, Wt, out, rpj, job0, job1):
     of = flat_view(out)
     HW = H * W
     plane = n1 * n2
+    rpj, ipj, cpc = split[0], split[1], split[2]
     rgroups = -(-H // rpj)
+    blocks = -(-R // block)
     tile = empty1(xf, 4 * block)
     stage = empty1(xf, block * 4 * W if R % block else 1)
     for job in range(job0, job1):
-        lane = job // rgroups
-        i0 = job % rgroups * rpj
+        r0 = job % blocks * block
+        i0 = job // blocks % rgroups * rpj
         i1 = imin(i0 + rpj, H)
-        xl = lane * C * plane
-        # (a block of output channels at a time: its weights stay in L2
-        # while the job's points run)
-        for r0 in range(0, R, block):
-            nch = imin(block, R - r0)
-            staged = nch < block
-            dst = stage if staged else of
-            for g0 in range(i0, i1, 4):
-                g1 = imin(g0 + 4, i1)
-                # output row i at dst[base + i * W:], channels os apart
-                base, os = (-g0 * W, 4 * W) if staged else ((lane * R + r0) * HW, HW)
-                # the points whose taps all lie inside x, four at a time in
-                # raster order (over the end of a row onto the next)
-                ia, ib, wi = imax(g0, ilo), imin(g1, ihi), jhi - jlo
-                total = imax(0, ib - ia) * wi
-                q = 0
-                while q < total:
-                    i, j = ia + q // wi, jlo + q % wi
-                    m = imin(4, jhi - j)
-                    nj = imin(4, total - q) if wi >= 4 else imin(m, total - q)
-                    _points(xf, xl + i * M1 * n2 + j * M2, xl + (i + 1) * M1 * n2 + jlo * M2,
-                            M2, m, nj, xall, dall, plane, C, wf, r0, Rp, dst,
-                            base + i * W + j, base + (i + 1) * W + jlo, os)
-                    q += nj
-                # the rows at the edges, with the taps inside each
-                for i in range(g0, g1):
-                    if ilo <= i < ihi:
-                        continue
-                    nt = _valid_taps(a1, a2, i, 0, M1, M2, n1, n2, True, False, C, Rp, xoff,
-                                     doff)
-                    for j in range(jlo, jhi, 4):
-                        at, o = xl + i * M1 * n2 + j * M2, base + i * W + j
-                        _points(xf, at, at, M2, 4, imin(4, jhi - j), xoff[:nt], doff[:nt],
-                                plane, C, wf, r0, Rp, dst, o, o, os)
-                # the columns at the edges, down the rows that are inside,
-                # with the taps inside each column
-                for e in range(jlo + W - jhi):
-                    j = e if e < jlo else jhi + e - jlo
-                    i = g0
-                    while i < g1:
-                        inner = ilo <= i < ihi
-                        nj = imin(g1, ihi) - i if inner else 1
-                        nt = _valid_taps(a1, a2, i, j, M1, M2, n1, n2, not inner, True, C, Rp,
+        l0 = job // (blocks * rgroups) * ipj
+        nch = imin(block, R - r0)
+        staged = nch < block
+        dst = stage if staged else of
+        for c0 in range(0, C, cpc):
+            nc = imin(cpc, C - c0)
+            # (the first chunk stores its sums, the others add theirs)
+            add = c0 > 0
+            into = add and not staged
+            dc = (r0 * T * C) + c0 * Rp
+            for lane in range(l0, imin(l0 + ipj, lanes_)):
+                xl = (lane * C + c0) * plane
+                for g0 in range(i0, i1, 4):
+                    g1 = imin(g0 + 4, i1)
+                    # output row i at dst[base + i * W:], channels os apart
+                    base, os = (-g0 * W, 4 * W) if staged else ((lane * R + r0) * HW, HW)
+                    # the points whose taps all lie inside x, four at a time
+                    # in raster order (over the end of a row onto the next)
+                    ia, ib, wi = imax(g0, ilo), imin(g1, ihi), jhi - jlo
+                    total = imax(0, ib - ia) * wi
+                    q = 0
+                    while q < total:
+                        i, j = ia + q // wi, jlo + q % wi
+                        m = imin(4, jhi - j)
+                        nj = imin(4, total - q) if wi >= 4 else imin(m, total - q)
+                        _points(xf, xl + i * M1 * n2 + j * M2,
+                                xl + (i + 1) * M1 * n2 + jlo * M2, M2, m, nj, xall, dall,
+                                plane, nc, wf, dc, Rp, dst, base + i * W + j,
+                                base + (i + 1) * W + jlo, os, into)
+                        q += nj
+                    # the rows at the edges, with the taps inside each
+                    for i in range(g0, g1):
+                        if ilo <= i < ihi:
+                            continue
+                        nt = _valid_taps(a1, a2, i, 0, M1, M2, n1, n2, True, False, C, Rp,
                                          xoff, doff)
-                        at = xl + i * M1 * n2 + j * M2
-                        _points(xf, at, at, M1 * n2, 4, nj, xoff[:nt], doff[:nt], plane, C,
-                                wf, r0, Rp, tile, 0, 0, 4)
+                        for j in range(jlo, jhi, 4):
+                            at, o = xl + i * M1 * n2 + j * M2, base + i * W + j
+                            _points(xf, at, at, M2, 4, imin(4, jhi - j), xoff[:nt],
+                                    doff[:nt], plane, nc, wf, dc, Rp, dst, o, o, os, into)
+                    # the columns at the edges, down the rows that are
+                    # inside, with the taps inside each column
+                    for e in range(jlo + W - jhi):
+                        j = e if e < jlo else jhi + e - jlo
+                        i = g0
+                        while i < g1:
+                            inner = ilo <= i < ihi
+                            nj = imin(g1, ihi) - i if inner else 1
+                            nt = _valid_taps(a1, a2, i, j, M1, M2, n1, n2, not inner, True, C,
+                                             Rp, xoff, doff)
+                            at = xl + i * M1 * n2 + j * M2
+                            _points(xf, at, at, M1 * n2, 4, nj, xoff[:nt], doff[:nt], plane,
+                                    nc, wf, dc, Rp, tile, 0, 0, 4, False)
+                            for ch in range(nch):
+                                o = base + ch * os + i * W + j
+                                for k in range(nj):
+                                    if into:
+                                        dst[o + k * W] += tile[ch * 4 + k]
+                                    else:
+                                        dst[o + k * W] = tile[ch * 4 + k]
+                            i += nj
+                    if staged:
+                        n = (g1 - g0) * W
                         for ch in range(nch):
-                            for k in range(nj):
-                                dst[base + ch * os + (i + k) * W + j] = tile[ch * 4 + k]
-                        i += nj
-                if staged:
-                    n = (g1 - g0) * W
-                    for ch in range(nch):
-                        src = stage[ch * 4 * W:ch * 4 * W + n]
-                        row = of[(lane * R + r0 + ch) * HW + g0 * W:]
-                        for k in range(n):
-                            row[k] = src[k]
+                            src = stage[ch * 4 * W:ch * 4 * W + n]
+                            row = of[(lane * R + r0 + ch) * HW + g0 * W:]
+                            if add:
+                                for k in range(n):
+                                    row[k] += src[k]
+                            else:
+                                for k in range(n):
+                                    row[k] = src[k]
 
 
-def point_rows(H, W):
-    """Output rows a job of :func:`run_points` takes for images of ``H x
-    W``: about ``POINTS`` outputs, in whole groups of four rows (the edge
-    columns go four rows at a time)."""
-    return min(H, -(-max(1, POINTS // W) // 4) * 4)
+def point_weights(Wt):
+    """``Wt`` ``(T, C, Rp)`` (:func:`weights`) as :func:`run_points` takes
+    it: ``(blocks, T, C, 4 * G)``, C-contiguous.  (Rows of all ``Rp``
+    channels put a chunk's weights for one block 2 KB apart for 512
+    channels: a chunk spanned ~460 pages, past the L1 TLB's 72 entries.)"""
+    T, C, Rp = Wt.shape
+    block = 4 * (64 // Wt.itemsize)
+    return np.ascontiguousarray(Wt.reshape(T, C, Rp // block, block).transpose(2, 0, 1, 3))
 
 
-# Outputs (points, times every output channel) a job of run_points computes
-POINTS = 1024
+def point_split(lanes, H, W, cin, taps, cout, itemsize):
+    """``(rows, images, channels)`` of a job of :func:`run_points` and its
+    chunks of input channels, and the number of jobs, for ``lanes`` images
+    of ``H x W`` outputs: about ``POINTS`` outputs a job, in whole groups of
+    four rows (the edge columns go four rows at a time), or whole images
+    when an image has fewer, as long as there are ``POINT_JOBS`` jobs; and
+    input channels whose weights (for one block of output channels) take
+    at most ``POINT_WEIGHTS`` bytes."""
+    block = 4 * (64 // itemsize)
+    blocks = -(-cout // block)
+    rows = min(H, -(-max(1, POINTS // W) // 4) * 4)
+    images = 1
+    if rows == H:
+        images = max(1, min(POINTS // (H * W), lanes * blocks // POINT_JOBS, lanes))
+    chunks = -(-(taps * cin * block * itemsize) // POINT_WEIGHTS)
+    channels = -(-cin // chunks)
+    jobs = -(-lanes // images) * -(-H // rows) * blocks
+    return np.array((rows, images, channels), dtype=np.int64), jobs
+
+
+# Outputs (points, times every output channel) a job of run_points computes;
+# the jobs whole images make at least (two threads, four groups each); the
+# bytes of a chunk's weights, half of the EPYC's L2 (N8 k3 s2, 128-512
+# channels, one thread: 256 KB to 1 MB within the noise, 2-8 %; no chunks,
+# all 1.2 MB of a 512-channel block, 1.3-1.35x slower)
+POINTS, POINT_JOBS, POINT_WEIGHTS = 1024, 8, 1 << 19
+
+
+def point_offsets(dims, shift, taps):
+    """``a1``, ``a2``: where tap ``t`` of output ``(i, j)`` reads ``x``, at
+    row ``i * M1 + a1[t]`` and column ``j * M2 + a2[t]`` (as
+    :func:`run_points` works them out)."""
+    M1, M2, o1, o2 = dims[4], dims[5], dims[8], dims[9]
+    return ((o1 - taps[:, 1]) * M1 + taps[:, 0] // M2 - shift[0],
+            (o2 - taps[:, 2]) * M2 + taps[:, 0] % M2 - shift[1])
+
+
+def padding_pays(dims, a1, a2, cout, itemsize):
+    """The rows and columns of zeros ``((top, bottom), (left, right))`` to
+    put around ``x`` so that every output's taps read inside it, when
+    :func:`run_points` then takes less time (copy included); None
+    otherwise.
+
+    Its edge points go in calls of their own, each of four points of which
+    a small image leaves some unused (a 4x4 output has its first row and
+    column at the edge: six calls for 16 points, against four when padded).
+    A call is counted as its taps plus ``T`` (measured: an edge call costs
+    more than its taps, most likely from the lines its samples, down a
+    column, touch), the copy as ``x``'s bytes at four a cycle against
+    sixteen multiply-adds a tap and channel; padding pays when the edges
+    cost ``PAD_GAIN`` times as much.  N8, 3x3 stride 2, one thread,
+    float32, ms with edges / padded (the copy included): C512 -> 512 7x7
+    10.5 / 7.6, C256 4x4 1.10 / 0.90, 6x6 1.53 / 1.30, 12x12 4.72 / 3.77,
+    k4 8x8 5.16 / 3.02; kept: 10x10 2.68 / 2.99, 14x14 4.89 / 5.26."""
+    lanes, C, n1, n2, M1, M2, H, W = (int(v) for v in dims[:8])
+    T = a1.shape[0]
+    lo1, lo2 = max(0, -int(a1.min())), max(0, -int(a2.min()))
+    hi1 = max(0, (H - 1) * M1 + int(a1.max()) - n1 + 1)
+    hi2 = max(0, (W - 1) * M2 + int(a2.max()) - n2 + 1)
+    if lo1 == hi1 == lo2 == hi2 == 0:
+        return None
+    rows = [((i * M1 + a1 >= 0) & (i * M1 + a1 < n1)) for i in range(H)]
+    cols = [((j * M2 + a2 >= 0) & (j * M2 + a2 < n2)) for j in range(W)]
+    inner_cols = [j for j in range(W) if cols[j].all()]
+    wi = len(inner_cols)
+    edges = padded = 0
+    for g0 in range(0, H, 4):
+        group = range(g0, min(g0 + 4, H))
+        inner = [i for i in group if rows[i].all()]
+        total = len(inner) * wi
+        edges += 2 * T * (-(-total // 4) if wi >= 4 else len(inner) if wi else 0)
+        edges += sum(-(-wi // 4) * (int(rows[i].sum()) + T) for i in group if i not in inner)
+        for j in range(W):
+            if j in inner_cols:
+                continue
+            runs = len([i for i in group if i not in inner]) + (1 if inner else 0)
+            edges += runs * T + sum(int((cols[j] & rows[i]).sum()) for i in group
+                                    if i not in inner) + (int(cols[j].sum()) if inner else 0)
+        padded += 2 * T * -(-len(group) * W // 4)
+    work = lanes * -(-cout // (4 * (64 // itemsize))) * C * 16
+    copy = lanes * C * (n1 + lo1 + hi1) * (n2 + lo2 + hi2) * itemsize / 4
+    if edges * work < PAD_GAIN * (padded * work + copy):
+        return None
+    return (lo1, hi1), (lo2, hi2)
+
+
+PAD_GAIN = 1.2
 
 
 def band_jobs(H, W, halo, depth, itemsize):

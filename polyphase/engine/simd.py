@@ -1433,42 +1433,58 @@ def _transposed(b, values, n):
     return [shuffle(four, four, [4 * e + k for k in range(4)]) for e in range(n)]
 
 
-def _store_points(b, ov, acc, OA, OB, M, OS, NJ):
+def _store_points(b, ov, acc, OA, OB, M, OS, NJ, ADD):
     """``out[o_j + (v*G + e)*OS] = acc[j][v][e]`` for the points ``j < NJ``
     and every channel ``v*G + e``, ``o_j`` being ``OA + j`` for ``j < M``
     and ``OB + j - M`` after: each channel's points one masked store of
-    four, or two when they wrap (``M < NJ``)."""
+    four, or two when they wrap (``M < NJ``); ``+=`` when ``ADD`` (an i1)
+    is set, with a masked load of the four before each store."""
     n = ov.count
     V = len(acc[0])
     ity = OA.type
     piece = ir.VectorType(ov.vty.element, 4)
+    kind = 'f32' if ov.vty.element == ir.FloatType() else 'f64'
+    masks = ir.VectorType(ir.IntType(1), 4)
     store4 = cgutils.get_or_insert_function(b.module, ir.FunctionType(ir.VoidType(), [
-        piece, piece.as_pointer(), _I32, ir.VectorType(ir.IntType(1), 4)]),
-        f"llvm.masked.store.v4{'f32' if ov.vty.element == ir.FloatType() else 'f64'}.p0")
+        piece, piece.as_pointer(), _I32, masks]), f"llvm.masked.store.v4{kind}.p0")
+    load4 = cgutils.get_or_insert_function(b.module, ir.FunctionType(piece, [
+        piece.as_pointer(), _I32, masks, piece]), f"llvm.masked.load.v4{kind}.p0")
     points = ir.Constant(ir.VectorType(ity, 4), list(range(4)))
     first = b.icmp_signed("<", points, _splat(b, b.select(b.icmp_signed("<", M, NJ), M, NJ), 4))
     rest = b.and_(b.icmp_signed(">=", points, _splat(b, M, 4)),
                   b.icmp_signed("<", points, _splat(b, NJ, 4)))
     pieces = [_transposed(b, [b.load(acc[j][v]) for j in range(4)], n) for v in range(V)]
+    align = ir.Constant(_I32, ov.align)
 
-    def put(base, mask):
+    def put(base, mask, add):
         for v in range(V):
             for e in range(n):
                 at = b.add(base, b.mul(OS, ir.Constant(ity, v * n + e)))
-                b.call(store4, [pieces[v][e], b.bitcast(ov._at(at), piece.as_pointer()),
-                                ir.Constant(_I32, ov.align), mask])
-    put(OA, first)
-    # (the points after M as a store of four from OB - M, its first M lanes off)
-    with b.if_then(b.icmp_signed("<", M, NJ)):
-        put(b.sub(OB, M), rest)
+                ptr = b.bitcast(ov._at(at), piece.as_pointer())
+                value = pieces[v][e]
+                if add:
+                    value = b.fadd(value, b.call(load4, [ptr, align, mask,
+                                                         ir.Constant(piece, None)]))
+                b.call(store4, [value, ptr, align, mask])
+
+    def put_all(add):
+        put(OA, first, add)
+        # (the points after M as a store of four from OB - M, its first M lanes off)
+        with b.if_then(b.icmp_signed("<", M, NJ)):
+            put(b.sub(OB, M), rest, add)
+    with b.if_else(ADD) as (adding, storing):
+        with adding:
+            put_all(True)
+        with storing:
+            put_all(False)
 
 
 def _points_fma(V):
     @intrinsic
     def points_fma(typingctx, x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa,
-                   ob, os):
+                   ob, os, add):
         def codegen(context, builder, sig, args):
-            _, XA, XB, XS, M, NJ, XOFF, DOFF, CS, NC, _, DO, DS, _, OA, OB, OS = args
+            _, XA, XB, XS, M, NJ, XOFF, DOFF, CS, NC, _, DO, DS, _, OA, OB, OS, ADD = args
             (ov,) = _arrays(context, builder, sig, args, 13)
             b = builder
             dv, fma, xptr, acc = _products(context, b, sig, args, 10, 0, 4, V)
@@ -1493,10 +1509,11 @@ def _points_fma(V):
                     c = inner.index
                     _fma_row(b, dv, xptr, fma, acc, b.add(dt, b.mul(c, DS)),
                              b.add(xt, b.mul(c, CS)), dsteps=starts)
-            _store_points(b, ov, acc, OA, OB, M, OS, NJ)
+            _store_points(b, ov, acc, OA, OB, M, OS, NJ,
+                          b.icmp_unsigned("!=", ADD, ir.Constant(ADD.type, 0)))
             return context.get_dummy_value()
         return (types.void(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob,
-                           os), codegen)
+                           os, add), codegen)
     points_fma.__doc__ = (
         f"Four output points by {V} vectors of output channels: ``out[o_j + (v*G + "
         f"e)*os] = sum_(t, c < nc) x[x_j + xoff[t] + c*cs] * d[do + doff[t] + "
@@ -1504,7 +1521,8 @@ def _points_fma(V):
         f"channel, accumulated in registers over the taps ``t`` (``xoff``, "
         f"``doff``: int64) and ``nc`` input channels; point ``j`` is ``x_j = xa "
         f"+ j*xs``, ``o_j = oa + j`` for ``j < m`` and ``xb + (j - m)*xs``, "
-        f"``ob + j - m`` after (four points over the end of an output row).  "
+        f"``ob + j - m`` after (four points over the end of an output row); "
+        f"``+=`` in place of ``=`` when ``add`` is true.  "
         f"Each vector of ``d`` loaded serves four broadcast samples of ``x``, "
         f"so the samples may lie any distance apart (strided and dilated "
         f"layers read ``x`` in place); the sums of a channel are transposed "
