@@ -42,34 +42,36 @@ def one_thread(monkeypatch):
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
 
 
-def _block_call():
+def _block_call(P):
     from numba import njit
 
     from polyphase.engine import simd
+    block = simd.points_fma4x4 if P == 4 else simd.points_fma8x2
 
     @njit
     def run(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os, add):
-        simd.points_fma4x4(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob,
-                           os, add)
+        block(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os, add)
     return run
 
 
-@pytest.mark.parametrize("m, nj", [(4, 4), (4, 3), (4, 1), (2, 4), (1, 3), (3, 4), (1, 1)],
-                         ids=str)
+@pytest.mark.parametrize("P, m, nj", [(4, 4, 4), (4, 4, 3), (4, 4, 1), (4, 2, 4), (4, 1, 3),
+                                      (4, 3, 4), (4, 1, 1), (8, 8, 8), (8, 8, 5), (8, 3, 8),
+                                      (8, 7, 8), (8, 2, 6), (8, 1, 1)], ids=str)
 @pytest.mark.parametrize("add", [False, True], ids=["store", "add"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_points_block_closed_form(m, nj, add, dtype):
-    """The block sums four points (the first ``m`` from one start, the
+def test_points_block_closed_form(P, m, nj, add, dtype):
+    """The block sums ``P`` points (the first ``m`` from one start, the
     rest from another: a run of points over the end of an output row) by
-    four vectors of channels over taps at arbitrary offsets and channels at
-    a stride, against the same sum in numpy.  Only the ``nj`` points asked
-    for are stored (or added to what the output holds, ``add``: a chunk of
-    input channels after the first), each channel's transposed into one or
-    two masked stores of four; every other output stays untouched."""
-    run = _block_call()
+    ``16 / P`` vectors of channels over taps at arbitrary offsets and
+    channels at a stride, against the same sum in numpy.  Only the ``nj``
+    points asked for are stored (or added to what the output holds,
+    ``add``: a chunk of input channels after the first), each channel's
+    transposed into one or two masked stores; every other output stays
+    untouched."""
+    run = _block_call(P)
     rng = np.random.default_rng(m * 10 + nj)
     G = 64 // np.dtype(dtype).itemsize
-    block = 4 * G
+    block = 16 // P * G
     x = rng.standard_normal(2000).astype(dtype)
     nc, cs, xs, ds = 3, 211, 3, block + 7
     xoff = np.array([0, 5, 40, 17], np.int64)
@@ -114,6 +116,9 @@ def _run_layer(monkeypatch, x, w, **kw):
     (5, 16, 64, 3, dict(stride=2)),                      # 2x2 outputs: a row of two
     (9, 16, 64, 3, dict(stride=(4, 1), padding=(3, 3))),  # rows with no tap inside
     (7, 8, 64, 7, dict(stride=2, padding=3)),            # every output at an edge
+    (15, 16, 32, 3, dict(stride=2, padding=1)),           # eight points by 32 channels
+    (21, 8, 24, 4, dict(stride=3, padding=1)),           # ... a quarter of them spare
+    (6, 16, 32, 3, dict(stride=(2, 1), padding=2)),       # rows of fewer than eight
 ], ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_strided_layers_run_on_points(n, cin, cout, k, kw, dtype, one_thread, monkeypatch):
@@ -231,21 +236,26 @@ def test_points_parallel_groups_equal_the_serial_kernel(monkeypatch):
     (1, 1, 1, 8, 9, 64), (2, 3, 500, 64, 9, 64), (8, 16, 16, 64, 16, 64),
     (8, 64, 64, 64, 9, 128), (4, 100, 7, 512, 9, 64), (3, 5, 2000, 16, 9, 64),
     (8, 4, 4, 512, 9, 512), (8, 7, 7, 256, 9, 256), (32, 2, 2, 1000, 25, 64),
-    (8, 16, 16, 64, 9, 64)], ids=str)
+    (8, 16, 16, 64, 9, 64), (8, 30, 30, 32, 9, 32), (4, 9, 300, 64, 16, 16)], ids=str)
 @pytest.mark.parametrize("itemsize", [4, 8])
 def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize):
-    """A job takes about ``POINTS`` outputs, in whole groups of four rows
-    (the edge columns go four rows at a time) or whole images: several
+    """A job takes about ``POINTS`` outputs, in whole groups of ``P`` rows
+    (the edge columns go ``P`` rows at a time: four, or eight on blocks of
+    ``2 * G`` channels, which layers of at most that many take) or whole
+    images: several
     images only when one has fewer outputs, and only while there are
     ``POINT_JOBS`` jobs; its input channels go in even chunks whose weights
     (one block of output channels) fit ``POINT_WEIGHTS``, the fewest such
     chunks; the job count covers every image, row and block."""
     kd = kernels_direct
     (rows, images, channels), jobs = kd.point_split(lanes, H, W, cin, taps, cout, itemsize)
-    assert 1 <= rows <= H and (rows == H or rows % 4 == 0)
+    block = kd.point_block(cout, itemsize)
+    G = 64 // itemsize
+    assert block == (2 * G if cout <= 2 * G else 4 * G)
+    P = 16 * G // block                                   # points a call
+    assert 1 <= rows <= H and (rows == H or rows % P == 0)
     assert rows == H or rows * W >= kd.POINTS // 2
-    assert rows * W <= max(kd.POINTS, 4 * W)
-    block = 4 * (64 // itemsize)
+    assert rows * W <= max(kd.POINTS, P * W)
     blocks = -(-cout // block)
     assert 1 <= images <= lanes
     if images > 1:
@@ -285,6 +295,7 @@ def test_points_windows_equal_the_other_routes(mode, stride, one_thread, monkeyp
     (5, 16, 64, 3, dict(stride=3, padding=2)),        # rows no tap reaches
     (8, 20, 64, 3, dict(stride=2, padding=(2, 0), dilation=2)),
     (12, 33, 48, 3, dict(stride=2)),                 # no padding: nothing to pad
+    (11, 24, 28, 3, dict(stride=2, padding=1)),      # eight points a call, part of a block
 ], ids=str)
 @pytest.mark.parametrize("pad", [False, True], ids=["edges", "padded"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -298,9 +309,11 @@ def test_points_chunks_images_and_padding(n, cin, cout, k, kw, pad, dtype, one_t
     if dtype == np.float64:
         cout = cout // 2
     kd = kernels_direct
-    # (chunks of at most 5 input channels, 256 bytes of weights a tap and
-    # channel; several images a job; the points for every layer here)
-    monkeypatch.setattr(kd, "POINT_WEIGHTS", 5 * k * k * 256)
+    # (chunks of at most 5 input channels; several images a job; the points
+    # for every layer here)
+    itemsize = np.dtype(dtype).itemsize
+    monkeypatch.setattr(kd, "POINT_WEIGHTS", 5 * k * k * kd.point_block(cout, itemsize)
+                        * itemsize)
     monkeypatch.setattr(gemm, "_points_apply", lambda *a: True)
     monkeypatch.setattr(kd, "POINT_JOBS", 1)
     monkeypatch.setattr(kd, "PAD_GAIN", 0.0 if pad else np.inf)

@@ -381,7 +381,8 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
             or any(L != 1 for L in pm.ups) or all(M == 1 for M in pm.downs):
         return False
     cout = 1 if pm.channels is None else pm.channels[0]
-    block = 4 * (64 // np.dtype(dtype).itemsize)
+    block = submodule("polyphase.engine.kernels_direct").point_block(
+        cout, np.dtype(dtype).itemsize)
     taps = plan[0][0].shape[0]
     if cout < 0.75 * -(-cout // block) * block or cin < POINT_CHANNELS \
             or taps * cin < POINT_TAPS:
@@ -495,11 +496,11 @@ def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths):
         x, pre = padded, pre - np.array((t, l), dtype=pre.dtype)
         dims = dims.copy()
         dims[2:4] = x.shape[2:]
-    block = 4 * (64 // x.itemsize)
+    block = kd.point_block(cout, x.itemsize)
     wkey = ("points weights", np.dtype(dtype).str)
     if wkey not in cache:
         cache[wkey] = kd.point_weights(kd.weights(entry[1], entry[0].shape[0], cin,
-                                                  -(-cout // block) * block))
+                                                  -(-cout // block) * block), block)
     Wt = cache[wkey]
     _run_kernel(kd.run_points, (x.reshape(-1), dims, pre, taps, Wt,
                                 out.reshape(lanes, cout, -1), split),

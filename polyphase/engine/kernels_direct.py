@@ -244,9 +244,13 @@ def _inside(a, M, n, count):
 # (a function of its own, not inlined: its three call sites share one
 # compiled body)
 @njit(cache=True, internal=True, nogil=True)
-def _points(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os, add):
-    simd.points_fma4x4(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os,
-                       add)
+def _points(P, x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os, add):
+    if P == 8:
+        simd.points_fma8x2(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob,
+                           os, add)
+    else:
+        simd.points_fma4x4(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob,
+                           os, add)
 
 
 @njit(cache=True, nogil=True)
@@ -254,15 +258,16 @@ def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
     """The products of a layer that does not upsample, straight from ``x``
     into its output, with vectors over output channels: each
     :func:`.simd.points_fma4x4` call sums four output points of ``4 * G``
-    channels, broadcasting ``x``'s samples (read in place, at any stride
+    channels (:func:`.simd.points_fma8x2`: eight of ``2 * G``, when ``Wt``'s
+    blocks are ``2 * G`` channels), broadcasting ``x``'s samples (read in place, at any stride
     or dilation) against vectors of weights.  ``dims``, ``shift`` and
-    ``taps`` are those of :func:`run_bands`; ``Wt`` is ``(blocks, T, C, 4 *
-    G)``, the output channels in blocks of ``4 * G`` (zero weights after
-    the last channel; :func:`point_weights`); ``out`` is ``(lanes, R, H *
+    ``taps`` are those of :func:`run_bands`; ``Wt`` is ``(blocks, T, C,
+    block)``, the output channels in blocks of ``4 * G`` or ``2 * G``
+    (zero weights after the last channel; :func:`point_weights`); ``out`` is ``(lanes, R, H *
     W)``.
 
     ``split`` is ``(rows, images, channels)`` (:func:`point_split`): a job
-    is one block of ``4 * G`` output channels of ``rows`` output rows of
+    is one block of output channels of ``rows`` output rows of
     one image, or of whole images, ``images`` of them; its input channels
     go ``channels`` at a time, each chunk's sums added to the last's, so
     that the chunk's weights stay in L2 while the job's points read them
@@ -271,19 +276,21 @@ def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
     one run of memory: a chunk of them then spans few pages.  Jobs go block by
     block over the same images and rows, which share their input.
 
-    Points whose taps all read inside ``x`` go four at a time in raster
-    order; the rows at the edges (padding) four along the row with the taps
-    inside that row, and the columns at the edges four down the column with
-    the taps inside that column (into a tile, then into place).  A block
-    of fewer than ``4 * G`` channels (the last, when ``R`` is not a whole
-    number of blocks) goes through a buffer of four rows, then its
-    channels into place: the block stores all of its channels.
+    With ``P`` points a call, the rows go ``P`` at a time.  Points whose
+    taps all read inside ``x`` go ``P`` at a time in raster order; the rows
+    at the edges (padding) ``P`` along the row with the taps inside that
+    row, and the columns at the edges ``P`` down the column with the taps
+    inside that column (into a tile, then into place).  A block of fewer
+    channels than a whole one (the last, when ``R`` is not a whole number
+    of blocks) goes through a buffer of ``P`` rows, then its channels into
+    place: the block stores all of its channels.
     """
     lanes_, C, n1, n2 = dims[0], dims[1], dims[2], dims[3]
     M1, M2, H, W, o1, o2 = dims[4], dims[5], dims[6], dims[7], dims[8], dims[9]
     T, Rp = Wt.shape[1], Wt.shape[3]
     R = out.shape[1]
-    block = 4 * lanes(xf.dtype)
+    block = Wt.shape[3]
+    P = 16 * lanes(xf.dtype) // block
     a1 = empty1(taps[:, 0], T)
     a2 = empty1(taps[:, 0], T)
     for t in range(T):
@@ -305,8 +312,8 @@ def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
     rpj, ipj, cpc = split[0], split[1], split[2]
     rgroups = -(-H // rpj)
     blocks = -(-R // block)
-    tile = empty1(xf, 4 * block)
-    stage = empty1(xf, block * 4 * W if R % block else 1)
+    tile = empty1(xf, P * block)
+    stage = empty1(xf, block * P * W if R % block else 1)
     for job in range(job0, job1):
         r0 = job % blocks * block
         i0 = job // blocks % rgroups * rpj
@@ -323,20 +330,20 @@ def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
             dc = (r0 * T * C) + c0 * Rp
             for lane in range(l0, imin(l0 + ipj, lanes_)):
                 xl = (lane * C + c0) * plane
-                for g0 in range(i0, i1, 4):
-                    g1 = imin(g0 + 4, i1)
+                for g0 in range(i0, i1, P):
+                    g1 = imin(g0 + P, i1)
                     # output row i at dst[base + i * W:], channels os apart
-                    base, os = (-g0 * W, 4 * W) if staged else ((lane * R + r0) * HW, HW)
-                    # the points whose taps all lie inside x, four at a time
-                    # in raster order (over the end of a row onto the next)
+                    base, os = (-g0 * W, P * W) if staged else ((lane * R + r0) * HW, HW)
+                    # the points whose taps all lie inside x, P at a time in
+                    # raster order (over the end of a row onto the next)
                     ia, ib, wi = imax(g0, ilo), imin(g1, ihi), jhi - jlo
                     total = imax(0, ib - ia) * wi
                     q = 0
                     while q < total:
                         i, j = ia + q // wi, jlo + q % wi
-                        m = imin(4, jhi - j)
-                        nj = imin(4, total - q) if wi >= 4 else imin(m, total - q)
-                        _points(xf, xl + i * M1 * n2 + j * M2,
+                        m = imin(P, jhi - j)
+                        nj = imin(P, total - q) if wi >= P else imin(m, total - q)
+                        _points(P, xf, xl + i * M1 * n2 + j * M2,
                                 xl + (i + 1) * M1 * n2 + jlo * M2, M2, m, nj, xall, dall,
                                 plane, nc, wf, dc, Rp, dst, base + i * W + j,
                                 base + (i + 1) * W + jlo, os, into)
@@ -347,9 +354,9 @@ def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
                             continue
                         nt = _valid_taps(a1, a2, i, 0, M1, M2, n1, n2, True, False, C, Rp,
                                          xoff, doff)
-                        for j in range(jlo, jhi, 4):
+                        for j in range(jlo, jhi, P):
                             at, o = xl + i * M1 * n2 + j * M2, base + i * W + j
-                            _points(xf, at, at, M2, 4, imin(4, jhi - j), xoff[:nt],
+                            _points(P, xf, at, at, M2, P, imin(P, jhi - j), xoff[:nt],
                                     doff[:nt], plane, nc, wf, dc, Rp, dst, o, o, os, into)
                     # the columns at the edges, down the rows that are
                     # inside, with the taps inside each column
@@ -362,20 +369,20 @@ def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
                             nt = _valid_taps(a1, a2, i, j, M1, M2, n1, n2, not inner, True, C,
                                              Rp, xoff, doff)
                             at = xl + i * M1 * n2 + j * M2
-                            _points(xf, at, at, M1 * n2, 4, nj, xoff[:nt], doff[:nt], plane,
-                                    nc, wf, dc, Rp, tile, 0, 0, 4, False)
+                            _points(P, xf, at, at, M1 * n2, P, nj, xoff[:nt], doff[:nt],
+                                    plane, nc, wf, dc, Rp, tile, 0, 0, P, False)
                             for ch in range(nch):
                                 o = base + ch * os + i * W + j
                                 for k in range(nj):
                                     if into:
-                                        dst[o + k * W] += tile[ch * 4 + k]
+                                        dst[o + k * W] += tile[ch * P + k]
                                     else:
-                                        dst[o + k * W] = tile[ch * 4 + k]
+                                        dst[o + k * W] = tile[ch * P + k]
                             i += nj
                     if staged:
                         n = (g1 - g0) * W
                         for ch in range(nch):
-                            src = stage[ch * 4 * W:ch * 4 * W + n]
+                            src = stage[ch * P * W:ch * P * W + n]
                             row = of[(lane * R + r0 + ch) * HW + g0 * W:]
                             if add:
                                 for k in range(n):
@@ -385,13 +392,21 @@ def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
                                     row[k] = src[k]
 
 
-def point_weights(Wt):
+def point_block(cout, itemsize):
+    """The output channels of a block of :func:`run_points`: ``2 * G``
+    (eight points a call) for layers of at most that many, else ``4 * G``
+    (four points).  N8 C32 -> 32 k3 s2, one thread, float32: on blocks of
+    64 channels, half of them unused, 0.76 ms; on blocks of 32 XX ms."""
+    G = 64 // itemsize
+    return 2 * G if cout <= 2 * G else 4 * G
+
+
+def point_weights(Wt, block):
     """``Wt`` ``(T, C, Rp)`` (:func:`weights`) as :func:`run_points` takes
-    it: ``(blocks, T, C, 4 * G)``, C-contiguous.  (Rows of all ``Rp``
+    it: ``(blocks, T, C, block)``, C-contiguous.  (Rows of all ``Rp``
     channels put a chunk's weights for one block 2 KB apart for 512
     channels: a chunk spanned ~460 pages, past the L1 TLB's 72 entries.)"""
     T, C, Rp = Wt.shape
-    block = 4 * (64 // Wt.itemsize)
     return np.ascontiguousarray(Wt.reshape(T, C, Rp // block, block).transpose(2, 0, 1, 3))
 
 
@@ -399,13 +414,14 @@ def point_split(lanes, H, W, cin, taps, cout, itemsize):
     """``(rows, images, channels)`` of a job of :func:`run_points` and its
     chunks of input channels, and the number of jobs, for ``lanes`` images
     of ``H x W`` outputs: about ``POINTS`` outputs a job, in whole groups of
-    four rows (the edge columns go four rows at a time), or whole images
+    ``P`` rows (the edge columns go ``P`` rows at a time), or whole images
     when an image has fewer, as long as there are ``POINT_JOBS`` jobs; and
     input channels whose weights (for one block of output channels) take
     at most ``POINT_WEIGHTS`` bytes."""
-    block = 4 * (64 // itemsize)
+    block = point_block(cout, itemsize)
+    P = 16 * 64 // itemsize // block
     blocks = -(-cout // block)
-    rows = min(H, -(-max(1, POINTS // W) // 4) * 4)
+    rows = min(H, -(-max(1, POINTS // W) // P) * P)
     images = 1
     if rows == H:
         images = max(1, min(POINTS // (H * W), lanes * blocks // POINT_JOBS, lanes))
@@ -438,9 +454,10 @@ def padding_pays(dims, a1, a2, cout, itemsize):
     :func:`run_points` then takes less time (copy included); None
     otherwise.
 
-    Its edge points go in calls of their own, each of four points of which
-    a small image leaves some unused (a 4x4 output has its first row and
-    column at the edge: six calls for 16 points, against four when padded).
+    Its edge points go in calls of their own, each of ``P`` points (four
+    or eight, :func:`point_block`) of which a small image leaves some
+    unused (a 4x4 output has its first row and column at the edge: six
+    calls of four for 16 points, against four when padded).
     A call is counted as its taps plus ``T`` (measured: an edge call costs
     more than its taps, most likely from the lines its samples, down a
     column, touch), the copy as ``x``'s bytes at four a cycle against
@@ -451,6 +468,8 @@ def padding_pays(dims, a1, a2, cout, itemsize):
     k4 8x8 5.16 / 3.02; kept: 10x10 2.68 / 2.99, 14x14 4.89 / 5.26."""
     lanes, C, n1, n2, M1, M2, H, W = (int(v) for v in dims[:8])
     T = a1.shape[0]
+    block = point_block(cout, itemsize)
+    P = 16 * 64 // itemsize // block
     lo1, lo2 = max(0, -int(a1.min())), max(0, -int(a2.min()))
     hi1 = max(0, (H - 1) * M1 + int(a1.max()) - n1 + 1)
     hi2 = max(0, (W - 1) * M2 + int(a2.max()) - n2 + 1)
@@ -461,20 +480,20 @@ def padding_pays(dims, a1, a2, cout, itemsize):
     inner_cols = [j for j in range(W) if cols[j].all()]
     wi = len(inner_cols)
     edges = padded = 0
-    for g0 in range(0, H, 4):
-        group = range(g0, min(g0 + 4, H))
+    for g0 in range(0, H, P):
+        group = range(g0, min(g0 + P, H))
         inner = [i for i in group if rows[i].all()]
         total = len(inner) * wi
-        edges += 2 * T * (-(-total // 4) if wi >= 4 else len(inner) if wi else 0)
-        edges += sum(-(-wi // 4) * (int(rows[i].sum()) + T) for i in group if i not in inner)
+        edges += 2 * T * (-(-total // P) if wi >= P else len(inner) if wi else 0)
+        edges += sum(-(-wi // P) * (int(rows[i].sum()) + T) for i in group if i not in inner)
         for j in range(W):
             if j in inner_cols:
                 continue
             runs = len([i for i in group if i not in inner]) + (1 if inner else 0)
             edges += runs * T + sum(int((cols[j] & rows[i]).sum()) for i in group
                                     if i not in inner) + (int(cols[j].sum()) if inner else 0)
-        padded += 2 * T * -(-len(group) * W // 4)
-    work = lanes * -(-cout // (4 * (64 // itemsize))) * C * 16
+        padded += 2 * T * -(-len(group) * W // P)
+    work = lanes * -(-cout // block) * C * 16
     copy = lanes * C * (n1 + lo1 + hi1) * (n2 + lo2 + hi2) * itemsize / 4
     if edges * work < PAD_GAIN * (padded * work + copy):
         return None

@@ -1419,41 +1419,45 @@ rows_fma_taps8x1, rows_fma_taps8x1_part = _rows_fma_taps(8, 1)
 
 
 def _transposed(b, values, n):
-    """Four vectors ``values[j]`` of ``n`` elements as ``n`` pieces of four:
-    piece ``e`` is ``(values[0][e], ..., values[3][e])`` (two interleaves
-    and a gather of pairs, which LLVM lowers to in-lane unpacks and
+    """``P`` vectors ``values[j]`` of ``n`` elements (``P`` a power of two) as
+    ``n`` pieces of ``P``: piece ``e`` is ``(values[0][e], ...,
+    values[P-1][e])`` (interleaves of pairs, then of pairs of pairs, then a
+    gather of each piece, which LLVM lowers to in-lane unpacks and
     permutes)."""
     def shuffle(u, w, mask):
         return b.shuffle_vector(u, w, ir.Constant(ir.VectorType(_I32, len(mask)), mask))
-    pairs = [k for e in range(n) for k in (e, n + e)]
-    ab = shuffle(values[0], values[1], pairs)
-    cd = shuffle(values[2], values[3], pairs)
-    four = shuffle(ab, cd, [k for e in range(n) for k in (2 * e, 2 * e + 1,
-                                                           2 * n + 2 * e, 2 * n + 2 * e + 1)])
-    return [shuffle(four, four, [4 * e + k for k in range(4)]) for e in range(n)]
+    level, width = list(values), 1
+    while len(level) > 1:
+        # (groups of ``width`` elements, one per e: u's group e, then w's)
+        mask = [k for e in range(n) for k in list(range(e * width, (e + 1) * width))
+                + list(range(n * width + e * width, n * width + (e + 1) * width))]
+        level = [shuffle(level[k], level[k + 1], mask) for k in range(0, len(level), 2)]
+        width *= 2
+    P = len(values)
+    return [shuffle(level[0], level[0], [P * e + k for k in range(P)]) for e in range(n)]
 
 
 def _store_points(b, ov, acc, OA, OB, M, OS, NJ, ADD):
     """``out[o_j + (v*G + e)*OS] = acc[j][v][e]`` for the points ``j < NJ``
     and every channel ``v*G + e``, ``o_j`` being ``OA + j`` for ``j < M``
-    and ``OB + j - M`` after: each channel's points one masked store of
-    four, or two when they wrap (``M < NJ``); ``+=`` when ``ADD`` (an i1)
-    is set, with a masked load of the four before each store."""
+    and ``OB + j - M`` after: each channel's ``P`` points (``len(acc)``)
+    one masked store, or two when they wrap (``M < NJ``); ``+=`` when
+    ``ADD`` (an i1) is set, with a masked load before each store."""
     n = ov.count
-    V = len(acc[0])
+    P, V = len(acc), len(acc[0])
     ity = OA.type
-    piece = ir.VectorType(ov.vty.element, 4)
+    piece = ir.VectorType(ov.vty.element, P)
     kind = 'f32' if ov.vty.element == ir.FloatType() else 'f64'
-    masks = ir.VectorType(ir.IntType(1), 4)
+    masks = ir.VectorType(ir.IntType(1), P)
     store4 = cgutils.get_or_insert_function(b.module, ir.FunctionType(ir.VoidType(), [
-        piece, piece.as_pointer(), _I32, masks]), f"llvm.masked.store.v4{kind}.p0")
+        piece, piece.as_pointer(), _I32, masks]), f"llvm.masked.store.v{P}{kind}.p0")
     load4 = cgutils.get_or_insert_function(b.module, ir.FunctionType(piece, [
-        piece.as_pointer(), _I32, masks, piece]), f"llvm.masked.load.v4{kind}.p0")
-    points = ir.Constant(ir.VectorType(ity, 4), list(range(4)))
-    first = b.icmp_signed("<", points, _splat(b, b.select(b.icmp_signed("<", M, NJ), M, NJ), 4))
-    rest = b.and_(b.icmp_signed(">=", points, _splat(b, M, 4)),
-                  b.icmp_signed("<", points, _splat(b, NJ, 4)))
-    pieces = [_transposed(b, [b.load(acc[j][v]) for j in range(4)], n) for v in range(V)]
+        piece.as_pointer(), _I32, masks, piece]), f"llvm.masked.load.v{P}{kind}.p0")
+    points = ir.Constant(ir.VectorType(ity, P), list(range(P)))
+    first = b.icmp_signed("<", points, _splat(b, b.select(b.icmp_signed("<", M, NJ), M, NJ), P))
+    rest = b.and_(b.icmp_signed(">=", points, _splat(b, M, P)),
+                  b.icmp_signed("<", points, _splat(b, NJ, P)))
+    pieces = [_transposed(b, [b.load(acc[j][v]) for j in range(P)], n) for v in range(V)]
     align = ir.Constant(_I32, ov.align)
 
     def put(base, mask, add):
@@ -1469,7 +1473,7 @@ def _store_points(b, ov, acc, OA, OB, M, OS, NJ, ADD):
 
     def put_all(add):
         put(OA, first, add)
-        # (the points after M as a store of four from OB - M, its first M lanes off)
+        # (the points after M as a store from OB - M, its first M lanes off)
         with b.if_then(b.icmp_signed("<", M, NJ)):
             put(b.sub(OB, M), rest, add)
     with b.if_else(ADD) as (adding, storing):
@@ -1479,7 +1483,7 @@ def _store_points(b, ov, acc, OA, OB, M, OS, NJ, ADD):
             put_all(False)
 
 
-def _points_fma(V):
+def _points_fma(P, V):
     @intrinsic
     def points_fma(typingctx, x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa,
                    ob, os, add):
@@ -1487,13 +1491,13 @@ def _points_fma(V):
             _, XA, XB, XS, M, NJ, XOFF, DOFF, CS, NC, _, DO, DS, _, OA, OB, OS, ADD = args
             (ov,) = _arrays(context, builder, sig, args, 13)
             b = builder
-            dv, fma, xptr, acc = _products(context, b, sig, args, 10, 0, 4, V)
+            dv, fma, xptr, acc = _products(context, b, sig, args, 10, 0, P, V)
             ity = XA.type
             # points past nj read the last one's samples again (inside x):
             # one code for every count, its extra sums not stored
             last = b.sub(NJ, ir.Constant(ity, 1))
             starts = []
-            for j in range(4):
+            for j in range(P):
                 jc = b.select(b.icmp_signed("<", ir.Constant(ity, j), last),
                               ir.Constant(ity, j), last)
                 starts.append(b.select(b.icmp_signed("<", jc, M), b.add(XA, b.mul(XS, jc)),
@@ -1515,25 +1519,28 @@ def _points_fma(V):
         return (types.void(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob,
                            os, add), codegen)
     points_fma.__doc__ = (
-        f"Four output points by {V} vectors of output channels: ``out[o_j + (v*G + "
+        f"{P} output points by {V} vectors of output channels: ``out[o_j + (v*G + "
         f"e)*os] = sum_(t, c < nc) x[x_j + xoff[t] + c*cs] * d[do + doff[t] + "
-        f"c*ds + v*G + e]`` for the points ``j < nj`` (``nj`` 1 to 4) and every "
+        f"c*ds + v*G + e]`` for the points ``j < nj`` (``nj`` 1 to {P}) and every "
         f"channel, accumulated in registers over the taps ``t`` (``xoff``, "
         f"``doff``: int64) and ``nc`` input channels; point ``j`` is ``x_j = xa "
         f"+ j*xs``, ``o_j = oa + j`` for ``j < m`` and ``xb + (j - m)*xs``, "
-        f"``ob + j - m`` after (four points over the end of an output row); "
+        f"``ob + j - m`` after ({P} points over the end of an output row); "
         f"``+=`` in place of ``=`` when ``add`` is true.  "
-        f"Each vector of ``d`` loaded serves four broadcast samples of ``x``, "
+        f"Each vector of ``d`` loaded serves {P} broadcast samples of ``x``, "
         f"so the samples may lie any distance apart (strided and dilated "
         f"layers read ``x`` in place); the sums of a channel are transposed "
-        f"into masked stores of four.  ``d`` must hold {V} whole vectors from "
+        f"into masked stores of {P}.  ``d`` must hold {V} whole vectors from "
         f"every ``do + doff[t] + c*ds``.")
     return points_fma
 
 
 # (16 accumulators: 4 points x 4 vectors of channels; 6 or 12 points, 24
 # accumulators, ran at half the speed; 8 x 2 at 0.85-0.9 of it)
-points_fma4x4 = _points_fma(4)
+points_fma4x4 = _points_fma(4, 4)
+# (eight points by two vectors, 32 float32 channels: a layer of 32 output
+# channels would leave half of a 4 x 4 block's channels unused)
+points_fma8x2 = _points_fma(8, 2)
 
 
 def _band_fma(J):
