@@ -333,6 +333,7 @@ def test_winograd_chunks_that_split_images_equal_im2col(monkeypatch, transposed,
     """Chunks of 64 tiles start and end inside an image (and a 1-D signal):
     each chunk splits only the rows its tiles read."""
     monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(winograd, "MIN_CHUNK", 64)
     rng = np.random.default_rng(size + d)
     x = rng.standard_normal((3, 16) + (size,) * d)
     w = rng.standard_normal((16, 16) + (4,) * d)
@@ -682,6 +683,7 @@ def test_winograd_vector_transforms_equal_im2col(monkeypatch, transposed, dtype,
     every sample inside it for every channel."""
     if chunk is not None:
         monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk)
+        monkeypatch.setattr(winograd, "MIN_CHUNK", 64)
     scratch("winograd-columns", (1 << 22,), np.uint8)[:] = 0xFF
     d = len(shape)
     rng = np.random.default_rng(shape[-1] + padding)
@@ -835,6 +837,7 @@ def test_boxes_of_three_vector_transforms_equal_im2col(monkeypatch, d, k, stride
     :func:`test_winograd_vector_transforms_equal_im2col`)."""
     if chunk is not None:
         monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk)
+        monkeypatch.setattr(winograd, "MIN_CHUNK", 64)
     scratch("winograd-columns", (1 << 22,), np.uint8)[:] = 0xFF
     if d == 1:
         shape = (shape[0] * shape[1],)
@@ -863,3 +866,26 @@ def test_boxes_of_three_on_cropped_windows(origin, mode):
             slow = gemm.run_gemm(*args, algorithm="im2col")
             np.testing.assert_allclose(fast, slow, rtol=1e-12,
                                        atol=1e-12 * np.abs(slow).max())
+
+
+def test_chunks_take_two_blocks_of_tiles_at_least():
+    """A chunk takes the tiles its budget fits, in whole blocks of 64, but
+    at least ``MIN_CHUNK`` (each chunk reads all of ``U``), and never more
+    than there are."""
+    assert winograd.MIN_CHUNK == 128
+    for ntiles, fits, want in [(1000, 63, 128), (1000, 127, 128), (1000, 300, 256),
+                               (1000, 2000, 1000), (100, 63, 100), (100, 300, 100),
+                               (129, 0, 128)]:
+        assert winograd._chunk_width(ntiles, fits) == want
+
+
+def test_a_chunk_is_no_wider_than_its_part():
+    """The width a chunk is given counts the tiles of the largest part
+    (parts cut between blocks of 64 tiles), not of the whole call."""
+    for ntiles, nparts, want in [(128, 2, 64), (392, 2, 200), (392, 1, 392), (100, 2, 64),
+                                 (64, 2, 64), (1000, 4, 256), (10, 3, 10)]:
+        assert winograd._part_tiles(ntiles, nparts) == want
+        # (the parts the kernel runs)
+        from polyphase.engine.kernels_winograd import _part
+        assert want == max(b - a for a, b in (_part(k, nparts, 0, ntiles, 64)
+                                              for k in range(nparts)))

@@ -378,11 +378,36 @@ def _tile_range(ntiles, part):
 
 
 def _chunk_width(ntiles, fits):
-    """Tiles per chunk: ``fits`` (the budget's), at least 64, in whole blocks
-    of 64 tiles (:func:`_products` runs blocks of four vectors; a block cut
-    short overlaps the one before it, recomputing its tiles), and no more
-    than there are."""
-    return min(ntiles, max(64, fits - fits % 64))
+    """Tiles per chunk: ``fits`` (the budget's), at least ``MIN_CHUNK``, in
+    whole blocks of 64 tiles (:func:`_products` runs blocks of four vectors;
+    a block cut short overlaps the one before it, recomputing its tiles),
+    and no more than there are."""
+    return min(ntiles, max(MIN_CHUNK, fits - fits % 64))
+
+
+def _part_tiles(ntiles, nparts):
+    """Tiles of the largest of ``nparts`` parts of ``ntiles`` cut between
+    blocks of 64 tiles (:func:`.kernels_winograd.parts2` cuts a transposed
+    layer's between lanes: its parts may be larger).  A chunk wider than
+    its part's tiles lays their rows of transformed input that much apart,
+    and the products read lines they do not use: N8 C256 -> 256 7x7 k3 on
+    two threads, chunks of 128 for parts of 64 tiles, 2.4-2.5 against
+    1.9-2.1 ms."""
+    units = -(-ntiles // 64)
+    return max(min(ntiles, units * (k + 1) // nparts * 64) - min(ntiles, units * k // nparts * 64)
+               for k in range(nparts))
+
+
+# Tiles a chunk takes at least.  Each chunk reads all of ``U`` (points x
+# C_out x K), each row of it once for every block of 64 tiles while it is in
+# L1: a chunk of one block reads ``U`` from L3 or memory at 4 bytes a tile
+# and row.  The budget gives 64 tiles where K is large: at 256 channels on
+# two threads (1 MB each), at 512 on one.  Two blocks, one process per
+# setting, ms, one thread / two: N8 C256 -> 256 14x14 k3 13.2-13.7 / 8.9-9.0
+# -> 13.5-14.1 / 6.2-6.3; N4 C512 14x14 31.7-32.3 / 21.0-21.3 -> 22.7-22.8 /
+# 11.8-12.6; 64-256 channels at 7x7 to 64x64 within the noise (2-10 %, either
+# sign, from run to run).
+MIN_CHUNK = 128
 
 
 def _products(U, UT, span, v, vn, m, mn, n):
@@ -634,9 +659,10 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None, np
     from . import kernels_winograd as kw
     from .scratch import scratch
 
-    key = (1, x.shape[0], b0, M, pre, nb, chunk_bytes, part, x.dtype.str)
+    key = (1, x.shape[0], b0, M, pre, nb, chunk_bytes, part, nparts, x.dtype.str)
     nt, first, last, entries = plans.setup(
-        key, lambda: _setup1(plans, x.shape[0], b0, M, pre, nb, chunk_bytes, part, x.dtype))
+        key, lambda: _setup1(plans, x.shape[0], b0, M, pre, nb, chunk_bytes, part, nparts,
+                             x.dtype))
     if first >= last:
         return
     check = scratch("winograd-check", (64 // x.itemsize,), x.dtype)
@@ -659,7 +685,7 @@ def run1(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None, np
             kw.transform_output1(m, R, n, phase0, L, crop, nb, nt, t0, out, tile(1, plans.box))
 
 
-def _setup1(plans, lanes, b0, M, pre, nb, chunk_bytes, part, dtype):
+def _setup1(plans, lanes, b0, M, pre, nb, chunk_bytes, part, nparts, dtype):
     """What :func:`run1` works out from a call's shapes: tiles per lane, the
     part's tiles ``[first, last)`` and per entry the x offset of its tiles,
     their first column phase, the scratch shapes and the chunk width."""
@@ -672,7 +698,7 @@ def _setup1(plans, lanes, b0, M, pre, nb, chunk_bytes, part, dtype):
         # x index of each tile's first sample d[0] (delay kmin + box - 1)
         off = ((b0 - kmin[:, 0] - box + 1) * M + qs - pre).astype(np.int64)
         cz, R = U.shape[2], U.shape[1]
-        width = _chunk_width(last - first,
+        width = _chunk_width(_part_tiles(last - first, nparts),
                              (chunk_bytes or thread_chunk()) // (4 * max(cz, R) * isz))
         # the signal's samples a chunk's tiles read, split into T*M phases
         j = (off[:, None] + np.arange(4) * M) // (T * M)
@@ -712,10 +738,11 @@ def run2(x, plans, b0, M, pre, L, crop, nb, out, chunk_bytes=None, part=None, np
     from .scratch import scratch
 
     lanes, cout = x.shape[0], out.shape[1]
-    key = (2, lanes, tuple(b0), tuple(M), tuple(pre), tuple(nb), chunk_bytes, part,
+    key = (2, lanes, tuple(b0), tuple(M), tuple(pre), tuple(nb), chunk_bytes, part, nparts,
            x.dtype.str)
     nt1, nt2, first, last, groups = plans.setup(
-        key, lambda: _setup2(plans, lanes, b0, M, pre, nb, chunk_bytes, part, x.dtype))
+        key, lambda: _setup2(plans, lanes, b0, M, pre, nb, chunk_bytes, part, nparts,
+                             x.dtype))
     if first >= last:
         return
     target, views, planes = out, None, 0
@@ -769,7 +796,7 @@ def _views(planes, L1, L2):
         1, 2, 3, 0, 4, 5)
 
 
-def _setup2(plans, lanes, b0, M, pre, nb, chunk_bytes, part, dtype):
+def _setup2(plans, lanes, b0, M, pre, nb, chunk_bytes, part, nparts, dtype):
     """What :func:`run2` works out from a call's shapes: tiles per axis, the
     part's tiles ``[first, last)`` and per group of entries that read the
     same input phases (a transposed layer's four output phases differ only
@@ -796,7 +823,7 @@ def _setup2(plans, lanes, b0, M, pre, nb, chunk_bytes, part, dtype):
                          for e in group], dtype=np.int64)
         E, cz = len(group), plans[group[0]][2].shape[2]
         R = max(plans[e][2].shape[1] for e in group)
-        width = _chunk_width(last - first,
+        width = _chunk_width(_part_tiles(last - first, nparts),
                              (chunk_bytes or thread_chunk()) // (points * E * max(cz, R) * isz))
         cp_shape, margin = _column_phases(off1, off2, M, nt1, nt2, width, A)
         phases = np.array([0 if len(plans) == 1 else e for e in group], dtype=np.int64)
