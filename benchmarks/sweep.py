@@ -72,7 +72,13 @@ LAYERS = [("conv2d", 8, 64, 64, 32, 3, 1, 1, 0), ("conv2d", 8, 64, 128, 32, 3, 2
           ("conv_transpose2d", 8, 64, 64, 16, 3, 2, 1, 1),
           ("conv_transpose2d", 8, 64, 64, 16, 4, 2, 1, 0),
           ("conv1d", 8, 64, 64, 1024, 8, 4, 2, 0), ("conv_transpose1d", 8, 64, 64, 1024, 3, 2, 1, 1),
-          ("conv2d", 8, 32, 32, 32, 3, 2, 1, 0)]
+          ("conv2d", 8, 32, 32, 32, 3, 2, 1, 0),
+          # many channels on small images (ResNet's later stages), and 32
+          # output channels (blocks of eight points by 32 channels)
+          ("conv2d", 8, 512, 512, 7, 3, 2, 1, 0), ("conv2d", 8, 256, 256, 7, 3, 2, 1, 0),
+          ("conv2d", 8, 256, 512, 14, 3, 2, 1, 0), ("conv2d", 8, 256, 256, 14, 3, 1, 1, 0),
+          ("conv2d", 4, 512, 512, 14, 3, 1, 1, 0), ("conv2d", 8, 64, 32, 32, 3, 2, 1, 0),
+          ("conv2d", 8, 32, 32, 64, 4, 4, 0, 0)]
 
 
 def _upfirdn(rng, n, L, M, taps, dtype, axis=-1):
