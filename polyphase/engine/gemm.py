@@ -486,16 +486,7 @@ def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths):
                       kd.point_split(lanes, H, width, cin, taps.shape[0], cout, x.itemsize))
     pads, (split, njobs) = cache[key]
     if pads is not None:
-        # (every output's taps then read inside x: no edge points)
-        (t, b), (l, r) = pads
-        n1, n2 = x.shape[2:]
-        padded = scratch("points padded", x.shape[:2] + (n1 + t + b, n2 + l + r), x.dtype)
-        padded[:, :, :t] = padded[:, :, t + n1:] = 0
-        padded[:, :, t:t + n1, :l] = padded[:, :, t:t + n1, l + n2:] = 0
-        padded[:, :, t:t + n1, l:l + n2] = x
-        x, pre = padded, pre - np.array((t, l), dtype=pre.dtype)
-        dims = dims.copy()
-        dims[2:4] = x.shape[2:]
+        x, pre, dims = _zero_padded(x, pre, dims, pads)
     block = kd.point_block(cout, x.itemsize)
     wkey = ("points weights", np.dtype(dtype).str)
     if wkey not in cache:
@@ -506,6 +497,22 @@ def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths):
                                 out.reshape(lanes, cout, -1), split),
                 njobs, out.size, taps.shape[0] * cin)
     return out
+
+
+def _zero_padded(x, pre, dims, pads):
+    """``x`` ``(lanes, C, n1, n2)`` in scratch with ``pads = ((top, bottom),
+    (left, right))`` rows and columns of zeros around it, and ``pre`` and
+    ``dims`` (:func:`_image_layer`'s) for it: every output's taps then read
+    inside it, so :func:`.kernels_direct.run_points` has no edge points."""
+    (t, b), (l, r) = pads
+    n1, n2 = x.shape[2:]
+    padded = scratch("points padded", x.shape[:2] + (n1 + t + b, n2 + l + r), x.dtype)
+    padded[:, :, :t] = padded[:, :, t + n1:] = 0
+    padded[:, :, t:t + n1, :l] = padded[:, :, t:t + n1, l + n2:] = 0
+    padded[:, :, t:t + n1, l:l + n2] = x
+    dims = dims.copy()
+    dims[2:4] = padded.shape[2:]
+    return padded, pre - np.array((t, l), dtype=pre.dtype), dims
 
 
 def _tap_starts(taps, origin, strides):

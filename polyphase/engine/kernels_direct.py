@@ -259,21 +259,21 @@ def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
     into its output, with vectors over output channels: each
     :func:`.simd.points_fma4x4` call sums four output points of ``4 * G``
     channels (:func:`.simd.points_fma8x2`: eight of ``2 * G``, when ``Wt``'s
-    blocks are ``2 * G`` channels), broadcasting ``x``'s samples (read in place, at any stride
-    or dilation) against vectors of weights.  ``dims``, ``shift`` and
-    ``taps`` are those of :func:`run_bands`; ``Wt`` is ``(blocks, T, C,
-    block)``, the output channels in blocks of ``4 * G`` or ``2 * G``
-    (zero weights after the last channel; :func:`point_weights`); ``out`` is ``(lanes, R, H *
-    W)``.
+    blocks are ``2 * G`` channels), broadcasting ``x``'s samples (read in
+    place, at any stride or dilation) against vectors of weights.  ``dims``,
+    ``shift`` and ``taps`` are those of :func:`run_bands`; ``Wt`` is
+    ``(blocks, T, C, block)``, the output channels in blocks (zero weights
+    after the last channel; :func:`point_weights`); ``out`` is ``(lanes, R,
+    H * W)``.
 
     ``split`` is ``(rows, images, channels)`` (:func:`point_split`): a job
-    is one block of output channels of ``rows`` output rows of
-    one image, or of whole images, ``images`` of them; its input channels
-    go ``channels`` at a time, each chunk's sums added to the last's, so
-    that the chunk's weights stay in L2 while the job's points read them
-    (a block's weights for all 512 channels of a 3x3 layer, 1.2 MB, did
-    not: N8 C512 -> 512 7x7 k3 s2 ran at 25 GMAC/s).  A block's weights are
-    one run of memory: a chunk of them then spans few pages.  Jobs go block by
+    is one block of output channels of ``rows`` output rows of one image,
+    or of whole images, ``images`` of them; its input channels go
+    ``channels`` at a time, each chunk's sums added to the last's, so that
+    the chunk's weights stay in L2 while the job's points read them (a
+    block's weights for all 512 channels of a 3x3 layer, 1.2 MB, did not:
+    N8 C512 -> 512 7x7 k3 s2 ran at 25 GMAC/s).  A block's weights are one
+    run of memory: a chunk of them then spans few pages.  Jobs go block by
     block over the same images and rows, which share their input.
 
     With ``P`` points a call, the rows go ``P`` at a time.  Points whose
@@ -287,9 +287,8 @@ def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
     """
     lanes_, C, n1, n2 = dims[0], dims[1], dims[2], dims[3]
     M1, M2, H, W, o1, o2 = dims[4], dims[5], dims[6], dims[7], dims[8], dims[9]
-    T, Rp = Wt.shape[1], Wt.shape[3]
+    T, block = Wt.shape[1], Wt.shape[3]
     R = out.shape[1]
-    block = Wt.shape[3]
     P = 16 * lanes(xf.dtype) // block
     a1 = empty1(taps[:, 0], T)
     a2 = empty1(taps[:, 0], T)
@@ -302,7 +301,7 @@ def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
     # every tap (the inner points'), and those inside an edge row or column
     xall = empty1(taps[:, 0], T)
     dall = empty1(taps[:, 0], T)
-    _valid_taps(a1, a2, 0, 0, M1, M2, n1, n2, False, False, C, Rp, xall, dall)
+    _valid_taps(a1, a2, 0, 0, M1, M2, n1, n2, False, False, C, block, xall, dall)
     xoff = empty1(taps[:, 0], T)
     doff = empty1(taps[:, 0], T)
     wf = flat_view(Wt)
@@ -327,7 +326,7 @@ def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
             # (the first chunk stores its sums, the others add theirs)
             add = c0 > 0
             into = add and not staged
-            dc = (r0 * T * C) + c0 * Rp
+            dc = (r0 * T * C) + c0 * block
             for lane in range(l0, imin(l0 + ipj, lanes_)):
                 xl = (lane * C + c0) * plane
                 for g0 in range(i0, i1, P):
@@ -345,19 +344,19 @@ def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
                         nj = imin(P, total - q) if wi >= P else imin(m, total - q)
                         _points(P, xf, xl + i * M1 * n2 + j * M2,
                                 xl + (i + 1) * M1 * n2 + jlo * M2, M2, m, nj, xall, dall,
-                                plane, nc, wf, dc, Rp, dst, base + i * W + j,
+                                plane, nc, wf, dc, block, dst, base + i * W + j,
                                 base + (i + 1) * W + jlo, os, into)
                         q += nj
                     # the rows at the edges, with the taps inside each
                     for i in range(g0, g1):
                         if ilo <= i < ihi:
                             continue
-                        nt = _valid_taps(a1, a2, i, 0, M1, M2, n1, n2, True, False, C, Rp,
+                        nt = _valid_taps(a1, a2, i, 0, M1, M2, n1, n2, True, False, C, block,
                                          xoff, doff)
                         for j in range(jlo, jhi, P):
                             at, o = xl + i * M1 * n2 + j * M2, base + i * W + j
                             _points(P, xf, at, at, M2, P, imin(P, jhi - j), xoff[:nt],
-                                    doff[:nt], plane, nc, wf, dc, Rp, dst, o, o, os, into)
+                                    doff[:nt], plane, nc, wf, dc, block, dst, o, o, os, into)
                     # the columns at the edges, down the rows that are
                     # inside, with the taps inside each column
                     for e in range(jlo + W - jhi):
@@ -367,10 +366,10 @@ def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
                             inner = ilo <= i < ihi
                             nj = imin(g1, ihi) - i if inner else 1
                             nt = _valid_taps(a1, a2, i, j, M1, M2, n1, n2, not inner, True, C,
-                                             Rp, xoff, doff)
+                                             block, xoff, doff)
                             at = xl + i * M1 * n2 + j * M2
                             _points(P, xf, at, at, M1 * n2, P, nj, xoff[:nt], doff[:nt],
-                                    plane, nc, wf, dc, Rp, tile, 0, 0, P, False)
+                                    plane, nc, wf, dc, block, tile, 0, 0, P, False)
                             for ch in range(nch):
                                 o = base + ch * os + i * W + j
                                 for k in range(nj):

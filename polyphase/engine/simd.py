@@ -1449,9 +1449,9 @@ def _store_points(b, ov, acc, OA, OB, M, OS, NJ, ADD):
     piece = ir.VectorType(ov.vty.element, P)
     kind = 'f32' if ov.vty.element == ir.FloatType() else 'f64'
     masks = ir.VectorType(ir.IntType(1), P)
-    store4 = cgutils.get_or_insert_function(b.module, ir.FunctionType(ir.VoidType(), [
+    store_p = cgutils.get_or_insert_function(b.module, ir.FunctionType(ir.VoidType(), [
         piece, piece.as_pointer(), _I32, masks]), f"llvm.masked.store.v{P}{kind}.p0")
-    load4 = cgutils.get_or_insert_function(b.module, ir.FunctionType(piece, [
+    load_p = cgutils.get_or_insert_function(b.module, ir.FunctionType(piece, [
         piece.as_pointer(), _I32, masks, piece]), f"llvm.masked.load.v{P}{kind}.p0")
     points = ir.Constant(ir.VectorType(ity, P), list(range(P)))
     first = b.icmp_signed("<", points, _splat(b, b.select(b.icmp_signed("<", M, NJ), M, NJ), P))
@@ -1467,9 +1467,9 @@ def _store_points(b, ov, acc, OA, OB, M, OS, NJ, ADD):
                 ptr = b.bitcast(ov._at(at), piece.as_pointer())
                 value = pieces[v][e]
                 if add:
-                    value = b.fadd(value, b.call(load4, [ptr, align, mask,
+                    value = b.fadd(value, b.call(load_p, [ptr, align, mask,
                                                          ir.Constant(piece, None)]))
-                b.call(store4, [value, ptr, align, mask])
+                b.call(store_p, [value, ptr, align, mask])
 
     def put_all(add):
         put(OA, first, add)
