@@ -378,3 +378,21 @@ def test_pad_planes_equals_numpy_pad(planes, n1, n2, top, bottom, left, right, d
     want = np.pad(x, ((0, 0), (top, bottom), (left, right)))
     np.testing.assert_array_equal(out[1:], want[1:])
     assert np.isnan(out[0]).all()
+
+
+@pytest.mark.parametrize("k, padding", [(4, 1), (5, 2)])
+def test_images_of_few_outputs_run_on_points_whatever_the_share(k, padding, one_thread,
+                                                                monkeypatch):
+    """k4 s2 and k5 s2 layers, which Winograd takes on larger images, run on
+    the points on images of at most ``gemm.WINOGRAD_TINY`` outputs (7x7
+    here) and not above it (8x8); both equal brute force."""
+    assert gemm.WINOGRAD_TINY == 49
+    rng = np.random.default_rng(k)
+    w = rng.standard_normal((64, 16, k, k)).astype(np.float32)
+    for n, points in ((14, True), (16, False)):
+        x = rng.standard_normal((2, 16, n, n)).astype(np.float32)
+        got, jobs = _run_layer(monkeypatch, x, w, stride=2, padding=padding)
+        assert got.shape[2:] == ((7, 7) if points else (8, 8))
+        assert bool(jobs) == points, n
+        ref = brute_conv2d(x, w, 2, padding)
+        np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4 * np.abs(ref).max())

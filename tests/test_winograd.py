@@ -450,7 +450,8 @@ def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d
     from polyphase.engine import machine
 
     monkeypatch.setattr(machine, "maker", lambda: maker)
-
+    # (small images, which would otherwise run on the points)
+    monkeypatch.setattr(gemm, "WINOGRAD_TINY", 0)
     monkeypatch.setattr(numba_threads, "count", lambda: 3)
     rng = np.random.default_rng(lanes + d)
     x = rng.standard_normal((lanes, 16) + (size,) * d)
@@ -766,7 +767,8 @@ def test_a_layer_goes_straight_to_the_winograd_route(monkeypatch, transposed, la
 def test_a_layer_route_stays_off_for_other_routes():
     """Single-channel layers, 1x1 layers and kernels that do not fit boxes of
     3 taps per phase prepare no Winograd route (their numbers come from the
-    general dispatch); a 4x4 stride-2 kernel with as many channels does."""
+    general dispatch); a 4x4 stride-2 kernel with as many channels does, on
+    an image of 9x9 outputs."""
     rng = np.random.default_rng(8)
     x = rng.standard_normal((2, 16, 9, 9))
     for layer, xs in ((pnn.Conv2d(rng.standard_normal((16, 16, 1, 1)), stride=2), x),
@@ -776,8 +778,10 @@ def test_a_layer_route_stays_off_for_other_routes():
         (_, _, _, route), = layer._calls.values()
         assert route is None or route[0] in ("box", "rows")   # (single-channel ones)
         np.testing.assert_array_equal(layer(xs), expected)
+    # (an image of more than gemm.WINOGRAD_TINY outputs: smaller ones take
+    # the points)
     layer = pnn.Conv2d(rng.standard_normal((16, 16, 4, 4)), stride=2)
-    layer(x)
+    layer(rng.standard_normal((2, 16, 20, 20)))
     (_, _, _, route), = layer._calls.values()
     assert route[0] == "winograd"
 

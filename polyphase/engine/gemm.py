@@ -350,7 +350,8 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
     of the layers the Winograd route takes, those whose Winograd products
     per output are at least ``WINOGRAD_SHARE[0]`` of the taps, or
     ``WINOGRAD_SHARE[1]`` on images of at most ``WINOGRAD_SMALL`` outputs
-    or with at least ``WINOGRAD_WIDE`` input times output channels.
+    or with at least ``WINOGRAD_WIDE`` input times output channels, and
+    all of them on images of at most ``WINOGRAD_TINY`` outputs.
 
     Measured against the other routes, one thread, float32, interleaved
     with torch (N8, 64 -> 64 channels unless said):
@@ -388,7 +389,7 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
             or taps * cin < POINT_TAPS:
         return False
     share = _winograd_share(pm, dtype, plan, cin)
-    return share is None or share >= WINOGRAD_SHARE[0] or \
+    return share is None or share >= WINOGRAD_SHARE[0] or prod(lengths) <= WINOGRAD_TINY or \
         share >= WINOGRAD_SHARE[1] and (prod(lengths) * -(-cout // block) <= WINOGRAD_SMALL
                                         or cin * cout >= WINOGRAD_WIDE)
 
@@ -426,6 +427,18 @@ def _winograd_share(pm, dtype, plan, cin):
 # 7.1 (the one loss, 4 %); Winograd kept: 128 -> 128 32x32 7.0 / 5.3-6.0,
 # 96 -> 96 32x32 4.9 / 3.3, 64 -> 128 56x56 9.3 / 8.1-8.4.
 WINOGRAD_SHARE, WINOGRAD_SMALL, WINOGRAD_WIDE = (0.75, 0.65), 400, 1 << 15
+# Images of at most WINOGRAD_TINY outputs (7x7) run on the points whatever
+# the Winograd route's share: its 2x2 tiles cover a 4x4 output with four, a
+# 5x5 or 7x7 with a quarter more outputs than there are, and its edge tiles
+# are most of them, where the points pad the image once (the thirty-first
+# session's padding).  N8, k4 s2 unless said, float32, one thread, one
+# process per route, ms, Winograd / points: C64 8x8 (N16) 0.60 / 0.37, 10x10
+# 0.70 / 0.33, 12x12 0.66 / 0.43, 14x14 0.81-0.82 / 0.57-0.58, k5 14x14 1.04-
+# 1.06 / 0.84; C128 8x8 0.79-0.81 / 0.69, 12x12 2.00-2.03 / 1.48-1.49, k5
+# 12x12 2.6-2.8 / 2.3; C256 8x8 3.2-3.3 / 2.8-3.0, 12x12 7.1 / 6.1-6.4; C32
+# 12x12 0.26 / 0.17.  At 8x8 outputs Winograd keeps most (C64 16x16 0.75 /
+# 0.68, C128 2.2-2.3 / 2.5-2.6, k5 C128 3.1-3.2 / 4.1).
+WINOGRAD_TINY = 49
 
 
 def _image_layer(pm, x, dtype, entry, origin_block, pre, first, lengths):
