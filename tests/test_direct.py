@@ -84,8 +84,9 @@ def test_direct_matches_brute_force(d, n, cin, cout, size, k, stride, padding, s
     (pnn.Conv2d, (8, 3, 7, 7), dict(stride=2, padding=3), (1, 3, 15, 14)),
     (pnn.ConvTranspose2d, (16, 3, 4, 4), dict(stride=2, padding=1), (2, 16, 6, 7)),
     (pnn.Conv2d, (6, 16, 3, 3), dict(padding=1), (1, 16, 9, 9)),
-    # (8 output channels: 16 float64 fill a block of the points, which take them)
-    (pnn.Conv2d, (8, 24, 7, 7), dict(stride=2, padding=3), (2, 24, 13, 12)),
+    # (8 output channels, 10x9 outputs: 16 float64 channels would fill a block
+    # of the points, and images of 8x8 outputs or fewer go there anyway)
+    (pnn.Conv2d, (8, 24, 7, 7), dict(stride=2, padding=3), (2, 24, 19, 18)),
     (pnn.Conv1d, (8, 32, 3), dict(stride=3, padding=1), (2, 32, 40)),
 ], ids=["conv2d-s1", "convT2d-s2", "convT1d-s2", "stem-s2", "convT2d-to-rgb", "6-rows",
         "strided-24-channels", "conv1d-s3-32-channels"])

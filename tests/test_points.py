@@ -396,3 +396,28 @@ def test_images_of_few_outputs_run_on_points_whatever_the_share(k, padding, one_
         assert bool(jobs) == points, n
         ref = brute_conv2d(x, w, 2, padding)
         np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("cin, cout, k, kw", [
+    (8, 64, 2, dict(stride=2)),                  # 32 products an output
+    (16, 8, 3, dict(stride=2, padding=1)),       # 8 channels of a block of 32
+    (16, 4, 2, dict(stride=3)),
+], ids=str)
+def test_small_images_take_the_points_whatever_their_channels(cin, cout, k, kw, one_thread,
+                                                              monkeypatch):
+    """On images of at most ``gemm.POINT_FEW`` outputs (8x8) the points take
+    layers whose output channels fill little of a block or whose outputs
+    sum few products; on a larger image (9x9 outputs) those go elsewhere.
+    Both equal brute force."""
+    assert gemm.POINT_FEW == 64
+    rng = np.random.default_rng(cin + cout)
+    w = rng.standard_normal((cout, cin, k, k)).astype(np.float32)
+    s = kw["stride"]
+    for m, points in ((8, True), (9, False)):
+        n = (m - 1) * s + k - 2 * kw.get("padding", 0)
+        x = rng.standard_normal((3, cin, n, n)).astype(np.float32)
+        got, jobs = _run_layer(monkeypatch, x, w, **kw)
+        assert got.shape[2:] == (m, m)
+        assert bool(jobs) == points, m
+        ref = brute_conv2d(x, w, s, kw.get("padding", 0))
+        np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4 * np.abs(ref).max())

@@ -351,7 +351,9 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
     per output are at least ``WINOGRAD_SHARE[0]`` of the taps, or
     ``WINOGRAD_SHARE[1]`` on images of at most ``WINOGRAD_SMALL`` outputs
     or with at least ``WINOGRAD_WIDE`` input times output channels, and
-    all of them on images of at most ``WINOGRAD_TINY`` outputs.
+    all of them on images of at most ``WINOGRAD_TINY`` outputs.  On images
+    of at most ``POINT_FEW`` outputs the block's spare channels and the
+    products an output sums do not count.
 
     Measured against the other routes, one thread, float32, interleaved
     with torch (N8, 64 -> 64 channels unless said):
@@ -385,8 +387,10 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
     block = submodule("polyphase.engine.kernels_direct").point_block(
         cout, np.dtype(dtype).itemsize)
     taps = plan[0][0].shape[0]
-    if cout < 0.75 * -(-cout // block) * block or cin < POINT_CHANNELS \
-            or taps * cin < POINT_TAPS:
+    # (on small images the spare channels and few taps are waived: the other
+    # routes' fixed costs weigh more there, see POINT_FEW)
+    if cin < POINT_CHANNELS or prod(lengths) > POINT_FEW and \
+            (cout < 0.75 * -(-cout // block) * block or taps * cin < POINT_TAPS):
         return False
     share = _winograd_share(pm, dtype, plan, cin)
     return share is None or share >= WINOGRAD_SHARE[0] or prod(lengths) <= WINOGRAD_TINY or \
@@ -396,6 +400,17 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
 
 # (see _points_apply)
 POINT_CHANNELS, POINT_TAPS = 8, 128
+# Images of at most this many outputs (8x8) take the points however few
+# output channels fill their block and however few taps an output sums: the
+# other routes' fixed costs (phase streams, the grid's product and its
+# interleave, Winograd's edge tiles) are most of such a call.  N8, float32,
+# one thread, one process per route, ms, before / points: C16 -> 8 24x24 k2
+# s3 0.19 / 0.06 (torch 0.07), C8 -> 64 16x16 k2 s2 0.17 / 0.06, C16 -> 16
+# 16x16 k3 s2 0.13 / 0.09, C8 -> 8 0.13 / 0.07, C16 -> 4 0.16 / 0.09, C8 ->
+# 16 16x16 k4 s4 0.14 / 0.05, C64 -> 16 16x16 k4 s2 0.46 / 0.37, N4 C16 ->
+# 16 8x8 k3 s2 0.051 / 0.050.  (At 16x16 outputs they lose some: C16 -> 16
+# 32x32 k4 s2 0.37 / 0.44, 64x64 k3 s2 0.79 / 1.14.)
+POINT_FEW = 64
 def _winograd_share(pm, dtype, plan, cin):
     """The Winograd route's products per output against the taps of
     ``pm``'s one plan entry, or None where that route does not apply
