@@ -269,7 +269,7 @@ def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize):
     assert channels * size <= kd.POINT_WEIGHTS or channels == 1
     assert chunks == -(-cin * size // kd.POINT_WEIGHTS)
     assert chunks * channels - cin < chunks                # even chunks
-    assert gemm.WINOGRAD_SHARE[0] > gemm.WINOGRAD_SHARE[1]
+    assert gemm.WINOGRAD_SHARE[0] > gemm.WINOGRAD_SHARE[1] > gemm.WINOGRAD_SHARE[2]
 
 
 @pytest.mark.parametrize("mode", ["full", "same", "valid", ((-4, 9), (-3, 11))], ids=str)
@@ -380,19 +380,24 @@ def test_pad_planes_equals_numpy_pad(planes, n1, n2, top, bottom, left, right, d
     assert np.isnan(out[0]).all()
 
 
-@pytest.mark.parametrize("k, padding", [(4, 1), (5, 2)])
-def test_images_of_few_outputs_run_on_points_whatever_the_share(k, padding, one_thread,
+@pytest.mark.parametrize("k, padding, cout, points_at_8x8", [
+    (4, 1, 64, True), (4, 1, 128, False), (5, 2, 64, False)])
+def test_images_of_few_outputs_run_on_points_whatever_the_share(k, padding, cout,
+                                                                points_at_8x8, one_thread,
                                                                 monkeypatch):
     """k4 s2 and k5 s2 layers, which Winograd takes on larger images, run on
     the points on images of at most ``gemm.WINOGRAD_TINY`` outputs (7x7
-    here) and not above it (8x8); both equal brute force."""
-    assert gemm.WINOGRAD_TINY == 49
-    rng = np.random.default_rng(k)
-    w = rng.standard_normal((64, 16, k, k)).astype(np.float32)
-    for n, points in ((14, True), (16, False)):
+    here); at 8x8 outputs (``gemm.POINT_FEW``) only with one block of output
+    channels and Winograd's products at least ``WINOGRAD_SHARE[2]`` of the
+    taps (k4 s2: 0.56, k5 s2: 0.49); all equal brute force."""
+    assert gemm.WINOGRAD_TINY == 49 and gemm.POINT_FEW == 64
+    assert gemm.WINOGRAD_SHARE[2] == 0.55
+    rng = np.random.default_rng(k + cout)
+    w = rng.standard_normal((cout, 16, k, k)).astype(np.float32)
+    for n, points in ((14, True), (16, points_at_8x8)):
         x = rng.standard_normal((2, 16, n, n)).astype(np.float32)
         got, jobs = _run_layer(monkeypatch, x, w, stride=2, padding=padding)
-        assert got.shape[2:] == ((7, 7) if points else (8, 8))
+        assert got.shape[2:] == ((7, 7) if n == 14 else (8, 8))
         assert bool(jobs) == points, n
         ref = brute_conv2d(x, w, 2, padding)
         np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4 * np.abs(ref).max())

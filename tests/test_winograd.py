@@ -452,6 +452,7 @@ def test_parts_split_between_threads_equal_one_thread(monkeypatch, transposed, d
     monkeypatch.setattr(machine, "maker", lambda: maker)
     # (small images, which would otherwise run on the points)
     monkeypatch.setattr(gemm, "WINOGRAD_TINY", 0)
+    monkeypatch.setattr(gemm, "POINT_FEW", 0)
     monkeypatch.setattr(numba_threads, "count", lambda: 3)
     rng = np.random.default_rng(lanes + d)
     x = rng.standard_normal((lanes, 16) + (size,) * d)

@@ -351,7 +351,9 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
     per output are at least ``WINOGRAD_SHARE[0]`` of the taps, or
     ``WINOGRAD_SHARE[1]`` on images of at most ``WINOGRAD_SMALL`` outputs
     or with at least ``WINOGRAD_WIDE`` input times output channels, and
-    all of them on images of at most ``WINOGRAD_TINY`` outputs.  On images
+    all of them on images of at most ``WINOGRAD_TINY`` outputs, and those
+    of one block of output channels whose share is at least
+    ``WINOGRAD_SHARE[2]`` on images of at most ``POINT_FEW``.  On images
     of at most ``POINT_FEW`` outputs the block's spare channels and the
     products an output sums do not count.
 
@@ -393,8 +395,10 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
             (cout < 0.75 * -(-cout // block) * block or taps * cin < POINT_TAPS):
         return False
     share = _winograd_share(pm, dtype, plan, cin)
-    return share is None or share >= WINOGRAD_SHARE[0] or prod(lengths) <= WINOGRAD_TINY or \
-        share >= WINOGRAD_SHARE[1] and (prod(lengths) * -(-cout // block) <= WINOGRAD_SMALL
+    outputs, blocks = prod(lengths), -(-cout // block)
+    return share is None or share >= WINOGRAD_SHARE[0] or outputs <= WINOGRAD_TINY or \
+        outputs <= POINT_FEW and blocks == 1 and share >= WINOGRAD_SHARE[2] or \
+        share >= WINOGRAD_SHARE[1] and (outputs * blocks <= WINOGRAD_SMALL
                                         or cin * cout >= WINOGRAD_WIDE)
 
 
@@ -441,7 +445,7 @@ def _winograd_share(pm, dtype, plan, cin):
 # 20.4 / 22.4-22.9, 256 -> 512 14x14 11.7 / 14.3, 192 -> 192 24x24 7.4 /
 # 7.1 (the one loss, 4 %); Winograd kept: 128 -> 128 32x32 7.0 / 5.3-6.0,
 # 96 -> 96 32x32 4.9 / 3.3, 64 -> 128 56x56 9.3 / 8.1-8.4.
-WINOGRAD_SHARE, WINOGRAD_SMALL, WINOGRAD_WIDE = (0.75, 0.65), 400, 1 << 15
+WINOGRAD_SHARE, WINOGRAD_SMALL, WINOGRAD_WIDE = (0.75, 0.65, 0.55), 400, 1 << 15
 # Images of at most WINOGRAD_TINY outputs (7x7) run on the points whatever
 # the Winograd route's share: its 2x2 tiles cover a 4x4 output with four, a
 # 5x5 or 7x7 with a quarter more outputs than there are, and its edge tiles
@@ -451,8 +455,15 @@ WINOGRAD_SHARE, WINOGRAD_SMALL, WINOGRAD_WIDE = (0.75, 0.65), 400, 1 << 15
 # 0.70 / 0.33, 12x12 0.66 / 0.43, 14x14 0.81-0.82 / 0.57-0.58, k5 14x14 1.04-
 # 1.06 / 0.84; C128 8x8 0.79-0.81 / 0.69, 12x12 2.00-2.03 / 1.48-1.49, k5
 # 12x12 2.6-2.8 / 2.3; C256 8x8 3.2-3.3 / 2.8-3.0, 12x12 7.1 / 6.1-6.4; C32
-# 12x12 0.26 / 0.17.  At 8x8 outputs Winograd keeps most (C64 16x16 0.75 /
-# 0.68, C128 2.2-2.3 / 2.5-2.6, k5 C128 3.1-3.2 / 4.1).
+# 12x12 0.26 / 0.17.  At 8x8 outputs (POINT_FEW) the points take layers of
+# one block of output channels whose Winograd products are at least
+# WINOGRAD_SHARE[2] of the taps (k4 s2, 0.56), one thread / two: C64 16x16
+# 0.75 / 0.40 against 0.68 / 0.38, N4 0.40 / 0.39 against 0.36 / 0.22 (the
+# route's 64 tiles ran on one thread), C32 -> 64 0.41 / 0.23 against 0.37 /
+# 0.23, C64 -> 32 0.55 / 0.30 against 0.38 / 0.23, C128 -> 64 1.44 / 0.74
+# against 1.34 / 0.71.  Winograd keeps k5 s2 (0.49: C64 0.97 / 0.51
+# against 1.00 / 0.55) and two blocks (C128 -> 128 k4 s2 2.2-2.3 against
+# 2.5-2.6).
 WINOGRAD_TINY = 49
 
 
