@@ -358,10 +358,11 @@ def test_padding_pays_where_edges_cost_more(n, k, s, p, expected):
     # (a % s, b % s), delays -(a // s), -(b // s))
     taps = np.array([((a % s) * s + b % s, -(a // s), -(b // s))
                      for a in range(k) for b in range(k)], dtype=np.int64)
-    a1, a2 = kd.point_offsets(dims, np.array((p, p)), taps)
+    offsets = kd.point_offsets(dims, np.array((p, p)), taps)
+    a1, a2 = offsets
     np.testing.assert_array_equal(a1, np.repeat(np.arange(k), k) - p)
     np.testing.assert_array_equal(a2, np.tile(np.arange(k), k) - p)
-    assert kd.padding_pays(dims, a1, a2, 256, 4) == expected
+    assert kd.padding_pays(dims, offsets, 256, 4) == expected
 
 
 @pytest.mark.parametrize("planes, n1, n2, top, bottom, left, right", [

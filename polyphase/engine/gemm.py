@@ -389,13 +389,13 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
     block = submodule("polyphase.engine.kernels_direct").point_block(
         cout, np.dtype(dtype).itemsize)
     taps = plan[0][0].shape[0]
+    outputs, blocks = prod(lengths), -(-cout // block)
     # (on small images the spare channels and few taps are waived: the other
     # routes' fixed costs weigh more there, see POINT_FEW)
-    if cin < POINT_CHANNELS or prod(lengths) > POINT_FEW and \
-            (cout < 0.75 * -(-cout // block) * block or taps * cin < POINT_TAPS):
+    if cin < POINT_CHANNELS or outputs > POINT_FEW and \
+            (cout < 0.75 * blocks * block or taps * cin < POINT_TAPS):
         return False
     share = _winograd_share(pm, dtype, plan, cin)
-    outputs, blocks = prod(lengths), -(-cout // block)
     return share is None or share >= WINOGRAD_SHARE[0] or outputs <= WINOGRAD_TINY or \
         outputs <= POINT_FEW and blocks == 1 and share >= WINOGRAD_SHARE[2] or \
         share >= WINOGRAD_SHARE[1] and (outputs * blocks <= WINOGRAD_SMALL
@@ -517,32 +517,37 @@ def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths):
     lanes, cin, H, width = dims[0], dims[1], dims[6], dims[7]
     cout = out.shape[1]
     # (worked out once a shape: ~0.2 ms of Python for a 16x16 output)
-    key = ("points", x.shape, x.dtype.str, tuple(pre), tuple(first), tuple(lengths))
+    key = ("points", x.shape, x.dtype.str, tuple(pre), tuple(first), tuple(origin_block),
+           tuple(lengths))
     cache = pm.__dict__.setdefault("_plans", {})
     if key not in cache:
-        cache[key] = (kd.padding_pays(dims, *kd.point_offsets(dims, pre, taps), cout,
-                                      x.itemsize),
-                      kd.point_split(lanes, H, width, cin, taps.shape[0], cout, x.itemsize))
-    pads, (split, njobs) = cache[key]
+        offsets = kd.point_offsets(dims, pre, taps)
+        pads = kd.padding_pays(dims, offsets, cout, x.itemsize)
+        if pads is not None:
+            # (every output's taps then read inside the padded x: no edge points)
+            (t, b), (l, r) = pads
+            offsets = offsets + np.array([[t], [l]], dtype=np.int64)
+            dims[2:4] += (t + b, l + r)
+        cache[key] = (pads, offsets, dims) + kd.point_split(lanes, H, width, cin,
+                                                             taps.shape[0], cout, x.itemsize)
+    pads, offsets, dims, split, njobs = cache[key]
     if pads is not None:
-        x, pre, dims = _zero_padded(x, pre, dims, pads)
-    block = kd.point_block(cout, x.itemsize)
+        x = _zero_padded(x, pads)
     wkey = ("points weights", np.dtype(dtype).str)
     if wkey not in cache:
+        block = kd.point_block(cout, x.itemsize)
         cache[wkey] = kd.point_weights(kd.weights(entry[1], entry[0].shape[0], cin,
                                                   -(-cout // block) * block), block)
-    Wt = cache[wkey]
-    _run_kernel(kd.run_points, (x.reshape(-1), dims, pre, taps, Wt,
+    _run_kernel(kd.run_points, (x.reshape(-1), dims, offsets, cache[wkey],
                                 out.reshape(lanes, cout, -1), split),
                 njobs, out.size, taps.shape[0] * cin)
     return out
 
 
-def _zero_padded(x, pre, dims, pads):
+def _zero_padded(x, pads):
     """``x`` ``(lanes, C, n1, n2)`` in scratch with ``pads = ((top, bottom),
-    (left, right))`` rows and columns of zeros around it, and ``pre`` and
-    ``dims`` (:func:`_image_layer`'s) for it: every output's taps then read
-    inside it, so :func:`.kernels_direct.run_points` has no edge points."""
+    (left, right))`` rows and columns of zeros around it
+    (:func:`.kernels_direct.padding_pays`)."""
     (t, b), (l, r) = pads
     n1, n2 = x.shape[2:]
     padded = scratch("points padded", x.shape[:2] + (n1 + t + b, n2 + l + r), x.dtype)
@@ -550,9 +555,7 @@ def _zero_padded(x, pre, dims, pads):
     _run_kernel(submodule("polyphase.engine.kernels_direct").pad_planes,
                 (x.reshape(planes, n1, n2), padded.reshape(planes, *padded.shape[2:]),
                  np.int64(t), np.int64(l)), planes, padded.size, 1)
-    dims = dims.copy()
-    dims[2:4] = padded.shape[2:]
-    return padded, pre - np.array((t, l), dtype=pre.dtype), dims
+    return padded
 
 
 def _tap_starts(taps, origin, strides):

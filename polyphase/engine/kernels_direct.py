@@ -254,14 +254,15 @@ def _points(P, x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob,
 
 
 @njit(cache=True, nogil=True)
-def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
+def run_points(xf, dims, offsets, Wt, out, split, job0, job1):
     """The products of a layer that does not upsample, straight from ``x``
     into its output, with vectors over output channels: each
     :func:`.simd.points_fma4x4` call sums four output points of ``4 * G``
     channels (:func:`.simd.points_fma8x2`: eight of ``2 * G``, when ``Wt``'s
     blocks are ``2 * G`` channels), broadcasting ``x``'s samples (read in
-    place, at any stride or dilation) against vectors of weights.  ``dims``,
-    ``shift`` and ``taps`` are those of :func:`run_bands`; ``Wt`` is
+    place, at any stride or dilation) against vectors of weights.  ``dims``
+    is :func:`run_bands`'s, ``offsets`` where each tap reads ``x``
+    (:func:`point_offsets`); ``Wt`` is
     ``(blocks, T, C, block)``, the output channels in blocks (zero weights
     after the last channel; :func:`point_weights`); ``out`` is ``(lanes, R,
     H * W)``.
@@ -286,24 +287,19 @@ def run_points(xf, dims, shift, taps, Wt, out, split, job0, job1):
     place: the block stores all of its channels.
     """
     lanes_, C, n1, n2 = dims[0], dims[1], dims[2], dims[3]
-    M1, M2, H, W, o1, o2 = dims[4], dims[5], dims[6], dims[7], dims[8], dims[9]
+    M1, M2, H, W = dims[4], dims[5], dims[6], dims[7]
     T, block = Wt.shape[1], Wt.shape[3]
     R = out.shape[1]
     P = 16 * lanes(xf.dtype) // block
-    a1 = empty1(taps[:, 0], T)
-    a2 = empty1(taps[:, 0], T)
-    for t in range(T):
-        m1, m2 = taps[t, 0] // M2, taps[t, 0] % M2
-        a1[t] = (o1 - taps[t, 1]) * M1 + m1 - shift[0]
-        a2[t] = (o2 - taps[t, 2]) * M2 + m2 - shift[1]
+    a1, a2 = offsets[0], offsets[1]
     ilo, ihi = _inside(a1, M1, n1, H)
     jlo, jhi = _inside(a2, M2, n2, W)
     # every tap (the inner points'), and those inside an edge row or column
-    xall = empty1(taps[:, 0], T)
-    dall = empty1(taps[:, 0], T)
+    xall = empty1(a1, T)
+    dall = empty1(a1, T)
     _valid_taps(a1, a2, 0, 0, M1, M2, n1, n2, False, False, C, block, xall, dall)
-    xoff = empty1(taps[:, 0], T)
-    doff = empty1(taps[:, 0], T)
+    xoff = empty1(a1, T)
+    doff = empty1(a1, T)
     wf = flat_view(Wt)
     of = flat_view(out)
     HW = H * W
@@ -400,6 +396,12 @@ def point_block(cout, itemsize):
     return 2 * G if cout <= 2 * G else 4 * G
 
 
+def points_a_call(block, itemsize):
+    """Output points a call of :func:`run_points`'s block sums for blocks of
+    ``block`` channels: the block holds 16 vectors of accumulators."""
+    return 16 * (64 // itemsize) // block
+
+
 def point_weights(Wt, block):
     """``Wt`` ``(T, C, Rp)`` (:func:`weights`) as :func:`run_points` takes
     it: ``(blocks, T, C, block)``, C-contiguous.  (Rows of all ``Rp``
@@ -418,7 +420,7 @@ def point_split(lanes, H, W, cin, taps, cout, itemsize):
     input channels whose weights (for one block of output channels) take
     at most ``POINT_WEIGHTS`` bytes."""
     block = point_block(cout, itemsize)
-    P = 16 * 64 // itemsize // block
+    P = points_a_call(block, itemsize)
     blocks = -(-cout // block)
     rows = min(H, -(-max(1, POINTS // W) // P) * P)
     images = 1
@@ -439,15 +441,16 @@ POINTS, POINT_JOBS, POINT_WEIGHTS = 1024, 8, 1 << 19
 
 
 def point_offsets(dims, shift, taps):
-    """``a1``, ``a2``: where tap ``t`` of output ``(i, j)`` reads ``x``, at
-    row ``i * M1 + a1[t]`` and column ``j * M2 + a2[t]`` (as
-    :func:`run_points` works them out)."""
+    """``(a1, a2)``, ``(2, T)`` int64: tap ``t`` of output ``(i, j)`` reads
+    ``x`` at row ``i * M1 + a1[t]`` and column ``j * M2 + a2[t]``, from
+    :func:`run_bands`'s ``dims``, ``shift`` and ``taps``."""
     M1, M2, o1, o2 = dims[4], dims[5], dims[8], dims[9]
-    return ((o1 - taps[:, 1]) * M1 + taps[:, 0] // M2 - shift[0],
-            (o2 - taps[:, 2]) * M2 + taps[:, 0] % M2 - shift[1])
+    return np.ascontiguousarray(np.stack(
+        ((o1 - taps[:, 1]) * M1 + taps[:, 0] // M2 - shift[0],
+         (o2 - taps[:, 2]) * M2 + taps[:, 0] % M2 - shift[1])), dtype=np.int64)
 
 
-def padding_pays(dims, a1, a2, cout, itemsize):
+def padding_pays(dims, offsets, cout, itemsize):
     """The rows and columns of zeros ``((top, bottom), (left, right))`` to
     put around ``x`` so that every output's taps read inside it, when
     :func:`run_points` then takes less time (copy included); None
@@ -466,9 +469,10 @@ def padding_pays(dims, a1, a2, cout, itemsize):
     10.5 / 7.6, C256 4x4 1.10 / 0.90, 6x6 1.53 / 1.30, 12x12 4.72 / 3.77,
     k4 8x8 5.16 / 3.02; kept: 10x10 2.68 / 2.99, 14x14 4.89 / 5.26."""
     lanes, C, n1, n2, M1, M2, H, W = (int(v) for v in dims[:8])
+    a1, a2 = offsets
     T = a1.shape[0]
     block = point_block(cout, itemsize)
-    P = 16 * 64 // itemsize // block
+    P = points_a_call(block, itemsize)
     lo1, lo2 = max(0, -int(a1.min())), max(0, -int(a2.min()))
     hi1 = max(0, (H - 1) * M1 + int(a1.max()) - n1 + 1)
     hi2 = max(0, (W - 1) * M2 + int(a2.max()) - n2 + 1)

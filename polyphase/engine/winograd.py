@@ -393,9 +393,7 @@ def _part_tiles(ntiles, nparts):
     and the products read lines they do not use: N8 C256 -> 256 7x7 k3 on
     two threads, chunks of 128 for parts of 64 tiles, 2.4-2.5 against
     1.9-2.1 ms."""
-    units = -(-ntiles // 64)
-    return max(min(ntiles, units * (k + 1) // nparts * 64) - min(ntiles, units * k // nparts * 64)
-               for k in range(nparts))
+    return max(b - a for a, b in (_tile_range(ntiles, (k, nparts)) for k in range(nparts)))
 
 
 # Tiles a chunk takes at least.  Each chunk reads all of ``U`` (points x
