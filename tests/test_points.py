@@ -236,7 +236,8 @@ def test_points_parallel_groups_equal_the_serial_kernel(monkeypatch):
     (1, 1, 1, 8, 9, 64), (2, 3, 500, 64, 9, 64), (8, 16, 16, 64, 16, 64),
     (8, 64, 64, 64, 9, 128), (4, 100, 7, 512, 9, 64), (3, 5, 2000, 16, 9, 64),
     (8, 4, 4, 512, 9, 512), (8, 7, 7, 256, 9, 256), (32, 2, 2, 1000, 25, 64),
-    (8, 16, 16, 64, 9, 64), (8, 30, 30, 32, 9, 32), (4, 9, 300, 64, 16, 16)], ids=str)
+    (8, 16, 16, 64, 9, 64), (8, 30, 30, 32, 9, 32), (4, 9, 300, 64, 16, 16),
+    (8, 14, 14, 512, 9, 512), (10, 5, 5, 64, 9, 512), (7, 10, 10, 128, 9, 256)], ids=str)
 @pytest.mark.parametrize("itemsize", [4, 8])
 def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize):
     """A job takes about ``POINTS`` outputs, in whole groups of ``P`` rows
@@ -244,7 +245,8 @@ def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize):
     ``2 * G`` channels, which layers of at most that many take) or whole
     images: several
     images only when one has fewer outputs, and only while there are
-    ``POINT_JOBS`` jobs; its input channels go in even chunks whose weights
+    ``POINT_JOBS`` jobs, as few a job as make that many jobs (their threads
+    then get even work); its input channels go in even chunks whose weights
     (one block of output channels) fit ``POINT_WEIGHTS``, the fewest such
     chunks; the job count covers every image, row and block."""
     kd = kernels_direct
@@ -261,6 +263,7 @@ def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize):
     if images > 1:
         assert rows == H and images * H * W <= kd.POINTS
         assert -(-lanes // images) * blocks >= kd.POINT_JOBS // 2
+        assert (images - 1) * -(-lanes // images) < lanes
     else:
         assert rows < H or 2 * H * W > kd.POINTS or lanes * blocks < 2 * kd.POINT_JOBS
     assert jobs == -(-lanes // images) * -(-H // rows) * blocks

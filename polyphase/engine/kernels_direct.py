@@ -426,6 +426,9 @@ def point_split(lanes, H, W, cin, taps, cout, itemsize):
     images = 1
     if rows == H:
         images = max(1, min(POINTS // (H * W), lanes * blocks // POINT_JOBS, lanes))
+        # (as many in each job: N8 C512 14x14 took 5 images a job, then 3,
+        # and the thread whose jobs had 5 took 1.25x as long as an even half)
+        images = -(-lanes // -(-lanes // images))
     chunks = -(-(taps * cin * block * itemsize) // POINT_WEIGHTS)
     channels = -(-cin // chunks)
     jobs = -(-lanes // images) * -(-H // rows) * blocks
