@@ -237,9 +237,11 @@ def test_points_parallel_groups_equal_the_serial_kernel(monkeypatch):
     (8, 64, 64, 64, 9, 128), (4, 100, 7, 512, 9, 64), (3, 5, 2000, 16, 9, 64),
     (8, 4, 4, 512, 9, 512), (8, 7, 7, 256, 9, 256), (32, 2, 2, 1000, 25, 64),
     (8, 16, 16, 64, 9, 64), (8, 30, 30, 32, 9, 32), (4, 9, 300, 64, 16, 16),
-    (8, 14, 14, 512, 9, 512), (10, 5, 5, 64, 9, 512), (7, 10, 10, 128, 9, 256)], ids=str)
+    (8, 14, 14, 512, 9, 512), (10, 5, 5, 64, 9, 512), (7, 10, 10, 128, 9, 256),
+    (4, 4, 4, 256, 9, 256), (8, 4, 4, 128, 9, 128), (6, 4, 4, 128, 9, 128)], ids=str)
 @pytest.mark.parametrize("itemsize", [4, 8])
-def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize):
+@pytest.mark.parametrize("inside", [1.0, 0.7])
+def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize, inside):
     """A job takes about ``POINTS`` outputs, in whole groups of ``P`` rows
     (the edge columns go ``P`` rows at a time: four, or eight on blocks of
     ``2 * G`` channels, which layers of at most that many take) or whole
@@ -248,9 +250,12 @@ def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize):
     ``POINT_JOBS`` jobs, as few a job as make that many jobs (their threads
     then get even work); its input channels go in even chunks whose weights
     (one block of output channels) fit ``POINT_WEIGHTS``, the fewest such
-    chunks; the job count covers every image, row and block."""
+    chunks; the job count covers every image, row and block.  Calls go
+    across images where a job has a call's worth of them and the padding
+    would take enough of the products."""
     kd = kernels_direct
-    (rows, images, channels), jobs = kd.point_split(lanes, H, W, cin, taps, cout, itemsize)
+    (rows, images, channels, across), jobs = kd.point_split(lanes, H, W, cin, taps, cout,
+                                                            itemsize, inside)
     block = kd.point_block(cout, itemsize)
     G = 64 // itemsize
     assert block == (2 * G if cout <= 2 * G else 4 * G)
@@ -266,12 +271,19 @@ def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize):
         assert (images - 1) * -(-lanes // images) < lanes
     else:
         assert rows < H or 2 * H * W > kd.POINTS or lanes * blocks < 2 * kd.POINT_JOBS
+    if images > 1 and not (images == P and across):
+        assert -(-lanes // images) * blocks >= kd.POINT_JOBS
     assert jobs == -(-lanes // images) * -(-H // rows) * blocks
     size = taps * block * itemsize
     chunks = -(-cin // channels)
     assert channels * size <= kd.POINT_WEIGHTS or channels == 1
     assert chunks == -(-cin * size // kd.POINT_WEIGHTS)
     assert chunks * channels - cin < chunks                # even chunks
+    assert across == (images >= P and inside <= kd.ACROSS_SHARE)
+    # (across wherever a call's worth of images makes half the jobs)
+    assert across or not (rows == H and P * H * W <= kd.POINTS and inside <= kd.ACROSS_SHARE
+                          and -(-lanes // P) * blocks >= kd.POINT_JOBS // 2
+                          and -(-lanes // -(-lanes // P)) >= P)
     assert gemm.WINOGRAD_SHARE[0] > gemm.WINOGRAD_SHARE[1] > gemm.WINOGRAD_SHARE[2]
 
 
@@ -300,15 +312,16 @@ def test_points_windows_equal_the_other_routes(mode, stride, one_thread, monkeyp
     (12, 33, 48, 3, dict(stride=2)),                 # no padding: nothing to pad
     (11, 24, 28, 3, dict(stride=2, padding=1)),      # eight points a call, part of a block
 ], ids=str)
-@pytest.mark.parametrize("pad", [False, True], ids=["edges", "padded"])
+@pytest.mark.parametrize("pad", [False, True, "across"], ids=["edges", "padded", "across"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_points_chunks_images_and_padding(n, cin, cout, k, kw, pad, dtype, one_thread,
                                           monkeypatch):
     """Input channels in several chunks (each adding to the sums before it,
     through the edge tiles and the staged last block too), several images
-    a job, and the input padded with zeros or its edge points run apart:
-    equal to brute force.  Padding happens exactly where asked and where
-    the layer has any."""
+    a job, and the input padded with zeros, or its edge points run apart,
+    or every point's calls across images (nine images: calls of four or
+    eight, then the rest): equal to brute force.  Padding happens exactly
+    where asked and where the layer has any, never across images."""
     if dtype == np.float64:
         cout = cout // 2
     kd = kernels_direct
@@ -319,7 +332,8 @@ def test_points_chunks_images_and_padding(n, cin, cout, k, kw, pad, dtype, one_t
                         * itemsize)
     monkeypatch.setattr(gemm, "_points_apply", lambda *a: True)
     monkeypatch.setattr(kd, "POINT_JOBS", 1)
-    monkeypatch.setattr(kd, "PAD_GAIN", 0.0 if pad else np.inf)
+    monkeypatch.setattr(kd, "PAD_GAIN", 0.0 if pad is True else np.inf)
+    monkeypatch.setattr(kd, "ACROSS_SHARE", 1.0 if pad == "across" else -1.0)
     pads = []
     real = kd.padding_pays
     monkeypatch.setattr(kd, "padding_pays", lambda *a: pads.append(real(*a)) or pads[-1])
@@ -329,14 +343,15 @@ def test_points_chunks_images_and_padding(n, cin, cout, k, kw, pad, dtype, one_t
                         splits[-1])
     n1, n2 = (n, n) if np.isscalar(n) else n
     # (new weights for each case: a layer keeps its route's decisions)
-    rng = np.random.default_rng([n1 * k + cin, pad])
-    x = rng.standard_normal((3, cin, n1, n2)).astype(dtype)
+    rng = np.random.default_rng([n1 * k + cin, ["across", False, True].index(pad)])
+    x = rng.standard_normal((9 if pad == "across" else 3, cin, n1, n2)).astype(dtype)
     w = rng.standard_normal((cout, cin, k, k)).astype(dtype)
     got, jobs = _run_layer(monkeypatch, x, w, **kw)
-    assert jobs and pads and splits
-    (rows, images, channels), _ = splits[-1]
-    assert channels <= 5 and images > 1
-    assert (pads[-1] is not None) == (pad and np.any(kw.get("padding", 0)))
+    assert jobs and splits
+    (rows, images, channels, across), _ = splits[-1]
+    assert channels <= 5 and images > 1 and across == (pad == "across")
+    padded = bool(pads and pads[-1] is not None)
+    assert padded == bool(pad is True and np.any(kw.get("padding", 0)))
     ref = brute_conv2d(x, w, kw["stride"], kw.get("padding", 0), kw.get("dilation", 1))
     tol = 2e-4 if dtype == np.float32 else 1e-11
     np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max())

@@ -522,14 +522,15 @@ def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths):
     cache = pm.__dict__.setdefault("_plans", {})
     if key not in cache:
         offsets = kd.point_offsets(dims, pre, taps)
-        pads = kd.padding_pays(dims, offsets, cout, x.itemsize)
+        split = kd.point_split(lanes, H, width, cin, taps.shape[0], cout, x.itemsize,
+                               kd.inside_share(dims, offsets))
+        pads = None if split[0][3] else kd.padding_pays(dims, offsets, cout, x.itemsize)
         if pads is not None:
             # (every output's taps then read inside the padded x: no edge points)
             (t, b), (l, r) = pads
             offsets = offsets + np.array([[t], [l]], dtype=np.int64)
             dims[2:4] += (t + b, l + r)
-        cache[key] = (pads, offsets, dims) + kd.point_split(lanes, H, width, cin,
-                                                             taps.shape[0], cout, x.itemsize)
+        cache[key] = (pads, offsets, dims) + split
     pads, offsets, dims, split, njobs = cache[key]
     if pads is not None:
         x = _zero_padded(x, pads)

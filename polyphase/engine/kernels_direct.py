@@ -253,6 +253,31 @@ def _points(P, x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob,
                            os, add)
 
 
+@njit(cache=True, internal=True, nogil=True)
+def _across_images(xf, l0, l1, c0, C, plane, n1, n2, M1, M2, H, W, a1, a2, xoff, doff, nc,
+                   wf, dc, block, tile, P, of, R, r0, nch, add):
+    """One chunk of input channels of :func:`run_points`' job of images
+    ``[l0, l1)``, ``P`` images a call at one output point, each point with
+    the taps that read inside ``x`` (small images: no padding to multiply,
+    every call ``P`` points whatever the image's width)."""
+    HW = H * W
+    for i in range(H):
+        for j in range(W):
+            nt = _valid_taps(a1, a2, i, j, M1, M2, n1, n2, True, True, C, block, xoff, doff)
+            for l in range(l0, l1, P):
+                nj = imin(P, l1 - l)
+                at = (l * C + c0) * plane + i * M1 * n2 + j * M2
+                _points(P, xf, at, at, C * plane, P, nj, xoff[:nt], doff[:nt], plane, nc, wf,
+                        dc, block, tile, 0, 0, P, False)
+                for k in range(nj):
+                    o = ((l + k) * R + r0) * HW + i * W + j
+                    for ch in range(nch):
+                        if add:
+                            of[o + ch * HW] += tile[ch * P + k]
+                        else:
+                            of[o + ch * HW] = tile[ch * P + k]
+
+
 @njit(cache=True, nogil=True)
 def run_points(xf, dims, offsets, Wt, out, split, job0, job1):
     """The products of a layer that does not upsample, straight from ``x``
@@ -267,9 +292,10 @@ def run_points(xf, dims, offsets, Wt, out, split, job0, job1):
     after the last channel; :func:`point_weights`); ``out`` is ``(lanes, R,
     H * W)``.
 
-    ``split`` is ``(rows, images, channels)`` (:func:`point_split`): a job
-    is one block of output channels of ``rows`` output rows of one image,
-    or of whole images, ``images`` of them; its input channels go
+    ``split`` is ``(rows, images, channels, across)`` (:func:`point_split`):
+    a job is one block of output channels of ``rows`` output rows of one
+    image, or of whole images, ``images`` of them (``across``: ``P`` of
+    them a call, :func:`_across_images`); its input channels go
     ``channels`` at a time, each chunk's sums added to the last's, so that
     the chunk's weights stay in L2 while the job's points read them (a
     block's weights for all 512 channels of a 3x3 layer, 1.2 MB, did not:
@@ -304,7 +330,7 @@ def run_points(xf, dims, offsets, Wt, out, split, job0, job1):
     of = flat_view(out)
     HW = H * W
     plane = n1 * n2
-    rpj, ipj, cpc = split[0], split[1], split[2]
+    rpj, ipj, cpc, across = split[0], split[1], split[2], split[3] != 0
     rgroups = -(-H // rpj)
     blocks = -(-R // block)
     tile = empty1(xf, P * block)
@@ -323,6 +349,11 @@ def run_points(xf, dims, offsets, Wt, out, split, job0, job1):
             add = c0 > 0
             into = add and not staged
             dc = (r0 * T * C) + c0 * block
+            if across:
+                _across_images(xf, l0, imin(l0 + ipj, lanes_), c0, C, plane, n1, n2, M1, M2,
+                               H, W, a1, a2, xoff, doff, nc, wf, dc, block, tile, P, of, R,
+                               r0, nch, add)
+                continue
             for lane in range(l0, imin(l0 + ipj, lanes_)):
                 xl = (lane * C + c0) * plane
                 for g0 in range(i0, i1, P):
@@ -411,28 +442,65 @@ def point_weights(Wt, block):
     return np.ascontiguousarray(Wt.reshape(T, C, Rp // block, block).transpose(2, 0, 1, 3))
 
 
-def point_split(lanes, H, W, cin, taps, cout, itemsize):
-    """``(rows, images, channels)`` of a job of :func:`run_points` and its
-    chunks of input channels, and the number of jobs, for ``lanes`` images
-    of ``H x W`` outputs: about ``POINTS`` outputs a job, in whole groups of
-    ``P`` rows (the edge columns go ``P`` rows at a time), or whole images
-    when an image has fewer, as long as there are ``POINT_JOBS`` jobs; and
-    input channels whose weights (for one block of output channels) take
-    at most ``POINT_WEIGHTS`` bytes."""
+def point_split(lanes, H, W, cin, taps, cout, itemsize, inside=1.0):
+    """``(rows, images, channels, across)`` of a job of :func:`run_points`
+    and its chunks of input channels, and the number of jobs, for ``lanes``
+    images of ``H x W`` outputs: about ``POINTS`` outputs a job, in whole
+    groups of ``P`` rows (the edge columns go ``P`` rows at a time), or
+    whole images when an image has fewer, as long as there are
+    ``POINT_JOBS`` jobs; and input channels whose weights (for one block of
+    output channels) take at most ``POINT_WEIGHTS`` bytes.  ``across`` (1
+    or 0): the job's calls take ``P`` images at one output point, each
+    point with only its taps that read inside ``x``, where a job has at
+    least ``P`` images and ``inside`` (:func:`inside_share`) is at most
+    ``ACROSS_SHARE``."""
     block = point_block(cout, itemsize)
     P = points_a_call(block, itemsize)
     blocks = -(-cout // block)
     rows = min(H, -(-max(1, POINTS // W) // P) * P)
     images = 1
     if rows == H:
-        images = max(1, min(POINTS // (H * W), lanes * blocks // POINT_JOBS, lanes))
-        # (as many in each job: N8 C512 14x14 took 5 images a job, then 3,
-        # and the thread whose jobs had 5 took 1.25x as long as an even half)
-        images = -(-lanes // -(-lanes // images))
+        images = _even(lanes, max(1, min(POINTS // (H * W), lanes * blocks // POINT_JOBS,
+                                         lanes)))
+        # (a call's worth of images a job to go across, at half the jobs:
+        # N4 C256 4x4 outputs, one thread / two, 0.86 / 0.69 -> 0.70 / 0.40
+        # ms; N8 C128 0.43 / 0.31 -> 0.39 / 0.36)
+        if images < P and inside <= ACROSS_SHARE and P * H * W <= POINTS and \
+                -(-lanes // P) * blocks >= POINT_JOBS // 2 and _even(lanes, P) >= P:
+            images = _even(lanes, P)
     chunks = -(-(taps * cin * block * itemsize) // POINT_WEIGHTS)
     channels = -(-cin // chunks)
     jobs = -(-lanes // images) * -(-H // rows) * blocks
-    return np.array((rows, images, channels), dtype=np.int64), jobs
+    across = int(images >= P and inside <= ACROSS_SHARE)
+    return np.array((rows, images, channels, across), dtype=np.int64), jobs
+
+
+def _even(lanes, images):
+    """As few images a job as make as many jobs as ``images`` a job: N8
+    C512 14x14 took 5 images a job, then 3, and the thread whose jobs had
+    5 took 1.25x as long as an even half."""
+    return -(-lanes // -(-lanes // images))
+
+
+def inside_share(dims, offsets):
+    """The share of a layer's products (outputs times taps) whose tap reads
+    inside ``x``, from :func:`run_bands`'s ``dims`` and
+    :func:`point_offsets`' ``offsets``: the rest multiply the padding."""
+    n1, n2, M1, M2, H, W = (int(v) for v in dims[2:8])
+    a1, a2 = offsets
+    rows = np.arange(H)[:, None] * M1 + a1
+    cols = np.arange(W)[:, None] * M2 + a2
+    inside = ((rows >= 0) & (rows < n1)).sum(0) * ((cols >= 0) & (cols < n2)).sum(0)
+    return float(inside.sum()) / (H * W * a1.shape[0])
+
+
+# A job's calls go across its images where the padding would take this
+# share of the products or more (N8 k3 s2, one thread, float32, ms padded /
+# across: C512 -> 512 4x4 outputs (inside 0.69) 6.39 / 5.14, C256 1.53 /
+# 1.16; 7x7 outputs (0.91) C256 4.67 / 4.38, C256 -> 512 9.46 / 9.22; N16
+# C128 8x8 (0.92) 2.82 / 2.92: the calls' samples, P images apart, each
+# read a line of their own)
+ACROSS_SHARE = 0.85
 
 
 # Outputs (points, times every output channel) a job of run_points computes;
