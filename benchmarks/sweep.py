@@ -78,7 +78,12 @@ LAYERS = [("conv2d", 8, 64, 64, 32, 3, 1, 1, 0), ("conv2d", 8, 64, 128, 32, 3, 2
           ("conv2d", 8, 512, 512, 7, 3, 2, 1, 0), ("conv2d", 8, 256, 256, 7, 3, 2, 1, 0),
           ("conv2d", 8, 256, 512, 14, 3, 2, 1, 0), ("conv2d", 8, 256, 256, 14, 3, 1, 1, 0),
           ("conv2d", 4, 512, 512, 14, 3, 1, 1, 0), ("conv2d", 8, 64, 32, 32, 3, 2, 1, 0),
-          ("conv2d", 8, 32, 32, 64, 4, 4, 0, 0)]
+          ("conv2d", 8, 32, 32, 64, 4, 4, 0, 0),
+          # calls across images (2x2 to 4x4 outputs, padding a sixth of the
+          # taps or more along each axis) and jobs of even images (14x14)
+          ("conv2d", 8, 512, 512, 4, 3, 2, 1, 0), ("conv2d", 4, 256, 256, 7, 3, 2, 1, 0),
+          ("conv2d", 8, 128, 128, 8, 3, 2, 1, 0), ("conv2d", 16, 64, 64, 8, 3, 2, 1, 0),
+          ("conv2d", 8, 512, 512, 14, 3, 2, 1, 0)]
 
 
 def _upfirdn(rng, n, L, M, taps, dtype, axis=-1):

@@ -238,7 +238,8 @@ def test_points_parallel_groups_equal_the_serial_kernel(monkeypatch):
     (8, 4, 4, 512, 9, 512), (8, 7, 7, 256, 9, 256), (32, 2, 2, 1000, 25, 64),
     (8, 16, 16, 64, 9, 64), (8, 30, 30, 32, 9, 32), (4, 9, 300, 64, 16, 16),
     (8, 14, 14, 512, 9, 512), (10, 5, 5, 64, 9, 512), (7, 10, 10, 128, 9, 256),
-    (4, 4, 4, 256, 9, 256), (8, 4, 4, 128, 9, 128), (6, 4, 4, 128, 9, 128)], ids=str)
+    (4, 4, 4, 256, 9, 256), (8, 4, 4, 128, 9, 128), (6, 4, 4, 128, 9, 128),
+    (8, 3, 3, 512, 9, 512), (16, 5, 5, 32, 9, 32)], ids=str)
 @pytest.mark.parametrize("itemsize", [4, 8])
 @pytest.mark.parametrize("inside", [1.0, 0.7])
 def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize, inside):
@@ -279,9 +280,10 @@ def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize, inside)
     assert channels * size <= kd.POINT_WEIGHTS or channels == 1
     assert chunks == -(-cin * size // kd.POINT_WEIGHTS)
     assert chunks * channels - cin < chunks                # even chunks
-    assert across == (images >= P and inside <= kd.ACROSS_SHARE)
+    wanted = inside <= kd.ACROSS_SHARE or W < P
+    assert across == (images >= P and wanted)
     # (across wherever a call's worth of images makes half the jobs)
-    assert across or not (rows == H and P * H * W <= kd.POINTS and inside <= kd.ACROSS_SHARE
+    assert across or not (rows == H and P * H * W <= kd.POINTS and wanted
                           and -(-lanes // P) * blocks >= kd.POINT_JOBS // 2
                           and -(-lanes // -(-lanes // P)) >= P)
     assert gemm.WINOGRAD_SHARE[0] > gemm.WINOGRAD_SHARE[1] > gemm.WINOGRAD_SHARE[2]
@@ -353,6 +355,38 @@ def test_points_chunks_images_and_padding(n, cin, cout, k, kw, pad, dtype, one_t
     padded = bool(pads and pads[-1] is not None)
     assert padded == bool(pad is True and np.any(kw.get("padding", 0)))
     ref = brute_conv2d(x, w, kw["stride"], kw.get("padding", 0), kw.get("dilation", 1))
+    tol = 2e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("lanes, n, cin, cout, k, kw, across", [
+    (8, 7, 40, 100, 3, dict(stride=2, padding=1), True),    # 4x4 outputs, inside 0.69
+    (8, 5, 24, 128, 3, dict(stride=2), True),               # 2x2: rows narrower than a call
+    (32, 4, 16, 24, 2, dict(stride=1), True),               # 3x3, eight points by 32
+    (8, 5, 24, 64, 3, dict(stride=2), "float64"),           # one block: two jobs (float32)
+    (8, 9, 16, 64, 3, dict(stride=2), False),               # 4x4, unpadded
+    (8, 14, 24, 64, 3, dict(stride=2, padding=1), False),   # 7x7, inside 0.91
+], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_images_go_across(lanes, n, cin, cout, k, kw, across, dtype, monkeypatch):
+    """Without anything patched, small images with much padding, or rows
+    narrower than a call, take calls across images, where that leaves half
+    the jobs of one thread or more; the others do not: equal to brute force
+    either way."""
+    kd = kernels_direct
+    monkeypatch.setattr(gemm, "_points_apply", lambda *a: True)
+    splits = []
+    real_split = kd.point_split
+    monkeypatch.setattr(kd, "point_split", lambda *a: splits.append(real_split(*a)) or
+                        splits[-1])
+    rng = np.random.default_rng([n, cin, k])
+    x = rng.standard_normal((lanes, cin, n, n)).astype(dtype)
+    w = rng.standard_normal((cout, cin, k, k)).astype(dtype)
+    got, jobs = _run_layer(monkeypatch, x, w, **kw)
+    assert jobs and splits
+    assert splits[-1][0][3] == (across == np.dtype(dtype).name if isinstance(across, str)
+                                else across)
+    ref = brute_conv2d(x, w, kw["stride"], kw.get("padding", 0), 1)
     tol = 2e-4 if dtype == np.float32 else 1e-11
     np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max())
 

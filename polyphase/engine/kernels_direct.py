@@ -453,7 +453,10 @@ def point_split(lanes, H, W, cin, taps, cout, itemsize, inside=1.0):
     or 0): the job's calls take ``P`` images at one output point, each
     point with only its taps that read inside ``x``, where a job has at
     least ``P`` images and ``inside`` (:func:`inside_share`) is at most
-    ``ACROSS_SHARE``."""
+    ``ACROSS_SHARE``, or the rows are narrower than a call (whose points
+    then stop at the end of a row: N8 C256 -> 256 2x2 outputs, 5x5 k3 s2
+    unpadded, one thread, 0.83 -> 0.53 ms; 3x3 outputs C512 5.37 -> 4.50,
+    k2 s2 C256 0.52 -> 0.46)."""
     block = point_block(cout, itemsize)
     P = points_a_call(block, itemsize)
     blocks = -(-cout // block)
@@ -465,13 +468,13 @@ def point_split(lanes, H, W, cin, taps, cout, itemsize, inside=1.0):
         # (a call's worth of images a job to go across, at half the jobs:
         # N4 C256 4x4 outputs, one thread / two, 0.86 / 0.69 -> 0.70 / 0.40
         # ms; N8 C128 0.43 / 0.31 -> 0.39 / 0.36)
-        if images < P and inside <= ACROSS_SHARE and P * H * W <= POINTS and \
+        if images < P and (inside <= ACROSS_SHARE or W < P) and P * H * W <= POINTS and \
                 -(-lanes // P) * blocks >= POINT_JOBS // 2 and _even(lanes, P) >= P:
             images = _even(lanes, P)
     chunks = -(-(taps * cin * block * itemsize) // POINT_WEIGHTS)
     channels = -(-cin // chunks)
     jobs = -(-lanes // images) * -(-H // rows) * blocks
-    across = int(images >= P and inside <= ACROSS_SHARE)
+    across = int(images >= P and (inside <= ACROSS_SHARE or W < P))
     return np.array((rows, images, channels, across), dtype=np.int64), jobs
 
 
