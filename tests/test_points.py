@@ -365,7 +365,8 @@ def test_points_chunks_images_and_padding(n, cin, cout, k, kw, pad, dtype, one_t
     (32, 4, 16, 24, 2, dict(stride=1), True),               # 3x3, eight points by 32
     (8, 5, 24, 64, 3, dict(stride=2), "float64"),           # one block: two jobs (float32)
     (8, 9, 16, 64, 3, dict(stride=2), False),               # 4x4, unpadded
-    (8, 14, 24, 64, 3, dict(stride=2, padding=1), False),   # 7x7, inside 0.91
+    (8, 14, 24, 128, 3, dict(stride=2, padding=1), True),   # 7x7, inside 0.907
+    (8, 16, 24, 128, 3, dict(stride=2, padding=1), False),  # 8x8, inside 0.918
 ], ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_small_images_go_across(lanes, n, cin, cout, k, kw, across, dtype, monkeypatch):

@@ -497,13 +497,15 @@ def inside_share(dims, offsets):
     return float(inside.sum()) / (H * W * a1.shape[0])
 
 
-# A job's calls go across its images where the padding would take this
-# share of the products or more (N8 k3 s2, one thread, float32, ms padded /
-# across: C512 -> 512 4x4 outputs (inside 0.69) 6.39 / 5.14, C256 1.53 /
-# 1.16; 7x7 outputs (0.91) C256 4.67 / 4.38, C256 -> 512 9.46 / 9.22; N16
-# C128 8x8 (0.92) 2.82 / 2.92: the calls' samples, P images apart, each
-# read a line of their own)
-ACROSS_SHARE = 0.85
+# A job's calls go across its images where at most this share of the
+# products read inside x (N8 k3 s2 padding 1, one thread, float32, ms
+# padded or with edges / across: 4x4 outputs (inside 0.69) C512 -> 512
+# 6.39 / 5.14, C256 1.53 / 1.16; 6x6 (0.89) C256 3.38-3.51 / 3.25-3.32;
+# 7x7 (0.91) C256 4.90 / 4.66-4.69, C256 -> 512 9.79 / 9.26-9.43, C512
+# 19.5-19.8 / 18.8-19.0, N16 C128 2.37-2.39 / 2.20-2.22; but 8x8 (0.92)
+# C256 5.95-6.12 / 6.27-6.44, N16 C128 2.92-2.98 / 2.93-3.02: the calls'
+# samples, an image apart, each read a line of their own)
+ACROSS_SHARE = 0.91
 
 
 # Outputs (points, times every output channel) a job of run_points computes;
