@@ -314,6 +314,7 @@ def run_scaling_child(indices, repeats):
         print(f"  U9   {case.id} {case.label:41} {case.dtype:8} ratio {s:6.2f}",
               file=sys.stderr, flush=True)
     rows.append(_scaling_ceiling(repeats, gap))
+    rows.append(_memory_ceiling(repeats, gap))
     return rows
 
 
@@ -341,6 +342,29 @@ def _scaling_ceiling(repeats, gap):
     print(f"  U9   ceiling: a loop in registers, no memory          ratio {s:6.2f}",
           file=sys.stderr, flush=True)
     return dict(id="U9", case="ceiling: a loop in registers (no memory)", dtype="float32",
+                ours_1t_ms=t["1"] * 1e3, ours_2t_ms=t["2"] * 1e3, ratio=s, target=None)
+
+
+def _memory_ceiling(repeats, gap):
+    """U9's memory ceiling: the same 2-thread / 1-thread ratio for a copy
+    of 64 MB in two parts (:func:`.probes.copy_parts`, 128 MB read and
+    written), the bytes U8's memory-bound rows move in float64.  Those rows
+    are read against it, as the compute rows against the loop in
+    registers."""
+    import numba
+
+    from .probes import copy_parts
+    src = np.ones(1 << 23)
+    dst = np.empty_like(src)
+    copy_parts(src, dst, 2)
+    t = interleaved({"1": lambda: copy_parts(src, dst, 2),
+                     "2": lambda: copy_parts(src, dst, 2)}, repeats, gap=gap,
+                    before={"1": lambda: numba.set_num_threads(1),
+                            "2": lambda: numba.set_num_threads(2)})
+    s = t["1"] / t["2"]
+    print(f"  U9   ceiling: a copy of 64 MB (memory)                ratio {s:6.2f}",
+          file=sys.stderr, flush=True)
+    return dict(id="U9", case="ceiling: a copy of 64 MB (memory)", dtype="float64",
                 ours_1t_ms=t["1"] * 1e3, ours_2t_ms=t["2"] * 1e3, ratio=s, target=None)
 
 

@@ -85,3 +85,18 @@ def test_register_loop_computes_its_closed_form():
         got = register_loop(ab, 3, reps)
         want = (b * (1 - a ** reps) / (1 - a)).sum()
         np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def test_copy_parts_copies_every_element_once_in_any_parts():
+    """U9's memory ceiling probe (:func:`benchmarks.probes.copy_parts`)
+    copies the whole array whatever the parts, an odd length and more parts
+    than elements included."""
+    import numpy as np
+
+    from benchmarks.probes import copy_parts
+
+    rng = np.random.default_rng(3)
+    for n, parts in ((1, 2), (7, 3), (1000, 2), (5, 8)):
+        src, dst = rng.standard_normal(n), np.full(n, np.nan)
+        assert copy_parts(src, dst, parts) == src[-1]
+        np.testing.assert_array_equal(dst, src)
