@@ -461,20 +461,21 @@ def point_split(lanes, H, W, cin, taps, cout, itemsize, inside=1.0):
     P = points_a_call(block, itemsize)
     blocks = -(-cout // block)
     rows = min(H, -(-max(1, POINTS // W) // P) * P)
+    wanted = inside <= ACROSS_SHARE or W < P            # (calls across images)
     images = 1
     if rows == H:
         images = _even(lanes, max(1, min(POINTS // (H * W), lanes * blocks // POINT_JOBS,
                                          lanes)))
         # (a call's worth of images a job to go across, at half the jobs:
-        # N4 C256 4x4 outputs, one thread / two, 0.86 / 0.69 -> 0.70 / 0.40
-        # ms; N8 C128 0.43 / 0.31 -> 0.39 / 0.36)
-        if images < P and (inside <= ACROSS_SHARE or W < P) and P * H * W <= POINTS and \
+        # 4x4 outputs, ratio to torch, one thread / two, N4 C256 0.79 / 0.71
+        # -> 0.98 / 0.97x, N8 C128 0.92 / 0.91 -> 1.00 / 0.95x)
+        if images < P and wanted and P * H * W <= POINTS and \
                 -(-lanes // P) * blocks >= POINT_JOBS // 2 and _even(lanes, P) >= P:
             images = _even(lanes, P)
     chunks = -(-(taps * cin * block * itemsize) // POINT_WEIGHTS)
     channels = -(-cin // chunks)
     jobs = -(-lanes // images) * -(-H // rows) * blocks
-    across = int(images >= P and (inside <= ACROSS_SHARE or W < P))
+    across = int(images >= P and wanted)
     return np.array((rows, images, channels, across), dtype=np.int64), jobs
 
 
@@ -494,7 +495,7 @@ def inside_share(dims, offsets):
     rows = np.arange(H)[:, None] * M1 + a1
     cols = np.arange(W)[:, None] * M2 + a2
     inside = ((rows >= 0) & (rows < n1)).sum(0) * ((cols >= 0) & (cols < n2)).sum(0)
-    return float(inside.sum()) / (H * W * a1.shape[0])
+    return float(inside.sum()) / max(1, H * W * a1.shape[0])
 
 
 # A job's calls go across its images where at most this share of the
