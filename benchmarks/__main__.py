@@ -297,25 +297,33 @@ def run_scaling_child(indices, repeats):
     the 1- and 2-thread runs instead, which are minutes apart, the ratio
     took the machine's slow and fast spells of both: U1 float64 1.15 in one
     run, 1.50 interleaved a few minutes later."""
-    import numba
     rng = np.random.default_rng(0)
     gap = float(os.environ.get("PP_BENCH_GAP", 0.15))
     rows = []
     for i in indices:
         case = CASES[i]
-        ours = case.make(rng)[0]
-        t = interleaved({"1": ours, "2": ours}, repeats, gap=gap,
-                        before={"1": lambda: numba.set_num_threads(1),
-                                "2": lambda: numba.set_num_threads(2)})
-        s = t["1"] / t["2"]
-        rows.append(dict(id="U9", case=f"2 threads / 1: {case.id} {case.label}",
-                         dtype=case.dtype, ours_1t_ms=t["1"] * 1e3, ours_2t_ms=t["2"] * 1e3,
-                         ratio=s, target=1.8, met=s >= 1.8))
-        print(f"  U9   {case.id} {case.label:41} {case.dtype:8} ratio {s:6.2f}",
-              file=sys.stderr, flush=True)
+        rows.append(_scaling_row(f"2 threads / 1: {case.id} {case.label}", case.dtype,
+                                 case.make(rng)[0], repeats, gap, target=1.8))
     rows.append(_scaling_ceiling(repeats, gap))
     rows.append(_memory_ceiling(repeats, gap))
     return rows
+
+
+def _scaling_row(case, dtype, fn, repeats, gap, target=None):
+    """U9's row for ``fn``: its time a call on one thread over its time on
+    two, the two timed interleaved (the thread count set before each
+    block); a ceiling when ``target`` is None."""
+    import numba
+    t = interleaved({"1": fn, "2": fn}, repeats, gap=gap,
+                    before={"1": lambda: numba.set_num_threads(1),
+                            "2": lambda: numba.set_num_threads(2)})
+    s = t["1"] / t["2"]
+    print(f"  U9   {case[:60]:60} {dtype:8} ratio {s:6.2f}", file=sys.stderr, flush=True)
+    row = dict(id="U9", case=case, dtype=dtype, ours_1t_ms=t["1"] * 1e3,
+               ours_2t_ms=t["2"] * 1e3, ratio=s, target=target)
+    if target is not None:
+        row["met"] = s >= target
+    return row
 
 
 def _scaling_ceiling(repeats, gap):
@@ -328,21 +336,12 @@ def _scaling_ceiling(repeats, gap):
     the process), and two Python threads pinned one to each vCPU running
     such a loop scaled 1.73-2.08 (medians 1.85-1.96 over three runs of
     nine).  A row of U9 can be read against this ceiling of its own run."""
-    import numba
-
     from .probes import register_loop
     units = np.random.default_rng(1).random(512).astype(np.float32) * 0.5
     reps = 600_000
     register_loop(units, 2, 10)
-    t = interleaved({"1": lambda: register_loop(units, 2, reps),
-                     "2": lambda: register_loop(units, 2, reps)}, repeats, gap=gap,
-                    before={"1": lambda: numba.set_num_threads(1),
-                            "2": lambda: numba.set_num_threads(2)})
-    s = t["1"] / t["2"]
-    print(f"  U9   ceiling: a loop in registers, no memory          ratio {s:6.2f}",
-          file=sys.stderr, flush=True)
-    return dict(id="U9", case="ceiling: a loop in registers (no memory)", dtype="float32",
-                ours_1t_ms=t["1"] * 1e3, ours_2t_ms=t["2"] * 1e3, ratio=s, target=None)
+    return _scaling_row("ceiling: a loop in registers (no memory)", "float32",
+                        lambda: register_loop(units, 2, reps), repeats, gap)
 
 
 def _memory_ceiling(repeats, gap):
@@ -351,21 +350,12 @@ def _memory_ceiling(repeats, gap):
     written), the bytes U8's memory-bound rows move in float64.  Those rows
     are read against it, as the compute rows against the loop in
     registers."""
-    import numba
-
     from .probes import copy_parts
     src = np.ones(1 << 23)
     dst = np.empty_like(src)
     copy_parts(src, dst, 2)
-    t = interleaved({"1": lambda: copy_parts(src, dst, 2),
-                     "2": lambda: copy_parts(src, dst, 2)}, repeats, gap=gap,
-                    before={"1": lambda: numba.set_num_threads(1),
-                            "2": lambda: numba.set_num_threads(2)})
-    s = t["1"] / t["2"]
-    print(f"  U9   ceiling: a copy of 64 MB (memory)                ratio {s:6.2f}",
-          file=sys.stderr, flush=True)
-    return dict(id="U9", case="ceiling: a copy of 64 MB (memory)", dtype="float64",
-                ours_1t_ms=t["1"] * 1e3, ours_2t_ms=t["2"] * 1e3, ratio=s, target=None)
+    return _scaling_row("ceiling: a copy of 64 MB (memory)", "float64",
+                        lambda: copy_parts(src, dst, 2), repeats, gap)
 
 
 def run_scaling(indices, repeats):
