@@ -16,8 +16,11 @@ Examples::
     python -m benchmarks --list
 
 Case U9 (2 threads over 1 on U1, U2 and U8) is timed in a process of its
-own, our 1- and 2-thread calls interleaved; J1/J2 (JIT compile and
-warm-cache start-up) each in a fresh process.
+own, our 1- and 2-thread calls interleaved, with two ceilings timed the
+same way: a loop in registers (what a second thread gains on compute) and
+a copy of 64 MB (on memory), to read the compute rows and the
+memory-bound rows against; J1/J2 (JIT compile and warm-cache start-up)
+each in a fresh process.
 """
 
 from __future__ import annotations
