@@ -480,3 +480,21 @@ def test_small_images_take_the_points_whatever_their_channels(cin, cout, k, kw, 
         assert bool(jobs) == points, m
         ref = brute_conv2d(x, w, s, kw.get("padding", 0))
         np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("n, k, s, p, d", [
+    (7, 3, 2, 1, 1), (14, 3, 2, 1, 1), ((5, 9), 3, (3, 1), 2, 1), (9, 3, 2, 0, 1), (8, 3, 2, 2, 2),
+], ids=str)
+def test_inside_share_counts_the_products_inside_x(n, k, s, p, d):
+    """The share of (output, tap) pairs whose sample lies inside ``x``
+    equals a count over every output and tap."""
+    kd = kernels_direct
+    n1, n2 = (n, n) if np.isscalar(n) else n
+    M1, M2 = (s, s) if np.isscalar(s) else s
+    H, W = (n1 + 2 * p - d * (k - 1) - 1) // M1 + 1, (n2 + 2 * p - d * (k - 1) - 1) // M2 + 1
+    a = np.arange(k) * d - p
+    a1, a2 = np.repeat(a, k), np.tile(a, k)
+    dims = np.array([1, 1, n1, n2, M1, M2, H, W, 0, 0])
+    count = sum(0 <= i * M1 + a1[t] < n1 and 0 <= j * M2 + a2[t] < n2
+                for i in range(H) for j in range(W) for t in range(k * k))
+    assert kd.inside_share(dims, (a1, a2)) == pytest.approx(count / (H * W * k * k), abs=1e-15)

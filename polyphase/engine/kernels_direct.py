@@ -486,16 +486,24 @@ def _even(lanes, images):
     return -(-lanes // -(-lanes // images))
 
 
-def inside_share(dims, offsets):
-    """The share of a layer's products (outputs times taps) whose tap reads
-    inside ``x``, from :func:`run_bands`'s ``dims`` and
-    :func:`point_offsets`' ``offsets``: the rest multiply the padding."""
+def _taps_inside(dims, offsets):
+    """``(rows, cols)``, boolean ``(H, T)`` and ``(W, T)``: whether tap
+    ``t`` of output row ``i`` (column ``j``) reads a row (column) inside
+    ``x``, from :func:`run_bands`'s ``dims`` and :func:`point_offsets`'
+    ``offsets``."""
     n1, n2, M1, M2, H, W = (int(v) for v in dims[2:8])
     a1, a2 = offsets
     rows = np.arange(H)[:, None] * M1 + a1
     cols = np.arange(W)[:, None] * M2 + a2
-    inside = ((rows >= 0) & (rows < n1)).sum(0) * ((cols >= 0) & (cols < n2)).sum(0)
-    return float(inside.sum()) / max(1, H * W * a1.shape[0])
+    return (rows >= 0) & (rows < n1), (cols >= 0) & (cols < n2)
+
+
+def inside_share(dims, offsets):
+    """The share of a layer's products (outputs times taps) whose tap reads
+    inside ``x`` (:func:`_taps_inside`): the rest multiply the padding."""
+    rows, cols = _taps_inside(dims, offsets)
+    inside = rows.sum(0) * cols.sum(0)
+    return float(inside.sum()) / max(1, inside.size * rows.shape[0] * cols.shape[0])
 
 
 # A job's calls go across its images where at most this share of the
@@ -555,8 +563,7 @@ def padding_pays(dims, offsets, cout, itemsize):
     hi2 = max(0, (W - 1) * M2 + int(a2.max()) - n2 + 1)
     if lo1 == hi1 == lo2 == hi2 == 0:
         return None
-    rows = [((i * M1 + a1 >= 0) & (i * M1 + a1 < n1)) for i in range(H)]
-    cols = [((j * M2 + a2 >= 0) & (j * M2 + a2 < n2)) for j in range(W)]
+    rows, cols = _taps_inside(dims, offsets)
     inner_cols = [j for j in range(W) if cols[j].all()]
     wi = len(inner_cols)
     edges = padded = 0
