@@ -32,17 +32,19 @@ def brute_conv2d(x, w, stride, padding):
 
 
 def record_direct(monkeypatch):
-    """The calls of both direct routes: through the product
-    (``_direct_products``) and straight into the output from bands of the
-    input (``_direct_bands``)."""
+    """The calls of the direct routes: through the product
+    (``_direct_products``), straight into the output from bands of the
+    input (``_direct_bands``), and a transposed layer's products with its
+    output phases interleaved in registers (``_direct_phases``)."""
     calls = record_calls(monkeypatch, gemm, "_direct_products")
-    real = gemm._direct_bands
+    for name in ("_direct_bands", "_direct_phases"):
+        real = getattr(gemm, name)
 
-    def recording(*args):
-        calls.append(args)
-        return real(*args)
+        def recording(*args, real=real):
+            calls.append(args)
+            return real(*args)
 
-    monkeypatch.setattr(gemm, "_direct_bands", recording)
+        monkeypatch.setattr(gemm, name, recording)
     return calls
 
 
@@ -120,6 +122,24 @@ def test_direct_windows_equal_im2col(mode, stride, one_thread, monkeypatch):
                               "_direct_applies")
 
 
+@pytest.mark.parametrize("mode", ["full", "same", ((-5, 9), (-5, 70)), ((1, 9), (5, 68))],
+                         ids=str)
+@pytest.mark.parametrize("stride", [2, 3])
+def test_phases_windows_equal_the_grid(mode, stride, one_thread, monkeypatch):
+    """Operator windows of a transposed layer whose first output lies
+    inside a block (its column and row phases start past phase 0), on
+    :func:`polyphase.engine.gemm._direct_phases` and with it switched off
+    (the product on the grid and its interleave)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 7, 33))
+    op = pnn.ConvTranspose2d(rng.standard_normal((3, 8, 3, 4)), stride=stride)
+    calls = record_calls(monkeypatch, gemm, "_direct_phases")
+    window_equals_without(monkeypatch, op, x, mode, calls, gemm, "_phases_apply")
+    if not isinstance(mode, str):
+        # (the output's first sample in its first block: its row, its column)
+        assert all(c[7][0] != 0 and c[7][1] != 0 for c in calls)
+
+
 def test_where_the_direct_route_does_not_apply(one_thread, monkeypatch):
     """Groups, complex data, strided layers with many channels, and forced
     im2col keep BLAS."""
@@ -142,7 +162,9 @@ def test_where_the_direct_route_does_not_apply(one_thread, monkeypatch):
     (pnn.Conv2d, (16, 8, 3, 3), dict(padding=1), (3, 8, 25, 30), "run_bands"),
     (pnn.Conv2d, (16, 8, 3, 3), dict(padding=1), (3, 8, 25, 21), "run_jobs"),
     (pnn.Conv1d, (8, 8, 3), dict(padding=1), (2, 8, 3000), "run_bands"),
-], ids=["convT2d-to-rgb", "conv2d-s1", "conv2d-s1-short-rows", "conv1d-s1"])
+    (pnn.ConvTranspose2d, (16, 12, 3, 3), dict(stride=2, padding=1, output_padding=1),
+     (4, 16, 20, 16), "run_phases"),
+], ids=["convT2d-to-rgb", "conv2d-s1", "conv2d-s1-short-rows", "conv1d-s1", "convT2d-phases"])
 def test_direct_parallel_groups_equal_the_serial_kernel(cls, wshape, kw, shape, kernel,
                                                        monkeypatch):
     """With two threads the column chunks run in parallel groups
@@ -221,6 +243,113 @@ def test_rows_fma_taps_closed_form(dtype, block, V, count):
     untouched = np.ones(out.shape, bool)
     untouched[2:10, 1:1 + n] = False
     assert np.isnan(out[untouched]).all()
+
+
+@pytest.mark.parametrize("R, L", [(8, 2), (4, 3), (4, 4)])
+@pytest.mark.parametrize("nr, count", [(None, None), (3, None), (None, 0.6), (1, 0.1)],
+                         ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_phases_fma_closed_form(R, L, nr, count, dtype):
+    """A transposed layer's block (:func:`polyphase.engine.simd.phases_fma8x2`,
+    ``4x3``, ``4x4``): ``R`` rows of ``L`` column phases, each phase with its
+    own taps (``tsplit`` from ``sb`` on, one of them none), interleaved
+    into ``L`` vectors a row, against the same sums in numpy; ``nr`` rows
+    and ``count`` (in row vectors) outputs are stored, the rest untouched."""
+    from numba import njit
+
+    from polyphase.engine import simd
+
+    kernel = getattr(simd, f"phases_fma{R}x{L}")
+
+    @njit
+    def run(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, count):
+        kernel(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, count)
+
+    rng = np.random.default_rng(L)
+    G = 64 // np.dtype(dtype).itemsize
+    nr = R if nr is None else nr
+    n = L * G if count is None else int(count * L * G)
+    nc, xs, ds = 3, 97, 11
+    toff = rng.integers(0, 50, 9).astype(np.int64)
+    # (phase taps from sb = 2 on: [2, 5), [5, 5) (none), [5, 9), [9, 9) for L = 4)
+    tsplit = np.array([0, 1, 2, 5, 5, 9, 9][:L + 3], np.int64)
+    x = rng.standard_normal(1000).astype(dtype)
+    d = rng.standard_normal(700).astype(dtype)
+    out = np.full((R + 4, L * G + 3), np.nan, dtype)
+    xo, do, os = 5, 2, out.shape[1]
+    run(x, xo, xs, toff, tsplit, 2, d, do, ds, nc, out.reshape(-1), 2 * os + 1, os, nr, n)
+    want = np.zeros((R, L * G))
+    for e in range(L):
+        for t in range(tsplit[2 + e], tsplit[3 + e]):
+            for c in range(nc):
+                row = x[xo + toff[t] + c * xs:][:G].astype(np.float64)
+                coef = d[do + (t * nc + c) * ds:][:R].astype(np.float64)
+                want[:, e::L] += coef[:, None] * row[None, :]
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out[2:2 + nr, 1:1 + n], want[:nr, :n], rtol=tol, atol=tol)
+    untouched = np.ones(out.shape, bool)
+    untouched[2:2 + nr, 1:1 + n] = False
+    assert np.isnan(out[untouched]).all()
+
+
+def brute_conv_transpose(x, w, stride, padding, output_padding, dilation):
+    """torch's conv_transpose2d by scattering, ``(lanes, C_in, n1, n2)`` and
+    ``(C_in, C_out, k1, k2)`` (a 1-D layer as rows of one)."""
+    k1, k2 = w.shape[2:]
+    wd = np.zeros(w.shape[:2] + ((k1 - 1) * dilation[0] + 1, (k2 - 1) * dilation[1] + 1))
+    wd[:, :, ::dilation[0], ::dilation[1]] = w
+    (s1, s2), (q1, q2), (o1, o2) = stride, padding, output_padding
+    n1, n2 = x.shape[2:]
+    full = np.zeros((x.shape[0], w.shape[1], (n1 - 1) * s1 + wd.shape[2] + o1,
+                     (n2 - 1) * s2 + wd.shape[3] + o2))
+    for i in range(n1):
+        for j in range(n2):
+            full[:, :, i * s1:i * s1 + wd.shape[2], j * s2:j * s2 + wd.shape[3]] += \
+                np.einsum("nc,cokl->nokl", x[:, :, i, j], wd)
+    return full[:, :, q1:full.shape[2] - q1, q2:full.shape[3] - q2]
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=st.sampled_from([1, 2]), lanes=st.integers(1, 3), cin=st.integers(1, 9),
+       cout=st.integers(1, 19), n1=st.integers(1, 9), n2=st.integers(5, 40),
+       stride=st.integers(2, 4), k=st.integers(1, 7), padding=st.integers(0, 3),
+       op=st.integers(0, 3), dilation=st.integers(1, 2), seed=st.integers(0, 99),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_transposed_layers_interleave_their_phases_in_registers(
+        d, lanes, cin, cout, n1, n2, stride, k, padding, op, dilation, seed, dtype):
+    """Transposed layers upsampling by 2-4 run
+    :func:`polyphase.engine.kernels_direct.run_phases` (every output phase's
+    taps, its block shifts from the padding included, straight into the
+    output) where their rows of output blocks fill the vectors: always
+    when a whole number of vectors.  torch's semantics by brute force, any
+    number of output channels (blocks of 8 or 4 rows, the last part
+    stored), phases with no taps (k < stride) included."""
+    op %= stride
+    width = (n2 - 1) * stride - 2 * padding + (k - 1) * dilation + 1 + op
+    height = (n1 - 1) * stride - 2 * padding + (k - 1) * dilation + 1 + op
+    if width <= 0 or d == 2 and height <= 0:
+        return
+    ks, st_, pads, ops, dil = ((1, k), (1, stride), (0, padding), (0, op), (1, dilation)) \
+        if d == 1 else ((k, k), (stride,) * 2, (padding,) * 2, (op,) * 2, (dilation,) * 2)
+    n = (1, n2) if d == 1 else (n1, n2)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((lanes, cin) + n).astype(dtype)
+    w = rng.standard_normal((cin, cout) + ks).astype(dtype)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
+        calls = record_calls(mp, gemm, "_direct_phases")
+        if d == 1:
+            got = pnn.conv_transpose1d(x[:, :, 0], w[:, :, 0], stride=stride, padding=padding,
+                                       output_padding=op, dilation=dilation)[:, :, None]
+        else:
+            got = pnn.conv_transpose2d(x, w, stride=stride, padding=padding,
+                                       output_padding=op, dilation=dilation)
+    assert got.dtype == dtype
+    if -(-width // stride) % (64 // np.dtype(dtype).itemsize) == 0:
+        assert calls
+    tol = 2e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, brute_conv_transpose(x.astype(np.float64), w, st_, pads,
+                                                         ops, dil), rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("d, width, stride, k, pad, direct", [

@@ -77,6 +77,69 @@ def run_jobs(flat, L, toff, Wt, out, job0, job1):
     _columns(flat, L, toff, Wt, out, job0 * CHUNK, imin(job1 * CHUNK, out.shape[1]))
 
 
+# (a function of its own, not inlined: one compiled body for its call site)
+@njit(cache=True, internal=True, nogil=True)
+def _phases(L2, x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, count):
+    if L2 == 2:
+        simd.phases_fma8x2(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, count)
+    elif L2 == 3:
+        simd.phases_fma4x3(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, count)
+    else:
+        simd.phases_fma4x4(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, count)
+
+
+def phase_rows(L2):
+    """Output rows a call of :func:`run_phases` sums for ``L2`` column
+    phases: 16 accumulators (8 rows by 2 phases, 4 by 3 or 4)."""
+    return 8 if L2 == 2 else 4
+
+
+@njit(cache=True, nogil=True)
+def run_phases(flat, L, toff, tsplit, Wt, out, dims, job0, job1):
+    """A layer that upsamples by ``(L1, L2)`` (``L2`` 2 to 4), its products
+    on the phase streams' grid straight into its output ``out`` ``(lanes, R,
+    H, W)``, the output phases interleaved in registers
+    (:func:`.simd.phases_fma8x2`): no product on the grid, no interleave.
+
+    Output ``(lane, r, L1*I + e1, L2*J + e2)`` sums the taps ``[tsplit[k],
+    tsplit[k + 1])`` of ``toff`` and ``Wt`` ``(taps, C, Rp)``, ``k = e1*L2 +
+    e2``, of the flat streams ``flat`` (channels ``L`` apart) at ``lane*S +
+    I*P2 + J``: each output phase's taps, their block shifts folded into
+    ``toff``.  ``dims`` is ``(L1, L2, S, P2, rpj, seg, nI, nJ)``: ``nI x
+    nJ`` blocks an image; job ``j`` is block rows ``[(j // nseg) % rgroups *
+    rpj, ...)`` (``rpj`` of them) of image ``j // (rgroups * nseg)``, block
+    columns ``[(j % nseg) * seg, ...)`` (``seg`` a multiple of ``G``).  Its
+    blocks of output rows go outer: their weights stay in L1 while the job's
+    input, in L2, serves each of them.
+    """
+    T, C, Rp = Wt.shape
+    R, H, W = out.shape[1], out.shape[2], out.shape[3]
+    L1, L2, S, P2, rpj, seg, nI, nJ = dims[0], dims[1], dims[2], dims[3], dims[4], \
+        dims[5], dims[6], dims[7]
+    G = lanes(flat.dtype)
+    RB = 8 if L2 == 2 else 4
+    wf = flat_view(Wt)
+    of = flat_view(out)
+    HW = H * W
+    rgroups = -(-nI // rpj)
+    nseg = -(-nJ // seg)
+    for job in range(job0, job1):
+        lane = job // (rgroups * nseg)
+        i0 = (job // nseg) % rgroups * rpj
+        i1 = imin(i0 + rpj, nI)
+        j0 = job % nseg * seg
+        j1 = imin(j0 + seg, nJ)
+        for r0 in range(0, R, RB):
+            nr = imin(RB, R - r0)
+            for i in range(i0, i1):
+                for e1 in range(imin(L1, H - i * L1)):
+                    o = (lane * R + r0) * HW + (i * L1 + e1) * W
+                    for j in range(j0, j1, G):
+                        _phases(L2, flat, lane * S + i * P2 + j, L, toff, tsplit, e1 * L2,
+                                wf, r0, Rp, C, of, o + j * L2, HW, nr,
+                                imin(L2 * G, W - j * L2))
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _row(x, src, L, toff, wf, r0, R, C, of, dst, HW, a, b):
     """Columns ``[a, b)`` of eight output rows from ``of[dst + r*HW]`` on,

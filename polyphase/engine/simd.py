@@ -1543,6 +1543,58 @@ points_fma4x4 = _points_fma(4, 4)
 points_fma8x2 = _points_fma(8, 2)
 
 
+
+def _phases_fma(R, L):
+    @intrinsic
+    def phases_fma(typingctx, x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr,
+                   count):
+        def codegen(context, builder, sig, args):
+            _, XO, XS, TOFF, TSPLIT, SB, _, DO, DS, NC, _, OO, OS, NR, COUNT = args
+            (ov,) = _arrays(context, builder, sig, args, 10)
+            b = builder
+            xv, fma, dptr, acc = _products(context, b, sig, args, 0, 6, R, L)
+            n, ity = xv.count, XO.type
+            taps = context.make_array(sig.args[3])(context, b, TOFF).data
+            split = context.make_array(sig.args[4])(context, b, TSPLIT).data
+            for e in range(L):
+                # phase e's taps, into its column of accumulators
+                lo = b.load(b.gep(split, [b.add(SB, ir.Constant(ity, e))]))
+                hi = b.load(b.gep(split, [b.add(SB, ir.Constant(ity, e + 1))]))
+                column = [[acc[r][e]] for r in range(R)]
+                with cgutils.for_range_slice(b, lo, hi, ir.Constant(ity, 1), intp=ity) as (t, _):
+                    xt = b.add(XO, b.load(b.gep(taps, [t])))
+                    dt = b.add(DO, b.mul(b.mul(t, NC), DS))
+                    with cgutils.for_range(b, NC) as inner:
+                        c = inner.index
+                        _fma_row(b, xv, dptr, fma, column, b.add(xt, b.mul(c, XS)),
+                                 b.add(dt, b.mul(c, DS)))
+            masks = [_first(b, COUNT, n, xv.per, q * n) for q in range(L)]
+            for r in range(R):
+                with b.if_then(b.icmp_signed(">", NR, ir.Constant(ity, r))):
+                    row = _interleaved(b, [b.load(a) for a in acc[r]], n, xv.per)
+                    base = _offset(b, OO, r, OS)
+                    for q, value in enumerate(row):
+                        ov.store(value, b.add(base, ir.Constant(ity, q * n)), masks[q])
+            return context.get_dummy_value()
+        return (types.void(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr,
+                           count), codegen)
+    phases_fma.__doc__ = (
+        f"{R} output rows of {L} interleaved column phases, a vector of each: "
+        f"``out[oo + r*os + {L}*i + e] = sum_(t, c < nc) d[do + (t*nc + c)*ds + r] "
+        f"* x[xo + toff[t] + c*xs + i]`` for the rows ``r < min(nr, {R})``, the "
+        f"phases ``e < {L}``, whose taps ``t`` are ``[tsplit[sb + e], tsplit[sb + "
+        f"e + 1])``, and the ``G`` lanes ``i``, over the first ``count`` elements "
+        f"of the row (masked stores).  A transposed layer's output phases side by "
+        f"side, so its output needs no interleave of its own; each vector of "
+        f"``x`` loaded serves {R} broadcast coefficients.")
+    return phases_fma
+
+
+# (a transposed layer's products with their interleave: 8 rows x 2 column
+# phases, or 4 x 3 and 4 x 4, at most 16 accumulators as in rows_fma_taps8x2)
+phases_fma8x2, phases_fma4x3, phases_fma4x4 = _phases_fma(8, 2), _phases_fma(4, 3), \
+    _phases_fma(4, 4)
+
 def _band_fma(J):
     @intrinsic
     def band_fma(typingctx, d, do, ds, x, xo, xs, nw, out, oo, os, check, pa, ps, stream):
