@@ -145,7 +145,7 @@ JIT_CASES = {
     # (column strides 2-4 take the strided kernel; 5 the ring)
     "conv2d stride 5, 1 channel (ring kernel)":
         "pnn.conv2d(np.ones((1, 1, 512, 512), dt), np.ones((1, 1, 3, 3), dt), stride=5)",
-    "conv_transpose2d 8 channels (GEMM + interleave)":
+    "conv_transpose2d 8 channels (phases kernel)":
         "pnn.conv_transpose2d(np.ones((1, 8, 16, 16), dt), np.ones((8, 8, 3, 3), dt), "
         "stride=2)",
     "conv2d stride 3, 16 -> 64 channels (points kernel)":
@@ -154,10 +154,15 @@ JIT_CASES = {
 }
 
 # J1 only: the 1-D kernel is compiled per kind of signal (see
-# kernels.job_kernel); these are the kinds with the most code.  (J2 keeps
-# the calls above, the same from run to run; each further kind would add
-# its load, 10-20 ms.)
+# kernels.job_kernel); these are the kinds with the most code.  And the
+# transposed layers' products on the grid with their interleave, which
+# rows of a few blocks still take (gemm._phases_apply).  (J2 keeps the
+# calls above, the same from run to run; each further kind would add its
+# load, 10-20 ms.)
 KIND_CASES = {
+    "conv_transpose2d 8 channels, rows of 6 (GEMM + interleave)":
+        "pnn.conv_transpose2d(np.ones((1, 8, 32, 6), dt), np.ones((8, 8, 3, 3), dt), "
+        "stride=2)",
     # (16 taps, 5-6 a phase: 12 would fit the transposed kernel's 4-delay
     # boxes.  Each with 13-16 thousand outputs, as the first case above)
     "upfirdn L=3 (1-D kernel, phase streams, gather)":

@@ -157,7 +157,8 @@ def test_where_the_direct_route_does_not_apply(one_thread, monkeypatch):
 
 
 @pytest.mark.parametrize("cls, wshape, kw, shape, kernel", [
-    (pnn.ConvTranspose2d, (16, 3, 4, 4), dict(stride=2, padding=1), (4, 16, 20, 19),
+    # (rows of 6 input columns: the grid's product, see gemm._phases_apply)
+    (pnn.ConvTranspose2d, (16, 3, 4, 4), dict(stride=2, padding=1), (4, 16, 40, 6),
      "run_jobs"),
     (pnn.Conv2d, (16, 8, 3, 3), dict(padding=1), (3, 8, 25, 30), "run_bands"),
     (pnn.Conv2d, (16, 8, 3, 3), dict(padding=1), (3, 8, 25, 21), "run_jobs"),
@@ -246,15 +247,19 @@ def test_rows_fma_taps_closed_form(dtype, block, V, count):
 
 
 @pytest.mark.parametrize("R, L", [(8, 2), (4, 3), (4, 4)])
-@pytest.mark.parametrize("nr, count", [(None, None), (3, None), (None, 0.6), (1, 0.1)],
-                         ids=str)
+@pytest.mark.parametrize("nr, j0, pitch, width, rows", [
+    (None, 0, 40, 1000, 1), (3, 5, 40, 1000, 2), (None, 0, 16, 23, 2), (1, 3, 9, 13, 1),
+    (None, 30, 33, 1000, 2), (2, 3, 11, 17, 3)], ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_phases_fma_closed_form(R, L, nr, count, dtype):
+def test_phases_fma_closed_form(R, L, nr, j0, pitch, width, rows, dtype):
     """A transposed layer's block (:func:`polyphase.engine.simd.phases_fma8x2`,
-    ``4x3``, ``4x4``): ``R`` rows of ``L`` column phases, each phase with its
-    own taps (``tsplit`` from ``sb`` on, one of them none), interleaved
-    into ``L`` vectors a row, against the same sums in numpy; ``nr`` rows
-    and ``count`` (in row vectors) outputs are stored, the rest untouched."""
+    ``4x3``, ``4x4``): ``R`` rows of ``L`` column phases over a vector of a
+    grid's columns from column ``j0`` of a row of ``pitch`` on (into the
+    next row past its end), each phase with its own taps (``tsplit`` from
+    ``sb`` on, one of them none), interleaved into output rows ``ostep``
+    apart, against the same sums in numpy; only outputs below ``width``, in
+    the first ``rows`` grid rows and the first ``nr`` rows are stored, the
+    rest untouched."""
     from numba import njit
 
     from polyphase.engine import simd
@@ -262,34 +267,43 @@ def test_phases_fma_closed_form(R, L, nr, count, dtype):
     kernel = getattr(simd, f"phases_fma{R}x{L}")
 
     @njit
-    def run(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, count):
-        kernel(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, count)
+    def run(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, j0, pitch, width,
+            rows, ostep):
+        kernel(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, j0, pitch, width,
+               rows, ostep)
 
     rng = np.random.default_rng(L)
     G = 64 // np.dtype(dtype).itemsize
+    if pitch < G // L + 1:
+        pitch = G // L + 1
     nr = R if nr is None else nr
-    n = L * G if count is None else int(count * L * G)
     nc, xs, ds = 3, 97, 11
     toff = rng.integers(0, 50, 9).astype(np.int64)
     # (phase taps from sb = 2 on: [2, 5), [5, 5) (none), [5, 9), [9, 9) for L = 4)
     tsplit = np.array([0, 1, 2, 5, 5, 9, 9][:L + 3], np.int64)
     x = rng.standard_normal(1000).astype(dtype)
     d = rng.standard_normal(700).astype(dtype)
-    out = np.full((R + 4, L * G + 3), np.nan, dtype)
+    ostep = L * pitch + 5                   # (output rows longer than the grid's)
+    out = np.full((R + 4, 4 * ostep), np.nan, dtype)
     xo, do, os = 5, 2, out.shape[1]
-    run(x, xo, xs, toff, tsplit, 2, d, do, ds, nc, out.reshape(-1), 2 * os + 1, os, nr, n)
-    want = np.zeros((R, L * G))
+    oo = 2 * os + 3
+    run(x, xo, xs, toff, tsplit, 2, d, do, ds, nc, out.reshape(-1), oo, os, nr, j0, pitch,
+        width, rows, ostep)
+    want = np.full(out.shape, np.nan)
     for e in range(L):
-        for t in range(tsplit[2 + e], tsplit[3 + e]):
-            for c in range(nc):
-                row = x[xo + toff[t] + c * xs:][:G].astype(np.float64)
-                coef = d[do + (t * nc + c) * ds:][:R].astype(np.float64)
-                want[:, e::L] += coef[:, None] * row[None, :]
+        for i in range(G):
+            g, j = divmod(j0 + i, pitch)
+            if g >= rows or L * j + e >= width:
+                continue
+            value = np.zeros(R)
+            for t in range(tsplit[2 + e], tsplit[3 + e]):
+                for c in range(nc):
+                    value += d[do + (t * nc + c) * ds:][:R] * float(x[xo + toff[t] + c * xs + i])
+            at = 3 + g * ostep + L * j + e
+            want[2:2 + nr, at] = value[:nr]
+    assert np.isfinite(want).any()
     tol = 1e-4 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(out[2:2 + nr, 1:1 + n], want[:nr, :n], rtol=tol, atol=tol)
-    untouched = np.ones(out.shape, bool)
-    untouched[2:2 + nr, 1:1 + n] = False
-    assert np.isnan(out[untouched]).all()
+    np.testing.assert_allclose(out, want, rtol=tol, atol=tol)
 
 
 def brute_conv_transpose(x, w, stride, padding, output_padding, dilation):
@@ -321,7 +335,9 @@ def test_transposed_layers_interleave_their_phases_in_registers(
     :func:`polyphase.engine.kernels_direct.run_phases` (every output phase's
     taps, its block shifts from the padding included, straight into the
     output) where their rows of output blocks fill the vectors: always
-    when a whole number of vectors.  torch's semantics by brute force, any
+    when a whole number of vectors (and rows of at least ``G // L + 1``
+    grid columns, whose vectors go on over a row's end into the next).
+    torch's semantics by brute force, any
     number of output channels (blocks of 8 or 4 rows, the last part
     stored), phases with no taps (k < stride) included."""
     op %= stride
@@ -345,7 +361,8 @@ def test_transposed_layers_interleave_their_phases_in_registers(
             got = pnn.conv_transpose2d(x, w, stride=stride, padding=padding,
                                        output_padding=op, dilation=dilation)
     assert got.dtype == dtype
-    if -(-width // stride) % (64 // np.dtype(dtype).itemsize) == 0:
+    # (one channel in and out: the single-channel kernels)
+    if cin * cout > 1 and -(-width // stride) % (64 // np.dtype(dtype).itemsize) == 0:
         assert calls
     tol = 2e-4 if dtype == np.float32 else 1e-11
     np.testing.assert_allclose(got, brute_conv_transpose(x.astype(np.float64), w, st_, pads,

@@ -347,10 +347,9 @@ def test_interleave_jobs_write_their_planes_only(job0, job1):
 def test_transposed_layer_interleaves_on_numbas_threads(monkeypatch, threads, k):
     """After the direct kernel's products (on numba's threads) the output
     phases are interleaved there too: with two threads in groups, with one
-    on the caller; torch's numbers either way.  (Rows of eight input
-    columns, 7-8 output blocks: half a vector of the kernel that
-    interleaves in registers, ``gemm._direct_phases``, which leaves them
-    to the grid.)"""
+    on the caller; torch's numbers either way.  (Rows of six input
+    columns: rows of the grid too short for the kernel that interleaves in
+    registers, ``gemm._direct_phases``, whose vectors would span three.)"""
     torch = pytest.importorskip("torch")
     from polyphase import engine
     from polyphase.engine import kernels2d, numba_threads
@@ -367,7 +366,7 @@ def test_transposed_layer_interleaves_on_numbas_threads(monkeypatch, threads, k)
 
     monkeypatch.setattr(engine, "_jobs", spy)
     rng = np.random.default_rng(k)
-    x = rng.standard_normal((4, 32, 24, 8)).astype(np.float32)
+    x = rng.standard_normal((4, 32, 32, 6)).astype(np.float32)
     w = rng.standard_normal((32, 32, k, k)).astype(np.float32)
     op = k % 2
     got = pnn.conv_transpose2d(x, w, stride=2, padding=k // 2, output_padding=op)

@@ -336,19 +336,20 @@ def _direct_rows(plan, cout):
 def _phases_apply(pm, dtype, algorithm, G, lengths, P):
     """Whether a layer that upsamples by 2 to 4 along its last axis (1-D or
     2-D, real, one channel group) runs on :func:`_direct_phases`, its output
-    phases interleaved in registers: when its rows of output blocks fill
-    the kernel's vectors about as well as the grid's product does
-    (:func:`_rows_pay`, ``P`` the phase streams' blocks).
+    phases interleaved in registers: when a vector of the phase streams'
+    grid (``P`` its blocks a row) spans at most two of its rows
+    (:func:`.kernels_direct.phases_pay`).
 
     Against the product on the grid and its interleave (N8, C64 -> 64,
     k3 s2, float32, ms, one thread / two threads, the benchmarks' runner):
     16x16 2.14 / 2.0 -> 1.72 / 1.03 (torch 2.0 / 1.1), 32x32 8.2 -> 6.8;
     C64 -> 3 64x64 k4 s2 9.5 -> 6.5; conv_transpose1d 1024 k3 s2 2.66 ->
-    2.35.  Rows of fewer blocks than a vector keep the grid: its flat
-    rows run on into the next."""
+    2.35; rows of 8 blocks (a vector's calls on over a row's end) C64 8x8
+    0.76 -> 0.60, 20x20 3.30 -> 2.89, C128 -> 64 8x8 1.27 -> 1.11."""
     L2 = pm.ups[-1]
     return algorithm == "auto" and G == 1 and np.dtype(dtype) in _DIRECT_DTYPES and \
-        pm.ndim <= 2 and 2 <= L2 <= 4 and _rows_pay(-(-lengths[-1] // L2), P[-1], dtype)
+        pm.ndim <= 2 and 2 <= L2 <= 4 and submodule(
+            "polyphase.engine.kernels_direct").phases_pay(P[-1], L2, np.dtype(dtype).itemsize)
 
 
 def _rows_pay(width, pitch, dtype):
@@ -639,18 +640,21 @@ def _direct_phases(pm, dtype, plan, flat, origin, S, strides, crop, lanes, lengt
     Q, C, Lf = flat.shape
     cout = 1 if pm.channels is None else pm.channels[0]
     ups = tuple(pm.ups)
+    # (a 1-D layer: one row of blocks, S columns, its jobs parts of it)
     if pm.ndim == 1:
-        (L1, L2), (c1, c2), (H, W), P2 = (1,) + ups, [0] + crop, (1,) + tuple(lengths), 0
+        (L1, L2), (c1, c2), (H, W), P2 = (1,) + ups, [0] + crop, (1,) + tuple(lengths), S
     else:
         (L1, L2), (c1, c2), (H, W), P2 = ups, crop, tuple(lengths), strides[0]
     Wt, tq, delays, shifts, tsplit = _phase_weights(pm, dtype, plan, C, (c1, c2))
     toff = tq * (C * Lf) + origin - delays @ np.array(strides, dtype=np.int64) \
         + shifts @ np.array((P2, 1), dtype=np.int64)
     nI, nJ = -(-H // L1), -(-W // L2)
-    rpj, seg, _ = kd.row_jobs(nI, nJ)
-    njobs = lanes * -(-nI // rpj) * -(-nJ // seg)
+    rpj, seg = max(1, kd.CHUNK // P2), kd.CHUNK
+    njobs = lanes * -(-nI // rpj) * (-(-nJ // seg) if nI == 1 else 1)
     out = result((lanes, cout) + tuple(lengths), dtype)
-    dims = np.array((L1, L2, S, P2, rpj, seg, nI, nJ), dtype=np.int64)
+    G = 64 // np.dtype(dtype).itemsize
+    dims = np.array((L1, L2, S, P2, rpj, nI, seg, nI == 1 or -(-nJ // G) * G <= P2),
+                    dtype=np.int64)
     _run_kernel(kd.run_phases, (flat.reshape(-1), np.int64(Lf), toff, tsplit, Wt,
                                 out.reshape(lanes, cout, H, W), dims),
                 njobs, out.size, Wt.shape[0] * C // (L1 * L2))

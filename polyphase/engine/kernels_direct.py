@@ -79,19 +79,17 @@ def run_jobs(flat, L, toff, Wt, out, job0, job1):
 
 # (a function of its own, not inlined: one compiled body for its call site)
 @njit(cache=True, internal=True, nogil=True)
-def _phases(L2, x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, count):
+def _phases(L2, x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, j0, pitch, W,
+            rows, ostep):
     if L2 == 2:
-        simd.phases_fma8x2(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, count)
+        simd.phases_fma8x2(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, j0,
+                           pitch, W, rows, ostep)
     elif L2 == 3:
-        simd.phases_fma4x3(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, count)
+        simd.phases_fma4x3(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, j0,
+                           pitch, W, rows, ostep)
     else:
-        simd.phases_fma4x4(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, count)
-
-
-def phase_rows(L2):
-    """Output rows a call of :func:`run_phases` sums for ``L2`` column
-    phases: 16 accumulators (8 rows by 2 phases, 4 by 3 or 4)."""
-    return 8 if L2 == 2 else 4
+        simd.phases_fma4x4(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, j0,
+                           pitch, W, rows, ostep)
 
 
 @njit(cache=True, nogil=True)
@@ -103,41 +101,74 @@ def run_phases(flat, L, toff, tsplit, Wt, out, dims, job0, job1):
 
     Output ``(lane, r, L1*I + e1, L2*J + e2)`` sums the taps ``[tsplit[k],
     tsplit[k + 1])`` of ``toff`` and ``Wt`` ``(taps, C, Rp)``, ``k = e1*L2 +
-    e2``, of the flat streams ``flat`` (channels ``L`` apart) at ``lane*S +
-    I*P2 + J``: each output phase's taps, their block shifts folded into
-    ``toff``.  ``dims`` is ``(L1, L2, S, P2, rpj, seg, nI, nJ)``: ``nI x
-    nJ`` blocks an image; job ``j`` is block rows ``[(j // nseg) % rgroups *
-    rpj, ...)`` (``rpj`` of them) of image ``j // (rgroups * nseg)``, block
-    columns ``[(j % nseg) * seg, ...)`` (``seg`` a multiple of ``G``).  Its
-    blocks of output rows go outer: their weights stay in L1 while the job's
-    input, in L2, serves each of them.
+    e2``, of the flat streams ``flat`` (channels ``L`` apart) at grid column
+    ``lane*S + I*P2 + J``: each output phase's taps, their block shifts
+    folded into ``toff``.  ``dims`` is ``(L1, L2, S, P2, rpj, nI, seg,
+    rowwise)``: ``nI`` rows of blocks an image, ``P2`` grid columns a row
+    (the blocks of a row, then padding); job ``j`` is block rows ``[(j //
+    nseg) % rgroups * rpj, ...)`` (``rpj`` of them) of image ``j //
+    (rgroups * nseg)``, and of them the blocks ``[(j % nseg) * seg, ...)``
+    (``seg`` a multiple of ``G``: a 1-D layer's one row in parts).  A call
+    takes ``G`` grid columns: ``rowwise``, from a row's first block on
+    (rows of a whole number of vectors), else on over the end of a row into
+    the next (rows of fewer blocks than a vector fill it), its stores
+    leaving out the padding.
+    Its blocks of output rows go outer: their weights stay in L1 while the
+    job's input, in L2, serves each of them.
     """
     T, C, Rp = Wt.shape
     R, H, W = out.shape[1], out.shape[2], out.shape[3]
-    L1, L2, S, P2, rpj, seg, nI, nJ = dims[0], dims[1], dims[2], dims[3], dims[4], \
-        dims[5], dims[6], dims[7]
+    L1, L2, S, P2, rpj, nI, seg, rowwise = dims[0], dims[1], dims[2], dims[3], dims[4], \
+        dims[5], dims[6], dims[7] != 0
     G = lanes(flat.dtype)
     RB = 8 if L2 == 2 else 4
     wf = flat_view(Wt)
     of = flat_view(out)
     HW = H * W
     rgroups = -(-nI // rpj)
-    nseg = -(-nJ // seg)
+    last = -(-W // L2)                      # the blocks of an output row
+    nseg = -(-last // seg) if nI == 1 else 1
+    if nI > 1:
+        seg = P2                            # (2-D: whole rows)
     for job in range(job0, job1):
         lane = job // (rgroups * nseg)
         i0 = (job // nseg) % rgroups * rpj
         i1 = imin(i0 + rpj, nI)
-        j0 = job % nseg * seg
-        j1 = imin(j0 + seg, nJ)
+        c0 = job % nseg * seg
         for r0 in range(0, R, RB):
             nr = imin(RB, R - r0)
-            for i in range(i0, i1):
-                for e1 in range(imin(L1, H - i * L1)):
-                    o = (lane * R + r0) * HW + (i * L1 + e1) * W
-                    for j in range(j0, j1, G):
-                        _phases(L2, flat, lane * S + i * P2 + j, L, toff, tsplit, e1 * L2,
-                                wf, r0, Rp, C, of, o + j * L2, HW, nr,
-                                imin(L2 * G, W - j * L2))
+            # (a row's or a vector's output phases one after the other: their
+            # taps read the same input rows, which are then in L1; N8 C64 32x32
+            # k3 s2, one thread: 7.5-8.0 ms with the rows of each phase in turn,
+            # 6.8-6.9 so)
+            if rowwise:
+                # (each row's blocks, in vectors from its first: no call
+                # takes the padding where a row is a whole number of them)
+                for i in range(i0, i1):
+                    for e1 in range(imin(L1, H - i * L1)):
+                        for j in range(c0, imin(last, c0 + seg), G):
+                            _phases(L2, flat, lane * S + i * P2 + j, L, toff, tsplit, e1 * L2,
+                                    wf, r0, Rp, C, of, (lane * R + r0) * HW + (i * L1 + e1) * W,
+                                    HW, nr, j, P2, W, 1, L1 * W)
+                continue
+            for p in range(i0 * P2, (i1 - 1) * P2 + last, G):
+                i = p // P2
+                j = p - i * P2
+                if j >= last and j + G <= P2:
+                    continue                    # (padding only)
+                for e1 in range(imin(L1, H)):
+                    # (the block rows from i on with an output row of phase e1)
+                    rows = imin(i1, (H - e1 + L1 - 1) // L1) - i
+                    if rows > 0:
+                        _phases(L2, flat, lane * S + p, L, toff, tsplit, e1 * L2, wf, r0, Rp,
+                                C, of, (lane * R + r0) * HW + (i * L1 + e1) * W, HW, nr, j,
+                                P2, W, rows, L1 * W)
+
+
+def phases_pay(pitch, L2, itemsize):
+    """Whether :func:`run_phases` takes rows of ``pitch`` grid columns: a
+    vector's columns span at most two rows."""
+    return pitch >= 64 // itemsize // L2 + 1
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -1544,49 +1544,113 @@ points_fma8x2 = _points_fma(8, 2)
 
 
 
+def _any(b, mask):
+    """Whether any lane of the i1 vector ``mask`` is on."""
+    bits = b.bitcast(mask, ir.IntType(mask.type.count))
+    return b.icmp_unsigned("!=", bits, ir.Constant(bits.type, 0))
+
+
+def _grid_stores(b, n, L, J0, P2, W, rows, ostep):
+    """Where :func:`_phases_fma`'s ``L`` interleaved vectors go: for vector
+    ``q``, ``(base, mask)`` of the lanes in the grid row of its first column
+    and of those in the next row.  Lane ``k`` of vector ``q`` is output
+    phase ``(q*n + k) % L`` of grid column ``J0 + (q*n + k) // L`` (from the
+    call's row on, ``P2`` columns a row): in the row at output column ``L *
+    column + phase``, if that is below ``W`` and the row one of ``rows``;
+    rows ``ostep`` apart in the output.  (At most two rows a vector: ``P2``
+    is at least ``n // L + 1``.)"""
+    ity = J0.type
+    vty = ir.VectorType(ity, n)
+
+    def const(values):
+        return ir.Constant(vty, [int(v) for v in values])
+
+    def splat(v):
+        return _splat(b, v, n)
+
+    one = ir.Constant(ity, 1)
+    parts = []
+    for q in range(L):
+        uq = q * n // L
+        lanes_k = range(q * n, (q + 1) * n)
+        du = const([k // L - uq for k in lanes_k])      # columns past the first
+        K = const([k - L * uq for k in lanes_k])        # outputs past its first
+        a = b.add(J0, ir.Constant(ity, uq))
+        # (the row of column a: a is below 3 * P2)
+        past = b.add(b.zext(b.icmp_signed(">=", a, P2), ity),
+                     b.zext(b.icmp_signed(">=", a, b.add(P2, P2)), ity))
+        col = b.sub(a, b.mul(past, P2))
+        first = b.icmp_signed("<", du, splat(b.sub(P2, col)))
+        in_a = b.and_(first, b.icmp_signed("<", K, splat(b.sub(W, b.mul(col, ir.Constant(
+            ity, L))))))
+        in_a = b.and_(in_a, splat(b.icmp_signed("<", past, rows)))
+        col_b = b.sub(col, P2)
+        in_b = b.and_(b.not_(first), b.icmp_signed("<", K, splat(b.sub(W, b.mul(
+            col_b, ir.Constant(ity, L))))))
+        in_b = b.and_(in_b, splat(b.icmp_signed("<", b.add(past, one), rows)))
+        # (lane k at base + k: output L*col + K[k], K[k] = k + q*n - L*uq)
+        row_a = b.add(b.mul(past, ostep), ir.Constant(ity, q * n - L * uq))
+        base_a = b.add(row_a, b.mul(col, ir.Constant(ity, L)))
+        base_b = b.add(b.add(row_a, ostep), b.mul(col_b, ir.Constant(ity, L)))
+        parts.append(((base_a, in_a), (base_b, in_b)))
+    return parts
+
+
 def _phases_fma(R, L):
     @intrinsic
     def phases_fma(typingctx, x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr,
-                   count):
+                   j0, pitch, width, rows, ostep):
         def codegen(context, builder, sig, args):
-            _, XO, XS, TOFF, TSPLIT, SB, _, DO, DS, NC, _, OO, OS, NR, COUNT = args
+            _, XO, XS, TOFF, TSPLIT, SB, _, DO, DS, NC, _, OO, OS, NR = args[:14]
+            J0, P2, W, ROWS, OSTEP = args[14:]
             (ov,) = _arrays(context, builder, sig, args, 10)
             b = builder
             xv, fma, dptr, acc = _products(context, b, sig, args, 0, 6, R, L)
             n, ity = xv.count, XO.type
             taps = context.make_array(sig.args[3])(context, b, TOFF).data
             split = context.make_array(sig.args[4])(context, b, TSPLIT).data
+            one = ir.Constant(ity, 1)
             for e in range(L):
                 # phase e's taps, into its column of accumulators
                 lo = b.load(b.gep(split, [b.add(SB, ir.Constant(ity, e))]))
                 hi = b.load(b.gep(split, [b.add(SB, ir.Constant(ity, e + 1))]))
                 column = [[acc[r][e]] for r in range(R)]
-                with cgutils.for_range_slice(b, lo, hi, ir.Constant(ity, 1), intp=ity) as (t, _):
+                with cgutils.for_range_slice(b, lo, hi, one, intp=ity) as (t, _):
                     xt = b.add(XO, b.load(b.gep(taps, [t])))
                     dt = b.add(DO, b.mul(b.mul(t, NC), DS))
                     with cgutils.for_range(b, NC) as inner:
                         c = inner.index
                         _fma_row(b, xv, dptr, fma, column, b.add(xt, b.mul(c, XS)),
                                  b.add(dt, b.mul(c, DS)))
-            masks = [_first(b, COUNT, n, xv.per, q * n) for q in range(L)]
+            stores = _grid_stores(b, n, L, J0, P2, W, ROWS, OSTEP)
             for r in range(R):
                 with b.if_then(b.icmp_signed(">", NR, ir.Constant(ity, r))):
                     row = _interleaved(b, [b.load(a) for a in acc[r]], n, xv.per)
-                    base = _offset(b, OO, r, OS)
-                    for q, value in enumerate(row):
-                        ov.store(value, b.add(base, ir.Constant(ity, q * n)), masks[q])
+                    at = _offset(b, OO, r, OS)
+                    for value, ((base_a, in_a), (base_b, in_b)) in zip(row, stores):
+                        ov.store(value, b.add(at, base_a), in_a)
+                        # (a vector past a row's end only: a masked store
+                        # of no lanes still costs one, and its address runs
+                        # into the stores before it)
+                        with b.if_then(_any(b, in_b), likely=False):
+                            ov.store(value, b.add(at, base_b), in_b)
             return context.get_dummy_value()
-        return (types.void(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr,
-                           count), codegen)
+        return (types.void(x, xo, xs, toff, tsplit, sb, d, do, ds, nc, out, oo, os, nr, j0,
+                           pitch, width, rows, ostep), codegen)
     phases_fma.__doc__ = (
-        f"{R} output rows of {L} interleaved column phases, a vector of each: "
-        f"``out[oo + r*os + {L}*i + e] = sum_(t, c < nc) d[do + (t*nc + c)*ds + r] "
-        f"* x[xo + toff[t] + c*xs + i]`` for the rows ``r < min(nr, {R})``, the "
-        f"phases ``e < {L}``, whose taps ``t`` are ``[tsplit[sb + e], tsplit[sb + "
-        f"e + 1])``, and the ``G`` lanes ``i``, over the first ``count`` elements "
-        f"of the row (masked stores).  A transposed layer's output phases side by "
-        f"side, so its output needs no interleave of its own; each vector of "
-        f"``x`` loaded serves {R} broadcast coefficients.")
+        f"{R} output rows of {L} interleaved column phases over a vector of "
+        f"``G`` columns of a grid of rows ``pitch`` columns long: column "
+        f"``j0 + i`` (``i < G``) of the grid is ``v_i[r, e] = sum_(t, c < nc) "
+        f"d[do + (t*nc + c)*ds + r] * x[xo + toff[t] + c*xs + i]``, phase ``e < "
+        f"{L}`` summing its taps ``t`` in ``[tsplit[sb + e], tsplit[sb + e + 1])``; "
+        f"written to ``out[oo + r*os + g*ostep + {L}*j + e]`` for grid row ``g`` "
+        f"(0 or 1, the column ``j0 + i`` past the row's end) and column ``j`` of "
+        f"it, where ``{L}*j + e < width``, ``g < rows`` and ``r < min(nr, {R})`` "
+        f"(masked stores: the grid's padding columns and the rows outside the "
+        f"output are not written).  A transposed layer's output phases side by "
+        f"side, its output needing no interleave of its own; each vector of "
+        f"``x`` loaded serves {R} broadcast coefficients.  ``pitch`` must be at "
+        f"least ``G // {L} + 1``.")
     return phases_fma
 
 
