@@ -83,7 +83,14 @@ LAYERS = [("conv2d", 8, 64, 64, 32, 3, 1, 1, 0), ("conv2d", 8, 64, 128, 32, 3, 2
           # taps or more along each axis) and jobs of even images (14x14)
           ("conv2d", 8, 512, 512, 4, 3, 2, 1, 0), ("conv2d", 4, 256, 256, 7, 3, 2, 1, 0),
           ("conv2d", 8, 128, 128, 8, 3, 2, 1, 0), ("conv2d", 16, 64, 64, 8, 3, 2, 1, 0),
-          ("conv2d", 8, 512, 512, 14, 3, 2, 1, 0)]
+          ("conv2d", 8, 512, 512, 14, 3, 2, 1, 0),
+          # transposed layers whose output phases interleave in registers
+          # (rows of 8 and 20 blocks: vectors on over a row's end; a U-Net's
+          # k2 s2), and a DCGAN's 4x4 k4 s2 (the Winograd route)
+          ("conv_transpose2d", 8, 128, 64, 8, 3, 2, 1, 1),
+          ("conv_transpose2d", 8, 64, 64, 20, 3, 2, 1, 1),
+          ("conv_transpose2d", 8, 64, 32, 32, 2, 2, 0, 0),
+          ("conv_transpose2d", 8, 256, 128, 4, 4, 2, 1, 0)]
 
 
 def _upfirdn(rng, n, L, M, taps, dtype, axis=-1):

@@ -408,19 +408,22 @@ def test_layers_that_do_not_upsample_write_their_output_directly(d, width, strid
 @given(d=st.sampled_from([1, 2]), lanes=st.integers(1, 3), cin=st.integers(1, 3),
        n=st.integers(1, 70), M=st.integers(1, 7), pre=st.integers(0, 6),
        pad=st.integers(0, 2), front=st.integers(0, 40), seed=st.integers(0, 99),
-       dtype=st.sampled_from([np.float32, np.float64, np.complex128]))
+       dtype=st.sampled_from([np.float32, np.float64, np.complex128]),
+       square=st.booleans())
 def test_phase_streams_kernel_equals_numpys_strided_copies(d, lanes, cin, n, M, pre, pad,
-                                                           front, seed, dtype):
+                                                           front, seed, dtype, square):
     """The GEMM path's phase streams by the numba kernel
     (:func:`polyphase.engine.kernels2d.phase_streams`, vectors of phases for
     M = 2, 3, 4, 6 and a sample at a time otherwise) equal numpy's strided
     copy into zeroed streams (:func:`polyphase.engine.gemm.fill_phase_streams`),
     for any offset of the signal in its blocks and zero blocks around it;
-    the margins of ``flat`` around the streams are left alone."""
+    the margins of ``flat`` around the streams are left alone.  (``square``
+    and ``M = 1`` in 2-D: one phase, a transposed layer's streams, planes
+    padded with zeros, ``kernels2d._padded_planes``.)"""
     rng = np.random.default_rng(seed)
     shape = (lanes, cin) + (n, n + 3)[:d]
     x = rng.standard_normal(shape).astype(dtype)
-    downs = (M, M + 1)[:d] if d == 2 else (M,)
+    downs = (M, M if square else M + 1) if d == 2 else (M,)
     pres = tuple(min(pre, m - 1) for m in downs)
     pads = (pad,) * d
     P = gemm.stream_blocks(x.shape[2:], downs, pres, pads, pads)
@@ -433,3 +436,21 @@ def test_phase_streams_kernel_equals_numpys_strided_copies(d, lanes, cin, n, M, 
     got = flat[:, :, front:front + lanes * S].reshape((Q, cin, lanes) + P)
     np.testing.assert_array_equal(got, want)
     assert (flat[:, :, :front] == 7).all() and (flat[:, :, front + lanes * S:] == 7).all()
+
+
+@pytest.mark.parametrize("n, pad, front", [((1, 1), 0, 0), ((5, 8), 1, 3), ((7, 3), 2, 11),
+                                          ((16, 16), 1, 0)], ids=str)
+def test_one_phase_streams_are_padded_planes(n, pad, front):
+    """Streams of one phase (a transposed layer's) are ``x``'s planes with
+    ``pad`` zero blocks around them, every sample written (the scratch
+    holds NaN first), the margins of ``flat`` left alone."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3, 2) + n).astype(np.float32)
+    P = gemm.stream_blocks(n, (1, 1), (0, 0), (pad, pad), (pad, pad))
+    S = int(np.prod(P))
+    flat = np.full((1, 2, front + 3 * S + 4), np.nan, np.float32)
+    gemm._phase_streams(x, (1, 1), (0, 0), (pad, pad), flat, front, P)
+    got = flat[0, :, front:front + 3 * S].reshape((2, 3) + P)
+    want = np.pad(x.swapaxes(0, 1), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    np.testing.assert_array_equal(got, want)
+    assert np.isnan(flat[0, :, :front]).all() and np.isnan(flat[0, :, front + 3 * S:]).all()
