@@ -112,9 +112,8 @@ def run_phases(flat, L, toff, tsplit, Wt, out, dims, job0, job1):
     takes ``G`` grid columns: ``rowwise``, from a row's first block on
     (rows of a whole number of vectors), else on over the end of a row into
     the next (rows of fewer blocks than a vector fill it), its stores
-    leaving out the padding.
-    Its blocks of output rows go outer: their weights stay in L1 while the
-    job's input, in L2, serves each of them.
+    leaving out the padding.  Its blocks of output rows go outer: their
+    weights stay in L1 while the job's input, in L2, serves each of them.
     """
     T, C, Rp = Wt.shape
     R, H, W = out.shape[1], out.shape[2], out.shape[3]
