@@ -454,3 +454,24 @@ def test_one_phase_streams_are_padded_planes(n, pad, front):
     want = np.pad(x.swapaxes(0, 1), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     np.testing.assert_array_equal(got, want)
     assert np.isnan(flat[0, :, :front]).all() and np.isnan(flat[0, :, front + 3 * S:]).all()
+
+
+@pytest.mark.parametrize("stride, k, dtype", [(2, 5, np.float32), (3, 4, np.float64),
+                                              (4, 7, np.float32)])
+def test_long_transposed_rows_go_in_parts(stride, k, dtype, monkeypatch):
+    """A conv_transpose1d's one row of blocks is cut into jobs of
+    ``CHUNK`` blocks (:func:`polyphase.engine.kernels_direct.run_phases`),
+    serial and in parallel groups alike: torch's semantics by brute force
+    over rows of several parts, the last one short."""
+    rng = np.random.default_rng(stride)
+    x = rng.standard_normal((2, 5, 700)).astype(dtype)
+    w = rng.standard_normal((5, 9, k)).astype(dtype)
+    calls = record_calls(monkeypatch, gemm, "_direct_phases")
+    want = brute_conv_transpose(x[:, :, None].astype(np.float64), w[:, :, None], (1, stride),
+                                (0, 1), (0, 1), (1, 1))[:, :, 0]
+    tol = 2e-4 if dtype == np.float32 else 1e-11
+    for work in (1, 1 << 62):                   # parallel groups, then serial
+        monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", work)
+        got = pnn.conv_transpose1d(x, w, stride=stride, padding=1, output_padding=1)
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    assert len(calls) == 2 and -(-got.shape[-1] // stride) > 2 * kernels_direct.CHUNK
