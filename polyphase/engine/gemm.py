@@ -645,16 +645,15 @@ def _direct_phases(pm, dtype, plan, flat, origin, S, strides, crop, lanes, lengt
         (L1, L2), (c1, c2), (H, W), P2 = (1,) + ups, [0] + crop, (1,) + tuple(lengths), S
     else:
         (L1, L2), (c1, c2), (H, W), P2 = ups, crop, tuple(lengths), strides[0]
-    Wt, tq, delays, shifts, tsplit = _phase_weights(pm, dtype, plan, C, (c1, c2))
-    toff = tq * (C * Lf) + origin - delays @ np.array(strides, dtype=np.int64) \
+    Wt, taps, shifts, tsplit = _phase_weights(pm, dtype, plan, C, (c1, c2))
+    toff = taps[:, 0] * (C * Lf) + _tap_starts(taps, origin, strides) \
         + shifts @ np.array((P2, 1), dtype=np.int64)
     nI, nJ = -(-H // L1), -(-W // L2)
     rpj, seg = max(1, kd.CHUNK // P2), kd.CHUNK
     njobs = lanes * -(-nI // rpj) * (-(-nJ // seg) if nI == 1 else 1)
     out = result((lanes, cout) + tuple(lengths), dtype)
-    G = 64 // np.dtype(dtype).itemsize
-    dims = np.array((L1, L2, S, P2, rpj, nI, seg, nI == 1 or -(-nJ // G) * G <= P2),
-                    dtype=np.int64)
+    rowwise = nI == 1 or kd.phases_rowwise(nJ, P2, np.dtype(dtype).itemsize)
+    dims = np.array((L1, L2, S, P2, rpj, nI, seg, rowwise), dtype=np.int64)
     _run_kernel(kd.run_phases, (flat.reshape(-1), np.int64(Lf), toff, tsplit, Wt,
                                 out.reshape(lanes, cout, H, W), dims),
                 njobs, out.size, Wt.shape[0] * C // (L1 * L2))
@@ -664,10 +663,10 @@ def _direct_phases(pm, dtype, plan, flat, origin, S, strides, crop, lanes, lengt
 def _phase_weights(pm, dtype, plan, cin, crop):
     """:func:`_direct_phases`' taps in the order of its output phases ``(e1,
     e2)`` (row and column of the output within its block, from ``crop``
-    on): ``(Wt, tq, delays, shifts, tsplit)``, ``Wt`` ``(taps, C_in, rows)``
-    (:func:`.kernels_direct.weights`), each tap's input phase, its delays,
-    its output block's shift ``(rows, columns)`` and where each output
-    phase's taps start (cached on ``pm``)."""
+    on): ``(Wt, taps, shifts, tsplit)``, ``Wt`` ``(taps, C_in, rows)``
+    (:func:`.kernels_direct.weights`), the taps ``(q, k...)`` as in the
+    plan, each tap's output block's shift ``(rows, columns)`` and where
+    each output phase's taps start (cached on ``pm``)."""
     cache = pm.__dict__.setdefault("_plans", {})
     key = ("phases", np.dtype(dtype).str, tuple(crop))
     if key in cache:
@@ -676,7 +675,7 @@ def _phase_weights(pm, dtype, plan, cin, crop):
     cout = 1 if pm.channels is None else pm.channels[0]
     rows = -(-cout // kd.NB) * kd.NB
     ups = (1,) * (2 - pm.ndim) + tuple(pm.ups)
-    parts, tq, delays, shifts, tsplit = [], [], [], [], [0]
+    parts, entries, shifts, tsplit = [], [], [], [0]
     for e1 in range(ups[0]):
         for e2 in range(ups[1]):
             (s1, r1), (s2, r2) = divmod(e1 + crop[0], ups[0]), divmod(e2 + crop[1], ups[1])
@@ -686,12 +685,11 @@ def _phase_weights(pm, dtype, plan, cin, crop):
             if len(plan) == 1:
                 W = W[:, r * cout:(r + 1) * cout]
             parts.append(kd.weights(W, taps.shape[0], cin, rows))
-            tq.append(taps[:, 0])
-            delays.append(taps[:, 1:])
+            entries.append(taps)
             shifts.append(np.tile((s1, s2), (taps.shape[0], 1)))
             tsplit.append(tsplit[-1] + taps.shape[0])
     cache[key] = (np.ascontiguousarray(np.concatenate(parts)),
-                  np.concatenate(tq).astype(np.int64), np.concatenate(delays).astype(np.int64),
+                  np.concatenate(entries).astype(np.int64),
                   np.concatenate(shifts).astype(np.int64), np.array(tsplit, dtype=np.int64))
     return cache[key]
 

@@ -17,13 +17,11 @@ disjoint output rows, so they run in parallel (:func:`.groups.run`) with no
 synchronisation; so do the other kernels' jobs.
 """
 
-import numpy as np
-
-from .inline_builtins import empty1, empty2, flat, imax, imin, zero_fill, zeros1
+from .inline_builtins import empty1, empty2, flat, imax, imin, zeros1
 from .jit import njit
 
 from . import machine, simd
-from .kernels import not_finite, split_columns, split_phases
+from .kernels import not_finite, pad_plane, split_columns, split_phases
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -200,25 +198,16 @@ def phase_streams(xf, dims, pre1, pre2, M1, M2, out, at, job0, job1):
 @njit(cache=True, nogil=True, internal=True)
 def _padded_planes(xf, dims, pre1, pre2, out, at, job0, job1):
     """:func:`phase_streams` of a layer that does not downsample (one phase,
-    a transposed layer's): each plane a memset, then its rows copied at
-    unsigned offsets.  Rows of a few samples through
+    a transposed layer's): each plane padded with zeros
+    (:func:`.kernels.pad_plane`).  Rows of a few samples through
     :func:`.kernels.split_columns`, which takes two views a row, cost
     ~15 ns each: N8 C128 8x8, one thread, 0.15 ms."""
     lanes, C, n1, n2, nb1, nb2 = dims[0], dims[1], dims[2], dims[3], dims[4], dims[5]
-    # (the columns of x inside the plane's blocks: b2 = j + pre2)
-    j0, j1 = imax(0, -pre2), imin(n2, nb2 - pre2)
     for job in range(job0, job1):
         lane = job % lanes
         c = job // lanes
-        d = at[0] + c * at[2] + lane * at[3]
-        zero_fill(out[d:d + nb1 * nb2])
-        if j1 <= j0:
-            continue
-        for i in range(imax(0, -pre1), imin(n1, nb1 - pre1)):
-            a = np.uint64(d + (i + pre1) * nb2 + pre2 + j0)
-            b = np.uint64(((lane * C + c) * n1 + i) * n2 + j0)
-            for k in range(np.uint64(j1 - j0)):
-                out[a + k] = xf[b + k]
+        pad_plane(xf, (lane * C + c) * n1 * n2, n1, n2, out,
+                  at[0] + c * at[2] + lane * at[3], nb1, nb2, pre1, pre2)
 
 
 @njit(cache=True, nogil=True)

@@ -34,8 +34,8 @@ broadcast where they lie, so no phase streams at all).
 """
 
 import numpy as np
-from .inline_builtins import empty1, flat as flat_view, imax, imin, zero_fill
-from .kernels import split_columns
+from .inline_builtins import empty1, flat as flat_view, imax, imin
+from .kernels import pad_plane, split_columns
 from .jit import njit
 
 from . import simd
@@ -168,6 +168,16 @@ def phases_pay(pitch, L2, itemsize):
     """Whether :func:`run_phases` takes rows of ``pitch`` grid columns: a
     vector's columns span at most two rows."""
     return pitch >= 64 // itemsize // L2 + 1
+
+
+def phases_rowwise(blocks, pitch, itemsize):
+    """Whether :func:`run_phases`' calls start at each row's first block
+    (``rowwise``), for rows of ``blocks`` output blocks and ``pitch`` grid
+    columns: when the row's whole vectors take no more columns than the
+    grid's row (no call then takes the padding; N8 C64 16x16 k3 s2, one
+    thread, 1.86-1.92 ms with calls on over the rows' ends, 1.72-1.77 so)."""
+    G = 64 // itemsize
+    return -(-blocks // G) * G <= pitch
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -687,21 +697,13 @@ PAD_GAIN = 1.2
 def pad_planes(x, out, top, left, job0, job1):
     """``out[j]`` = plane ``j`` of ``x`` ``(planes, n1, n2)`` with ``top``
     rows and ``left`` columns of zeros before it and zeros after it, for
-    the planes ``[job0, job1)`` (:func:`padding_pays`).  One memset, then
-    the rows at unsigned offsets (a signed index checks for wraparound at
-    each access, and the loop stays scalar): N8 C512 7x7 into 9x9, one
-    thread, 0.17 ms, against 0.3-0.45 by numpy's sliced copies and 0.36
-    by a signed loop."""
+    the planes ``[job0, job1)`` (:func:`padding_pays`;
+    :func:`.kernels.pad_plane`)."""
     n1, n2 = x.shape[1], x.shape[2]
     m1, m2 = out.shape[1], out.shape[2]
     xf, of = flat_view(x), flat_view(out)
-    zero_fill(of[job0 * m1 * m2:job1 * m1 * m2])
     for j in range(job0, job1):
-        for i in range(n1):
-            a = np.uint64(j * m1 * m2 + (top + i) * m2 + left)
-            b = np.uint64((j * n1 + i) * n2)
-            for k in range(np.uint64(n2)):
-                of[a + k] = xf[b + k]
+        pad_plane(xf, j * n1 * n2, n1, n2, of, j * m1 * m2, m1, m2, top, left)
 
 
 def band_jobs(H, W, halo, depth, itemsize):
