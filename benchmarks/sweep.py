@@ -90,7 +90,12 @@ LAYERS = [("conv2d", 8, 64, 64, 32, 3, 1, 1, 0), ("conv2d", 8, 64, 128, 32, 3, 2
           ("conv_transpose2d", 8, 128, 64, 8, 3, 2, 1, 1),
           ("conv_transpose2d", 8, 64, 64, 20, 3, 2, 1, 1),
           ("conv_transpose2d", 8, 64, 32, 32, 2, 2, 0, 0),
-          ("conv_transpose2d", 8, 256, 128, 4, 4, 2, 1, 0)]
+          ("conv_transpose2d", 8, 256, 128, 4, 4, 2, 1, 0),
+          # transposed layers on few channels, which Winograd's transforms
+          # cost more than they save (the phases kernel instead)
+          ("conv_transpose2d", 4, 32, 16, 40, 6, 3, 1, 0),
+          ("conv_transpose2d", 8, 16, 64, 32, 4, 2, 1, 0),
+          ("conv_transpose1d", 8, 32, 32, 2048, 4, 2, 1, 0)]
 
 
 def _upfirdn(rng, n, L, M, taps, dtype, axis=-1):

@@ -369,6 +369,39 @@ def test_transposed_layers_interleave_their_phases_in_registers(
                                                          ops, dil), rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("d, cin, cout, k, stride, phases", [
+    (2, 16, 16, 4, 2, True), (2, 16, 64, 4, 2, True), (2, 32, 16, 6, 3, True),
+    (2, 48, 48, 4, 2, False), (2, 16, 16, 6, 2, False), (1, 32, 32, 4, 2, True),
+    (1, 64, 16, 4, 2, True), (1, 64, 64, 4, 2, False)])
+@pytest.mark.parametrize("layer", [False, True])
+def test_transposed_layers_on_few_channels_skip_winograd(d, cin, cout, k, stride, phases,
+                                                          layer):
+    """A transposed layer that the Winograd route applies to runs on the
+    phases kernel where the products Winograd saves are few against its
+    transforms (few channels, two taps a phase per axis), through the
+    functional call and a layer object's prepared route alike; the same
+    numbers as brute force either way."""
+    rng = np.random.default_rng(cin + cout + k)
+    n = (1, 200) if d == 1 else (12, 12)
+    x = rng.standard_normal((2, cin) + n)
+    w = rng.standard_normal((cin, cout) + ((1, k) if d == 1 else (k, k)))
+    xs, ws = (x[:, :, 0], w[:, :, 0]) if d == 1 else (x, w)
+    with pytest.MonkeyPatch.context() as mp:
+        on_phases = record_calls(mp, gemm, "_direct_phases")
+        on_winograd = record_calls(mp, gemm, "run_winograd_route")
+        if layer:
+            cls = pnn.ConvTranspose1d if d == 1 else pnn.ConvTranspose2d
+            got = cls(ws, stride=stride, padding=1)(xs)
+        else:
+            call = pnn.conv_transpose1d if d == 1 else pnn.conv_transpose2d
+            got = call(xs, ws, stride=stride, padding=1)
+    assert (bool(on_phases), bool(on_winograd)) == (phases, not phases)
+    expected = brute_conv_transpose(x, w, (1, stride) if d == 1 else (stride,) * 2,
+                                    (0, 1) if d == 1 else (1, 1), (0, 0), (1, 1))
+    np.testing.assert_allclose(got.reshape(expected.shape), expected, rtol=1e-10,
+                               atol=1e-10 * np.abs(expected).max())
+
+
 @pytest.mark.parametrize("d, width, stride, k, pad, direct", [
     (2, 14, 1, 3, 1, True), (2, 16, 1, 3, 1, True), (2, 30, 2, 4, 1, True),
     (2, 40, 1, 3, 1, True), (2, 16, 4, 4, 0, True), (2, 32, 2, 2, 0, True),

@@ -38,6 +38,37 @@ def brute_conv_transpose2d(x, w, stride, padding):
     return full[:, :, padding:full.shape[2] - padding, padding:full.shape[3] - padding]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _winograd_on_few_channels():
+    """The layers here have 16-24 channels, on which a transposed layer
+    would otherwise run on the phases kernel (``gemm._phases_first``)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gemm, "WINOGRAD_TRANSFORMS", {1: 0, 2: 0})
+        yield
+
+
+@pytest.mark.parametrize("d, k, stride, transposed, taps, products", [
+    # F(2x2, 2x2): 4 taps a phase, 9 products per tile of 4 outputs
+    (2, 4, 2, True, 4, 9 / 4), (2, 4, 2, False, 16, 4 * 9 / 4),
+    # F(3, 2): 2 taps a phase, 4 products per tile of 3 outputs
+    (1, 4, 2, True, 2, 4 / 3), (1, 6, 3, True, 2, 4 / 3),
+    # F(2x2, 3x3) with k6 s2: 9 taps a phase, 16 products per tile of 4
+    (2, 6, 2, True, 9, 16 / 4)])
+def test_winograd_counts_per_output(d, k, stride, transposed, taps, products):
+    """``gemm._winograd_counts``: multiply-adds per output (per input
+    channel) of the taps and of the Winograd products, in closed form."""
+    cin = 16
+    shape = (cin, 16) + (k,) * d if transposed else (16, cin) + (k,) * d
+    cls = {(1, True): pnn.ConvTranspose1d, (2, True): pnn.ConvTranspose2d,
+           (2, False): pnn.Conv2d}[d, transposed]
+    # (random weights: equal ones would zero some points of F(3, 2))
+    w = np.random.default_rng(k).standard_normal(shape)
+    pm = cls(w, stride=stride).polyphase()
+    G, plan = gemm._plan(pm, np.float64)
+    got = gemm._winograd_counts(pm, np.float64, plan, cin)
+    np.testing.assert_allclose(got, (taps * cin, products * cin), rtol=1e-12)
+
+
 def _layer_and_input(transposed, n, c, size, padding, seed, dtype=np.float64):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, size, size)).astype(dtype)

@@ -179,19 +179,13 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     if algorithm == "winograd" and not fast:
         raise ValueError("algorithm='winograd' needs 1-D or 2-D phases whose taps lie "
                          "in boxes of 2 or 3 delays per axis")
-    if fast:
+    if fast and (algorithm == "winograd" or not _phases_first(
+            pm, dtype, G, plan, x.shape[1:], in_origin, starts, lengths)):
         # straight from x into the result: no phase streams, no product
         return run_winograd_route(_winograd_call(pm, fast, lanes, in_origin, starts, lengths),
                                   x)
-    # Input block j of stream column c is block c - pad_lo + origin_block; pad
-    # so that output blocks [first, first + nblocks) read inside for every k.
+    pad_lo, P = _stream_grid(pm, x.shape[2:], in_origin, starts, lengths)
     delays = _delays(pm)
-    kmin, kmax = delays.min(axis=0), delays.max(axis=0)
-    n_in = stream_blocks(x.shape[2:], downs, pre)
-    pad_lo = [max(0, int(kmax[a]) + origin_block[a] - first[a]) for a in range(d)]
-    pad_hi = [max(0, first[a] + nblocks[a] - int(kmin[a]) - origin_block[a] - n_in[a])
-              for a in range(d)]
-    P = stream_blocks(x.shape[2:], downs, pre, pad_lo, pad_hi)
     # (the direct kernel writes whole blocks of rows: a phase's C_out rows
     # may get spare ones, which the view below leaves out)
     direct = _direct_applies(pm, dtype, algorithm, G, plan)
@@ -333,6 +327,80 @@ def _direct_rows(plan, cout):
     return None
 
 
+def _stream_grid(pm, n, in_origin, starts, lengths):
+    """``(pad_lo, P)``: the whole zero blocks the phase streams of a signal of
+    shape ``n`` get before its first block per axis, so that the output
+    blocks of the window read inside for every tap, and the streams' blocks
+    per axis (their grid) with those and the ones after."""
+    origin_block, pre, first, nblocks = _blocks(pm, in_origin, starts, lengths)
+    # Input block j of stream column c is block c - pad_lo + origin_block; pad
+    # so that output blocks [first, first + nblocks) read inside for every k.
+    delays = _delays(pm)
+    kmin, kmax = delays.min(axis=0), delays.max(axis=0)
+    n_in = stream_blocks(n, pm.downs, pre)
+    pad_lo = [max(0, int(kmax[a]) + origin_block[a] - first[a]) for a in range(pm.ndim)]
+    pad_hi = [max(0, first[a] + nblocks[a] - int(kmin[a]) - origin_block[a] - n_in[a])
+              for a in range(pm.ndim)]
+    return pad_lo, stream_blocks(n, pm.downs, pre, pad_lo, pad_hi)
+
+
+def _phases_first(pm, dtype, G, plan, shape, in_origin, starts, lengths):
+    """Whether a transposed layer that the Winograd route takes runs on
+    :func:`_direct_phases` instead: where that route applies
+    (:func:`_phases_apply`) and the multiply-adds Winograd saves per output
+    pixel (all output channels, :func:`_winograd_counts`) are fewer than
+    ``WINOGRAD_TRANSFORMS[d]`` times the input and output channels, which
+    its transforms read and write: on few channels the transforms cost more
+    than the products they save.
+
+    Measured, one thread, float32, ms Winograd / phases (in brackets the
+    saving over ``C_in + C_out``), N8 unless said: 2-D k4 s2 32x32 C16 -> 16 1.06 / 0.83 (14),
+    C32 -> 32 3.18 / 2.85 (28), C16 -> 64 4.23 / 3.29 (22), C64 -> 16 3.09
+    / 2.93 (22), but 64x64 11.6 / 12.5, C32 -> 64 6.18 / 5.85 (37), C64 ->
+    32 5.34 / 5.70 (37), C48 -> 48 5.70 / 6.46 (42), C64 -> 64 9.8 / 11.3
+    (56); N4 40x40 k6 s3 C32 -> 16 4.6 / 3.4 (19), C64 -> 16 7.5 / 6.6
+    (22), C16 -> 32 6.9 / 4.5 (19); C64 -> 64 32x32 32.2 / 38.5 (56); k5
+    s2 C16 -> 16 1.59 / 1.16 (26), C32 -> 32 4.42 / 4.33 (51); k6 s2 C16
+    -> 16 1.40 / 1.56 (40).  1-D k4 s2 (F(3, 2)) C16 -> 16 4096 samples
+    1.91 / 1.00 (5), C32 -> 32 2048 2.50 / 1.64 (11), C64 -> 32 3.98 /
+    3.36 (14), C16 -> 64 7.20 / 4.18 (9), C64 -> 16 4.92 / 3.96 (9), C64
+    -> 64 4096 13.8 / 13.9 (21), C128 -> 64 1024 6.12 / 6.83 (28); k6 s3
+    C32 -> 32 3.93 / 2.91 (11), C64 -> 64 11.4 / 11.9 (21).
+    """
+    cin, cout = shape[0], 1 if pm.channels is None else pm.channels[0]
+    taps, products = _winograd_counts(pm, dtype, plan, cin)
+    if any(M != 1 for M in pm.downs) or (taps - products) * cout >= \
+            WINOGRAD_TRANSFORMS[pm.ndim] * (cin + cout):
+        return False
+    P = _stream_grid(pm, shape[1:], in_origin, starts, lengths)[1]
+    return _phases_apply(pm, dtype, "auto", G, lengths, P)
+
+
+# (see _phases_first)
+WINOGRAD_TRANSFORMS = {1: 20, 2: 36}
+
+
+def _winograd_counts(pm, dtype, plan, cin):
+    """``(taps, products)``: the multiply-adds per output of ``pm``'s GEMM
+    ``plan`` and of its Winograd route, or None where that route does not
+    apply (cached on ``pm``: worked out at each call it was ~5 us of a
+    layer's Python)."""
+    cache = pm.__dict__.setdefault("_plans", {})
+    key = ("winograd counts", np.dtype(dtype).str)
+    if key not in cache:
+        fast = _winograd_plans(pm, dtype, plan, cin)
+        counts = None
+        if fast is not None:
+            tile = submodule("polyphase.engine.winograd").tile(pm.ndim, fast.box) ** pm.ndim
+            # (an entry's rows are its outputs per sample of its tiles)
+            rows = np.array([W.shape[1] for _, W in plan], dtype=float)
+            taps = np.array([t.shape[0] * cin for t, _ in plan], dtype=float)
+            products = np.diff(fast.spans, axis=-1).sum(axis=(1, 2)) / tile
+            counts = (float(rows @ taps / rows.sum()), float(rows @ products / rows.sum()))
+        cache[key] = counts
+    return cache[key]
+
+
 def _phases_apply(pm, dtype, algorithm, G, lengths, P):
     """Whether a layer that upsamples by 2 to 4 along its last axis (1-D or
     2-D, real, one channel group) runs on :func:`_direct_phases`, its output
@@ -440,20 +508,9 @@ POINT_CHANNELS, POINT_TAPS = 8, 128
 POINT_FEW = 64
 def _winograd_share(pm, dtype, plan, cin):
     """The Winograd route's products per output against the taps of
-    ``pm``'s one plan entry, or None where that route does not apply
-    (cached on ``pm``: worked out at each call it was ~5 us of a layer's
-    Python)."""
-    cache = pm.__dict__.setdefault("_plans", {})
-    key = ("winograd share", np.dtype(dtype).str)
-    if key not in cache:
-        fast = _winograd_plans(pm, dtype, plan, cin)
-        share = None
-        if fast is not None:
-            m = submodule("polyphase.engine.winograd").tile(2, fast.box)
-            share = float(np.diff(fast.spans, axis=-1).sum()) / (cin * m * m
-                                                                 * plan[0][0].shape[0])
-        cache[key] = share
-    return cache[key]
+    ``pm``'s plan, or None where that route does not apply."""
+    counts = _winograd_counts(pm, dtype, plan, cin)
+    return None if counts is None else counts[1] / counts[0]
 
 
 # Layers the Winograd route takes run here instead when its products per
@@ -774,7 +831,9 @@ def winograd_route(pm, shape, dtype, in_origin, starts, lengths):
             or not _winograd_pays(pm):
         return None     # (a pointwise product, :func:`_pointwise`, the points, or direct)
     fast = _winograd_plans(pm, dtype, plan, cin)
-    return _winograd_call(pm, fast, lanes, in_origin, starts, lengths) if fast else None
+    if not fast or _phases_first(pm, dtype, G, plan, shape[1:], in_origin, starts, lengths):
+        return None
+    return _winograd_call(pm, fast, lanes, in_origin, starts, lengths)
 
 
 def _blocks(pm, in_origin, starts, lengths):
