@@ -1,8 +1,12 @@
 """The numba engine: dtypes, memory layouts, special values, both code paths."""
 
+import functools
+
 import numpy as np
 import pytest
 from helpers import record_jobs
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import polyphase as pp
 from polyphase import engine
@@ -247,6 +251,56 @@ def test_deinterleave_any_offset(M):
                 ok = (i >= 0) & (i < n)
                 ref = np.where(ok, x[:, np.clip(i, 0, n - 1)], 0.0)
                 np.testing.assert_array_equal(out, ref, err_msg=f"n={n} pre={pre}")
+
+
+@functools.cache
+def _split_columns():
+    """:func:`.kernels.split_columns` (numba-only) callable from Python."""
+    from polyphase.engine import kernels
+    from polyphase.engine.jit import njit
+
+    @njit(nogil=True)
+    def split(xf, base, n1, n2, row0, rstep, count, S, col0, cols, cpf, d0, dstep, pstep,
+              zeros):
+        kernels.split_columns(xf, base, n1, n2, row0, rstep, count, S, col0, cols, cpf, d0,
+                              dstep, pstep, zeros)
+    return split
+
+
+@settings(max_examples=200, deadline=None)
+@given(n1=st.integers(1, 9), n2=st.integers(1, 80), S=st.integers(1, 7),
+       rstep=st.integers(1, 3), row0=st.integers(-4, 8), count=st.integers(1, 8),
+       col0=st.integers(-20, 40), cols=st.integers(1, 50), zeros=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64, np.complex128]))
+def test_split_columns_against_its_definition(n1, n2, S, rstep, row0, count, col0, cols,
+                                              zeros, dtype):
+    """:func:`.kernels.split_columns`: ``cp[i, k, j] = img[row0 + i*rstep,
+    col0 + S*j + k]``, zero outside the image, for columns before, across
+    and past the image's edges (the vectors there are windows of masked
+    loads and stores); no sample outside the image read (they are nan
+    here) and nothing written outside ``cp``.  With ``zeros`` off, the
+    samples outside the image are zero or left as they were."""
+    rng = np.random.default_rng(n1 * 1000 + n2)
+    img = rng.standard_normal((n1, n2)).astype(dtype)
+    base = 5
+    xf = np.concatenate([np.full(base, np.nan, dtype), img.ravel(), np.full(7, np.nan, dtype)])
+    d0, dstep = 3, cols + 2
+    pstep = count * dstep + 1
+    keep = 1234.5
+    cpf = np.full(d0 + S * pstep + 9, keep, dtype)
+    _split_columns()(xf, base, n1, n2, row0, rstep, count, S, col0, cols, cpf, d0, dstep,
+                     pstep, zeros)
+    i, k, j = np.ix_(np.arange(count), np.arange(S), np.arange(cols))
+    r, c = row0 + i * rstep + 0 * (k + j), col0 + S * j + k + 0 * i
+    inside = (r >= 0) & (r < n1) & (c >= 0) & (c < n2)
+    at = d0 + i * dstep + k * pstep + j
+    got = cpf[at]
+    np.testing.assert_array_equal(got[inside], img[r[inside], c[inside]])
+    outside = got[~inside]
+    assert np.all(outside == 0) if zeros else np.all((outside == 0) | (outside == keep))
+    rest = np.ones(cpf.size, bool)
+    rest[at.ravel()] = False
+    assert np.all(cpf[rest] == keep)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128])

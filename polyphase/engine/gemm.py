@@ -184,7 +184,7 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
         # straight from x into the result: no phase streams, no product
         return run_winograd_route(_winograd_call(pm, fast, lanes, in_origin, starts, lengths),
                                   x)
-    pad_lo, P = _stream_grid(pm, x.shape[2:], in_origin, starts, lengths)
+    pad_lo, P = _stream_grid(pm, x.shape[2:], (origin_block, pre, first, nblocks))
     delays = _delays(pm)
     # (the direct kernel writes whole blocks of rows: a phase's C_out rows
     # may get spare ones, which the view below leaves out)
@@ -327,21 +327,32 @@ def _direct_rows(plan, cout):
     return None
 
 
-def _stream_grid(pm, n, in_origin, starts, lengths):
+def _stream_grid(pm, n, blocks):
     """``(pad_lo, P)``: the whole zero blocks the phase streams of a signal of
     shape ``n`` get before its first block per axis, so that the output
-    blocks of the window read inside for every tap, and the streams' blocks
-    per axis (their grid) with those and the ones after."""
-    origin_block, pre, first, nblocks = _blocks(pm, in_origin, starts, lengths)
+    blocks of the window (``blocks``, :func:`_blocks`) read inside for every
+    tap, and the streams' blocks per axis (their grid) with those and the
+    ones after."""
+    origin_block, pre, first, nblocks = blocks
     # Input block j of stream column c is block c - pad_lo + origin_block; pad
     # so that output blocks [first, first + nblocks) read inside for every k.
-    delays = _delays(pm)
-    kmin, kmax = delays.min(axis=0), delays.max(axis=0)
+    kmin, kmax = _delay_bounds(pm)
     n_in = stream_blocks(n, pm.downs, pre)
-    pad_lo = [max(0, int(kmax[a]) + origin_block[a] - first[a]) for a in range(pm.ndim)]
-    pad_hi = [max(0, first[a] + nblocks[a] - int(kmin[a]) - origin_block[a] - n_in[a])
+    pad_lo = [max(0, kmax[a] + origin_block[a] - first[a]) for a in range(pm.ndim)]
+    pad_hi = [max(0, first[a] + nblocks[a] - kmin[a] - origin_block[a] - n_in[a])
               for a in range(pm.ndim)]
     return pad_lo, stream_blocks(n, pm.downs, pre, pad_lo, pad_hi)
+
+
+def _delay_bounds(pm):
+    """The least and the greatest block delay per axis of ``pm``'s taps, as
+    tuples of ints (cached: numpy's reductions were ~3 us of each call)."""
+    cache = pm.__dict__.setdefault("_plans", {})
+    if "delay bounds" not in cache:
+        delays = _delays(pm)
+        cache["delay bounds"] = (tuple(int(v) for v in delays.min(axis=0)),
+                                 tuple(int(v) for v in delays.max(axis=0)))
+    return cache["delay bounds"]
 
 
 def _phases_first(pm, dtype, G, plan, shape, in_origin, starts, lengths):
@@ -367,12 +378,13 @@ def _phases_first(pm, dtype, G, plan, shape, in_origin, starts, lengths):
     -> 64 4096 13.8 / 13.9 (21), C128 -> 64 1024 6.12 / 6.83 (28); k6 s3
     C32 -> 32 3.93 / 2.91 (11), C64 -> 64 11.4 / 11.9 (21).
     """
+    if any(M != 1 for M in pm.downs):
+        return False
     cin, cout = shape[0], 1 if pm.channels is None else pm.channels[0]
     taps, products = _winograd_counts(pm, dtype, plan, cin)
-    if any(M != 1 for M in pm.downs) or (taps - products) * cout >= \
-            WINOGRAD_TRANSFORMS[pm.ndim] * (cin + cout):
+    if (taps - products) * cout >= WINOGRAD_TRANSFORMS[pm.ndim] * (cin + cout):
         return False
-    P = _stream_grid(pm, shape[1:], in_origin, starts, lengths)[1]
+    P = _stream_grid(pm, shape[1:], _blocks(pm, in_origin, starts, lengths))[1]
     return _phases_apply(pm, dtype, "auto", G, lengths, P)
 
 
@@ -552,7 +564,7 @@ def _image_layer(pm, x, dtype, entry, origin_block, pre, first, lengths):
     layer that does not upsample: ``x`` contiguous, its taps ``(q, k1, k2)``,
     ``dims``, ``pre`` and a new output, a 1-D layer as an image of one
     row."""
-    taps, W = entry
+    _, W = entry
     lanes, cin = x.shape[:2]
     x = np.ascontiguousarray(x, dtype=dtype)
     n, downs, lengths = x.shape[2:], tuple(pm.downs), tuple(lengths)
@@ -560,11 +572,24 @@ def _image_layer(pm, x, dtype, entry, origin_block, pre, first, lengths):
     if pm.ndim == 1:
         n, downs, pre, o, lengths = (1,) + n, (1,) + downs, (0,) + tuple(pre), [0] + o, \
             (1,) + lengths
-        taps = np.column_stack([taps[:, 0], np.zeros(len(taps), np.int64), taps[:, 1]])
     out = result((lanes, W.shape[1]) + tuple(lengths[-pm.ndim:]), dtype)
     dims = np.array((lanes, cin) + n + downs + tuple(lengths) + tuple(o), dtype=np.int64)
-    return (x, np.ascontiguousarray(taps, dtype=np.int64), dims,
-            np.array(pre, dtype=np.int64), out)
+    return x, _image_taps(pm, entry)[0], dims, np.array(pre, dtype=np.int64), out
+
+
+def _image_taps(pm, entry):
+    """``(taps, halo)``: the taps ``(q, k1, k2)`` of ``pm``'s one plan
+    ``entry`` (a 1-D layer's as an image of one row) and the spans of their
+    delays along both axes less one (cached on ``pm``)."""
+    cache = pm.__dict__.setdefault("_plans", {})
+    key = ("image taps", id(entry[0]))
+    if key not in cache:
+        taps = entry[0]
+        if pm.ndim == 1:
+            taps = np.column_stack([taps[:, 0], np.zeros(len(taps), np.int64), taps[:, 1]])
+        taps = np.ascontiguousarray(taps, dtype=np.int64)
+        cache[key] = (taps, taps[:, 1:].max(axis=0) - taps[:, 1:].min(axis=0))
+    return cache[key]
 
 
 def _direct_bands(pm, x, dtype, entry, origin_block, pre, first, lengths):
@@ -577,7 +602,7 @@ def _direct_bands(pm, x, dtype, entry, origin_block, pre, first, lengths):
     lanes, cin, _, _, M1, M2, H, width = dims[:8]
     cout = out.shape[1]
     Wt, _ = _direct_weights(pm, dtype, 0, entry[0], entry[1], cin, cout)
-    halo = taps[:, 1:].max(axis=0) - taps[:, 1:].min(axis=0)
+    halo = _image_taps(pm, entry)[1]
     rpj, seg = kd.band_jobs(H, width, halo, M1 * M2 * cin, x.itemsize)
     njobs = lanes * -(-H // rpj) * -(-width // seg)
     _run_kernel(kd.run_bands, (x.reshape(-1), dims, pre, taps, Wt,

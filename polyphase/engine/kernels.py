@@ -181,6 +181,9 @@ def pad_plane(src, s0, n1, n2, dst, d0, m1, m2, top, left):
             dst[a + k] = src[b + k]
 
 
+PREFETCH_BYTES = 2048
+
+
 @njit(cache=True, internal=True, nogil=True)
 def split_columns(xf, base, n1, n2, row0, rstep, count, S, col0, cols, cpf, d0, dstep,
                    pstep, zeros):
@@ -205,7 +208,18 @@ def split_columns(xf, base, n1, n2, row0, rstep, count, S, col0, cols, cpf, d0, 
     # and col0 + S*j < n2
     jin0 = imin(imax(0, -((col0 + S - 1) // S)), cols)
     jin1 = imax(jin0, imin(cols, -((col0 - n2) // S)))
-    for i in range(count):
+    line = 64 // xf.itemsize
+    ahead = PREFETCH_BYTES // imax(1, S * cols * xf.itemsize)
+    c0, c1 = imax(col0, 0), imin(col0 + S * cols, n2)
+    for i in range(-ahead, count):
+        if ahead and i + ahead < count:
+            # (the rows between too: the next call's, of the next row phase)
+            r = row0 + (i + ahead) * rstep
+            for pr in range(imax(0, r), imin(n1, r + rstep)):
+                for a in range(base + pr * n2 + c0, base + pr * n2 + c1, line):
+                    simd.prefetch(xf, a)
+        if i < 0:
+            continue
         xr = row0 + i * rstep
         d = d0 + i * dstep
         if xr < 0 or xr >= n1:
@@ -215,7 +229,7 @@ def split_columns(xf, base, n1, n2, row0, rstep, count, S, col0, cols, cpf, d0, 
                         cpf[d + k * pstep + j] = 0
             continue
         s = base + xr * n2 + col0                     # + S*j >= 0 from jlo on
-        j = jlo
+        j = 0 if S in (2, 3, 4, 6) else jlo
         if S == 1:
             # a copy (zero-based views, which LLVM vectorises: a sample at a
             # time below, the transposed layers' streams took 1.5-1.9x longer)
@@ -223,29 +237,35 @@ def split_columns(xf, base, n1, n2, row0, rstep, count, S, col0, cols, cpf, d0, 
             for t in range(jhi - jlo):
                 dst[t] = src[t]
             j = jhi
-        while S in (2, 3, 4, 6) and j + G <= jhi:
-            if S == 2:
-                simd.deinterleave2(xf, s + 2 * j, cpf, d + j, pstep)
-            elif S == 3:
-                simd.deinterleave3(xf, s + 3 * j, cpf, d + j, pstep)
-            elif S == 4:
-                simd.deinterleave4(xf, s + 4 * j, cpf, d + j, pstep)
-            else:
-                simd.deinterleave6(xf, s + 6 * j, cpf, d + j, pstep)
-            j += G
-        if S in (2, 3, 4, 6) and j < jhi:
-            # the rest of the row's inside columns: one masked vector (a
-            # sample at a time, rows of 32 samples -- 32x32 images, where no
-            # whole vector fits -- took ~1 ms of the 64-channel strided layer)
-            if S == 2:
-                simd.deinterleave2_part(xf, s + 2 * j, cpf, d + j, pstep, jhi - j)
-            elif S == 3:
-                simd.deinterleave3_part(xf, s + 3 * j, cpf, d + j, pstep, jhi - j)
-            elif S == 4:
-                simd.deinterleave4_part(xf, s + 4 * j, cpf, d + j, pstep, jhi - j)
-            else:
-                simd.deinterleave6_part(xf, s + 6 * j, cpf, d + j, pstep, jhi - j)
-            j = jhi
+        if S in (2, 3, 4, 6):
+            # vectors of columns: inside the image plain ones, the others
+            # (the image's edges, zeros outside it, the row's end) windows of
+            # masked loads and stores.  (The edges a sample at a time were
+            # ~20 ns a row, as much as the products of a C16 -> 16 layer's
+            # 16x16 outputs, k3 s2.)
+            while j < cols:
+                at, lo, hi = s + S * j, -(col0 + S * j), n2 - col0 - S * j
+                if jlo <= j and j + G <= jhi:
+                    if S == 2:
+                        simd.deinterleave2(xf, at, cpf, d + j, pstep)
+                    elif S == 3:
+                        simd.deinterleave3(xf, at, cpf, d + j, pstep)
+                    elif S == 4:
+                        simd.deinterleave4(xf, at, cpf, d + j, pstep)
+                    else:
+                        simd.deinterleave6(xf, at, cpf, d + j, pstep)
+                else:
+                    count = imin(G, cols - j)
+                    if S == 2:
+                        simd.deinterleave2_window(xf, at, cpf, d + j, pstep, lo, hi, count)
+                    elif S == 3:
+                        simd.deinterleave3_window(xf, at, cpf, d + j, pstep, lo, hi, count)
+                    elif S == 4:
+                        simd.deinterleave4_window(xf, at, cpf, d + j, pstep, lo, hi, count)
+                    else:
+                        simd.deinterleave6_window(xf, at, cpf, d + j, pstep, lo, hi, count)
+                j += G
+            continue
         a0, a1 = (0, jlo) if zeros else (jin0, jlo)
         b0, b1 = (j, cols) if zeros else (j, imax(j, jin1))
         for k in range(S):

@@ -195,6 +195,17 @@ def prefetch_at(builder, ptr):
                       ir.Constant(_I32, 1)])
 
 
+@intrinsic
+def prefetch(typingctx, x, i):
+    """A prefetch of the cache line of ``x[i]`` into all levels of the caches
+    (:func:`prefetch_at`: any ``i``, inside ``x`` or not)."""
+    def codegen(context, builder, sig, args):
+        arr = context.make_array(sig.args[0])(context, builder, args[0])
+        prefetch_at(builder, builder.gep(arr.data, [args[1]]))
+        return context.get_dummy_value()
+    return types.void(x, i), codegen
+
+
 def _first(builder, count, n, per, skip=0):
     """The mask of a vector's elements ``e`` (``n`` of them, ``per`` components
     each) with ``e + skip < count``: its first ``count - skip`` (none if that
@@ -203,6 +214,16 @@ def _first(builder, count, n, per, skip=0):
     index = ir.Constant(ir.VectorType(ity, n * per), [e + skip for e in range(n)
                                                       for _ in range(per)])
     return builder.icmp_signed("<", index, _splat(builder, count, n * per))
+
+
+def _window(builder, lo, hi, n, per, skip=0):
+    """The mask of a vector's elements ``e`` (``n`` of them, ``per`` components
+    each) with ``lo <= e + skip < hi``."""
+    ity = lo.type
+    index = ir.Constant(ir.VectorType(ity, n * per), [e + skip for e in range(n)
+                                                      for _ in range(per)])
+    return builder.and_(builder.icmp_signed(">=", index, _splat(builder, lo, n * per)),
+                        builder.icmp_signed("<", index, _splat(builder, hi, n * per)))
 
 
 def _spread(builder, count, k, n, per):
@@ -526,14 +547,19 @@ def _split_step(b, src_v, dst_v, M, S, D, P, loads=None, stores=None):
         dst_v.store(value, _offset(b, D, m, P), stores)
 
 
-def _deinterleave_code(M, part):
-    """The code of ``deinterleave{M}`` (``part``: of ``deinterleave{M}_part``)."""
+def _deinterleave_code(M, part, window=False):
+    """The code of ``deinterleave{M}`` (``part``: of ``deinterleave{M}_part``,
+    ``window``: of ``deinterleave{M}_window``)."""
     def codegen(context, builder, sig, args):
         _, S, _, D, P = args[:5]
         src_v, dst_v = _arrays(context, builder, sig, args, 0, 2)
         b, n, per = builder, src_v.count, src_v.per
         loads, stores = None, None
-        if part:
+        if window:
+            # the elements of src from lo to hi, of the first count of each phase
+            loads = tuple(_window(b, args[5], args[6], n, per, q * n) for q in range(M))
+            stores = _first(b, args[7], n, per)
+        elif part:
             # the first count elements of each phase: the first M*count of src
             loads = _spread(b, args[5], M, n, per)
             stores = _first(b, args[5], n, per)
@@ -564,10 +590,25 @@ def _deinterleave_part(M):
     return deinterleave_part
 
 
+def _deinterleave_window(M):
+    @intrinsic
+    def deinterleave_window(typingctx, src, s, dst, d, step, lo, hi, count):
+        return (types.void(src, s, dst, d, step, lo, hi, count),
+                _deinterleave_code(M, True, window=True))
+    deinterleave_window.__doc__ = (
+        f"``dst[d + m*step + i] = src[s + {M}*i + m]`` where ``lo <= {M}*i + m < "
+        f"hi``, else 0, for ``m < {M}`` and the elements ``i < count`` (``count "
+        f"<= lanes``), with masked loads and stores: no sample of ``src`` outside "
+        f"``[s + lo, s + hi)`` is read (a row's columns at an image's edges).")
+    return deinterleave_window
+
+
 deinterleave2, deinterleave3 = _deinterleave(2), _deinterleave(3)
 deinterleave4, deinterleave6 = _deinterleave(4), _deinterleave(6)
 deinterleave2_part, deinterleave3_part = _deinterleave_part(2), _deinterleave_part(3)
 deinterleave4_part, deinterleave6_part = _deinterleave_part(4), _deinterleave_part(6)
+deinterleave2_window, deinterleave3_window = _deinterleave_window(2), _deinterleave_window(3)
+deinterleave4_window, deinterleave6_window = _deinterleave_window(4), _deinterleave_window(6)
 
 
 # The most phases :func:`split_run` splits (8: two- and four-phase splits
