@@ -9,7 +9,7 @@ convolutions in float64, with the route each layer takes asserted.
 
 import numpy as np
 import pytest
-from helpers import record_jobs, window_equals_without
+from helpers import record_calls, record_jobs, window_equals_without
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -498,3 +498,85 @@ def test_inside_share_counts_the_products_inside_x(n, k, s, p, d):
     count = sum(0 <= i * M1 + a1[t] < n1 and 0 <= j * M2 + a2[t] < n2
                 for i in range(H) for j in range(W) for t in range(k * k))
     assert kd.inside_share(dims, (a1, a2)) == pytest.approx(count / (H * W * k * k), abs=1e-15)
+
+
+def brute_conv_transpose(x, w, stride, padding, output_padding):
+    """torch's conv_transpose1d / 2d of ``x`` (N, C, *n) with ``w`` (C, R,
+    *k) in float64: each input sample scatters its kernel, then the
+    padding is cropped (less the output padding at the end)."""
+    d = x.ndim - 2
+    k = w.shape[2:]
+    full = np.zeros(x.shape[:1] + w.shape[1:2]
+                    + tuple((n - 1) * stride + kk + output_padding for n, kk in zip(x.shape[2:], k)))
+    for at in np.ndindex(*x.shape[2:]):
+        window = tuple(slice(i * stride, i * stride + kk) for i, kk in zip(at, k))
+        full[(slice(None), slice(None)) + window] += np.einsum(
+            "nc,co...->no...", x[(slice(None), slice(None)) + at].astype(np.float64), w)
+    return full[(slice(None), slice(None)) + tuple(
+        slice(padding, s - padding) for s in full.shape[2:2 + d])]
+
+
+@settings(max_examples=30, deadline=None)
+@given(d=st.sampled_from([1, 2]), lanes=st.integers(1, 3), cin=st.integers(1, 12),
+       cout=st.integers(1, 70), n1=st.integers(1, 6), n2=st.integers(1, 9),
+       stride=st.integers(2, 4), k=st.integers(1, 7), padding=st.integers(0, 3),
+       op=st.integers(0, 3), seed=st.integers(0, 99),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_transposed_layers_on_phase_points_match_brute_force(d, lanes, cin, cout, n1, n2,
+                                                             stride, k, padding, op, seed,
+                                                             dtype):
+    """Transposed layers on :func:`.gemm._phase_points` (here whatever their
+    channels and size): each output phase's taps on the points, x padded
+    once for all of them, the phases interleaved into the output; torch's
+    semantics by brute force, phases with no taps (k < stride) included."""
+    op %= stride
+    n = (n2,) if d == 1 else (n1, n2)
+    if any((m - 1) * stride - 2 * padding + k + op <= 0 for m in n):
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((lanes, cin) + n).astype(dtype)
+    w = rng.standard_normal((cin, cout) + (k,) * d).astype(dtype)
+    call = pnn.conv_transpose1d if d == 1 else pnn.conv_transpose2d
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gemm, "PHASE_POINTS", (1, 1 << 30, 1, 1 << 30))
+        mp.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
+        calls = record_calls(mp, gemm, "_phase_points")
+        got = call(x, w, stride=stride, padding=padding, output_padding=op)
+    assert got.dtype == dtype
+    if cin * cout > 1:                  # (one channel: the single-channel kernels)
+        assert calls
+    tol = 2e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, brute_conv_transpose(x, w, stride, padding, op),
+                               rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("d, lanes, cin, cout, n, k, s, op, phase_points", [
+    # many channels on tiny images: the points (Winograd's tiles are most at
+    # the edges, and the phases kernel's rows too short)
+    (2, 2, 256, 128, 4, 4, 2, 0, True), (2, 2, 512, 16, 2, 4, 2, 0, True),
+    (2, 2, 128, 64, 9, 4, 2, 0, True), (2, 2, 64, 64, 4, 4, 2, 0, True),
+    (2, 2, 128, 64, 6, 6, 3, 0, True), (2, 2, 128, 64, 8, 3, 2, 1, True),
+    (2, 2, 128, 64, 10, 4, 2, 0, True), (1, 2, 256, 32, 8, 4, 2, 0, True),
+    # larger images, fewer channels, or rows for the phases kernel
+    (2, 2, 64, 32, 16, 4, 2, 0, False), (2, 2, 128, 64, 11, 4, 2, 0, False),
+    (2, 2, 32, 32, 4, 4, 2, 0, False), (2, 2, 64, 64, 8, 3, 2, 1, False)])
+def test_tiny_transposed_images_run_on_phase_points(d, lanes, cin, cout, n, k, s, op,
+                                                    phase_points):
+    """Which transposed layers take :func:`.gemm._phase_points`
+    (``gemm.PHASE_POINTS``), through the functional call and a layer
+    object's prepared route alike; the same numbers as brute force."""
+    rng = np.random.default_rng(cin + n)
+    x = rng.standard_normal((lanes, cin) + (n,) * d).astype(np.float32)
+    w = rng.standard_normal((cin, cout) + (k,) * d).astype(np.float32) / np.sqrt(cin * k)
+    expected = brute_conv_transpose(x, w, s, 1, op)
+    for layer in (False, True):
+        with pytest.MonkeyPatch.context() as mp:
+            calls = record_calls(mp, gemm, "_phase_points")
+            if layer:
+                cls = pnn.ConvTranspose1d if d == 1 else pnn.ConvTranspose2d
+                got = cls(w, stride=s, padding=1, output_padding=op)(x)
+            else:
+                call = pnn.conv_transpose1d if d == 1 else pnn.conv_transpose2d
+                got = call(x, w, stride=s, padding=1, output_padding=op)
+        assert bool(calls) == phase_points
+        np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-4 * np.abs(expected).max())

@@ -174,6 +174,10 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
             return out
         if _points_apply(pm, dtype, G, plan, cin, lengths):
             return _direct_points(pm, x, dtype, plan[0], origin_block, pre, first, lengths)
+        if _phase_points_apply(pm, dtype, G, cin, x.shape[2:],
+                               (origin_block, pre, first, nblocks)):
+            return _phase_points(pm, x, dtype, plan, origin_block, pre, first, nblocks, starts,
+                                 lengths)
     fast = _winograd_plans(pm, dtype, plan, cin) \
         if algorithm == "winograd" or algorithm == "auto" and _winograd_pays(pm) else None
     if algorithm == "winograd" and not fast:
@@ -253,17 +257,10 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
         strides=tuple(product.strides[0] * prod(ups[a + 1:]) for a in range(d))
         + (product.strides[1],) + grid_strides)
     if d <= 2:
-        out = result((lanes, cout) + tuple(lengths), dtype)
-        if d == 1:      # a 2-D problem of one block row
-            y, out, crop = y[None, :, :, :, None], out[:, :, None], [0] + crop
         # (on numba's threads after the direct kernel's products, which ran
         # there: a 64-channel transposed layer's, N8 16x16 k3 s2, two
         # threads, took 0.35 ms of 1.5 on one)
-        engine = submodule("polyphase.engine")
-        engine._jobs(submodule("polyphase.engine.kernels2d").interleave_jobs,
-                     (y, np.int64(crop[0]), np.int64(crop[1]), out), lanes * cout,
-                     engine._parallel(out.size, 1) if direct else 0, by_address=False)
-        return out[:, :, 0] if d == 1 else out
+        return _interleaved(y, crop, lengths, bool(direct))
 
     # interleave: (L1..Ld, C, lanes, b1..bd) -> (lanes, C, b1, L1, ..., bd, Ld)
     order = [d + 1, d] + [x for a in range(d) for x in (d + 2 + a, a)]
@@ -271,6 +268,23 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
         nb * L for nb, L in zip(nblocks, ups)))
     window = tuple(slice(c, c + n) for c, n in zip(crop, lengths))
     return np.ascontiguousarray(y[(slice(None), slice(None)) + window])
+
+
+def _interleaved(y, crop, lengths, threads):
+    """The output window of a 1-D or 2-D layer from its phases' blocks ``y``
+    ``(L1, [L2,] C, lanes, b1[, b2])`` (any strides), its first sample
+    ``crop`` samples into block 0, in a new array; on numba's threads
+    (``threads``) or on this one (:func:`.kernels2d.interleave_jobs`)."""
+    d = len(lengths)
+    cout, lanes = y.shape[d:d + 2]
+    out = result((lanes, cout) + tuple(lengths), y.dtype)
+    if d == 1:      # a 2-D problem of one block row
+        y, out, crop = y[None, :, :, :, None], out[:, :, None], [0] + list(crop)
+    engine = submodule("polyphase.engine")
+    engine._jobs(submodule("polyphase.engine.kernels2d").interleave_jobs,
+                 (y, np.int64(crop[0]), np.int64(crop[1]), out), lanes * cout,
+                 engine._parallel(out.size, 1) if threads else 0, by_address=False)
+    return out[:, :, 0] if d == 1 else out
 
 
 # Columns of slack after the flat streams and in the product rows: the direct
@@ -559,9 +573,9 @@ WINOGRAD_SHARE, WINOGRAD_SMALL, WINOGRAD_WIDE = (0.75, 0.65, 0.55), 400, 1 << 15
 WINOGRAD_TINY = 49
 
 
-def _image_layer(pm, x, dtype, entry, origin_block, pre, first, lengths):
+def _image_layer(pm, x, dtype, entry, origin_block, pre, first, lengths, out=None):
     """What :func:`.kernels_direct.run_bands` and ``run_points`` take of a
-    layer that does not upsample: ``x`` contiguous, its taps ``(q, k1, k2)``,
+    layer that does not upsample: ``x`` contiguous (lanes, C, n1, n2), its taps ``(q, k1, k2)``,
     ``dims``, ``pre`` and a new output, a 1-D layer as an image of one
     row."""
     _, W = entry
@@ -572,7 +586,9 @@ def _image_layer(pm, x, dtype, entry, origin_block, pre, first, lengths):
     if pm.ndim == 1:
         n, downs, pre, o, lengths = (1,) + n, (1,) + downs, (0,) + tuple(pre), [0] + o, \
             (1,) + lengths
-    out = result((lanes, W.shape[1]) + tuple(lengths[-pm.ndim:]), dtype)
+        x = x.reshape((lanes, cin) + n)
+    if out is None:
+        out = result((lanes, W.shape[1]) + tuple(lengths[-pm.ndim:]), dtype)
     dims = np.array((lanes, cin) + n + downs + tuple(lengths) + tuple(o), dtype=np.int64)
     return x, _image_taps(pm, entry)[0], dims, np.array(pre, dtype=np.int64), out
 
@@ -612,18 +628,20 @@ def _direct_bands(pm, x, dtype, entry, origin_block, pre, first, lengths):
     return out
 
 
-def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths):
-    """The one plan entry of a layer that does not upsample, with vectors
-    over output channels (:func:`.kernels_direct.run_points`), from ``x``
-    itself into a new output."""
+def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths, out=None,
+                   phase=0):
+    """A plan entry of a layer that does not upsample (or of one ``phase``
+    of a transposed layer's, as one that does not), with vectors over
+    output channels (:func:`.kernels_direct.run_points`), from ``x`` itself
+    into a new output (or ``out``)."""
     kd = submodule("polyphase.engine.kernels_direct")
     x, taps, dims, pre, out = _image_layer(pm, x, dtype, entry, origin_block, pre, first,
-                                           lengths)
+                                           lengths, out)
     lanes, cin, H, width = dims[0], dims[1], dims[6], dims[7]
     cout = out.shape[1]
     # (worked out once a shape: ~0.2 ms of Python for a 16x16 output)
-    key = ("points", x.shape, x.dtype.str, tuple(pre), tuple(first), tuple(origin_block),
-           tuple(lengths))
+    key = ("points", phase, x.shape, x.dtype.str, tuple(pre), tuple(first),
+           tuple(origin_block), tuple(lengths))
     cache = pm.__dict__.setdefault("_plans", {})
     if key not in cache:
         offsets = kd.point_offsets(dims, pre, taps)
@@ -639,7 +657,7 @@ def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths):
     pads, offsets, dims, split, njobs = cache[key]
     if pads is not None:
         x = _zero_padded(x, pads)
-    wkey = ("points weights", np.dtype(dtype).str)
+    wkey = ("points weights", phase, np.dtype(dtype).str)
     if wkey not in cache:
         block = kd.point_block(cout, x.itemsize)
         cache[wkey] = kd.point_weights(kd.weights(entry[1], entry[0].shape[0], cin,
@@ -648,6 +666,80 @@ def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths):
                                 out.reshape(lanes, cout, -1), split),
                 njobs, out.size, taps.shape[0] * cin)
     return out
+
+
+def _phase_points_apply(pm, dtype, G, cin, n, blocks):
+    """Whether a transposed layer (1-D or 2-D, real, one channel group) on
+    input of shape ``n`` (``blocks``: :func:`_blocks`) runs on
+    :func:`_phase_points`: with at least ``PHASE_POINTS[2]`` input channels
+    on at most ``PHASE_POINTS[3]`` output blocks, or with at least
+    ``PHASE_POINTS[0]`` on at most ``PHASE_POINTS[1]`` where the phases
+    kernel does not apply (:func:`_phases_apply`).
+
+    On such small images most of the Winograd route's tiles are at the
+    edges, and the phases kernel's rows are too short for its vectors.
+    One thread, float32, N8, ms Winograd (or the phases kernel) / here
+    (torch): k4 s2 4x4 C64 -> 64 0.57 / 0.37 (0.26), C256 -> 128 2.64 /
+    1.43 (1.42), C512 -> 256 7.74 / 5.60 (7.05), 2x2 C512 -> 256 21.7 /
+    1.83 (3.31), 6x6 C256 -> 256 8.41 / 6.24 (6.60), 7x7 C256 -> 128 5.87
+    / 4.28 (4.37), 8x8 C128 -> 64 1.71 / 1.51 (1.37), 9x9 2.91 / 1.76
+    (1.71); k3 s2 3x3 C256 -> 256 2.17 / 1.14 (1.14), 8x8 C128 -> 64
+    (phases) 1.01 / 0.95 (0.88); k5 s2 6x6 C128 -> 64 2.00 / 1.42 (1.14);
+    1-D 16 samples C256 -> 128 k4 s2 XX.  Kept: 8x8 C128 -> 128 3.07 /
+    3.11, C256 -> 128 5.15 / 5.43, C64 -> 64 k3 s2 (phases) 0.56 / 0.61,
+    C32 -> 32 k4 s2 0.30 / 0.35, 4x4 C16 -> 16 0.14 / 0.18, 16x16 C64 -> 32
+    1.51 / 1.63."""
+    if G != 1 or np.dtype(dtype) not in _DIRECT_DTYPES or pm.ndim > 2 \
+            or any(M != 1 for M in pm.downs) or all(L == 1 for L in pm.ups):
+        return False
+    few, small, many, larger = PHASE_POINTS
+    outputs = prod(blocks[3])
+    if cin >= many and outputs <= larger:
+        return True
+    return cin >= few and outputs <= small and not _phases_apply(
+        pm, dtype, "auto", G, blocks[3], _stream_grid(pm, n, blocks)[1])
+
+
+# (see _phase_points_apply)
+PHASE_POINTS = (64, 64, 128, 100)
+
+
+def _phase_points(pm, x, dtype, plan, origin_block, pre, first, nblocks, starts, lengths):
+    """A transposed layer on :func:`_direct_points`: each plan entry (an
+    output phase, or all of them when they share their taps) as a layer
+    that does not upsample over the window's output blocks, its rows of
+    output channels into a product that is then interleaved into the
+    output (:func:`_interleaved`)."""
+    lanes, cout, ups = x.shape[0], pm.channels[0], pm.ups
+    # x padded once for all the phases, so that each phase's taps read
+    # inside it (each phase padding its own copy took 0.05 of 0.38 ms: N8
+    # C64 -> 64 4x4 k4 s2, one thread)
+    kmin, kmax = _delay_bounds(pm)
+    n = x.shape[2:]
+    lo = [max(0, kmax[a] - first[a] + origin_block[a]) for a in range(pm.ndim)]
+    hi = [max(0, first[a] + nblocks[a] - 1 - kmin[a] - origin_block[a] - (n[a] - 1))
+          for a in range(pm.ndim)]
+    if any(lo) or any(hi):
+        pads = tuple(zip(lo, hi))
+        x4 = np.ascontiguousarray(x, dtype=dtype).reshape(x.shape[:2] + (1,) * (2 - pm.ndim) + n)
+        x = _zero_padded(x4, ((0, 0),) * (2 - pm.ndim) + pads)
+        x = x.reshape(x.shape[:2] + x.shape[4 - pm.ndim:])
+        origin_block = tuple(o - t for o, t in zip(origin_block, lo))
+    rows = plan[0][1].shape[1]
+    product = scratch("phase points", (len(plan), lanes, rows) + tuple(nblocks), dtype)
+    for r, entry in enumerate(plan):
+        if entry[0].shape[0] == 0:               # a structurally zero phase
+            product[r] = 0
+            continue
+        _direct_points(pm, x, dtype, entry, origin_block, pre, first, nblocks, product[r], r)
+    # (L1, [L2,] C, lanes, b1[, b2]): phase p is entry p, or its rows p * C on
+    st = product.strides
+    step = st[0] if len(plan) > 1 else cout * st[2]
+    y = np.lib.stride_tricks.as_strided(
+        product, shape=tuple(ups) + (cout, lanes) + tuple(nblocks),
+        strides=tuple(step * prod(ups[a + 1:]) for a in range(pm.ndim)) + (st[2], st[1])
+        + st[3:])
+    return _interleaved(y, [s - f * L for s, f, L in zip(starts, first, ups)], lengths, True)
 
 
 def _zero_padded(x, pads):
@@ -853,6 +945,8 @@ def winograd_route(pm, shape, dtype, in_origin, starts, lengths):
         return None                 # (the channel-agnostic kernels, or zeros)
     G, plan = _plan(pm, dtype)
     if _one_tap(pm, plan) or _points_apply(pm, dtype, G, plan, cin, lengths) \
+            or _phase_points_apply(pm, dtype, G, cin, shape[2:],
+                                   _blocks(pm, in_origin, starts, lengths)) \
             or not _winograd_pays(pm):
         return None     # (a pointwise product, :func:`_pointwise`, the points, or direct)
     fast = _winograd_plans(pm, dtype, plan, cin)
