@@ -580,3 +580,50 @@ def test_tiny_transposed_images_run_on_phase_points(d, lanes, cin, cout, n, k, s
                 got = call(x, w, stride=s, padding=1, output_padding=op)
         assert bool(calls) == phase_points
         np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-4 * np.abs(expected).max())
+
+
+@settings(max_examples=30, deadline=None)
+@given(lanes=st.integers(1, 3), cin=st.integers(8, 20), cout=st.integers(1, 70),
+       n=st.integers(1, 140), k=st.integers(1, 7), stride=st.integers(2, 3),
+       padding=st.integers(0, 3), dilation=st.integers(1, 2), seed=st.integers(0, 99),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_short_strided_signals_on_points_match_brute_force(lanes, cin, cout, n, k, stride,
+                                                            padding, dilation, seed, dtype):
+    """1-D strided layers on the points (as one row of an image), every
+    short signal's outputs, edges included; torch's semantics by brute
+    force (a 2-D layer of one row)."""
+    if n + 2 * padding < dilation * (k - 1) + 1:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((lanes, cin, n)).astype(dtype)
+    w = rng.standard_normal((cout, cin, k)).astype(dtype)
+    with pytest.MonkeyPatch.context() as mp:
+        # (every signal of these counts as short)
+        mp.setattr(gemm, "POINT_FEW", 1 << 30)
+        calls = record_calls(mp, gemm, "_direct_points")
+        got = pnn.conv1d(x, w, stride=stride, padding=padding, dilation=dilation)
+    expected = brute_conv2d(x[:, :, None], w[:, :, None], (1, stride), (0, padding),
+                            dilation)[:, :, 0]
+    if cout >= 16 and k == 4 and stride == 2 and dilation == 1:    # (Winograd's F(3, 2))
+        assert calls
+    assert got.dtype == dtype
+    tol = 2e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("n, cin, k, s, points", [
+    (16, 256, 4, 2, True), (8, 512, 3, 2, True), (64, 64, 4, 2, True), (128, 64, 4, 2, True),
+    (200, 64, 4, 2, False), (128, 128, 8, 4, False)])
+def test_short_strided_signals_run_on_points(n, cin, k, s, points):
+    """Which 1-D strided layers take the points: short signals (at most
+    ``POINT_FEW`` outputs) that Winograd would take, not the bands' strides
+    of 3 and more."""
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((2, cin, n)).astype(np.float32)
+    w = rng.standard_normal((cin, cin, k)).astype(np.float32) / np.sqrt(cin * k)
+    with pytest.MonkeyPatch.context() as mp:
+        calls = record_calls(mp, gemm, "_direct_points")
+        got = pnn.conv1d(x, w, stride=s, padding=1)
+    assert bool(calls) == points
+    expected = brute_conv2d(x[:, :, None], w[:, :, None], (1, s), (0, 1))[:, :, 0]
+    np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-4 * np.abs(expected).max())

@@ -459,7 +459,8 @@ def _rows_pay(width, pitch, dtype):
 
 
 def _points_apply(pm, dtype, G, plan, cin, lengths):
-    """Whether a strided 2-D layer runs on :func:`.kernels_direct.run_points`
+    """Whether a strided 2-D layer (or a 1-D one on a short signal) runs on
+    :func:`.kernels_direct.run_points`
     (vectors over output channels, in blocks of ``4 * G``, reading ``x`` in
     place): when the blocks' spare channels, which it computes and drops,
     are at most a quarter of them, and each output sums at least
@@ -499,9 +500,18 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
       against 0.48): each call's 64 stores of four, a line apart, cost
       more than its few products.
     """
-    if G != 1 or np.dtype(dtype) not in _DIRECT_DTYPES or pm.ndim != 2 or len(plan) != 1 \
+    if G != 1 or np.dtype(dtype) not in _DIRECT_DTYPES or pm.ndim > 2 or len(plan) != 1 \
             or any(L != 1 for L in pm.ups) or all(M == 1 for M in pm.downs):
         return False
+    if pm.ndim == 1:
+        # short signals that Winograd would take (its tiles along one short
+        # row), as one row of an image: N8, one thread, float32, ms
+        # Winograd / points (torch): C256 16 samples k4 s2 0.84 / 0.40
+        # (0.53), C512 8 k3 s2 2.07 / 0.65 (0.68), C128 32 k4 s2 0.33 / 0.22
+        # (0.23), C64 64 0.18 / 0.14 (0.14), C256 64 k3 s2 1.43 / 1.08
+        # (1.04); not the bands' k8 s4 (C128 128 samples 0.73 / 0.80)
+        return cin >= POINT_CHANNELS and prod(lengths) <= POINT_FEW and _winograd_pays(pm) \
+            and _winograd_share(pm, dtype, plan, cin) is not None
     cout = 1 if pm.channels is None else pm.channels[0]
     block = submodule("polyphase.engine.kernels_direct").point_block(
         cout, np.dtype(dtype).itemsize)
