@@ -95,7 +95,14 @@ LAYERS = [("conv2d", 8, 64, 64, 32, 3, 1, 1, 0), ("conv2d", 8, 64, 128, 32, 3, 2
           # cost more than they save (the phases kernel instead)
           ("conv_transpose2d", 4, 32, 16, 40, 6, 3, 1, 0),
           ("conv_transpose2d", 8, 16, 64, 32, 4, 2, 1, 0),
-          ("conv_transpose1d", 8, 32, 32, 2048, 4, 2, 1, 0)]
+          ("conv_transpose1d", 8, 32, 32, 2048, 4, 2, 1, 0),
+          # many channels on tiny images and short signals (output phases
+          # on the points), a k6 s3 layer among them; strided short signals
+          ("conv_transpose2d", 8, 64, 64, 4, 4, 2, 1, 0),
+          ("conv_transpose2d", 8, 512, 256, 2, 4, 2, 1, 0),
+          ("conv_transpose2d", 8, 128, 64, 6, 6, 3, 1, 0),
+          ("conv_transpose1d", 8, 256, 128, 16, 4, 2, 1, 0),
+          ("conv1d", 8, 256, 256, 16, 4, 2, 1, 0)]
 
 
 def _upfirdn(rng, n, L, M, taps, dtype, axis=-1):
