@@ -506,8 +506,8 @@ def brute_conv_transpose(x, w, stride, padding, output_padding):
     padding is cropped (less the output padding at the end)."""
     d = x.ndim - 2
     k = w.shape[2:]
-    full = np.zeros(x.shape[:1] + w.shape[1:2]
-                    + tuple((n - 1) * stride + kk + output_padding for n, kk in zip(x.shape[2:], k)))
+    full = np.zeros(x.shape[:1] + w.shape[1:2] + tuple(
+        (n - 1) * stride + kk + output_padding for n, kk in zip(x.shape[2:], k)))
     for at in np.ndindex(*x.shape[2:]):
         window = tuple(slice(i * stride, i * stride + kk) for i, kk in zip(at, k))
         full[(slice(None), slice(None)) + window] += np.einsum(

@@ -379,11 +379,11 @@ def _phases_first(pm, dtype, G, plan, shape, in_origin, starts, lengths):
     than the products they save.
 
     Measured, one thread, float32, ms Winograd / phases (in brackets the
-    saving over ``C_in + C_out``), N8 unless said: 2-D k4 s2 32x32 C16 -> 16 1.06 / 0.83 (14),
-    C32 -> 32 3.18 / 2.85 (28), C16 -> 64 4.23 / 3.29 (22), C64 -> 16 3.09
-    / 2.93 (22), but 64x64 11.6 / 12.5, C32 -> 64 6.18 / 5.85 (37), C64 ->
-    32 5.34 / 5.70 (37), C48 -> 48 5.70 / 6.46 (42), C64 -> 64 9.8 / 11.3
-    (56); N4 40x40 k6 s3 C32 -> 16 4.6 / 3.4 (19), C64 -> 16 7.5 / 6.6
+    saving over ``C_in + C_out``), N8 unless said: 2-D k4 s2 32x32 C16 ->
+    16 1.06 / 0.83 (14), C32 -> 32 3.18 / 2.85 (28), C16 -> 64 4.23 /
+    3.29 (22), C64 -> 16 3.09 / 2.93 (22), but 64x64 11.6 / 12.5, C32 ->
+    64 6.18 / 5.85 (37), C64 -> 32 5.34 / 5.70 (37), C48 -> 48 5.70 / 6.46
+    (42), C64 -> 64 9.8 / 11.3 (56); N4 40x40 k6 s3 C32 -> 16 4.6 / 3.4 (19), C64 -> 16 7.5 / 6.6
     (22), C16 -> 32 6.9 / 4.5 (19); C64 -> 64 32x32 32.2 / 38.5 (56); k5
     s2 C16 -> 16 1.59 / 1.16 (26), C32 -> 32 4.42 / 4.33 (51); k6 s2 C16
     -> 16 1.40 / 1.56 (40).  1-D k4 s2 (F(3, 2)) C16 -> 16 4096 samples
@@ -585,9 +585,9 @@ WINOGRAD_TINY = 49
 
 def _image_layer(pm, x, dtype, entry, origin_block, pre, first, lengths, out=None):
     """What :func:`.kernels_direct.run_bands` and ``run_points`` take of a
-    layer that does not upsample: ``x`` contiguous (lanes, C, n1, n2), its taps ``(q, k1, k2)``,
-    ``dims``, ``pre`` and a new output, a 1-D layer as an image of one
-    row."""
+    layer that does not upsample: ``x`` contiguous ``(lanes, C, n1, n2)``,
+    its taps ``(q, k1, k2)``, ``dims``, ``pre`` and a new output (or
+    ``out``), a 1-D layer as an image of one row."""
     _, W = entry
     lanes, cin = x.shape[:2]
     x = np.ascontiguousarray(x, dtype=dtype)
@@ -614,8 +614,9 @@ def _image_taps(pm, entry):
         if pm.ndim == 1:
             taps = np.column_stack([taps[:, 0], np.zeros(len(taps), np.int64), taps[:, 1]])
         taps = np.ascontiguousarray(taps, dtype=np.int64)
-        cache[key] = (taps, taps[:, 1:].max(axis=0) - taps[:, 1:].min(axis=0))
-    return cache[key]
+        # (the entry's taps kept with them: their id, the key, is not reused)
+        cache[key] = (taps, taps[:, 1:].max(axis=0) - taps[:, 1:].min(axis=0), entry[0])
+    return cache[key][:2]
 
 
 def _direct_bands(pm, x, dtype, entry, origin_block, pre, first, lengths):
