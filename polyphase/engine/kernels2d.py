@@ -264,19 +264,25 @@ def interleave_planes(y, s1, s2, out, job0, job1):
             # layer's 2.2, N8 16x16 k3 s2, one thread)
             row = (job * n1 + r) * n2
             lo, hi = 0, 0
-            if L2 == 2 and y.strides[5] == y.itemsize:
-                # both column phases a vector of each at a time, interleaved
-                # in registers (simd.interleave2), over the blocks whose two
-                # samples are in the window; the loop below, of a variable
+            if 2 <= L2 <= 4 and y.strides[5] == y.itemsize:
+                # the column phases a vector of each at a time, interleaved
+                # in registers (simd.interleave2 ...), over the blocks whose
+                # samples are all in the window; the loop below, of a variable
                 # stride, wrote a sample at a time: 0.54 of a 2.4 ms
-                # transposed layer (N8 C64 16x16 k3 s2, one thread)
-                lo = imax(0, -(-s2 // 2))
-                hi = imax(lo, imin(nb2, (n2 - 2 + s2) // 2 + 1))
+                # transposed layer (N8 C64 16x16 k3 s2, one thread), and 0.40
+                # of 2.7 ms at L2 = 3 (N8 C128 -> 64 6x6 k6 s3 on the points)
+                lo = imax(0, -(-s2 // L2))
+                hi = imax(lo, imin(nb2, (n2 - L2 + s2) // L2 + 1))
                 st = y.strides
                 at = (p1 * st[0] + c * st[2] + lane * st[3] + b1 * st[4]) // y.itemsize
+                step = st[1] // y.itemsize
                 for i in range(lo, hi, G):
-                    simd.interleave2(y, at + i, st[1] // y.itemsize, of, row + 2 * i - s2,
-                                     imin(G, hi - i))
+                    if L2 == 2:
+                        simd.interleave2(y, at + i, step, of, row + 2 * i - s2, imin(G, hi - i))
+                    elif L2 == 3:
+                        simd.interleave3(y, at + i, step, of, row + 3 * i - s2, imin(G, hi - i))
+                    else:
+                        simd.interleave4(y, at + i, step, of, row + 4 * i - s2, imin(G, hi - i))
             for p2 in range(L2):
                 first = -((p2 - s2) // L2)            # first b2 with index >= 0
                 last = imin(nb2, (n2 - 1 + s2 - p2) // L2 + 1)
