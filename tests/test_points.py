@@ -627,3 +627,50 @@ def test_short_strided_signals_run_on_points(n, cin, k, s, points):
     assert bool(calls) == points
     expected = brute_conv2d(x[:, :, None], w[:, :, None], (1, s), (0, 1))[:, :, 0]
     np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-4 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("kind, cls, cin, cout, n, k, s", [
+    ("points", pnn.Conv2d, 64, 48, (8, 9), 3, 2), ("points", pnn.Conv1d, 64, 32, (16,), 4, 2),
+    ("phase points", pnn.ConvTranspose2d, 128, 16, (4, 5), 4, 2),
+    ("phase points", pnn.ConvTranspose1d, 128, 16, (8,), 3, 3)])
+@pytest.mark.parametrize("layout", ["batched", "one image", "not contiguous", "int input"])
+def test_a_layer_goes_straight_to_the_points(monkeypatch, kind, cls, cin, cout, n, k, s,
+                                             layout):
+    """A layer whose calls take the points (or its output phases on them)
+    prepares that route for the input's shape and dtype and then skips the
+    general dispatch (apply_window, engine.run, run_gemm): the same numbers
+    as brute force, for a batch, one image without a batch axis, a view
+    that is not contiguous and an integer input (computed in float64)."""
+    from polyphase import finite
+
+    rng = np.random.default_rng(cin + len(n))
+    transposed = cls in (pnn.ConvTranspose1d, pnn.ConvTranspose2d)
+    w = rng.standard_normal((cin, cout) + (k,) * len(n) if transposed
+                            else (cout, cin) + (k,) * len(n))
+    layer = cls(w, stride=s, padding=1)
+    x = rng.standard_normal((3, cin) + n)
+    if layout == "int input":
+        x = rng.integers(-5, 5, (3, cin) + n)
+    elif layout == "not contiguous":
+        x = rng.standard_normal((3, cin) + n[:-1] + (2 * n[-1],))[..., ::2]
+    if transposed:
+        expected = brute_conv_transpose(x.astype(np.float64), w, s, 1, 0)
+    else:
+        pad = (0,) * (2 - len(n)) + (1,) * len(n)
+        xs, ws = (x, w) if len(n) == 2 else (x[:, :, None], w[:, :, None])
+        expected = brute_conv2d(xs.astype(np.float64), ws, (1, s) if len(n) == 1 else s, pad)
+        expected = expected.reshape(expected.shape[:2] + expected.shape[4 - len(n):])
+    if layout == "one image":
+        x, expected = x[1], expected[1]
+    got = layer(x)                                  # preparing
+    (_, _, _, route), = layer._calls.values()
+    assert route[0] == kind
+
+    def general(*args, **kwargs):
+        raise AssertionError("the general dispatch ran")
+
+    monkeypatch.setattr(finite, "apply_window", general)
+    monkeypatch.setattr(gemm, "run_gemm", general)
+    for y in (got, layer(x)):                       # then prepared
+        assert y.dtype == np.float64 and y.shape == expected.shape
+        np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())

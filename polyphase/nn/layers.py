@@ -219,10 +219,10 @@ class _ConvNd(Operator):
                 calls[key] = prepared
         axes, windows, bias, route = prepared
         y = None
-        if route is not None and route[0] == "winograd":
-            # a channel-mixing layer straight to the Winograd route
+        if route is not None and route[0] in ("winograd", "points", "phase points"):
+            # a channel-mixing layer straight to its route
             _, call, lanes, shape = route
-            y = submodule("polyphase.engine.gemm").run_winograd_route(
+            y = submodule("polyphase.engine.gemm").run_layer_route(
                 call, x.reshape(lanes)).reshape(shape)
         elif route is not None and route[0] == "rows" and x.flags.c_contiguous:
             # a single-channel 1-D signal: the engine's call of its 1-D route
@@ -265,9 +265,10 @@ class _ConvNd(Operator):
         :func:`polyphase.engine.transposed_route`), when a single-channel
         1-D signal goes to its 1-D route (``("rows", call, signals shape,
         result shape)``, :func:`polyphase.engine.rows_route`),
-        when a channel-mixing layer goes
-        to the Winograd route ``("winograd", call, lanes shape, result shape)``
-        (:func:`polyphase.engine.gemm.winograd_route`), else None."""
+        when a channel-mixing layer goes to the Winograd route, the points
+        or the output phases on the points (``("winograd", call, lanes
+        shape, result shape)``, ``"points"``, ``"phase points"``:
+        :func:`polyphase.engine.gemm.layer_route`), else None."""
         from ..finite import windows_for
 
         axes = list(range(x.ndim - self._dims, x.ndim))
@@ -306,11 +307,11 @@ class _ConvNd(Operator):
         elif self.weight.shape[:2] != (1, 1):
             d = self._dims
             lanes = (math.prod(x.shape[:-d - 1]), x.shape[-d - 1]) + x.shape[-d:]
-            call = submodule("polyphase.engine.gemm").winograd_route(
+            call = submodule("polyphase.engine.gemm").layer_route(
                 self.polyphase(), lanes, signal_dtype(x.dtype, self.is_complex), (0,) * d,
                 starts, lengths)
             if call is not None:
-                route = ("winograd", call, lanes, x.shape[:-d - 1] + call[3][1:])
+                route = (call[0], call, lanes, x.shape[:-d - 1] + call[2][1:])
         return axes, windows, bias, route
 
 
