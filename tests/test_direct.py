@@ -369,6 +369,32 @@ def test_transposed_layers_interleave_their_phases_in_registers(
                                                          ops, dil), rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("d, cin, cout, n, k, bands", [
+    (2, 16, 16, 32, 3, True), (2, 64, 16, 32, 3, True), (2, 16, 16, 32, 4, False),
+    (2, 16, 32, 32, 4, False), (2, 64, 64, 48, 4, False), (1, 16, 16, 256, 4, False),
+    (1, 32, 32, 256, 3, False)])
+@pytest.mark.parametrize("layer", [False, True])
+def test_strided_images_on_few_channels_skip_winograd(d, cin, cout, n, k, bands, layer):
+    """A strided 2-D layer that the Winograd route applies to runs on the
+    bands where the products Winograd saves are few against its transforms
+    (k3 s2 on 16 channels, 64 -> 16); k4 s2 saves more, and 1-D layers keep
+    F(3, 2) (``gemm._direct_first``); the same numbers as brute force."""
+    rng = np.random.default_rng(cin + cout + k + n)
+    # (float32: in float64 blocks of 16 channels would take these on the points)
+    x = rng.standard_normal((2, cin) + (n,) * d).astype(np.float32)
+    w = rng.standard_normal((cout, cin) + (k,) * d).astype(np.float32)
+    with pytest.MonkeyPatch.context() as mp:
+        on_bands = record_calls(mp, gemm, "_direct_bands")
+        on_winograd = record_calls(mp, gemm, "run_winograd_route")
+        if layer:
+            got = (pnn.Conv1d if d == 1 else pnn.Conv2d)(w, stride=2, padding=1)(x)
+        else:
+            got = (pnn.conv1d if d == 1 else pnn.conv2d)(x, w, stride=2, padding=1)
+    assert (bool(on_bands), bool(on_winograd)) == (bands, not bands)
+    expected = (brute_conv1d if d == 1 else brute_conv2d)(x.astype(np.float64), w, 2, 1)
+    np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-4 * np.abs(expected).max())
+
+
 @pytest.mark.parametrize("d, cin, cout, k, stride, phases", [
     (2, 16, 16, 4, 2, True), (2, 16, 64, 4, 2, True), (2, 32, 16, 6, 3, True),
     (2, 48, 48, 4, 2, False), (2, 16, 16, 6, 2, False), (1, 32, 32, 4, 2, True),

@@ -41,7 +41,8 @@ def brute_conv_transpose2d(x, w, stride, padding):
 @pytest.fixture(autouse=True, scope="module")
 def _winograd_on_few_channels():
     """The layers here have 16-24 channels, on which a transposed layer
-    would otherwise run on the phases kernel (``gemm._phases_first``)."""
+    would otherwise run on the phases kernel, and a strided 2-D one on the
+    bands (``gemm._direct_first``)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(gemm, "WINOGRAD_TRANSFORMS", {1: 0, 2: 0})
         yield

@@ -183,7 +183,7 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     if algorithm == "winograd" and not fast:
         raise ValueError("algorithm='winograd' needs 1-D or 2-D phases whose taps lie "
                          "in boxes of 2 or 3 delays per axis")
-    if fast and (algorithm == "winograd" or not _phases_first(
+    if fast and (algorithm == "winograd" or not _direct_first(
             pm, dtype, G, plan, x.shape[1:], in_origin, starts, lengths)):
         # straight from x into the result: no phase streams, no product
         return run_winograd_route(_winograd_call(pm, fast, lanes, in_origin, starts, lengths),
@@ -193,8 +193,7 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     # (the direct kernel writes whole blocks of rows: a phase's C_out rows
     # may get spare ones, which the view below leaves out)
     direct = _direct_applies(pm, dtype, algorithm, G, plan)
-    if direct == cout and d <= 2 and len(plan) == 1 and all(L == 1 for L in ups) \
-            and _rows_pay(lengths[-1], P[-1], dtype):
+    if _bands_apply(pm, dtype, algorithm, G, plan, lengths, P):
         # no output phases to interleave: straight into the output, from x
         return _direct_bands(pm, x, dtype, plan[0], origin_block, pre, first, lengths)
 
@@ -369,14 +368,32 @@ def _delay_bounds(pm):
     return cache["delay bounds"]
 
 
-def _phases_first(pm, dtype, G, plan, shape, in_origin, starts, lengths):
-    """Whether a transposed layer that the Winograd route takes runs on
-    :func:`_direct_phases` instead: where that route applies
-    (:func:`_phases_apply`) and the multiply-adds Winograd saves per output
-    pixel (all output channels, :func:`_winograd_counts`) are fewer than
-    ``WINOGRAD_TRANSFORMS[d]`` times the input and output channels, which
-    its transforms read and write: on few channels the transforms cost more
-    than the products they save.
+def _bands_apply(pm, dtype, algorithm, G, plan, lengths, P):
+    """Whether a layer that does not upsample runs on :func:`_direct_bands`
+    (the phase streams' grid ``P`` blocks a row): one plan entry whose
+    output channels the direct kernel's rows hold, rows that fill its
+    vectors (:func:`_rows_pay`)."""
+    cout = 1 if pm.channels is None else pm.channels[0]
+    return pm.ndim <= 2 and len(plan) == 1 and all(L == 1 for L in pm.ups) \
+        and _direct_applies(pm, dtype, algorithm, G, plan) == cout \
+        and _rows_pay(lengths[-1], P[-1], dtype)
+
+
+def _direct_first(pm, dtype, G, plan, shape, in_origin, starts, lengths):
+    """Whether a layer that the Winograd route takes runs on a direct kernel
+    instead -- a transposed layer on :func:`_direct_phases`, a strided 2-D
+    one on :func:`_direct_bands` -- where that kernel applies
+    (:func:`_phases_apply`, :func:`_bands_apply`) and the multiply-adds
+    Winograd saves per output pixel (all output channels,
+    :func:`_winograd_counts`) are fewer than ``WINOGRAD_TRANSFORMS[d]``
+    times the input and output channels, which its transforms read and
+    write: on few channels the transforms cost more than the products they
+    save.  (Not 1-D strided layers, whose F(3, 2) beat the bands on 16-32
+    channels: C16 4096 samples k4 s2 0.45 / 0.50 ms, C32 1.52 / 1.67, k3 s2
+    1.25 / 1.39.)  Strided, ms Winograd / bands: C16 -> 16 32x32 k3 s2 0.33
+    / 0.25 (torch 0.17) (22), 64x64 0.75 / 0.74 (22), C64 -> 16 2.89 / 2.82
+    (36), k5 s2 32x32 0.53 / 0.46 (26); kept: k4 s2 C16 -> 16 64x64 0.89 /
+    1.03 (56), C16 -> 32 1.28 / 1.69 (75).
 
     Measured, one thread, float32, ms Winograd / phases (in brackets the
     saving over ``C_in + C_out``), N8 unless said: 2-D k4 s2 32x32 C16 ->
@@ -392,17 +409,20 @@ def _phases_first(pm, dtype, G, plan, shape, in_origin, starts, lengths):
     -> 64 4096 13.8 / 13.9 (21), C128 -> 64 1024 6.12 / 6.83 (28); k6 s3
     C32 -> 32 3.93 / 2.91 (11), C64 -> 64 11.4 / 11.9 (21).
     """
-    if any(M != 1 for M in pm.downs):
-        return False
+    strided = all(L == 1 for L in pm.ups)
+    if strided != any(M != 1 for M in pm.downs) or strided and pm.ndim != 2:
+        return False                    # (stride-1 and rational layers, 1-D strided)
     cin, cout = shape[0], 1 if pm.channels is None else pm.channels[0]
     taps, products = _winograd_counts(pm, dtype, plan, cin)
     if (taps - products) * cout >= WINOGRAD_TRANSFORMS[pm.ndim] * (cin + cout):
         return False
     P = _stream_grid(pm, shape[1:], _blocks(pm, in_origin, starts, lengths))[1]
+    if strided:
+        return _bands_apply(pm, dtype, "auto", G, plan, lengths, P)
     return _phases_apply(pm, dtype, "auto", G, lengths, P)
 
 
-# (see _phases_first)
+# (see _direct_first)
 WINOGRAD_TRANSFORMS = {1: 20, 2: 36}
 
 
@@ -962,7 +982,7 @@ def winograd_route(pm, shape, dtype, in_origin, starts, lengths):
             or not _winograd_pays(pm):
         return None     # (a pointwise product, :func:`_pointwise`, the points, or direct)
     fast = _winograd_plans(pm, dtype, plan, cin)
-    if not fast or _phases_first(pm, dtype, G, plan, shape[1:], in_origin, starts, lengths):
+    if not fast or _direct_first(pm, dtype, G, plan, shape[1:], in_origin, starts, lengths):
         return None
     return _winograd_call(pm, fast, lanes, in_origin, starts, lengths)
 
