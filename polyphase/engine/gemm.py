@@ -172,20 +172,16 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
         out = _pointwise(pm, x, dtype, in_origin, starts, lengths, G, plan)
         if out is not None:
             return out
-        if _points_apply(pm, dtype, G, plan, cin, lengths):
-            return _direct_points(pm, x, dtype, plan[0], origin_block, pre, first, lengths)
-        if _phase_points_apply(pm, dtype, G, cin, x.shape[2:],
-                               (origin_block, pre, first, nblocks)):
-            return _phase_points(pm, x, dtype, plan, origin_block, pre, first, nblocks, starts,
-                                 lengths)
-    fast = _winograd_plans(pm, dtype, plan, cin) \
-        if algorithm == "winograd" or algorithm == "auto" and _winograd_pays(pm) else None
-    if algorithm == "winograd" and not fast:
-        raise ValueError("algorithm='winograd' needs 1-D or 2-D phases whose taps lie "
-                         "in boxes of 2 or 3 delays per axis")
-    if fast and (algorithm == "winograd" or not _direct_first(
-            pm, dtype, G, plan, x.shape[1:], in_origin, starts, lengths)):
-        # straight from x into the result: no phase streams, no product
+        # the points, the output phases on them, or Winograd (straight from
+        # x into the result: no phase streams, no product)
+        route = layer_route(pm, x.shape, dtype, in_origin, starts, lengths)
+        if route is not None:
+            return run_layer_route(route, x)
+    elif algorithm == "winograd":
+        fast = _winograd_plans(pm, dtype, plan, cin)
+        if not fast:
+            raise ValueError("algorithm='winograd' needs 1-D or 2-D phases whose taps lie "
+                             "in boxes of 2 or 3 delays per axis")
         return run_winograd_route(_winograd_call(pm, fast, lanes, in_origin, starts, lengths),
                                   x)
     pad_lo, P = _stream_grid(pm, x.shape[2:], (origin_block, pre, first, nblocks))
@@ -193,7 +189,7 @@ def run_gemm(pm, x, dtype, in_origin, starts, lengths, algorithm="auto"):
     # (the direct kernel writes whole blocks of rows: a phase's C_out rows
     # may get spare ones, which the view below leaves out)
     direct = _direct_applies(pm, dtype, algorithm, G, plan)
-    if _bands_apply(pm, dtype, algorithm, G, plan, lengths, P):
+    if _bands_apply(pm, dtype, direct, plan, lengths, P):
         # no output phases to interleave: straight into the output, from x
         return _direct_bands(pm, x, dtype, plan[0], origin_block, pre, first, lengths)
 
@@ -346,6 +342,14 @@ def _stream_grid(pm, n, blocks):
     blocks of the window (``blocks``, :func:`_blocks`) read inside for every
     tap, and the streams' blocks per axis (their grid) with those and the
     ones after."""
+    pad_lo, pad_hi = _stream_pads(pm, n, blocks)
+    return pad_lo, stream_blocks(n, pm.downs, blocks[1], pad_lo, pad_hi)
+
+
+def _stream_pads(pm, n, blocks):
+    """``(pad_lo, pad_hi)``: the whole zero blocks before and after the
+    blocks of a signal of shape ``n`` (``blocks``: :func:`_blocks`) that the
+    output blocks of the window read, per axis (:func:`_stream_grid`)."""
     origin_block, pre, first, nblocks = blocks
     # Input block j of stream column c is block c - pad_lo + origin_block; pad
     # so that output blocks [first, first + nblocks) read inside for every k.
@@ -354,7 +358,7 @@ def _stream_grid(pm, n, blocks):
     pad_lo = [max(0, kmax[a] + origin_block[a] - first[a]) for a in range(pm.ndim)]
     pad_hi = [max(0, first[a] + nblocks[a] - kmin[a] - origin_block[a] - n_in[a])
               for a in range(pm.ndim)]
-    return pad_lo, stream_blocks(n, pm.downs, pre, pad_lo, pad_hi)
+    return pad_lo, pad_hi
 
 
 def _delay_bounds(pm):
@@ -368,15 +372,15 @@ def _delay_bounds(pm):
     return cache["delay bounds"]
 
 
-def _bands_apply(pm, dtype, algorithm, G, plan, lengths, P):
+def _bands_apply(pm, dtype, direct, plan, lengths, P):
     """Whether a layer that does not upsample runs on :func:`_direct_bands`
     (the phase streams' grid ``P`` blocks a row): one plan entry whose
-    output channels the direct kernel's rows hold, rows that fill its
-    vectors (:func:`_rows_pay`)."""
+    output channels the direct kernel's rows hold (``direct``:
+    :func:`_direct_applies`), rows that fill its vectors
+    (:func:`_rows_pay`)."""
     cout = 1 if pm.channels is None else pm.channels[0]
     return pm.ndim <= 2 and len(plan) == 1 and all(L == 1 for L in pm.ups) \
-        and _direct_applies(pm, dtype, algorithm, G, plan) == cout \
-        and _rows_pay(lengths[-1], P[-1], dtype)
+        and direct == cout and _rows_pay(lengths[-1], P[-1], dtype)
 
 
 def _direct_first(pm, dtype, G, plan, shape, in_origin, starts, lengths):
@@ -418,7 +422,8 @@ def _direct_first(pm, dtype, G, plan, shape, in_origin, starts, lengths):
         return False
     P = _stream_grid(pm, shape[1:], _blocks(pm, in_origin, starts, lengths))[1]
     if strided:
-        return _bands_apply(pm, dtype, "auto", G, plan, lengths, P)
+        return _bands_apply(pm, dtype, _direct_applies(pm, dtype, "auto", G, plan), plan,
+                            lengths, P)
     return _phases_apply(pm, dtype, "auto", G, lengths, P)
 
 
@@ -746,11 +751,9 @@ def _phase_points(pm, x, dtype, plan, origin_block, pre, first, nblocks, starts,
     # x padded once for all the phases, so that each phase's taps read
     # inside it (each phase padding its own copy took 0.05 of 0.38 ms: N8
     # C64 -> 64 4x4 k4 s2, one thread)
-    kmin, kmax = _delay_bounds(pm)
+    # (a layer that does not downsample: its blocks are x's samples)
     n = x.shape[2:]
-    lo = [max(0, kmax[a] - first[a] + origin_block[a]) for a in range(pm.ndim)]
-    hi = [max(0, first[a] + nblocks[a] - 1 - kmin[a] - origin_block[a] - (n[a] - 1))
-          for a in range(pm.ndim)]
+    lo, hi = _stream_pads(pm, n, (origin_block, pre, first, nblocks))
     if any(lo) or any(hi):
         pads = tuple(zip(lo, hi))
         x4 = np.ascontiguousarray(x, dtype=dtype).reshape(x.shape[:2] + (1,) * (2 - pm.ndim) + n)
@@ -960,59 +963,37 @@ def _pointwise(pm, x, dtype, in_origin, starts, lengths, G, plan):
     return out.reshape((lanes, G * W.shape[1]) + tuple(lengths))
 
 
-def winograd_route(pm, shape, dtype, in_origin, starts, lengths):
-    """What a repeated call of :func:`polyphase.engine.run` with ``method="auto"``
-    on arrays of ``shape`` (lanes, C_in, \\*n) needs when it takes the Winograd
-    route: plain data a layer keeps per input shape (see
-    :func:`run_winograd_route`), or None for any other route.
+def layer_route(pm, shape, dtype, in_origin, starts, lengths):
+    """The route :func:`run_gemm` with ``algorithm="auto"`` takes on arrays of
+    ``shape`` (lanes, C_in, \\*n) when it is the points
+    (:func:`_direct_points`), the output phases on the points
+    (:func:`_phase_points`) or Winograd: ``(kind, data, out shape)`` for
+    :func:`run_layer_route`, plain data a layer keeps per input shape, or
+    None for any other route.
 
     Through :func:`polyphase.finite.apply_window`, :func:`polyphase.engine.run`
     and :func:`run_gemm`, the 64-channel strided conv2d (N8, 64x64) spent
     ~0.15 ms of its ~9 a call in Python that works out the same numbers
-    each time, before its threads could start.
+    each time, before its threads could start; N16 C64 8x8 k3 s2 on the
+    points ~30 us of 0.32 ms.
     """
     lanes, cin = shape[:2]
     if pm.channels in (None, (1, 1)) or pm.ndim not in (1, 2) or pm.nnz == 0 \
             or lanes * cin == 0 or min(lengths) <= 0 or min(shape[2:]) <= 0:
         return None                 # (the channel-agnostic kernels, or zeros)
     G, plan = _plan(pm, dtype)
-    if _one_tap(pm, plan) or _points_apply(pm, dtype, G, plan, cin, lengths) \
-            or _phase_points_apply(pm, dtype, G, cin, shape[2:],
-                                   _blocks(pm, in_origin, starts, lengths)) \
-            or not _winograd_pays(pm):
-        return None     # (a pointwise product, :func:`_pointwise`, the points, or direct)
-    fast = _winograd_plans(pm, dtype, plan, cin)
-    if not fast or _direct_first(pm, dtype, G, plan, shape[1:], in_origin, starts, lengths):
-        return None
-    return _winograd_call(pm, fast, lanes, in_origin, starts, lengths)
-
-
-def layer_route(pm, shape, dtype, in_origin, starts, lengths):
-    """What a repeated call of :func:`polyphase.engine.run` with
-    ``method="auto"`` on arrays of ``shape`` (lanes, C_in, \\*n) needs when
-    it takes the Winograd route (:func:`winograd_route`), the points
-    (:func:`_direct_points`) or the output phases on the points
-    (:func:`_phase_points`): ``(kind, data, out shape)`` for
-    :func:`run_layer_route`, or None for any other route.  (The general
-    dispatch before the points took ~30 us a call: N16 C64 8x8 k3 s2, 0.32
-    ms in all.)"""
-    call = winograd_route(pm, shape, dtype, in_origin, starts, lengths)
-    if call is not None:
-        return "winograd", call, call[3]
-    lanes, cin = shape[:2]
-    if pm.channels in (None, (1, 1)) or pm.ndim not in (1, 2) or pm.nnz == 0 \
-            or lanes * cin == 0 or min(lengths) <= 0 or min(shape[2:]) <= 0:
-        return None
-    G, plan = _plan(pm, dtype)
     if _one_tap(pm, plan):
-        return None
+        return None                 # (a pointwise product, :func:`_pointwise`)
     blocks = _blocks(pm, in_origin, starts, lengths)
     out = (lanes, pm.channels[0]) + tuple(lengths)
     if _points_apply(pm, dtype, G, plan, cin, lengths):
         return "points", (pm, dtype, plan[0]) + blocks[:3] + (tuple(lengths),), out
     if _phase_points_apply(pm, dtype, G, cin, shape[2:], blocks):
         return "phase points", (pm, dtype, plan) + blocks + (tuple(starts), tuple(lengths)), out
-    return None
+    fast = _winograd_plans(pm, dtype, plan, cin) if _winograd_pays(pm) else None
+    if not fast or _direct_first(pm, dtype, G, plan, shape[1:], in_origin, starts, lengths):
+        return None
+    return "winograd", _winograd_call(pm, fast, lanes, in_origin, starts, lengths), out
 
 
 def run_layer_route(route, x):
@@ -1051,8 +1032,9 @@ def _winograd_call(pm, fast, lanes, in_origin, starts, lengths):
 
 
 def run_winograd_route(route, x):
-    """The output of :func:`winograd_route`'s call on ``x`` (lanes, C_in, \\*n):
-    straight from ``x`` into the result, no phase streams, no im2col."""
+    """The output of the Winograd route's call (:func:`_winograd_call`) on
+    ``x`` (lanes, C_in, \\*n): straight from ``x`` into the result, no phase
+    streams, no im2col."""
     from . import winograd
     d, plans, args, shape = route
     dtype = plans[0][2].dtype
