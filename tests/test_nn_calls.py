@@ -4,7 +4,7 @@ must be those of the first call."""
 
 import numpy as np
 import pytest
-from helpers import brute_conv_transpose2d
+from helpers import brute_conv_transpose2d, record_calls
 
 import polyphase.nn as pnn
 
@@ -189,6 +189,40 @@ def test_functional_layers_of_large_weights_are_reused_only_for_the_same_bits():
                                   pnn.Conv2d(w.copy(), stride=2, padding=1)(x))
     assert functional._layer(pnn.Conv2d, np.asfortranarray(w), None, 2, 1, 1, 1) is \
         functional._layer(pnn.Conv2d, w, None, 2, 1, 1, 1)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_large_weights_compare_in_parallel_parts(monkeypatch, threads):
+    """Weights of at least ``PARALLEL_BITS`` elements are compared in parts
+    of ``PART``, in parallel on two threads
+    (:func:`polyphase.engine.bits.same`): one bit changed in any part, the
+    first, one inside, the last (shorter) one, makes
+    them differ, as it does for :func:`.same_bits` (one pass) and numpy."""
+    import numba
+
+    from polyphase import engine
+    from polyphase.engine import bits, groups
+
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1)
+    runs = record_calls(monkeypatch, groups, "run")
+    a = np.random.default_rng(3).integers(-1 << 31, 1 << 31, bits.PARALLEL_BITS + 1000,
+                                          dtype=np.int64).astype(np.int32)
+    old = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        assert bits.same(a, a.copy())
+        for i in (0, bits.PART - 1, bits.PART, 3 * bits.PART + 7, a.size - 1):
+            b = a.copy()
+            b[i] ^= 1 << (i % 31)
+            assert not bits.same(a, b) and not bits.same_bits(a, b)
+            assert not np.array_equal(a, b)
+        short = a[:bits.PARALLEL_BITS - 1]
+        assert bits.same(short, short.copy())
+    finally:
+        numba.set_num_threads(old)
+    # (groups.run for the large arrays on two threads, not for the short one)
+    assert len(runs) == (6 if threads == 2 else 0)
+    assert all(run[3] > 1 for run in runs)
 
 
 def test_functional_calls_with_a_small_weight_find_its_layer_only_for_the_same_call():

@@ -142,6 +142,57 @@ def test_strided_layers_run_on_points(n, cin, cout, k, kw, dtype, one_thread, mo
         np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("lanes, cin, cout, n, k, s, p", [
+    (4, 24, 64, 8, 3, 2, 1),          # 4x4 outputs, edge rows and columns
+    (8, 20, 72, 13, 3, 2, 1),         # two blocks, the last part; 20 channels
+    (5, 17, 64, 5, 3, 2, 0),          # 2x2 outputs, five images: a call of one
+    (8, 16, 32, 9, 3, 2, 1),          # eight points (images) by 32 channels
+    (4, 9, 64, 12, 4, 4, 0)], ids=str)  # 3x3 outputs, rows narrower than a call
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_calls_across_images_read_x_channels_last(monkeypatch, one_thread, lanes, cin, cout,
+                                                  n, k, s, p, dtype):
+    """Calls across images read ``x`` channels last (a copy,
+    :func:`.kernels_direct.channels_last`) from ``LAST_CHANNELS`` input
+    channels on, and in place below: the same numbers as brute force
+    either way."""
+    if dtype == np.float64:
+        cout = cout // 2                       # (blocks of 32 float64 channels)
+    rng = np.random.default_rng(cin * n)
+    x = rng.standard_normal((lanes, cin, n, n)).astype(dtype)
+    w = rng.standard_normal((cout, cin, k, k)).astype(dtype)
+    expected = brute_conv2d(x, w, s, p)
+    tol = 2e-4 if dtype == np.float32 else 1e-11
+    for threshold, last in ((cin, 1), (cin + 1, 0)):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(kernels_direct, "LAST_CHANNELS", threshold)
+            # (a job of all the images: calls across them on so few)
+            mp.setattr(kernels_direct, "POINT_JOBS", 1)
+            jobs = record_jobs(mp, kernels_direct, "run_points")
+            # (a layer of its own: its plans are worked out afresh)
+            got = pnn.Conv2d(w, stride=s, padding=p)(x)
+        assert jobs and all(job[5][3] == 1 and job[5][4] == last for job in jobs)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
+
+
+@settings(max_examples=40, deadline=None)
+@given(lanes=st.integers(1, 3), C=st.integers(1, 40), n=st.integers(1, 70),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_channels_last_is_the_transpose(lanes, C, n, dtype):
+    """:func:`.kernels_direct.channels_last` moves the channel axis last
+    (tiles of ``G x G`` through registers, the partial ones at the ends of
+    both axes included), exactly as numpy does, for the images asked."""
+    x = np.random.default_rng(C * n).standard_normal((lanes, C, n)).astype(dtype)
+    out = np.full((lanes, n, C), np.nan, dtype)
+    kernels_direct.channels_last(x, out, 0, lanes)
+    np.testing.assert_array_equal(out, np.moveaxis(x, 1, -1))
+    if lanes > 1:                                      # (a job is one image)
+        out[:] = np.nan
+        kernels_direct.channels_last(x, out, 1, lanes)
+        assert np.isnan(out[0]).all()
+        np.testing.assert_array_equal(out[1:], np.moveaxis(x[1:], 1, -1))
+
+
 @pytest.mark.parametrize("n, cin, cout, k, kw, why", [
     (32, 3, 64, 7, dict(stride=2, padding=3), "a 3-channel stem"),
     (32, 4, 64, 2, dict(stride=2), "16 products an output"),
@@ -255,8 +306,8 @@ def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize, inside)
     across images where a job has a call's worth of them and the padding
     would take enough of the products."""
     kd = kernels_direct
-    (rows, images, channels, across), jobs = kd.point_split(lanes, H, W, cin, taps, cout,
-                                                            itemsize, inside)
+    (rows, images, channels, across, last), jobs = kd.point_split(lanes, H, W, cin, taps,
+                                                                  cout, itemsize, inside)
     block = kd.point_block(cout, itemsize)
     G = 64 // itemsize
     assert block == (2 * G if cout <= 2 * G else 4 * G)
@@ -282,6 +333,7 @@ def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize, inside)
     assert chunks * channels - cin < chunks                # even chunks
     wanted = inside <= kd.ACROSS_SHARE or W < P
     assert across == (images >= P and wanted)
+    assert last == (across and cin >= kd.LAST_CHANNELS)
     # (across wherever a call's worth of images makes half the jobs)
     assert across or not (rows == H and P * H * W <= kd.POINTS and wanted
                           and -(-lanes // P) * blocks >= kd.POINT_JOBS // 2
@@ -314,7 +366,8 @@ def test_points_windows_equal_the_other_routes(mode, stride, one_thread, monkeyp
     (12, 33, 48, 3, dict(stride=2)),                 # no padding: nothing to pad
     (11, 24, 28, 3, dict(stride=2, padding=1)),      # eight points a call, part of a block
 ], ids=str)
-@pytest.mark.parametrize("pad", [False, True, "across"], ids=["edges", "padded", "across"])
+@pytest.mark.parametrize("pad", [False, True, "across", "across last"],
+                         ids=["edges", "padded", "across", "across-last"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_points_chunks_images_and_padding(n, cin, cout, k, kw, pad, dtype, one_thread,
                                           monkeypatch):
@@ -322,7 +375,8 @@ def test_points_chunks_images_and_padding(n, cin, cout, k, kw, pad, dtype, one_t
     through the edge tiles and the staged last block too), several images
     a job, and the input padded with zeros, or its edge points run apart,
     or every point's calls across images (nine images: calls of four or
-    eight, then the rest): equal to brute force.  Padding happens exactly
+    eight, then the rest), reading ``x`` in place or channels last: equal
+    to brute force.  Padding happens exactly
     where asked and where the layer has any, never across images."""
     if dtype == np.float64:
         cout = cout // 2
@@ -335,7 +389,9 @@ def test_points_chunks_images_and_padding(n, cin, cout, k, kw, pad, dtype, one_t
     monkeypatch.setattr(gemm, "_points_apply", lambda *a: True)
     monkeypatch.setattr(kd, "POINT_JOBS", 1)
     monkeypatch.setattr(kd, "PAD_GAIN", 0.0 if pad is True else np.inf)
-    monkeypatch.setattr(kd, "ACROSS_SHARE", 1.0 if pad == "across" else -1.0)
+    across_ = pad in ("across", "across last")
+    monkeypatch.setattr(kd, "ACROSS_SHARE", 1.0 if across_ else -1.0)
+    monkeypatch.setattr(kd, "LAST_CHANNELS", 1 if pad == "across last" else 1 << 30)
     pads = []
     real = kd.padding_pays
     monkeypatch.setattr(kd, "padding_pays", lambda *a: pads.append(real(*a)) or pads[-1])
@@ -345,13 +401,14 @@ def test_points_chunks_images_and_padding(n, cin, cout, k, kw, pad, dtype, one_t
                         splits[-1])
     n1, n2 = (n, n) if np.isscalar(n) else n
     # (new weights for each case: a layer keeps its route's decisions)
-    rng = np.random.default_rng([n1 * k + cin, ["across", False, True].index(pad)])
-    x = rng.standard_normal((9 if pad == "across" else 3, cin, n1, n2)).astype(dtype)
+    rng = np.random.default_rng([n1 * k + cin,
+                                 ["across", False, True, "across last"].index(pad)])
+    x = rng.standard_normal((9 if across_ else 3, cin, n1, n2)).astype(dtype)
     w = rng.standard_normal((cout, cin, k, k)).astype(dtype)
     got, jobs = _run_layer(monkeypatch, x, w, **kw)
     assert jobs and splits
-    (rows, images, channels, across), _ = splits[-1]
-    assert channels <= 5 and images > 1 and across == (pad == "across")
+    (rows, images, channels, across, last), _ = splits[-1]
+    assert channels <= 5 and images > 1 and across == across_ and last == (pad == "across last")
     padded = bool(pads and pads[-1] is not None)
     assert padded == bool(pad is True and np.any(kw.get("padding", 0)))
     ref = brute_conv2d(x, w, kw["stride"], kw.get("padding", 0), kw.get("dilation", 1))
@@ -557,6 +614,8 @@ def test_transposed_layers_on_phase_points_match_brute_force(d, lanes, cin, cout
     (2, 2, 128, 64, 9, 4, 2, 0, True), (2, 2, 64, 64, 4, 4, 2, 0, True),
     (2, 2, 128, 64, 6, 6, 3, 0, True), (2, 2, 128, 64, 8, 3, 2, 1, True),
     (2, 2, 128, 64, 10, 4, 2, 0, True), (1, 2, 256, 32, 8, 4, 2, 0, True),
+    # (eight images: calls across them, x channels last)
+    (2, 8, 256, 64, 4, 4, 2, 0, True),
     # larger images, fewer channels, or rows for the phases kernel
     (2, 2, 64, 32, 16, 4, 2, 0, False), (2, 2, 128, 64, 11, 4, 2, 0, False),
     (2, 2, 32, 32, 4, 4, 2, 0, False), (2, 2, 64, 64, 8, 3, 2, 1, False)])

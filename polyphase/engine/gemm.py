@@ -693,6 +693,8 @@ def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths, out=N
     pads, offsets, dims, split, njobs = cache[key]
     if pads is not None:
         x = _zero_padded(x, pads)
+    if split[4]:
+        x = _channels_last(x)
     wkey = ("points weights", phase, np.dtype(dtype).str)
     if wkey not in cache:
         block = kd.point_block(cout, x.itemsize)
@@ -775,6 +777,16 @@ def _phase_points(pm, x, dtype, plan, origin_block, pre, first, nblocks, starts,
         strides=tuple(step * prod(ups[a + 1:]) for a in range(pm.ndim)) + (st[2], st[1])
         + st[3:])
     return _interleaved(y, [s - f * L for s, f, L in zip(starts, first, ups)], lengths, True)
+
+
+def _channels_last(x):
+    """``x`` ``(lanes, C, n1, n2)`` in scratch as ``(lanes, n1, n2, C)``
+    (:func:`.kernels_direct.channels_last`, an image a job)."""
+    lanes, C = x.shape[:2]
+    last = scratch("points channels last", (lanes,) + x.shape[2:] + (C,), x.dtype)
+    _run_kernel(submodule("polyphase.engine.kernels_direct").channels_last,
+                (x.reshape(lanes, C, -1), last.reshape(lanes, -1, C)), lanes, x.size, 1)
+    return last
 
 
 def _zero_padded(x, pads):

@@ -316,7 +316,7 @@ def run_bands(xf, dims, shift, taps, Wt, out, band, job0, job1):
 # (_valid_taps and _inside link-only, not inlined: the kernel's first
 # call compiled in 2.86 against 2.46 s inlined)
 @njit(cache=True, internal=True, nogil=True)
-def _valid_taps(a1, a2, i, j, M1, M2, n1, n2, rows, cols, C, R, xoff, doff):
+def _valid_taps(a1, a2, i, j, M1, M2, n1, n2, rows, cols, C, R, xoff, doff, ps):
     """The taps whose sample of output ``(i, j)`` lies inside the image
     (along the rows when ``rows`` is set, along the columns when ``cols``
     is), into ``xoff``, ``doff`` (:func:`run_points`); returns how many."""
@@ -326,7 +326,7 @@ def _valid_taps(a1, a2, i, j, M1, M2, n1, n2, rows, cols, C, R, xoff, doff):
         r, c = i * M1 + a1[t], j * M2 + a2[t]
         if (rows and (r < 0 or r >= n1)) or (cols and (c < 0 or c >= n2)):
             continue
-        xoff[m] = a1[t] * n2 + a2[t]
+        xoff[m] = (a1[t] * n2 + a2[t]) * ps
         doff[m] = t * C * R
         m += 1
     return m
@@ -357,20 +357,22 @@ def _points(P, x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob,
 
 
 @njit(cache=True, internal=True, nogil=True)
-def _across_images(xf, l0, l1, c0, C, plane, n1, n2, M1, M2, H, W, a1, a2, xoff, doff, nc,
-                   wf, dc, block, tile, P, of, R, r0, nch, add):
+def _across_images(xf, l0, l1, c0, C, plane, cs, ps, n1, n2, M1, M2, H, W, a1, a2, xoff, doff,
+                   nc, wf, dc, block, tile, P, of, R, r0, nch, add):
     """One chunk of input channels of :func:`run_points`' job of images
     ``[l0, l1)``, ``P`` images a call at one output point, each point with
     the taps that read inside ``x`` (small images: no padding to multiply,
-    every call ``P`` points whatever the image's width)."""
+    every call ``P`` points whatever the image's width); channel ``c`` of
+    an image at ``c * cs``, its sample ``p`` at ``p * ps``."""
     HW = H * W
     for i in range(H):
         for j in range(W):
-            nt = _valid_taps(a1, a2, i, j, M1, M2, n1, n2, True, True, C, block, xoff, doff)
+            nt = _valid_taps(a1, a2, i, j, M1, M2, n1, n2, True, True, C, block, xoff, doff,
+                             ps)
             for l in range(l0, l1, P):
                 nj = imin(P, l1 - l)
-                at = (l * C + c0) * plane + i * M1 * n2 + j * M2
-                _points(P, xf, at, at, C * plane, P, nj, xoff[:nt], doff[:nt], plane, nc, wf,
+                at = l * C * plane + c0 * cs + (i * M1 * n2 + j * M2) * ps
+                _points(P, xf, at, at, C * plane, P, nj, xoff[:nt], doff[:nt], cs, nc, wf,
                         dc, block, tile, 0, 0, P, False)
                 for k in range(nj):
                     o = ((l + k) * R + r0) * HW + i * W + j
@@ -426,13 +428,15 @@ def run_points(xf, dims, offsets, Wt, out, split, job0, job1):
     # every tap (the inner points'), and those inside an edge row or column
     xall = empty1(a1, T)
     dall = empty1(a1, T)
-    _valid_taps(a1, a2, 0, 0, M1, M2, n1, n2, False, False, C, block, xall, dall)
+    plane = n1 * n2
+    # (x channels last: its channels' samples at one point are one run)
+    cs, ps = (1, C) if split[4] else (plane, 1)
+    _valid_taps(a1, a2, 0, 0, M1, M2, n1, n2, False, False, C, block, xall, dall, ps)
     xoff = empty1(a1, T)
     doff = empty1(a1, T)
     wf = flat_view(Wt)
     of = flat_view(out)
     HW = H * W
-    plane = n1 * n2
     rpj, ipj, cpc, across = split[0], split[1], split[2], split[3] != 0
     rgroups = -(-H // rpj)
     blocks = -(-R // block)
@@ -453,12 +457,12 @@ def run_points(xf, dims, offsets, Wt, out, split, job0, job1):
             into = add and not staged
             dc = (r0 * T * C) + c0 * block
             if across:
-                _across_images(xf, l0, imin(l0 + ipj, lanes_), c0, C, plane, n1, n2, M1, M2,
-                               H, W, a1, a2, xoff, doff, nc, wf, dc, block, tile, P, of, R,
-                               r0, nch, add)
+                _across_images(xf, l0, imin(l0 + ipj, lanes_), c0, C, plane, cs, ps, n1, n2,
+                               M1, M2, H, W, a1, a2, xoff, doff, nc, wf, dc, block, tile, P, of,
+                               R, r0, nch, add)
                 continue
             for lane in range(l0, imin(l0 + ipj, lanes_)):
-                xl = (lane * C + c0) * plane
+                xl = lane * C * plane + c0 * cs
                 for g0 in range(i0, i1, P):
                     g1 = imin(g0 + P, i1)
                     # output row i at dst[base + i * W:], channels os apart
@@ -472,9 +476,9 @@ def run_points(xf, dims, offsets, Wt, out, split, job0, job1):
                         i, j = ia + q // wi, jlo + q % wi
                         m = imin(P, jhi - j)
                         nj = imin(P, total - q) if wi >= P else imin(m, total - q)
-                        _points(P, xf, xl + i * M1 * n2 + j * M2,
-                                xl + (i + 1) * M1 * n2 + jlo * M2, M2, m, nj, xall, dall,
-                                plane, nc, wf, dc, block, dst, base + i * W + j,
+                        _points(P, xf, xl + (i * M1 * n2 + j * M2) * ps,
+                                xl + ((i + 1) * M1 * n2 + jlo * M2) * ps, M2 * ps, m, nj,
+                                xall, dall, cs, nc, wf, dc, block, dst, base + i * W + j,
                                 base + (i + 1) * W + jlo, os, into)
                         q += nj
                     # the rows at the edges, with the taps inside each
@@ -482,11 +486,11 @@ def run_points(xf, dims, offsets, Wt, out, split, job0, job1):
                         if ilo <= i < ihi:
                             continue
                         nt = _valid_taps(a1, a2, i, 0, M1, M2, n1, n2, True, False, C, block,
-                                         xoff, doff)
+                                         xoff, doff, ps)
                         for j in range(jlo, jhi, P):
-                            at, o = xl + i * M1 * n2 + j * M2, base + i * W + j
-                            _points(P, xf, at, at, M2, P, imin(P, jhi - j), xoff[:nt],
-                                    doff[:nt], plane, nc, wf, dc, block, dst, o, o, os, into)
+                            at, o = xl + (i * M1 * n2 + j * M2) * ps, base + i * W + j
+                            _points(P, xf, at, at, M2 * ps, P, imin(P, jhi - j), xoff[:nt],
+                                    doff[:nt], cs, nc, wf, dc, block, dst, o, o, os, into)
                     # the columns at the edges, down the rows that are
                     # inside, with the taps inside each column
                     for e in range(jlo + W - jhi):
@@ -496,10 +500,10 @@ def run_points(xf, dims, offsets, Wt, out, split, job0, job1):
                             inner = ilo <= i < ihi
                             nj = imin(g1, ihi) - i if inner else 1
                             nt = _valid_taps(a1, a2, i, j, M1, M2, n1, n2, not inner, True, C,
-                                             block, xoff, doff)
-                            at = xl + i * M1 * n2 + j * M2
-                            _points(P, xf, at, at, M1 * n2, P, nj, xoff[:nt], doff[:nt],
-                                    plane, nc, wf, dc, block, tile, 0, 0, P, False)
+                                             block, xoff, doff, ps)
+                            at = xl + (i * M1 * n2 + j * M2) * ps
+                            _points(P, xf, at, at, M1 * n2 * ps, P, nj, xoff[:nt], doff[:nt],
+                                    cs, nc, wf, dc, block, tile, 0, 0, P, False)
                             for ch in range(nch):
                                 o = base + ch * os + i * W + j
                                 for k in range(nj):
@@ -519,6 +523,23 @@ def run_points(xf, dims, offsets, Wt, out, split, job0, job1):
                             else:
                                 for k in range(n):
                                     row[k] = src[k]
+
+
+@njit(cache=True, nogil=True)
+def channels_last(x, out, job0, job1):
+    """``out[l, p, c] = x[l, c, p]``: images ``x`` ``(lanes, C, n)`` channels
+    last, image ``l`` for the jobs ``l`` in ``[job0, job1)``, in tiles of
+    ``G x G`` through registers (:func:`.simd.transpose_tile`; element by
+    element, 2.5-3x slower than numpy's copy of the transposed view)."""
+    C, n = x.shape[1], x.shape[2]
+    G = lanes(x.dtype)
+    xf, of = flat_view(x), flat_view(out)
+    for l in range(job0, job1):
+        for c in range(0, C, G):
+            rows = imin(G, C - c)
+            for p in range(0, n, G):
+                simd.transpose_tile(xf, (l * C + c) * n + p, n, rows, of, (l * n + p) * C + c,
+                                    C, imin(G, n - p))
 
 
 def point_block(cout, itemsize):
@@ -580,7 +601,8 @@ def point_split(lanes, H, W, cin, taps, cout, itemsize, inside=1.0):
     channels = -(-cin // chunks)
     jobs = -(-lanes // images) * -(-H // rows) * blocks
     across = int(images >= P and wanted)
-    return np.array((rows, images, channels, across), dtype=np.int64), jobs
+    last = int(across and cin >= LAST_CHANNELS)
+    return np.array((rows, images, channels, across, last), dtype=np.int64), jobs
 
 
 def _even(lanes, images):
@@ -619,6 +641,10 @@ def inside_share(dims, offsets):
 # C256 5.95-6.12 / 6.27-6.44, N16 C128 2.92-2.98 / 2.93-3.02: the calls'
 # samples, an image apart, each read a line of their own)
 ACROSS_SHARE = 0.91
+
+# Calls across images read x channels last (a copy) from this many input
+# channels: see point_split.
+LAST_CHANNELS = 256
 
 
 # Outputs (points, times every output channel) a job of run_points computes;

@@ -1478,6 +1478,34 @@ def _transposed(b, values, n):
     return [shuffle(level[0], level[0], [P * e + k for k in range(P)]) for e in range(n)]
 
 
+@intrinsic
+def transpose_tile(typingctx, x, xo, xs, rows, out, oo, os, cols):
+    """``out[oo + e*os + r] = x[xo + r*xs + e]`` for ``r < rows`` and ``e <
+    cols`` (each 1 to ``G``): a tile of ``G x G`` elements through
+    registers, its rows loaded as vectors (masked to ``cols``), its columns
+    stored as vectors (masked to ``rows``)."""
+    def codegen(context, builder, sig, args):
+        _, XO, XS, ROWS, _, OO, OS, COLS = args
+        xv, ov = _arrays(context, builder, sig, args, 0, 4)
+        b = builder
+        n, ity = xv.count, XO.type
+        last = b.sub(ROWS, ir.Constant(ity, 1))
+        mask = _first(b, COLS, n, xv.per)
+        values = []
+        for r in range(n):
+            # (rows past the last read the last again: their lanes are not stored)
+            rc = b.select(b.icmp_signed("<", ir.Constant(ity, r), last), ir.Constant(ity, r),
+                          last)
+            values.append(xv.load(b.add(XO, b.mul(XS, rc)), mask))
+        pieces = _transposed(b, values, n)
+        keep = _first(b, ROWS, n, ov.per)
+        for e in range(n):
+            with b.if_then(b.icmp_signed("<", ir.Constant(ity, e), COLS)):
+                ov.store(pieces[e], _offset(b, OO, e, OS), keep)
+        return context.get_dummy_value()
+    return types.void(x, xo, xs, rows, out, oo, os, cols), codegen
+
+
 def _store_points(b, ov, acc, OA, OB, M, OS, NJ, ADD):
     """``out[o_j + (v*G + e)*OS] = acc[j][v][e]`` for the points ``j < NJ``
     and every channel ``v*G + e``, ``o_j`` being ``OA + j`` for ``j < M``
