@@ -397,7 +397,8 @@ def run_points(xf, dims, offsets, Wt, out, split, job0, job1):
     after the last channel; :func:`point_weights`); ``out`` is ``(lanes, R,
     H * W)``.
 
-    ``split`` is ``(rows, images, channels, across)`` (:func:`point_split`):
+    ``split`` is ``(rows, images, channels, across, last)``
+    (:func:`point_split`):
     a job is one block of output channels of ``rows`` output rows of one
     image, or of whole images, ``images`` of them (``across``: ``P`` of
     them a call, :func:`_across_images`); its input channels go
@@ -406,7 +407,9 @@ def run_points(xf, dims, offsets, Wt, out, split, job0, job1):
     block's weights for all 512 channels of a 3x3 layer, 1.2 MB, did not:
     N8 C512 -> 512 7x7 k3 s2 ran at 25 GMAC/s).  A block's weights are one
     run of memory: a chunk of them then spans few pages.  Jobs go block by
-    block over the same images and rows, which share their input.
+    block over the same images and rows, which share their input.  With
+    ``last`` set, ``xf`` is ``x`` channels last, ``(lanes, n1, n2, C)``
+    (:func:`channels_last`).
 
     With ``P`` points a call, the rows go ``P`` at a time.  Points whose
     taps all read inside ``x`` go ``P`` at a time in raster order; the rows
@@ -568,7 +571,7 @@ def point_weights(Wt, block):
 
 
 def point_split(lanes, H, W, cin, taps, cout, itemsize, inside=1.0):
-    """``(rows, images, channels, across)`` of a job of :func:`run_points`
+    """``(rows, images, channels, across, last)`` of a job of :func:`run_points`
     and its chunks of input channels, and the number of jobs, for ``lanes``
     images of ``H x W`` outputs: about ``POINTS`` outputs a job, in whole
     groups of ``P`` rows (the edge columns go ``P`` rows at a time), or
@@ -581,7 +584,9 @@ def point_split(lanes, H, W, cin, taps, cout, itemsize, inside=1.0):
     ``ACROSS_SHARE``, or the rows are narrower than a call (whose points
     then stop at the end of a row: N8 C256 -> 256 2x2 outputs, 5x5 k3 s2
     unpadded, one thread, 0.83 -> 0.53 ms; 3x3 outputs C512 5.37 -> 4.50,
-    k2 s2 C256 0.52 -> 0.46)."""
+    k2 s2 C256 0.52 -> 0.46).  ``last`` (1 or 0): those calls read ``x``
+    channels last (a copy, :func:`channels_last`), from ``LAST_CHANNELS``
+    input channels on."""
     block = point_block(cout, itemsize)
     P = points_a_call(block, itemsize)
     blocks = -(-cout // block)
@@ -643,7 +648,19 @@ def inside_share(dims, offsets):
 ACROSS_SHARE = 0.91
 
 # Calls across images read x channels last (a copy) from this many input
-# channels: see point_split.
+# channels (point_split).  In place, a call's P images read P lines of x for
+# each channel and tap, and a chunk's channels' lines (171 of them, 44 KB
+# for four images) do not stay in L1 from one tap to the next: the block
+# sums ran at 46 GMAC/s across images against 56 along a row, alone on
+# synthetic data (one thread, float32, 4x4 points by 64 channels, three
+# chunks of 171 channels of a 512-channel 3x3 layer).  Channels last, one
+# line serves G channels: 56 across too.  N8 k3 s2 p1, one thread, float32,
+# ms in place / channels last (copy included), medians of seven runs of
+# each tree in alternation: 14x14 C512 21.4 / 18.0, C256 4.88 / 4.79; N4
+# 7x7 C512 3.23 / 3.10; conv_transpose2d k4 s2 C512 -> 256 2x2 3.02 / 2.40,
+# 4x4 6.51 / 6.39.  Below 256 the copy cost more than it saved: N16 C128
+# 14x14 +5 %, C64 8x8 +12 %.  (Along rows, channels last was slower where
+# it did not go across: C128 28x28 4.4 -> 5.1 ms.)
 LAST_CHANNELS = 256
 
 
