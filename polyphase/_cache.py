@@ -10,7 +10,9 @@ operator (:meth:`BuildCache.get_for`), which is exact and faster than
 hashing them (9 against 152 us for a 64x64x4x4 float32 weight, ~2 % of that
 layer's call; :func:`polyphase.engine.bits.same_bits`, one numba pass, in
 place of ``np.array_equal``: 30 against 80-94 us right after that layer's
-kernel).
+kernel; :func:`polyphase.engine.bits.same` compares arrays of 1 MB and
+more in parallel parts: a 512-channel 3x3 weight, 9.4 MB, took 0.3-0.6 ms
+on one thread, 3-25 % of that layer's call on small images).
 """
 
 from __future__ import annotations
