@@ -303,8 +303,9 @@ def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize, inside)
     then get even work); its input channels go in even chunks whose weights
     (one block of output channels) fit ``POINT_WEIGHTS``, the fewest such
     chunks; the job count covers every image, row and block.  Calls go
-    across images where a job has a call's worth of them and the padding
-    would take enough of the products."""
+    across images where a job has a call's worth of them, with at least
+    ``ACROSS_JOBS`` jobs, and the padding would take enough of the
+    products."""
     kd = kernels_direct
     (rows, images, channels, across, last), jobs = kd.point_split(lanes, H, W, cin, taps,
                                                                   cout, itemsize, inside)
@@ -319,7 +320,7 @@ def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize, inside)
     assert 1 <= images <= lanes
     if images > 1:
         assert rows == H and images * H * W <= kd.POINTS
-        assert -(-lanes // images) * blocks >= kd.POINT_JOBS // 2
+        assert -(-lanes // images) * blocks >= kd.ACROSS_JOBS
         assert (images - 1) * -(-lanes // images) < lanes
     else:
         assert rows < H or 2 * H * W > kd.POINTS or lanes * blocks < 2 * kd.POINT_JOBS
@@ -334,9 +335,9 @@ def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize, inside)
     wanted = inside <= kd.ACROSS_SHARE or W < P
     assert across == (images >= P and wanted)
     assert last == (across and cin >= kd.LAST_CHANNELS)
-    # (across wherever a call's worth of images makes half the jobs)
+    # (across wherever a call's worth of images makes ACROSS_JOBS jobs)
     assert across or not (rows == H and P * H * W <= kd.POINTS and wanted
-                          and -(-lanes // P) * blocks >= kd.POINT_JOBS // 2
+                          and -(-lanes // P) * blocks >= kd.ACROSS_JOBS
                           and -(-lanes // -(-lanes // P)) >= P)
     assert gemm.WINOGRAD_SHARE[0] > gemm.WINOGRAD_SHARE[1] > gemm.WINOGRAD_SHARE[2]
 
@@ -420,7 +421,7 @@ def test_points_chunks_images_and_padding(n, cin, cout, k, kw, pad, dtype, one_t
     (8, 7, 40, 100, 3, dict(stride=2, padding=1), True),    # 4x4 outputs, inside 0.69
     (8, 5, 24, 128, 3, dict(stride=2), True),               # 2x2: rows narrower than a call
     (32, 4, 16, 24, 2, dict(stride=1), True),               # 3x3, eight points by 32
-    (8, 5, 24, 64, 3, dict(stride=2), "float64"),           # one block: two jobs (float32)
+    (4, 5, 24, 64, 3, dict(stride=2), "float64"),           # one block: one job (float32)
     (8, 9, 16, 64, 3, dict(stride=2), False),               # 4x4, unpadded
     (8, 14, 24, 128, 3, dict(stride=2, padding=1), True),   # 7x7, inside 0.907
     (8, 16, 24, 128, 3, dict(stride=2, padding=1), False),  # 8x8, inside 0.918
@@ -428,8 +429,8 @@ def test_points_chunks_images_and_padding(n, cin, cout, k, kw, pad, dtype, one_t
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_small_images_go_across(lanes, n, cin, cout, k, kw, across, dtype, monkeypatch):
     """Without anything patched, small images with much padding, or rows
-    narrower than a call, take calls across images, where that leaves half
-    the jobs of one thread or more; the others do not: equal to brute force
+    narrower than a call, take calls across images, where that leaves
+    ``ACROSS_JOBS`` jobs or more; the others do not: equal to brute force
     either way."""
     kd = kernels_direct
     monkeypatch.setattr(gemm, "_points_apply", lambda *a: True)

@@ -596,11 +596,11 @@ def point_split(lanes, H, W, cin, taps, cout, itemsize, inside=1.0):
     if rows == H:
         images = _even(lanes, max(1, min(POINTS // (H * W), lanes * blocks // POINT_JOBS,
                                          lanes)))
-        # (a call's worth of images a job to go across, at half the jobs:
-        # 4x4 outputs, ratio to torch, one thread / two, N4 C256 0.79 / 0.71
-        # -> 0.98 / 0.97x, N8 C128 0.92 / 0.91 -> 1.00 / 0.95x)
+        # (a call's worth of images a job to go across, down to ACROSS_JOBS
+        # jobs: 4x4 outputs, ratio to torch, one thread / two, N4 C256 0.79
+        # / 0.71 -> 0.98 / 0.97x, N8 C128 0.92 / 0.91 -> 1.00 / 0.95x)
         if images < P and wanted and P * H * W <= POINTS and \
-                -(-lanes // P) * blocks >= POINT_JOBS // 2 and _even(lanes, P) >= P:
+                -(-lanes // P) * blocks >= ACROSS_JOBS and _even(lanes, P) >= P:
             images = _even(lanes, P)
     chunks = -(-(taps * cin * block * itemsize) // POINT_WEIGHTS)
     channels = -(-cin // chunks)
@@ -670,6 +670,17 @@ LAST_CHANNELS = 256
 # channels, one thread: 256 KB to 1 MB within the noise, 2-8 %; no chunks,
 # all 1.2 MB of a 512-channel block, 1.3-1.35x slower)
 POINTS, POINT_JOBS, POINT_WEIGHTS = 1024, 8, 1 << 19
+
+# The jobs a layer's calls across images must make at least (point_split):
+# one a thread.  At 4 (two a thread), N8 layers of one block of output
+# channels never went across; at 2, one thread / two, ms: conv2d C64 8x8 k3
+# s2 0.120 / 0.100 -> 0.105 / 0.071-0.077; each output phase of transposed
+# layers (gemm._phase_points) N8 k6 s3 6x6 C128 -> 64 2.55 / 1.41-1.64 ->
+# 2.25-2.37 / 1.24-1.49, k4 s2 4x4 C64 -> 64 0.353 / 0.32-0.34 -> 0.31 /
+# 0.26-0.31; two blocks, k4 s2 4x4 C256 -> 128 1.37-1.42 / 0.81-1.01 ->
+# 1.39-1.46 / 0.78-0.90; k3 s2 8x8 C128 -> 64 0.93-0.96 / 0.53-0.84 ->
+# 0.96-0.97 / 0.54-0.58.
+ACROSS_JOBS = 2
 
 
 def point_offsets(dims, shift, taps):
