@@ -102,7 +102,12 @@ LAYERS = [("conv2d", 8, 64, 64, 32, 3, 1, 1, 0), ("conv2d", 8, 64, 128, 32, 3, 2
           ("conv_transpose2d", 8, 512, 256, 2, 4, 2, 1, 0),
           ("conv_transpose2d", 8, 128, 64, 6, 6, 3, 1, 0),
           ("conv_transpose1d", 8, 256, 128, 16, 4, 2, 1, 0),
-          ("conv1d", 8, 256, 256, 16, 4, 2, 1, 0)]
+          ("conv1d", 8, 256, 256, 16, 4, 2, 1, 0),
+          # calls across images reading x channels last (512 channels), a
+          # 16-channel strided image, and a large odd image on the points
+          ("conv2d", 4, 512, 512, 7, 3, 2, 1, 0),
+          ("conv_transpose2d", 8, 512, 256, 4, 4, 2, 1, 0),
+          ("conv2d", 8, 16, 16, 32, 3, 2, 1, 0), ("conv2d", 4, 512, 512, 29, 3, 2, 0, 0)]
 
 
 def _upfirdn(rng, n, L, M, taps, dtype, axis=-1):
