@@ -86,9 +86,10 @@ def test_direct_matches_brute_force(d, n, cin, cout, size, k, stride, padding, s
     (pnn.Conv2d, (8, 3, 7, 7), dict(stride=2, padding=3), (1, 3, 15, 14)),
     (pnn.ConvTranspose2d, (16, 3, 4, 4), dict(stride=2, padding=1), (2, 16, 6, 7)),
     (pnn.Conv2d, (6, 16, 3, 3), dict(padding=1), (1, 16, 9, 9)),
-    # (8 output channels, 10x9 outputs: 16 float64 channels would fill a block
-    # of the points, and images of 8x8 outputs or fewer go there anyway)
-    (pnn.Conv2d, (8, 24, 7, 7), dict(stride=2, padding=3), (2, 24, 19, 18)),
+    # (5 output channels, 10x9 outputs: 6 float64 channels would fill three
+    # quarters of a block of the points, one vector, and images of 8x8
+    # outputs or fewer go there anyway)
+    (pnn.Conv2d, (5, 24, 7, 7), dict(stride=2, padding=3), (2, 24, 19, 18)),
     (pnn.Conv1d, (8, 32, 3), dict(stride=3, padding=1), (2, 32, 40)),
 ], ids=["conv2d-s1", "convT2d-s2", "convT1d-s2", "stem-s2", "convT2d-to-rgb", "6-rows",
         "strided-24-channels", "conv1d-s3-32-channels"])
@@ -370,17 +371,19 @@ def test_transposed_layers_interleave_their_phases_in_registers(
 
 
 @pytest.mark.parametrize("d, cin, cout, n, k, bands", [
-    (2, 16, 16, 32, 3, True), (2, 64, 16, 32, 3, True), (2, 16, 16, 32, 4, False),
+    (2, 16, 8, 32, 3, True), (2, 64, 8, 32, 3, True), (2, 16, 16, 32, 4, False),
     (2, 16, 32, 32, 4, False), (2, 64, 64, 48, 4, False), (1, 16, 16, 256, 4, False),
     (1, 32, 32, 256, 3, False)])
 @pytest.mark.parametrize("layer", [False, True])
 def test_strided_images_on_few_channels_skip_winograd(d, cin, cout, n, k, bands, layer):
     """A strided 2-D layer that the Winograd route applies to runs on the
     bands where the products Winograd saves are few against its transforms
-    (k3 s2 on 16 channels, 64 -> 16); k4 s2 saves more, and 1-D layers keep
-    F(3, 2) (``gemm._direct_first``); the same numbers as brute force."""
+    (k3 s2 on 16 -> 8 channels, 64 -> 8); k4 s2 saves more, and 1-D
+    layers keep F(3, 2) (``gemm._direct_first``); the same numbers as brute
+    force.  (At most 16 output channels, k3 s2 layers take the points,
+    sixteen points by one vector: ``test_points``.)"""
     rng = np.random.default_rng(cin + cout + k + n)
-    # (float32: in float64 blocks of 16 channels would take these on the points)
+    # (float32: in float64 one-vector blocks, 8 channels, take these on the points)
     x = rng.standard_normal((2, cin) + (n,) * d).astype(np.float32)
     w = rng.standard_normal((cout, cin) + (k,) * d).astype(np.float32)
     with pytest.MonkeyPatch.context() as mp:

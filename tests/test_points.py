@@ -46,7 +46,7 @@ def _block_call(P):
     from numba import njit
 
     from polyphase.engine import simd
-    block = simd.points_fma4x4 if P == 4 else simd.points_fma8x2
+    block = {4: simd.points_fma4x4, 8: simd.points_fma8x2, 16: simd.points_fma16x1}[P]
 
     @njit
     def run(x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob, os, add):
@@ -56,7 +56,9 @@ def _block_call(P):
 
 @pytest.mark.parametrize("P, m, nj", [(4, 4, 4), (4, 4, 3), (4, 4, 1), (4, 2, 4), (4, 1, 3),
                                       (4, 3, 4), (4, 1, 1), (8, 8, 8), (8, 8, 5), (8, 3, 8),
-                                      (8, 7, 8), (8, 2, 6), (8, 1, 1)], ids=str)
+                                      (8, 7, 8), (8, 2, 6), (8, 1, 1), (16, 16, 16),
+                                      (16, 16, 9), (16, 5, 16), (16, 11, 13), (16, 1, 1)],
+                         ids=str)
 @pytest.mark.parametrize("add", [False, True], ids=["store", "add"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_points_block_closed_form(P, m, nj, add, dtype):
@@ -117,6 +119,8 @@ def _run_layer(monkeypatch, x, w, **kw):
     (9, 16, 64, 3, dict(stride=(4, 1), padding=(3, 3))),  # rows with no tap inside
     (7, 8, 64, 7, dict(stride=2, padding=3)),            # every output at an edge
     (15, 16, 32, 3, dict(stride=2, padding=1)),           # eight points by 32 channels
+    (33, 16, 16, 3, dict(stride=2, padding=1)),           # sixteen by 16, 17x17 outputs
+    (30, 16, 12, 3, dict(stride=2, padding=1)),           # ... a quarter of them spare
     (21, 8, 24, 4, dict(stride=3, padding=1)),           # ... a quarter of them spare
     (6, 16, 32, 3, dict(stride=(2, 1), padding=2)),       # rows of fewer than eight
 ], ids=str)
@@ -296,7 +300,8 @@ def test_points_parallel_groups_equal_the_serial_kernel(monkeypatch):
 def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize, inside):
     """A job takes about ``POINTS`` outputs, in whole groups of ``P`` rows
     (the edge columns go ``P`` rows at a time: four, or eight on blocks of
-    ``2 * G`` channels, which layers of at most that many take) or whole
+    ``2 * G`` channels, sixteen on blocks of ``G``, which layers of at most
+    that many take) or whole
     images: several
     images only when one has fewer outputs, and only while there are
     ``POINT_JOBS`` jobs, as few a job as make that many jobs (their threads
@@ -311,7 +316,7 @@ def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize, inside)
                                                                   cout, itemsize, inside)
     block = kd.point_block(cout, itemsize)
     G = 64 // itemsize
-    assert block == (2 * G if cout <= 2 * G else 4 * G)
+    assert block == (G if cout <= G else 2 * G if cout <= 2 * G else 4 * G)
     P = 16 * G // block                                   # points a call
     assert 1 <= rows <= H and (rows == H or rows % P == 0)
     assert rows == H or rows * W >= kd.POINTS // 2

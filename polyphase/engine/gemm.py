@@ -548,9 +548,16 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
             (cout < 0.75 * blocks * block or taps * cin < POINT_TAPS):
         return False
     share = _winograd_share(pm, dtype, plan, cin)
+    # (blocks of one vector, at most 16 float32 output channels and sixteen
+    # points a call, where Winograd saves least, k3 s2: whatever the
+    # image's size.  N8, one thread, float32, ms on the bands / the points:
+    # C16 -> 16 128x128 2.27-2.55 / 2.10-2.23, C32 -> 8 64x64 0.94-1.01 /
+    # 0.89-0.95, C8 -> 16 64x64 0.37-0.39 / 0.36-0.37.  Winograd keeps k4
+    # s2 and k5 s2: C16 -> 16 64x64 k4 s2 0.79-0.81 / 0.91-0.96.)
+    one_vector = block * np.dtype(dtype).itemsize == 64
     return share is None or share >= WINOGRAD_SHARE[0] or outputs <= WINOGRAD_TINY or \
         outputs <= POINT_FEW and blocks == 1 and share >= WINOGRAD_SHARE[2] or \
-        share >= WINOGRAD_SHARE[1] and (outputs * blocks <= WINOGRAD_SMALL
+        share >= WINOGRAD_SHARE[1] and (outputs * blocks <= WINOGRAD_SMALL or one_vector
                                         or cin * cout >= WINOGRAD_WIDE)
 
 

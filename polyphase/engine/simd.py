@@ -1610,6 +1610,10 @@ points_fma4x4 = _points_fma(4, 4)
 # (eight points by two vectors, 32 float32 channels: a layer of 32 output
 # channels would leave half of a 4 x 4 block's channels unused)
 points_fma8x2 = _points_fma(8, 2)
+# (sixteen points by one vector, 16 float32 channels: each broadcast sample
+# serves one multiply-add, folded into it as a memory operand, so the block
+# needs only its accumulators and one vector of weights in registers)
+points_fma16x1 = _points_fma(16, 1)
 
 
 
