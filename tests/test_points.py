@@ -589,9 +589,10 @@ def test_transposed_layers_on_phase_points_match_brute_force(d, lanes, cin, cout
                                                              stride, k, padding, op, seed,
                                                              dtype):
     """Transposed layers on :func:`.gemm._phase_points` (here whatever their
-    channels and size): each output phase's taps on the points, x padded
-    once for all of them, the phases interleaved into the output; torch's
-    semantics by brute force, phases with no taps (k < stride) included."""
+    channels and size): each output phase's taps on the points (x as it
+    is, the edge points with their taps inside it), the phases interleaved
+    into the output; torch's semantics by brute force, phases with no taps
+    (k < stride) included."""
     op %= stride
     n = (n2,) if d == 1 else (n1, n2)
     if any((m - 1) * stride - 2 * padding + k + op <= 0 for m in n):
@@ -611,6 +612,43 @@ def test_transposed_layers_on_phase_points_match_brute_force(d, lanes, cin, cout
     tol = 2e-4 if dtype == np.float32 else 1e-11
     np.testing.assert_allclose(got, brute_conv_transpose(x, w, stride, padding, op),
                                rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("d, cin, cout, n, k, s, p, op, placed", [
+    (2, 8, 16, (4, 5), 4, 2, 1, 0, True), (2, 12, 20, (3, 3), 6, 3, 1, 0, True),
+    (2, 8, 8, (5, 4), 3, 2, 1, 1, True), (2, 9, 64, (2, 3), 5, 3, 2, 2, True),
+    (1, 8, 16, (6,), 4, 2, 1, 0, True), (1, 10, 24, (5,), 5, 3, 1, 2, True),
+    # (the product, then the interleave: phases with no taps, k < stride;
+    # k = stride, whose phases share their taps, one plan entry of all
+    # their rows)
+    (2, 8, 8, (4, 4), 1, 2, 0, 1, False), (2, 8, 40, (3, 4), 4, 4, 0, 3, False)], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transposed_layers_placed_from_calls_across_images(d, cin, cout, n, k, s, p, op,
+                                                           placed, dtype):
+    """Where every output phase of a transposed layer takes calls across
+    images, each phase's points go straight into the output, at their
+    phase's rows and columns and inside the output's window only
+    (:func:`.gemm._phase_places`), with no product to interleave: torch's
+    semantics by brute force, padding, output padding and 1-D included."""
+    rng = np.random.default_rng(cin * k + s)
+    x = rng.standard_normal((16, cin) + n).astype(dtype)
+    w = rng.standard_normal((cin, cout) + (k,) * d).astype(dtype)
+    call = pnn.conv_transpose1d if d == 1 else pnn.conv_transpose2d
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gemm, "PHASE_POINTS", (1, 1 << 30, 1, 1 << 30))
+        mp.setattr(engine, "PARALLEL_MIN_WORK", 1 << 62)
+        # (calls across the sixteen images whatever the padding and jobs)
+        mp.setattr(kernels_direct, "ACROSS_SHARE", 1.0)
+        mp.setattr(kernels_direct, "POINT_JOBS", 1)
+        mp.setattr(kernels_direct, "ACROSS_JOBS", 1)
+        results = []
+        real = gemm._phase_places
+        mp.setattr(gemm, "_phase_places", lambda *a: results.append(real(*a)) or results[-1])
+        got = call(x, w, stride=s, padding=p, output_padding=op)
+    assert results and (results[-1] is not None) == placed
+    assert got.dtype == dtype
+    tol = 2e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, brute_conv_transpose(x, w, s, p, op), rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("d, lanes, cin, cout, n, k, s, op, phase_points", [

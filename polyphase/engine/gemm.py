@@ -672,37 +672,28 @@ def _direct_bands(pm, x, dtype, entry, origin_block, pre, first, lengths):
 
 
 def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths, out=None,
-                   phase=0):
+                   phase=0, place=None):
     """A plan entry of a layer that does not upsample (or of one ``phase``
     of a transposed layer's, as one that does not), with vectors over
     output channels (:func:`.kernels_direct.run_points`), from ``x`` itself
-    into a new output (or ``out``)."""
+    into a new output (or ``out``; ``place``, for calls across images only:
+    output point ``(i, j)`` at ``(i * L1 + d1, j * L2 + d2)`` of ``out``
+    ``(lanes, C, Ho, Wo)``, given as ``(Ho * Wo, Wo, Ho, L1, L2, d1,
+    d2)``)."""
     kd = submodule("polyphase.engine.kernels_direct")
     x, taps, dims, pre, out = _image_layer(pm, x, dtype, entry, origin_block, pre, first,
                                            lengths, out)
-    lanes, cin, H, width = dims[0], dims[1], dims[6], dims[7]
-    cout = out.shape[1]
-    # (worked out once a shape: ~0.2 ms of Python for a 16x16 output)
-    key = ("points", phase, x.shape, x.dtype.str, tuple(pre), tuple(first),
-           tuple(origin_block), tuple(lengths))
-    cache = pm.__dict__.setdefault("_plans", {})
-    if key not in cache:
-        offsets = kd.point_offsets(dims, pre, taps)
-        split = kd.point_split(lanes, H, width, cin, taps.shape[0], cout, x.itemsize,
-                               kd.inside_share(dims, offsets))
-        pads = None if split[0][3] else kd.padding_pays(dims, offsets, cout, x.itemsize)
-        if pads is not None:
-            # (every output's taps then read inside the padded x: no edge points)
-            (t, b), (l, r) = pads
-            offsets = offsets + np.array([[t], [l]], dtype=np.int64)
-            dims[2:4] += (t + b, l + r)
-        cache[key] = (pads, offsets, dims) + split
-    pads, offsets, dims, split, njobs = cache[key]
+    lanes, cin, cout = x.shape[0], x.shape[1], out.shape[1]
+    pads, offsets, dims, split, njobs = _points_plan(pm, x, taps, dims, pre, (
+        first, origin_block, lengths), cout, phase)
     if pads is not None:
         x = _zero_padded(x, pads)
     if split[4]:
         x = _channels_last(x)
+    if place is not None:
+        split = np.concatenate((split[:5], np.asarray(place, dtype=np.int64)))
     wkey = ("points weights", phase, np.dtype(dtype).str)
+    cache = pm.__dict__["_plans"]
     if wkey not in cache:
         block = kd.point_block(cout, x.itemsize)
         cache[wkey] = kd.point_weights(kd.weights(entry[1], entry[0].shape[0], cin,
@@ -711,6 +702,35 @@ def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths, out=N
                                 out.reshape(lanes, cout, -1), split),
                 njobs, out.size, taps.shape[0] * cin)
     return out
+
+
+def _points_plan(pm, x, taps, dims, pre, window, cout, phase=0):
+    """``(pads, offsets, dims, split, njobs)`` of :func:`_direct_points`
+    (``x``, ``taps``, ``dims`` and ``pre`` as :func:`_image_layer` gives
+    them, ``window`` its ``(first, origin_block, lengths)``), worked out
+    once a shape (~0.2 ms of Python for a 16x16 output): where the taps read ``x``
+    (:func:`.kernels_direct.point_offsets`, shifted by the zeros ``pads``
+    around ``x`` where padding pays), the jobs (``point_split``), and the
+    outputs in place, ``(H * W, W, H, 1, 1, 0, 0)`` after ``split``'s
+    five (see ``place``)."""
+    kd = submodule("polyphase.engine.kernels_direct")
+    key = ("points", phase, x.shape, x.dtype.str, tuple(pre)) + tuple(map(tuple, window))
+    cache = pm.__dict__.setdefault("_plans", {})
+    if key not in cache:
+        lanes, cin, H, width = (int(v) for v in (dims[0], dims[1], dims[6], dims[7]))
+        offsets = kd.point_offsets(dims, pre, taps)
+        split, njobs = kd.point_split(lanes, H, width, cin, taps.shape[0], cout, x.itemsize,
+                                      kd.inside_share(dims, offsets))
+        pads = None if split[3] else kd.padding_pays(dims, offsets, cout, x.itemsize)
+        if pads is not None:
+            # (every output's taps then read inside the padded x: no edge points)
+            (t, b), (l, r) = pads
+            offsets = offsets + np.array([[t], [l]], dtype=np.int64)
+            dims[2:4] += (t + b, l + r)
+        split = np.concatenate((split, np.array((H * width, width, H, 1, 1, 0, 0),
+                                                dtype=np.int64)))
+        cache[key] = (pads, offsets, dims, split, njobs)
+    return cache[key]
 
 
 def _phase_points_apply(pm, dtype, G, cin, n, blocks):
@@ -755,13 +775,23 @@ def _phase_points(pm, x, dtype, plan, origin_block, pre, first, nblocks, starts,
     output phase, or all of them when they share their taps) as a layer
     that does not upsample over the window's output blocks, its rows of
     output channels into a product that is then interleaved into the
-    output (:func:`_interleaved`)."""
+    output (:func:`_interleaved`), or straight into the output where its
+    calls go across images (:func:`_phase_places`)."""
     lanes, cout, ups = x.shape[0], pm.channels[0], pm.ups
     # (x as it is: each phase's points take only their taps that read
     # inside it.  Padded once for all the phases, each phase multiplied its
     # zeros too, a third of the products of N8 C128 -> 64 6x6 k6 s3: 2.75 ->
     # 2.55 ms on one thread, 2.25 with its calls across images, see
     # kernels_direct.ACROSS_JOBS; k4 s2 4x4 C512 -> 256 6.3 -> 5.1-5.35)
+    crop = [s - f * L for s, f, L in zip(starts, first, ups)]
+    places = _phase_places(pm, x, dtype, plan, origin_block, pre, first, nblocks, crop,
+                           lengths)
+    if places is not None:
+        out = result((lanes, cout) + tuple(lengths), dtype)
+        for r, entry in enumerate(plan):
+            _direct_points(pm, x, dtype, entry, origin_block, pre, first, nblocks, out, r,
+                           places[r])
+        return out
     rows = plan[0][1].shape[1]
     product = scratch("phase points", (len(plan), lanes, rows) + tuple(nblocks), dtype)
     for r, entry in enumerate(plan):
@@ -776,7 +806,41 @@ def _phase_points(pm, x, dtype, plan, origin_block, pre, first, nblocks, starts,
         product, shape=tuple(ups) + (cout, lanes) + tuple(nblocks),
         strides=tuple(step * prod(ups[a + 1:]) for a in range(pm.ndim)) + (st[2], st[1])
         + st[3:])
-    return _interleaved(y, [s - f * L for s, f, L in zip(starts, first, ups)], lengths, True)
+    return _interleaved(y, crop, lengths, True)
+
+
+def _phase_places(pm, x, dtype, plan, origin_block, pre, first, nblocks, crop, lengths):
+    """Where :func:`_phase_points` puts each output phase's points straight
+    into the output (``place`` of :func:`_direct_points`), or None: where
+    every phase is a plan entry of its own that takes calls across images
+    (whose stores go a point at a time), on ``x`` unpadded.  Those layers
+    skip the product and its interleave: N8 C64 -> 64 4x4 k4 s2, one
+    thread, the interleave took 0.08 of 0.32 ms (~20 ns an output row of
+    eight)."""
+    key = ("phase places", x.shape, np.dtype(dtype).str, tuple(origin_block), tuple(pre),
+           tuple(first), tuple(nblocks), tuple(crop), tuple(lengths))
+    cache = pm.__dict__.setdefault("_plans", {})
+    if key not in cache:
+        ups, cout = pm.ups, pm.channels[0]
+        places = None
+        if len(plan) == prod(ups) and all(entry[0].shape[0] for entry in plan):
+            Ho, Wo = (1,) + tuple(lengths) if pm.ndim == 1 else lengths
+            L1, L2 = (1,) + tuple(ups) if pm.ndim == 1 else ups
+            c1, c2 = [0] + list(crop) if pm.ndim == 1 else crop
+            places = []
+            for r, entry in enumerate(plan):
+                xi, taps, dims, pre_, _ = _image_layer(pm, x, dtype, entry, origin_block, pre,
+                                                       first, nblocks, x)
+                pads, _, _, split, _ = _points_plan(pm, xi, taps, dims, pre_,
+                                                    (first, origin_block, nblocks), cout, r)
+                if pads is not None or not split[3]:
+                    places = None
+                    break
+                p1, p2 = divmod(r, L2)
+                places.append(np.array((Ho * Wo, Wo, Ho, L1, L2, p1 - c1, p2 - c2),
+                                       dtype=np.int64))
+        cache[key] = places
+    return cache[key]
 
 
 def _channels_last(x):

@@ -361,15 +361,24 @@ def _points(P, x, xa, xb, xs, m, nj, xoff, doff, cs, nc, d, do, ds, out, oa, ob,
 
 @njit(cache=True, internal=True, nogil=True)
 def _across_images(xf, l0, l1, c0, C, plane, cs, ps, n1, n2, M1, M2, H, W, a1, a2, xoff, doff,
-                   nc, wf, dc, block, tile, P, of, R, r0, nch, add):
+                   nc, wf, dc, block, tile, P, of, R, r0, nch, add, place):
     """One chunk of input channels of :func:`run_points`' job of images
     ``[l0, l1)``, ``P`` images a call at one output point, each point with
     the taps that read inside ``x`` (small images: no padding to multiply,
     every call ``P`` points whatever the image's width); channel ``c`` of
-    an image at ``c * cs``, its sample ``p`` at ``p * ps``."""
-    HW = H * W
+    an image at ``c * cs``, its sample ``p`` at ``p * ps``.  Output point
+    ``(i, j)`` goes to ``(i * L1 + d1, j * L2 + d2)`` of planes of ``Ho x
+    Wo``, where that lies inside, ``place`` being ``(Ho * Wo, Wo, Ho, L1,
+    L2, d1, d2)`` (an output phase of a transposed layer straight into
+    place)."""
+    HW, Wo, Ho, L1, L2, d1, d2 = place[0], place[1], place[2], place[3], place[4], \
+        place[5], place[6]
     for i in range(H):
+        oi = i * L1 + d1
         for j in range(W):
+            oj = j * L2 + d2
+            if oi < 0 or oi >= Ho or oj < 0 or oj >= Wo:
+                continue
             nt = _valid_taps(a1, a2, i, j, M1, M2, n1, n2, True, True, C, block, xoff, doff,
                              ps)
             for l in range(l0, l1, P):
@@ -378,7 +387,7 @@ def _across_images(xf, l0, l1, c0, C, plane, cs, ps, n1, n2, M1, M2, H, W, a1, a
                 _points(P, xf, at, at, C * plane, P, nj, xoff[:nt], doff[:nt], cs, nc, wf,
                         dc, block, tile, 0, 0, P, False)
                 for k in range(nj):
-                    o = ((l + k) * R + r0) * HW + i * W + j
+                    o = ((l + k) * R + r0) * HW + oi * Wo + oj
                     for ch in range(nch):
                         if add:
                             of[o + ch * HW] += tile[ch * P + k]
@@ -403,7 +412,9 @@ def run_points(xf, dims, offsets, Wt, out, split, job0, job1):
     H * W)``.
 
     ``split`` is ``(rows, images, channels, across, last)``
-    (:func:`point_split`):
+    (:func:`point_split`), then where the outputs go (``(H * W, W, H, 1,
+    1, 0, 0)``: in place; other places for calls across images only, see
+    :func:`_across_images`):
     a job is one block of output channels of ``rows`` output rows of one
     image, or of whole images, ``images`` of them (``across``: ``P`` of
     them a call, :func:`_across_images`); its input channels go
@@ -467,7 +478,7 @@ def run_points(xf, dims, offsets, Wt, out, split, job0, job1):
             if across:
                 _across_images(xf, l0, imin(l0 + ipj, lanes_), c0, C, plane, cs, ps, n1, n2,
                                M1, M2, H, W, a1, a2, xoff, doff, nc, wf, dc, block, tile, P, of,
-                               R, r0, nch, add)
+                               R, r0, nch, add, split[5:12])
                 continue
             for lane in range(l0, imin(l0 + ipj, lanes_)):
                 xl = lane * C * plane + c0 * cs
