@@ -205,6 +205,8 @@ def test_channels_last_is_the_transpose(lanes, C, n, dtype):
     (32, 8, 64, 4, dict(stride=2, padding=1), "Winograd's k4 s2"),
     (64, 8, 64, 3, dict(stride=2, padding=1), "Winograd's k3 s2 on a large image"),
     (32, 16, 128, 3, dict(stride=2, padding=1), "Winograd's k3 s2, two blocks of 256 outputs"),
+    (40, 16, 48, 3, dict(stride=2, padding=1), "Winograd's k3 s2, 400 outputs, a quarter spare"),
+    (24, 16, 96, 3, dict(stride=2, padding=1), "Winograd's k3 s2, 2 x 144, a quarter spare"),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_layers_the_points_leave_to_other_routes(n, cin, cout, k, kw, why, one_thread,
                                                  monkeypatch):
@@ -216,6 +218,27 @@ def test_layers_the_points_leave_to_other_routes(n, cin, cout, k, kw, why, one_t
     got, jobs = _run_layer(monkeypatch, x, w, **kw)
     assert not jobs, why
     ref = brute_conv2d(x, w, kw.get("stride", 1), kw.get("padding", 0))
+    np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("n, cout, points", [
+    (24, 48, True), (40, 48, False), (16, 96, True), (24, 96, False), (32, 56, True),
+    (40, 64, True)])
+def test_spare_channels_shrink_the_images_k3_s2_takes_to_the_points(n, cout, points,
+                                                                    one_thread, monkeypatch):
+    """k3 s2 layers run on the points on images of at most
+    ``gemm.WINOGRAD_SMALL`` outputs times blocks of output channels, fewer
+    by twice the share of the blocks' spare channels (a quarter spare: 200),
+    and on Winograd past that; both equal brute force."""
+    rng = np.random.default_rng(n + cout)
+    x = rng.standard_normal((1, 16, n, n)).astype(np.float32)
+    w = rng.standard_normal((cout, 16, 3, 3)).astype(np.float32)
+    blocks = -(-cout // 64)
+    small = gemm.WINOGRAD_SMALL * (1 - 2 * (1 - cout / (64 * blocks)))
+    assert ((n // 2) ** 2 * blocks <= small) == points
+    got, jobs = _run_layer(monkeypatch, x, w, stride=2, padding=1)
+    assert bool(jobs) == points
+    ref = brute_conv2d(x, w, 2, 1)
     np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4 * np.abs(ref).max())
 
 

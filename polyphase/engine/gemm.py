@@ -493,7 +493,9 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
     of the layers the Winograd route takes, those whose Winograd products
     per output are at least ``WINOGRAD_SHARE[0]`` of the taps, or
     ``WINOGRAD_SHARE[1]`` on images of at most ``WINOGRAD_SMALL`` outputs
-    or with at least ``WINOGRAD_WIDE`` input times output channels, and
+    times blocks of output channels (fewer by twice the share of the
+    blocks' spare channels), on blocks of one vector, or with at least
+    ``WINOGRAD_WIDE`` input times output channels, and
     all of them on images of at most ``WINOGRAD_TINY`` outputs, and those
     of one block of output channels whose share is at least
     ``WINOGRAD_SHARE[2]`` on images of at most ``POINT_FEW``.  On images
@@ -555,9 +557,18 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
     # 0.89-0.95, C8 -> 16 64x64 0.37-0.39 / 0.36-0.37.  Winograd keeps k4
     # s2 and k5 s2: C16 -> 16 64x64 k4 s2 0.79-0.81 / 0.91-0.96.)
     one_vector = block * np.dtype(dtype).itemsize == 64
+    # (the blocks' spare channels, computed and dropped, take from the points'
+    # lead over Winograd: k3 s2, N8, one thread, float32, ms points /
+    # Winograd, output points times blocks: a quarter spare, C48 40x40 (400)
+    # 1.69 / 1.53-1.56, C96 24x24 (288) 2.35 / 2.09-2.13, C144 20x20 (300)
+    # 3.84-4.03 / 3.62-3.65, but C48 24x24 (144) 0.61 / 0.73-0.75, C96 16x16
+    # (128) 1.08 / 1.13; an eighth, C56 32x32 (256) 1.27 / 1.32, C112 24x24
+    # (288) 2.77-2.91 / 2.67-2.82; a twelfth, C176 16x16 (192) 2.98-3.00 /
+    # 3.03-3.10)
+    small = WINOGRAD_SMALL * (1 - 2 * (1 - cout / (blocks * block)))
     return share is None or share >= WINOGRAD_SHARE[0] or outputs <= WINOGRAD_TINY or \
         outputs <= POINT_FEW and blocks == 1 and share >= WINOGRAD_SHARE[2] or \
-        share >= WINOGRAD_SHARE[1] and (outputs * blocks <= WINOGRAD_SMALL or one_vector
+        share >= WINOGRAD_SHARE[1] and (outputs * blocks <= small or one_vector
                                         or cin * cout >= WINOGRAD_WIDE)
 
 
