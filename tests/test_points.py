@@ -206,7 +206,7 @@ def test_channels_last_is_the_transpose(lanes, C, n, dtype):
     (64, 8, 64, 3, dict(stride=2, padding=1), "Winograd's k3 s2 on a large image"),
     (32, 16, 128, 3, dict(stride=2, padding=1), "Winograd's k3 s2, two blocks of 256 outputs"),
     (40, 16, 48, 3, dict(stride=2, padding=1), "Winograd's k3 s2, 400 outputs, a quarter spare"),
-    (24, 16, 96, 3, dict(stride=2, padding=1), "Winograd's k3 s2, 2 x 144, a quarter spare"),
+    (32, 16, 112, 3, dict(stride=2, padding=1), "Winograd's k3 s2, 2 x 256, an eighth spare"),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_layers_the_points_leave_to_other_routes(n, cin, cout, k, kw, why, one_thread,
                                                  monkeypatch):
@@ -222,20 +222,23 @@ def test_layers_the_points_leave_to_other_routes(n, cin, cout, k, kw, why, one_t
 
 
 @pytest.mark.parametrize("n, cout, points", [
-    (24, 48, True), (40, 48, False), (16, 96, True), (24, 96, False), (32, 56, True),
-    (40, 64, True)])
+    (24, 48, True), (40, 48, False), (24, 112, True), (32, 112, False), (32, 56, True),
+    (40, 64, True), (24, 96, True), (40, 160, False)])
 def test_spare_channels_shrink_the_images_k3_s2_takes_to_the_points(n, cout, points,
                                                                     one_thread, monkeypatch):
     """k3 s2 layers run on the points on images of at most
-    ``gemm.WINOGRAD_SMALL`` outputs times blocks of output channels, fewer
-    by twice the share of the blocks' spare channels (a quarter spare: 200),
-    and on Winograd past that; both equal brute force."""
+    ``gemm.WINOGRAD_SMALL`` outputs times blocks of output channels (of 64
+    float32 channels: three blocks of 32, which 96 channels take, count as
+    1.5), fewer by twice the share of the blocks' spare channels (a quarter
+    spare: 200), and on Winograd past that; both equal brute force."""
     rng = np.random.default_rng(n + cout)
     x = rng.standard_normal((1, 16, n, n)).astype(np.float32)
     w = rng.standard_normal((cout, 16, 3, 3)).astype(np.float32)
-    blocks = -(-cout // 64)
-    small = gemm.WINOGRAD_SMALL * (1 - 2 * (1 - cout / (64 * blocks)))
-    assert ((n // 2) ** 2 * blocks <= small) == points
+    block = kernels_direct.point_block(cout, 4)
+    assert block == (32 if cout % 64 and cout % 32 == 0 else 64)
+    blocks = -(-cout // block)
+    small = gemm.WINOGRAD_SMALL * (1 - 2 * (1 - cout / (block * blocks)))
+    assert ((n // 2) ** 2 * blocks * block / 64 <= small) == points
     got, jobs = _run_layer(monkeypatch, x, w, stride=2, padding=1)
     assert bool(jobs) == points
     ref = brute_conv2d(x, w, 2, 1)
@@ -317,7 +320,8 @@ def test_points_parallel_groups_equal_the_serial_kernel(monkeypatch):
     (8, 16, 16, 64, 9, 64), (8, 30, 30, 32, 9, 32), (4, 9, 300, 64, 16, 16),
     (8, 14, 14, 512, 9, 512), (10, 5, 5, 64, 9, 512), (7, 10, 10, 128, 9, 256),
     (4, 4, 4, 256, 9, 256), (8, 4, 4, 128, 9, 128), (6, 4, 4, 128, 9, 128),
-    (8, 3, 3, 512, 9, 512), (16, 5, 5, 32, 9, 32)], ids=str)
+    (8, 3, 3, 512, 9, 512), (16, 5, 5, 32, 9, 32), (8, 12, 12, 96, 9, 96),
+    (8, 10, 10, 64, 9, 160)], ids=str)
 @pytest.mark.parametrize("itemsize", [4, 8])
 @pytest.mark.parametrize("inside", [1.0, 0.7])
 def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize, inside):
@@ -339,7 +343,11 @@ def test_point_split_closed_form(lanes, H, W, cin, taps, cout, itemsize, inside)
                                                                   cout, itemsize, inside)
     block = kd.point_block(cout, itemsize)
     G = 64 // itemsize
-    assert block == (G if cout <= G else 2 * G if cout <= 2 * G else 4 * G)
+    if cout > 2 * G:       # (blocks of 2 * G where they leave fewer channels spare)
+        spare = {b: -(-cout // b) * b - cout for b in (4 * G, 2 * G)}
+        assert block == (2 * G if spare[2 * G] < spare[4 * G] else 4 * G)
+    else:
+        assert block == (G if cout <= G else 2 * G)
     P = 16 * G // block                                   # points a call
     assert 1 <= rows <= H and (rows == H or rows % P == 0)
     assert rows == H or rows * W >= kd.POINTS // 2

@@ -566,9 +566,13 @@ def _points_apply(pm, dtype, G, plan, cin, lengths):
     # (288) 2.77-2.91 / 2.67-2.82; a twelfth, C176 16x16 (192) 2.98-3.00 /
     # 3.03-3.10)
     small = WINOGRAD_SMALL * (1 - 2 * (1 - cout / (blocks * block)))
+    # (blocks counted as blocks of four vectors where there are several of
+    # two, kernels_direct.point_block: C96 24x24 and C160 20x20 on the
+    # points, 1.5 x 144 and 2.5 x 100)
+    wide = blocks * block * np.dtype(dtype).itemsize / 256 if blocks > 1 else blocks
     return share is None or share >= WINOGRAD_SHARE[0] or outputs <= WINOGRAD_TINY or \
         outputs <= POINT_FEW and blocks == 1 and share >= WINOGRAD_SHARE[2] or \
-        share >= WINOGRAD_SHARE[1] and (outputs * blocks <= small or one_vector
+        share >= WINOGRAD_SHARE[1] and (outputs * wide <= small or one_vector
                                         or cin * cout >= WINOGRAD_WIDE)
 
 

@@ -564,11 +564,21 @@ def channels_last(x, out, job0, job1):
 def point_block(cout, itemsize):
     """The output channels of a block of :func:`run_points`: ``G`` (sixteen
     points a call) or ``2 * G`` (eight) for layers of at most that many,
-    else ``4 * G`` (four points).  N8 C32 -> 32 32x32 k3 s2, one thread,
-    float32: on blocks of 64 channels, half of them unused, 0.76 ms; on
-    blocks of 32 0.45-0.47 ms (torch 0.46, thirty-fourth session)."""
+    else ``4 * G`` (four points), or ``2 * G`` where that leaves fewer
+    channels spare.  N8 C32 -> 32 32x32 k3 s2, one thread, float32: on
+    blocks of 64 channels, half of them unused, 0.76 ms; on blocks of 32
+    0.45-0.47 ms (torch 0.46, thirty-fourth session).  k3 s2, ms on blocks
+    of 64 / of 32: C96 24x24 2.10-2.25 (Winograd) / 1.96, C160 20x20
+    4.3-4.9 / 4.0-4.2 (thirty-fifth session; blocks of 16 for more than 32
+    channels were slower than 64 with a quarter spare: C48 24x24 0.62 /
+    0.70, C112 24x24 2.72-2.80 / 3.47-3.51)."""
     G = 64 // itemsize
-    return G if cout <= G else 2 * G if cout <= 2 * G else 4 * G
+    if cout <= G:
+        return G
+    if cout <= 2 * G:
+        return 2 * G
+    # (blocks of 2 * G where they leave fewer channels spare)
+    return min((4 * G, 2 * G), key=lambda b: -(-cout // b) * b)
 
 
 def points_a_call(block, itemsize):
