@@ -659,8 +659,9 @@ def test_transposed_layers_placed_from_calls_across_images(d, cin, cout, n, k, s
     """Where every output phase of a transposed layer takes calls across
     images, each phase's points go straight into the output, at their
     phase's rows and columns and inside the output's window only
-    (:func:`.gemm._phase_places`), with no product to interleave: torch's
-    semantics by brute force, padding, output padding and 1-D included."""
+    (:func:`.gemm._phase_places`), with no product to interleave, reading
+    one channels-last copy of ``x`` for all the phases: torch's semantics
+    by brute force, padding, output padding and 1-D included."""
     rng = np.random.default_rng(cin * k + s)
     x = rng.standard_normal((16, cin) + n).astype(dtype)
     w = rng.standard_normal((cin, cout) + (k,) * d).astype(dtype)
@@ -672,11 +673,15 @@ def test_transposed_layers_placed_from_calls_across_images(d, cin, cout, n, k, s
         mp.setattr(kernels_direct, "ACROSS_SHARE", 1.0)
         mp.setattr(kernels_direct, "POINT_JOBS", 1)
         mp.setattr(kernels_direct, "ACROSS_JOBS", 1)
+        # (x channels last, one copy for all the phases)
+        mp.setattr(kernels_direct, "LAST_CHANNELS", 1)
+        copies = record_calls(mp, gemm, "_channels_last")
         results = []
         real = gemm._phase_places
         mp.setattr(gemm, "_phase_places", lambda *a: results.append(real(*a)) or results[-1])
         got = call(x, w, stride=s, padding=p, output_padding=op)
     assert results and (results[-1] is not None) == placed
+    assert len(copies) == 1
     assert got.dtype == dtype
     tol = 2e-4 if dtype == np.float32 else 1e-11
     np.testing.assert_allclose(got, brute_conv_transpose(x, w, s, p, op), rtol=tol, atol=tol)

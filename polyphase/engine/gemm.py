@@ -687,7 +687,7 @@ def _direct_bands(pm, x, dtype, entry, origin_block, pre, first, lengths):
 
 
 def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths, out=None,
-                   phase=0, place=None, across=False):
+                   phase=0, place=None, across=False, copies=None):
     """A plan entry of a layer that does not upsample (or of one ``phase``
     of a transposed layer's, as one that does not), with vectors over
     output channels (:func:`.kernels_direct.run_points`), from ``x`` itself
@@ -695,7 +695,9 @@ def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths, out=N
     output point ``(i, j)`` at ``(i * L1 + d1, j * L2 + d2)`` of ``out``
     ``(lanes, C, Ho, Wo)``, given as ``(Ho * Wo, Wo, Ho, L1, L2, d1,
     d2)``); ``across``: calls across images wherever a job has a call's
-    worth of them, see :func:`_points_plan`)."""
+    worth of them, see :func:`_points_plan`; ``copies``, a dict, keeps
+    ``x``'s channels-last copy for the next call on the same ``x``: the
+    output phases of a transposed layer)."""
     kd = submodule("polyphase.engine.kernels_direct")
     x, taps, dims, pre, out = _image_layer(pm, x, dtype, entry, origin_block, pre, first,
                                            lengths, out)
@@ -705,7 +707,12 @@ def _direct_points(pm, x, dtype, entry, origin_block, pre, first, lengths, out=N
     if pads is not None:
         x = _zero_padded(x, pads)
     if split[4]:
-        x = _channels_last(x)
+        last = None if copies is None else copies.get("channels last")
+        if last is None:
+            last = _channels_last(x)
+            if copies is not None:
+                copies["channels last"] = last
+        x = last
     if place is not None:
         split = np.concatenate((split[:5], np.asarray(place, dtype=np.int64)))
     wkey = ("points weights", phase, np.dtype(dtype).str)
@@ -807,11 +814,12 @@ def _phase_points(pm, x, dtype, plan, origin_block, pre, first, nblocks, starts,
     crop = [s - f * L for s, f, L in zip(starts, first, ups)]
     places = _phase_places(pm, x, dtype, plan, origin_block, pre, first, nblocks, crop,
                            lengths)
+    copies = {}                 # (x channels last, once for all the phases)
     if places is not None:
         out = result((lanes, cout) + tuple(lengths), dtype)
         for r, entry in enumerate(plan):
             _direct_points(pm, x, dtype, entry, origin_block, pre, first, nblocks, out, r,
-                           places[r], True)
+                           places[r], True, copies)
         return out
     rows = plan[0][1].shape[1]
     product = scratch("phase points", (len(plan), lanes, rows) + tuple(nblocks), dtype)
@@ -820,7 +828,7 @@ def _phase_points(pm, x, dtype, plan, origin_block, pre, first, nblocks, starts,
             product[r] = 0
             continue
         _direct_points(pm, x, dtype, entry, origin_block, pre, first, nblocks, product[r], r,
-                       across=True)
+                       across=True, copies=copies)
     # (L1, [L2,] C, lanes, b1[, b2]): phase p is entry p, or its rows p * C on
     st = product.strides
     step = st[0] if len(plan) > 1 else cout * st[2]
